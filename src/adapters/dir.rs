@@ -1,0 +1,207 @@
+//! A local directory as the archive (`DIR/YYYYMMDD`) and as a quarantine location.
+//!
+//! A day file is replaced atomically: the merge is written to a temporary file in the same
+//! directory (`.s3ew-*`), flushed and fsynced, renamed over the day file, and the directory is
+//! fsynced; a crash leaves either the old file or the new one, never half of one. Concurrent
+//! runs on one directory take an exclusive `flock` on the directory itself while they merge, so
+//! no run's lines are lost and nothing but day files ever appears in it. Temporary files left by
+//! a killed run are removed by the next one.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Seek, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{DayStore, DestError, QuarantineStore};
+use crate::core::merge::{merge_sorted, merge_unsorted, MergeError, MergeStats, SortOptions};
+use crate::core::DayKey;
+
+const TMP_PREFIX: &str = ".s3ew-";
+
+/// Day files in a local directory.
+#[derive(Debug, Clone)]
+pub struct DirStore {
+    dir: PathBuf,
+    sort: SortOptions,
+}
+
+impl DirStore {
+    /// A store in `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> DirStore {
+        DirStore { dir: dir.into(), sort: SortOptions::default() }
+    }
+
+    /// Memory limit of the fallback sort for unsorted day files.
+    #[must_use]
+    pub fn with_sort_options(mut self, sort: SortOptions) -> DirStore {
+        self.sort = sort;
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock(&self) -> Result<File, DestError> {
+        fs::create_dir_all(&self.dir).map_err(|e| DestError::io(&self.dir, "creating the directory", e))?;
+        let handle = File::open(&self.dir).map_err(|e| DestError::io(&self.dir, "opening the directory", e))?;
+        handle.lock().map_err(|e| DestError::io(&self.dir, "locking the directory", e))?;
+        Ok(handle)
+    }
+
+    /// Removes temporary files of killed runs. Call with the lock held.
+    fn sweep(&self) {
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+
+    fn merge_blocking(&self, day: DayKey, lines: &[Vec<u8>], write: bool) -> Result<MergeStats, DestError> {
+        let path = self.dir.join(day.as_str());
+        let _lock = if write { Some(self.lock()?) } else { None };
+        if write {
+            self.sweep();
+        }
+        let existing = match File::open(&path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(DestError::io(&path, "opening the day file", e)),
+        };
+        let mode = existing.as_ref().and_then(|f| f.metadata().ok()).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        if !write {
+            return merge_file(existing, lines, io::sink(), &self.sort, &path);
+        }
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.dir)
+            .map_err(|e| DestError::io(&self.dir, "creating a temporary file", e))?;
+        let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        let stats = merge_file(existing, lines, out, &self.sort, &path)?;
+        if stats.new_lines == 0 {
+            return Ok(stats); // nothing new: the day file is not touched
+        }
+        let f = tmp.as_file();
+        f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| DestError::io(tmp.path(), "setting permissions", e))?;
+        f.sync_all().map_err(|e| DestError::io(tmp.path(), "fsync", e))?;
+        tmp.persist(&path).map_err(|e| DestError::io(&path, "renaming the merged file into place", e.error))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| DestError::io(&self.dir, "fsync of the directory", e))?;
+        Ok(stats)
+    }
+}
+
+/// Streams `existing` and `lines` into `out`; an unsorted file is re-read and sorted externally.
+fn merge_file<W: Write + Seekish>(
+    existing: Option<File>,
+    lines: &[Vec<u8>],
+    mut out: W,
+    sort: &SortOptions,
+    path: &Path,
+) -> Result<MergeStats, DestError> {
+    let Some(mut file) = existing else {
+        return merge_sorted(io::empty(), lines, out).map_err(|e| merge_err(path, e));
+    };
+    match merge_sorted(BufReader::with_capacity(1 << 20, &file), lines, &mut out) {
+        Ok(stats) => Ok(stats),
+        Err(MergeError::Unsorted { line }) => {
+            tracing::warn!(path = %path.display(), line, "day file is not sorted; merging with the fallback sort");
+            out.restart().map_err(|e| DestError::io(path, "rewinding the output", e))?;
+            file.rewind().map_err(|e| DestError::io(path, "rewinding", e))?;
+            merge_unsorted(BufReader::with_capacity(1 << 20, &file), lines, out, sort)
+                .map_err(|e| DestError::io(path, "merging", e))
+        }
+        Err(e) => Err(merge_err(path, e)),
+    }
+}
+
+fn merge_err(path: &Path, e: MergeError) -> DestError {
+    match e {
+        MergeError::Io(e) => DestError::io(path, "merging", e),
+        MergeError::Unsorted { .. } => unreachable!("handled by the caller"),
+    }
+}
+
+/// An output that can be emptied and started again (after an unsorted existing file).
+pub(crate) trait Seekish {
+    fn restart(&mut self) -> io::Result<()>;
+}
+
+impl Seekish for io::Sink {
+    fn restart(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: Seekish> Seekish for &mut T {
+    fn restart(&mut self) -> io::Result<()> {
+        (**self).restart()
+    }
+}
+
+impl Seekish for BufWriter<&mut File> {
+    fn restart(&mut self) -> io::Result<()> {
+        self.flush()?;
+        let f = self.get_mut();
+        f.set_len(0)?;
+        f.rewind()
+    }
+}
+
+impl DayStore for DirStore {
+    async fn merge_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> Result<MergeStats, DestError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.merge_blocking(day, &lines, true))
+            .await
+            .expect("merge task panicked")
+    }
+
+    async fn preview_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> Result<MergeStats, DestError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.merge_blocking(day, &lines, false))
+            .await
+            .expect("merge task panicked")
+    }
+
+    fn requests(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+}
+
+/// Quarantine files in a local directory, one new file per write.
+#[derive(Debug, Clone)]
+pub struct DirQuarantine {
+    dir: PathBuf,
+}
+
+impl DirQuarantine {
+    pub fn new(dir: impl Into<PathBuf>) -> DirQuarantine {
+        DirQuarantine { dir: dir.into() }
+    }
+}
+
+impl QuarantineStore for DirQuarantine {
+    async fn write(&self, name: &str, jsonl: Vec<u8>) -> Result<String, DestError> {
+        let dir = self.dir.clone();
+        let path = dir.join(name);
+        tokio::task::spawn_blocking(move || {
+            fs::create_dir_all(&dir).map_err(|e| DestError::io(&dir, "creating the quarantine directory", e))?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| DestError::io(&path, "creating the quarantine file", e))?;
+            f.write_all(&jsonl).and_then(|()| f.sync_all()).map_err(|e| DestError::io(&path, "writing", e))?;
+            File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| DestError::io(&dir, "fsync of the directory", e))?;
+            Ok(path.display().to_string())
+        })
+        .await
+        .expect("quarantine task panicked")
+    }
+}

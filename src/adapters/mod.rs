@@ -1,0 +1,194 @@
+//! Sources and destinations behind small traits.
+//!
+//! A [`Source`] hands out batches of [`Message`]s and deletes (acknowledges) them when told to;
+//! a [`DayStore`] merges sorted new lines into one day file; a [`QuarantineStore`] writes one new
+//! object of quarantine records. The pipeline decides *when* to acknowledge; adapters only do
+//! I/O and report precise errors naming the file, queue or key involved.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::core::{DayKey, MergeStats};
+
+pub mod dir;
+pub mod file;
+
+/// One message as read from a source.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The SQS MessageId, or `FILE:LINE` for a file source.
+    pub id: String,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// The handle that deletes it (empty for a file source).
+    pub receipt: Receipt,
+    /// When it was received, RFC 3339.
+    pub received_at: String,
+}
+
+/// What deletes a message from its source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receipt {
+    pub id: String,
+    pub handle: String,
+}
+
+/// The answer to [`Source::next_batch`].
+#[derive(Debug)]
+pub enum Batch {
+    /// Some messages (never empty).
+    Messages(Vec<Message>),
+    /// Nothing arrived this time; the source is still live (follow mode).
+    Idle,
+    /// The source is exhausted (end of file, or every receiver had an empty poll).
+    Drained,
+}
+
+/// The outcome of acknowledging messages.
+#[derive(Debug, Default)]
+pub struct AckOutcome {
+    pub deleted: u64,
+    /// Messages that could not be deleted, with why; they will come back.
+    pub failed: Vec<(Receipt, String)>,
+}
+
+/// Where messages come from.
+pub trait Source: Send {
+    /// The next batch of at most `max` messages. Cancel-safe: dropping the future loses nothing.
+    fn next_batch(&mut self, max: usize) -> impl Future<Output = Result<Batch, SourceError>> + Send;
+    /// Deletes messages whose outcome is durable.
+    fn ack(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = AckOutcome> + Send;
+    /// Messages whose write failed: stop keeping them invisible so they come back.
+    fn abandon(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = ()> + Send;
+    /// Makes messages visible again at once (dry runs).
+    fn release(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = ()> + Send;
+    /// Requests made so far, by API call.
+    fn requests(&self) -> BTreeMap<String, u64>;
+    /// Whether deletes mean anything (false for files).
+    fn deletes(&self) -> bool;
+}
+
+/// Where day files live.
+pub trait DayStore: Send + Sync {
+    /// Merges `lines` (sorted, distinct) into the day file, atomically and without losing a
+    /// concurrent writer's lines. A day with no new lines is not written.
+    fn merge_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
+    /// What [`DayStore::merge_day`] would do, without writing.
+    fn preview_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
+    /// Requests made so far, by API call.
+    fn requests(&self) -> BTreeMap<String, u64>;
+}
+
+/// Where quarantine records go.
+pub trait QuarantineStore: Send + Sync {
+    /// Writes `jsonl` as a new object or file called `name`; returns where it went.
+    fn write(&self, name: &str, jsonl: Vec<u8>) -> impl Future<Output = Result<String, DestError>> + Send;
+}
+
+/// Reading from a source failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot open the message file {path}: {source} (check the path given to --source)")]
+    Open { path: String, source: std::io::Error },
+    #[error("reading {path} failed at line {line}: {source}")]
+    Read { path: String, line: u64, source: std::io::Error },
+    #[error("queue {queue}: {operation} failed: {message}")]
+    Queue { queue: String, operation: &'static str, message: String },
+}
+
+/// Writing to a destination failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DestError {
+    #[error("{path}: {action} failed: {source}")]
+    Io { path: String, action: &'static str, source: std::io::Error },
+    #[error("{location}: {message}")]
+    Store { location: String, message: String },
+    #[error("{location}: access denied for {operation}; the writer needs {permission} on it")]
+    AccessDenied { location: String, operation: &'static str, permission: &'static str },
+    #[error("{location}: still changed by another writer after {attempts} attempts; its messages stay in the queue")]
+    Contended { location: String, attempts: u32 },
+}
+
+impl DestError {
+    pub(crate) fn io(path: &std::path::Path, action: &'static str, source: std::io::Error) -> DestError {
+        DestError::Io { path: path.display().to_string(), action, source }
+    }
+}
+
+/// Any source the CLI can build.
+#[derive(Debug)]
+pub enum AnySource {
+    File(file::FileSource),
+}
+
+impl Source for AnySource {
+    async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
+        match self {
+            AnySource::File(s) => s.next_batch(max).await,
+        }
+    }
+    async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
+        match self {
+            AnySource::File(s) => s.ack(receipts).await,
+        }
+    }
+    async fn abandon(&mut self, receipts: Vec<Receipt>) {
+        match self {
+            AnySource::File(s) => s.abandon(receipts).await,
+        }
+    }
+    async fn release(&mut self, receipts: Vec<Receipt>) {
+        match self {
+            AnySource::File(s) => s.release(receipts).await,
+        }
+    }
+    fn requests(&self) -> BTreeMap<String, u64> {
+        match self {
+            AnySource::File(s) => s.requests(),
+        }
+    }
+    fn deletes(&self) -> bool {
+        match self {
+            AnySource::File(s) => s.deletes(),
+        }
+    }
+}
+
+/// Any day store the CLI can build.
+#[derive(Debug)]
+pub enum AnyDayStore {
+    Dir(dir::DirStore),
+}
+
+impl DayStore for AnyDayStore {
+    async fn merge_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> Result<MergeStats, DestError> {
+        match self {
+            AnyDayStore::Dir(s) => s.merge_day(day, lines).await,
+        }
+    }
+    async fn preview_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> Result<MergeStats, DestError> {
+        match self {
+            AnyDayStore::Dir(s) => s.preview_day(day, lines).await,
+        }
+    }
+    fn requests(&self) -> BTreeMap<String, u64> {
+        match self {
+            AnyDayStore::Dir(s) => s.requests(),
+        }
+    }
+}
+
+/// Any quarantine store the CLI can build.
+#[derive(Debug)]
+pub enum AnyQuarantine {
+    Dir(dir::DirQuarantine),
+}
+
+impl QuarantineStore for AnyQuarantine {
+    async fn write(&self, name: &str, jsonl: Vec<u8>) -> Result<String, DestError> {
+        match self {
+            AnyQuarantine::Dir(s) => s.write(name, jsonl).await,
+        }
+    }
+}

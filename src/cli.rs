@@ -1,0 +1,447 @@
+//! Command-line and configuration-file parsing, and the `drain` command's wiring.
+//!
+//! Precedence for every setting: command-line flag, then environment variable, then the TOML
+//! file given by `--config`, then the built-in default. The rule lists replace their defaults
+//! as a whole when given.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource};
+use crate::core::Rules;
+use crate::location::{Location, SourceSpec};
+use crate::pipeline::{self, DrainOptions, Progress};
+use crate::report::Report;
+
+/// Exit statuses (also listed in `--help` and the README).
+pub mod exit {
+    /// Every message read was kept, dropped or quarantined durably.
+    pub const OK: i32 = 0;
+    /// Some messages could not be written or deleted: they stay in the queue and come back.
+    pub const PARTIAL: i32 = 1;
+    /// The command line or the configuration file is wrong (nothing was read).
+    pub const USAGE: i32 = 2;
+    /// The run could not start or go on: source or destination unreachable, denied, or broken.
+    pub const FATAL: i32 = 3;
+}
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  every message read was kept, dropped or quarantined durably
+  1  some messages could not be written or deleted; they stay in the queue and come back
+  2  usage or configuration error; nothing was read
+  3  the source or destination could not be used (unreachable, denied, missing)";
+
+#[derive(Debug, Parser)]
+#[command(name = "s3-event-writer", version, about = "Drains telephone-system events from SQS into a daily, de-duplicated JSON-lines archive in S3", after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "S3EW_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Drain messages into the day files (the hourly job).
+    #[command(after_help = DRAIN_EXAMPLES)]
+    Drain(Box<DrainArgs>),
+}
+
+const DRAIN_EXAMPLES: &str = "\
+Examples:
+  # the bundled sample into a local directory, no AWS needed
+  s3-event-writer drain --source examples/messages.jsonl --dest /tmp/archive/prod
+
+  # the production job (QUEUE_URL in the environment)
+  s3-event-writer drain --dest s3://logpublish/events/prod/ --report report.json
+
+  # see what a run would change, without writing or deleting anything
+  s3-event-writer drain --dry-run
+
+Exit status:
+  0  every message read was kept, dropped or quarantined durably
+  1  some messages could not be written or deleted; they stay in the queue and come back
+  2  usage or configuration error; nothing was read
+  3  the source or destination could not be used (unreachable, denied, missing)";
+
+/// The classification rule lists (each replaces its default when given).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RuleArgs {
+    /// A production hostname whose events are kept (repeatable; replaces the default list).
+    #[arg(long = "prod-host", value_name = "HOST", env = "S3EW_PROD_HOSTS", value_delimiter = ',')]
+    pub prod_hosts: Vec<String>,
+    /// An event name to drop (repeatable; replaces the default list).
+    #[arg(long = "drop-event", value_name = "NAME", env = "S3EW_DROP_EVENTS", value_delimiter = ',')]
+    pub drop_events: Vec<String>,
+    /// Drop channels containing this substring (repeatable; replaces the default list).
+    #[arg(long = "drop-channel-containing", value_name = "TEXT", env = "S3EW_DROP_CHANNELS", value_delimiter = ',')]
+    pub drop_channels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct DrainArgs {
+    /// SQS queue URL, a FILE with one message body per line, or - for stdin. [default: $QUEUE_URL]
+    #[arg(long, value_name = "QUEUE_URL|FILE|-", env = "QUEUE_URL")]
+    pub source: Option<String>,
+    /// Day-file location: s3://BUCKET/PREFIX/ or a DIR. [default: s3://logpublish/events/prod/]
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/|DIR", env = "S3EW_DEST")]
+    pub dest: Option<String>,
+    /// Quarantine location. [default: quarantine/ beside the day files]
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/|DIR", env = "S3EW_QUARANTINE")]
+    pub quarantine: Option<String>,
+    /// Write the run report (JSON) to this file.
+    #[arg(long, value_name = "FILE", env = "S3EW_REPORT")]
+    pub report: Option<PathBuf>,
+    /// Write nothing and delete nothing; print what would change per day.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A TOML file with the same settings (flags and environment take precedence).
+    #[arg(long, value_name = "FILE", env = "S3EW_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Most messages in one block (one flush of the day files). [default: 100000]
+    #[arg(long, value_name = "N")]
+    pub block_messages: Option<usize>,
+    /// Stop after this many messages.
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<u64>,
+    /// Day files merged at once. [default: 4]
+    #[arg(long, value_name = "N")]
+    pub day_concurrency: Option<usize>,
+    /// How many values per drop reason the summary lists. [default: 5]
+    #[arg(long, value_name = "N")]
+    pub summary_top: Option<usize>,
+    /// Progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A progress bar on a terminal, a plain line every 10 s otherwise.
+    #[default]
+    Auto,
+    /// Plain progress lines only.
+    Lines,
+    /// Nothing but the final summary.
+    Off,
+}
+
+/// The `--config` file: the same settings as the flags, snake_case.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub source: Option<String>,
+    pub dest: Option<String>,
+    pub quarantine: Option<String>,
+    pub report: Option<PathBuf>,
+    pub prod_hosts: Option<Vec<String>>,
+    pub drop_events: Option<Vec<String>>,
+    pub drop_channel_containing: Option<Vec<String>>,
+    pub block_messages: Option<usize>,
+    pub max_messages: Option<u64>,
+    pub day_concurrency: Option<usize>,
+    pub summary_top: Option<usize>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("the config file {} is not valid", path.display()))
+    }
+}
+
+/// A setting error: exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:#}")]
+pub struct UsageError(pub anyhow::Error);
+
+/// Everything `drain` needs, resolved.
+#[derive(Debug, Clone)]
+pub struct DrainSettings {
+    pub source: SourceSpec,
+    pub dest: Location,
+    pub quarantine: Location,
+    pub report: Option<PathBuf>,
+    pub rules: Rules,
+    pub options: DrainOptions,
+    pub summary_top: usize,
+    pub progress: ProgressMode,
+}
+
+fn pick_list(flag: &[String], file: Option<Vec<String>>, default: Vec<String>) -> Vec<String> {
+    if flag.is_empty() {
+        file.unwrap_or(default)
+    } else {
+        flag.to_vec()
+    }
+}
+
+/// The rules from flags, then the config file, then the SPEC's defaults.
+pub fn resolve_rules(args: &RuleArgs, file: &ConfigFile) -> Result<Rules, UsageError> {
+    let d = Rules::default();
+    let rules = Rules {
+        prod_hosts: pick_list(&args.prod_hosts, file.prod_hosts.clone(), d.prod_hosts),
+        drop_channel_substrings: pick_list(&args.drop_channels, file.drop_channel_containing.clone(), d.drop_channel_substrings),
+        drop_events: pick_list(&args.drop_events, file.drop_events.clone(), d.drop_events),
+    };
+    rules.validate().map_err(|e| UsageError(e.into()))?;
+    Ok(rules)
+}
+
+impl DrainSettings {
+    pub fn resolve(args: &DrainArgs) -> Result<DrainSettings, UsageError> {
+        let file = match &args.config {
+            Some(p) => ConfigFile::load(p).map_err(UsageError)?,
+            None => ConfigFile::default(),
+        };
+        let Some(source) = args.source.clone().or(file.source.clone()) else {
+            return Err(UsageError(anyhow::anyhow!(
+                "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL"
+            )));
+        };
+        let dest = args.dest.clone().or(file.dest.clone()).unwrap_or_else(|| "s3://logpublish/events/prod/".into());
+        let dest = Location::parse(&dest).map_err(|e| UsageError(e.into()))?;
+        let quarantine = match args.quarantine.clone().or(file.quarantine.clone()) {
+            Some(q) => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
+            None => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
+        };
+        dest.check_quarantine(&quarantine).map_err(|e| UsageError(e.into()))?;
+        let block_messages = args.block_messages.or(file.block_messages).unwrap_or(100_000);
+        if block_messages == 0 {
+            return Err(UsageError(anyhow::anyhow!("--block-messages must be at least 1")));
+        }
+        Ok(DrainSettings {
+            source: SourceSpec::parse(&source),
+            dest,
+            quarantine,
+            report: args.report.clone().or(file.report.clone()),
+            rules: resolve_rules(&args.rules, &file)?,
+            options: DrainOptions {
+                block_messages,
+                flush_secs: None,
+                day_concurrency: args.day_concurrency.or(file.day_concurrency).unwrap_or(4).max(1),
+                max_messages: args.max_messages.or(file.max_messages),
+                dry_run: args.dry_run,
+                run_id: pipeline::new_run_id(),
+            },
+            summary_top: args.summary_top.or(file.summary_top).unwrap_or(5),
+            progress: args.progress,
+        })
+    }
+}
+
+/// Runs `drain`: builds the adapters, drives the pipeline until drained or interrupted, prints
+/// the summary and writes the report.
+pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
+    let mut source = match &settings.source {
+        SourceSpec::File(p) => AnySource::File(crate::adapters::file::FileSource::open(p)?),
+        SourceSpec::Stdin => AnySource::File(crate::adapters::file::FileSource::stdin()),
+        SourceSpec::Sqs(url) => bail!("SQS sources are not supported by this build yet (queue {url})"),
+    };
+    let days = match &settings.dest {
+        Location::Dir(d) => AnyDayStore::Dir(crate::adapters::dir::DirStore::new(d)),
+        Location::S3 { .. } => bail!("S3 destinations are not supported by this build yet ({})", settings.dest),
+    };
+    let quarantine = match &settings.quarantine {
+        Location::Dir(d) => AnyQuarantine::Dir(crate::adapters::dir::DirQuarantine::new(d)),
+        Location::S3 { .. } => bail!("S3 quarantine is not supported by this build yet ({})", settings.quarantine),
+    };
+    tracing::info!(source = %settings.source, dest = %settings.dest, quarantine = %settings.quarantine, dry_run = settings.options.dry_run, "drain starting");
+    let progress = Arc::new(Progress::default());
+    let ticker = spawn_progress(settings.progress, progress.clone());
+    let report = pipeline::drain(
+        &mut source,
+        &days,
+        &quarantine,
+        &settings.rules,
+        &settings.options,
+        &progress,
+        shutdown_signal(),
+    )
+    .await;
+    ticker.abort();
+    if let Some(pb) = PROGRESS_BAR.get() {
+        pb.finish_and_clear();
+    }
+    let report = report?;
+    eprint!("{}", report.summary(settings.summary_top));
+    if let Some(path) = &settings.report {
+        let json = serde_json::to_vec_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    Ok(report)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The progress bar, when one is shown (log lines are printed above it).
+pub static PROGRESS_BAR: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
+
+fn progress_line(p: &Progress, started: std::time::Instant) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let received = p.received.load(Relaxed);
+    #[allow(clippy::cast_precision_loss)]
+    let rate = received as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    format!(
+        "received {received}, kept {}, dropped {}, quarantined {}, deleted {} ({rate:.0} msg/s)",
+        p.kept.load(Relaxed),
+        p.dropped.load(Relaxed),
+        p.quarantined.load(Relaxed),
+        p.deleted.load(Relaxed)
+    )
+}
+
+fn spawn_progress(mode: ProgressMode, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
+    let started = std::time::Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    tokio::spawn(async move {
+        match mode {
+            ProgressMode::Off => {}
+            ProgressMode::Auto if tty => {
+                let pb = PROGRESS_BAR.get_or_init(|| {
+                    let pb = indicatif::ProgressBar::new_spinner();
+                    pb.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+                    pb
+                });
+                loop {
+                    pb.set_message(progress_line(&progress, started));
+                    pb.tick();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            _ => loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                tracing::info!("progress: {}", progress_line(&progress, started));
+            },
+        }
+    })
+}
+
+/// A tracing writer that keeps log lines from tearing the progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct StderrAbovePb;
+
+impl std::io::Write for StderrAbovePb {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match PROGRESS_BAR.get() {
+            Some(pb) => pb.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Sets up `tracing` on stderr (`RUST_LOG` overrides the default level).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("s3_event_writer=info,warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(|| StderrAbovePb);
+    match format {
+        LogFormat::Human => builder.with_target(false).compact().init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> DrainArgs {
+        let mut v = vec!["s3-event-writer", "drain"];
+        v.extend_from_slice(args);
+        match Cli::try_parse_from(v).unwrap().command {
+            Command::Drain(a) => *a,
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rule_flags_replace_defaults() {
+        let a = parse(&["--source", "f", "--prod-host", "a", "--prod-host", "b", "--drop-event", "X"]);
+        let r = resolve_rules(&a.rules, &ConfigFile::default()).unwrap();
+        assert_eq!(r.prod_hosts, ["a", "b"]);
+        assert_eq!(r.drop_events, ["X"]);
+        assert_eq!(r.drop_channel_substrings, ["followme-operator"]);
+    }
+
+    #[test]
+    fn config_file_fills_what_flags_leave() {
+        let file: ConfigFile = toml::from_str(
+            "dest = \"/tmp/d\"\nprod_hosts = [\"p\"]\ndrop_channel_containing = [\"x\"]\nblock_messages = 7\n",
+        )
+        .unwrap();
+        let a = parse(&["--source", "f", "--prod-host", "flag"]);
+        let r = resolve_rules(&a.rules, &file).unwrap();
+        assert_eq!(r.prod_hosts, ["flag"]);
+        assert_eq!(r.drop_channel_substrings, ["x"]);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_an_error() {
+        assert!(toml::from_str::<ConfigFile>("destination = \"x\"").is_err());
+    }
+
+    #[test]
+    fn settings_default_dest_and_quarantine() {
+        let s = DrainSettings::resolve(&parse(&["--source", "msgs.jsonl"])).unwrap();
+        assert_eq!(s.dest.to_string(), "s3://logpublish/events/prod/");
+        assert_eq!(s.quarantine.to_string(), "s3://logpublish/events/quarantine/");
+        assert_eq!(s.source, SourceSpec::File("msgs.jsonl".into()));
+    }
+
+    #[test]
+    fn quarantine_inside_dest_is_a_usage_error() {
+        let err = DrainSettings::resolve(&parse(&["--source", "f", "--dest", "/a/prod", "--quarantine", "/a/prod/q"]))
+            .unwrap_err();
+        assert!(err.to_string().contains("inside"), "{err}");
+    }
+
+    #[test]
+    fn empty_channel_substring_is_refused() {
+        let a = parse(&["--source", "f", "--drop-channel-containing", ""]);
+        assert!(resolve_rules(&a.rules, &ConfigFile::default()).is_err());
+    }
+}

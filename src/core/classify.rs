@@ -1,0 +1,777 @@
+//! Decode a message body and classify it: keep (with its archive line), drop, or quarantine.
+//!
+//! The rules are the SPEC's, in its order:
+//!
+//! 1. quarantine a body that is not a JSON object; an envelope (an object with a `Message`
+//!    member or `"Type": "Notification"`) whose `Message` is missing, not a string or not a JSON
+//!    object; an event message without an `event` object; or any field used below
+//!    (`event.UserEvent`, `event.Event`, `event.Channel`, `event.endpoint`, `message.timestamp`,
+//!    `message.hostname`, and the envelope's `Timestamp`) present with a non-string value;
+//! 2. derive name, timestamp, channel, endpoint, hostname;
+//! 3. drop by hostname, then channel, then event name;
+//! 4. quarantine a timestamp that does not begin with a calendar date;
+//! 5. keep: format the line, the day is the written date.
+//!
+//! Decoding borrows from the body wherever the JSON has no escapes and skips every member it
+//! does not use without building it, so the per-message cost is one pass over the body and one
+//! over the embedded `Message` string. Duplicate keys resolve like Python's `json` (the last one
+//! wins). This module never panics on any input: property tests feed it arbitrary bytes.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use super::day::DayKey;
+use super::format::{write_record, Record};
+use super::rules::Rules;
+
+/// Why a message was dropped (the `dropped_by` keys of the report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    Hostname,
+    Channel,
+    Event,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 3] = [DropReason::Hostname, DropReason::Channel, DropReason::Event];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Hostname => "hostname",
+            DropReason::Channel => "channel",
+            DropReason::Event => "event",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A field whose value must be a string when present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    UserEvent,
+    Event,
+    Channel,
+    Endpoint,
+    Timestamp,
+    Hostname,
+    EnvelopeTimestamp,
+}
+
+impl Field {
+    pub fn path(self) -> &'static str {
+        match self {
+            Field::UserEvent => "event.UserEvent",
+            Field::Event => "event.Event",
+            Field::Channel => "event.Channel",
+            Field::Endpoint => "event.endpoint",
+            Field::Timestamp => "timestamp",
+            Field::Hostname => "hostname",
+            Field::EnvelopeTimestamp => "Timestamp",
+        }
+    }
+}
+
+/// Why a message was quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QuarantineReason {
+    /// The body is not valid UTF-8 (only possible for file sources).
+    NotUtf8,
+    /// The body is not JSON.
+    NotJson,
+    /// The body is JSON but not an object.
+    NotObject,
+    /// An envelope without a `Message` member.
+    EnvelopeWithoutMessage,
+    /// An envelope whose `Message` is not a string.
+    MessageNotString,
+    /// An envelope whose `Message` string is not JSON.
+    MessageNotJson,
+    /// An envelope whose `Message` is JSON but not an object.
+    MessageNotObject,
+    /// The event message has no `event` object.
+    NoEventObject,
+    /// A used field holds something other than a string.
+    FieldNotString(Field),
+    /// The timestamp is missing or does not begin with a calendar date.
+    BadTimestamp,
+}
+
+impl QuarantineReason {
+    /// A stable machine-readable name (the `reason` of a quarantine record).
+    pub fn code(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            QuarantineReason::NotUtf8 => "not_utf8",
+            QuarantineReason::NotJson => "not_json",
+            QuarantineReason::NotObject => "not_object",
+            QuarantineReason::EnvelopeWithoutMessage => "envelope_without_message",
+            QuarantineReason::MessageNotString => "message_not_string",
+            QuarantineReason::MessageNotJson => "message_not_json",
+            QuarantineReason::MessageNotObject => "message_not_object",
+            QuarantineReason::NoEventObject => "no_event_object",
+            QuarantineReason::FieldNotString(f) => return Cow::Owned(format!("field_not_string:{}", f.path())),
+            QuarantineReason::BadTimestamp => "bad_timestamp",
+        })
+    }
+}
+
+impl fmt::Display for QuarantineReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.code())
+    }
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Keep: the line was appended to the caller's buffer; it belongs to `day`.
+    Keep { day: DayKey },
+    /// Drop, counted under `reason` and `value` (a missing value is `""`).
+    Drop { reason: DropReason, value: String },
+    /// Quarantine: keep the raw body for a person.
+    Quarantine { reason: QuarantineReason },
+}
+
+/// A JSON value of a used field: a string, or anything else (which is an error when present).
+enum Val<'a> {
+    Str(Cow<'a, str>),
+    Other,
+}
+
+impl<'a> Val<'a> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Val::Str(s) => Some(s),
+            Val::Other => None,
+        }
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Val::Str(Cow::Owned(v)))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Val::Other)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Val::Other)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Val::Other)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Val::Other)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Val::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Val::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Val::Other)
+    }
+}
+
+impl<'de> Deserialize<'de> for Val<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValVisitor)
+    }
+}
+
+/// Identifies a member name without allocating (escaped names arrive as transient `&str`).
+macro_rules! key_enum {
+    ($name:ident { $($variant:ident = $lit:literal),* $(,)? }) => {
+        #[derive(Clone, Copy)]
+        enum $name { $($variant,)* Other }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct KeyVisitor;
+                impl<'de> Visitor<'de> for KeyVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a member name")
+                    }
+                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
+                        Ok(match v { $($lit => $name::$variant,)* _ => $name::Other })
+                    }
+                }
+                d.deserialize_str(KeyVisitor)
+            }
+        }
+    };
+}
+
+key_enum!(ObjKey {
+    Message = "Message",
+    Type = "Type",
+    EnvTimestamp = "Timestamp",
+    Timestamp = "timestamp",
+    Hostname = "hostname",
+    Event = "event",
+});
+
+key_enum!(EventKey {
+    UserEvent = "UserEvent",
+    Event = "Event",
+    Channel = "Channel",
+    Endpoint = "endpoint",
+});
+
+/// The members of an `event` object that classification uses.
+#[derive(Default)]
+struct EventFields<'a> {
+    user_event: Option<Val<'a>>,
+    event: Option<Val<'a>>,
+    channel: Option<Val<'a>>,
+    endpoint: Option<Val<'a>>,
+}
+
+/// An `event` member: an object, or something else.
+enum EventVal<'a> {
+    Obj(EventFields<'a>),
+    NotObject,
+}
+
+impl<'de> Deserialize<'de> for EventVal<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EventVisitor;
+        impl<'de> Visitor<'de> for EventVisitor {
+            type Value = EventVal<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut ev = EventFields::default();
+                while let Some(key) = map.next_key::<EventKey>()? {
+                    match key {
+                        EventKey::UserEvent => ev.user_event = Some(map.next_value()?),
+                        EventKey::Event => ev.event = Some(map.next_value()?),
+                        EventKey::Channel => ev.channel = Some(map.next_value()?),
+                        EventKey::Endpoint => ev.endpoint = Some(map.next_value()?),
+                        EventKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(EventVal::Obj(ev))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                ValVisitor.visit_seq(seq).map(|_| EventVal::NotObject)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(EventVal::NotObject)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(EventVal::NotObject)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(EventVal::NotObject)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(EventVal::NotObject)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(EventVal::NotObject)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(EventVal::NotObject)
+            }
+        }
+        d.deserialize_any(EventVisitor)
+    }
+}
+
+/// A top-level object: an envelope or an event message. Both shapes are read in one pass; which
+/// one it is is decided afterwards, by the SPEC's rule.
+#[derive(Default)]
+struct ObjFields<'a> {
+    message: Option<Val<'a>>,
+    type_is_notification: bool,
+    env_timestamp: Option<Val<'a>>,
+    timestamp: Option<Val<'a>>,
+    hostname: Option<Val<'a>>,
+    event: Option<EventVal<'a>>,
+}
+
+/// A JSON document that is an object (with its fields) or not.
+enum Doc<'a> {
+    Obj(ObjFields<'a>),
+    NotObject,
+}
+
+impl<'de> Deserialize<'de> for Doc<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct DocVisitor;
+        impl<'de> Visitor<'de> for DocVisitor {
+            type Value = Doc<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut o = ObjFields::default();
+                while let Some(key) = map.next_key::<ObjKey>()? {
+                    match key {
+                        ObjKey::Message => o.message = Some(map.next_value()?),
+                        ObjKey::Type => {
+                            let v: Val<'de> = map.next_value()?;
+                            o.type_is_notification = v.as_str() == Some("Notification");
+                        }
+                        ObjKey::EnvTimestamp => o.env_timestamp = Some(map.next_value()?),
+                        ObjKey::Timestamp => o.timestamp = Some(map.next_value()?),
+                        ObjKey::Hostname => o.hostname = Some(map.next_value()?),
+                        ObjKey::Event => o.event = Some(map.next_value()?),
+                        ObjKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Doc::Obj(o))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                ValVisitor.visit_seq(seq).map(|_| Doc::NotObject)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Doc::NotObject)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Doc::NotObject)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Doc::NotObject)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Doc::NotObject)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Doc::NotObject)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Doc::NotObject)
+            }
+        }
+        d.deserialize_any(DocVisitor)
+    }
+}
+
+fn parse_doc(json: &str) -> Option<Doc<'_>> {
+    serde_json::from_str(json).ok()
+}
+
+/// `Some(Ok(s))` for a string, `Some(Err(field))` for a non-string, `None` when absent.
+fn text<'v>(v: Option<&'v Val<'_>>, field: Field) -> Result<Option<&'v str>, QuarantineReason> {
+    match v {
+        None => Ok(None),
+        Some(Val::Str(s)) => Ok(Some(s)),
+        Some(Val::Other) => Err(QuarantineReason::FieldNotString(field)),
+    }
+}
+
+/// Classifies raw bytes (a file line): bodies that are not UTF-8 are quarantined.
+pub fn classify_bytes(body: &[u8], rules: &Rules, line: &mut Vec<u8>) -> Outcome {
+    match std::str::from_utf8(body) {
+        Ok(s) => classify(s, rules, line),
+        Err(_) => Outcome::Quarantine { reason: QuarantineReason::NotUtf8 },
+    }
+}
+
+/// Classifies one message body. On [`Outcome::Keep`] the record line (without newline) has been
+/// appended to `line`; otherwise `line` is unchanged.
+pub fn classify(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
+    match classify_inner(body, rules, line) {
+        Ok(o) => o,
+        Err(reason) => Outcome::Quarantine { reason },
+    }
+}
+
+fn classify_inner(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Result<Outcome, QuarantineReason> {
+    let Some(doc) = parse_doc(body) else {
+        return Err(QuarantineReason::NotJson);
+    };
+    let Doc::Obj(top) = doc else {
+        return Err(QuarantineReason::NotObject);
+    };
+    if top.message.is_some() || top.type_is_notification {
+        let inner = match &top.message {
+            None => return Err(QuarantineReason::EnvelopeWithoutMessage),
+            Some(Val::Other) => return Err(QuarantineReason::MessageNotString),
+            Some(Val::Str(s)) => s,
+        };
+        let Some(doc) = parse_doc(inner) else {
+            return Err(QuarantineReason::MessageNotJson);
+        };
+        let Doc::Obj(message) = doc else {
+            return Err(QuarantineReason::MessageNotObject);
+        };
+        let env_ts = text(top.env_timestamp.as_ref(), Field::EnvelopeTimestamp)?;
+        classify_message(&message, env_ts, rules, line)
+    } else {
+        classify_message(&top, None, rules, line)
+    }
+}
+
+fn classify_message(
+    message: &ObjFields<'_>,
+    envelope_timestamp: Option<&str>,
+    rules: &Rules,
+    line: &mut Vec<u8>,
+) -> Result<Outcome, QuarantineReason> {
+    let Some(EventVal::Obj(event)) = &message.event else {
+        return Err(QuarantineReason::NoEventObject);
+    };
+    let user_event = text(event.user_event.as_ref(), Field::UserEvent)?;
+    let event_name = text(event.event.as_ref(), Field::Event)?;
+    let timestamp = text(message.timestamp.as_ref(), Field::Timestamp)?;
+    let channel = text(event.channel.as_ref(), Field::Channel)?;
+    let endpoint = text(event.endpoint.as_ref(), Field::Endpoint)?;
+    let hostname = text(message.hostname.as_ref(), Field::Hostname)?;
+
+    let name = user_event.or(event_name);
+    let timestamp = timestamp.or(envelope_timestamp);
+    let channel = channel.unwrap_or("");
+    let endpoint = endpoint.unwrap_or(channel);
+
+    let hostname = hostname.unwrap_or("");
+    if !rules.is_prod_host(hostname) {
+        return Ok(Outcome::Drop { reason: DropReason::Hostname, value: hostname.to_owned() });
+    }
+    if rules.is_dropped_channel(channel) {
+        return Ok(Outcome::Drop { reason: DropReason::Channel, value: channel.to_owned() });
+    }
+    let name = match name {
+        Some(n) if !rules.is_dropped_event(n) => n,
+        other => {
+            return Ok(Outcome::Drop { reason: DropReason::Event, value: other.unwrap_or("").to_owned() });
+        }
+    };
+    let timestamp = timestamp.ok_or(QuarantineReason::BadTimestamp)?;
+    let day = DayKey::from_timestamp(timestamp).ok_or(QuarantineReason::BadTimestamp)?;
+    write_record(line, &Record { timestamp, channel, endpoint, event: name });
+    Ok(Outcome::Keep { day })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(body: &str) -> (Outcome, String) {
+        let mut line = Vec::new();
+        let o = classify(body, &Rules::default(), &mut line);
+        (o, String::from_utf8(line).unwrap())
+    }
+
+    fn envelope(message: &serde_json::Value) -> String {
+        json!({
+            "Type": "Notification",
+            "MessageId": "m-1",
+            "TopicArn": "arn:aws:sns:us-west-2:123456789012:t",
+            "Message": message.to_string(),
+            "Timestamp": "2026-11-20T09:47:02.855Z",
+            "SignatureVersion": "1",
+            "Signature": "x",
+            "SigningCertURL": "https://example.invalid/c.pem",
+            "UnsubscribeURL": "https://example.invalid/u",
+        })
+        .to_string()
+    }
+
+    fn msg(event: &serde_json::Value) -> serde_json::Value {
+        json!({"timestamp": "2026-11-20T00:00:47+00:00", "hostname": "futel-prod.phu73l.net", "event": event})
+    }
+
+    fn q(reason: QuarantineReason) -> Outcome {
+        Outcome::Quarantine { reason }
+    }
+
+    fn drop(reason: DropReason, value: &str) -> Outcome {
+        Outcome::Drop { reason, value: value.to_owned() }
+    }
+
+    fn keep(day: &str) -> Outcome {
+        Outcome::Keep { day: day.parse().unwrap() }
+    }
+
+    #[test]
+    fn envelope_user_event_is_kept_with_the_spec_line() {
+        let body = envelope(&msg(&json!({
+            "Event": "UserEvent", "UserEvent": "operator", "Channel": "PJSIP/twilio-000d3be7", "endpoint": "ghost-mountain"
+        })));
+        let (o, line) = run(&body);
+        assert_eq!(o, keep("20261120"));
+        assert_eq!(
+            line,
+            r#"{"timestamp": "2026-11-20T00:00:47+00:00", "channel": "PJSIP/twilio-000d3be7", "endpoint": "ghost-mountain", "event": "operator"}"#
+        );
+    }
+
+    #[test]
+    fn raw_delivery_is_the_event_message_itself() {
+        let body = msg(&json!({"Event": "ConfbridgeJoin", "Channel": "SIP/630-1"})).to_string();
+        let (o, line) = run(&body);
+        assert_eq!(o, keep("20261120"));
+        assert_eq!(
+            line,
+            r#"{"timestamp": "2026-11-20T00:00:47+00:00", "channel": "SIP/630-1", "endpoint": "SIP/630-1", "event": "ConfbridgeJoin"}"#
+        );
+    }
+
+    #[test]
+    fn name_prefers_user_event_over_event() {
+        let (_, line) = run(&envelope(&msg(&json!({"Event": "UserEvent", "UserEvent": "x", "Channel": "c"}))));
+        assert!(line.ends_with(r#""event": "x"}"#), "{line}");
+        let (_, line) = run(&envelope(&msg(&json!({"Event": "ConfbridgeLeave", "Channel": "c"}))));
+        assert!(line.ends_with(r#""event": "ConfbridgeLeave"}"#), "{line}");
+    }
+
+    #[test]
+    fn endpoint_defaults_to_channel_but_an_empty_endpoint_is_kept() {
+        let (_, line) = run(&envelope(&msg(&json!({"Event": "E", "Channel": "SIP/1"}))));
+        assert!(line.contains(r#""endpoint": "SIP/1""#), "{line}");
+        let (_, line) = run(&envelope(&msg(&json!({"Event": "E", "Channel": "SIP/1", "endpoint": ""}))));
+        assert!(line.contains(r#""endpoint": """#), "{line}");
+    }
+
+    #[test]
+    fn envelope_timestamp_is_the_fallback() {
+        let m = json!({"hostname": "futel-prod-back", "event": {"Event": "E", "Channel": "c"}});
+        let (o, line) = run(&envelope(&m));
+        assert_eq!(o, keep("20261120"));
+        assert!(line.starts_with(r#"{"timestamp": "2026-11-20T09:47:02.855Z""#), "{line}");
+    }
+
+    #[test]
+    fn raw_message_without_timestamp_is_quarantined() {
+        let m = json!({"hostname": "futel-prod-back", "event": {"Event": "E", "Channel": "c"}});
+        assert_eq!(run(&m.to_string()).0, q(QuarantineReason::BadTimestamp));
+    }
+
+    #[test]
+    fn bad_dates_are_quarantined_after_drops() {
+        let mut m = msg(&json!({"Event": "E", "Channel": "c"}));
+        m["timestamp"] = json!("2026-02-30T00:00:00");
+        assert_eq!(run(&envelope(&m)).0, q(QuarantineReason::BadTimestamp));
+        // A dropped message with a bad date is still a drop: drops come first.
+        m["hostname"] = json!("test-box");
+        assert_eq!(run(&envelope(&m)).0, drop(DropReason::Hostname, "test-box"));
+    }
+
+    #[test]
+    fn timezone_is_not_converted() {
+        let mut m = msg(&json!({"Event": "E", "Channel": "c"}));
+        m["timestamp"] = json!("2026-11-20T23:30:00-08:00");
+        assert_eq!(run(&envelope(&m)).0, keep("20261120"));
+    }
+
+    #[test]
+    fn drop_order_is_hostname_then_channel_then_event() {
+        let mut m = msg(&json!({"Event": "Registry", "Channel": ""}));
+        m["hostname"] = json!("other");
+        assert_eq!(run(&envelope(&m)).0, drop(DropReason::Hostname, "other"));
+        m["hostname"] = json!("futel-prod-back");
+        assert_eq!(run(&envelope(&m)).0, drop(DropReason::Channel, ""));
+        m["event"]["Channel"] = json!("SIP/1");
+        assert_eq!(run(&envelope(&m)).0, drop(DropReason::Event, "Registry"));
+    }
+
+    #[test]
+    fn missing_hostname_drops_under_empty_value() {
+        let m = json!({"timestamp": "2026-11-20T00:00:00", "event": {"Event": "E", "Channel": "c"}});
+        assert_eq!(run(&envelope(&m)).0, drop(DropReason::Hostname, ""));
+    }
+
+    #[test]
+    fn missing_channel_drops_as_channel() {
+        assert_eq!(run(&envelope(&msg(&json!({"Event": "E"})))).0, drop(DropReason::Channel, ""));
+    }
+
+    #[test]
+    fn channel_substring_drops() {
+        let m = msg(&json!({"Event": "E", "Channel": "Local/followme-operator-123;1"}));
+        assert_eq!(run(&envelope(&m)).0, drop(DropReason::Channel, "Local/followme-operator-123;1"));
+    }
+
+    #[test]
+    fn missing_name_drops_as_event() {
+        assert_eq!(run(&envelope(&msg(&json!({"Channel": "c"})))).0, drop(DropReason::Event, ""));
+        assert_eq!(
+            run(&envelope(&msg(&json!({"Event": "PeerStatus", "Channel": "c"})))).0,
+            drop(DropReason::Event, "PeerStatus")
+        );
+    }
+
+    #[test]
+    fn user_event_named_like_a_dropped_event_is_dropped() {
+        let m = msg(&json!({"Event": "UserEvent", "UserEvent": "Registry", "Channel": "c"}));
+        assert_eq!(run(&envelope(&m)).0, drop(DropReason::Event, "Registry"));
+    }
+
+    #[test]
+    fn all_three_default_hosts_are_kept() {
+        for h in ["futel-prod.phu73l.net", "futel-prod-back", "dialplan-functions-prod"] {
+            let mut m = msg(&json!({"Event": "E", "Channel": "c"}));
+            m["hostname"] = json!(h);
+            assert_eq!(run(&envelope(&m)).0, keep("20261120"), "{h}");
+        }
+    }
+
+    #[test]
+    fn configured_rules_replace_defaults() {
+        let rules = Rules {
+            prod_hosts: vec!["pbx".into()],
+            drop_channel_substrings: vec!["test".into()],
+            drop_events: vec!["Noise".into()],
+        };
+        let mut line = Vec::new();
+        let mut m = msg(&json!({"Event": "Registry", "Channel": "followme-operator"}));
+        m["hostname"] = json!("pbx");
+        assert_eq!(classify(&envelope(&m), &rules, &mut line), keep("20261120"));
+        m["event"]["Channel"] = json!("a-test-b");
+        assert_eq!(classify(&envelope(&m), &rules, &mut Vec::new()), drop(DropReason::Channel, "a-test-b"));
+        m["event"] = json!({"Event": "Noise", "Channel": "c"});
+        assert_eq!(classify(&envelope(&m), &rules, &mut Vec::new()), drop(DropReason::Event, "Noise"));
+        m["hostname"] = json!("futel-prod-back");
+        assert_eq!(classify(&envelope(&m), &rules, &mut Vec::new()), drop(DropReason::Hostname, "futel-prod-back"));
+    }
+
+    #[test]
+    fn structural_problems_are_quarantined_with_their_reason() {
+        let cases: Vec<(String, QuarantineReason)> = vec![
+            ("{not json".into(), QuarantineReason::NotJson),
+            (String::new(), QuarantineReason::NotJson),
+            ("{} trailing".into(), QuarantineReason::NotJson),
+            ("[1,2]".into(), QuarantineReason::NotObject),
+            ("\"str\"".into(), QuarantineReason::NotObject),
+            ("null".into(), QuarantineReason::NotObject),
+            ("42".into(), QuarantineReason::NotObject),
+            (json!({"Type": "Notification"}).to_string(), QuarantineReason::EnvelopeWithoutMessage),
+            (json!({"Type": "Notification", "Message": 5}).to_string(), QuarantineReason::MessageNotString),
+            (json!({"Message": null}).to_string(), QuarantineReason::MessageNotString),
+            (json!({"Message": "{oops"}).to_string(), QuarantineReason::MessageNotJson),
+            (json!({"Message": "[]"}).to_string(), QuarantineReason::MessageNotObject),
+            (json!({"Message": "{}"}).to_string(), QuarantineReason::NoEventObject),
+            (envelope(&json!({"event": "UserEvent"})), QuarantineReason::NoEventObject),
+            (envelope(&json!({"event": [1]})), QuarantineReason::NoEventObject),
+            (json!({"hostname": "futel-prod-back"}).to_string(), QuarantineReason::NoEventObject),
+        ];
+        for (body, reason) in cases {
+            assert_eq!(run(&body).0, q(reason), "{body}");
+        }
+    }
+
+    #[test]
+    fn non_string_fields_are_quarantined_naming_the_field() {
+        let base = msg(&json!({"Event": "E", "UserEvent": "u", "Channel": "c", "endpoint": "e"}));
+        let cases: [(&str, &str, Field); 6] = [
+            ("event", "UserEvent", Field::UserEvent),
+            ("event", "Event", Field::Event),
+            ("event", "Channel", Field::Channel),
+            ("event", "endpoint", Field::Endpoint),
+            ("", "timestamp", Field::Timestamp),
+            ("", "hostname", Field::Hostname),
+        ];
+        for (parent, key, field) in cases {
+            for bad in [json!(null), json!(1), json!(true), json!([]), json!({})] {
+                let mut m = base.clone();
+                if parent.is_empty() {
+                    m[key] = bad.clone();
+                } else {
+                    m[parent][key] = bad.clone();
+                }
+                assert_eq!(run(&envelope(&m)).0, q(QuarantineReason::FieldNotString(field)), "{key}={bad}");
+            }
+        }
+        let mut env: serde_json::Value = serde_json::from_str(&envelope(&base)).unwrap();
+        env["Timestamp"] = json!(12);
+        assert_eq!(run(&env.to_string()).0, q(QuarantineReason::FieldNotString(Field::EnvelopeTimestamp)));
+    }
+
+    #[test]
+    fn message_member_makes_an_envelope_even_without_type() {
+        let body = json!({"Message": msg(&json!({"Event": "E", "Channel": "c"})).to_string()}).to_string();
+        assert_eq!(run(&body).0, keep("20261120"));
+    }
+
+    #[test]
+    fn type_other_than_notification_without_message_is_raw() {
+        let mut m = msg(&json!({"Event": "E", "Channel": "c"}));
+        m["Type"] = json!("SubscriptionConfirmation");
+        assert_eq!(run(&m.to_string()).0, keep("20261120"));
+    }
+
+    #[test]
+    fn duplicate_keys_resolve_like_python_last_wins() {
+        let body = r#"{"timestamp": "2026-11-20T01:00:00", "hostname": "x", "hostname": "futel-prod-back",
+            "event": {"Event": "A", "Event": "B", "Channel": "c"}}"#;
+        let (o, line) = run(body);
+        assert_eq!(o, keep("20261120"));
+        assert!(line.ends_with(r#""event": "B"}"#), "{line}");
+    }
+
+    #[test]
+    fn escaped_member_names_are_recognised() {
+        let body = r#"{"time\u0073tamp": "2026-11-20T01:00:00", "hostname": "futel-prod-back",
+            "\u0065vent": {"Event": "A", "Channel": "c"}}"#;
+        assert_eq!(run(body).0, keep("20261120"));
+    }
+
+    #[test]
+    fn escapes_in_values_are_reencoded_python_style() {
+        let body = envelope(&msg(&json!({"Event": "E", "Channel": "PJSIP/caf\u{e9}-\"q\"\\", "endpoint": "📞\n"})));
+        let (o, line) = run(&body);
+        assert_eq!(o, keep("20261120"));
+        assert_eq!(
+            line,
+            r#"{"timestamp": "2026-11-20T00:00:47+00:00", "channel": "PJSIP/caf\u00e9-\"q\"\\", "endpoint": "\ud83d\udcde\n", "event": "E"}"#
+        );
+    }
+
+    #[test]
+    fn unused_members_of_any_shape_are_skipped() {
+        let mut m = msg(&json!({"Event": "E", "Channel": "c", "Extra": {"a": [1, 2.5, null, {"b": false}]}}));
+        m["other"] = json!([[[]]]);
+        let mut env: serde_json::Value = serde_json::from_str(&envelope(&m)).unwrap();
+        env["MessageAttributes"] = json!({"k": {"Type": "String", "Value": "v"}});
+        env["Subject"] = json!(null);
+        assert_eq!(run(&env.to_string()).0, keep("20261120"));
+    }
+
+    #[test]
+    fn not_utf8_bytes_are_quarantined() {
+        let mut line = Vec::new();
+        let o = classify_bytes(b"{\"a\": \"\xff\"}", &Rules::default(), &mut line);
+        assert_eq!(o, q(QuarantineReason::NotUtf8));
+        assert!(line.is_empty());
+    }
+
+    #[test]
+    fn quarantine_codes_are_stable() {
+        assert_eq!(QuarantineReason::FieldNotString(Field::EnvelopeTimestamp).code(), "field_not_string:Timestamp");
+        assert_eq!(QuarantineReason::BadTimestamp.to_string(), "bad_timestamp");
+        assert_eq!(DropReason::Channel.to_string(), "channel");
+    }
+}

@@ -1,0 +1,213 @@
+//! The record line, byte-exact.
+//!
+//! Every line in the archive was written by Python's `json.dumps` with its defaults, and
+//! de-duplication works on byte equality, so this module must reproduce that output exactly:
+//!
+//! - keys in the order `timestamp`, `channel`, `endpoint`, `event`;
+//! - separators `", "` between members and `": "` between a key and its value;
+//! - strings escaped ASCII-only: `"` `\` and the named controls (`\n` `\r` `\t` `\b` `\f`) by
+//!   their short escapes, every other character outside U+0020..=U+007E as `\uXXXX` with four
+//!   lowercase hex digits, characters above U+FFFF as a UTF-16 surrogate pair; `/` is not escaped.
+//!
+//! The work is done by a [`serde_json::ser::Formatter`] ([`PyFormatter`]), so the framing and
+//! the escaping of ASCII controls stay serde_json's and only what differs from it lives here.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::ser::{CharEscape, Formatter};
+
+/// One archive record: the four fields the usage site reads, in the frozen key order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Record<'a> {
+    pub timestamp: &'a str,
+    pub channel: &'a str,
+    pub endpoint: &'a str,
+    pub event: &'a str,
+}
+
+/// A serde_json formatter that writes what Python's `json.dumps` writes by default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PyFormatter;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn write_u_escape<W: ?Sized + Write>(writer: &mut W, unit: u16) -> io::Result<()> {
+    let buf = [
+        b'\\',
+        b'u',
+        HEX[usize::from(unit >> 12)],
+        HEX[usize::from((unit >> 8) & 0xf)],
+        HEX[usize::from((unit >> 4) & 0xf)],
+        HEX[usize::from(unit & 0xf)],
+    ];
+    writer.write_all(&buf)
+}
+
+impl Formatter for PyFormatter {
+    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    /// serde_json hands over runs of characters it would not escape itself; Python also escapes
+    /// everything outside printable ASCII (including DEL), so those are escaped here.
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+        let bytes = fragment.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b < 0x7f {
+                continue;
+            }
+            if b & 0xc0 == 0x80 {
+                // A UTF-8 continuation byte: already written as part of its character.
+                continue;
+            }
+            if start < i {
+                writer.write_all(&bytes[start..i])?;
+            }
+            let ch = fragment[i..].chars().next().expect("char boundary");
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                write_u_escape(writer, *unit)?;
+            }
+            start = i + ch.len_utf8();
+        }
+        if start < bytes.len() {
+            writer.write_all(&bytes[start..])?;
+        }
+        Ok(())
+    }
+
+    fn write_char_escape<W: ?Sized + Write>(&mut self, writer: &mut W, char_escape: CharEscape) -> io::Result<()> {
+        let short: &[u8] = match char_escape {
+            CharEscape::Quote => b"\\\"",
+            CharEscape::ReverseSolidus => b"\\\\",
+            CharEscape::Solidus => b"/",
+            CharEscape::Backspace => b"\\b",
+            CharEscape::FormFeed => b"\\f",
+            CharEscape::LineFeed => b"\\n",
+            CharEscape::CarriageReturn => b"\\r",
+            CharEscape::Tab => b"\\t",
+            CharEscape::AsciiControl(byte) => return write_u_escape(writer, u16::from(byte)),
+        };
+        writer.write_all(short)
+    }
+}
+
+/// Appends `record` as one archive line, without the trailing newline, to `out`.
+pub fn write_record(out: &mut Vec<u8>, record: &Record<'_>) {
+    let mut ser = serde_json::Serializer::with_formatter(out, PyFormatter);
+    // Serializing four &str fields into a Vec cannot fail.
+    record.serialize(&mut ser).expect("writing a record into memory");
+}
+
+/// The archive line for `record`, without the trailing newline.
+pub fn record_line(record: &Record<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    write_record(&mut out, record);
+    out
+}
+
+/// Writes `s` as a Python-style JSON string literal (quotes included). Used by tests and tools
+/// that need the archive's escaping for a single value.
+pub fn write_py_string(out: &mut Vec<u8>, s: &str) {
+    let mut ser = serde_json::Serializer::with_formatter(out, PyFormatter);
+    s.serialize(&mut ser).expect("writing a string into memory");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> String {
+        let mut out = Vec::new();
+        write_py_string(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn record_matches_spec_example_byte_for_byte() {
+        let line = record_line(&Record {
+            timestamp: "2026-11-20T00:00:47+00:00",
+            channel: "PJSIP/twilio-000d3be7",
+            endpoint: "ghost-mountain",
+            event: "operator",
+        });
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            r#"{"timestamp": "2026-11-20T00:00:47+00:00", "channel": "PJSIP/twilio-000d3be7", "endpoint": "ghost-mountain", "event": "operator"}"#
+        );
+    }
+
+    #[test]
+    fn quote_and_backslash_use_short_escapes() {
+        assert_eq!(s(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn named_controls_use_short_escapes() {
+        assert_eq!(s("\n\r\t\u{8}\u{c}"), r#""\n\r\t\b\f""#);
+    }
+
+    #[test]
+    fn other_controls_use_lowercase_u_escapes() {
+        assert_eq!(s("\u{0}\u{1f}\u{1b}"), r#""\u0000\u001f\u001b""#);
+    }
+
+    #[test]
+    fn delete_is_escaped_like_python() {
+        assert_eq!(s("\u{7f}"), r#""\u007f""#);
+    }
+
+    #[test]
+    fn solidus_is_not_escaped() {
+        assert_eq!(s("PJSIP/a/b"), r#""PJSIP/a/b""#);
+    }
+
+    #[test]
+    fn non_ascii_is_escaped_with_lowercase_hex() {
+        assert_eq!(s("café"), r#""caf\u00e9""#);
+        assert_eq!(s("\u{abcd}"), r#""\uabcd""#);
+        assert_eq!(s("\u{a0}"), r#""\u00a0""#);
+    }
+
+    #[test]
+    fn astral_characters_become_surrogate_pairs() {
+        assert_eq!(s("📞"), r#""\ud83d\udcde""#);
+        assert_eq!(s("x\u{10ffff}y"), r#""x\udbff\udfffy""#);
+    }
+
+    #[test]
+    fn printable_ascii_passes_through() {
+        let printable: String = (0x20u8..=0x7e).map(char::from).collect();
+        let expected = format!("\"{}\"", printable.replace('\\', "\\\\").replace('"', "\\\""));
+        assert_eq!(s(&printable), expected);
+    }
+
+    #[test]
+    fn empty_fields_are_written_as_empty_strings() {
+        let line = record_line(&Record { timestamp: "", channel: "", endpoint: "", event: "" });
+        assert_eq!(line, br#"{"timestamp": "", "channel": "", "endpoint": "", "event": ""}"#);
+    }
+
+    #[test]
+    fn mixed_escapes_in_one_string() {
+        assert_eq!(s("é\"\n😀/\u{1}"), r#""\u00e9\"\n\ud83d\ude00/\u0001""#);
+    }
+}

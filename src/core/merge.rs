@@ -1,0 +1,434 @@
+//! Merging new lines into a day file, streaming.
+//!
+//! A day file is the sorted (by bytes), de-duplicated union of its existing lines and the new
+//! ones. Existing lines are kept byte for byte except that trailing white space is stripped and
+//! blank lines are dropped; every output line ends in `\n`.
+//!
+//! [`merge_sorted`] reads the existing file once, line by line, and never holds more than the
+//! current and previous line of it: memory is the new lines plus two line buffers, whatever the
+//! size of the day. If the existing file turns out not to be sorted it stops with
+//! [`MergeError::Unsorted`]; the caller then discards the partial output and runs
+//! [`merge_unsorted`] on a fresh reader, an external merge sort whose memory is bounded by
+//! [`SortOptions::memory_budget_bytes`] (sorted runs spill to temporary files).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+
+/// What a merge produced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeStats {
+    /// Distinct non-blank lines of the existing file.
+    pub existing_lines: u64,
+    /// Lines of the output that were not in the existing file.
+    pub new_lines: u64,
+    /// Lines of the output.
+    pub total_lines: u64,
+    /// Bytes of the output.
+    pub bytes: u64,
+}
+
+/// Why [`merge_sorted`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("reading or writing failed: {0}")]
+    Io(#[from] io::Error),
+    /// The existing file is not sorted: line `line` (1-based, counting every line read) sorts
+    /// before the one above it. The output written so far is incomplete.
+    #[error("the existing day file is not sorted (line {line} sorts before the line above it)")]
+    Unsorted { line: u64 },
+}
+
+/// Python's `str.isspace` for the characters that can end a line: ASCII white space, the ASCII
+/// separators 0x1c..=0x1f, and Unicode white space.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Strips trailing white space (as Python's `str.rstrip()` would) from a line's bytes.
+pub fn trim_line_end(mut line: &[u8]) -> &[u8] {
+    loop {
+        let Some(&last) = line.last() else { return line };
+        if last < 0x80 {
+            if is_py_space(char::from(last)) {
+                line = &line[..line.len() - 1];
+                continue;
+            }
+            return line;
+        }
+        // A multi-byte UTF-8 character may end the line: find where it starts.
+        let mut start = line.len() - 1;
+        while start > 0 && line.len() - start < 4 && line[start] & 0xc0 == 0x80 {
+            start -= 1;
+        }
+        match std::str::from_utf8(&line[start..]).ok().and_then(|s| s.chars().next()) {
+            Some(c) if is_py_space(c) => line = &line[..start],
+            _ => return line,
+        }
+    }
+}
+
+/// Reads the next non-blank line (trailing white space stripped) into `buf`. Returns the number
+/// of physical lines consumed, 0 at the end.
+fn next_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> io::Result<u64> {
+    let mut consumed = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', buf)? == 0 {
+            return Ok(0);
+        }
+        consumed += 1;
+        let len = trim_line_end(buf).len();
+        if len > 0 {
+            buf.truncate(len);
+            return Ok(consumed);
+        }
+    }
+}
+
+struct Out<W: Write> {
+    w: W,
+    stats: MergeStats,
+}
+
+impl<W: Write> Out<W> {
+    fn line(&mut self, line: &[u8], existed: bool) -> io::Result<()> {
+        self.w.write_all(line)?;
+        self.w.write_all(b"\n")?;
+        self.stats.total_lines += 1;
+        self.stats.bytes += line.len() as u64 + 1;
+        if existed {
+            self.stats.existing_lines += 1;
+        } else {
+            self.stats.new_lines += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Merges `new` (sorted, distinct, no newlines) into the sorted `existing` day file, writing the
+/// result to `out`. Holds two lines of `existing` at a time.
+pub fn merge_sorted<R, W, L>(mut existing: R, new: &[L], out: W) -> Result<MergeStats, MergeError>
+where
+    R: BufRead,
+    W: Write,
+    L: AsRef<[u8]>,
+{
+    debug_assert!(new.windows(2).all(|w| w[0].as_ref() < w[1].as_ref()), "new lines must be sorted and distinct");
+    let mut out = Out { w: out, stats: MergeStats::default() };
+    let mut cur = Vec::with_capacity(256);
+    let mut prev: Vec<u8> = Vec::with_capacity(256);
+    let mut have_prev = false;
+    let mut line_no = 0u64;
+    let mut pending = new.iter().map(AsRef::as_ref).peekable();
+    loop {
+        let n = next_line(&mut existing, &mut cur)?;
+        if n == 0 {
+            break;
+        }
+        line_no += n;
+        if have_prev {
+            match cur.as_slice().cmp(prev.as_slice()) {
+                std::cmp::Ordering::Less => return Err(MergeError::Unsorted { line: line_no }),
+                std::cmp::Ordering::Equal => continue,
+                std::cmp::Ordering::Greater => {}
+            }
+        }
+        while let Some(n) = pending.peek() {
+            if *n < cur.as_slice() {
+                out.line(n, false)?;
+                pending.next();
+            } else {
+                if *n == cur.as_slice() {
+                    pending.next();
+                }
+                break;
+            }
+        }
+        out.line(&cur, true)?;
+        std::mem::swap(&mut cur, &mut prev);
+        have_prev = true;
+    }
+    for n in pending {
+        out.line(n, false)?;
+    }
+    out.w.flush()?;
+    Ok(out.stats)
+}
+
+/// Limits of the external sort used for unsorted existing files.
+#[derive(Debug, Clone)]
+pub struct SortOptions {
+    /// Lines held in memory before a sorted run is spilled to disk (bytes of line data).
+    pub memory_budget_bytes: usize,
+    /// Where spilled runs go (the system temporary directory when `None`).
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for SortOptions {
+    fn default() -> Self {
+        SortOptions { memory_budget_bytes: 16 << 20, spill_dir: None }
+    }
+}
+
+/// Per-line bookkeeping overhead counted against the budget (a `Vec` header and allocator slack).
+const LINE_OVERHEAD: usize = 32;
+
+/// Merges `new` into an `existing` day file in any order: an external merge sort of the existing
+/// lines (runs of at most `memory_budget_bytes` spilled to temporary files), merged with `new`.
+pub fn merge_unsorted<R, W, L>(mut existing: R, new: &[L], out: W, opts: &SortOptions) -> io::Result<MergeStats>
+where
+    R: BufRead,
+    W: Write,
+    L: AsRef<[u8]>,
+{
+    let mut runs: Vec<BufReader<File>> = Vec::new();
+    let mut chunk: Vec<Vec<u8>> = Vec::new();
+    let mut chunk_bytes = 0usize;
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        let n = next_line(&mut existing, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        chunk_bytes += buf.len() + LINE_OVERHEAD;
+        chunk.push(buf.clone());
+        if chunk_bytes >= opts.memory_budget_bytes {
+            runs.push(spill(&mut chunk, opts)?);
+            chunk_bytes = 0;
+        }
+    }
+    chunk.sort_unstable();
+    chunk.dedup();
+    let mut sources: Vec<Box<dyn Iterator<Item = io::Result<Vec<u8>>>>> = Vec::new();
+    for run in runs {
+        sources.push(Box::new(RunReader { r: run, buf: Vec::new() }));
+    }
+    sources.push(Box::new(chunk.into_iter().map(Ok)));
+    kway_merge(sources, new, out)
+}
+
+fn spill(chunk: &mut Vec<Vec<u8>>, opts: &SortOptions) -> io::Result<BufReader<File>> {
+    chunk.sort_unstable();
+    chunk.dedup();
+    let mut file = match &opts.spill_dir {
+        Some(dir) => tempfile::tempfile_in(dir)?,
+        None => tempfile::tempfile()?,
+    };
+    {
+        let mut w = BufWriter::new(&mut file);
+        for line in chunk.drain(..) {
+            w.write_all(&line)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+    }
+    io::Seek::rewind(&mut file)?;
+    Ok(BufReader::new(file))
+}
+
+struct RunReader {
+    r: BufReader<File>,
+    buf: Vec<u8>,
+}
+
+impl Iterator for RunReader {
+    type Item = io::Result<Vec<u8>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.buf.clear();
+        match self.r.read_until(b'\n', &mut self.buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                if self.buf.last() == Some(&b'\n') {
+                    self.buf.pop();
+                }
+                Some(Ok(self.buf.clone()))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// Merges sorted existing runs with the new lines. Heap entries are (line, source); the new
+/// lines are the source `usize::MAX`, so equal lines pop existing-first.
+fn kway_merge<W: Write, L: AsRef<[u8]>>(
+    mut sources: Vec<Box<dyn Iterator<Item = io::Result<Vec<u8>>>>>,
+    new: &[L],
+    out: W,
+) -> io::Result<MergeStats> {
+    let mut out = Out { w: out, stats: MergeStats::default() };
+    let mut heap: BinaryHeap<Reverse<(Vec<u8>, usize)>> = BinaryHeap::new();
+    for (i, s) in sources.iter_mut().enumerate() {
+        if let Some(line) = s.next() {
+            heap.push(Reverse((line?, i)));
+        }
+    }
+    let mut new_iter = new.iter().map(AsRef::as_ref).peekable();
+    let mut last: Option<Vec<u8>> = None;
+    loop {
+        let next_existing = heap.peek().map(|Reverse((l, _))| l.as_slice());
+        let take_new = match (new_iter.peek(), next_existing) {
+            (None, None) => break,
+            (Some(n), Some(e)) => *n < e,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+        };
+        if take_new {
+            let n = new_iter.next().expect("peeked");
+            if last.as_deref() != Some(n) {
+                out.line(n, false)?;
+                last = Some(n.to_vec());
+            }
+            continue;
+        }
+        let Reverse((line, src)) = heap.pop().expect("peeked");
+        if let Some(next) = sources[src].next() {
+            heap.push(Reverse((next?, src)));
+        }
+        if last.as_deref() == Some(line.as_slice()) {
+            continue;
+        }
+        // A new line equal to this existing one is not new.
+        if new_iter.peek() == Some(&line.as_slice()) {
+            new_iter.next();
+        }
+        out.line(&line, true)?;
+        last = Some(line);
+    }
+    out.w.flush()?;
+    Ok(out.stats)
+}
+
+/// Sorts and de-duplicates new lines (the form [`merge_sorted`] takes).
+pub fn sort_new_lines(lines: &mut Vec<Vec<u8>>) {
+    lines.sort_unstable();
+    lines.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    fn run_sorted(existing: &str, new: &[&str]) -> Result<(String, MergeStats), MergeError> {
+        let mut out = Vec::new();
+        let stats = merge_sorted(existing.as_bytes(), &lines(new), &mut out)?;
+        Ok((String::from_utf8(out).unwrap(), stats))
+    }
+
+    fn run_unsorted(existing: &str, new: &[&str], budget: usize) -> (String, MergeStats) {
+        let mut out = Vec::new();
+        let opts = SortOptions { memory_budget_bytes: budget, spill_dir: None };
+        let stats = merge_unsorted(existing.as_bytes(), &lines(new), &mut out, &opts).unwrap();
+        (String::from_utf8(out).unwrap(), stats)
+    }
+
+    #[test]
+    fn merges_new_lines_into_place() {
+        let (out, stats) = run_sorted("b\nd\n", &["a", "c", "e"]).unwrap();
+        assert_eq!(out, "a\nb\nc\nd\ne\n");
+        assert_eq!(stats, MergeStats { existing_lines: 2, new_lines: 3, total_lines: 5, bytes: 10 });
+    }
+
+    #[test]
+    fn lines_already_present_are_not_new() {
+        let (out, stats) = run_sorted("a\nb\n", &["a", "b"]).unwrap();
+        assert_eq!(out, "a\nb\n");
+        assert_eq!(stats.new_lines, 0);
+        assert_eq!(stats.total_lines, 2);
+    }
+
+    #[test]
+    fn empty_existing_is_a_new_file() {
+        let (out, stats) = run_sorted("", &["x", "y"]).unwrap();
+        assert_eq!(out, "x\ny\n");
+        assert_eq!(stats.existing_lines, 0);
+        assert_eq!(stats.new_lines, 2);
+    }
+
+    #[test]
+    fn trailing_whitespace_is_stripped_and_blank_lines_dropped() {
+        let (out, stats) = run_sorted("a  \r\n\n   \na\tb\t\nc", &[]).unwrap();
+        assert_eq!(out, "a\na\tb\nc\n");
+        assert_eq!(stats.existing_lines, 3);
+    }
+
+    #[test]
+    fn unicode_trailing_whitespace_is_stripped_like_python() {
+        assert_eq!(trim_line_end("x\u{a0}\u{3000}\u{1f} ".as_bytes()), b"x");
+        assert_eq!(trim_line_end("é".as_bytes()), "é".as_bytes());
+        assert_eq!(trim_line_end(b"a\xff"), b"a\xff");
+        assert_eq!(trim_line_end(b"   "), b"");
+    }
+
+    #[test]
+    fn existing_duplicates_collapse() {
+        let (out, stats) = run_sorted("a\na\nb\nb  \n", &["b"]).unwrap();
+        assert_eq!(out, "a\nb\n");
+        assert_eq!(stats.existing_lines, 2);
+        assert_eq!(stats.new_lines, 0);
+    }
+
+    #[test]
+    fn existing_lines_are_kept_byte_for_byte_in_old_shapes() {
+        let old = r#"{"timestamp": "2026-11-22T03:04:05-08:00", "channel": "SIP/630-0000011f", "event": "filterdial"}"#;
+        let (out, _) = run_sorted(&format!("{old}\n"), &[r#"{"timestamp": "2026-11-22T04:00:00"}"#]).unwrap();
+        assert!(out.contains(old));
+    }
+
+    #[test]
+    fn order_is_by_bytes_not_by_characters() {
+        // 'Z' (0x5a) < 'a' (0x61) < 'é' (0xc3 0xa9)
+        let (out, _) = run_sorted("Z\né\n", &["a"]).unwrap();
+        assert_eq!(out, "Z\na\né\n");
+    }
+
+    #[test]
+    fn unsorted_existing_is_detected() {
+        let err = run_sorted("b\na\n", &["c"]).unwrap_err();
+        assert!(matches!(err, MergeError::Unsorted { line: 2 }), "{err:?}");
+    }
+
+    #[test]
+    fn unsorted_fallback_gives_the_sorted_union_in_memory() {
+        let (out, stats) = run_unsorted("d\nb\n\nb\na  \n", &["a", "c"], 1 << 20);
+        assert_eq!(out, "a\nb\nc\nd\n");
+        assert_eq!(stats, MergeStats { existing_lines: 3, new_lines: 1, total_lines: 4, bytes: 8 });
+    }
+
+    #[test]
+    fn unsorted_fallback_spills_runs_under_a_small_budget() {
+        let existing: Vec<String> = (0..500).rev().map(|i| format!("line-{:04}", i * 7 % 500)).collect();
+        let existing = existing.join("\n") + "\n";
+        // A budget of ~3 lines forces well over a hundred runs.
+        let (out, stats) = run_unsorted(&existing, &["aaa", "line-0000", "line-9999"], 120);
+        let mut expected: Vec<String> = (0..500).map(|i| format!("line-{i:04}")).collect();
+        expected.insert(0, "aaa".into());
+        expected.push("line-9999".into());
+        assert_eq!(out, expected.join("\n") + "\n");
+        assert_eq!(stats.existing_lines, 500);
+        assert_eq!(stats.new_lines, 2);
+    }
+
+    #[test]
+    fn fallback_agrees_with_streaming_merge_on_sorted_input() {
+        let existing = "a\nc\ne\n";
+        let new = ["b", "c", "f"];
+        let (a, sa) = run_sorted(existing, &new).unwrap();
+        let (b, sb) = run_unsorted(existing, &new, 2);
+        assert_eq!(a, b);
+        assert_eq!(sa, sb);
+    }
+
+    #[test]
+    fn sort_new_lines_sorts_and_dedups() {
+        let mut v = lines(&["b", "a", "b"]);
+        sort_new_lines(&mut v);
+        assert_eq!(v, lines(&["a", "b"]));
+    }
+}

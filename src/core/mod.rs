@@ -1,0 +1,17 @@
+//! The pure core: decode, classify, format, day key, streaming merge.
+//!
+//! Nothing here is async or knows about AWS; everything is a function of its inputs (the merge
+//! reads and writes through `std::io` traits). The SPEC's byte-exact rules live here and only
+//! here, so the adapters and the pipeline cannot disagree about them.
+
+pub mod classify;
+pub mod day;
+pub mod format;
+pub mod merge;
+pub mod rules;
+
+pub use classify::{classify, classify_bytes, DropReason, Field, Outcome, QuarantineReason};
+pub use day::DayKey;
+pub use format::{record_line, write_record, Record};
+pub use merge::{merge_sorted, merge_unsorted, MergeError, MergeStats, SortOptions};
+pub use rules::Rules;

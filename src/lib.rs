@@ -1,0 +1,17 @@
+//! s3-event-writer: drains a queue of telephone-system events into a daily archive.
+//!
+//! Layers, inner to outer:
+//! - [`core`]: pure decode, classification, the byte-exact line format, day keys and the
+//!   streaming merge (no async, no SDK types);
+//! - [`adapters`]: sources (SQS, a file or stdin) and destinations (S3, a local directory)
+//!   behind the small traits of [`adapters`];
+//! - [`pipeline`]: wires a source to a destination with the delivery rules (a message leaves the
+//!   source only after what it produced is durable);
+//! - [`cli`]: argument and configuration parsing for the thin `main`.
+
+pub mod adapters;
+pub mod cli;
+pub mod core;
+pub mod location;
+pub mod pipeline;
+pub mod report;

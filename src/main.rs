@@ -1,0 +1,33 @@
+//! The thin entry point: parse, build, dispatch, map the outcome to an exit status.
+
+use clap::Parser;
+use s3_event_writer::cli::{self, exit, Cli, Command, DrainSettings, UsageError};
+
+fn main() {
+    let cli = Cli::parse();
+    cli::init_logging(cli.log_format);
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let usage = e.downcast_ref::<UsageError>().is_some();
+            eprintln!("error: {e:#}");
+            if usage {
+                exit::USAGE
+            } else {
+                exit::FATAL
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Drain(args) => {
+            let settings = DrainSettings::resolve(&args)?;
+            let report = runtime.block_on(cli::run_drain(settings))?;
+            Ok(if report.succeeded() { exit::OK } else { exit::PARTIAL })
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The drain pipeline: source → classify → durable writes → acknowledge.
+//!
+//! Messages are taken in blocks (at most `block_messages`, or whatever arrived within
+//! `flush_secs` in follow mode). For each block:
+//!
+//! 1. every body is classified by the core; kept lines are grouped by day;
+//! 2. the quarantine records are written (one new object) and every day is merged into its day
+//!    file, days concurrently (at most `day_concurrency` at once);
+//! 3. only then are messages acknowledged (deleted): dropped ones always, quarantined ones if the
+//!    quarantine write succeeded, kept ones if *their* day's merge succeeded. Messages of a
+//!    failed write are abandoned: they stay in the queue and come back after their visibility
+//!    timeout, and the run reports a failure (non-zero exit).
+//!
+//! Killed at any point, a rerun converges to the same archive: a line that was written but whose
+//! message was not deleted is written again, and the merge's set union absorbs it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use crate::adapters::{Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError};
+use crate::core::{classify_bytes, merge, DayKey, MergeStats, Outcome, QuarantineReason, Rules};
+use crate::report::{DayReport, Failure, Report};
+
+/// How a drain runs.
+#[derive(Debug, Clone)]
+pub struct DrainOptions {
+    /// Most messages in one block (one flush).
+    pub block_messages: usize,
+    /// In follow mode, flush a block this long after its first message arrived.
+    pub flush_secs: Option<u64>,
+    /// Day files merged at once.
+    pub day_concurrency: usize,
+    /// Stop after this many messages.
+    pub max_messages: Option<u64>,
+    /// Write nothing, delete nothing; release received messages at the end.
+    pub dry_run: bool,
+    /// Names this run's quarantine objects.
+    pub run_id: String,
+}
+
+impl Default for DrainOptions {
+    fn default() -> Self {
+        DrainOptions {
+            block_messages: 100_000,
+            flush_secs: None,
+            day_concurrency: 4,
+            max_messages: None,
+            dry_run: false,
+            run_id: new_run_id(),
+        }
+    }
+}
+
+/// A run id: UTC time and randomness, sortable and unique enough for object names.
+pub fn new_run_id() -> String {
+    let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    format!("{now}-{:08x}", fastrand::u32(..))
+}
+
+/// Live counters for progress display (read by the CLI while the run goes on).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub received: AtomicU64,
+    pub kept: AtomicU64,
+    pub dropped: AtomicU64,
+    pub quarantined: AtomicU64,
+    pub deleted: AtomicU64,
+}
+
+/// The run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// A quarantine record as written (SPEC "Quarantine").
+#[derive(Debug, Serialize)]
+struct QuarantineRecord<'a> {
+    reason: &'a str,
+    message_id: &'a str,
+    received_at: &'a str,
+    body: &'a str,
+}
+
+#[derive(Default)]
+struct DayBatch {
+    lines: Vec<Vec<u8>>,
+    receipts: Vec<Receipt>,
+}
+
+/// One block, classified.
+#[derive(Default)]
+struct Classified {
+    days: BTreeMap<DayKey, DayBatch>,
+    done: Vec<Receipt>,
+    quarantine_jsonl: Vec<u8>,
+    quarantine_receipts: Vec<Receipt>,
+}
+
+fn classify_block(block: &[Message], rules: &Rules, report: &mut Report, progress: &Progress) -> Classified {
+    let mut c = Classified::default();
+    let mut line = Vec::with_capacity(256);
+    for m in block {
+        line.clear();
+        match classify_bytes(&m.body, rules, &mut line) {
+            Outcome::Keep { day } => {
+                report.kept += 1;
+                let d = c.days.entry(day).or_default();
+                d.lines.push(line.clone());
+                d.receipts.push(m.receipt.clone());
+            }
+            Outcome::Drop { reason, value } => {
+                report.dropped += 1;
+                *report.dropped_by.entry(reason.as_str().to_owned()).or_default().entry(value).or_default() += 1;
+                c.done.push(m.receipt.clone());
+            }
+            Outcome::Quarantine { reason } => {
+                report.quarantined += 1;
+                add_quarantine(&mut c, m, reason, report);
+            }
+        }
+    }
+    progress.kept.store(report.kept, Ordering::Relaxed);
+    progress.dropped.store(report.dropped, Ordering::Relaxed);
+    progress.quarantined.store(report.quarantined, Ordering::Relaxed);
+    c
+}
+
+fn add_quarantine(c: &mut Classified, m: &Message, reason: QuarantineReason, report: &mut Report) {
+    let code = reason.code();
+    *report.quarantined_by.entry(code.to_string()).or_default() += 1;
+    let body = String::from_utf8_lossy(&m.body);
+    let rec = QuarantineRecord { reason: &code, message_id: &m.id, received_at: &m.received_at, body: &body };
+    serde_json::to_writer(&mut c.quarantine_jsonl, &rec).expect("serialising into memory");
+    c.quarantine_jsonl.push(b'\n');
+    c.quarantine_receipts.push(m.receipt.clone());
+}
+
+/// Drains `source` into `days` (and `quarantine`) until the source is drained, `max_messages`
+/// is reached, or `shutdown` resolves (then the block in hand is finished first).
+pub async fn drain<S, D, Q>(
+    source: &mut S,
+    days: &D,
+    quarantine: &Q,
+    rules: &Rules,
+    opts: &DrainOptions,
+    progress: &Progress,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Report, PipelineError>
+where
+    S: Source,
+    D: DayStore,
+    Q: QuarantineStore,
+{
+    let started = Instant::now();
+    let mut report = Report::new(opts.dry_run);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut stopping = false;
+    let mut drained = false;
+    let mut block_no = 0u32;
+    let mut released: Vec<Receipt> = Vec::new();
+    while !drained && !stopping {
+        let budget = opts.max_messages.map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(report.received)).unwrap_or(usize::MAX));
+        if budget == 0 {
+            break;
+        }
+        let block_cap = opts.block_messages.max(1).min(budget);
+        let mut block: Vec<Message> = Vec::new();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        while block.len() < block_cap {
+            let flush_at = deadline;
+            tokio::select! {
+                biased;
+                () = &mut shutdown, if !stopping => {
+                    tracing::info!("shutdown requested: finishing the block in hand");
+                    stopping = true;
+                    break;
+                }
+                () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => break,
+                batch = source.next_batch(block_cap - block.len()) => match batch? {
+                    Batch::Messages(msgs) => {
+                        if deadline.is_none() {
+                            deadline = opts.flush_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+                        }
+                        report.received += msgs.len() as u64;
+                        progress.received.store(report.received, Ordering::Relaxed);
+                        block.extend(msgs);
+                    }
+                    Batch::Idle => {}
+                    Batch::Drained => {
+                        drained = true;
+                        break;
+                    }
+                },
+            }
+        }
+        if block.is_empty() {
+            continue;
+        }
+        block_no += 1;
+        let classified = classify_block(&block, rules, &mut report, progress);
+        drop(block);
+        let name = format!("{}-{block_no:04}.jsonl", opts.run_id);
+        let to_ack = write_block(classified, days, quarantine, opts, &name, source, &mut report).await;
+        if opts.dry_run {
+            released.extend(to_ack);
+        } else if !to_ack.is_empty() {
+            let n = to_ack.len() as u64;
+            let outcome = source.ack(to_ack).await;
+            report.deleted += outcome.deleted;
+            progress.deleted.store(report.deleted, Ordering::Relaxed);
+            if !outcome.failed.is_empty() {
+                let first = outcome.failed[0].1.clone();
+                report.failures.push(Failure {
+                    what: "delete".into(),
+                    error: format!("{} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently", outcome.failed.len()),
+                    messages: outcome.failed.len() as u64,
+                });
+            }
+        }
+    }
+    if !released.is_empty() {
+        source.release(released).await;
+    }
+    report.requests = source.requests();
+    report.requests.extend(days.requests());
+    report.elapsed_secs = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Writes one block; returns the receipts that may be acknowledged.
+async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
+    c: Classified,
+    days: &D,
+    quarantine: &Q,
+    opts: &DrainOptions,
+    name: &str,
+    source: &mut S,
+    report: &mut Report,
+) -> Vec<Receipt> {
+    let Classified { days: day_batches, done, quarantine_jsonl, quarantine_receipts } = c;
+    let mut to_ack = done;
+    let mut abandon = Vec::new();
+
+    let quarantine_write = async {
+        if quarantine_jsonl.is_empty() || opts.dry_run {
+            return None;
+        }
+        Some(quarantine.write(name, quarantine_jsonl).await)
+    };
+    let merges = stream::iter(day_batches)
+        .map(|(day, mut batch)| async move {
+            merge::sort_new_lines(&mut batch.lines);
+            let lines = Arc::new(std::mem::take(&mut batch.lines));
+            let res = if opts.dry_run { days.preview_day(day, lines).await } else { days.merge_day(day, lines).await };
+            (day, res, batch.receipts)
+        })
+        .buffer_unordered(opts.day_concurrency.max(1))
+        .collect::<Vec<(DayKey, Result<MergeStats, _>, Vec<Receipt>)>>();
+    let (q_res, merged) = tokio::join!(quarantine_write, merges);
+
+    match q_res {
+        None => to_ack.extend(quarantine_receipts),
+        Some(Ok(location)) => {
+            tracing::info!(%location, records = quarantine_receipts.len(), "quarantine written");
+            report.quarantine_objects.push(location);
+            to_ack.extend(quarantine_receipts);
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "quarantine write failed");
+            report.failures.push(Failure {
+                what: "quarantine".into(),
+                error: e.to_string(),
+                messages: quarantine_receipts.len() as u64,
+            });
+            abandon.extend(quarantine_receipts);
+        }
+    }
+    for (day, res, receipts) in merged {
+        match res {
+            Ok(stats) => {
+                tracing::info!(%day, new_lines = stats.new_lines, total_lines = stats.total_lines, "day merged");
+                let d = report.days.entry(day.to_string()).or_insert(DayReport::default());
+                d.new_lines += stats.new_lines;
+                d.total_lines = stats.total_lines;
+                to_ack.extend(receipts);
+            }
+            Err(e) => {
+                tracing::error!(%day, error = %e, "day merge failed; its messages stay in the queue");
+                report.failures.push(Failure {
+                    what: format!("day {day}"),
+                    error: e.to_string(),
+                    messages: receipts.len() as u64,
+                });
+                abandon.extend(receipts);
+            }
+        }
+    }
+    if !abandon.is_empty() {
+        source.abandon(abandon).await;
+    }
+    to_ack
+}

@@ -82,13 +82,28 @@ Exit status:
 #[derive(Debug, Clone, Default, Args)]
 pub struct RuleArgs {
     /// A production hostname whose events are kept (repeatable; replaces the default list).
-    #[arg(long = "prod-host", value_name = "HOST", env = "S3EW_PROD_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long = "prod-host",
+        value_name = "HOST",
+        env = "S3EW_PROD_HOSTS",
+        value_delimiter = ','
+    )]
     pub prod_hosts: Vec<String>,
     /// An event name to drop (repeatable; replaces the default list).
-    #[arg(long = "drop-event", value_name = "NAME", env = "S3EW_DROP_EVENTS", value_delimiter = ',')]
+    #[arg(
+        long = "drop-event",
+        value_name = "NAME",
+        env = "S3EW_DROP_EVENTS",
+        value_delimiter = ','
+    )]
     pub drop_events: Vec<String>,
     /// Drop channels containing this substring (repeatable; replaces the default list).
-    #[arg(long = "drop-channel-containing", value_name = "TEXT", env = "S3EW_DROP_CHANNELS", value_delimiter = ',')]
+    #[arg(
+        long = "drop-channel-containing",
+        value_name = "TEXT",
+        env = "S3EW_DROP_CHANNELS",
+        value_delimiter = ','
+    )]
     pub drop_channels: Vec<String>,
 }
 
@@ -161,8 +176,10 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("the config file {} is not valid", path.display()))
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("the config file {} is not valid", path.display()))
     }
 }
 
@@ -197,7 +214,11 @@ pub fn resolve_rules(args: &RuleArgs, file: &ConfigFile) -> Result<Rules, UsageE
     let d = Rules::default();
     let rules = Rules {
         prod_hosts: pick_list(&args.prod_hosts, file.prod_hosts.clone(), d.prod_hosts),
-        drop_channel_substrings: pick_list(&args.drop_channels, file.drop_channel_containing.clone(), d.drop_channel_substrings),
+        drop_channel_substrings: pick_list(
+            &args.drop_channels,
+            file.drop_channel_containing.clone(),
+            d.drop_channel_substrings,
+        ),
         drop_events: pick_list(&args.drop_events, file.drop_events.clone(), d.drop_events),
     };
     rules.validate().map_err(|e| UsageError(e.into()))?;
@@ -215,16 +236,26 @@ impl DrainSettings {
                 "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL"
             )));
         };
-        let dest = args.dest.clone().or(file.dest.clone()).unwrap_or_else(|| "s3://logpublish/events/prod/".into());
+        let dest = args
+            .dest
+            .clone()
+            .or(file.dest.clone())
+            .unwrap_or_else(|| "s3://logpublish/events/prod/".into());
         let dest = Location::parse(&dest).map_err(|e| UsageError(e.into()))?;
         let quarantine = match args.quarantine.clone().or(file.quarantine.clone()) {
             Some(q) => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
             None => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
         };
-        dest.check_quarantine(&quarantine).map_err(|e| UsageError(e.into()))?;
-        let block_messages = args.block_messages.or(file.block_messages).unwrap_or(100_000);
+        dest.check_quarantine(&quarantine)
+            .map_err(|e| UsageError(e.into()))?;
+        let block_messages = args
+            .block_messages
+            .or(file.block_messages)
+            .unwrap_or(100_000);
         if block_messages == 0 {
-            return Err(UsageError(anyhow::anyhow!("--block-messages must be at least 1")));
+            return Err(UsageError(anyhow::anyhow!(
+                "--block-messages must be at least 1"
+            )));
         }
         Ok(DrainSettings {
             source: SourceSpec::parse(&source),
@@ -235,7 +266,11 @@ impl DrainSettings {
             options: DrainOptions {
                 block_messages,
                 flush_secs: None,
-                day_concurrency: args.day_concurrency.or(file.day_concurrency).unwrap_or(4).max(1),
+                day_concurrency: args
+                    .day_concurrency
+                    .or(file.day_concurrency)
+                    .unwrap_or(4)
+                    .max(1),
                 max_messages: args.max_messages.or(file.max_messages),
                 dry_run: args.dry_run,
                 run_id: pipeline::new_run_id(),
@@ -252,15 +287,23 @@ pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
     let mut source = match &settings.source {
         SourceSpec::File(p) => AnySource::File(crate::adapters::file::FileSource::open(p)?),
         SourceSpec::Stdin => AnySource::File(crate::adapters::file::FileSource::stdin()),
-        SourceSpec::Sqs(url) => bail!("SQS sources are not supported by this build yet (queue {url})"),
+        SourceSpec::Sqs(url) => {
+            bail!("SQS sources are not supported by this build yet (queue {url})")
+        }
     };
     let days = match &settings.dest {
         Location::Dir(d) => AnyDayStore::Dir(crate::adapters::dir::DirStore::new(d)),
-        Location::S3 { .. } => bail!("S3 destinations are not supported by this build yet ({})", settings.dest),
+        Location::S3 { .. } => bail!(
+            "S3 destinations are not supported by this build yet ({})",
+            settings.dest
+        ),
     };
     let quarantine = match &settings.quarantine {
         Location::Dir(d) => AnyQuarantine::Dir(crate::adapters::dir::DirQuarantine::new(d)),
-        Location::S3 { .. } => bail!("S3 quarantine is not supported by this build yet ({})", settings.quarantine),
+        Location::S3 { .. } => bail!(
+            "S3 quarantine is not supported by this build yet ({})",
+            settings.quarantine
+        ),
     };
     tracing::info!(source = %settings.source, dest = %settings.dest, quarantine = %settings.quarantine, dry_run = settings.options.dry_run, "drain starting");
     let progress = Arc::new(Progress::default());
@@ -283,7 +326,8 @@ pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
     eprint!("{}", report.summary(settings.summary_top));
     if let Some(path) = &settings.report {
         let json = serde_json::to_vec_pretty(&report)?;
-        std::fs::write(path, json).with_context(|| format!("cannot write the report to {}", path.display()))?;
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
     Ok(report)
 }
@@ -333,7 +377,10 @@ fn spawn_progress(mode: ProgressMode, progress: Arc<Progress>) -> tokio::task::J
             ProgressMode::Auto if tty => {
                 let pb = PROGRESS_BAR.get_or_init(|| {
                     let pb = indicatif::ProgressBar::new_spinner();
-                    pb.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("valid template"));
+                    pb.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                            .expect("valid template"),
+                    );
                     pb
                 });
                 loop {
@@ -400,7 +447,16 @@ mod tests {
 
     #[test]
     fn rule_flags_replace_defaults() {
-        let a = parse(&["--source", "f", "--prod-host", "a", "--prod-host", "b", "--drop-event", "X"]);
+        let a = parse(&[
+            "--source",
+            "f",
+            "--prod-host",
+            "a",
+            "--prod-host",
+            "b",
+            "--drop-event",
+            "X",
+        ]);
         let r = resolve_rules(&a.rules, &ConfigFile::default()).unwrap();
         assert_eq!(r.prod_hosts, ["a", "b"]);
         assert_eq!(r.drop_events, ["X"]);
@@ -428,14 +484,24 @@ mod tests {
     fn settings_default_dest_and_quarantine() {
         let s = DrainSettings::resolve(&parse(&["--source", "msgs.jsonl"])).unwrap();
         assert_eq!(s.dest.to_string(), "s3://logpublish/events/prod/");
-        assert_eq!(s.quarantine.to_string(), "s3://logpublish/events/quarantine/");
+        assert_eq!(
+            s.quarantine.to_string(),
+            "s3://logpublish/events/quarantine/"
+        );
         assert_eq!(s.source, SourceSpec::File("msgs.jsonl".into()));
     }
 
     #[test]
     fn quarantine_inside_dest_is_a_usage_error() {
-        let err = DrainSettings::resolve(&parse(&["--source", "f", "--dest", "/a/prod", "--quarantine", "/a/prod/q"]))
-            .unwrap_err();
+        let err = DrainSettings::resolve(&parse(&[
+            "--source",
+            "f",
+            "--dest",
+            "/a/prod",
+            "--quarantine",
+            "/a/prod/q",
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("inside"), "{err}");
     }
 

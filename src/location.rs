@@ -74,7 +74,10 @@ impl Location {
             if !prefix.is_empty() && !prefix.ends_with('/') {
                 prefix.push('/');
             }
-            Ok(Location::S3 { bucket: bucket.to_owned(), prefix })
+            Ok(Location::S3 {
+                bucket: bucket.to_owned(),
+                prefix,
+            })
         } else {
             Ok(Location::Dir(PathBuf::from(s)))
         }
@@ -90,13 +93,22 @@ impl Location {
                     return Err(LocationError::NoQuarantineBeside(self.to_string()));
                 }
                 let parent = trimmed.rsplit_once('/').map_or("", |(p, _)| p);
-                let prefix = if parent.is_empty() { "quarantine/".to_owned() } else { format!("{parent}/quarantine/") };
-                Ok(Location::S3 { bucket: bucket.clone(), prefix })
+                let prefix = if parent.is_empty() {
+                    "quarantine/".to_owned()
+                } else {
+                    format!("{parent}/quarantine/")
+                };
+                Ok(Location::S3 {
+                    bucket: bucket.clone(),
+                    prefix,
+                })
             }
             Location::Dir(dir) => {
                 let abs = absolute(dir);
                 match abs.parent() {
-                    Some(parent) if abs.file_name().is_some() => Ok(Location::Dir(parent.join("quarantine"))),
+                    Some(parent) if abs.file_name().is_some() => {
+                        Ok(Location::Dir(parent.join("quarantine")))
+                    }
                     _ => Err(LocationError::NoQuarantineBeside(self.to_string())),
                 }
             }
@@ -106,14 +118,24 @@ impl Location {
     /// Checks that `quarantine` is not inside `self` (the day-file location).
     pub fn check_quarantine(&self, quarantine: &Location) -> Result<(), LocationError> {
         let inside = match (self, quarantine) {
-            (Location::S3 { bucket: b1, prefix: p1 }, Location::S3 { bucket: b2, prefix: p2 }) => {
-                b1 == b2 && p2.starts_with(p1.as_str())
-            }
+            (
+                Location::S3 {
+                    bucket: b1,
+                    prefix: p1,
+                },
+                Location::S3 {
+                    bucket: b2,
+                    prefix: p2,
+                },
+            ) => b1 == b2 && p2.starts_with(p1.as_str()),
             (Location::Dir(d1), Location::Dir(d2)) => absolute(d2).starts_with(absolute(d1)),
             _ => false,
         };
         if inside {
-            Err(LocationError::QuarantineInsideDest { quarantine: quarantine.to_string(), dest: self.to_string() })
+            Err(LocationError::QuarantineInsideDest {
+                quarantine: quarantine.to_string(),
+                dest: self.to_string(),
+            })
         } else {
             Ok(())
         }
@@ -125,7 +147,9 @@ fn absolute(p: &Path) -> PathBuf {
     let joined = if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")).join(p)
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(p)
     };
     let mut out = PathBuf::new();
     for c in joined.components() {
@@ -160,30 +184,51 @@ mod tests {
             SourceSpec::parse("https://sqs.us-west-2.amazonaws.com/1/q"),
             SourceSpec::Sqs("https://sqs.us-west-2.amazonaws.com/1/q".into())
         );
-        assert_eq!(SourceSpec::parse("msgs.jsonl"), SourceSpec::File("msgs.jsonl".into()));
+        assert_eq!(
+            SourceSpec::parse("msgs.jsonl"),
+            SourceSpec::File("msgs.jsonl".into())
+        );
     }
 
     #[test]
     fn s3_prefix_always_ends_in_slash() {
         assert_eq!(
             Location::parse("s3://logpublish/events/prod").unwrap(),
-            Location::S3 { bucket: "logpublish".into(), prefix: "events/prod/".into() }
+            Location::S3 {
+                bucket: "logpublish".into(),
+                prefix: "events/prod/".into()
+            }
         );
         assert_eq!(
             Location::parse("s3://b").unwrap(),
-            Location::S3 { bucket: "b".into(), prefix: String::new() }
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
         );
         assert!(Location::parse("s3:///x").is_err());
     }
 
     #[test]
     fn quarantine_defaults_beside_the_day_files() {
-        let q = Location::parse("s3://logpublish/events/prod/").unwrap().quarantine_beside().unwrap();
+        let q = Location::parse("s3://logpublish/events/prod/")
+            .unwrap()
+            .quarantine_beside()
+            .unwrap();
         assert_eq!(q.to_string(), "s3://logpublish/events/quarantine/");
-        let q = Location::parse("s3://b/prod/").unwrap().quarantine_beside().unwrap();
+        let q = Location::parse("s3://b/prod/")
+            .unwrap()
+            .quarantine_beside()
+            .unwrap();
         assert_eq!(q.to_string(), "s3://b/quarantine/");
-        assert!(Location::parse("s3://b/").unwrap().quarantine_beside().is_err());
-        let q = Location::parse("/srv/archive/prod/").unwrap().quarantine_beside().unwrap();
+        assert!(Location::parse("s3://b/")
+            .unwrap()
+            .quarantine_beside()
+            .is_err());
+        let q = Location::parse("/srv/archive/prod/")
+            .unwrap()
+            .quarantine_beside()
+            .unwrap();
         assert_eq!(q, Location::Dir("/srv/archive/quarantine".into()));
         assert!(Location::parse("/").unwrap().quarantine_beside().is_err());
     }
@@ -191,11 +236,21 @@ mod tests {
     #[test]
     fn quarantine_inside_dest_is_refused() {
         let dest = Location::parse("s3://b/events/prod/").unwrap();
-        assert!(dest.check_quarantine(&Location::parse("s3://b/events/prod/q/").unwrap()).is_err());
-        assert!(dest.check_quarantine(&Location::parse("s3://b/events/quarantine/").unwrap()).is_ok());
-        assert!(dest.check_quarantine(&Location::parse("s3://other/events/prod/").unwrap()).is_ok());
+        assert!(dest
+            .check_quarantine(&Location::parse("s3://b/events/prod/q/").unwrap())
+            .is_err());
+        assert!(dest
+            .check_quarantine(&Location::parse("s3://b/events/quarantine/").unwrap())
+            .is_ok());
+        assert!(dest
+            .check_quarantine(&Location::parse("s3://other/events/prod/").unwrap())
+            .is_ok());
         let dir = Location::parse("/a/prod").unwrap();
-        assert!(dir.check_quarantine(&Location::parse("/a/prod/../prod/q").unwrap()).is_err());
-        assert!(dir.check_quarantine(&Location::parse("/a/quarantine").unwrap()).is_ok());
+        assert!(dir
+            .check_quarantine(&Location::parse("/a/prod/../prod/q").unwrap())
+            .is_err());
+        assert!(dir
+            .check_quarantine(&Location::parse("/a/quarantine").unwrap())
+            .is_ok());
     }
 }

@@ -22,12 +22,18 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Drain(args) => {
             let settings = DrainSettings::resolve(&args)?;
             let report = runtime.block_on(cli::run_drain(settings))?;
-            Ok(if report.succeeded() { exit::OK } else { exit::PARTIAL })
+            Ok(if report.succeeded() {
+                exit::OK
+            } else {
+                exit::PARTIAL
+            })
         }
     }
 }

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::adapters::{Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError};
 use crate::core::{classify_bytes, merge, DayKey, MergeStats, Outcome, QuarantineReason, Rules};
-use crate::report::{DayReport, Failure, Report};
+use crate::report::{Failure, Report};
 
 /// How a drain runs.
 #[derive(Debug, Clone)]
@@ -59,7 +59,9 @@ impl Default for DrainOptions {
 
 /// A run id: UTC time and randomness, sortable and unique enough for object names.
 pub fn new_run_id() -> String {
-    let now = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    let now = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
     format!("{now}-{:08x}", fastrand::u32(..))
 }
 
@@ -104,7 +106,12 @@ struct Classified {
     quarantine_receipts: Vec<Receipt>,
 }
 
-fn classify_block(block: &[Message], rules: &Rules, report: &mut Report, progress: &Progress) -> Classified {
+fn classify_block(
+    block: &[Message],
+    rules: &Rules,
+    report: &mut Report,
+    progress: &Progress,
+) -> Classified {
     let mut c = Classified::default();
     let mut line = Vec::with_capacity(256);
     for m in block {
@@ -118,7 +125,12 @@ fn classify_block(block: &[Message], rules: &Rules, report: &mut Report, progres
             }
             Outcome::Drop { reason, value } => {
                 report.dropped += 1;
-                *report.dropped_by.entry(reason.as_str().to_owned()).or_default().entry(value).or_default() += 1;
+                *report
+                    .dropped_by
+                    .entry(reason.as_str().to_owned())
+                    .or_default()
+                    .entry(value)
+                    .or_default() += 1;
                 c.done.push(m.receipt.clone());
             }
             Outcome::Quarantine { reason } => {
@@ -129,7 +141,9 @@ fn classify_block(block: &[Message], rules: &Rules, report: &mut Report, progres
     }
     progress.kept.store(report.kept, Ordering::Relaxed);
     progress.dropped.store(report.dropped, Ordering::Relaxed);
-    progress.quarantined.store(report.quarantined, Ordering::Relaxed);
+    progress
+        .quarantined
+        .store(report.quarantined, Ordering::Relaxed);
     c
 }
 
@@ -137,7 +151,12 @@ fn add_quarantine(c: &mut Classified, m: &Message, reason: QuarantineReason, rep
     let code = reason.code();
     *report.quarantined_by.entry(code.to_string()).or_default() += 1;
     let body = String::from_utf8_lossy(&m.body);
-    let rec = QuarantineRecord { reason: &code, message_id: &m.id, received_at: &m.received_at, body: &body };
+    let rec = QuarantineRecord {
+        reason: &code,
+        message_id: &m.id,
+        received_at: &m.received_at,
+        body: &body,
+    };
     serde_json::to_writer(&mut c.quarantine_jsonl, &rec).expect("serialising into memory");
     c.quarantine_jsonl.push(b'\n');
     c.quarantine_receipts.push(m.receipt.clone());
@@ -167,7 +186,9 @@ where
     let mut block_no = 0u32;
     let mut released: Vec<Receipt> = Vec::new();
     while !drained && !stopping {
-        let budget = opts.max_messages.map_or(usize::MAX, |m| usize::try_from(m.saturating_sub(report.received)).unwrap_or(usize::MAX));
+        let budget = opts.max_messages.map_or(usize::MAX, |m| {
+            usize::try_from(m.saturating_sub(report.received)).unwrap_or(usize::MAX)
+        });
         if budget == 0 {
             break;
         }
@@ -208,7 +229,16 @@ where
         let classified = classify_block(&block, rules, &mut report, progress);
         drop(block);
         let name = format!("{}-{block_no:04}.jsonl", opts.run_id);
-        let to_ack = write_block(classified, days, quarantine, opts, &name, source, &mut report).await;
+        let to_ack = write_block(
+            classified,
+            days,
+            quarantine,
+            opts,
+            &name,
+            source,
+            &mut report,
+        )
+        .await;
         if opts.dry_run {
             released.extend(to_ack);
         } else if !to_ack.is_empty() {
@@ -245,7 +275,12 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
     source: &mut S,
     report: &mut Report,
 ) -> Vec<Receipt> {
-    let Classified { days: day_batches, done, quarantine_jsonl, quarantine_receipts } = c;
+    let Classified {
+        days: day_batches,
+        done,
+        quarantine_jsonl,
+        quarantine_receipts,
+    } = c;
     let mut to_ack = done;
     let mut abandon = Vec::new();
 
@@ -259,14 +294,18 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
         .map(|(day, mut batch)| async move {
             merge::sort_new_lines(&mut batch.lines);
             let lines = Arc::new(std::mem::take(&mut batch.lines));
-            let res = if opts.dry_run { days.preview_day(day, lines).await } else { days.merge_day(day, lines).await };
+            let res = if opts.dry_run {
+                days.preview_day(day, lines).await
+            } else {
+                days.merge_day(day, lines).await
+            };
             (day, res, batch.receipts)
         })
         .buffer_unordered(opts.day_concurrency.max(1))
         .collect::<Vec<(DayKey, Result<MergeStats, _>, Vec<Receipt>)>>();
-    let (q_res, merged) = tokio::join!(quarantine_write, merges);
+    let (quarantine_result, merge_results) = tokio::join!(quarantine_write, merges);
 
-    match q_res {
+    match quarantine_result {
         None => to_ack.extend(quarantine_receipts),
         Some(Ok(location)) => {
             tracing::info!(%location, records = quarantine_receipts.len(), "quarantine written");
@@ -283,11 +322,11 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
             abandon.extend(quarantine_receipts);
         }
     }
-    for (day, res, receipts) in merged {
+    for (day, res, receipts) in merge_results {
         match res {
             Ok(stats) => {
                 tracing::info!(%day, new_lines = stats.new_lines, total_lines = stats.total_lines, "day merged");
-                let d = report.days.entry(day.to_string()).or_insert(DayReport::default());
+                let d = report.days.entry(day.to_string()).or_default();
                 d.new_lines += stats.new_lines;
                 d.total_lines = stats.total_lines;
                 to_ack.extend(receipts);

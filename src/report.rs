@@ -56,8 +56,15 @@ pub struct Report {
 
 impl Report {
     pub fn new(dry_run: bool) -> Report {
-        let dropped_by = DropReason::ALL.iter().map(|r| (r.as_str().to_owned(), BTreeMap::new())).collect();
-        Report { dropped_by, dry_run, ..Report::default() }
+        let dropped_by = DropReason::ALL
+            .iter()
+            .map(|r| (r.as_str().to_owned(), BTreeMap::new()))
+            .collect();
+        Report {
+            dropped_by,
+            dry_run,
+            ..Report::default()
+        }
     }
 
     /// True when every message read was kept, dropped or quarantined durably (and deleted).
@@ -84,13 +91,22 @@ impl Report {
         let _ = writeln!(
             s,
             "received {} in {:.2}s{rate}: kept {}, dropped {}, quarantined {}; deleted {}",
-            self.received, self.elapsed_secs, self.kept, self.dropped, self.quarantined, self.deleted
+            self.received,
+            self.elapsed_secs,
+            self.kept,
+            self.dropped,
+            self.quarantined,
+            self.deleted
         );
         if self.days.is_empty() {
             let _ = writeln!(s, "days: none touched");
         }
         for (day, d) in &self.days {
-            let _ = writeln!(s, "  day {day}: {verb} {} new lines (now {} lines)", d.new_lines, d.total_lines);
+            let _ = writeln!(
+                s,
+                "  day {day}: {verb} {} new lines (now {} lines)",
+                d.new_lines, d.total_lines
+            );
         }
         for (reason, values) in &self.dropped_by {
             if values.is_empty() {
@@ -102,10 +118,24 @@ impl Report {
             let shown: Vec<String> = v
                 .iter()
                 .take(top)
-                .map(|(k, n)| if k.is_empty() { format!("(none) {n}") } else { format!("{k} {n}") })
+                .map(|(k, n)| {
+                    if k.is_empty() {
+                        format!("(none) {n}")
+                    } else {
+                        format!("{k} {n}")
+                    }
+                })
                 .collect();
-            let more = if v.len() > top { format!(", ... {} more values", v.len() - top) } else { String::new() };
-            let _ = writeln!(s, "  dropped by {reason}: {total} ({}{more})", shown.join(", "));
+            let more = if v.len() > top {
+                format!(", ... {} more values", v.len() - top)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                "  dropped by {reason}: {total} ({}{more})",
+                shown.join(", ")
+            );
         }
         for (reason, n) in &self.quarantined_by {
             let _ = writeln!(s, "  quarantined {reason}: {n}");
@@ -114,11 +144,19 @@ impl Report {
             let _ = writeln!(s, "  quarantine written to {q}");
         }
         if !self.requests.is_empty() {
-            let calls: Vec<String> = self.requests.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let calls: Vec<String> = self
+                .requests
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             let _ = writeln!(s, "  requests: {}", calls.join(", "));
         }
         for f in &self.failures {
-            let _ = writeln!(s, "FAILED {}: {} ({} messages left in the queue)", f.what, f.error, f.messages);
+            let _ = writeln!(
+                s,
+                "FAILED {}: {} ({} messages left in the queue)",
+                f.what, f.error, f.messages
+            );
         }
         s
     }
@@ -135,10 +173,27 @@ mod tests {
         r.kept = 1;
         r.dropped = 1;
         r.quarantined = 1;
-        r.dropped_by.get_mut("hostname").unwrap().insert(String::new(), 1);
-        r.days.insert("20261120".into(), DayReport { new_lines: 1, total_lines: 5 });
+        r.dropped_by
+            .get_mut("hostname")
+            .unwrap()
+            .insert(String::new(), 1);
+        r.days.insert(
+            "20261120".into(),
+            DayReport {
+                new_lines: 1,
+                total_lines: 5,
+            },
+        );
         let v: serde_json::Value = serde_json::to_value(&r).unwrap();
-        for k in ["received", "kept", "dropped", "quarantined", "deleted", "dropped_by", "days"] {
+        for k in [
+            "received",
+            "kept",
+            "dropped",
+            "quarantined",
+            "deleted",
+            "dropped_by",
+            "days",
+        ] {
             assert!(v.get(k).is_some(), "{k}");
         }
         assert_eq!(v["dropped_by"]["hostname"][""], 1);
@@ -153,10 +208,20 @@ mod tests {
         h.insert("a".into(), 5);
         h.insert("b".into(), 9);
         h.insert("c".into(), 1);
-        r.failures.push(Failure { what: "day 20261120".into(), error: "boom".into(), messages: 4 });
+        r.failures.push(Failure {
+            what: "day 20261120".into(),
+            error: "boom".into(),
+            messages: 4,
+        });
         let s = r.summary(2);
-        assert!(s.contains("dropped by hostname: 15 (b 9, a 5, ... 1 more values)"), "{s}");
-        assert!(s.contains("FAILED day 20261120: boom (4 messages left in the queue)"), "{s}");
+        assert!(
+            s.contains("dropped by hostname: 15 (b 9, a 5, ... 1 more values)"),
+            "{s}"
+        );
+        assert!(
+            s.contains("FAILED day 20261120: boom (4 messages left in the queue)"),
+            "{s}"
+        );
         assert!(!r.succeeded());
         assert_eq!(r.left_behind(), 4);
     }

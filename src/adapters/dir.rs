@@ -30,7 +30,10 @@ pub struct DirStore {
 impl DirStore {
     /// A store in `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>) -> DirStore {
-        DirStore { dir: dir.into(), sort: SortOptions::default() }
+        DirStore {
+            dir: dir.into(),
+            sort: SortOptions::default(),
+        }
     }
 
     /// Memory limit of the fallback sort for unsorted day files.
@@ -45,9 +48,13 @@ impl DirStore {
     }
 
     fn lock(&self) -> Result<File, DestError> {
-        fs::create_dir_all(&self.dir).map_err(|e| DestError::io(&self.dir, "creating the directory", e))?;
-        let handle = File::open(&self.dir).map_err(|e| DestError::io(&self.dir, "opening the directory", e))?;
-        handle.lock().map_err(|e| DestError::io(&self.dir, "locking the directory", e))?;
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| DestError::io(&self.dir, "creating the directory", e))?;
+        let handle = File::open(&self.dir)
+            .map_err(|e| DestError::io(&self.dir, "opening the directory", e))?;
+        handle
+            .lock()
+            .map_err(|e| DestError::io(&self.dir, "locking the directory", e))?;
         Ok(handle)
     }
 
@@ -62,7 +69,12 @@ impl DirStore {
         }
     }
 
-    fn merge_blocking(&self, day: DayKey, lines: &[Vec<u8>], write: bool) -> Result<MergeStats, DestError> {
+    fn merge_blocking(
+        &self,
+        day: DayKey,
+        lines: &[Vec<u8>],
+        write: bool,
+    ) -> Result<MergeStats, DestError> {
         let path = self.dir.join(day.as_str());
         let _lock = if write { Some(self.lock()?) } else { None };
         if write {
@@ -73,7 +85,10 @@ impl DirStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(DestError::io(&path, "opening the day file", e)),
         };
-        let mode = existing.as_ref().and_then(|f| f.metadata().ok()).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        let mode = existing
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0o644, |m| m.permissions().mode() & 0o7777);
         if !write {
             return merge_file(existing, lines, io::sink(), &self.sort, &path);
         }
@@ -87,9 +102,12 @@ impl DirStore {
             return Ok(stats); // nothing new: the day file is not touched
         }
         let f = tmp.as_file();
-        f.set_permissions(fs::Permissions::from_mode(mode)).map_err(|e| DestError::io(tmp.path(), "setting permissions", e))?;
-        f.sync_all().map_err(|e| DestError::io(tmp.path(), "fsync", e))?;
-        tmp.persist(&path).map_err(|e| DestError::io(&path, "renaming the merged file into place", e.error))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| DestError::io(tmp.path(), "setting permissions", e))?;
+        f.sync_all()
+            .map_err(|e| DestError::io(tmp.path(), "fsync", e))?;
+        tmp.persist(&path)
+            .map_err(|e| DestError::io(&path, "renaming the merged file into place", e.error))?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| DestError::io(&self.dir, "fsync of the directory", e))?;
@@ -112,8 +130,10 @@ fn merge_file<W: Write + Seekish>(
         Ok(stats) => Ok(stats),
         Err(MergeError::Unsorted { line }) => {
             tracing::warn!(path = %path.display(), line, "day file is not sorted; merging with the fallback sort");
-            out.restart().map_err(|e| DestError::io(path, "rewinding the output", e))?;
-            file.rewind().map_err(|e| DestError::io(path, "rewinding", e))?;
+            out.restart()
+                .map_err(|e| DestError::io(path, "rewinding the output", e))?;
+            file.rewind()
+                .map_err(|e| DestError::io(path, "rewinding", e))?;
             merge_unsorted(BufReader::with_capacity(1 << 20, &file), lines, out, sort)
                 .map_err(|e| DestError::io(path, "merging", e))
         }
@@ -155,14 +175,22 @@ impl Seekish for BufWriter<&mut File> {
 }
 
 impl DayStore for DirStore {
-    async fn merge_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> Result<MergeStats, DestError> {
+    async fn merge_day(
+        &self,
+        day: DayKey,
+        lines: Arc<Vec<Vec<u8>>>,
+    ) -> Result<MergeStats, DestError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.merge_blocking(day, &lines, true))
             .await
             .expect("merge task panicked")
     }
 
-    async fn preview_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> Result<MergeStats, DestError> {
+    async fn preview_day(
+        &self,
+        day: DayKey,
+        lines: Arc<Vec<Vec<u8>>>,
+    ) -> Result<MergeStats, DestError> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.merge_blocking(day, &lines, false))
             .await
@@ -191,14 +219,19 @@ impl QuarantineStore for DirQuarantine {
         let dir = self.dir.clone();
         let path = dir.join(name);
         tokio::task::spawn_blocking(move || {
-            fs::create_dir_all(&dir).map_err(|e| DestError::io(&dir, "creating the quarantine directory", e))?;
+            fs::create_dir_all(&dir)
+                .map_err(|e| DestError::io(&dir, "creating the quarantine directory", e))?;
             let mut f = OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .open(&path)
                 .map_err(|e| DestError::io(&path, "creating the quarantine file", e))?;
-            f.write_all(&jsonl).and_then(|()| f.sync_all()).map_err(|e| DestError::io(&path, "writing", e))?;
-            File::open(&dir).and_then(|d| d.sync_all()).map_err(|e| DestError::io(&dir, "fsync of the directory", e))?;
+            f.write_all(&jsonl)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| DestError::io(&path, "writing", e))?;
+            File::open(&dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| DestError::io(&dir, "fsync of the directory", e))?;
             Ok(path.display().to_string())
         })
         .await

@@ -28,7 +28,10 @@ pub struct FileSource {
 impl FileSource {
     /// Opens a file source; the reader thread starts at once.
     pub fn open(path: &Path) -> Result<FileSource, SourceError> {
-        let file = File::open(path).map_err(|source| SourceError::Open { path: path.display().to_string(), source })?;
+        let file = File::open(path).map_err(|source| SourceError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(Self::from_reader(path.display().to_string(), file))
     }
 
@@ -40,12 +43,22 @@ impl FileSource {
     /// Reads any byte stream; `name` prefixes message ids (`name:LINE`).
     pub fn from_reader<R: Read + Send + 'static>(name: String, reader: R) -> FileSource {
         let (tx, rx) = mpsc::channel(4);
-        std::thread::spawn(move || read_loop(&name, BufReader::with_capacity(1 << 20, reader), &tx));
-        FileSource { rx, pending: Vec::new(), done: false }
+        std::thread::spawn(move || {
+            read_loop(&name, BufReader::with_capacity(1 << 20, reader), &tx);
+        });
+        FileSource {
+            rx,
+            pending: Vec::new(),
+            done: false,
+        }
     }
 }
 
-fn read_loop<R: BufRead>(name: &str, mut reader: R, tx: &mpsc::Sender<Result<Vec<Message>, SourceError>>) {
+fn read_loop<R: BufRead>(
+    name: &str,
+    mut reader: R,
+    tx: &mpsc::Sender<Result<Vec<Message>, SourceError>>,
+) {
     let received_at = jiff::Timestamp::now().to_string();
     let mut line_no = 0u64;
     let mut batch = Vec::with_capacity(CHUNK);
@@ -66,17 +79,25 @@ fn read_loop<R: BufRead>(name: &str, mut reader: R, tx: &mpsc::Sender<Result<Vec
                 }
                 let id = format!("{name}:{line_no}");
                 batch.push(Message {
-                    receipt: Receipt { id: id.clone(), handle: String::new() },
+                    receipt: Receipt {
+                        id: id.clone(),
+                        handle: String::new(),
+                    },
                     id,
                     body: buf,
                     received_at: received_at.clone(),
                 });
-                if batch.len() == CHUNK && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err() {
+                if batch.len() == CHUNK && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
+                {
                     return;
                 }
             }
             Err(source) => {
-                let _ = tx.blocking_send(Err(SourceError::Read { path: name.to_owned(), line: line_no + 1, source }));
+                let _ = tx.blocking_send(Err(SourceError::Read {
+                    path: name.to_owned(),
+                    line: line_no + 1,
+                    source,
+                }));
                 return;
             }
         }
@@ -109,7 +130,11 @@ impl Source for FileSource {
         if self.pending.is_empty() {
             return Ok(Batch::Drained);
         }
-        let rest = if self.pending.len() > max { self.pending.split_off(max) } else { Vec::new() };
+        let rest = if self.pending.len() > max {
+            self.pending.split_off(max)
+        } else {
+            Vec::new()
+        };
         Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
     }
 
@@ -160,7 +185,11 @@ mod tests {
 
     #[tokio::test]
     async fn batches_respect_max() {
-        let text: String = (0..2500).map(|i| format!("{i}\n")).collect();
+        let text: String = (0..2500).fold(String::new(), |mut s, i| {
+            s.push_str(&i.to_string());
+            s.push('\n');
+            s
+        });
         let mut src = FileSource::from_reader("f".into(), io::Cursor::new(text.into_bytes()));
         let batches = all(&mut src, 700).await;
         assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 2500);

@@ -56,7 +56,8 @@ pub struct AckOutcome {
 /// Where messages come from.
 pub trait Source: Send {
     /// The next batch of at most `max` messages. Cancel-safe: dropping the future loses nothing.
-    fn next_batch(&mut self, max: usize) -> impl Future<Output = Result<Batch, SourceError>> + Send;
+    fn next_batch(&mut self, max: usize)
+        -> impl Future<Output = Result<Batch, SourceError>> + Send;
     /// Deletes messages whose outcome is durable.
     fn ack(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = AckOutcome> + Send;
     /// Messages whose write failed: stop keeping them invisible so they come back.
@@ -73,9 +74,17 @@ pub trait Source: Send {
 pub trait DayStore: Send + Sync {
     /// Merges `lines` (sorted, distinct) into the day file, atomically and without losing a
     /// concurrent writer's lines. A day with no new lines is not written.
-    fn merge_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
+    fn merge_day(
+        &self,
+        day: DayKey,
+        lines: Arc<Vec<Vec<u8>>>,
+    ) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
     /// What [`DayStore::merge_day`] would do, without writing.
-    fn preview_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
+    fn preview_day(
+        &self,
+        day: DayKey,
+        lines: Arc<Vec<Vec<u8>>>,
+    ) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
     /// Requests made so far, by API call.
     fn requests(&self) -> BTreeMap<String, u64>;
 }
@@ -83,36 +92,67 @@ pub trait DayStore: Send + Sync {
 /// Where quarantine records go.
 pub trait QuarantineStore: Send + Sync {
     /// Writes `jsonl` as a new object or file called `name`; returns where it went.
-    fn write(&self, name: &str, jsonl: Vec<u8>) -> impl Future<Output = Result<String, DestError>> + Send;
+    fn write(
+        &self,
+        name: &str,
+        jsonl: Vec<u8>,
+    ) -> impl Future<Output = Result<String, DestError>> + Send;
 }
 
 /// Reading from a source failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("cannot open the message file {path}: {source} (check the path given to --source)")]
-    Open { path: String, source: std::io::Error },
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("reading {path} failed at line {line}: {source}")]
-    Read { path: String, line: u64, source: std::io::Error },
+    Read {
+        path: String,
+        line: u64,
+        source: std::io::Error,
+    },
     #[error("queue {queue}: {operation} failed: {message}")]
-    Queue { queue: String, operation: &'static str, message: String },
+    Queue {
+        queue: String,
+        operation: &'static str,
+        message: String,
+    },
 }
 
 /// Writing to a destination failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DestError {
     #[error("{path}: {action} failed: {source}")]
-    Io { path: String, action: &'static str, source: std::io::Error },
+    Io {
+        path: String,
+        action: &'static str,
+        source: std::io::Error,
+    },
     #[error("{location}: {message}")]
     Store { location: String, message: String },
     #[error("{location}: access denied for {operation}; the writer needs {permission} on it")]
-    AccessDenied { location: String, operation: &'static str, permission: &'static str },
+    AccessDenied {
+        location: String,
+        operation: &'static str,
+        permission: &'static str,
+    },
     #[error("{location}: still changed by another writer after {attempts} attempts; its messages stay in the queue")]
     Contended { location: String, attempts: u32 },
 }
 
 impl DestError {
-    pub(crate) fn io(path: &std::path::Path, action: &'static str, source: std::io::Error) -> DestError {
-        DestError::Io { path: path.display().to_string(), action, source }
+    pub(crate) fn io(
+        path: &std::path::Path,
+        action: &'static str,
+        source: std::io::Error,
+    ) -> DestError {
+        DestError::Io {
+            path: path.display().to_string(),
+            action,
+            source,
+        }
     }
 }
 
@@ -162,12 +202,20 @@ pub enum AnyDayStore {
 }
 
 impl DayStore for AnyDayStore {
-    async fn merge_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> Result<MergeStats, DestError> {
+    async fn merge_day(
+        &self,
+        day: DayKey,
+        lines: Arc<Vec<Vec<u8>>>,
+    ) -> Result<MergeStats, DestError> {
         match self {
             AnyDayStore::Dir(s) => s.merge_day(day, lines).await,
         }
     }
-    async fn preview_day(&self, day: DayKey, lines: Arc<Vec<Vec<u8>>>) -> Result<MergeStats, DestError> {
+    async fn preview_day(
+        &self,
+        day: DayKey,
+        lines: Arc<Vec<Vec<u8>>>,
+    ) -> Result<MergeStats, DestError> {
         match self {
             AnyDayStore::Dir(s) => s.preview_day(day, lines).await,
         }

@@ -116,7 +116,9 @@ impl QuarantineReason {
             QuarantineReason::MessageNotJson => "message_not_json",
             QuarantineReason::MessageNotObject => "message_not_object",
             QuarantineReason::NoEventObject => "no_event_object",
-            QuarantineReason::FieldNotString(f) => return Cow::Owned(format!("field_not_string:{}", f.path())),
+            QuarantineReason::FieldNotString(f) => {
+                return Cow::Owned(format!("field_not_string:{}", f.path()))
+            }
             QuarantineReason::BadTimestamp => "bad_timestamp",
         })
     }
@@ -145,7 +147,7 @@ enum Val<'a> {
     Other,
 }
 
-impl<'a> Val<'a> {
+impl Val<'_> {
     fn as_str(&self) -> Option<&str> {
         match self {
             Val::Str(s) => Some(s),
@@ -395,7 +397,9 @@ fn text<'v>(v: Option<&'v Val<'_>>, field: Field) -> Result<Option<&'v str>, Qua
 pub fn classify_bytes(body: &[u8], rules: &Rules, line: &mut Vec<u8>) -> Outcome {
     match std::str::from_utf8(body) {
         Ok(s) => classify(s, rules, line),
-        Err(_) => Outcome::Quarantine { reason: QuarantineReason::NotUtf8 },
+        Err(_) => Outcome::Quarantine {
+            reason: QuarantineReason::NotUtf8,
+        },
     }
 }
 
@@ -408,7 +412,11 @@ pub fn classify(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
     }
 }
 
-fn classify_inner(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Result<Outcome, QuarantineReason> {
+fn classify_inner(
+    body: &str,
+    rules: &Rules,
+    line: &mut Vec<u8>,
+) -> Result<Outcome, QuarantineReason> {
     let Some(doc) = parse_doc(body) else {
         return Err(QuarantineReason::NotJson);
     };
@@ -457,20 +465,37 @@ fn classify_message(
 
     let hostname = hostname.unwrap_or("");
     if !rules.is_prod_host(hostname) {
-        return Ok(Outcome::Drop { reason: DropReason::Hostname, value: hostname.to_owned() });
+        return Ok(Outcome::Drop {
+            reason: DropReason::Hostname,
+            value: hostname.to_owned(),
+        });
     }
     if rules.is_dropped_channel(channel) {
-        return Ok(Outcome::Drop { reason: DropReason::Channel, value: channel.to_owned() });
+        return Ok(Outcome::Drop {
+            reason: DropReason::Channel,
+            value: channel.to_owned(),
+        });
     }
     let name = match name {
         Some(n) if !rules.is_dropped_event(n) => n,
         other => {
-            return Ok(Outcome::Drop { reason: DropReason::Event, value: other.unwrap_or("").to_owned() });
+            return Ok(Outcome::Drop {
+                reason: DropReason::Event,
+                value: other.unwrap_or("").to_owned(),
+            });
         }
     };
     let timestamp = timestamp.ok_or(QuarantineReason::BadTimestamp)?;
     let day = DayKey::from_timestamp(timestamp).ok_or(QuarantineReason::BadTimestamp)?;
-    write_record(line, &Record { timestamp, channel, endpoint, event: name });
+    write_record(
+        line,
+        &Record {
+            timestamp,
+            channel,
+            endpoint,
+            event: name,
+        },
+    );
     Ok(Outcome::Keep { day })
 }
 
@@ -509,11 +534,16 @@ mod tests {
     }
 
     fn drop(reason: DropReason, value: &str) -> Outcome {
-        Outcome::Drop { reason, value: value.to_owned() }
+        Outcome::Drop {
+            reason,
+            value: value.to_owned(),
+        }
     }
 
     fn keep(day: &str) -> Outcome {
-        Outcome::Keep { day: day.parse().unwrap() }
+        Outcome::Keep {
+            day: day.parse().unwrap(),
+        }
     }
 
     #[test]
@@ -542,9 +572,13 @@ mod tests {
 
     #[test]
     fn name_prefers_user_event_over_event() {
-        let (_, line) = run(&envelope(&msg(&json!({"Event": "UserEvent", "UserEvent": "x", "Channel": "c"}))));
+        let (_, line) = run(&envelope(&msg(
+            &json!({"Event": "UserEvent", "UserEvent": "x", "Channel": "c"}),
+        )));
         assert!(line.ends_with(r#""event": "x"}"#), "{line}");
-        let (_, line) = run(&envelope(&msg(&json!({"Event": "ConfbridgeLeave", "Channel": "c"}))));
+        let (_, line) = run(&envelope(&msg(
+            &json!({"Event": "ConfbridgeLeave", "Channel": "c"}),
+        )));
         assert!(line.ends_with(r#""event": "ConfbridgeLeave"}"#), "{line}");
     }
 
@@ -552,7 +586,9 @@ mod tests {
     fn endpoint_defaults_to_channel_but_an_empty_endpoint_is_kept() {
         let (_, line) = run(&envelope(&msg(&json!({"Event": "E", "Channel": "SIP/1"}))));
         assert!(line.contains(r#""endpoint": "SIP/1""#), "{line}");
-        let (_, line) = run(&envelope(&msg(&json!({"Event": "E", "Channel": "SIP/1", "endpoint": ""}))));
+        let (_, line) = run(&envelope(&msg(
+            &json!({"Event": "E", "Channel": "SIP/1", "endpoint": ""}),
+        )));
         assert!(line.contains(r#""endpoint": """#), "{line}");
     }
 
@@ -561,7 +597,10 @@ mod tests {
         let m = json!({"hostname": "futel-prod-back", "event": {"Event": "E", "Channel": "c"}});
         let (o, line) = run(&envelope(&m));
         assert_eq!(o, keep("20261120"));
-        assert!(line.starts_with(r#"{"timestamp": "2026-11-20T09:47:02.855Z""#), "{line}");
+        assert!(
+            line.starts_with(r#"{"timestamp": "2026-11-20T09:47:02.855Z""#),
+            "{line}"
+        );
     }
 
     #[test]
@@ -600,26 +639,39 @@ mod tests {
 
     #[test]
     fn missing_hostname_drops_under_empty_value() {
-        let m = json!({"timestamp": "2026-11-20T00:00:00", "event": {"Event": "E", "Channel": "c"}});
+        let m =
+            json!({"timestamp": "2026-11-20T00:00:00", "event": {"Event": "E", "Channel": "c"}});
         assert_eq!(run(&envelope(&m)).0, drop(DropReason::Hostname, ""));
     }
 
     #[test]
     fn missing_channel_drops_as_channel() {
-        assert_eq!(run(&envelope(&msg(&json!({"Event": "E"})))).0, drop(DropReason::Channel, ""));
+        assert_eq!(
+            run(&envelope(&msg(&json!({"Event": "E"})))).0,
+            drop(DropReason::Channel, "")
+        );
     }
 
     #[test]
     fn channel_substring_drops() {
         let m = msg(&json!({"Event": "E", "Channel": "Local/followme-operator-123;1"}));
-        assert_eq!(run(&envelope(&m)).0, drop(DropReason::Channel, "Local/followme-operator-123;1"));
+        assert_eq!(
+            run(&envelope(&m)).0,
+            drop(DropReason::Channel, "Local/followme-operator-123;1")
+        );
     }
 
     #[test]
     fn missing_name_drops_as_event() {
-        assert_eq!(run(&envelope(&msg(&json!({"Channel": "c"})))).0, drop(DropReason::Event, ""));
         assert_eq!(
-            run(&envelope(&msg(&json!({"Event": "PeerStatus", "Channel": "c"})))).0,
+            run(&envelope(&msg(&json!({"Channel": "c"})))).0,
+            drop(DropReason::Event, "")
+        );
+        assert_eq!(
+            run(&envelope(&msg(
+                &json!({"Event": "PeerStatus", "Channel": "c"})
+            )))
+            .0,
             drop(DropReason::Event, "PeerStatus")
         );
     }
@@ -632,7 +684,11 @@ mod tests {
 
     #[test]
     fn all_three_default_hosts_are_kept() {
-        for h in ["futel-prod.phu73l.net", "futel-prod-back", "dialplan-functions-prod"] {
+        for h in [
+            "futel-prod.phu73l.net",
+            "futel-prod-back",
+            "dialplan-functions-prod",
+        ] {
             let mut m = msg(&json!({"Event": "E", "Channel": "c"}));
             m["hostname"] = json!(h);
             assert_eq!(run(&envelope(&m)).0, keep("20261120"), "{h}");
@@ -651,11 +707,20 @@ mod tests {
         m["hostname"] = json!("pbx");
         assert_eq!(classify(&envelope(&m), &rules, &mut line), keep("20261120"));
         m["event"]["Channel"] = json!("a-test-b");
-        assert_eq!(classify(&envelope(&m), &rules, &mut Vec::new()), drop(DropReason::Channel, "a-test-b"));
+        assert_eq!(
+            classify(&envelope(&m), &rules, &mut Vec::new()),
+            drop(DropReason::Channel, "a-test-b")
+        );
         m["event"] = json!({"Event": "Noise", "Channel": "c"});
-        assert_eq!(classify(&envelope(&m), &rules, &mut Vec::new()), drop(DropReason::Event, "Noise"));
+        assert_eq!(
+            classify(&envelope(&m), &rules, &mut Vec::new()),
+            drop(DropReason::Event, "Noise")
+        );
         m["hostname"] = json!("futel-prod-back");
-        assert_eq!(classify(&envelope(&m), &rules, &mut Vec::new()), drop(DropReason::Hostname, "futel-prod-back"));
+        assert_eq!(
+            classify(&envelope(&m), &rules, &mut Vec::new()),
+            drop(DropReason::Hostname, "futel-prod-back")
+        );
     }
 
     #[test]
@@ -668,15 +733,42 @@ mod tests {
             ("\"str\"".into(), QuarantineReason::NotObject),
             ("null".into(), QuarantineReason::NotObject),
             ("42".into(), QuarantineReason::NotObject),
-            (json!({"Type": "Notification"}).to_string(), QuarantineReason::EnvelopeWithoutMessage),
-            (json!({"Type": "Notification", "Message": 5}).to_string(), QuarantineReason::MessageNotString),
-            (json!({"Message": null}).to_string(), QuarantineReason::MessageNotString),
-            (json!({"Message": "{oops"}).to_string(), QuarantineReason::MessageNotJson),
-            (json!({"Message": "[]"}).to_string(), QuarantineReason::MessageNotObject),
-            (json!({"Message": "{}"}).to_string(), QuarantineReason::NoEventObject),
-            (envelope(&json!({"event": "UserEvent"})), QuarantineReason::NoEventObject),
-            (envelope(&json!({"event": [1]})), QuarantineReason::NoEventObject),
-            (json!({"hostname": "futel-prod-back"}).to_string(), QuarantineReason::NoEventObject),
+            (
+                json!({"Type": "Notification"}).to_string(),
+                QuarantineReason::EnvelopeWithoutMessage,
+            ),
+            (
+                json!({"Type": "Notification", "Message": 5}).to_string(),
+                QuarantineReason::MessageNotString,
+            ),
+            (
+                json!({"Message": null}).to_string(),
+                QuarantineReason::MessageNotString,
+            ),
+            (
+                json!({"Message": "{oops"}).to_string(),
+                QuarantineReason::MessageNotJson,
+            ),
+            (
+                json!({"Message": "[]"}).to_string(),
+                QuarantineReason::MessageNotObject,
+            ),
+            (
+                json!({"Message": "{}"}).to_string(),
+                QuarantineReason::NoEventObject,
+            ),
+            (
+                envelope(&json!({"event": "UserEvent"})),
+                QuarantineReason::NoEventObject,
+            ),
+            (
+                envelope(&json!({"event": [1]})),
+                QuarantineReason::NoEventObject,
+            ),
+            (
+                json!({"hostname": "futel-prod-back"}).to_string(),
+                QuarantineReason::NoEventObject,
+            ),
         ];
         for (body, reason) in cases {
             assert_eq!(run(&body).0, q(reason), "{body}");
@@ -702,17 +794,25 @@ mod tests {
                 } else {
                     m[parent][key] = bad.clone();
                 }
-                assert_eq!(run(&envelope(&m)).0, q(QuarantineReason::FieldNotString(field)), "{key}={bad}");
+                assert_eq!(
+                    run(&envelope(&m)).0,
+                    q(QuarantineReason::FieldNotString(field)),
+                    "{key}={bad}"
+                );
             }
         }
         let mut env: serde_json::Value = serde_json::from_str(&envelope(&base)).unwrap();
         env["Timestamp"] = json!(12);
-        assert_eq!(run(&env.to_string()).0, q(QuarantineReason::FieldNotString(Field::EnvelopeTimestamp)));
+        assert_eq!(
+            run(&env.to_string()).0,
+            q(QuarantineReason::FieldNotString(Field::EnvelopeTimestamp))
+        );
     }
 
     #[test]
     fn message_member_makes_an_envelope_even_without_type() {
-        let body = json!({"Message": msg(&json!({"Event": "E", "Channel": "c"})).to_string()}).to_string();
+        let body =
+            json!({"Message": msg(&json!({"Event": "E", "Channel": "c"})).to_string()}).to_string();
         assert_eq!(run(&body).0, keep("20261120"));
     }
 
@@ -741,7 +841,9 @@ mod tests {
 
     #[test]
     fn escapes_in_values_are_reencoded_python_style() {
-        let body = envelope(&msg(&json!({"Event": "E", "Channel": "PJSIP/caf\u{e9}-\"q\"\\", "endpoint": "📞\n"})));
+        let body = envelope(&msg(
+            &json!({"Event": "E", "Channel": "PJSIP/caf\u{e9}-\"q\"\\", "endpoint": "📞\n"}),
+        ));
         let (o, line) = run(&body);
         assert_eq!(o, keep("20261120"));
         assert_eq!(
@@ -752,7 +854,9 @@ mod tests {
 
     #[test]
     fn unused_members_of_any_shape_are_skipped() {
-        let mut m = msg(&json!({"Event": "E", "Channel": "c", "Extra": {"a": [1, 2.5, null, {"b": false}]}}));
+        let mut m = msg(
+            &json!({"Event": "E", "Channel": "c", "Extra": {"a": [1, 2.5, null, {"b": false}]}}),
+        );
         m["other"] = json!([[[]]]);
         let mut env: serde_json::Value = serde_json::from_str(&envelope(&m)).unwrap();
         env["MessageAttributes"] = json!({"k": {"Type": "String", "Value": "v"}});
@@ -770,7 +874,10 @@ mod tests {
 
     #[test]
     fn quarantine_codes_are_stable() {
-        assert_eq!(QuarantineReason::FieldNotString(Field::EnvelopeTimestamp).code(), "field_not_string:Timestamp");
+        assert_eq!(
+            QuarantineReason::FieldNotString(Field::EnvelopeTimestamp).code(),
+            "field_not_string:Timestamp"
+        );
         assert_eq!(QuarantineReason::BadTimestamp.to_string(), "bad_timestamp");
         assert_eq!(DropReason::Channel.to_string(), "channel");
     }

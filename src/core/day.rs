@@ -63,7 +63,9 @@ fn digits(b: &[u8]) -> Option<u32> {
 /// Days in `month` (1..=12) of `year` in the proleptic Gregorian calendar.
 pub fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -106,8 +108,14 @@ mod tests {
 
     #[test]
     fn day_is_the_written_date_without_timezone_conversion() {
-        assert_eq!(day("2026-11-20T23:30:00-08:00").as_deref(), Some("20261120"));
-        assert_eq!(day("2026-11-20T00:00:03.000000").as_deref(), Some("20261120"));
+        assert_eq!(
+            day("2026-11-20T23:30:00-08:00").as_deref(),
+            Some("20261120")
+        );
+        assert_eq!(
+            day("2026-11-20T00:00:03.000000").as_deref(),
+            Some("20261120")
+        );
         assert_eq!(day("2026-11-20T07:59:59.999Z").as_deref(), Some("20261120"));
     }
 
@@ -129,8 +137,21 @@ mod tests {
     #[test]
     fn impossible_dates_have_no_day() {
         for ts in [
-            "2026-13-01", "2026-00-10", "2026-11-31", "2026-11-00", "2026-04-31", "0000-01-01", "2026-1-01T",
-            "2026/11/20", "20261120", "", "2026-11-2", "２０２６-11-20", "+026-11-20", "2026-11-2x", " 2026-11-20",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-11-31",
+            "2026-11-00",
+            "2026-04-31",
+            "0000-01-01",
+            "2026-1-01T",
+            "2026/11/20",
+            "20261120",
+            "",
+            "2026-11-2",
+            "２０２６-11-20",
+            "+026-11-20",
+            "2026-11-2x",
+            " 2026-11-20",
             "Nov 20 2026",
         ] {
             assert_eq!(day(ts), None, "{ts:?}");
@@ -148,9 +169,18 @@ mod tests {
 
     #[test]
     fn parses_file_names_and_iso_dates() {
-        assert_eq!("20261120".parse::<DayKey>().unwrap().to_string(), "20261120");
-        assert_eq!("2026-11-20".parse::<DayKey>().unwrap().to_string(), "20261120");
-        assert_eq!("20261120".parse::<DayKey>().unwrap().iso_date(), "2026-11-20");
+        assert_eq!(
+            "20261120".parse::<DayKey>().unwrap().to_string(),
+            "20261120"
+        );
+        assert_eq!(
+            "2026-11-20".parse::<DayKey>().unwrap().to_string(),
+            "20261120"
+        );
+        assert_eq!(
+            "20261120".parse::<DayKey>().unwrap().iso_date(),
+            "2026-11-20"
+        );
         assert!("20261131".parse::<DayKey>().is_err());
         assert!("2026112".parse::<DayKey>().is_err());
         assert!("2026-11-20T".parse::<DayKey>().is_err());

@@ -45,7 +45,11 @@ fn write_u_escape<W: ?Sized + Write>(writer: &mut W, unit: u16) -> io::Result<()
 }
 
 impl Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -53,7 +57,11 @@ impl Formatter for PyFormatter {
         }
     }
 
-    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -67,7 +75,11 @@ impl Formatter for PyFormatter {
 
     /// serde_json hands over runs of characters it would not escape itself; Python also escapes
     /// everything outside printable ASCII (including DEL), so those are escaped here.
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         let bytes = fragment.as_bytes();
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
@@ -94,7 +106,11 @@ impl Formatter for PyFormatter {
         Ok(())
     }
 
-    fn write_char_escape<W: ?Sized + Write>(&mut self, writer: &mut W, char_escape: CharEscape) -> io::Result<()> {
+    fn write_char_escape<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: CharEscape,
+    ) -> io::Result<()> {
         let short: &[u8] = match char_escape {
             CharEscape::Quote => b"\\\"",
             CharEscape::ReverseSolidus => b"\\\\",
@@ -114,7 +130,9 @@ impl Formatter for PyFormatter {
 pub fn write_record(out: &mut Vec<u8>, record: &Record<'_>) {
     let mut ser = serde_json::Serializer::with_formatter(out, PyFormatter);
     // Serializing four &str fields into a Vec cannot fail.
-    record.serialize(&mut ser).expect("writing a record into memory");
+    record
+        .serialize(&mut ser)
+        .expect("writing a record into memory");
 }
 
 /// The archive line for `record`, without the trailing newline.
@@ -196,14 +214,25 @@ mod tests {
     #[test]
     fn printable_ascii_passes_through() {
         let printable: String = (0x20u8..=0x7e).map(char::from).collect();
-        let expected = format!("\"{}\"", printable.replace('\\', "\\\\").replace('"', "\\\""));
+        let expected = format!(
+            "\"{}\"",
+            printable.replace('\\', "\\\\").replace('"', "\\\"")
+        );
         assert_eq!(s(&printable), expected);
     }
 
     #[test]
     fn empty_fields_are_written_as_empty_strings() {
-        let line = record_line(&Record { timestamp: "", channel: "", endpoint: "", event: "" });
-        assert_eq!(line, br#"{"timestamp": "", "channel": "", "endpoint": "", "event": ""}"#);
+        let line = record_line(&Record {
+            timestamp: "",
+            channel: "",
+            endpoint: "",
+            event: "",
+        });
+        assert_eq!(
+            line,
+            br#"{"timestamp": "", "channel": "", "endpoint": "", "event": ""}"#
+        );
     }
 
     #[test]

@@ -50,7 +50,9 @@ fn is_py_space(c: char) -> bool {
 /// Strips trailing white space (as Python's `str.rstrip()` would) from a line's bytes.
 pub fn trim_line_end(mut line: &[u8]) -> &[u8] {
     loop {
-        let Some(&last) = line.last() else { return line };
+        let Some(&last) = line.last() else {
+            return line;
+        };
         if last < 0x80 {
             if is_py_space(char::from(last)) {
                 line = &line[..line.len() - 1];
@@ -63,7 +65,10 @@ pub fn trim_line_end(mut line: &[u8]) -> &[u8] {
         while start > 0 && line.len() - start < 4 && line[start] & 0xc0 == 0x80 {
             start -= 1;
         }
-        match std::str::from_utf8(&line[start..]).ok().and_then(|s| s.chars().next()) {
+        match std::str::from_utf8(&line[start..])
+            .ok()
+            .and_then(|s| s.chars().next())
+        {
             Some(c) if is_py_space(c) => line = &line[..start],
             _ => return line,
         }
@@ -116,8 +121,14 @@ where
     W: Write,
     L: AsRef<[u8]>,
 {
-    debug_assert!(new.windows(2).all(|w| w[0].as_ref() < w[1].as_ref()), "new lines must be sorted and distinct");
-    let mut out = Out { w: out, stats: MergeStats::default() };
+    debug_assert!(
+        new.windows(2).all(|w| w[0].as_ref() < w[1].as_ref()),
+        "new lines must be sorted and distinct"
+    );
+    let mut out = Out {
+        w: out,
+        stats: MergeStats::default(),
+    };
     let mut cur = Vec::with_capacity(256);
     let mut prev: Vec<u8> = Vec::with_capacity(256);
     let mut have_prev = false;
@@ -169,7 +180,10 @@ pub struct SortOptions {
 
 impl Default for SortOptions {
     fn default() -> Self {
-        SortOptions { memory_budget_bytes: 16 << 20, spill_dir: None }
+        SortOptions {
+            memory_budget_bytes: 16 << 20,
+            spill_dir: None,
+        }
     }
 }
 
@@ -178,7 +192,12 @@ const LINE_OVERHEAD: usize = 32;
 
 /// Merges `new` into an `existing` day file in any order: an external merge sort of the existing
 /// lines (runs of at most `memory_budget_bytes` spilled to temporary files), merged with `new`.
-pub fn merge_unsorted<R, W, L>(mut existing: R, new: &[L], out: W, opts: &SortOptions) -> io::Result<MergeStats>
+pub fn merge_unsorted<R, W, L>(
+    mut existing: R,
+    new: &[L],
+    out: W,
+    opts: &SortOptions,
+) -> io::Result<MergeStats>
 where
     R: BufRead,
     W: Write,
@@ -204,7 +223,10 @@ where
     chunk.dedup();
     let mut sources: Vec<Box<dyn Iterator<Item = io::Result<Vec<u8>>>>> = Vec::new();
     for run in runs {
-        sources.push(Box::new(RunReader { r: run, buf: Vec::new() }));
+        sources.push(Box::new(RunReader {
+            r: run,
+            buf: Vec::new(),
+        }));
     }
     sources.push(Box::new(chunk.into_iter().map(Ok)));
     kway_merge(sources, new, out)
@@ -258,7 +280,10 @@ fn kway_merge<W: Write, L: AsRef<[u8]>>(
     new: &[L],
     out: W,
 ) -> io::Result<MergeStats> {
-    let mut out = Out { w: out, stats: MergeStats::default() };
+    let mut out = Out {
+        w: out,
+        stats: MergeStats::default(),
+    };
     let mut heap: BinaryHeap<Reverse<(Vec<u8>, usize)>> = BinaryHeap::new();
     for (i, s) in sources.iter_mut().enumerate() {
         if let Some(line) = s.next() {
@@ -323,7 +348,10 @@ mod tests {
 
     fn run_unsorted(existing: &str, new: &[&str], budget: usize) -> (String, MergeStats) {
         let mut out = Vec::new();
-        let opts = SortOptions { memory_budget_bytes: budget, spill_dir: None };
+        let opts = SortOptions {
+            memory_budget_bytes: budget,
+            spill_dir: None,
+        };
         let stats = merge_unsorted(existing.as_bytes(), &lines(new), &mut out, &opts).unwrap();
         (String::from_utf8(out).unwrap(), stats)
     }
@@ -332,7 +360,15 @@ mod tests {
     fn merges_new_lines_into_place() {
         let (out, stats) = run_sorted("b\nd\n", &["a", "c", "e"]).unwrap();
         assert_eq!(out, "a\nb\nc\nd\ne\n");
-        assert_eq!(stats, MergeStats { existing_lines: 2, new_lines: 3, total_lines: 5, bytes: 10 });
+        assert_eq!(
+            stats,
+            MergeStats {
+                existing_lines: 2,
+                new_lines: 3,
+                total_lines: 5,
+                bytes: 10
+            }
+        );
     }
 
     #[test]
@@ -377,7 +413,11 @@ mod tests {
     #[test]
     fn existing_lines_are_kept_byte_for_byte_in_old_shapes() {
         let old = r#"{"timestamp": "2026-11-22T03:04:05-08:00", "channel": "SIP/630-0000011f", "event": "filterdial"}"#;
-        let (out, _) = run_sorted(&format!("{old}\n"), &[r#"{"timestamp": "2026-11-22T04:00:00"}"#]).unwrap();
+        let (out, _) = run_sorted(
+            &format!("{old}\n"),
+            &[r#"{"timestamp": "2026-11-22T04:00:00"}"#],
+        )
+        .unwrap();
         assert!(out.contains(old));
     }
 
@@ -398,12 +438,23 @@ mod tests {
     fn unsorted_fallback_gives_the_sorted_union_in_memory() {
         let (out, stats) = run_unsorted("d\nb\n\nb\na  \n", &["a", "c"], 1 << 20);
         assert_eq!(out, "a\nb\nc\nd\n");
-        assert_eq!(stats, MergeStats { existing_lines: 3, new_lines: 1, total_lines: 4, bytes: 8 });
+        assert_eq!(
+            stats,
+            MergeStats {
+                existing_lines: 3,
+                new_lines: 1,
+                total_lines: 4,
+                bytes: 8
+            }
+        );
     }
 
     #[test]
     fn unsorted_fallback_spills_runs_under_a_small_budget() {
-        let existing: Vec<String> = (0..500).rev().map(|i| format!("line-{:04}", i * 7 % 500)).collect();
+        let existing: Vec<String> = (0..500)
+            .rev()
+            .map(|i| format!("line-{:04}", i * 7 % 500))
+            .collect();
         let existing = existing.join("\n") + "\n";
         // A budget of ~3 lines forces well over a hundred runs.
         let (out, stats) = run_unsorted(&existing, &["aaa", "line-0000", "line-9999"], 120);

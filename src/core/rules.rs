@@ -14,7 +14,11 @@ pub struct Rules {
 }
 
 /// The production hosts of the SPEC.
-pub const DEFAULT_PROD_HOSTS: [&str; 3] = ["futel-prod.phu73l.net", "futel-prod-back", "dialplan-functions-prod"];
+pub const DEFAULT_PROD_HOSTS: [&str; 3] = [
+    "futel-prod.phu73l.net",
+    "futel-prod-back",
+    "dialplan-functions-prod",
+];
 /// The dropped channel substrings of the SPEC.
 pub const DEFAULT_DROP_CHANNEL_SUBSTRINGS: [&str; 1] = ["followme-operator"];
 /// The dropped event names of the SPEC.
@@ -24,8 +28,14 @@ impl Default for Rules {
     fn default() -> Self {
         Rules {
             prod_hosts: DEFAULT_PROD_HOSTS.iter().map(|s| (*s).to_owned()).collect(),
-            drop_channel_substrings: DEFAULT_DROP_CHANNEL_SUBSTRINGS.iter().map(|s| (*s).to_owned()).collect(),
-            drop_events: DEFAULT_DROP_EVENTS.iter().map(|s| (*s).to_owned()).collect(),
+            drop_channel_substrings: DEFAULT_DROP_CHANNEL_SUBSTRINGS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            drop_events: DEFAULT_DROP_EVENTS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
         }
     }
 }
@@ -56,7 +66,11 @@ impl Rules {
     }
 
     pub(crate) fn is_dropped_channel(&self, channel: &str) -> bool {
-        channel.is_empty() || self.drop_channel_substrings.iter().any(|s| channel.contains(s.as_str()))
+        channel.is_empty()
+            || self
+                .drop_channel_substrings
+                .iter()
+                .any(|s| channel.contains(s.as_str()))
     }
 
     pub(crate) fn is_dropped_event(&self, name: &str) -> bool {

@@ -1,0 +1,419 @@
+//! Local mode end to end: the binary drains FILE/stdin into a DIR.
+//!
+//! Guards the SPEC's conformance sets byte for byte, the report's counts, idempotent reruns,
+//! dry runs, unsorted existing files, concurrent runs on one directory, and exit statuses.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::process::Stdio;
+
+use common::*;
+
+fn drain_set(
+    set: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, serde_json::Value, std::process::Output) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    copy_dir(&fixture(set).join("existing"), &dest);
+    let report = tmp.path().join("report.json");
+    let msgs = fixture(set).join("messages.jsonl");
+    let mut args = vec![
+        "drain",
+        "--source",
+        msgs.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let r = if report.exists() {
+        read_json(&report)
+    } else {
+        serde_json::Value::Null
+    };
+    (tmp, r, out)
+}
+
+#[test]
+fn every_conformance_set_matches_expected_byte_for_byte() {
+    for set in SETS {
+        let (tmp, report, out) = drain_set(set, &[]);
+        assert!(
+            out.status.success(),
+            "{set}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_same_tree(&tmp.path().join("prod"), &fixture(set).join("expected"));
+        let c = counts(set);
+        for k in ["kept", "dropped", "quarantined"] {
+            assert_eq!(report[k], c[k], "{set}: {k}");
+        }
+        let sum = c["kept"].as_u64().unwrap()
+            + c["dropped"].as_u64().unwrap()
+            + c["quarantined"].as_u64().unwrap();
+        assert_eq!(report["received"], sum, "{set}: received");
+        assert_eq!(report["deleted"], 0, "{set}: a file source deletes nothing");
+        let dropped_by: u64 = report["dropped_by"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|v| v.as_object().unwrap().values())
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            dropped_by,
+            c["dropped"].as_u64().unwrap(),
+            "{set}: dropped_by adds up"
+        );
+        for (day, d) in report["days"].as_object().unwrap() {
+            let text = fs::read_to_string(tmp.path().join("prod").join(day)).unwrap();
+            assert_eq!(
+                d["total_lines"].as_u64().unwrap(),
+                text.lines().count() as u64,
+                "{set} {day}"
+            );
+        }
+    }
+}
+
+#[test]
+fn quarantine_file_holds_one_record_per_quarantined_message_beside_the_archive() {
+    let (tmp, report, out) = drain_set("malformed", &[]);
+    assert!(out.status.success());
+    let qdir = tmp.path().join("quarantine");
+    let files = tree(&qdir);
+    assert_eq!(files.len(), 1, "one new quarantine file per run");
+    let text = String::from_utf8(files.values().next().unwrap().clone()).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        records.len() as u64,
+        report["quarantined"].as_u64().unwrap()
+    );
+    let bodies: std::collections::HashSet<String> =
+        fs::read_to_string(fixture("malformed").join("messages.jsonl"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+    for r in &records {
+        for k in ["reason", "message_id", "received_at", "body"] {
+            assert!(r[k].is_string(), "{k} in {r}");
+        }
+        assert!(
+            bodies.contains(r["body"].as_str().unwrap()),
+            "the raw body is kept verbatim"
+        );
+    }
+    assert!(!tmp.path().join("prod").join("quarantine").exists());
+}
+
+#[test]
+fn a_second_run_changes_nothing() {
+    let (tmp, _, _) = drain_set("basic", &[]);
+    let dest = tmp.path().join("prod");
+    let before: Vec<_> = ["20261120", "20261122"]
+        .iter()
+        .map(|d| fs::metadata(dest.join(d)).unwrap().modified().unwrap())
+        .collect();
+    let report = tmp.path().join("r2.json");
+    let msgs = fixture("basic").join("messages.jsonl");
+    let out = run(&[
+        "drain",
+        "--source",
+        msgs.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert_same_tree(&dest, &fixture("basic").join("expected"));
+    let r = read_json(&report);
+    for d in r["days"].as_object().unwrap().values() {
+        assert_eq!(d["new_lines"], 0);
+    }
+    let after: Vec<_> = ["20261120", "20261122"]
+        .iter()
+        .map(|d| fs::metadata(dest.join(d)).unwrap().modified().unwrap())
+        .collect();
+    assert_eq!(before, after, "a day with no new lines is not touched");
+}
+
+#[test]
+fn dry_run_writes_nothing_and_reports_what_would_change() {
+    let (tmp, report, out) = drain_set("malformed", &["--dry-run"]);
+    assert!(out.status.success());
+    assert_same_tree(
+        &tmp.path().join("prod"),
+        &fixture("malformed").join("existing"),
+    );
+    assert!(!tmp.path().join("quarantine").exists());
+    assert_eq!(report["days"]["20261125"]["new_lines"], 336);
+    assert_eq!(report["days"]["20261125"]["total_lines"], 468);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("day 20261125: would write 336 new lines (now 468 lines)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unsorted_existing_day_file_still_merges_correctly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    fs::create_dir_all(&dest).unwrap();
+    let existing = fs::read_to_string(fixture("basic").join("existing/20261122")).unwrap();
+    let mut lines: Vec<&str> = existing.lines().collect();
+    lines.reverse();
+    let mut scrambled = lines.join("\n");
+    scrambled.push_str("\n\n   \n");
+    scrambled.push_str(lines[3]); // a duplicate, with no final newline
+    fs::write(dest.join("20261122"), scrambled).unwrap();
+    let msgs = fixture("basic").join("messages.jsonl");
+    let out = run(&[
+        "drain",
+        "--source",
+        msgs.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_tree(&dest, &fixture("basic").join("expected"));
+}
+
+#[test]
+fn stdin_source_works_like_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    copy_dir(&fixture("emulator").join("existing"), &dest);
+    let mut child = bin()
+        .args(["drain", "--source", "-", "--dest", dest.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let body = fs::read(fixture("emulator").join("messages.jsonl")).unwrap();
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same_tree(&dest, &fixture("emulator").join("expected"));
+}
+
+#[test]
+fn concurrent_runs_on_one_directory_lose_no_lines() {
+    // Split the basic set into four parts and run four writers at once on one directory.
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    copy_dir(&fixture("basic").join("existing"), &dest);
+    let text = fs::read_to_string(fixture("basic").join("messages.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let parts: Vec<_> = (0..4)
+        .map(|i| {
+            let p = tmp.path().join(format!("part{i}.jsonl"));
+            let chunk: Vec<&str> = lines
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| n % 4 == i)
+                .map(|(_, l)| *l)
+                .collect();
+            fs::write(&p, chunk.join("\n") + "\n").unwrap();
+            p
+        })
+        .collect();
+    let children: Vec<_> = parts
+        .iter()
+        .map(|p| {
+            bin()
+                .args([
+                    "drain",
+                    "--source",
+                    p.to_str().unwrap(),
+                    "--dest",
+                    dest.to_str().unwrap(),
+                    "--block-messages",
+                    "97",
+                ])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_same_tree(&dest, &fixture("basic").join("expected"));
+}
+
+#[test]
+fn small_blocks_give_the_same_archive() {
+    let (tmp, report, out) = drain_set("malformed", &["--block-messages", "50"]);
+    assert!(out.status.success());
+    assert_same_tree(
+        &tmp.path().join("prod"),
+        &fixture("malformed").join("expected"),
+    );
+    assert_eq!(
+        report["days"]["20261125"]["new_lines"], 336,
+        "new lines add up over flushes"
+    );
+    assert_eq!(report["days"]["20261125"]["total_lines"], 468);
+}
+
+#[test]
+fn max_messages_caps_the_run() {
+    let (_tmp, report, out) = drain_set(
+        "basic",
+        &["--max-messages", "100", "--block-messages", "30"],
+    );
+    assert!(out.status.success());
+    assert_eq!(report["received"], 100);
+}
+
+#[test]
+fn config_file_rules_apply() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("c.toml");
+    fs::write(&cfg, "prod_hosts = [\"futel-stage.phu73l.net\"]\n").unwrap();
+    let (_t, report, out) = drain_set("basic", &["--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(
+        report["dropped_by"]["hostname"]["futel-prod-back"]
+            .as_u64()
+            .map(|n| n > 0),
+        Some(true)
+    );
+    assert!(report["dropped_by"]["hostname"]
+        .get("futel-stage.phu73l.net")
+        .is_none());
+}
+
+#[test]
+fn exit_status_2_for_usage_errors() {
+    let out = run(&[
+        "drain",
+        "--source",
+        "x.jsonl",
+        "--dest",
+        "/tmp/a/prod",
+        "--quarantine",
+        "/tmp/a/prod/q",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["drain", "--dest", "/tmp/a/prod"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("QUEUE_URL"));
+    let out = run(&["drain", "--bogus"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn exit_status_3_names_a_missing_source_file() {
+    let out = run(&[
+        "drain",
+        "--source",
+        "/nonexistent/m.jsonl",
+        "--dest",
+        "/tmp/s3ew-never",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/m.jsonl"));
+}
+
+#[test]
+fn exit_status_1_when_a_day_cannot_be_written_and_others_still_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    fs::create_dir_all(dest.join("20261123")).unwrap(); // a directory where a day file should be
+    let report = tmp.path().join("r.json");
+    let msgs = fixture("malformed").join("messages.jsonl");
+    let out = run(&[
+        "drain",
+        "--source",
+        msgs.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("20261123"), "names the day: {stderr}");
+    let r = read_json(&report);
+    assert_eq!(r["failures"][0]["what"], "day 20261123");
+    assert_eq!(r["failures"][0]["messages"], 3);
+    assert_eq!(
+        fs::read(dest.join("20261124")).unwrap(),
+        fs::read(fixture("malformed").join("expected/20261124")).unwrap()
+    );
+}
+
+#[test]
+fn new_day_files_are_world_readable_and_existing_modes_are_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    copy_dir(&fixture("emulator").join("existing"), &dest);
+    fs::set_permissions(dest.join("20261126"), fs::Permissions::from_mode(0o640)).unwrap();
+    let msgs = fixture("emulator").join("messages.jsonl");
+    assert!(run(&[
+        "drain",
+        "--source",
+        msgs.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap()
+    ])
+    .status
+    .success());
+    assert_eq!(
+        fs::metadata(dest.join("20261126"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
+    assert_eq!(
+        fs::metadata(dest.join("20261127"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644
+    );
+}
+
+#[test]
+fn help_lists_exit_statuses() {
+    let out = run(&["drain", "--help"]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("Exit status") && s.contains("--drop-channel-containing"),
+        "{s}"
+    );
+}

@@ -1,0 +1,32 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      Project   = "s3-event-writer"
+      ManagedBy = "terraform"
+    }
+  }
+}
+
+module "s3_event_writer" {
+  source = "../.."
+
+  bucket_name       = var.bucket_name
+  day_prefix        = "events/prod/"
+  quarantine_prefix = "events/quarantine/"
+
+  create_queue            = var.create_queue
+  queue_name              = var.queue_name
+  queue_arn               = var.queue_arn
+  queue_max_receive_count = 5
+  sns_topic_arns          = var.sns_topic_arns
+
+  create_bucket = var.create_bucket
+
+  github_repository           = var.github_repository
+  github_branches             = ["main"]
+  create_github_oidc_provider = var.create_github_oidc_provider
+
+  create_manual_user = var.create_manual_user
+}

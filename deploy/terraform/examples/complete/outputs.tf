@@ -1,0 +1,29 @@
+output "WRITER_ROLE_ARN" {
+  description = "Repository variable WRITER_ROLE_ARN."
+  value       = module.s3_event_writer.role_arn
+}
+
+output "QUEUE_URL" {
+  description = "Repository variable QUEUE_URL."
+  value       = module.s3_event_writer.queue_url
+}
+
+output "S3EW_DEST" {
+  description = "Repository variable S3EW_DEST."
+  value       = module.s3_event_writer.dest
+}
+
+output "S3EW_QUARANTINE" {
+  description = "Value for --quarantine / S3EW_QUARANTINE."
+  value       = module.s3_event_writer.quarantine
+}
+
+output "AWS_REGION" {
+  description = "Repository variable AWS_REGION."
+  value       = var.region
+}
+
+output "writer_policy_json" {
+  description = "The writer policy, for review."
+  value       = module.s3_event_writer.writer_policy_json
+}

@@ -1,0 +1,69 @@
+output "writer_policy_arn" {
+  description = "ARN of the least-privilege writer policy."
+  value       = aws_iam_policy.writer.arn
+}
+
+output "writer_policy_json" {
+  description = "The writer policy document, for review."
+  value       = data.aws_iam_policy_document.writer.json
+}
+
+output "role_arn" {
+  description = "Role for GitHub Actions: set it as the repository variable WRITER_ROLE_ARN."
+  value       = one(aws_iam_role.github[*].arn)
+}
+
+output "github_oidc_provider_arn" {
+  description = "ARN of the GitHub OIDC provider the role trusts."
+  value       = local.github_oidc_provider_arn
+}
+
+output "github_subjects" {
+  description = "OIDC sub claims the role accepts."
+  value       = local.github_subjects
+}
+
+output "queue_arn" {
+  description = "ARN of the drained queue."
+  value       = local.queue_arn
+}
+
+output "queue_url" {
+  description = "URL of the drained queue: set it as the repository variable QUEUE_URL."
+  value       = local.queue_url
+}
+
+output "dead_letter_queue_arn" {
+  description = "ARN of the dead-letter queue (created queue only)."
+  value       = one(aws_sqs_queue.dlq[*].arn)
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the dead-letter queue (created queue only)."
+  value       = one(aws_sqs_queue.dlq[*].url)
+}
+
+output "bucket_arn" {
+  description = "ARN of the bucket."
+  value       = local.bucket_arn
+}
+
+output "dest" {
+  description = "Value for --dest / S3EW_DEST (repository variable S3EW_DEST)."
+  value       = "s3://${var.bucket_name}/${var.day_prefix}"
+}
+
+output "quarantine" {
+  description = "Value for --quarantine / S3EW_QUARANTINE."
+  value       = "s3://${var.bucket_name}/${var.quarantine_prefix}"
+}
+
+output "manual_user_name" {
+  description = "IAM user for manual runs (create_manual_user only)."
+  value       = one(aws_iam_user.manual[*].name)
+}
+
+output "manual_group_name" {
+  description = "IAM group holding the writer policy for manual runs (create_manual_user only)."
+  value       = one(aws_iam_group.manual[*].name)
+}

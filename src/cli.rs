@@ -9,10 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
+use crate::adapters::aws::{self, AwsSettings, RequestCounter};
+use crate::adapters::dir::{DirQuarantine, DirStore};
+use crate::adapters::file::FileSource;
+use crate::adapters::s3::{S3Quarantine, S3Settings, S3Store};
+use crate::adapters::sqs::{SqsSettings, SqsSource};
 use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource};
 use crate::core::Rules;
 use crate::location::{Location, SourceSpec};
@@ -144,6 +149,58 @@ pub struct DrainArgs {
     /// Progress display on stderr.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
+    #[command(flatten)]
+    pub sqs: SqsArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How the queue is read (SQS sources only).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SqsArgs {
+    /// Long-poll wait of each receive, 0..=20 seconds. [default: 5]
+    #[arg(long, value_name = "SECS")]
+    pub wait_secs: Option<u64>,
+    /// Receives in flight at once. [default: 4]
+    #[arg(long, value_name = "N")]
+    pub receivers: Option<usize>,
+    /// Visibility timeout set on every receive, in seconds; a heartbeat extends it while a write
+    /// is under way. [default: 120]
+    #[arg(long = "visibility-timeout", value_name = "SECS")]
+    pub visibility_timeout_secs: Option<u64>,
+    /// Keep running: flush every --flush-secs or --block-messages; SIGINT/SIGTERM finishes the
+    /// block in hand, then exits.
+    #[arg(long)]
+    pub follow: bool,
+    /// In --follow mode, flush a block this long after its first message. [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub flush_secs: Option<u64>,
+}
+
+/// AWS client settings.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
+    /// Attempts per AWS call, first included (standard retry mode). [default: 5]
+    #[arg(long, value_name = "N", env = "S3EW_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+    /// Longest silence while reading an AWS response, in seconds. [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub read_timeout_secs: Option<u64>,
+    /// Path-style S3 addressing (http://host/bucket/key), for emulators.
+    #[arg(long, env = "S3EW_S3_PATH_STYLE")]
+    pub path_style: bool,
+    /// Day files larger than this are uploaded in parts. [default: 67108864 (64 MiB)]
+    #[arg(long, value_name = "BYTES")]
+    pub multipart_threshold_bytes: Option<u64>,
+    /// Size of each uploaded part (at least 5 MiB on AWS). [default: 16777216 (16 MiB)]
+    #[arg(long, value_name = "BYTES")]
+    pub part_size_bytes: Option<u64>,
+    /// Read-merge-write attempts per day when other writers keep changing it. [default: 10]
+    #[arg(long, value_name = "N")]
+    pub conflict_attempts: Option<u32>,
+    /// Directory for temporary files (merged output being uploaded, fallback sort runs).
+    #[arg(long, value_name = "DIR", env = "S3EW_TEMP_DIR")]
+    pub temp_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -172,6 +229,18 @@ pub struct ConfigFile {
     pub max_messages: Option<u64>,
     pub day_concurrency: Option<usize>,
     pub summary_top: Option<usize>,
+    pub wait_secs: Option<u64>,
+    pub receivers: Option<usize>,
+    pub visibility_timeout_secs: Option<u64>,
+    pub follow: Option<bool>,
+    pub flush_secs: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub read_timeout_secs: Option<u64>,
+    pub path_style: Option<bool>,
+    pub multipart_threshold_bytes: Option<u64>,
+    pub part_size_bytes: Option<u64>,
+    pub conflict_attempts: Option<u32>,
+    pub temp_dir: Option<PathBuf>,
 }
 
 impl ConfigFile {
@@ -199,6 +268,9 @@ pub struct DrainSettings {
     pub options: DrainOptions,
     pub summary_top: usize,
     pub progress: ProgressMode,
+    pub sqs: SqsSettings,
+    pub aws: AwsSettings,
+    pub s3: S3Settings,
 }
 
 fn pick_list(flag: &[String], file: Option<Vec<String>>, default: Vec<String>) -> Vec<String> {
@@ -257,15 +329,92 @@ impl DrainSettings {
                 "--block-messages must be at least 1"
             )));
         }
+        let follow = args.sqs.follow || file.follow.unwrap_or(false);
+        let wait_secs = args.sqs.wait_secs.or(file.wait_secs).unwrap_or(5);
+        if wait_secs > 20 {
+            return Err(UsageError(anyhow::anyhow!(
+                "--wait-secs must be 0..=20 (SQS's longest long poll)"
+            )));
+        }
+        let source = SourceSpec::parse(&source);
+        let sqs = SqsSettings {
+            queue_url: match &source {
+                SourceSpec::Sqs(u) => u.clone(),
+                _ => String::new(),
+            },
+            wait_secs,
+            receivers: args.sqs.receivers.or(file.receivers).unwrap_or(4).max(1),
+            visibility_timeout_secs: args
+                .sqs
+                .visibility_timeout_secs
+                .or(file.visibility_timeout_secs)
+                .unwrap_or(120)
+                .max(1),
+            follow,
+            max_messages: args.max_messages.or(file.max_messages),
+            delete_concurrency: 8,
+        };
+        let aws = AwsSettings {
+            max_attempts: args
+                .aws
+                .max_attempts
+                .or(file.max_attempts)
+                .unwrap_or(5)
+                .max(1),
+            connect_timeout_secs: 5,
+            read_timeout_secs: args
+                .aws
+                .read_timeout_secs
+                .or(file.read_timeout_secs)
+                .unwrap_or(30)
+                .max(1),
+            force_path_style: args.aws.path_style || file.path_style.unwrap_or(false),
+        };
+        let d = S3Settings::default();
+        let (bucket, prefix) = match &dest {
+            Location::S3 { bucket, prefix } => (bucket.clone(), prefix.clone()),
+            Location::Dir(_) => (String::new(), String::new()),
+        };
+        let s3 = S3Settings {
+            bucket,
+            prefix,
+            multipart_threshold_bytes: args
+                .aws
+                .multipart_threshold_bytes
+                .or(file.multipart_threshold_bytes)
+                .unwrap_or(d.multipart_threshold_bytes),
+            part_size_bytes: args
+                .aws
+                .part_size_bytes
+                .or(file.part_size_bytes)
+                .unwrap_or(d.part_size_bytes)
+                .max(1),
+            conflict_attempts: args
+                .aws
+                .conflict_attempts
+                .or(file.conflict_attempts)
+                .unwrap_or(d.conflict_attempts)
+                .max(1),
+            temp_dir: args.aws.temp_dir.clone().or(file.temp_dir.clone()),
+            ..d
+        };
+        let flush_secs = if follow {
+            Some(args.sqs.flush_secs.or(file.flush_secs).unwrap_or(60).max(1))
+        } else {
+            None
+        };
         Ok(DrainSettings {
-            source: SourceSpec::parse(&source),
+            sqs,
+            aws,
+            s3,
+            source,
             dest,
             quarantine,
             report: args.report.clone().or(file.report.clone()),
             rules: resolve_rules(&args.rules, &file)?,
             options: DrainOptions {
                 block_messages,
-                flush_secs: None,
+                flush_secs,
                 day_concurrency: args
                     .day_concurrency
                     .or(file.day_concurrency)
@@ -284,26 +433,46 @@ impl DrainSettings {
 /// Runs `drain`: builds the adapters, drives the pipeline until drained or interrupted, prints
 /// the summary and writes the report.
 pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
+    let needs_aws = matches!(settings.source, SourceSpec::Sqs(_))
+        || matches!(settings.dest, Location::S3 { .. })
+        || matches!(settings.quarantine, Location::S3 { .. });
+    let counter = RequestCounter::default();
+    let sdk = if needs_aws {
+        Some(aws::load_config(&settings.aws).await)
+    } else {
+        None
+    };
+    let s3_client = sdk
+        .as_ref()
+        .map(|c| aws::s3_client(c, &settings.aws, &counter));
     let mut source = match &settings.source {
-        SourceSpec::File(p) => AnySource::File(crate::adapters::file::FileSource::open(p)?),
-        SourceSpec::Stdin => AnySource::File(crate::adapters::file::FileSource::stdin()),
-        SourceSpec::Sqs(url) => {
-            bail!("SQS sources are not supported by this build yet (queue {url})")
+        SourceSpec::File(p) => AnySource::File(FileSource::open(p)?),
+        SourceSpec::Stdin => AnySource::File(FileSource::stdin()),
+        SourceSpec::Sqs(_) => {
+            let sdk = sdk.as_ref().expect("loaded for SQS");
+            let client = aws::sqs_client(sdk, &settings.aws, settings.sqs.wait_secs, &counter);
+            AnySource::Sqs(SqsSource::start(
+                client,
+                settings.sqs.clone(),
+                counter.clone(),
+            ))
         }
     };
     let days = match &settings.dest {
-        Location::Dir(d) => AnyDayStore::Dir(crate::adapters::dir::DirStore::new(d)),
-        Location::S3 { .. } => bail!(
-            "S3 destinations are not supported by this build yet ({})",
-            settings.dest
-        ),
+        Location::Dir(d) => AnyDayStore::Dir(DirStore::new(d)),
+        Location::S3 { .. } => AnyDayStore::S3(S3Store::new(
+            s3_client.clone().expect("loaded for S3"),
+            settings.s3.clone(),
+            counter.clone(),
+        )),
     };
     let quarantine = match &settings.quarantine {
-        Location::Dir(d) => AnyQuarantine::Dir(crate::adapters::dir::DirQuarantine::new(d)),
-        Location::S3 { .. } => bail!(
-            "S3 quarantine is not supported by this build yet ({})",
-            settings.quarantine
-        ),
+        Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
+        Location::S3 { bucket, prefix } => AnyQuarantine::S3(S3Quarantine::new(
+            s3_client.clone().expect("loaded for S3"),
+            bucket.clone(),
+            prefix.clone(),
+        )),
     };
     tracing::info!(source = %settings.source, dest = %settings.dest, quarantine = %settings.quarantine, dry_run = settings.options.dry_run, "drain starting");
     let progress = Arc::new(Progress::default());

@@ -205,7 +205,16 @@ where
                     break;
                 }
                 () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => break,
-                batch = source.next_batch(block_cap - block.len()) => match batch? {
+                batch = source.next_batch(block_cap - block.len()) => match batch {
+                    Err(e) if report.received == 0 => return Err(e.into()),
+                    Err(e) => {
+                        // Finish what is in hand; what was not received stays in the queue.
+                        tracing::error!(error = %e, "receiving failed; finishing the block in hand");
+                        report.failures.push(Failure { what: "source".into(), error: e.to_string(), messages: 0 });
+                        stopping = true;
+                        break;
+                    }
+                    Ok(batch) => match batch {
                     Batch::Messages(msgs) => {
                         if deadline.is_none() {
                             deadline = opts.flush_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
@@ -219,6 +228,7 @@ where
                         drained = true;
                         break;
                     }
+                    },
                 },
             }
         }
@@ -259,6 +269,7 @@ where
     if !released.is_empty() {
         source.release(released).await;
     }
+    source.finish().await;
     report.requests = source.requests();
     report.requests.extend(days.requests());
     report.elapsed_secs = started.elapsed().as_secs_f64();

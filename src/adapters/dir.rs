@@ -14,8 +14,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::spool::{merge_with_fallback, Restart};
 use super::{DayStore, DestError, QuarantineStore};
-use crate::core::merge::{merge_sorted, merge_unsorted, MergeError, MergeStats, SortOptions};
+use crate::core::merge::{MergeStats, SortOptions};
 use crate::core::DayKey;
 
 const TMP_PREFIX: &str = ".s3ew-";
@@ -116,62 +117,23 @@ impl DirStore {
 }
 
 /// Streams `existing` and `lines` into `out`; an unsorted file is re-read and sorted externally.
-fn merge_file<W: Write + Seekish>(
+fn merge_file<W: Write + Restart>(
     existing: Option<File>,
     lines: &[Vec<u8>],
-    mut out: W,
+    out: W,
     sort: &SortOptions,
     path: &Path,
 ) -> Result<MergeStats, DestError> {
-    let Some(mut file) = existing else {
-        return merge_sorted(io::empty(), lines, out).map_err(|e| merge_err(path, e));
-    };
-    match merge_sorted(BufReader::with_capacity(1 << 20, &file), lines, &mut out) {
-        Ok(stats) => Ok(stats),
-        Err(MergeError::Unsorted { line }) => {
-            tracing::warn!(path = %path.display(), line, "day file is not sorted; merging with the fallback sort");
-            out.restart()
-                .map_err(|e| DestError::io(path, "rewinding the output", e))?;
-            file.rewind()
-                .map_err(|e| DestError::io(path, "rewinding", e))?;
-            merge_unsorted(BufReader::with_capacity(1 << 20, &file), lines, out, sort)
-                .map_err(|e| DestError::io(path, "merging", e))
+    let open = |again: bool| -> io::Result<Option<BufReader<File>>> {
+        let Some(f) = &existing else { return Ok(None) };
+        let mut handle = f.try_clone()?;
+        if again {
+            handle.rewind()?;
         }
-        Err(e) => Err(merge_err(path, e)),
-    }
-}
-
-fn merge_err(path: &Path, e: MergeError) -> DestError {
-    match e {
-        MergeError::Io(e) => DestError::io(path, "merging", e),
-        MergeError::Unsorted { .. } => unreachable!("handled by the caller"),
-    }
-}
-
-/// An output that can be emptied and started again (after an unsorted existing file).
-pub(crate) trait Seekish {
-    fn restart(&mut self) -> io::Result<()>;
-}
-
-impl Seekish for io::Sink {
-    fn restart(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<T: Seekish> Seekish for &mut T {
-    fn restart(&mut self) -> io::Result<()> {
-        (**self).restart()
-    }
-}
-
-impl Seekish for BufWriter<&mut File> {
-    fn restart(&mut self) -> io::Result<()> {
-        self.flush()?;
-        let f = self.get_mut();
-        f.set_len(0)?;
-        f.rewind()
-    }
+        Ok(Some(BufReader::with_capacity(1 << 20, handle)))
+    };
+    merge_with_fallback(open, lines, out, sort, &path.display().to_string())
+        .map_err(|e| DestError::io(path, "merging", e))
 }
 
 impl DayStore for DirStore {

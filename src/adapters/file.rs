@@ -146,6 +146,8 @@ impl Source for FileSource {
 
     async fn release(&mut self, _receipts: Vec<Receipt>) {}
 
+    async fn finish(&mut self) {}
+
     fn requests(&self) -> BTreeMap<String, u64> {
         BTreeMap::new()
     }

@@ -11,8 +11,12 @@ use std::sync::Arc;
 
 use crate::core::{DayKey, MergeStats};
 
+pub mod aws;
 pub mod dir;
 pub mod file;
+pub mod s3;
+pub mod spool;
+pub mod sqs;
 
 /// One message as read from a source.
 #[derive(Debug, Clone)]
@@ -64,6 +68,8 @@ pub trait Source: Send {
     fn abandon(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = ()> + Send;
     /// Makes messages visible again at once (dry runs).
     fn release(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = ()> + Send;
+    /// Stops receiving and gives back messages received but never handed out.
+    fn finish(&mut self) -> impl Future<Output = ()> + Send;
     /// Requests made so far, by API call.
     fn requests(&self) -> BTreeMap<String, u64>;
     /// Whether deletes mean anything (false for files).
@@ -160,37 +166,50 @@ impl DestError {
 #[derive(Debug)]
 pub enum AnySource {
     File(file::FileSource),
+    Sqs(sqs::SqsSource),
 }
 
 impl Source for AnySource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         match self {
             AnySource::File(s) => s.next_batch(max).await,
+            AnySource::Sqs(s) => s.next_batch(max).await,
         }
     }
     async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
         match self {
             AnySource::File(s) => s.ack(receipts).await,
+            AnySource::Sqs(s) => s.ack(receipts).await,
         }
     }
     async fn abandon(&mut self, receipts: Vec<Receipt>) {
         match self {
             AnySource::File(s) => s.abandon(receipts).await,
+            AnySource::Sqs(s) => s.abandon(receipts).await,
         }
     }
     async fn release(&mut self, receipts: Vec<Receipt>) {
         match self {
             AnySource::File(s) => s.release(receipts).await,
+            AnySource::Sqs(s) => s.release(receipts).await,
+        }
+    }
+    async fn finish(&mut self) {
+        match self {
+            AnySource::File(s) => s.finish().await,
+            AnySource::Sqs(s) => s.finish().await,
         }
     }
     fn requests(&self) -> BTreeMap<String, u64> {
         match self {
             AnySource::File(s) => s.requests(),
+            AnySource::Sqs(s) => s.requests(),
         }
     }
     fn deletes(&self) -> bool {
         match self {
             AnySource::File(s) => s.deletes(),
+            AnySource::Sqs(s) => s.deletes(),
         }
     }
 }
@@ -199,6 +218,7 @@ impl Source for AnySource {
 #[derive(Debug)]
 pub enum AnyDayStore {
     Dir(dir::DirStore),
+    S3(s3::S3Store),
 }
 
 impl DayStore for AnyDayStore {
@@ -209,6 +229,7 @@ impl DayStore for AnyDayStore {
     ) -> Result<MergeStats, DestError> {
         match self {
             AnyDayStore::Dir(s) => s.merge_day(day, lines).await,
+            AnyDayStore::S3(s) => s.merge_day(day, lines).await,
         }
     }
     async fn preview_day(
@@ -218,11 +239,13 @@ impl DayStore for AnyDayStore {
     ) -> Result<MergeStats, DestError> {
         match self {
             AnyDayStore::Dir(s) => s.preview_day(day, lines).await,
+            AnyDayStore::S3(s) => s.preview_day(day, lines).await,
         }
     }
     fn requests(&self) -> BTreeMap<String, u64> {
         match self {
             AnyDayStore::Dir(s) => s.requests(),
+            AnyDayStore::S3(s) => s.requests(),
         }
     }
 }
@@ -231,12 +254,14 @@ impl DayStore for AnyDayStore {
 #[derive(Debug)]
 pub enum AnyQuarantine {
     Dir(dir::DirQuarantine),
+    S3(s3::S3Quarantine),
 }
 
 impl QuarantineStore for AnyQuarantine {
     async fn write(&self, name: &str, jsonl: Vec<u8>) -> Result<String, DestError> {
         match self {
             AnyQuarantine::Dir(s) => s.write(name, jsonl).await,
+            AnyQuarantine::S3(s) => s.write(name, jsonl).await,
         }
     }
 }

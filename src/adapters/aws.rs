@@ -1,0 +1,212 @@
+//! AWS wiring shared by the SQS and S3 adapters.
+//!
+//! Credentials and region come from the standard chain (environment, profiles, SSO, web
+//! identity, instance roles); the region defaults to `us-west-2`. `AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_SQS` and `AWS_ENDPOINT_URL_S3` are honoured by the chain itself. Retries use
+//! the SDK's standard mode with a configurable number of attempts; every client has explicit
+//! connect and read timeouts (SQS's read timeout is kept longer than its long-poll wait).
+//! An interceptor counts every attempt of every call by operation, for the report and the
+//! request-floor benchmarks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// The region used when the chain finds none.
+pub const DEFAULT_REGION: &str = "us-west-2";
+
+/// Client settings common to SQS and S3.
+#[derive(Debug, Clone)]
+pub struct AwsSettings {
+    /// Attempts per call, first included (SDK standard retry mode).
+    pub max_attempts: u32,
+    pub connect_timeout_secs: u64,
+    /// Longest silence while reading a response.
+    pub read_timeout_secs: u64,
+    /// Path-style S3 addressing (`http://host/bucket/key`), for emulators.
+    pub force_path_style: bool,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            max_attempts: 5,
+            connect_timeout_secs: 5,
+            read_timeout_secs: 30,
+            force_path_style: false,
+        }
+    }
+}
+
+/// Loads the shared configuration from the standard chain.
+pub async fn load_config(settings: &AwsSettings) -> SdkConfig {
+    let region = RegionProviderChain::default_provider().or_else(Region::new(DEFAULT_REGION));
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+                .read_timeout(Duration::from_secs(settings.read_timeout_secs))
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// Counts requests (every attempt) by `service:Operation`.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl RequestCounter {
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().expect("counter lock").clone()
+    }
+
+    pub fn add(&self, op: &str) {
+        *self
+            .0
+            .lock()
+            .expect("counter lock")
+            .entry(op.to_owned())
+            .or_default() += 1;
+    }
+}
+
+#[derive(Debug)]
+struct CountingInterceptor {
+    prefix: &'static str,
+    counter: RequestCounter,
+}
+
+impl Intercept for CountingInterceptor {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let op = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
+        self.counter.add(&format!("{}:{op}", self.prefix));
+        Ok(())
+    }
+}
+
+/// An SQS client whose read timeout outlasts the long poll.
+pub fn sqs_client(
+    config: &SdkConfig,
+    settings: &AwsSettings,
+    wait_secs: u64,
+    counter: &RequestCounter,
+) -> aws_sdk_sqs::Client {
+    let read = Duration::from_secs(settings.read_timeout_secs.max(wait_secs + 10));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .read_timeout(read)
+        .build();
+    let conf = aws_sdk_sqs::config::Builder::from(config)
+        .timeout_config(timeouts)
+        .interceptor(CountingInterceptor {
+            prefix: "sqs",
+            counter: counter.clone(),
+        })
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
+/// An S3 client (path-style when asked).
+pub fn s3_client(
+    config: &SdkConfig,
+    settings: &AwsSettings,
+    counter: &RequestCounter,
+) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(settings.force_path_style)
+        .interceptor(CountingInterceptor {
+            prefix: "s3",
+            counter: counter.clone(),
+        })
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// A short, single-line description of an SDK error: the service's code and message when it
+/// answered, else the transport problem.
+pub fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_s3::error::SdkError;
+    match err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            match (e.code(), e.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_owned(),
+                _ => format!("{e}"),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(d) => {
+            let mut s = String::from("could not reach the endpoint");
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(err);
+            while let Some(e) = src {
+                s.push_str(": ");
+                s.push_str(&e.to_string());
+                src = e.source();
+            }
+            if d.is_timeout() {
+                s.push_str(" (timeout)");
+            }
+            s
+        }
+        other => {
+            let mut s = other.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(other);
+            while let Some(e) = src {
+                s.push_str(": ");
+                s.push_str(&e.to_string());
+                src = e.source();
+            }
+            s
+        }
+    }
+}
+
+/// The HTTP status of a service error, if the service answered.
+pub fn http_status<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<u16>
+where
+    R: HasStatus,
+{
+    match err {
+        aws_sdk_s3::error::SdkError::ServiceError(se) => Some(se.raw().status_code()),
+        _ => None,
+    }
+}
+
+/// A raw HTTP response with a status.
+pub trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}

@@ -1,0 +1,488 @@
+//! SQS as a message source.
+//!
+//! `receivers` tasks long-poll the queue (ReceiveMessage, 10 messages a call, `wait_secs`,
+//! `visibility_timeout_secs` on every call) and pass batches to the pipeline through a bounded
+//! channel, so receiving overlaps writing and stops when the pipeline falls behind. A heartbeat
+//! extends the visibility (ChangeMessageVisibilityBatch) of every message received and not yet
+//! deleted once half its visibility timeout has passed, so slow writes never let a message
+//! reappear mid-run; quick runs make no heartbeat calls at all.
+//!
+//! Drain mode ends when every receiver has had an empty long poll; follow mode polls until
+//! [`Source::finish`] is called. Deletes are DeleteMessageBatch calls of 10, several in
+//! parallel; `Failed` entries are retried, then reported. Messages received but never handed to
+//! the pipeline (a `--max-messages` cap, a shutdown) are made visible again at the end.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+};
+use futures::stream::{self, StreamExt};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::aws::{describe_sdk_error, RequestCounter};
+use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
+
+/// How the queue is read.
+#[derive(Debug, Clone)]
+pub struct SqsSettings {
+    pub queue_url: String,
+    /// Long-poll wait of each ReceiveMessage (0..=20).
+    pub wait_secs: u64,
+    /// Receives in flight at once.
+    pub receivers: usize,
+    /// Visibility timeout set on every receive and by the heartbeat.
+    pub visibility_timeout_secs: u64,
+    /// Keep polling after empty receives (follow mode).
+    pub follow: bool,
+    /// Receive at most this many messages in the run.
+    pub max_messages: Option<u64>,
+    /// DeleteMessageBatch calls in flight at once.
+    pub delete_concurrency: usize,
+}
+
+impl Default for SqsSettings {
+    fn default() -> Self {
+        SqsSettings {
+            queue_url: String::new(),
+            wait_secs: 5,
+            receivers: 4,
+            visibility_timeout_secs: 120,
+            follow: false,
+            max_messages: None,
+            delete_concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct InFlight {
+    id: String,
+    extended_at: Instant,
+}
+
+type InFlightMap = Arc<Mutex<HashMap<String, InFlight>>>;
+
+/// Reads an SQS queue.
+#[derive(Debug)]
+pub struct SqsSource {
+    client: aws_sdk_sqs::Client,
+    settings: SqsSettings,
+    rx: mpsc::Receiver<Result<Vec<Message>, SourceError>>,
+    pending: Vec<Message>,
+    tasks: JoinSet<()>,
+    heartbeat: tokio::task::JoinHandle<()>,
+    inflight: InFlightMap,
+    stop: Arc<AtomicBool>,
+    counter: RequestCounter,
+    receivers_done: bool,
+}
+
+impl SqsSource {
+    /// Starts the receivers and the heartbeat.
+    pub fn start(
+        client: aws_sdk_sqs::Client,
+        settings: SqsSettings,
+        counter: RequestCounter,
+    ) -> SqsSource {
+        let receivers = settings.receivers.max(1);
+        let (tx, rx) = mpsc::channel(receivers * 4);
+        let inflight: InFlightMap = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let budget = Arc::new(AtomicU64::new(settings.max_messages.unwrap_or(u64::MAX)));
+        let mut tasks = JoinSet::new();
+        for _ in 0..receivers {
+            tasks.spawn(receive_loop(
+                client.clone(),
+                settings.clone(),
+                tx.clone(),
+                inflight.clone(),
+                stop.clone(),
+                budget.clone(),
+            ));
+        }
+        drop(tx);
+        let heartbeat = tokio::spawn(heartbeat_loop(
+            client.clone(),
+            settings.clone(),
+            inflight.clone(),
+        ));
+        SqsSource {
+            client,
+            settings,
+            rx,
+            pending: Vec::new(),
+            tasks,
+            heartbeat,
+            inflight,
+            stop,
+            counter,
+            receivers_done: false,
+        }
+    }
+
+    fn forget(&self, receipts: &[Receipt]) {
+        let mut map = self.inflight.lock().expect("inflight lock");
+        for r in receipts {
+            map.remove(&r.handle);
+        }
+    }
+
+    async fn change_visibility(&self, receipts: Vec<Receipt>, timeout_secs: i32) {
+        let chunks: Vec<Vec<Receipt>> = receipts.chunks(10).map(<[Receipt]>::to_vec).collect();
+        let calls = chunks.into_iter().map(|chunk| {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(&r.handle)
+                        .visibility_timeout(timeout_secs)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let client = self.client.clone();
+            let url = self.settings.queue_url.clone();
+            async move {
+                if let Err(e) = client.change_message_visibility_batch().queue_url(&url).set_entries(Some(entries)).send().await {
+                    tracing::warn!(queue = %url, error = %describe_sdk_error(&e), "could not change visibility; the messages come back when their visibility runs out");
+                }
+            }
+        });
+        let calls: Vec<_> = calls.collect();
+        stream::iter(calls)
+            .buffer_unordered(self.settings.delete_concurrency.max(1))
+            .collect::<Vec<()>>()
+            .await;
+    }
+}
+
+async fn receive_loop(
+    client: aws_sdk_sqs::Client,
+    settings: SqsSettings,
+    tx: mpsc::Sender<Result<Vec<Message>, SourceError>>,
+    inflight: InFlightMap,
+    stop: Arc<AtomicBool>,
+    budget: Arc<AtomicU64>,
+) {
+    let wait = i32::try_from(settings.wait_secs.min(20)).unwrap_or(20);
+    let visibility = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        // Reserve up to 10 messages of the run's budget.
+        let want = match budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| Some(b - b.min(10)))
+        {
+            Ok(b) => b.min(10),
+            Err(_) => 0,
+        };
+        if want == 0 {
+            return;
+        }
+        let result = client
+            .receive_message()
+            .queue_url(&settings.queue_url)
+            .max_number_of_messages(i32::try_from(want).unwrap_or(10))
+            .wait_time_seconds(wait)
+            .visibility_timeout(visibility)
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(e) => {
+                budget.fetch_add(want, Ordering::SeqCst);
+                let message = describe_sdk_error(&e);
+                let _ = tx
+                    .send(Err(SourceError::Queue {
+                        queue: settings.queue_url.clone(),
+                        operation: "ReceiveMessage",
+                        message: format!(
+                            "{message} (the writer needs sqs:ReceiveMessage on the queue)"
+                        ),
+                    }))
+                    .await;
+                return;
+            }
+        };
+        let msgs = out.messages.unwrap_or_default();
+        let got = msgs.len() as u64;
+        budget.fetch_add(want - got.min(want), Ordering::SeqCst);
+        if msgs.is_empty() {
+            if settings.follow {
+                continue;
+            }
+            return;
+        }
+        let received_at = jiff::Timestamp::now().to_string();
+        let now = Instant::now();
+        let batch: Vec<Message> = msgs
+            .into_iter()
+            .map(|m| {
+                let id = m.message_id.unwrap_or_default();
+                let handle = m.receipt_handle.unwrap_or_default();
+                Message {
+                    receipt: Receipt {
+                        id: id.clone(),
+                        handle,
+                    },
+                    id,
+                    body: m.body.unwrap_or_default().into_bytes(),
+                    received_at: received_at.clone(),
+                }
+            })
+            .collect();
+        {
+            let mut map = inflight.lock().expect("inflight lock");
+            for m in &batch {
+                map.insert(
+                    m.receipt.handle.clone(),
+                    InFlight {
+                        id: m.id.clone(),
+                        extended_at: now,
+                    },
+                );
+            }
+        }
+        if tx.send(Ok(batch)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Extends the visibility of messages in flight for more than half their timeout.
+async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, inflight: InFlightMap) {
+    let visibility = Duration::from_secs(settings.visibility_timeout_secs.max(2));
+    let tick = (visibility / 4).max(Duration::from_millis(500));
+    loop {
+        tokio::time::sleep(tick).await;
+        let due: Vec<(String, String)> = {
+            let mut map = inflight.lock().expect("inflight lock");
+            let now = Instant::now();
+            map.iter_mut()
+                .filter(|(_, f)| now.duration_since(f.extended_at) >= visibility / 2)
+                .map(|(h, f)| {
+                    f.extended_at = now;
+                    (h.clone(), f.id.clone())
+                })
+                .collect()
+        };
+        if due.is_empty() {
+            continue;
+        }
+        tracing::debug!(
+            messages = due.len(),
+            "extending visibility of messages still being written"
+        );
+        for chunk in due.chunks(10) {
+            let entries: Vec<_> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (h, _))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(h)
+                        .visibility_timeout(
+                            i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX),
+                        )
+                        .build()
+                        .ok()
+                })
+                .collect();
+            match client
+                .change_message_visibility_batch()
+                .queue_url(&settings.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) if !out.failed.is_empty() => {
+                    tracing::warn!(queue = %settings.queue_url, failed = out.failed.len(), "some visibility extensions failed; those messages may be delivered again (the merge absorbs duplicates)");
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(queue = %settings.queue_url, error = %describe_sdk_error(&e), "visibility extension failed")
+                }
+            }
+        }
+    }
+}
+
+impl Source for SqsSource {
+    async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
+        let max = max.max(1);
+        if self.pending.is_empty() && !self.receivers_done {
+            let wait = if self.settings.follow {
+                Some(Duration::from_secs(1))
+            } else {
+                None
+            };
+            let next = match wait {
+                Some(w) => match tokio::time::timeout(w, self.rx.recv()).await {
+                    Ok(v) => v,
+                    Err(_) => return Ok(Batch::Idle),
+                },
+                None => self.rx.recv().await,
+            };
+            match next {
+                Some(Ok(msgs)) => self.pending.extend(msgs),
+                Some(Err(e)) => return Err(e),
+                None => self.receivers_done = true,
+            }
+        }
+        // Take whatever else is ready without waiting.
+        while self.pending.len() < max {
+            match self.rx.try_recv() {
+                Ok(Ok(msgs)) => self.pending.extend(msgs),
+                Ok(Err(e)) => return Err(e),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.receivers_done = true;
+                    break;
+                }
+            }
+        }
+        if self.pending.is_empty() {
+            return Ok(if self.receivers_done {
+                Batch::Drained
+            } else {
+                Batch::Idle
+            });
+        }
+        let rest = if self.pending.len() > max {
+            self.pending.split_off(max)
+        } else {
+            Vec::new()
+        };
+        Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
+    }
+
+    async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
+        let mut outcome = AckOutcome::default();
+        let mut todo = receipts;
+        for attempt in 0..3 {
+            if todo.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+            }
+            let chunks: Vec<Vec<Receipt>> = todo.chunks(10).map(<[Receipt]>::to_vec).collect();
+            let calls: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    let client = self.client.clone();
+                    let url = self.settings.queue_url.clone();
+                    async move {
+                        let entries: Vec<_> = chunk
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, r)| {
+                                DeleteMessageBatchRequestEntry::builder()
+                                    .id(i.to_string())
+                                    .receipt_handle(&r.handle)
+                                    .build()
+                                    .ok()
+                            })
+                            .collect();
+                        match client
+                            .delete_message_batch()
+                            .queue_url(&url)
+                            .set_entries(Some(entries))
+                            .send()
+                            .await
+                        {
+                            Ok(out) => {
+                                let failed: Vec<(Receipt, String)> = out
+                                    .failed
+                                    .iter()
+                                    .filter_map(|f| {
+                                        let i: usize = f.id.parse().ok()?;
+                                        let why = format!(
+                                            "{}: {}",
+                                            f.code,
+                                            f.message.as_deref().unwrap_or("")
+                                        );
+                                        Some((chunk[i].clone(), why))
+                                    })
+                                    .collect();
+                                (chunk.len() - failed.len(), failed)
+                            }
+                            Err(e) => {
+                                let why = describe_sdk_error(&e);
+                                (0, chunk.into_iter().map(|r| (r, why.clone())).collect())
+                            }
+                        }
+                    }
+                })
+                .collect();
+            let results: Vec<(usize, Vec<(Receipt, String)>)> = stream::iter(calls)
+                .buffer_unordered(self.settings.delete_concurrency.max(1))
+                .collect()
+                .await;
+            let mut failed = Vec::new();
+            for (ok, f) in results {
+                outcome.deleted += ok as u64;
+                failed.extend(f);
+            }
+            let done: Vec<Receipt> = todo
+                .iter()
+                .filter(|r| !failed.iter().any(|(f, _)| f.handle == r.handle))
+                .cloned()
+                .collect();
+            self.forget(&done);
+            if !failed.is_empty() {
+                tracing::warn!(queue = %self.settings.queue_url, failed = failed.len(), first = %failed[0].1, attempt = attempt + 1, "some deletes failed");
+            }
+            todo = failed.iter().map(|(r, _)| r.clone()).collect();
+            outcome.failed = failed;
+        }
+        self.forget(&todo);
+        outcome
+    }
+
+    async fn abandon(&mut self, receipts: Vec<Receipt>) {
+        self.forget(&receipts);
+    }
+
+    async fn release(&mut self, receipts: Vec<Receipt>) {
+        self.forget(&receipts);
+        self.change_visibility(receipts, 0).await;
+    }
+
+    async fn finish(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Receivers finish their current poll (at most `wait_secs`); whatever they bring is
+        // given back.
+        let mut unhanded: Vec<Receipt> = self.pending.drain(..).map(|m| m.receipt).collect();
+        while let Some(item) = self.rx.recv().await {
+            if let Ok(msgs) = item {
+                unhanded.extend(msgs.into_iter().map(|m| m.receipt));
+            }
+        }
+        while self.tasks.join_next().await.is_some() {}
+        self.heartbeat.abort();
+        if !unhanded.is_empty() {
+            tracing::info!(
+                messages = unhanded.len(),
+                "making messages received but not processed visible again"
+            );
+            self.release(unhanded).await;
+        }
+    }
+
+    fn requests(&self) -> BTreeMap<String, u64> {
+        self.counter.snapshot()
+    }
+
+    fn deletes(&self) -> bool {
+        true
+    }
+}

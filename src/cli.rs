@@ -172,7 +172,8 @@ pub struct SqsArgs {
     /// block in hand, then exits.
     #[arg(long)]
     pub follow: bool,
-    /// In --follow mode, flush a block this long after its first message. [default: 60]
+    /// Flush a block this long after its first message: in --follow mode (default 60), and from
+    /// a queue never later than half the visibility timeout.
     #[arg(long, value_name = "SECS")]
     pub flush_secs: Option<u64>,
 }
@@ -398,10 +399,21 @@ impl DrainSettings {
             temp_dir: args.aws.temp_dir.clone().or(file.temp_dir.clone()),
             ..d
         };
-        let flush_secs = if follow {
-            Some(args.sqs.flush_secs.or(file.flush_secs).unwrap_or(60).max(1))
-        } else {
-            None
+        // A block is flushed after --flush-secs in follow mode. From a queue, a block is also
+        // never held open longer than half the visibility timeout, so its messages are written
+        // and deleted long before they could be delivered again, even if heartbeats lag.
+        let given_flush = args.sqs.flush_secs.or(file.flush_secs);
+        let flush_secs = match (&source, follow) {
+            (SourceSpec::Sqs(_), _) => {
+                let cap = (sqs.visibility_timeout_secs / 2).max(1);
+                Some(
+                    given_flush
+                        .unwrap_or(if follow { 60 } else { cap })
+                        .clamp(1, cap),
+                )
+            }
+            (_, true) => Some(given_flush.unwrap_or(60).max(1)),
+            (_, false) => None,
         };
         Ok(DrainSettings {
             sqs,

@@ -91,14 +91,14 @@ impl DirStore {
             .and_then(|f| f.metadata().ok())
             .map_or(0o644, |m| m.permissions().mode() & 0o7777);
         if !write {
-            return merge_file(existing, lines, io::sink(), &self.sort, &path);
+            return merge_file(existing.as_ref(), lines, io::sink(), &self.sort, &path);
         }
         let mut tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .tempfile_in(&self.dir)
             .map_err(|e| DestError::io(&self.dir, "creating a temporary file", e))?;
         let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        let stats = merge_file(existing, lines, out, &self.sort, &path)?;
+        let stats = merge_file(existing.as_ref(), lines, out, &self.sort, &path)?;
         if stats.new_lines == 0 {
             return Ok(stats); // nothing new: the day file is not touched
         }
@@ -118,14 +118,14 @@ impl DirStore {
 
 /// Streams `existing` and `lines` into `out`; an unsorted file is re-read and sorted externally.
 fn merge_file<W: Write + Restart>(
-    existing: Option<File>,
+    existing: Option<&File>,
     lines: &[Vec<u8>],
     out: W,
     sort: &SortOptions,
     path: &Path,
 ) -> Result<MergeStats, DestError> {
     let open = |again: bool| -> io::Result<Option<BufReader<File>>> {
-        let Some(f) = &existing else { return Ok(None) };
+        let Some(f) = existing else { return Ok(None) };
         let mut handle = f.try_clone()?;
         if again {
             handle.rewind()?;

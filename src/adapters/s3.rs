@@ -220,14 +220,9 @@ impl S3Store {
             .expect("merge task panicked");
         match result {
             Ok((stats, spooled)) => Ok((etag, stats, spooled)),
-            Err(e)
-                if e.get_ref()
-                    .is_some_and(|inner| inner.is::<ChangedWhileReading>()) =>
-            {
-                Err(Attempt::Conflict(
-                    "changed while re-reading for the fallback sort".into(),
-                ))
-            }
+            Err(e) if is_changed(&e) => Err(Attempt::Conflict(
+                "changed while re-reading for the fallback sort".into(),
+            )),
             // A broken connection mid-body is worth another read.
             Err(e) => Err(Attempt::Conflict(format!("reading or merging failed: {e}"))),
         }
@@ -438,6 +433,13 @@ impl S3Store {
             attempts,
         })
     }
+}
+
+fn is_changed(e: &io::Error) -> bool {
+    let Some(inner) = e.get_ref() else {
+        return false;
+    };
+    inner.is::<ChangedWhileReading>()
 }
 
 /// Full-jitter exponential backoff: up to 50 ms · 2^attempt, at most 5 s.

@@ -149,6 +149,46 @@ impl Restart for Spool {
     }
 }
 
+/// Merges `lines` into an existing day file read through `open`, falling back to the external
+/// sort when the file is not sorted. `open(again)` returns a reader of the existing file (`None`
+/// when there is none); it is called a second time, with `again = true`, only after an
+/// unsorted file was detected and `out` restarted.
+pub fn merge_with_fallback<R, W, F>(
+    mut open: F,
+    lines: &[Vec<u8>],
+    mut out: W,
+    sort: &crate::core::SortOptions,
+    what: &str,
+) -> io::Result<crate::core::MergeStats>
+where
+    R: io::BufRead,
+    W: Write + Restart,
+    F: FnMut(bool) -> io::Result<Option<R>>,
+{
+    use crate::core::merge::{merge_sorted, merge_unsorted, MergeError};
+    let Some(first) = open(false)? else {
+        return merge_sorted(io::empty(), lines, out).map_err(|e| match e {
+            MergeError::Io(e) => e,
+            MergeError::Unsorted { .. } => unreachable!("an empty file is sorted"),
+        });
+    };
+    match merge_sorted(first, lines, &mut out) {
+        Ok(stats) => Ok(stats),
+        Err(MergeError::Io(e)) => Err(e),
+        Err(MergeError::Unsorted { line }) => {
+            tracing::warn!(
+                file = what,
+                line,
+                "day file is not sorted; merging with the fallback sort"
+            );
+            out.restart()?;
+            let again = open(true)?
+                .ok_or_else(|| io::Error::other(format!("{what} disappeared during the merge")))?;
+            merge_unsorted(again, lines, out, sort)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,46 +231,6 @@ mod tests {
                 assert_eq!(std::fs::read(f.path()).unwrap(), b"xy");
             }
             Spooled::Memory(v) => assert_eq!(v, b"xy"),
-        }
-    }
-}
-
-/// Merges `lines` into an existing day file read through `open`, falling back to the external
-/// sort when the file is not sorted. `open(again)` returns a reader of the existing file (`None`
-/// when there is none); it is called a second time, with `again = true`, only after an
-/// unsorted file was detected and `out` restarted.
-pub fn merge_with_fallback<R, W, F>(
-    mut open: F,
-    lines: &[Vec<u8>],
-    mut out: W,
-    sort: &crate::core::SortOptions,
-    what: &str,
-) -> io::Result<crate::core::MergeStats>
-where
-    R: io::BufRead,
-    W: Write + Restart,
-    F: FnMut(bool) -> io::Result<Option<R>>,
-{
-    use crate::core::merge::{merge_sorted, merge_unsorted, MergeError};
-    let Some(first) = open(false)? else {
-        return merge_sorted(io::empty(), lines, out).map_err(|e| match e {
-            MergeError::Io(e) => e,
-            MergeError::Unsorted { .. } => unreachable!("an empty file is sorted"),
-        });
-    };
-    match merge_sorted(first, lines, &mut out) {
-        Ok(stats) => Ok(stats),
-        Err(MergeError::Io(e)) => Err(e),
-        Err(MergeError::Unsorted { line }) => {
-            tracing::warn!(
-                file = what,
-                line,
-                "day file is not sorted; merging with the fallback sort"
-            );
-            out.restart()?;
-            let again = open(true)?
-                .ok_or_else(|| io::Error::other(format!("{what} disappeared during the merge")))?;
-            merge_unsorted(again, lines, out, sort)
         }
     }
 }

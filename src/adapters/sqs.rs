@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, QueueAttributeName,
 };
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
@@ -80,7 +80,12 @@ pub struct SqsSource {
     stop: Arc<AtomicBool>,
     counter: RequestCounter,
     receivers_done: bool,
+    budget: Arc<AtomicU64>,
+    rechecks: u32,
 }
+
+/// How many times a drain that looks finished checks the queue's depth and receives again.
+const MAX_RECHECKS: u32 = 3;
 
 impl SqsSource {
     /// Starts the receivers and the heartbeat.
@@ -89,40 +94,74 @@ impl SqsSource {
         settings: SqsSettings,
         counter: RequestCounter,
     ) -> SqsSource {
-        let receivers = settings.receivers.max(1);
-        let (tx, rx) = mpsc::channel(receivers * 4);
         let inflight: InFlightMap = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let budget = Arc::new(AtomicU64::new(settings.max_messages.unwrap_or(u64::MAX)));
-        let mut tasks = JoinSet::new();
-        for _ in 0..receivers {
-            tasks.spawn(receive_loop(
-                client.clone(),
-                settings.clone(),
-                tx.clone(),
-                inflight.clone(),
-                stop.clone(),
-                budget.clone(),
-            ));
-        }
-        drop(tx);
         let heartbeat = tokio::spawn(heartbeat_loop(
             client.clone(),
             settings.clone(),
             inflight.clone(),
         ));
-        SqsSource {
+        let (_, rx) = mpsc::channel(1);
+        let mut source = SqsSource {
+            budget: Arc::new(AtomicU64::new(settings.max_messages.unwrap_or(u64::MAX))),
             client,
             settings,
             rx,
             pending: Vec::new(),
-            tasks,
+            tasks: JoinSet::new(),
             heartbeat,
             inflight,
-            stop,
+            stop: Arc::new(AtomicBool::new(false)),
             counter,
             receivers_done: false,
+            rechecks: 0,
+        };
+        source.spawn_receivers();
+        source
+    }
+
+    fn spawn_receivers(&mut self) {
+        let receivers = self.settings.receivers.max(1);
+        let (tx, rx) = mpsc::channel(receivers * 4);
+        for _ in 0..receivers {
+            self.tasks.spawn(receive_loop(
+                self.client.clone(),
+                self.settings.clone(),
+                tx.clone(),
+                self.inflight.clone(),
+                self.stop.clone(),
+                self.budget.clone(),
+            ));
         }
+        self.rx = rx;
+        self.receivers_done = false;
+    }
+
+    /// After every receiver had an empty long poll: does the queue still report visible
+    /// messages (an empty poll is not proof on a distributed queue)? One GetQueueAttributes.
+    async fn looks_drained(&mut self) -> bool {
+        if self.rechecks >= MAX_RECHECKS || self.budget.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        self.rechecks += 1;
+        let visible = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.settings.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .ok()
+            .and_then(|out| {
+                out.attributes?
+                    .get(&QueueAttributeName::ApproximateNumberOfMessages)?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0);
+        if visible > 0 {
+            tracing::info!(visible, "every receiver had an empty poll but the queue still shows messages; receiving again");
+        }
+        visible == 0
     }
 
     fn forget(&self, receipts: &[Receipt]) {
@@ -171,34 +210,34 @@ async fn receive_loop(
     stop: Arc<AtomicBool>,
     budget: Arc<AtomicU64>,
 ) {
-    let wait = i32::try_from(settings.wait_secs.min(20)).unwrap_or(20);
+    let wait_time_secs = i32::try_from(settings.wait_secs.min(20)).unwrap_or(20);
     let visibility = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
     loop {
         if stop.load(Ordering::Relaxed) {
             return;
         }
         // Reserve up to 10 messages of the run's budget.
-        let want = match budget
+        let requested = match budget
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| Some(b - b.min(10)))
         {
             Ok(b) => b.min(10),
             Err(_) => 0,
         };
-        if want == 0 {
+        if requested == 0 {
             return;
         }
         let result = client
             .receive_message()
             .queue_url(&settings.queue_url)
-            .max_number_of_messages(i32::try_from(want).unwrap_or(10))
-            .wait_time_seconds(wait)
+            .max_number_of_messages(i32::try_from(requested).unwrap_or(10))
+            .wait_time_seconds(wait_time_secs)
             .visibility_timeout(visibility)
             .send()
             .await;
         let out = match result {
             Ok(out) => out,
             Err(e) => {
-                budget.fetch_add(want, Ordering::SeqCst);
+                budget.fetch_add(requested, Ordering::SeqCst);
                 let message = describe_sdk_error(&e);
                 let _ = tx
                     .send(Err(SourceError::Queue {
@@ -214,7 +253,7 @@ async fn receive_loop(
         };
         let msgs = out.messages.unwrap_or_default();
         let got = msgs.len() as u64;
-        budget.fetch_add(want - got.min(want), Ordering::SeqCst);
+        budget.fetch_add(requested - got.min(requested), Ordering::SeqCst);
         if msgs.is_empty() {
             if settings.follow {
                 continue;
@@ -308,7 +347,7 @@ async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, infl
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(queue = %settings.queue_url, error = %describe_sdk_error(&e), "visibility extension failed")
+                    tracing::warn!(queue = %settings.queue_url, error = %describe_sdk_error(&e), "visibility extension failed");
                 }
             }
         }
@@ -334,7 +373,14 @@ impl Source for SqsSource {
             match next {
                 Some(Ok(msgs)) => self.pending.extend(msgs),
                 Some(Err(e)) => return Err(e),
-                None => self.receivers_done = true,
+                None => {
+                    if self.settings.follow || self.looks_drained().await {
+                        self.receivers_done = true;
+                    } else {
+                        self.spawn_receivers();
+                        return Ok(Batch::Idle);
+                    }
+                }
             }
         }
         // Take whatever else is ready without waiting.
@@ -342,10 +388,9 @@ impl Source for SqsSource {
             match self.rx.try_recv() {
                 Ok(Ok(msgs)) => self.pending.extend(msgs),
                 Ok(Err(e)) => return Err(e),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    self.receivers_done = true;
-                    break;
+                // The next call's recv() sees the end and decides whether the queue is drained.
+                Err(mpsc::error::TryRecvError::Empty | mpsc::error::TryRecvError::Disconnected) => {
+                    break
                 }
             }
         }

@@ -1,0 +1,94 @@
+//! Core throughput: decode + classify + format per message, and the streaming merge.
+//!
+//! `cargo bench --bench core` prints messages/second for realistic SNS envelopes (the
+//! conformance bodies, about 1.2 KB each) and MB/s for merging new lines into a day file.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use s3_event_writer::core::merge::{merge_sorted, sort_new_lines};
+use s3_event_writer::core::{classify, Rules};
+
+fn bodies() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/conformance/basic/messages.jsonl"
+    );
+    std::fs::read_to_string(path)
+        .expect("fixture")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn classify_bench(c: &mut Criterion) {
+    let bodies = bodies();
+    let rules = Rules::default();
+    let bytes: usize = bodies.iter().map(String::len).sum();
+    let mut g = c.benchmark_group("classify");
+    g.throughput(Throughput::Elements(bodies.len() as u64));
+    g.bench_function(
+        format!(
+            "decode+classify+format ({} bodies, {} B avg)",
+            bodies.len(),
+            bytes / bodies.len()
+        ),
+        |b| {
+            let mut line = Vec::with_capacity(256);
+            b.iter(|| {
+                let mut kept = 0u32;
+                for body in &bodies {
+                    line.clear();
+                    if let s3_event_writer::core::Outcome::Keep { .. } =
+                        classify(black_box(body), &rules, &mut line)
+                    {
+                        kept += 1;
+                    }
+                }
+                black_box(kept)
+            });
+        },
+    );
+    g.finish();
+}
+
+fn merge_bench(c: &mut Criterion) {
+    // A day file of 200,000 lines and 20,000 new lines interleaved with it.
+    let mut existing_lines: Vec<Vec<u8>> = (0..200_000)
+        .map(|i| format!(r#"{{"timestamp": "2026-11-20T{:02}:{:02}:{:02}+00:00", "channel": "PJSIP/twilio-{i:08x}", "endpoint": "ghost-mountain", "event": "operator"}}"#, i % 24, i % 60, i % 59).into_bytes())
+        .collect();
+    sort_new_lines(&mut existing_lines);
+    let mut existing = Vec::new();
+    for l in &existing_lines {
+        existing.extend_from_slice(l);
+        existing.push(b'\n');
+    }
+    let mut new: Vec<Vec<u8>> = (0..20_000)
+        .map(|i| format!(r#"{{"timestamp": "2026-11-20T{:02}:{:02}:{:02}+00:00", "channel": "SIP/new-{i:08x}", "endpoint": "x", "event": "y"}}"#, i % 24, i % 60, i % 59).into_bytes())
+        .collect();
+    sort_new_lines(&mut new);
+    let mut g = c.benchmark_group("merge");
+    g.throughput(Throughput::Bytes(existing.len() as u64));
+    g.bench_function(
+        format!(
+            "streaming merge ({} MB existing, {} new lines)",
+            existing.len() >> 20,
+            new.len()
+        ),
+        |b| {
+            let mut out = Vec::with_capacity(existing.len() * 2);
+            b.iter(|| {
+                out.clear();
+                black_box(merge_sorted(black_box(&existing[..]), &new, &mut out).expect("merge"))
+            });
+        },
+    );
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
+    targets = classify_bench, merge_bench
+}
+criterion_main!(benches);

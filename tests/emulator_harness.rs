@@ -1,0 +1,491 @@
+//! Proves the emulator harness (`tests/support`): moto behaves the way the program relies on
+//! (S3 conditional writes, NoSuchKey, SQS batches, dead-letter redrive), and the fault proxy
+//! counts, forwards and breaks requests the way the fault tests need.
+//!
+//! Every test starts its own moto server. Run with scripts/test.sh (it installs moto).
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use support::*;
+
+const BUCKET: &str = "archive";
+
+fn bodies(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!(r#"{{"n":{i}}}"#)).collect()
+}
+
+/// The HTTP status of a failed call's raw response (None when there was no response).
+fn raw_status<E, R: HasStatus>(err: &SdkError<E, R>) -> Option<u16> {
+    err.raw_response().map(HasStatus::status_code)
+}
+
+trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+async fn put_if_none_match(
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    body: &str,
+) -> Result<String, SdkError<aws_sdk_s3::operation::put_object::PutObjectError>> {
+    let out = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .if_none_match("*")
+        .body(ByteStream::from(body.as_bytes().to_vec()))
+        .send()
+        .await?;
+    Ok(out.e_tag().unwrap_or_default().to_owned())
+}
+
+async fn put_if_match(
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    etag: &str,
+    body: &str,
+) -> Result<String, SdkError<aws_sdk_s3::operation::put_object::PutObjectError>> {
+    let out = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key(key)
+        .if_match(etag)
+        .body(ByteStream::from(body.as_bytes().to_vec()))
+        .send()
+        .await?;
+    Ok(out.e_tag().unwrap_or_default().to_owned())
+}
+
+/// A failed conditional write as the SDK reports it: a service error, raw status 412,
+/// code `PreconditionFailed` (PutObjectError has no modeled variant for it).
+fn assert_precondition_failed<T: std::fmt::Debug>(
+    result: Result<T, SdkError<aws_sdk_s3::operation::put_object::PutObjectError>>,
+) {
+    let err = result.expect_err("the conditional write should fail");
+    assert!(
+        matches!(err, SdkError::ServiceError(_)),
+        "not a service error: {err:?}"
+    );
+    assert_eq!(raw_status(&err), Some(412), "{err:?}");
+    let service = err.into_service_error();
+    assert_eq!(service.code(), Some("PreconditionFailed"), "{service:?}");
+    assert!(service.meta().message().is_some(), "{service:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_conditional_writes_work_in_moto() {
+    let moto = Moto::start();
+    let s3 = moto.s3().await;
+    create_bucket(&s3, BUCKET).await;
+
+    let etag = put_if_none_match(&s3, "day.jsonl", "one\n").await.unwrap();
+    assert!(etag.starts_with('"'), "ETag {etag:?}");
+    assert_precondition_failed(put_if_none_match(&s3, "day.jsonl", "two\n").await);
+    assert_eq!(
+        get_object(&s3, BUCKET, "day.jsonl").await.unwrap(),
+        b"one\n"
+    );
+
+    let etag2 = put_if_match(&s3, "day.jsonl", &etag, "one\ntwo\n")
+        .await
+        .unwrap();
+    assert_ne!(etag, etag2);
+    assert_precondition_failed(put_if_match(&s3, "day.jsonl", &etag, "stale\n").await);
+    assert_eq!(head_etag(&s3, BUCKET, "day.jsonl").await, Some(etag2));
+    assert_eq!(
+        get_object(&s3, BUCKET, "day.jsonl").await.unwrap(),
+        b"one\ntwo\n"
+    );
+
+    // If-Match on a key that does not exist: moto answers 404 NoSuchKey, like S3.
+    let err = put_if_match(&s3, "missing.jsonl", &etag, "x\n")
+        .await
+        .expect_err("If-Match on a missing key");
+    assert_eq!(raw_status(&err), Some(404), "{err:?}");
+    assert_eq!(err.into_service_error().code(), Some("NoSuchKey"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_missing_key_is_no_such_key_and_dirs_round_trip() {
+    let moto = Moto::start();
+    let s3 = moto.s3().await;
+    create_bucket(&s3, BUCKET).await;
+
+    let err = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("nope")
+        .send()
+        .await
+        .expect_err("a missing key");
+    assert_eq!(raw_status(&err), Some(404));
+    assert!(err.into_service_error().is_no_such_key());
+    assert_eq!(get_object(&s3, BUCKET, "nope").await, None);
+    assert_eq!(head_etag(&s3, BUCKET, "nope").await, None);
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("host-a")).unwrap();
+    std::fs::write(dir.path().join("2026-01-01.jsonl"), "a\n").unwrap();
+    std::fs::write(dir.path().join("host-a/2026-01-02.jsonl"), "b\n").unwrap();
+    upload_dir(&s3, BUCKET, "prod", dir.path()).await;
+    put_object(&s3, BUCKET, "prodigal/x", "not under prod/").await;
+    assert_eq!(
+        list_keys(&s3, BUCKET, "prod/").await,
+        ["prod/2026-01-01.jsonl", "prod/host-a/2026-01-02.jsonl"]
+    );
+    assert_eq!(
+        download_prefix(&s3, BUCKET, "prod/").await,
+        read_dir_files(dir.path())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqs_batches_drain_a_queue() {
+    let moto = Moto::start();
+    let sqs = moto.sqs().await;
+    let url = create_queue(&sqs, "events").await;
+    let sent = bodies(25);
+    send_bodies(&sqs, &url, &sent).await;
+    assert_eq!(queue_depth(&sqs, &url).await, (25, 0));
+
+    let mut received = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages();
+        if messages.is_empty() {
+            break;
+        }
+        assert!(messages.len() <= 10);
+        let entries: Vec<_> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                received.push(m.body().unwrap().to_owned());
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let out = sqs
+            .delete_message_batch()
+            .queue_url(&url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap();
+        assert!(out.failed().is_empty(), "{:?}", out.failed());
+    }
+    received.sort();
+    let mut expected = sent.clone();
+    expected.sort();
+    assert_eq!(received, expected);
+    assert_eq!(queue_depth(&sqs, &url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqs_redrives_to_the_dlq_after_max_receive_count() {
+    let moto = Moto::start();
+    let sqs = moto.sqs().await;
+    let (url, dlq) = create_queue_with_dlq(&sqs, "events", 2).await;
+    send_bodies(&sqs, &url, &["poison".to_owned()]).await;
+
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .unwrap();
+        seen.push(out.messages().len());
+    }
+    // moto moves the message when a receive finds it already received maxReceiveCount times:
+    // receives 1 and 2 return it, receive 3 returns nothing and the message is in the DLQ.
+    assert_eq!(seen, [1, 1, 0]);
+    assert_eq!(queue_depth(&sqs, &url).await, (0, 0));
+    assert_eq!(queue_depth(&sqs, &dlq).await, (1, 0));
+    assert_eq!(receive_all_bodies(&sqs, &dlq).await, ["poison"]);
+    assert_eq!(queue_depth(&sqs, &dlq).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_counts_operations_and_injected_errors_are_retried() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let s3 = with_quick_retries_s3(&s3_client(&proxy.endpoint).await);
+    let sqs = with_quick_retries_sqs(&sqs_client(&proxy.endpoint).await);
+
+    create_bucket(&s3, BUCKET).await;
+    put_object(&s3, BUCKET, "prod/a", "a\n").await;
+    assert_eq!(
+        head_etag(&s3, BUCKET, "prod/a")
+            .await
+            .as_deref()
+            .map(str::len),
+        Some(34)
+    );
+    assert_eq!(get_object(&s3, BUCKET, "prod/a").await.unwrap(), b"a\n");
+    assert_eq!(get_object(&s3, BUCKET, "prod/missing").await, None);
+    assert_eq!(list_keys(&s3, BUCKET, "prod/").await, ["prod/a"]);
+    let url = create_queue(&sqs, "events").await;
+    send_bodies(&sqs, &url, &bodies(3)).await;
+    assert_eq!(queue_depth(&sqs, &url).await, (3, 0));
+    let counts = proxy.counts();
+    let expected: Vec<(&str, u64)> = vec![
+        ("s3:CreateBucket", 1),
+        ("s3:GetObject", 2),
+        ("s3:HeadObject", 1),
+        ("s3:ListObjectsV2", 1),
+        ("s3:PutObject", 1),
+        ("sqs:CreateQueue", 1),
+        ("sqs:GetQueueAttributes", 1),
+        ("sqs:SendMessageBatch", 1),
+    ];
+    let counts_vec: Vec<(&str, u64)> = counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    assert_eq!(counts_vec, expected);
+
+    // S3 503 SlowDown twice: the SDK's third (last default) attempt succeeds.
+    proxy.reset_counts();
+    proxy.inject("s3:PutObject", Fault::Status(503), 2);
+    put_object(&s3, BUCKET, "prod/b", "b\n").await;
+    assert_eq!(proxy.injected("s3:PutObject"), 2);
+    assert_eq!(proxy.count("s3:PutObject"), 3);
+    assert_eq!(get_object(&s3, BUCKET, "prod/b").await.unwrap(), b"b\n");
+
+    // Three 500s exhaust the retries; the SDK reports the injected S3 error.
+    proxy.inject("s3:PutObject", Fault::Status(500), 3);
+    let err = s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("prod/c")
+        .body(ByteStream::from_static(b"c\n"))
+        .send()
+        .await
+        .expect_err("three 500s");
+    assert_eq!(raw_status(&err), Some(500));
+    assert_eq!(err.into_service_error().code(), Some("InternalError"));
+    assert_eq!(proxy.injected("s3:PutObject"), 5);
+
+    // SQS JSON errors: 500 InternalError and 400 RequestThrottled are both retried.
+    proxy.inject("sqs:SendMessageBatch", Fault::Status(500), 1);
+    proxy.inject("sqs:SendMessageBatch", Fault::Status(400), 1);
+    send_bodies(&sqs, &url, &bodies(2)).await;
+    assert_eq!(proxy.injected("sqs:SendMessageBatch"), 2);
+    assert_eq!(queue_depth(&sqs, &url).await, (5, 0));
+
+    // ... and parsed as the modeled error once the retries run out.
+    proxy.inject("sqs:ReceiveMessage", Fault::Status(400), 3);
+    let err = sqs
+        .receive_message()
+        .queue_url(&url)
+        .send()
+        .await
+        .expect_err("three throttles");
+    assert_eq!(raw_status(&err), Some(400));
+    let err = err.into_service_error();
+    assert!(err.is_request_throttled(), "{err:?}");
+    assert_eq!(proxy.injected("sqs:ReceiveMessage"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_put_responses_take_effect_and_conditional_retries_see_412() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let s3 = with_quick_retries_s3(&s3_client(&proxy.endpoint).await);
+    let direct = moto.s3().await;
+    create_bucket(&s3, BUCKET).await;
+
+    // A plain put: written upstream, the SDK retries and simply overwrites.
+    proxy.inject("s3:PutObject", Fault::LoseResponse, 1);
+    put_object(&s3, BUCKET, "plain", "p\n").await;
+    assert_eq!(proxy.injected("s3:PutObject"), 1);
+    assert_eq!(proxy.count("s3:PutObject"), 2);
+    assert_eq!(get_object(&direct, BUCKET, "plain").await.unwrap(), b"p\n");
+
+    // A create-only put: the first attempt creates the object, the retry finds it and gets
+    // 412 — so a writer must treat 412-after-retry as "maybe it was my own write".
+    proxy.reset_counts();
+    proxy.inject("s3:PutObject", Fault::LoseResponse, 1);
+    assert_precondition_failed(put_if_none_match(&s3, "day.jsonl", "mine\n").await);
+    assert_eq!(proxy.count("s3:PutObject"), 2);
+    assert_eq!(
+        get_object(&direct, BUCKET, "day.jsonl").await.unwrap(),
+        b"mine\n"
+    );
+
+    // The same for If-Match: the retry carries the now-stale ETag.
+    let etag = head_etag(&direct, BUCKET, "day.jsonl").await.unwrap();
+    proxy.inject("s3:PutObject", Fault::LoseResponse, 1);
+    assert_precondition_failed(put_if_match(&s3, "day.jsonl", &etag, "mine\nmore\n").await);
+    assert_eq!(
+        get_object(&direct, BUCKET, "day.jsonl").await.unwrap(),
+        b"mine\nmore\n"
+    );
+
+    // A lost response on every attempt: a dispatch failure (hyper's IncompleteMessage, which
+    // the SDK classifies as transient, hence the retries), not a service error.
+    proxy.inject("s3:GetObject", Fault::LoseResponse, 3);
+    let err = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key("plain")
+        .send()
+        .await
+        .expect_err("three lost responses");
+    assert!(matches!(err, SdkError::DispatchFailure(_)), "{err:?}");
+    assert_eq!(proxy.injected("s3:GetObject"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_run_before_forwarding_and_delays_hold_requests() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let s3 = s3_client(&proxy.endpoint).await;
+    create_bucket(&s3, BUCKET).await;
+    let etag = put_object(&s3, BUCKET, "day.jsonl", "ours\n").await;
+
+    // Another writer edits the object between our read and our conditional write.
+    let calls = Arc::new(AtomicU32::new(0));
+    let hook_calls = Arc::clone(&calls);
+    let endpoint = moto.endpoint.clone();
+    proxy.inject(
+        "s3:PutObject",
+        Fault::hook(move || {
+            hook_calls.fetch_add(1, Ordering::SeqCst);
+            block_on_fresh(async {
+                let other = s3_client(&endpoint).await;
+                put_object(&other, BUCKET, "day.jsonl", "theirs\n").await;
+            });
+        }),
+        1,
+    );
+    assert_precondition_failed(put_if_match(&s3, "day.jsonl", &etag, "ours\nnew\n").await);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(proxy.injected("s3:PutObject"), 1);
+    assert_eq!(
+        get_object(&s3, BUCKET, "day.jsonl").await.unwrap(),
+        b"theirs\n"
+    );
+
+    // Fault::Delay holds one request; set_delay every request.
+    proxy.inject("s3:GetObject", Fault::Delay(Duration::from_millis(300)), 1);
+    let t = Instant::now();
+    get_object(&s3, BUCKET, "day.jsonl").await.unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    get_object(&s3, BUCKET, "day.jsonl").await.unwrap();
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    proxy.set_delay(Duration::from_millis(100));
+    let t = Instant::now();
+    get_object(&s3, BUCKET, "day.jsonl").await.unwrap();
+    head_etag(&s3, BUCKET, "day.jsonl").await.unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    proxy.set_delay(Duration::ZERO);
+
+    // A delay longer than the client's attempt timeout: the attempt times out, the retry
+    // goes through.
+    let impatient = aws_sdk_s3::Client::from_conf(
+        s3.config()
+            .to_builder()
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_millis(200))
+                    .build(),
+            )
+            .build(),
+    );
+    proxy.reset_counts();
+    proxy.inject("s3:GetObject", Fault::Delay(Duration::from_secs(1)), 1);
+    assert_eq!(
+        get_object(&impatient, BUCKET, "day.jsonl").await.unwrap(),
+        b"theirs\n"
+    );
+    assert_eq!(proxy.count("s3:GetObject"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serialized_s3_still_completes_concurrent_requests() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let s3 = s3_client(&proxy.endpoint).await;
+    create_bucket(&s3, BUCKET).await;
+    proxy.serialize_s3(true);
+    proxy.set_delay(Duration::from_millis(20));
+
+    let keys: Vec<String> = (0..16).map(|i| format!("k{i:02}")).collect();
+    let t = Instant::now();
+    futures::future::join_all(keys.iter().map(|k| put_object(&s3, BUCKET, k, k.clone()))).await;
+    let elapsed = t.elapsed();
+    assert_eq!(list_keys(&s3, BUCKET, "").await, keys);
+    for k in &keys {
+        assert_eq!(get_object(&s3, BUCKET, k).await.unwrap(), k.as_bytes());
+    }
+    // The delay is taken before queuing for the S3 turn, so the 16 delays overlap.
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    assert_eq!(proxy.count("s3:PutObject"), 16);
+}
+
+/// The harness from a plain (sync) test, the way the binary's tests use it.
+#[test]
+fn harness_works_from_sync_tests() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    let env = moto.env_for(&proxy.endpoint);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("AWS_ENDPOINT_URL"), Some(proxy.endpoint.as_str()));
+    assert_eq!(get("AWS_REGION"), Some("us-west-2"));
+    assert_eq!(get("S3EW_S3_PATH_STYLE"), Some("true"));
+
+    let endpoint = proxy.endpoint.clone();
+    block_on_fresh(async {
+        let s3 = s3_client(&endpoint).await;
+        create_bucket(&s3, BUCKET).await;
+        put_object(&s3, BUCKET, "x", "x").await;
+    });
+    assert_eq!(proxy.count("s3:PutObject"), 1);
+
+    moto.reset();
+    let endpoint = moto.endpoint.clone();
+    let buckets = block_on_fresh(async {
+        let s3 = s3_client(&endpoint).await;
+        s3.list_buckets().send().await.unwrap().buckets().len()
+    });
+    assert_eq!(buckets, 0);
+}

@@ -64,6 +64,16 @@ pub enum Command {
     /// Drain messages into the day files (the hourly job).
     #[command(after_help = DRAIN_EXAMPLES)]
     Drain(Box<DrainArgs>),
+    /// Check the setup: credentials, queue, bucket, permissions; print fixes.
+    Doctor(Box<crate::doctor::DoctorArgs>),
+    /// Fill the archive from the PBX's metrics log.
+    Backfill(Box<crate::tools::backfill::BackfillArgs>),
+    /// Check day files (order, duplicates, shape, dates); --repair rewrites them.
+    Verify(Box<crate::tools::verify::VerifyArgs>),
+    /// Count events over a range of days, as a chart, JSON or CSV.
+    Stats(Box<crate::tools::stats::StatsArgs>),
+    /// Send quarantined bodies back to a queue.
+    Requeue(Box<crate::tools::requeue::RequeueArgs>),
 }
 
 const DRAIN_EXAMPLES: &str = "\
@@ -355,50 +365,8 @@ impl DrainSettings {
             max_messages: args.max_messages.or(file.max_messages),
             delete_concurrency: 8,
         };
-        let aws = AwsSettings {
-            max_attempts: args
-                .aws
-                .max_attempts
-                .or(file.max_attempts)
-                .unwrap_or(5)
-                .max(1),
-            connect_timeout_secs: 5,
-            read_timeout_secs: args
-                .aws
-                .read_timeout_secs
-                .or(file.read_timeout_secs)
-                .unwrap_or(30)
-                .max(1),
-            force_path_style: args.aws.path_style || file.path_style.unwrap_or(false),
-        };
-        let d = S3Settings::default();
-        let (bucket, prefix) = match &dest {
-            Location::S3 { bucket, prefix } => (bucket.clone(), prefix.clone()),
-            Location::Dir(_) => (String::new(), String::new()),
-        };
-        let s3 = S3Settings {
-            bucket,
-            prefix,
-            multipart_threshold_bytes: args
-                .aws
-                .multipart_threshold_bytes
-                .or(file.multipart_threshold_bytes)
-                .unwrap_or(d.multipart_threshold_bytes),
-            part_size_bytes: args
-                .aws
-                .part_size_bytes
-                .or(file.part_size_bytes)
-                .unwrap_or(d.part_size_bytes)
-                .max(1),
-            conflict_attempts: args
-                .aws
-                .conflict_attempts
-                .or(file.conflict_attempts)
-                .unwrap_or(d.conflict_attempts)
-                .max(1),
-            temp_dir: args.aws.temp_dir.clone().or(file.temp_dir.clone()),
-            ..d
-        };
+        let aws = args.aws.settings(&file);
+        let s3 = args.aws.s3_settings(&file);
         // A block is flushed after --flush-secs in follow mode. From a queue, a block is also
         // never held open longer than half the visibility timeout, so its messages are written
         // and deleted long before they could be delivered again, even if heartbeats lag.
@@ -448,44 +416,18 @@ pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
     let needs_aws = matches!(settings.source, SourceSpec::Sqs(_))
         || matches!(settings.dest, Location::S3 { .. })
         || matches!(settings.quarantine, Location::S3 { .. });
-    let counter = RequestCounter::default();
-    let sdk = if needs_aws {
-        Some(aws::load_config(&settings.aws).await)
-    } else {
-        None
-    };
-    let s3_client = sdk
-        .as_ref()
-        .map(|c| aws::s3_client(c, &settings.aws, &counter));
+    let ctx = AwsContext::load(&settings.aws, needs_aws).await;
     let mut source = match &settings.source {
         SourceSpec::File(p) => AnySource::File(FileSource::open(p)?),
         SourceSpec::Stdin => AnySource::File(FileSource::stdin()),
-        SourceSpec::Sqs(_) => {
-            let sdk = sdk.as_ref().expect("loaded for SQS");
-            let client = aws::sqs_client(sdk, &settings.aws, settings.sqs.wait_secs, &counter);
-            AnySource::Sqs(SqsSource::start(
-                client,
-                settings.sqs.clone(),
-                counter.clone(),
-            ))
-        }
-    };
-    let days = match &settings.dest {
-        Location::Dir(d) => AnyDayStore::Dir(DirStore::new(d)),
-        Location::S3 { .. } => AnyDayStore::S3(S3Store::new(
-            s3_client.clone().expect("loaded for S3"),
-            settings.s3.clone(),
-            counter.clone(),
+        SourceSpec::Sqs(_) => AnySource::Sqs(SqsSource::start(
+            ctx.sqs(settings.sqs.wait_secs),
+            settings.sqs.clone(),
+            ctx.counter.clone(),
         )),
     };
-    let quarantine = match &settings.quarantine {
-        Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
-        Location::S3 { bucket, prefix } => AnyQuarantine::S3(S3Quarantine::new(
-            s3_client.clone().expect("loaded for S3"),
-            bucket.clone(),
-            prefix.clone(),
-        )),
-    };
+    let days = ctx.day_store(&settings.dest, settings.s3.clone());
+    let quarantine = ctx.quarantine_store(&settings.quarantine);
     tracing::info!(source = %settings.source, dest = %settings.dest, quarantine = %settings.quarantine, dry_run = settings.options.dry_run, "drain starting");
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(settings.progress, progress.clone());
@@ -511,6 +453,113 @@ pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
     Ok(report)
+}
+
+/// AWS clients for the locations a command uses. The SDK configuration is loaded (standard
+/// chain) only when one of them is on AWS; every client shares one request counter.
+#[derive(Debug, Clone)]
+pub struct AwsContext {
+    pub sdk: Option<aws_config::SdkConfig>,
+    pub settings: AwsSettings,
+    pub counter: RequestCounter,
+}
+
+impl AwsContext {
+    pub async fn load(settings: &AwsSettings, needed: bool) -> AwsContext {
+        let sdk = if needed {
+            Some(aws::load_config(settings).await)
+        } else {
+            None
+        };
+        AwsContext {
+            sdk,
+            settings: settings.clone(),
+            counter: RequestCounter::default(),
+        }
+    }
+
+    fn config(&self) -> &aws_config::SdkConfig {
+        self.sdk
+            .as_ref()
+            .expect("AwsContext::load(needed = true) for an AWS location")
+    }
+
+    /// An S3 client (the context must have been loaded as needed).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws::s3_client(self.config(), &self.settings, &self.counter)
+    }
+
+    /// An SQS client whose read timeout outlasts a `wait_secs` long poll.
+    pub fn sqs(&self, wait_secs: u64) -> aws_sdk_sqs::Client {
+        aws::sqs_client(self.config(), &self.settings, wait_secs, &self.counter)
+    }
+
+    /// The day-file store for `dest`; `s3` gives the S3 write settings (bucket and prefix are
+    /// taken from `dest`).
+    pub fn day_store(&self, dest: &Location, s3: S3Settings) -> AnyDayStore {
+        match dest {
+            Location::Dir(d) => AnyDayStore::Dir(DirStore::new(d)),
+            Location::S3 { bucket, prefix } => AnyDayStore::S3(S3Store::new(
+                self.s3(),
+                S3Settings {
+                    bucket: bucket.clone(),
+                    prefix: prefix.clone(),
+                    ..s3
+                },
+                self.counter.clone(),
+            )),
+        }
+    }
+
+    /// The quarantine store for `location`.
+    pub fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
+        match location {
+            Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
+            Location::S3 { bucket, prefix } => {
+                AnyQuarantine::S3(S3Quarantine::new(self.s3(), bucket.clone(), prefix.clone()))
+            }
+        }
+    }
+}
+
+impl AwsArgs {
+    /// Client settings from these flags, then `file`, then defaults.
+    pub fn settings(&self, file: &ConfigFile) -> AwsSettings {
+        AwsSettings {
+            max_attempts: self.max_attempts.or(file.max_attempts).unwrap_or(5).max(1),
+            connect_timeout_secs: 5,
+            read_timeout_secs: self
+                .read_timeout_secs
+                .or(file.read_timeout_secs)
+                .unwrap_or(30)
+                .max(1),
+            force_path_style: self.path_style || file.path_style.unwrap_or(false),
+        }
+    }
+
+    /// S3 write settings from these flags, then `file`, then defaults (bucket and prefix empty:
+    /// [`AwsContext::day_store`] fills them from the destination).
+    pub fn s3_settings(&self, file: &ConfigFile) -> S3Settings {
+        let d = S3Settings::default();
+        S3Settings {
+            multipart_threshold_bytes: self
+                .multipart_threshold_bytes
+                .or(file.multipart_threshold_bytes)
+                .unwrap_or(d.multipart_threshold_bytes),
+            part_size_bytes: self
+                .part_size_bytes
+                .or(file.part_size_bytes)
+                .unwrap_or(d.part_size_bytes)
+                .max(1),
+            conflict_attempts: self
+                .conflict_attempts
+                .or(file.conflict_attempts)
+                .unwrap_or(d.conflict_attempts)
+                .max(1),
+            temp_dir: self.temp_dir.clone().or(file.temp_dir.clone()),
+            ..d
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

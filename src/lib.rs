@@ -7,11 +7,15 @@
 //!   behind the small traits of [`adapters`];
 //! - [`pipeline`]: wires a source to a destination with the delivery rules (a message leaves the
 //!   source only after what it produced is durable);
-//! - [`cli`]: argument and configuration parsing for the thin `main`.
+//! - [`cli`]: argument and configuration parsing for the thin `main`;
+//! - [`doctor`] and [`tools`]: setup checks and the archive tools (backfill, verify, stats,
+//!   requeue), built on the same adapters and merge.
 
 pub mod adapters;
 pub mod cli;
 pub mod core;
+pub mod doctor;
 pub mod location;
 pub mod pipeline;
 pub mod report;
+pub mod tools;

@@ -35,5 +35,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 exit::PARTIAL
             })
         }
+        Command::Doctor(args) => runtime.block_on(s3_event_writer::doctor::run(*args)),
+        Command::Backfill(args) => runtime.block_on(s3_event_writer::tools::backfill::run(*args)),
+        Command::Verify(args) => runtime.block_on(s3_event_writer::tools::verify::run(*args)),
+        Command::Stats(args) => runtime.block_on(s3_event_writer::tools::stats::run(*args)),
+        Command::Requeue(args) => runtime.block_on(s3_event_writer::tools::requeue::run(*args)),
     }
 }

@@ -666,6 +666,7 @@ mod tests {
         v.extend_from_slice(args);
         match Cli::try_parse_from(v).unwrap().command {
             Command::Drain(a) => *a,
+            other => panic!("expected drain, got {other:?}"),
         }
     }
 

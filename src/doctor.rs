@@ -1,11 +1,934 @@
-//! `doctor`: checks that the queue and bucket are set up for the writer. (Being written.)
+//! `doctor`: checks that the source, the archive and the quarantine are set up for the writer,
+//! and says how to fix what is not.
+//!
+//! Role: a thin, read-mostly layer over the same AWS wiring as `drain` ([`AwsContext`]). Each
+//! probe is a small async function that makes at most one or two calls and turns the answer into
+//! a [`Check`]; the checklist is rendered by the pure [`render`] and the exit status by the pure
+//! [`exit_status`].
+//!
+//! Invariants:
+//! - the queue is only described (`GetQueueAttributes`): doctor never receives, changes or
+//!   deletes a message, so it is safe to run at any time, next to a drain;
+//! - nothing is written unless `--write-probe` is given, and then exactly one new, empty object
+//!   (`QUARANTINE_PREFIX.doctor-probe-RUNID`, created with `If-None-Match: *`) — it is left in
+//!   place because the writer's policy has no `s3:DeleteObject`. For a local quarantine the
+//!   probe is a temporary file, removed at once. Local directories are never created;
+//! - a missing day file (404) is fine: the first run of the day creates it. A 403 never is;
+//! - the exit status is 1 when any check is `[FAIL]` and 0 otherwise (`[warn]` does not fail);
+//!   a command line that cannot be parsed (e.g. `s3:///x`) is a usage error (exit 2), while
+//!   missing settings (no `--source` and no `QUEUE_URL`) are reported as failed checks.
 
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_sqs::types::QueueAttributeName;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use clap::Args;
+
+use crate::adapters::aws::{describe_sdk_error, http_status};
+use crate::cli::{AwsArgs, AwsContext, ConfigFile, UsageError};
+use crate::location::{Location, SourceSpec};
+
+const AFTER_HELP: &str = "\
+Examples:
+  # the production setup (QUEUE_URL in the environment)
+  s3-event-writer doctor --dest s3://logpublish/events/prod/
+
+  # also check that the quarantine prefix can be written (leaves one empty probe object)
+  s3-event-writer doctor --source \"$QUEUE_URL\" --dest s3://logpublish/events/prod/ --write-probe
+
+  # local mode: a message file into a directory
+  s3-event-writer doctor --source examples/messages.jsonl --dest /tmp/archive/prod
+
+Doctor never receives or deletes messages and writes nothing without --write-probe.
+
+Exit status:
+  0  no check failed (warnings allowed)
+  1  at least one check failed; each [FAIL] line is followed by a fix: line
+  2  usage error (a location that cannot be parsed)";
 
 /// Arguments of `doctor`.
 #[derive(Debug, Clone, Args)]
-pub struct DoctorArgs {}
+#[command(after_help = AFTER_HELP)]
+pub struct DoctorArgs {
+    /// SQS queue URL, a FILE with one message body per line, or - for stdin. [default: $QUEUE_URL]
+    #[arg(long, value_name = "QUEUE_URL|FILE|-", env = "QUEUE_URL")]
+    pub source: Option<String>,
+    /// Day-file location: s3://BUCKET/PREFIX/ or a DIR.
+    #[arg(
+        long,
+        value_name = "s3://BUCKET/PREFIX/|DIR",
+        env = "S3EW_DEST",
+        default_value = "s3://logpublish/events/prod/"
+    )]
+    pub dest: String,
+    /// Quarantine location. [default: quarantine/ beside the day files]
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/|DIR", env = "S3EW_QUARANTINE")]
+    pub quarantine: Option<String>,
+    /// Also write one empty probe object `.doctor-probe-RUNID` under the quarantine prefix
+    /// (with If-None-Match: *; it is left in place).
+    #[arg(long)]
+    pub write_probe: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
 
-pub async fn run(_args: DoctorArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("doctor is not built yet")
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    /// The tag printed at the start of the line.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Status::Ok => "[ok]",
+            Status::Warn => "[warn]",
+            Status::Fail => "[FAIL]",
+            Status::Skip => "[skip]",
+        }
+    }
+}
+
+/// One line of the checklist: what was checked, how it went, and for a failure or warning what
+/// to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub status: Status,
+    pub what: String,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    pub fn ok(what: impl Into<String>) -> Check {
+        Check {
+            status: Status::Ok,
+            what: what.into(),
+            fix: None,
+        }
+    }
+
+    pub fn warn(what: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            status: Status::Warn,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    pub fn fail(what: impl Into<String>, fix: impl Into<String>) -> Check {
+        Check {
+            status: Status::Fail,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    pub fn skip(what: impl Into<String>) -> Check {
+        Check {
+            status: Status::Skip,
+            what: what.into(),
+            fix: None,
+        }
+    }
+}
+
+/// Width of the status column (the longest tag and a space).
+const TAG_WIDTH: usize = 7;
+
+/// The checklist as printed: one line per check, an indented `fix:` line under each failure or
+/// warning that has one, and a closing tally.
+pub fn render(checks: &[Check]) -> String {
+    let mut out = String::new();
+    for c in checks {
+        let _ = writeln!(out, "{:<TAG_WIDTH$}{}", c.status.tag(), c.what);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(out, "{:<TAG_WIDTH$}fix: {fix}", "");
+        }
+    }
+    let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
+    let (fails, warns) = (count(Status::Fail), count(Status::Warn));
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let _ = writeln!(
+        out,
+        "{} ok, {warns} warning{}, {fails} failure{}{}",
+        count(Status::Ok),
+        plural(warns),
+        plural(fails),
+        if fails == 0 {
+            ": the writer can run"
+        } else {
+            ": fix the [FAIL] lines and run doctor again"
+        }
+    );
+    out
+}
+
+/// 1 when any check failed, else 0.
+pub fn exit_status(checks: &[Check]) -> i32 {
+    i32::from(checks.iter().any(|c| c.status == Status::Fail))
+}
+
+/// What an AWS call's failure means for the setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The queue, bucket or key does not exist.
+    Missing,
+    /// The caller lacks a permission.
+    Denied,
+    /// The credentials themselves were refused (unknown key, bad signature, expired token).
+    BadCredentials(String),
+    /// The bucket is in another region (S3's 301, with the region when S3 said it).
+    WrongRegion(Option<String>),
+    /// Anything else: throttling, a server error, an unreachable endpoint.
+    Other(String),
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Missing => f.write_str("does not exist"),
+            Problem::Denied => f.write_str("access denied"),
+            Problem::BadCredentials(code) => write!(f, "the credentials were refused ({code})"),
+            Problem::WrongRegion(Some(r)) => write!(f, "is in region {r}"),
+            Problem::WrongRegion(None) => f.write_str("is in another region"),
+            Problem::Other(detail) => f.write_str(detail),
+        }
+    }
+}
+
+/// Classifies a failure from the HTTP status and the service's error code (pure).
+pub fn classify(
+    status: Option<u16>,
+    code: Option<&str>,
+    region: Option<&str>,
+    detail: String,
+) -> Problem {
+    match code {
+        Some(
+            "AWS.SimpleQueueService.NonExistentQueue"
+            | "QueueDoesNotExist"
+            | "NonExistentQueue"
+            | "NoSuchBucket"
+            | "NoSuchKey"
+            | "NotFound",
+        ) => return Problem::Missing,
+        Some("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled") => {
+            return Problem::Denied
+        }
+        Some(
+            c @ ("InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "UnrecognizedClientException"
+            | "InvalidToken"),
+        ) => return Problem::BadCredentials(c.to_owned()),
+        Some("PermanentRedirect" | "AuthorizationHeaderMalformed") => {
+            return Problem::WrongRegion(region.map(str::to_owned))
+        }
+        _ => {}
+    }
+    match status {
+        Some(404) => Problem::Missing,
+        Some(403) => Problem::Denied,
+        Some(301) => Problem::WrongRegion(region.map(str::to_owned)),
+        _ => Problem::Other(detail),
+    }
+}
+
+/// [`classify`] for an SDK error.
+fn problem_of<E>(err: &SdkError<E, HttpResponse>) -> Problem
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (code, region) = match err {
+        SdkError::ServiceError(se) => (
+            se.err().code(),
+            se.raw().headers().get("x-amz-bucket-region"),
+        ),
+        _ => (None, None),
+    };
+    classify(http_status(err), code, region, describe_sdk_error(err))
+}
+
+/// `arn:aws:s3:::BUCKET`.
+pub fn bucket_arn(bucket: &str) -> String {
+    format!("arn:aws:s3:::{bucket}")
+}
+
+/// The region in an AWS queue URL's host (`sqs.REGION.amazonaws.com` or the legacy
+/// `REGION.queue.amazonaws.com`); `None` for other hosts (emulators, VPC endpoints).
+pub fn queue_url_region(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split('/').next()?;
+    let host = host.split(':').next()?;
+    if let Some(r) = host.strip_prefix("sqs.") {
+        let region = r.split('.').next()?;
+        (!region.is_empty() && r[region.len()..].starts_with(".amazonaws.com")).then_some(region)
+    } else {
+        let (region, tail) = host.split_once('.')?;
+        tail.starts_with("queue.amazonaws.com").then_some(region)
+    }
+}
+
+/// The queue's ARN, from its URL (`.../ACCOUNT/NAME`) and the region (the URL's own, else
+/// `fallback_region`).
+pub fn queue_arn_from_url(url: &str, fallback_region: &str) -> Option<String> {
+    let mut segments = url.trim_end_matches('/').rsplit('/');
+    let name = segments.next().filter(|s| !s.is_empty())?;
+    let account = segments
+        .next()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?;
+    let region = queue_url_region(url).unwrap_or(fallback_region);
+    let partition = if url.contains(".amazonaws.com.cn") {
+        "aws-cn"
+    } else {
+        "aws"
+    };
+    Some(format!("arn:{partition}:sqs:{region}:{account}:{name}"))
+}
+
+/// Where the checks go: the parsed command line.
+#[derive(Debug, Clone)]
+struct Plan {
+    source: Option<SourceSpec>,
+    dest: Location,
+    /// `Err` holds the failed check that explains why there is no usable quarantine location.
+    quarantine: Result<Location, Check>,
+    write_probe: bool,
+}
+
+impl Plan {
+    fn resolve(args: &DoctorArgs) -> Result<Plan, UsageError> {
+        let dest = Location::parse(&args.dest).map_err(|e| UsageError(e.into()))?;
+        let quarantine = match &args.quarantine {
+            Some(q) => Location::parse(q).map_err(|e| UsageError(e.into()))?,
+            None => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
+        };
+        let quarantine = match dest.check_quarantine(&quarantine) {
+            Ok(()) => Ok(quarantine),
+            Err(e) => Err(Check::fail(
+                format!("quarantine {quarantine}: {e}"),
+                "give --quarantine (or S3EW_QUARANTINE) a location outside the day files, e.g. quarantine/ beside them",
+            )),
+        };
+        Ok(Plan {
+            source: args.source.as_deref().map(SourceSpec::parse),
+            dest,
+            quarantine,
+            write_probe: args.write_probe,
+        })
+    }
+
+    fn needs_aws(&self) -> bool {
+        matches!(self.source, Some(SourceSpec::Sqs(_)))
+            || matches!(self.dest, Location::S3 { .. })
+            || matches!(self.quarantine, Ok(Location::S3 { .. }))
+    }
+}
+
+/// Runs `doctor`: prints the checklist on stdout; returns the exit status.
+pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
+    let plan = Plan::resolve(&args)?;
+    let settings = args.aws.settings(&ConfigFile::default());
+    let ctx = AwsContext::load(&settings, plan.needs_aws()).await;
+    let checks = run_checks(&plan, &ctx).await;
+    print!("{}", render(&checks));
+    Ok(exit_status(&checks))
+}
+
+async fn run_checks(plan: &Plan, ctx: &AwsContext) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let today = jiff::Timestamp::now().strftime("%Y%m%d").to_string();
+
+    // 1. Credentials (only when something is on AWS).
+    let mut aws_ok = true;
+    let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
+    match &ctx.sdk {
+        Some(sdk) => {
+            if let Some(r) = sdk.region() {
+                r.as_ref().clone_into(&mut region);
+            }
+            let c = check_credentials(sdk).await;
+            aws_ok = c.status != Status::Fail;
+            checks.push(c);
+        }
+        None => checks.push(Check::skip(
+            "AWS credentials: not needed (no queue or bucket among the locations)",
+        )),
+    }
+    let no_creds = |what: &str| Check::skip(format!("{what} (no AWS credentials)"));
+
+    // 2. The source.
+    match &plan.source {
+        None => checks.push(Check::fail(
+            "source: no --source given and QUEUE_URL is not set",
+            "set QUEUE_URL to the queue URL (terraform output -raw QUEUE_URL in deploy/terraform/examples/complete), or give --source QUEUE_URL|FILE|-",
+        )),
+        Some(SourceSpec::Sqs(url)) if aws_ok => {
+            checks.extend(check_queue(&ctx.sqs(0), url, &region).await);
+        }
+        Some(SourceSpec::Sqs(url)) => checks.push(no_creds(&format!("queue {url}"))),
+        Some(SourceSpec::File(path)) => checks.push(check_file_source(path)),
+        Some(SourceSpec::Stdin) => checks.push(Check::skip(
+            "source is stdin: nothing to check before the run",
+        )),
+    }
+
+    // 3. and 4. The archive: the bucket or directory, and today's day file.
+    match &plan.dest {
+        Location::S3 { bucket, prefix } if aws_ok => {
+            let s3 = ctx.s3();
+            let bucket_check = check_bucket(&s3, bucket, prefix, &region).await;
+            let bucket_there = bucket_check.status != Status::Fail;
+            checks.push(bucket_check);
+            let key = format!("{prefix}{today}");
+            if bucket_there {
+                checks.push(check_day_read(&s3, bucket, prefix, &key).await);
+            } else {
+                checks.push(Check::skip(format!(
+                    "read s3://{bucket}/{key} (the bucket check failed)"
+                )));
+            }
+        }
+        Location::S3 { bucket, .. } => checks.push(no_creds(&format!("bucket {bucket}"))),
+        Location::Dir(dir) => {
+            checks.push(check_dir("day-file directory", dir));
+            checks.push(check_dir_day_read(&dir.join(&today)));
+        }
+    }
+
+    // 5. The quarantine write probe.
+    match (&plan.quarantine, plan.write_probe) {
+        (Err(check), _) => checks.push(check.clone()),
+        (Ok(q), false) => checks.push(Check::skip(format!(
+            "quarantine write to {q} (use --write-probe)"
+        ))),
+        (Ok(Location::S3 { bucket, prefix }), true) if aws_ok => {
+            let key = format!("{prefix}.doctor-probe-{}", crate::pipeline::new_run_id());
+            checks.push(write_probe_s3(&ctx.s3(), bucket, &key).await);
+        }
+        (Ok(q @ Location::S3 { .. }), true) => {
+            checks.push(no_creds(&format!("quarantine write to {q}")));
+        }
+        (Ok(Location::Dir(dir)), true) => checks.push(check_dir("quarantine directory", dir)),
+    }
+    checks
+}
+
+/// Shows `AKIA…WXYZ`: enough to tell keys apart, not the whole key.
+fn mask_key(id: &str) -> String {
+    if !id.is_ascii() {
+        return "…".to_owned();
+    }
+    if id.len() <= 8 {
+        return format!("{}…", &id[..id.len() / 2]);
+    }
+    format!("{}…{}", &id[..4], &id[id.len() - 4..])
+}
+
+async fn check_credentials(sdk: &aws_config::SdkConfig) -> Check {
+    use aws_sdk_s3::config::ProvideCredentials as _;
+    let region = sdk
+        .region()
+        .map_or_else(|| "(none)".to_owned(), ToString::to_string);
+    let endpoint = sdk
+        .endpoint_url()
+        .map(|e| format!(", endpoint {e}"))
+        .unwrap_or_default();
+    let fix = "give the standard chain credentials: AWS_PROFILE (after `aws sso login`), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a web identity (the hourly workflow assumes WRITER_ROLE_ARN), or an instance role";
+    let Some(provider) = sdk.credentials_provider() else {
+        return Check::fail(
+            format!("AWS credentials: no credentials provider (region {region}{endpoint})"),
+            fix,
+        );
+    };
+    match provider.provide_credentials().await {
+        Ok(c) => {
+            let kind = match c.expiry() {
+                Some(t) => format!(
+                    ", temporary until {}",
+                    jiff::Timestamp::try_from(t).map_or_else(|_| "?".to_owned(), |t| t.to_string())
+                ),
+                None => String::new(),
+            };
+            Check::ok(format!(
+                "AWS credentials: access key {}{kind}; region {region}{endpoint}",
+                mask_key(c.access_key_id())
+            ))
+        }
+        Err(e) => {
+            let mut detail = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                let _ = write!(detail, ": {s}");
+                src = s.source();
+            }
+            Check::fail(
+                format!("AWS credentials: none found ({detail}); region {region}{endpoint}"),
+                fix,
+            )
+        }
+    }
+}
+
+/// The queue's checks from its attributes (pure): depth and visibility timeout, then the
+/// dead-letter queue.
+pub fn queue_checks<S: std::hash::BuildHasher>(
+    url: &str,
+    attrs: &std::collections::HashMap<QueueAttributeName, String, S>,
+) -> Vec<Check> {
+    let get = |n: QueueAttributeName| attrs.get(&n).map_or("?", String::as_str);
+    let mut out = vec![Check::ok(format!(
+        "queue {url}: readable; {} visible, {} in flight, visibility timeout {} s",
+        get(QueueAttributeName::ApproximateNumberOfMessages),
+        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        get(QueueAttributeName::VisibilityTimeout),
+    ))];
+    let redrive = attrs
+        .get(&QueueAttributeName::RedrivePolicy)
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap_or_default());
+    out.push(match redrive {
+        Some(policy) => {
+            let target = policy
+                .get("deadLetterTargetArn")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?");
+            let receives = match policy.get("maxReceiveCount") {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v @ serde_json::Value::Number(_)) => v.to_string(),
+                _ => "?".to_owned(),
+            };
+            Check::ok(format!(
+                "queue {url}: dead-letter queue {target} after {receives} receives"
+            ))
+        }
+        None => Check::warn(
+            format!("queue {url}: no redrive policy, so a message that keeps failing comes back forever and is never set aside"),
+            "give it a dead-letter queue: the Terraform module (deploy/terraform, see docs/DEPLOY.md) creates one with create_queue = true (QUEUE-dlq, queue_max_receive_count); for an existing queue add a RedrivePolicy (console: Edit → Dead-letter queue)",
+        ),
+    });
+    out
+}
+
+async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<Check> {
+    let res = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await;
+    let err = match res {
+        Ok(out) => {
+            let none = std::collections::HashMap::new();
+            return queue_checks(url, out.attributes().unwrap_or(&none));
+        }
+        Err(e) => e,
+    };
+    let missing = matches!(&err, SdkError::ServiceError(se) if se.err().is_queue_does_not_exist());
+    let problem = if missing {
+        Problem::Missing
+    } else {
+        problem_of(&err)
+    };
+    let arn = queue_arn_from_url(url, region).unwrap_or_else(|| "the queue's ARN".to_owned());
+    let region_hint = match queue_url_region(url) {
+        Some(r) if r != region => {
+            format!(" The URL is in region {r} but the client uses {region}: set AWS_REGION={r}.")
+        }
+        _ => String::new(),
+    };
+    vec![match problem {
+        Problem::Missing => Check::fail(
+            format!("queue {url}: does not exist (GetQueueAttributes: {})", describe_sdk_error(&err)),
+            format!("create the queue (deploy/terraform with create_queue = true, see docs/DEPLOY.md), or check QUEUE_URL / --source and the region (client region {region}).{region_hint}"),
+        ),
+        Problem::Denied => Check::fail(
+            format!("queue {url}: access denied to sqs:GetQueueAttributes"),
+            format!("allow sqs:GetQueueAttributes on {arn} (the writer also needs sqs:ReceiveMessage, sqs:DeleteMessage and sqs:ChangeMessageVisibility there; the writer policy of deploy/terraform has all four).{region_hint}"),
+        ),
+        Problem::BadCredentials(code) => Check::fail(
+            format!("queue {url}: the credentials were refused ({code})"),
+            "renew the credentials (`aws sso login`, a fresh session, or a valid access key) and check AWS_PROFILE",
+        ),
+        Problem::WrongRegion(_) | Problem::Other(_) => Check::fail(
+            format!("queue {url}: GetQueueAttributes failed: {}", describe_sdk_error(&err)),
+            format!("check that the SQS endpoint is reachable and that QUEUE_URL, AWS_REGION (now {region}) and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SQS are right.{region_hint}"),
+        ),
+    }]
+}
+
+fn wrong_region_fix(bucket: &str, region: &str, found: Option<&String>) -> String {
+    match found {
+        Some(r) => format!("bucket {bucket} is in {r}, the client uses {region}: set AWS_REGION={r} (the queue must be in the same region)"),
+        None => format!("bucket {bucket} is not in {region}: set AWS_REGION to the bucket's region"),
+    }
+}
+
+async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, region: &str) -> Check {
+    let Err(err) = s3.head_bucket().bucket(bucket).send().await else {
+        return Check::ok(format!("bucket {bucket}: exists (HeadBucket)"));
+    };
+    let arn = bucket_arn(bucket);
+    match problem_of(&err) {
+        Problem::Missing => Check::fail(
+            format!("bucket {bucket}: does not exist (HeadBucket answered 404)"),
+            "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
+        ),
+        // The writer's policy may allow s3:ListBucket only for its prefixes, which HeadBucket
+        // (no prefix) does not match: listing the prefix is the check that matters then.
+        Problem::Denied => match s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(1)
+            .send()
+            .await
+        {
+            Ok(_) => Check::ok(format!(
+                "bucket {bucket}: exists (HeadBucket denied, but listing the prefix {prefix} is allowed: s3:ListBucket is limited to the writer's prefixes)"
+            )),
+            Err(e) => match problem_of(&e) {
+                Problem::Missing => Check::fail(
+                    format!("bucket {bucket}: does not exist (NoSuchBucket)"),
+                    "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
+                ),
+                _ => Check::fail(
+                    format!("bucket {bucket}: access denied (HeadBucket 403; ListObjectsV2 of {prefix}: {})", describe_sdk_error(&e)),
+                    format!("allow s3:ListBucket on {arn} (at least for s3:prefix {prefix}*); without it S3 also answers 403 instead of 404 for a day file that does not exist yet"),
+                ),
+            },
+        },
+        Problem::BadCredentials(code) => Check::fail(
+            format!("bucket {bucket}: the credentials were refused ({code})"),
+            "renew the credentials (`aws sso login`, a fresh session, or a valid access key) and check AWS_PROFILE",
+        ),
+        Problem::WrongRegion(found) => Check::fail(
+            format!("bucket {bucket}: {}", Problem::WrongRegion(found.clone())),
+            wrong_region_fix(bucket, region, found.as_ref()),
+        ),
+        Problem::Other(detail) => Check::fail(
+            format!("bucket {bucket}: HeadBucket failed: {detail}"),
+            format!("check that the S3 endpoint is reachable and that AWS_REGION (now {region}), AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 and --path-style are right"),
+        ),
+    }
+}
+
+async fn check_day_read(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, key: &str) -> Check {
+    let location = format!("s3://{bucket}/{key}");
+    let err = match s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => {
+            let size = out
+                .content_length()
+                .map_or_else(String::new, |n| format!(", {n} bytes"));
+            return Check::ok(format!(
+                "day file {location}: readable (GetObject 200{size})"
+            ));
+        }
+        Err(e) => e,
+    };
+    let missing = matches!(&err, SdkError::ServiceError(se) if se.err().is_no_such_key());
+    let problem = if missing {
+        Problem::Missing
+    } else {
+        problem_of(&err)
+    };
+    match problem {
+        Problem::Missing => Check::ok(format!(
+            "day file {location}: missing (404): fine, the first run of the day creates it"
+        )),
+        Problem::Denied => Check::fail(
+            format!("day file {location}: access denied (GetObject 403)"),
+            format!(
+                "allow s3:GetObject on {}/{prefix}*; if it is allowed, s3:ListBucket on {} is missing (for s3:prefix {prefix}*): without it S3 answers 403 for a day file that does not exist yet",
+                bucket_arn(bucket),
+                bucket_arn(bucket)
+            ),
+        ),
+        other => Check::fail(
+            format!("day file {location}: GetObject failed: {other}"),
+            "check the endpoint, the region and the bucket's key policy (SSE-KMS needs kms:Decrypt, see bucket_kms_key_arn in docs/DEPLOY.md)",
+        ),
+    }
+}
+
+async fn write_probe_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Check {
+    let location = format!("s3://{bucket}/{key}");
+    let res = s3
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .if_none_match("*")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await;
+    let Err(err) = res else {
+        return Check::ok(format!(
+            "quarantine write: created {location} (empty, If-None-Match: *); left in place: the writer's policy has no s3:DeleteObject, delete it by hand if you like"
+        ));
+    };
+    let prefix = key.rsplit_once('/').map_or("", |(p, _)| p);
+    let prefix = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    match problem_of(&err) {
+        Problem::Denied => Check::fail(
+            format!("quarantine write: access denied (PutObject {location})"),
+            format!("allow s3:PutObject on {}/{prefix}* (and kms:GenerateDataKey on the bucket's key if it uses SSE-KMS)", bucket_arn(bucket)),
+        ),
+        Problem::Missing => Check::fail(
+            format!("quarantine write: bucket {bucket} does not exist (PutObject {location})"),
+            "check the bucket in --quarantine / S3EW_QUARANTINE, or create it",
+        ),
+        other => Check::fail(
+            format!("quarantine write: PutObject {location} failed: {other}"),
+            "check the endpoint and the region; a 412 means the probe name was taken: run doctor again",
+        ),
+    }
+}
+
+fn check_file_source(path: &Path) -> Check {
+    let shown = path.display();
+    let fix = "check the path given to --source (or QUEUE_URL): a queue URL starts with https://";
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Check::fail(format!("message file {shown}: is a directory"), fix),
+        Ok(m) => match std::fs::File::open(path) {
+            Ok(_) => Check::ok(format!(
+                "message file {shown}: readable ({} bytes)",
+                m.len()
+            )),
+            Err(e) => Check::fail(
+                format!("message file {shown}: cannot be opened: {e}"),
+                format!("make it readable by this user, or {fix}"),
+            ),
+        },
+        Err(e) => Check::fail(format!("message file {shown}: {e}"), fix),
+    }
+}
+
+/// The nearest ancestor of `dir` that exists (the directory itself when it does).
+fn nearest_existing(dir: &Path) -> Option<PathBuf> {
+    let abs = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir().ok()?.join(dir)
+    };
+    abs.ancestors().find(|a| a.exists()).map(Path::to_path_buf)
+}
+
+/// Can a file be created (and removed) in `dir`?
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let f = tempfile::Builder::new()
+        .prefix(".doctor-probe-")
+        .tempfile_in(dir)?;
+    f.close()
+}
+
+/// A local directory: exists and is writable, or can be created (it is not created here).
+fn check_dir(role: &str, dir: &Path) -> Check {
+    let shown = dir.display();
+    let fix_perm = "make it writable by the user that runs the writer (chown/chmod), or choose another location";
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Check::fail(
+            format!("{role} {shown}: exists but is not a directory"),
+            "remove it or choose another location",
+        ),
+        Ok(_) => match probe_writable(dir) {
+            Ok(()) => Check::ok(format!("{role} {shown}: exists and is writable (a temporary file was created and removed)")),
+            Err(e) => Check::fail(format!("{role} {shown}: not writable: {e}"), fix_perm),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match nearest_existing(dir) {
+                Some(a) if a.is_dir() => match probe_writable(&a) {
+                    Ok(()) => Check::ok(format!("{role} {shown}: does not exist yet; it can be created ({} is writable)", a.display())),
+                    Err(e) => Check::fail(format!("{role} {shown}: does not exist and cannot be created: {} is not writable: {e}", a.display()), format!("create {shown} yourself, or {fix_perm}")),
+                },
+                Some(a) => Check::fail(format!("{role} {shown}: cannot be created: {} is not a directory", a.display()), "choose another location"),
+                None => Check::fail(format!("{role} {shown}: cannot be created"), "choose another location"),
+            }
+        }
+        Err(e) => Check::fail(format!("{role} {shown}: {e}"), fix_perm),
+    }
+}
+
+fn check_dir_day_read(file: &Path) -> Check {
+    let shown = file.display();
+    match std::fs::File::open(file) {
+        Ok(f) => {
+            let size = f
+                .metadata()
+                .map_or_else(|_| String::new(), |m| format!(", {} bytes", m.len()));
+            Check::ok(format!("day file {shown}: readable{size}"))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Check::ok(format!(
+            "day file {shown}: missing: fine, the first run of the day creates it"
+        )),
+        Err(e) => Check::fail(
+            format!("day file {shown}: cannot be read: {e}"),
+            "make the day files readable and writable by the user that runs the writer",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn render_puts_fix_lines_under_their_check_and_tallies() {
+        let checks = vec![
+            Check::ok("AWS credentials: access key AKIA…WXYZ; region us-west-2"),
+            Check::fail("queue https://q: does not exist", "create the queue"),
+            Check::warn("queue https://q: no redrive policy", "add a DLQ"),
+            Check::skip("quarantine write (use --write-probe)"),
+        ];
+        assert_eq!(
+            render(&checks),
+            "[ok]   AWS credentials: access key AKIA…WXYZ; region us-west-2\n\
+             [FAIL] queue https://q: does not exist\n\
+             \x20      fix: create the queue\n\
+             [warn] queue https://q: no redrive policy\n\
+             \x20      fix: add a DLQ\n\
+             [skip] quarantine write (use --write-probe)\n\
+             1 ok, 1 warning, 1 failure: fix the [FAIL] lines and run doctor again\n"
+        );
+    }
+
+    #[test]
+    fn render_of_a_clean_run_says_so() {
+        let out = render(&[Check::ok("a"), Check::ok("b")]);
+        assert!(
+            out.ends_with("2 ok, 0 warnings, 0 failures: the writer can run\n"),
+            "{out}"
+        );
+        assert!(!out.contains("fix:"));
+    }
+
+    #[test]
+    fn only_failures_fail_the_exit_status() {
+        assert_eq!(
+            exit_status(&[Check::ok("a"), Check::warn("b", "c"), Check::skip("d")]),
+            0
+        );
+        assert_eq!(exit_status(&[Check::ok("a"), Check::fail("b", "c")]), 1);
+        assert_eq!(exit_status(&[]), 0);
+    }
+
+    #[test]
+    fn classify_by_code_then_status() {
+        let c = |s, code| classify(s, code, None, "x".into());
+        assert_eq!(
+            c(Some(400), Some("AWS.SimpleQueueService.NonExistentQueue")),
+            Problem::Missing
+        );
+        assert_eq!(c(Some(404), None), Problem::Missing);
+        assert_eq!(c(Some(403), None), Problem::Denied);
+        assert_eq!(c(Some(400), Some("AccessDenied")), Problem::Denied);
+        assert_eq!(
+            c(Some(403), Some("InvalidAccessKeyId")),
+            Problem::BadCredentials("InvalidAccessKeyId".into())
+        );
+        assert_eq!(
+            classify(Some(301), None, Some("eu-west-1"), String::new()),
+            Problem::WrongRegion(Some("eu-west-1".into()))
+        );
+        assert_eq!(
+            c(Some(500), Some("InternalError")),
+            Problem::Other("x".into())
+        );
+        assert_eq!(c(None, None), Problem::Other("x".into()));
+    }
+
+    #[test]
+    fn queue_arns_and_regions_from_urls() {
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/s3-event-writer";
+        assert_eq!(queue_url_region(url), Some("eu-west-1"));
+        assert_eq!(
+            queue_arn_from_url(url, "us-west-2").as_deref(),
+            Some("arn:aws:sqs:eu-west-1:123456789012:s3-event-writer")
+        );
+        assert_eq!(
+            queue_url_region("https://us-east-2.queue.amazonaws.com/1/q"),
+            Some("us-east-2")
+        );
+        let local = "http://127.0.0.1:5000/123456789012/q";
+        assert_eq!(queue_url_region(local), None);
+        assert_eq!(
+            queue_arn_from_url(local, "us-west-2").as_deref(),
+            Some("arn:aws:sqs:us-west-2:123456789012:q")
+        );
+        assert_eq!(
+            queue_arn_from_url("https://sqs.x/not-an-account/q", "r"),
+            None
+        );
+    }
+
+    #[test]
+    fn queue_checks_show_depth_and_warn_without_dlq() {
+        let mut attrs = HashMap::new();
+        attrs.insert(
+            QueueAttributeName::ApproximateNumberOfMessages,
+            "3".to_owned(),
+        );
+        attrs.insert(
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            "1".to_owned(),
+        );
+        attrs.insert(QueueAttributeName::VisibilityTimeout, "300".to_owned());
+        let checks = queue_checks("https://q", &attrs);
+        assert_eq!(checks[0].status, Status::Ok);
+        assert!(checks[0]
+            .what
+            .contains("3 visible, 1 in flight, visibility timeout 300 s"));
+        assert_eq!(checks[1].status, Status::Warn);
+        assert!(checks[1]
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("deploy/terraform"));
+
+        attrs.insert(
+            QueueAttributeName::RedrivePolicy,
+            r#"{"deadLetterTargetArn":"arn:aws:sqs:us-west-2:1:q-dlq","maxReceiveCount":5}"#
+                .to_owned(),
+        );
+        let checks = queue_checks("https://q", &attrs);
+        assert_eq!(checks[1].status, Status::Ok);
+        assert!(checks[1]
+            .what
+            .contains("arn:aws:sqs:us-west-2:1:q-dlq after 5 receives"));
+    }
+
+    #[test]
+    fn access_keys_are_masked() {
+        assert_eq!(mask_key("AKIAABCDEFGHWXYZ"), "AKIA…WXYZ");
+        assert_eq!(mask_key("testing"), "tes…");
+    }
+
+    #[test]
+    fn a_missing_directory_under_a_writable_one_passes_without_being_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        let c = check_dir("day-file directory", &dir);
+        assert_eq!(c.status, Status::Ok, "{c:?}");
+        assert!(!dir.exists());
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert_eq!(check_dir("day-file directory", &file).status, Status::Fail);
+    }
 }

@@ -200,3 +200,81 @@ impl QuarantineStore for DirQuarantine {
         .expect("quarantine task panicked")
     }
 }
+
+/// Listing, reading and rewriting day files, for the archive tools (`verify`, `stats`).
+impl DirStore {
+    /// The day files in the directory (`YYYYMMDD` names of regular files), in date order. Other
+    /// names (temporary files, anything else) are skipped.
+    pub fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| DestError::io(&self.dir, "listing the directory", e))?;
+        let mut days = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| DestError::io(&self.dir, "listing the directory", e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.len() != 8 || !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(day) = name.parse::<DayKey>() else {
+                continue;
+            };
+            if fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+                days.push(day);
+            }
+        }
+        days.sort_unstable();
+        Ok(days)
+    }
+
+    /// A buffered reader of one day file, `None` when there is none. Blocking.
+    pub fn open_day(&self, day: DayKey) -> Result<Option<BufReader<File>>, DestError> {
+        let path = self.dir.join(day.as_str());
+        match File::open(&path) {
+            Ok(f) => Ok(Some(BufReader::with_capacity(1 << 20, f))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(DestError::io(&path, "opening the day file", e)),
+        }
+    }
+
+    /// Rewrites a day file sorted, de-duplicated, without blank lines or trailing white space
+    /// (the merge of zero new lines, which sorts an unsorted file with the fallback sort), under
+    /// the directory lock and atomically like a merge. `None` when the day has no file.
+    pub async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.rewrite_blocking(day))
+            .await
+            .expect("rewrite task panicked")
+    }
+
+    fn rewrite_blocking(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
+        let path = self.dir.join(day.as_str());
+        let _lock = self.lock()?;
+        self.sweep();
+        let existing = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(DestError::io(&path, "opening the day file", e)),
+        };
+        let mode = existing
+            .metadata()
+            .map_or(0o644, |m| m.permissions().mode() & 0o7777);
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.dir)
+            .map_err(|e| DestError::io(&self.dir, "creating a temporary file", e))?;
+        let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        let stats = merge_file(Some(&existing), &[], out, &self.sort, &path)?;
+        let f = tmp.as_file();
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| DestError::io(tmp.path(), "setting permissions", e))?;
+        f.sync_all()
+            .map_err(|e| DestError::io(tmp.path(), "fsync", e))?;
+        tmp.persist(&path)
+            .map_err(|e| DestError::io(&path, "renaming the rewritten file into place", e.error))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| DestError::io(&self.dir, "fsync of the directory", e))?;
+        Ok(Some(stats))
+    }
+}

@@ -541,3 +541,115 @@ impl QuarantineStore for S3Quarantine {
         }
     }
 }
+
+/// Listing, reading and rewriting day objects, for the archive tools (`verify`, `stats`).
+impl S3Store {
+    /// The day objects directly under the prefix (`PREFIX/YYYYMMDD`), in date order, read with
+    /// ListObjectsV2 page by page. Other keys are skipped.
+    pub async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
+        let prefix = &self.settings.prefix;
+        let mut days = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.settings.bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| match http_status(&e) {
+                    Some(403) => DestError::AccessDenied {
+                        location: self.location(prefix),
+                        operation: "ListObjectsV2",
+                        permission: "s3:ListBucket on the bucket",
+                    },
+                    _ => DestError::Store {
+                        location: self.location(prefix),
+                        message: format!("ListObjectsV2 failed: {}", describe_sdk_error(&e)),
+                    },
+                })?;
+            for object in out.contents() {
+                let Some(name) = object.key().and_then(|k| k.strip_prefix(prefix.as_str())) else {
+                    continue;
+                };
+                if name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit()) {
+                    if let Ok(day) = name.parse::<DayKey>() {
+                        days.push(day);
+                    }
+                }
+            }
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        days.sort_unstable();
+        days.dedup();
+        Ok(days)
+    }
+
+    /// The body of one day object, streamed (`None` when there is none). Read it on a blocking
+    /// thread with [`blocking_reader`].
+    pub async fn open_day(&self, day: DayKey) -> Result<Option<ByteStream>, DestError> {
+        match self.get(&self.key(day), None).await? {
+            Got::Found { body, .. } => Ok(Some(body)),
+            Got::Missing | Got::Changed => Ok(None),
+        }
+    }
+
+    /// Rewrites a day object sorted, de-duplicated, without blank lines or trailing white space
+    /// (the merge of zero new lines), with the same conditional write as a merge: `If-Match` on
+    /// the ETag read, read and rewritten again when another writer got there first. `None` when
+    /// the day has no object.
+    pub async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
+        let key = self.key(day);
+        let attempts = self.settings.conflict_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                backoff(attempt).await;
+            }
+            let (etag, stats, spooled) =
+                match self.read_and_merge(&key, Arc::new(Vec::new()), true).await {
+                    Ok(v) => v,
+                    Err(Attempt::Conflict(why)) => {
+                        last = why;
+                        continue;
+                    }
+                    Err(Attempt::Failed(e)) => return Err(e),
+                };
+            let Some(etag) = etag else {
+                return Ok(None);
+            };
+            let data = spooled.expect("kept output");
+            match self.put(&key, data, Some(&etag)).await {
+                Ok(()) => return Ok(Some(stats)),
+                Err(Attempt::Conflict(why)) => {
+                    tracing::info!(%key, attempt, why, "the day changed since it was read; rewriting again");
+                    last = why;
+                }
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        tracing::warn!(%key, attempts, last, "giving up on a contended day");
+        Err(DestError::Contended {
+            location: self.location(&key),
+            attempts,
+        })
+    }
+}
+
+/// A blocking, buffered reader of a streamed object body. Call it and read from it on a blocking
+/// thread (`spawn_blocking`); `handle` is the runtime that drives the download.
+pub fn blocking_reader(
+    body: ByteStream,
+    handle: tokio::runtime::Handle,
+) -> BufReader<tokio_util::io::SyncIoBridge<impl tokio::io::AsyncRead + Unpin + Send>> {
+    BufReader::with_capacity(
+        1 << 20,
+        tokio_util::io::SyncIoBridge::new_with_handle(body.into_async_read(), handle),
+    )
+}

@@ -1,6 +1,141 @@
 //! The archive tools: backfill, verify, stats, requeue.
+//!
+//! Each tool works on both kinds of archive (`s3://BUCKET/PREFIX/` and a local DIR) through the
+//! same day stores as `drain`: every write is a merge or a rewrite with the same conditional
+//! write (`If-Match` on the ETag read for S3, an atomic rename under the directory lock for a
+//! DIR), so a tool can run next to a drain without losing anyone's lines. Reads stream the day
+//! files line by line; no tool holds a whole day file in memory.
+//!
+//! Exit statuses follow `drain`'s: 0 done and clean, 1 something was found or failed (each tool
+//! says what), 2 usage error, 3 the archive or queue could not be used at all.
+
+use std::io::{self, BufRead};
+
+use anyhow::Context as _;
+
+use crate::adapters::AnyDayStore;
+use crate::cli::{AwsArgs, AwsContext, ConfigFile, UsageError};
+use crate::core::DayKey;
+use crate::location::Location;
 
 pub mod backfill;
 pub mod requeue;
 pub mod stats;
 pub mod verify;
+
+/// The help text's destination placeholder.
+pub(crate) const DEST_VALUE: &str = "s3://BUCKET/PREFIX/|DIR";
+
+/// An archive (day-file location) opened for reading and rewriting.
+#[derive(Debug)]
+pub(crate) struct Archive {
+    pub location: Location,
+    pub store: AnyDayStore,
+}
+
+impl Archive {
+    /// Parses `dest` (a usage error when it cannot be) and builds its store with the AWS flags.
+    pub async fn open(dest: &str, aws: &AwsArgs) -> anyhow::Result<Archive> {
+        let location = Location::parse(dest).map_err(|e| UsageError(e.into()))?;
+        let file = ConfigFile::default();
+        let needs_aws = matches!(location, Location::S3 { .. });
+        let ctx = AwsContext::load(&aws.settings(&file), needs_aws).await;
+        let store = ctx.day_store(&location, aws.s3_settings(&file));
+        Ok(Archive { location, store })
+    }
+
+    /// The day files from `from` to `to` (both included, either open), in date order.
+    pub async fn days(
+        &self,
+        from: Option<DayKey>,
+        to: Option<DayKey>,
+    ) -> anyhow::Result<Vec<DayKey>> {
+        let all = match &self.store {
+            AnyDayStore::Dir(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || d.list_days())
+                    .await
+                    .expect("listing task panicked")
+            }
+            AnyDayStore::S3(s) => s.list_days().await,
+        }
+        .with_context(|| format!("cannot list the day files of {}", self.location))?;
+        Ok(all
+            .into_iter()
+            .filter(|d| from.is_none_or(|f| *d >= f) && to.is_none_or(|t| *d <= t))
+            .collect())
+    }
+
+    /// Runs `f` over a streamed reader of one day file on a blocking thread; `None` when the day
+    /// has no file (it was removed since the listing).
+    pub async fn scan<T, F>(&self, day: DayKey, f: F) -> anyhow::Result<Option<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn BufRead) -> io::Result<T> + Send + 'static,
+    {
+        let what = format!("{}{}", self.location_prefix(), day);
+        let result = match &self.store {
+            AnyDayStore::Dir(d) => {
+                let d = d.clone();
+                tokio::task::spawn_blocking(move || -> anyhow::Result<Option<T>> {
+                    let Some(mut reader) = d.open_day(day)? else {
+                        return Ok(None);
+                    };
+                    Ok(Some(f(&mut reader)?))
+                })
+                .await
+                .expect("reading task panicked")
+            }
+            AnyDayStore::S3(s) => {
+                let Some(body) = s.open_day(day).await? else {
+                    return Ok(None);
+                };
+                let handle = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || -> anyhow::Result<Option<T>> {
+                    let mut reader = crate::adapters::s3::blocking_reader(body, handle);
+                    Ok(Some(f(&mut reader)?))
+                })
+                .await
+                .expect("reading task panicked")
+            }
+        };
+        result.with_context(|| format!("reading {what} failed"))
+    }
+
+    /// Rewrites one day sorted and de-duplicated (see `DirStore::rewrite_day`).
+    pub async fn rewrite(&self, day: DayKey) -> anyhow::Result<Option<crate::core::MergeStats>> {
+        let stats = match &self.store {
+            AnyDayStore::Dir(d) => d.rewrite_day(day).await,
+            AnyDayStore::S3(s) => s.rewrite_day(day).await,
+        };
+        Ok(stats?)
+    }
+
+    /// Where day files are, as a prefix their names follow (`s3://b/p/` or `DIR/`).
+    pub fn location_prefix(&self) -> String {
+        let s = self.location.to_string();
+        if s.ends_with('/') {
+            s
+        } else {
+            format!("{s}/")
+        }
+    }
+}
+
+/// `n thing` or `n things`.
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// The range as written in summaries: `20261119..20261123`, `..`, `20261119..`.
+pub(crate) fn range_text(from: Option<DayKey>, to: Option<DayKey>) -> String {
+    format!(
+        "{}..{}",
+        from.map(|d| d.to_string()).unwrap_or_default(),
+        to.map(|d| d.to_string()).unwrap_or_default()
+    )
+}

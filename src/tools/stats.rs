@@ -1,11 +1,336 @@
-//! `stats`. (Being written.)
+//! `stats`: counts the archive's lines over a range of days, grouped by a key.
+//!
+//! Keys: `event`, `endpoint` (`(none)` for older lines without one), `day` (the day file's
+//! name) or `hour` (the two digits after the timestamp's `T`, `(none)` when there are none).
+//! Output: a table with a horizontal bar chart (unicode blocks, as wide as the terminal allows,
+//! 50 characters when stdout is not a terminal), JSON
+//! (`{"by", "from", "to", "total", "counts": {key: n}}`) or CSV (`key,count` with a header).
+//!
+//! Invariants: read-only; every day file is streamed line by line (memory is the counts, not
+//! the files); blank lines are ignored and lines that are not JSON objects are not counted but
+//! reported on stderr; `total` is the sum of the counts. Event and endpoint rows are sorted by
+//! count (largest first, then by key), day and hour rows by key.
 
-use clap::Args;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::{self, BufRead, IsTerminal};
+
+use clap::{Args, ValueEnum};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
+
+use super::{plural, range_text, Archive, DEST_VALUE};
+use crate::cli::{exit, AwsArgs};
+use crate::core::merge::trim_line_end;
+use crate::core::DayKey;
+
+const AFTER_HELP: &str = "\
+Examples:
+  # the busiest events of November, as a chart
+  s3-event-writer stats --dest s3://logpublish/events/prod/ --from 20261101 --to 20261130
+
+  # calls per hour of the day, as CSV for a spreadsheet
+  s3-event-writer stats --dest /srv/archive/prod --by hour --format csv > hours.csv
+
+Exit status:
+  0  counted (lines that are not records are skipped and reported on stderr)
+  2  usage error
+  3  the archive could not be listed or read";
+
+/// What lines are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    Event,
+    Endpoint,
+    Day,
+    Hour,
+}
+
+impl By {
+    fn as_str(self) -> &'static str {
+        match self {
+            By::Event => "event",
+            By::Endpoint => "endpoint",
+            By::Day => "day",
+            By::Hour => "hour",
+        }
+    }
+}
+
+/// How the counts are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
 
 /// Arguments of `stats`.
 #[derive(Debug, Clone, Args)]
-pub struct StatsArgs {}
+#[command(after_help = AFTER_HELP)]
+pub struct StatsArgs {
+    /// Day-file location.
+    #[arg(long, value_name = DEST_VALUE, env = "S3EW_DEST")]
+    pub dest: String,
+    /// First day counted (YYYYMMDD or YYYY-MM-DD). [default: the first day file]
+    #[arg(long, value_name = "DAY")]
+    pub from: Option<DayKey>,
+    /// Last day counted (YYYYMMDD or YYYY-MM-DD). [default: the last day file]
+    #[arg(long, value_name = "DAY")]
+    pub to: Option<DayKey>,
+    /// The grouping key.
+    #[arg(long, value_enum, default_value_t = By::Event)]
+    pub by: By,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Day files read at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
 
-pub async fn run(_args: StatsArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("stats is not built yet")
+/// The `--format json` object, members in this order.
+#[derive(Debug, serde::Serialize)]
+struct StatsJson {
+    by: &'static str,
+    from: Option<String>,
+    to: Option<String>,
+    total: u64,
+    counts: serde_json::Map<String, Value>,
+}
+
+/// Counts of one day file.
+#[derive(Debug, Default)]
+struct DayCounts {
+    counts: HashMap<String, u64>,
+    invalid: u64,
+}
+
+const NONE: &str = "(none)";
+
+/// The key of one record line, `None` when the line is not a JSON object.
+fn key_of(line: &[u8], by: By, day: DayKey) -> Option<String> {
+    if by == By::Day {
+        // Still a record? Count only lines that are JSON objects, like the other keys.
+        return matches!(serde_json::from_slice::<Value>(line), Ok(Value::Object(_)))
+            .then(|| day.to_string());
+    }
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(line) else {
+        return None;
+    };
+    let text = |k: &str| map.get(k).and_then(Value::as_str);
+    Some(
+        match by {
+            By::Event => text("event"),
+            By::Endpoint => text("endpoint"),
+            By::Hour => text("timestamp").and_then(|t| {
+                let h = t.split_once('T')?.1.get(..2)?;
+                h.bytes().all(|b| b.is_ascii_digit()).then_some(h)
+            }),
+            By::Day => unreachable!(),
+        }
+        .unwrap_or(NONE)
+        .to_owned(),
+    )
+}
+
+fn count_day(reader: &mut dyn BufRead, by: By, day: DayKey) -> io::Result<DayCounts> {
+    let mut out = DayCounts::default();
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(out);
+        }
+        let line = trim_line_end(&buf);
+        if line.is_empty() {
+            continue;
+        }
+        match key_of(line, by, day) {
+            Some(k) => *out.counts.entry(k).or_default() += 1,
+            None => out.invalid += 1,
+        }
+    }
+}
+
+/// Rows in output order.
+fn rows(counts: &BTreeMap<String, u64>, by: By) -> Vec<(&str, u64)> {
+    let mut v: Vec<(&str, u64)> = counts.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    if matches!(by, By::Event | By::Endpoint) {
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    }
+    v
+}
+
+/// A bar of `value / max` of `width` cells, in eighths of a cell.
+fn bar(value: u64, max: u64, width: usize) -> String {
+    const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+    if max == 0 || width == 0 {
+        return String::new();
+    }
+    let eighths = (u128::from(value) * (width as u128) * 8 / u128::from(max)) as usize;
+    let mut s = "█".repeat(eighths / 8);
+    if !eighths.is_multiple_of(8) {
+        s.push(PARTS[eighths % 8]);
+    }
+    if s.is_empty() && value > 0 {
+        s.push('▏'); // every counted key shows
+    }
+    s
+}
+
+fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<usize>) -> String {
+    const KEY_MAX: usize = 60;
+    let shown = |k: &str| -> String {
+        if k.chars().count() > KEY_MAX {
+            let mut s: String = k.chars().take(KEY_MAX - 1).collect();
+            s.push('…');
+            s
+        } else {
+            k.to_owned()
+        }
+    };
+    let key_w = rows
+        .iter()
+        .map(|(k, _)| shown(k).chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(by.as_str().len());
+    let count_w = rows
+        .iter()
+        .map(|(_, n)| n.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max("count".len());
+    let bar_w = columns.map_or(50, |c| c.saturating_sub(key_w + count_w + 4).clamp(10, 100));
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} by {} ({range})",
+        plural(total, "line", "lines"),
+        by.as_str()
+    );
+    let _ = writeln!(s, "{:<key_w$}  {:>count_w$}", by.as_str(), "count");
+    for (k, n) in rows {
+        let key = shown(k);
+        let pad = key_w - key.chars().count();
+        let _ = writeln!(
+            s,
+            "{key}{:pad$}  {n:>count_w$}  {}",
+            "",
+            bar(*n, max, bar_w)
+        );
+    }
+    s
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Runs `stats`; the value is the exit status.
+pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
+    let archive = Archive::open(&args.dest, &args.aws).await?;
+    let days = archive.days(args.from, args.to).await?;
+    let by = args.by;
+    let archive_ref = &archive;
+    let per_day: Vec<anyhow::Result<Option<DayCounts>>> = stream::iter(days.iter().copied())
+        .map(|day| async move { archive_ref.scan(day, move |r| count_day(r, by, day)).await })
+        .buffered(args.concurrency.max(1))
+        .collect()
+        .await;
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut invalid = 0u64;
+    for day in per_day {
+        let Some(day) = day? else { continue };
+        invalid += day.invalid;
+        for (k, n) in day.counts {
+            *counts.entry(k).or_default() += n;
+        }
+    }
+    let total: u64 = counts.values().sum();
+    if invalid > 0 {
+        eprintln!(
+            "warning: {} not counted: not JSON objects (run verify for line numbers)",
+            plural(invalid, "line", "lines")
+        );
+    }
+    // The range actually covered: as given, else the first and last day file.
+    let from = args.from.or(days.first().copied());
+    let to = args.to.or(days.last().copied());
+    let rows = rows(&counts, by);
+    let out = match args.format {
+        Format::Json => {
+            let counts: serde_json::Map<String, Value> = rows
+                .iter()
+                .map(|(k, n)| ((*k).to_owned(), Value::from(*n)))
+                .collect();
+            let v = StatsJson {
+                by: by.as_str(),
+                from: from.map(|d| d.to_string()),
+                to: to.map(|d| d.to_string()),
+                total,
+                counts,
+            };
+            format!("{}\n", serde_json::to_string_pretty(&v)?)
+        }
+        Format::Csv => {
+            let mut s = format!("{},count\n", by.as_str());
+            for (k, n) in &rows {
+                let _ = writeln!(s, "{},{n}", csv_field(k));
+            }
+            s
+        }
+        Format::Table => {
+            let columns = if io::stdout().is_terminal() {
+                terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
+            } else {
+                None
+            };
+            table(by, &range_text(from, to), total, &rows, columns)
+        }
+    };
+    print!("{out}");
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_scale_to_the_largest_count() {
+        assert_eq!(bar(10, 10, 5), "█████");
+        assert_eq!(bar(5, 10, 5), "██▌");
+        assert_eq!(bar(1, 1000, 5), "▏");
+        assert_eq!(bar(0, 10, 5), "");
+    }
+
+    #[test]
+    fn keys_by_kind() {
+        let day: DayKey = "20261120".parse().unwrap();
+        let l = br#"{"timestamp": "2026-11-20T07:01:02+00:00", "channel": "c", "endpoint": "e", "event": "x"}"#;
+        assert_eq!(key_of(l, By::Event, day).unwrap(), "x");
+        assert_eq!(key_of(l, By::Endpoint, day).unwrap(), "e");
+        assert_eq!(key_of(l, By::Hour, day).unwrap(), "07");
+        assert_eq!(key_of(l, By::Day, day).unwrap(), "20261120");
+        let old = br#"{"timestamp": "2026-11-20", "channel": "c", "event": "x"}"#;
+        assert_eq!(key_of(old, By::Endpoint, day).unwrap(), NONE);
+        assert_eq!(key_of(old, By::Hour, day).unwrap(), NONE);
+        assert_eq!(key_of(b"nope", By::Day, day), None);
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_it() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
 }

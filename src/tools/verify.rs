@@ -1,11 +1,491 @@
-//! `verify`. (Being written.)
+//! `verify`: checks day files against the archive's invariants, and optionally repairs them.
+//!
+//! Every day file in the range is streamed once and each line is checked: sorted by bytes after
+//! the line above it, not a duplicate of an earlier line, not blank, no trailing white space, a
+//! final newline, a JSON object of exactly the string fields `timestamp`, `channel`, `endpoint`
+//! and `event` (older lines without `endpoint` are accepted), and a timestamp whose date is the
+//! file's day. Findings are listed per file with their line numbers (the first `--max-listed`
+//! of each file, then a count).
+//!
+//! Invariants:
+//! - reading never changes anything; only `--repair` writes, and only files with a finding it
+//!   can fix (order, duplicates, blank lines, white space);
+//! - a repair is the merge of zero new lines: it keeps every line byte for byte (minus trailing
+//!   white space), drops only exact duplicates and blank lines, and is written with the same
+//!   conditional write as `drain`, so a concurrent drain's lines are never lost. Lines with a bad
+//!   shape or a wrong date are kept and stay reported;
+//! - after a repair the file is read again, and the exit status reflects what remains:
+//!   0 when every file is clean, 1 when any finding remains (or a repair failed).
+//!
+//! Memory per file: the current and previous line, plus a 128-bit hash per distinct line for
+//! duplicate detection (about 40 bytes a line).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
+use std::io::{self, BufRead};
 
 use clap::Args;
+use serde_json::Value;
+
+use super::{plural, range_text, Archive, DEST_VALUE};
+use crate::cli::{exit, AwsArgs};
+use crate::core::merge::trim_line_end;
+use crate::core::DayKey;
+
+const AFTER_HELP: &str = "\
+Examples:
+  # check a local archive
+  s3-event-writer verify --dest /srv/archive/prod
+
+  # check November in S3 and fix order, duplicates and white space
+  s3-event-writer verify --dest s3://logpublish/events/prod/ --from 20261101 --to 20261130 --repair
+
+Checks per line: sorted after the line above, no duplicates, no blank lines or trailing white
+space, a final newline, a JSON object of the string fields timestamp/channel/endpoint/event
+(endpoint may be missing on older lines), and a timestamp dated the file's day.
+
+--repair rewrites a file sorted and de-duplicated with the same conditional write as drain; it
+never removes a line other than an exact duplicate or a blank line. Lines with a bad shape or a
+wrong date are kept and still reported.
+
+Exit status:
+  0  every file checked is clean (after --repair, if given)
+  1  findings remain, or a repair failed
+  2  usage error
+  3  the archive could not be listed or read";
 
 /// Arguments of `verify`.
 #[derive(Debug, Clone, Args)]
-pub struct VerifyArgs {}
+#[command(after_help = AFTER_HELP)]
+pub struct VerifyArgs {
+    /// Day-file location.
+    #[arg(long, value_name = DEST_VALUE, env = "S3EW_DEST")]
+    pub dest: String,
+    /// First day checked (YYYYMMDD or YYYY-MM-DD). [default: the first day file]
+    #[arg(long, value_name = "DAY")]
+    pub from: Option<DayKey>,
+    /// Last day checked (YYYYMMDD or YYYY-MM-DD). [default: the last day file]
+    #[arg(long, value_name = "DAY")]
+    pub to: Option<DayKey>,
+    /// Rewrite files with order, duplicate or white-space findings, sorted and de-duplicated.
+    #[arg(long)]
+    pub repair: bool,
+    /// Findings listed per file (the rest are counted).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_listed: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
 
-pub async fn run(_args: VerifyArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("verify is not built yet")
+/// What is wrong with a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    OutOfOrder,
+    Duplicate,
+    Blank,
+    TrailingWhitespace,
+    NoFinalNewline,
+    NotJson,
+    BadShape,
+    WrongDate,
+}
+
+impl Kind {
+    /// Whether `--repair` fixes it.
+    pub fn repairable(self) -> bool {
+        matches!(
+            self,
+            Kind::OutOfOrder
+                | Kind::Duplicate
+                | Kind::Blank
+                | Kind::TrailingWhitespace
+                | Kind::NoFinalNewline
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::OutOfOrder => "out of order",
+            Kind::Duplicate => "duplicate",
+            Kind::Blank => "blank line",
+            Kind::TrailingWhitespace => "trailing white space",
+            Kind::NoFinalNewline => "no final newline",
+            Kind::NotJson => "not JSON",
+            Kind::BadShape => "bad shape",
+            Kind::WrongDate => "wrong date",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One finding: a line number (1-based, every physical line counted) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub line: u64,
+    pub kind: Kind,
+    pub detail: String,
+}
+
+/// The result of checking one day file.
+#[derive(Debug, Clone, Default)]
+pub struct FileCheck {
+    /// Physical lines read.
+    pub lines: u64,
+    /// The first findings, in line order (at most the listing cap).
+    pub listed: Vec<Finding>,
+    /// Every finding, by kind.
+    pub counts: BTreeMap<Kind, u64>,
+}
+
+impl FileCheck {
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    pub fn repairable(&self) -> bool {
+        self.counts.keys().any(|k| k.repairable())
+    }
+
+    fn add(&mut self, cap: usize, line: u64, kind: Kind, detail: String) {
+        *self.counts.entry(kind).or_default() += 1;
+        if self.listed.len() < cap {
+            self.listed.push(Finding { line, kind, detail });
+        }
+    }
+}
+
+/// A 128-bit hash of a line (two SipHash passes with different leading bytes): collisions
+/// between distinct lines are not a practical concern.
+fn line_hash(line: &[u8]) -> u128 {
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    0u8.hash(&mut a);
+    line.hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    1u8.hash(&mut b);
+    line.hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+/// Checks one record line (trailing white space already stripped): `Err((kind, detail))` when
+/// it is not a record of the archive's shape or not dated `day`.
+fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
+    let value: Value = serde_json::from_slice(line).map_err(|e| (Kind::NotJson, e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err((Kind::BadShape, "not a JSON object".into()));
+    };
+    for key in map.keys() {
+        if !matches!(key.as_str(), "timestamp" | "channel" | "endpoint" | "event") {
+            return Err((Kind::BadShape, format!("unexpected field {key:?}")));
+        }
+    }
+    for field in ["timestamp", "channel", "endpoint", "event"] {
+        match map.get(field) {
+            Some(Value::String(_)) => {}
+            None if field == "endpoint" => {}
+            None => return Err((Kind::BadShape, format!("no {field:?} field"))),
+            Some(_) => return Err((Kind::BadShape, format!("{field:?} is not a string"))),
+        }
+    }
+    let timestamp = map["timestamp"].as_str().unwrap_or_default();
+    if DayKey::from_timestamp(timestamp) != Some(day) {
+        return Err((
+            Kind::WrongDate,
+            format!("timestamp {timestamp:?} is not dated {}", day.iso_date()),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one day file read from `reader`, listing at most `cap` findings.
+pub fn check_day(reader: &mut dyn BufRead, day: DayKey, cap: usize) -> io::Result<FileCheck> {
+    let mut check = FileCheck::default();
+    let mut buf = Vec::with_capacity(256);
+    let mut prev: Vec<u8> = Vec::with_capacity(256);
+    let mut prev_line = 0u64;
+    let mut seen: HashMap<u128, u64> = HashMap::new();
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        check.lines += 1;
+        let n = check.lines;
+        let content = if let Some(c) = buf.strip_suffix(b"\n") {
+            c
+        } else {
+            check.add(
+                cap,
+                n,
+                Kind::NoFinalNewline,
+                "the last line has no newline".into(),
+            );
+            &buf[..]
+        };
+        let line = trim_line_end(content);
+        if line.is_empty() {
+            check.add(cap, n, Kind::Blank, String::new());
+            continue;
+        }
+        if line.len() < content.len() {
+            check.add(
+                cap,
+                n,
+                Kind::TrailingWhitespace,
+                format!("{} trailing bytes", content.len() - line.len()),
+            );
+        }
+        if let Some(first) = seen.get(&line_hash(line)) {
+            check.add(cap, n, Kind::Duplicate, format!("of line {first}"));
+        } else {
+            seen.insert(line_hash(line), n);
+            if prev_line > 0 && line < prev.as_slice() {
+                check.add(
+                    cap,
+                    n,
+                    Kind::OutOfOrder,
+                    format!("sorts before line {prev_line}"),
+                );
+            }
+        }
+        if let Err((kind, detail)) = check_record(line, day) {
+            check.add(cap, n, kind, detail);
+        }
+        prev.clear();
+        prev.extend_from_slice(line);
+        prev_line = n;
+    }
+    Ok(check)
+}
+
+/// Runs `verify`; the value is the exit status.
+pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
+    let archive = Archive::open(&args.dest, &args.aws).await?;
+    let days = archive.days(args.from, args.to).await?;
+    let cap = args.max_listed;
+    let mut out = String::new();
+    let mut lines = 0u64;
+    let mut by_kind: BTreeMap<Kind, u64> = BTreeMap::new();
+    let mut files_with_findings = 0u64;
+    let mut remaining = 0u64;
+    let mut remaining_by_kind: BTreeMap<Kind, u64> = BTreeMap::new();
+    let mut repair_failures = 0u64;
+    let mut repaired = 0u64;
+    for &day in &days {
+        let Some(check) = archive.scan(day, move |r| check_day(r, day, cap)).await? else {
+            continue; // removed since the listing
+        };
+        lines += check.lines;
+        if check.total() == 0 {
+            continue;
+        }
+        files_with_findings += 1;
+        for (k, n) in &check.counts {
+            *by_kind.entry(*k).or_default() += n;
+        }
+        report_file(&mut out, &archive, day, &check);
+        let mut after = check;
+        if args.repair && after.repairable() {
+            match archive.rewrite(day).await {
+                Ok(stats) => {
+                    let before = after.lines;
+                    let now = stats.map_or(0, |s| s.total_lines);
+                    repaired += 1;
+                    let _ = writeln!(
+                        out,
+                        "  repaired: rewrote {} sorted and de-duplicated ({before} lines before)",
+                        plural(now, "line", "lines")
+                    );
+                    after = archive
+                        .scan(day, move |r| check_day(r, day, cap))
+                        .await?
+                        .unwrap_or_default();
+                    if after.total() > 0 {
+                        let _ = writeln!(
+                            out,
+                            "  after the repair, {} (not repairable, kept as is):",
+                            plural(after.total(), "finding remains", "findings remain")
+                        );
+                        list_findings(&mut out, &after, cap);
+                    }
+                }
+                Err(e) => {
+                    repair_failures += 1;
+                    let _ = writeln!(out, "  REPAIR FAILED: {e:#}");
+                }
+            }
+        }
+        remaining += after.total();
+        for (k, n) in &after.counts {
+            *remaining_by_kind.entry(*k).or_default() += n;
+        }
+        print!("{out}");
+        out.clear();
+    }
+    let total: u64 = by_kind.values().sum();
+    let range = if args.from.is_some() || args.to.is_some() {
+        format!(" ({})", range_text(args.from, args.to))
+    } else {
+        String::new()
+    };
+    let _ = write!(
+        out,
+        "checked {} ({}) in {}{range}: ",
+        plural(days.len() as u64, "day file", "day files"),
+        plural(lines, "line", "lines"),
+        archive.location
+    );
+    if total == 0 {
+        let _ = writeln!(out, "clean");
+    } else {
+        let _ = writeln!(
+            out,
+            "{} in {} ({})",
+            plural(total, "finding", "findings"),
+            plural(files_with_findings, "file", "files"),
+            kinds_text(&by_kind)
+        );
+    }
+    if args.repair && total > 0 {
+        let _ = writeln!(
+            out,
+            "repaired {}; {}{}{}",
+            plural(repaired, "file", "files"),
+            plural(remaining, "finding remains", "findings remain"),
+            if remaining > 0 {
+                format!(" ({})", kinds_text(&remaining_by_kind))
+            } else {
+                String::new()
+            },
+            if repair_failures > 0 {
+                format!("; {} FAILED", plural(repair_failures, "repair", "repairs"))
+            } else {
+                String::new()
+            }
+        );
+    }
+    if days.is_empty() {
+        let _ = writeln!(out, "(no day files found in the range)");
+    }
+    print!("{out}");
+    Ok(if remaining == 0 && repair_failures == 0 {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+fn kinds_text(by_kind: &BTreeMap<Kind, u64>) -> String {
+    by_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileCheck) {
+    let _ = writeln!(
+        out,
+        "{}{day}: {} in {} ({})",
+        archive.location_prefix(),
+        plural(check.total(), "finding", "findings"),
+        plural(check.lines, "line", "lines"),
+        kinds_text(&check.counts)
+    );
+    list_findings(out, check, usize::MAX);
+}
+
+fn list_findings(out: &mut String, check: &FileCheck, cap: usize) {
+    for f in check.listed.iter().take(cap) {
+        if f.detail.is_empty() {
+            let _ = writeln!(out, "  line {}: {}", f.line, f.kind);
+        } else {
+            let _ = writeln!(out, "  line {}: {}: {}", f.line, f.kind, f.detail);
+        }
+    }
+    let shown = check.listed.len().min(cap) as u64;
+    if check.total() > shown {
+        let _ = writeln!(out, "  ... and {} more", check.total() - shown);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day() -> DayKey {
+        "20261120".parse().unwrap()
+    }
+
+    fn rec(ts: &str, event: &str) -> String {
+        format!(
+            "{{\"timestamp\": \"{ts}\", \"channel\": \"c\", \"endpoint\": \"e\", \"event\": \"{event}\"}}"
+        )
+    }
+
+    fn check(text: &str) -> FileCheck {
+        check_day(&mut text.as_bytes(), day(), 100).unwrap()
+    }
+
+    #[test]
+    fn a_sorted_clean_file_has_no_findings() {
+        let text = format!(
+            "{}\n{}\n{{\"timestamp\": \"2026-11-20T02\", \"channel\": \"c\", \"event\": \"old\"}}\n",
+            rec("2026-11-20T00", "a"),
+            rec("2026-11-20T01", "b")
+        );
+        let c = check(&text);
+        assert_eq!(c.total(), 0, "{:?}", c.listed);
+        assert_eq!(c.lines, 3);
+    }
+
+    #[test]
+    fn each_kind_is_found_on_its_line() {
+        let a = rec("2026-11-20T00", "a");
+        let b = rec("2026-11-20T01", "b");
+        let text = format!(
+            "[1]\nnope\n{{\"a\": 1}}\n{b}\n{a}\n{a}  \n\n{}",
+            rec("2026-11-21T00", "z")
+        );
+        let c = check(&text);
+        let got: Vec<(u64, Kind)> = c.listed.iter().map(|f| (f.line, f.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, Kind::BadShape),
+                (2, Kind::NotJson),
+                (3, Kind::BadShape),
+                (5, Kind::OutOfOrder),
+                (6, Kind::TrailingWhitespace),
+                (6, Kind::Duplicate),
+                (7, Kind::Blank),
+                (8, Kind::NoFinalNewline),
+                (8, Kind::WrongDate),
+            ]
+        );
+        assert_eq!(c.listed[5].detail, "of line 5");
+        assert_eq!(c.listed[3].detail, "sorts before line 4");
+        assert!(c.repairable());
+    }
+
+    #[test]
+    fn unrepairable_only() {
+        let c = check(&format!("{}\n", rec("2026-11-21T00", "z")));
+        assert_eq!(c.total(), 1);
+        assert!(!c.repairable());
+    }
+
+    #[test]
+    fn the_listing_is_capped_but_everything_counted() {
+        let a = rec("2026-11-20T00", "a");
+        let text = format!("{a}\n").repeat(30);
+        let c = check_day(&mut text.as_bytes(), day(), 5).unwrap();
+        assert_eq!(c.listed.len(), 5);
+        assert_eq!(c.total(), 29);
+    }
 }

@@ -1,0 +1,423 @@
+//! The archive tools against the AWS emulator: verify and repair, backfill and stats on S3, and
+//! requeue from an S3 quarantine object to an SQS queue.
+//!
+//! Each test starts its own moto server with the fault proxy in front (forwarding one request at
+//! a time: moto is not atomic under concurrent requests) and runs the binary against the proxy.
+//! The oracle for S3 is the local mode, which `tools_local` checks against the fixtures.
+
+mod common;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{bin, copy_dir, fixture, tree};
+use support::{FaultProxy, Moto};
+
+const BUCKET: &str = "logpublish";
+const DEST: &str = "s3://logpublish/events/prod/";
+const PREFIX: &str = "events/prod/";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+struct Stage {
+    proxy: FaultProxy,
+    #[allow(dead_code)] // kept alive for the proxy
+    moto: Moto,
+    rt: tokio::runtime::Runtime,
+    s3: aws_sdk_s3::Client,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Stage {
+    /// A bucket holding `archive`'s files under the prefix (none when `None`).
+    fn new(archive: Option<&Path>) -> Stage {
+        let moto = Moto::start();
+        let rt = rt();
+        let (s3, sqs) = rt.block_on(async {
+            let s3 = support::s3_client(&moto.endpoint).await;
+            let sqs = support::sqs_client(&moto.endpoint).await;
+            support::create_bucket(&s3, BUCKET).await;
+            if let Some(dir) = archive {
+                support::upload_dir(&s3, BUCKET, PREFIX, dir).await;
+            }
+            (s3, sqs)
+        });
+        let proxy = FaultProxy::start(&moto.endpoint);
+        proxy.serialize_all(true);
+        Stage {
+            proxy,
+            moto,
+            rt,
+            s3,
+            sqs,
+        }
+    }
+
+    fn bin(&self) -> Command {
+        let mut c = bin();
+        for (k, v) in support::env_for(&self.proxy.endpoint) {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.bin()
+            .args(args)
+            .output()
+            .expect("running s3-event-writer")
+    }
+
+    fn archive(&self) -> BTreeMap<String, Vec<u8>> {
+        self.rt
+            .block_on(support::download_prefix(&self.s3, BUCKET, PREFIX))
+    }
+
+    fn put(&self, key: &str, body: Vec<u8>) {
+        self.rt
+            .block_on(support::put_object(&self.s3, BUCKET, key, body));
+    }
+}
+
+#[test]
+fn verify_and_repair_on_s3() {
+    let expected = fixture("basic").join("expected");
+    let stage = Stage::new(Some(&expected));
+    let out = stage.run(&["verify", "--dest", DEST]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("checked 5 day files (2629 lines)"));
+
+    // Break one day: reversed, one duplicate, one trailing blank; plus a key that is no day.
+    let good = std::fs::read(expected.join("20261121")).unwrap();
+    let owned = text(&good);
+    let mut lines: Vec<&str> = owned.lines().collect();
+    lines.reverse();
+    lines.push(lines[0]);
+    let broken = lines.join("\n") + "\n\n";
+    stage.put(&format!("{PREFIX}20261121"), broken.into_bytes());
+    stage.put(&format!("{PREFIX}readme.txt"), b"not a day".to_vec());
+    stage.put(
+        "events/quarantine/20261121",
+        b"not under the prefix".to_vec(),
+    );
+
+    let out = stage.run(&["verify", "--dest", DEST, "--max-listed", "1000"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("s3://logpublish/events/prod/20261121: 600 findings in 601 lines (out of order 598, duplicate 1, blank line 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 2: out of order: sorts before line 1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 600: duplicate: of line 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("line 601: blank line"), "{stdout}");
+    assert!(stdout.contains("checked 5 day files"), "{stdout}");
+
+    stage.proxy.reset_counts();
+    let out = stage.run(&["verify", "--dest", DEST, "--repair"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(stage.archive()["20261121"], good, "repaired byte for byte");
+    assert_eq!(
+        stage.proxy.count("s3:PutObject"),
+        1,
+        "only the broken day is written"
+    );
+    assert_eq!(stage.archive()["readme.txt"], b"not a day");
+
+    let out = stage.run(&["verify", "--dest", DEST]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}
+
+#[test]
+fn verify_repair_does_not_lose_a_concurrent_writers_line() {
+    let expected = fixture("malformed").join("expected");
+    let stage = Stage::new(Some(&expected));
+    let good = std::fs::read(expected.join("20261124")).unwrap();
+    let owned = text(&good);
+    let mut lines: Vec<&str> = owned.lines().collect();
+    lines.swap(0, 1);
+    stage.put(
+        &format!("{PREFIX}20261124"),
+        (lines.join("\n") + "\n").into_bytes(),
+    );
+    // Just before the repair's PutObject, another writer adds a line: the conditional write
+    // fails, and the repair reads the day again.
+    let extra = r#"{"timestamp": "2026-11-24T23:59:59+00:00", "channel": "x", "endpoint": "x", "event": "late"}"#;
+    let s3 = stage.s3.clone();
+    let mut all: Vec<&str> = owned.lines().chain([extra]).collect();
+    all.sort_unstable();
+    let sorted_plus_extra = all.join("\n") + "\n";
+    let body = {
+        let mut l = lines.clone();
+        l.push(extra);
+        l.join("\n") + "\n"
+    };
+    stage.proxy.inject(
+        "s3:PutObject",
+        support::Fault::hook(move || {
+            let s3 = s3.clone();
+            let body = body.clone();
+            support::block_on_fresh(async move {
+                support::put_object(&s3, BUCKET, &format!("{PREFIX}20261124"), body.into_bytes())
+                    .await;
+            });
+        }),
+        1,
+    );
+    let out = stage.run(&["verify", "--dest", DEST, "--repair"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(stage.proxy.injected("s3:PutObject"), 1);
+    assert_eq!(text(&stage.archive()["20261124"]), sorted_plus_extra);
+}
+
+const CALLER: &str = "+15035550199";
+
+#[test]
+fn backfill_into_s3_matches_local_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("metrics.log");
+    let lines = [
+        "2022-03-13 01:59:59,999 UNIQUEID=1.2, CHANNEL=SIP/630-00000002, CALLERID(number)=+15035550199, name=operator",
+        "2022-03-13 03:00:01,500 UNIQUEID=1.4, CHANNEL=SIP/630-00000004, CALLERID(number)=+15035550199, name=operator",
+        "garbage",
+        "2022-11-06 01:30:00,100 UNIQUEID=1.6, CHANNEL=SIP/630-00000007, CALLERID(number)=+15035550199, name=filterdial",
+        "2022-11-06 02:00:00,000 UNIQUEID=1.7, CHANNEL=SIP/630-00000008, CALLERID(number)=+15035550199, name=filterdial",
+    ];
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    // An existing day in both archives.
+    let existing = tmp.path().join("existing");
+    std::fs::create_dir_all(&existing).unwrap();
+    std::fs::write(
+        existing.join("20221106"),
+        "{\"timestamp\": \"2022-11-06T00:00:01-07:00\", \"channel\": \"SIP/1\", \"event\": \"old\"}\n",
+    )
+    .unwrap();
+    let local = tmp.path().join("local");
+    copy_dir(&existing, &local);
+    let out = bin()
+        .args([
+            "backfill",
+            "--source",
+            log.to_str().unwrap(),
+            "--dest",
+            local.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    let stage = Stage::new(Some(&existing));
+    let report = tmp.path().join("report.json");
+    let out = stage.run(&[
+        "backfill",
+        "--source",
+        log.to_str().unwrap(),
+        "--dest",
+        DEST,
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("skipped 1 line (not metrics lines): line 3"),
+        "{stderr}"
+    );
+    let archive = stage.archive();
+    assert_eq!(archive, tree(&local));
+    assert_eq!(archive.len(), 2);
+    assert!(text(&archive["20221106"]).contains("2022-11-06T01:30:00-07:00"));
+    assert!(text(&archive["20221106"]).contains("2022-11-06T02:00:00-08:00"));
+    for bytes in archive.values() {
+        assert!(!text(bytes).contains(CALLER));
+    }
+    let r = common::read_json(&report);
+    assert_eq!(r["skipped"], 1);
+    assert_eq!(r["days"]["20221106"]["new_lines"], 2);
+    assert_eq!(r["days"]["20221106"]["total_lines"], 3);
+    assert!(r["requests"]["s3:PutObject"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn stats_on_s3_matches_local_mode() {
+    let expected = fixture("emulator").join("expected");
+    let stage = Stage::new(Some(&expected));
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("local");
+    copy_dir(&expected, &local);
+    for by in ["event", "endpoint", "day", "hour"] {
+        let s3 = stage.run(&["stats", "--dest", DEST, "--by", by, "--format", "json"]);
+        assert_eq!(s3.status.code(), Some(0), "{}", text(&s3.stderr));
+        let here = bin()
+            .args([
+                "stats",
+                "--dest",
+                local.to_str().unwrap(),
+                "--by",
+                by,
+                "--format",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(text(&s3.stdout), text(&here.stdout), "by {by}");
+        let v: serde_json::Value = serde_json::from_slice(&s3.stdout).unwrap();
+        assert_eq!(v["total"], 500);
+    }
+    let s3 = stage.run(&[
+        "stats", "--dest", DEST, "--by", "day", "--format", "csv", "--from", "20261127",
+    ]);
+    assert_eq!(text(&s3.stdout), "day,count\n20261127,143\n20261128,168\n");
+}
+
+fn quarantine_records(bodies: &[String]) -> String {
+    bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            serde_json::json!({
+                "reason": "bad_timestamp",
+                "message_id": format!("m-{i}"),
+                "received_at": "2026-11-27T22:27:59.425Z",
+                "body": body,
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+#[test]
+fn requeue_sends_every_quarantined_body_back_in_batches() {
+    let stage = Stage::new(None);
+    let queue = stage
+        .rt
+        .block_on(support::create_queue(&stage.sqs, "events"));
+    let bodies: Vec<String> = (0..23)
+        .map(|i| {
+            serde_json::json!({
+                "Type": "Notification",
+                "Message": serde_json::json!({"timestamp": format!("bad-{i}"), "event": {}}).to_string(),
+                "note": format!("caf\u{e9} \u{1f4de} \"{i}\"\ttab"),
+            })
+            .to_string()
+        })
+        .collect();
+    let key = "events/quarantine/20261127T222759Z-ab12cd-0001.jsonl";
+    stage.put(key, quarantine_records(&bodies).into_bytes());
+    let from = format!("s3://{BUCKET}/{key}");
+
+    // A dry run sends nothing.
+    let out = stage.run(&["requeue", "--from", &from, "--to", &queue, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 23);
+    assert!(text(&out.stdout).starts_with("would send m-0 (bad_timestamp, "));
+    assert_eq!(stage.proxy.count("sqs:SendMessageBatch"), 0);
+    assert_eq!(
+        stage.rt.block_on(support::queue_depth(&stage.sqs, &queue)),
+        (0, 0)
+    );
+
+    let out = stage.run(&["requeue", "--from", &from, "--to", &queue]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("read 23 records"), "{stderr}");
+    assert!(
+        stderr.contains("sent 23, failed 0 (3 SendMessageBatch calls)"),
+        "{stderr}"
+    );
+    assert_eq!(stage.proxy.count("sqs:SendMessageBatch"), 3, "10 + 10 + 3");
+    let mut got = stage
+        .rt
+        .block_on(support::receive_all_bodies(&stage.sqs, &queue));
+    got.sort();
+    let mut want = bodies.clone();
+    want.sort();
+    assert_eq!(got, want, "bodies arrive intact");
+    // The quarantine object is left as it was.
+    let kept = stage
+        .rt
+        .block_on(support::get_object(&stage.s3, BUCKET, key))
+        .unwrap();
+    assert_eq!(text(&kept), quarantine_records(&bodies));
+}
+
+#[test]
+fn requeue_reports_unreadable_records_and_a_failing_queue() {
+    let stage = Stage::new(None);
+    let queue = stage
+        .rt
+        .block_on(support::create_queue(&stage.sqs, "events"));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("q.jsonl");
+    let bodies = vec!["{\"a\": 1}".to_owned(), "{\"b\": 2}".to_owned()];
+    std::fs::write(&file, quarantine_records(&bodies) + "not a record\n").unwrap();
+    let out = stage.run(&["requeue", "--from", file.to_str().unwrap(), "--to", &queue]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sent 2, failed 0"), "{stderr}");
+    assert!(
+        stderr.contains("line 3 is not a quarantine record"),
+        "{stderr}"
+    );
+
+    // Every attempt answered 500: the SDK's retries and ours give up, and the bodies are listed.
+    stage
+        .proxy
+        .inject("sqs:SendMessageBatch", support::Fault::Status(500), 1000);
+    std::fs::write(&file, quarantine_records(&bodies)).unwrap();
+    let out = stage.run(&[
+        "requeue",
+        "--from",
+        file.to_str().unwrap(),
+        "--to",
+        &queue,
+        "--max-attempts",
+        "1",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sent 0, failed 2"), "{stderr}");
+    assert!(stderr.contains("FAILED m-0: "), "{stderr}");
+    assert_eq!(
+        stage.proxy.injected("sqs:SendMessageBatch"),
+        4,
+        "4 attempts of one batch"
+    );
+}

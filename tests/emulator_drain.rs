@@ -726,3 +726,64 @@ fn large_day_files_go_up_as_multipart_uploads() {
     assert_eq!(proxy.count("s3:CompleteMultipartUpload"), 1);
     assert_archive(&stage.archive(), &oracle);
 }
+
+#[test]
+fn follow_mode_flushes_on_time_and_stops_cleanly_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bodies: Vec<String> = bodies_of("emulator").into_iter().take(60).collect();
+    let existing = fixture("emulator").join("existing");
+    let oracle = local_oracle(&existing, &bodies, tmp.path());
+    let stage = Stage::new(&existing, &bodies[..30], None);
+    let report = tmp.path().join("r.json");
+    let mut child = KillOnDrop(
+        stage
+            .drain(
+                &report,
+                &["--follow", "--flush-secs", "1", "--receivers", "1"],
+            )
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // More messages arrive while it runs; both batches are flushed without stopping it.
+    std::thread::sleep(Duration::from_secs(2));
+    stage.rt.block_on(support::send_bodies(
+        &stage.sqs,
+        &stage.queue,
+        &bodies[30..],
+    ));
+    let started = Instant::now();
+    while stage.depth() != (0, 0) || stage.archive() != tree(&oracle) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "follow mode did not catch up"
+        );
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "follow mode exited on its own"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a clean stop exits 0: {status:?}");
+    let r = read_json(&report);
+    assert_eq!(r["received"], 60);
+    assert_eq!(r["deleted"], 60);
+}

@@ -74,6 +74,9 @@ pub enum Command {
     Stats(Box<crate::tools::stats::StatsArgs>),
     /// Send quarantined bodies back to a queue.
     Requeue(Box<crate::tools::requeue::RequeueArgs>),
+    /// Run as an AWS Lambda function behind an SQS event source mapping (configured by
+    /// S3EW_DEST, S3EW_QUARANTINE, S3EW_PROD_HOSTS, S3EW_DROP_EVENTS, S3EW_DROP_CHANNELS).
+    Lambda,
 }
 
 const DRAIN_EXAMPLES: &str = "\

@@ -15,6 +15,7 @@ pub mod adapters;
 pub mod cli;
 pub mod core;
 pub mod doctor;
+pub mod lambda;
 pub mod location;
 pub mod pipeline;
 pub mod report;

@@ -4,7 +4,14 @@ use clap::Parser;
 use s3_event_writer::cli::{self, exit, Cli, Command, DrainSettings, UsageError};
 
 fn main() {
-    let cli = Cli::parse();
+    // Lambda starts the function (named `bootstrap`) without arguments: that means `lambda`.
+    let lambda_start =
+        std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let cli = if lambda_start {
+        Cli::parse_from(["s3-event-writer", "lambda"])
+    } else {
+        Cli::parse()
+    };
     cli::init_logging(cli.log_format);
     let code = match run(cli) {
         Ok(code) => code,
@@ -40,5 +47,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(args) => runtime.block_on(s3_event_writer::tools::verify::run(*args)),
         Command::Stats(args) => runtime.block_on(s3_event_writer::tools::stats::run(*args)),
         Command::Requeue(args) => runtime.block_on(s3_event_writer::tools::requeue::run(*args)),
+        Command::Lambda => runtime.block_on(s3_event_writer::lambda::run()),
     }
 }

@@ -251,7 +251,7 @@ resource "aws_sqs_queue" "main" {
   count = var.create_queue ? 1 : 0
 
   name                       = var.queue_name
-  visibility_timeout_seconds = var.queue_visibility_timeout_seconds
+  visibility_timeout_seconds = local.queue_visibility_timeout_seconds # raised to 6 x lambda_timeout_seconds with enable_lambda (lambda.tf)
   message_retention_seconds  = var.queue_message_retention_seconds
   receive_wait_time_seconds  = 20
   sqs_managed_sse_enabled    = var.queue_kms_key_arn == null ? true : null

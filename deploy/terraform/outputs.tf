@@ -67,3 +67,33 @@ output "manual_group_name" {
   description = "IAM group holding the writer policy for manual runs (create_manual_user only)."
   value       = one(aws_iam_group.manual[*].name)
 }
+
+output "lambda_function_name" {
+  description = "Name of the Lambda function (enable_lambda only)."
+  value       = one(aws_lambda_function.this[*].function_name)
+}
+
+output "lambda_function_arn" {
+  description = "ARN of the Lambda function (enable_lambda only)."
+  value       = one(aws_lambda_function.this[*].arn)
+}
+
+output "lambda_role_arn" {
+  description = "Execution role of the Lambda function (enable_lambda only)."
+  value       = one(aws_iam_role.lambda[*].arn)
+}
+
+output "lambda_log_group_name" {
+  description = "CloudWatch Logs group of the Lambda function (enable_lambda only)."
+  value       = one(aws_cloudwatch_log_group.lambda[*].name)
+}
+
+output "lambda_event_source_mapping_uuid" {
+  description = "UUID of the SQS event source mapping (enable_lambda only), for `aws lambda update-event-source-mapping --uuid`."
+  value       = one(aws_lambda_event_source_mapping.sqs[*].uuid)
+}
+
+output "queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of a queue created by the module (raised to 6 x lambda_timeout_seconds with enable_lambda)."
+  value       = one(aws_sqs_queue.main[*].visibility_timeout_seconds)
+}

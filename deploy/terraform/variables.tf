@@ -208,3 +208,162 @@ variable "create_manual_user" {
   type        = bool
   default     = false
 }
+
+# ---------------------------------------------------------------------------
+# Lambda runner (optional, lambda.tf; see docs/LAMBDA.md)
+# ---------------------------------------------------------------------------
+
+variable "enable_lambda" {
+  description = "Create the Lambda function (`s3-event-writer lambda`, provided.al2023 on arm64), its execution role, its log group and the SQS event source mapping. Needs lambda_zip_path."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the deployment zip holding the release binary named `bootstrap` (e.g. target/lambda/s3-event-writer/bootstrap.zip from `cargo lambda build --release --arm64 --output-format zip`). Required with enable_lambda."
+  type        = string
+  default     = null
+}
+
+variable "lambda_mapping_enabled" {
+  description = "Enable the SQS event source mapping. Default false: deploy the function first, drain once more with the hourly job, then enable (docs/LAMBDA.md)."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_memory_size_mb" {
+  description = "Memory of the function in MB (CPU scales with it)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.lambda_memory_size_mb >= 128 && var.lambda_memory_size_mb <= 10240
+    error_message = "lambda_memory_size_mb must be between 128 and 10240."
+  }
+}
+
+variable "lambda_timeout_seconds" {
+  description = "Function timeout. With enable_lambda, a queue created by the module gets a visibility timeout of at least 6 times this; set an existing queue's yourself."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.lambda_timeout_seconds >= 1 && var.lambda_timeout_seconds <= 900
+    error_message = "lambda_timeout_seconds must be between 1 and 900."
+  }
+}
+
+variable "lambda_ephemeral_storage_mb" {
+  description = "Size of /tmp in MB. The writer spools merged day files over 8 MiB there before the upload, so keep it above the largest day file."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.lambda_ephemeral_storage_mb >= 512 && var.lambda_ephemeral_storage_mb <= 10240
+    error_message = "lambda_ephemeral_storage_mb must be between 512 and 10240."
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrent executions of the function. null = none reserved (the mapping's lambda_maximum_concurrency already bounds it)."
+  type        = number
+  default     = null
+}
+
+variable "lambda_batch_size" {
+  description = "Most SQS messages per invocation (1..10000). Larger batches merge more events per day-file write. Over 10 needs lambda_maximum_batching_window_seconds > 0."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.lambda_batch_size >= 1 && var.lambda_batch_size <= 10000
+    error_message = "lambda_batch_size must be between 1 and 10000."
+  }
+}
+
+variable "lambda_maximum_batching_window_seconds" {
+  description = "How long the mapping gathers messages before it invokes the function with a partial batch (0..300)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.lambda_maximum_batching_window_seconds >= 0 && var.lambda_maximum_batching_window_seconds <= 300
+    error_message = "lambda_maximum_batching_window_seconds must be between 0 and 300."
+  }
+}
+
+variable "lambda_maximum_concurrency" {
+  description = "Most concurrent invocations the SQS mapping starts (2..1000). Bounds the contention on today's day file."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.lambda_maximum_concurrency >= 2 && var.lambda_maximum_concurrency <= 1000
+    error_message = "lambda_maximum_concurrency must be between 2 and 1000."
+  }
+}
+
+variable "lambda_tracing_enabled" {
+  description = "X-Ray tracing mode Active (true) or PassThrough (false). Active adds xray:PutTraceSegments and xray:PutTelemetryRecords to the role."
+  type        = bool
+  default     = true
+}
+
+variable "lambda_log_level" {
+  description = "RUST_LOG of the function."
+  type        = string
+  default     = "info"
+}
+
+variable "lambda_prod_hosts" {
+  description = "S3EW_PROD_HOSTS of the function. Empty = the binary's default list (the SPEC's)."
+  type        = list(string)
+  default     = []
+}
+
+variable "lambda_drop_events" {
+  description = "S3EW_DROP_EVENTS of the function. Empty = the binary's default list (the SPEC's)."
+  type        = list(string)
+  default     = []
+}
+
+variable "lambda_drop_channels" {
+  description = "S3EW_DROP_CHANNELS of the function. Empty = the binary's default list (the SPEC's)."
+  type        = list(string)
+  default     = []
+}
+
+variable "lambda_extra_environment" {
+  description = "More environment variables of the function (e.g. S3EW_MAX_ATTEMPTS, S3EW_LOG_FORMAT). They win over the ones the module sets. Put no secret here."
+  type        = map(string)
+  default     = {}
+}
+
+variable "lambda_log_retention_days" {
+  description = "Retention of the function's log group /aws/lambda/NAME."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.lambda_log_retention_days)
+    error_message = "lambda_log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)."
+  }
+}
+
+variable "lambda_log_kms_key_arn" {
+  description = "KMS key that encrypts the function's log group. Its key policy must let logs.REGION.amazonaws.com use it. null = CloudWatch Logs' own encryption."
+  type        = string
+  default     = null
+}
+
+variable "lambda_kms_key_arn" {
+  description = "KMS key that encrypts the function's environment variables at rest. null = the AWS-managed key of Lambda (the variables hold no secret)."
+  type        = string
+  default     = null
+}
+
+variable "lambda_code_signing_config_arn" {
+  description = "Code signing configuration of the function (AWS Signer). null = none."
+  type        = string
+  default     = null
+}

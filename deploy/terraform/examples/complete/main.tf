@@ -29,4 +29,15 @@ module "s3_event_writer" {
   create_github_oidc_provider = var.create_github_oidc_provider
 
   create_manual_user = var.create_manual_user
+
+  # Lambda runner (docs/LAMBDA.md), off unless enable_lambda = true.
+  enable_lambda                          = var.enable_lambda
+  lambda_zip_path                        = var.lambda_zip_path
+  lambda_mapping_enabled                 = var.lambda_mapping_enabled
+  lambda_memory_size_mb                  = var.lambda_memory_size_mb
+  lambda_timeout_seconds                 = var.lambda_timeout_seconds
+  lambda_batch_size                      = var.lambda_batch_size
+  lambda_maximum_batching_window_seconds = var.lambda_maximum_batching_window_seconds
+  lambda_maximum_concurrency             = var.lambda_maximum_concurrency
+  lambda_log_retention_days              = var.lambda_log_retention_days
 }

@@ -27,3 +27,13 @@ output "writer_policy_json" {
   description = "The writer policy, for review."
   value       = module.s3_event_writer.writer_policy_json
 }
+
+output "LAMBDA_FUNCTION_NAME" {
+  description = "Name of the Lambda function (enable_lambda only)."
+  value       = module.s3_event_writer.lambda_function_name
+}
+
+output "LAMBDA_EVENT_SOURCE_MAPPING_UUID" {
+  description = "UUID of the SQS event source mapping (enable_lambda only)."
+  value       = module.s3_event_writer.lambda_event_source_mapping_uuid
+}

@@ -56,3 +56,57 @@ variable "sns_topic_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "enable_lambda" {
+  description = "Create the Lambda runner (function, role, log group, SQS event source mapping). See docs/LAMBDA.md."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_zip_path" {
+  description = "Zip holding the binary as `bootstrap` (target/lambda/s3-event-writer/bootstrap.zip). Required with enable_lambda."
+  type        = string
+  default     = null
+}
+
+variable "lambda_mapping_enabled" {
+  description = "Let the SQS event source mapping invoke the function. Enable after a last hourly drain."
+  type        = bool
+  default     = false
+}
+
+variable "lambda_memory_size_mb" {
+  description = "Memory of the function in MB."
+  type        = number
+  default     = 512
+}
+
+variable "lambda_timeout_seconds" {
+  description = "Timeout of the function (a created queue's visibility timeout becomes at least 6 times this)."
+  type        = number
+  default     = 120
+}
+
+variable "lambda_batch_size" {
+  description = "Most messages per invocation (up to 10000)."
+  type        = number
+  default     = 1000
+}
+
+variable "lambda_maximum_batching_window_seconds" {
+  description = "Seconds the mapping gathers messages before invoking (must be > 0 with a batch size over 10)."
+  type        = number
+  default     = 30
+}
+
+variable "lambda_maximum_concurrency" {
+  description = "Most concurrent invocations the mapping starts (at least 2)."
+  type        = number
+  default     = 4
+}
+
+variable "lambda_log_retention_days" {
+  description = "Retention of the function's log group."
+  type        = number
+  default     = 30
+}

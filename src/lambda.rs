@@ -1,0 +1,287 @@
+//! The writer as an AWS Lambda function fed by an SQS event source mapping.
+//!
+//! One core, three ways to run it: the hourly `drain`, `drain --follow`, and this. An invocation
+//! is one block of the same [`pipeline`](crate::pipeline): every record is classified by the
+//! core, kept lines are merged into their day files with the same streaming merge and
+//! conditional writes, quarantine records go to one new object. The answer lists in
+//! `batchItemFailures` exactly the records whose outcome is not durable: the records of a day
+//! whose write failed (after the store's bounded, jittered retries on 412/409) and, if the
+//! quarantine write failed, the quarantined ones. Dropped records, and the records of every
+//! day that was written, succeed. Failed records come back through SQS, and the queue's redrive
+//! policy moves a persistent failure to its dead-letter queue.
+//!
+//! Configuration comes from the environment, with the CLI's names: `S3EW_DEST`,
+//! `S3EW_QUARANTINE`, `S3EW_PROD_HOSTS`, `S3EW_DROP_EVENTS`, `S3EW_DROP_CHANNELS`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
+
+use crate::adapters::{
+    AckOutcome, Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError,
+};
+use crate::cli::{AwsContext, UsageError};
+use crate::core::Rules;
+use crate::location::Location;
+use crate::pipeline::{self, DrainOptions, Progress};
+use crate::report::Report;
+
+/// One SQS record of an invocation.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub message_id: String,
+    pub body: String,
+}
+
+/// The records of one invocation as a [`Source`]: handed out once, acknowledgements recorded.
+#[derive(Debug)]
+struct BatchSource {
+    pending: Vec<Message>,
+    acked: HashSet<String>,
+}
+
+impl BatchSource {
+    fn new(records: &[Record]) -> BatchSource {
+        let received_at = jiff::Timestamp::now().to_string();
+        let pending = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Message {
+                id: r.message_id.clone(),
+                body: r.body.clone().into_bytes(),
+                // The position identifies the record even if an id repeats.
+                receipt: Receipt {
+                    id: r.message_id.clone(),
+                    handle: i.to_string(),
+                },
+                received_at: received_at.clone(),
+            })
+            .collect();
+        BatchSource {
+            pending,
+            acked: HashSet::new(),
+        }
+    }
+}
+
+impl Source for BatchSource {
+    async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
+        if self.pending.is_empty() {
+            return Ok(Batch::Drained);
+        }
+        let rest = if self.pending.len() > max {
+            self.pending.split_off(max)
+        } else {
+            Vec::new()
+        };
+        Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
+    }
+
+    async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
+        let deleted = receipts.len() as u64;
+        self.acked.extend(receipts.into_iter().map(|r| r.handle));
+        // Lambda deletes the successful records itself once the invocation returns.
+        AckOutcome {
+            deleted,
+            failed: Vec::new(),
+        }
+    }
+
+    async fn abandon(&mut self, _receipts: Vec<Receipt>) {}
+
+    async fn release(&mut self, _receipts: Vec<Receipt>) {}
+
+    async fn finish(&mut self) {}
+
+    fn requests(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+
+    fn deletes(&self) -> bool {
+        false
+    }
+}
+
+/// The result of one invocation.
+#[derive(Debug)]
+pub struct BatchOutcome {
+    /// Message ids whose outcome is not durable: the `batchItemFailures`.
+    pub failed: Vec<String>,
+    pub report: Report,
+}
+
+/// Handles one batch of records: classify, merge, quarantine; report what failed.
+pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
+    records: &[Record],
+    days: &D,
+    quarantine: &Q,
+    rules: &Rules,
+    run_id: &str,
+) -> BatchOutcome {
+    let mut source = BatchSource::new(records);
+    let opts = DrainOptions {
+        block_messages: records.len().max(1),
+        flush_secs: None,
+        day_concurrency: 4,
+        max_messages: None,
+        dry_run: false,
+        run_id: run_id.to_owned(),
+    };
+    let progress = Progress::default();
+    let report = match pipeline::drain(
+        &mut source,
+        days,
+        quarantine,
+        rules,
+        &opts,
+        &progress,
+        std::future::pending(),
+    )
+    .await
+    {
+        Ok(r) => r,
+        // A batch source never fails to read; keep the contract anyway: nothing acknowledged.
+        Err(e) => {
+            tracing::error!(error = %e, "batch failed");
+            Report::default()
+        }
+    };
+    let failed = records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !source.acked.contains(&i.to_string()))
+        .map(|(_, r)| r.message_id.clone())
+        .collect();
+    BatchOutcome { failed, report }
+}
+
+/// The function's settings, from the environment.
+#[derive(Debug, Clone)]
+pub struct LambdaSettings {
+    pub dest: Location,
+    pub quarantine: Location,
+    pub rules: Rules,
+}
+
+fn env_list(name: &str) -> Option<Vec<String>> {
+    let v = std::env::var(name).ok()?;
+    let items: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Some(items)
+}
+
+impl LambdaSettings {
+    /// Reads `S3EW_DEST` (required), `S3EW_QUARANTINE` and the rule lists.
+    pub fn from_env() -> Result<LambdaSettings, UsageError> {
+        let dest = std::env::var("S3EW_DEST").map_err(|_| {
+            UsageError(anyhow::anyhow!(
+                "S3EW_DEST is not set: the function needs s3://BUCKET/PREFIX/"
+            ))
+        })?;
+        let dest = Location::parse(&dest).map_err(|e| UsageError(e.into()))?;
+        let quarantine = match std::env::var("S3EW_QUARANTINE") {
+            Ok(q) if !q.is_empty() => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
+            _ => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
+        };
+        dest.check_quarantine(&quarantine)
+            .map_err(|e| UsageError(e.into()))?;
+        let d = Rules::default();
+        let rules = Rules {
+            prod_hosts: env_list("S3EW_PROD_HOSTS").unwrap_or(d.prod_hosts),
+            drop_channel_substrings: env_list("S3EW_DROP_CHANNELS")
+                .unwrap_or(d.drop_channel_substrings),
+            drop_events: env_list("S3EW_DROP_EVENTS").unwrap_or(d.drop_events),
+        };
+        rules.validate().map_err(|e| UsageError(e.into()))?;
+        Ok(LambdaSettings {
+            dest,
+            quarantine,
+            rules,
+        })
+    }
+}
+
+/// Turns an SQS event into records (a record without a body is an empty body: quarantined).
+pub fn records_of(event: SqsEvent) -> Vec<Record> {
+    event
+        .records
+        .into_iter()
+        .map(|m| Record {
+            message_id: m.message_id.unwrap_or_default(),
+            body: m.body.unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The batch response for `failed` message ids.
+pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
+
+/// Runs the Lambda runtime loop (the `lambda` subcommand).
+pub async fn run() -> anyhow::Result<i32> {
+    let settings = LambdaSettings::from_env()?;
+    let ctx = AwsContext::load(&crate::adapters::aws::AwsSettings::default(), true).await;
+    let days = ctx.day_store(&settings.dest, crate::adapters::s3::S3Settings::default());
+    let quarantine = ctx.quarantine_store(&settings.quarantine);
+    let (days, quarantine, rules) = (&days, &quarantine, &settings.rules);
+    let handler = service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let run_id = format!("{}-{}", pipeline::new_run_id(), event.context.request_id);
+        let records = records_of(event.payload);
+        let outcome = handle_batch(&records, days, quarantine, rules, &run_id).await;
+        tracing::info!(
+            records = records.len(),
+            kept = outcome.report.kept,
+            dropped = outcome.report.dropped,
+            quarantined = outcome.report.quarantined,
+            failed = outcome.failed.len(),
+            "batch done"
+        );
+        Ok::<SqsBatchResponse, lambda_runtime::Error>(batch_response(outcome.failed))
+    });
+    lambda_runtime::run(handler)
+        .await
+        .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))?;
+    Ok(crate::cli::exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_response_lists_failed_ids_in_camel_case() {
+        let v = serde_json::to_value(batch_response(vec!["a".into(), "b".into()])).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "b"}]})
+        );
+    }
+
+    #[test]
+    fn records_come_from_the_sqs_event_shape() {
+        let event: SqsEvent = serde_json::from_value(serde_json::json!({"Records": [
+            {"messageId": "m1", "receiptHandle": "r", "body": "{}", "attributes": {}, "messageAttributes": {},
+             "md5OfBody": "x", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-west-2:1:q", "awsRegion": "us-west-2"}
+        ]}))
+        .unwrap();
+        let records = records_of(event);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].message_id, "m1");
+        assert_eq!(records[0].body, "{}");
+    }
+}

@@ -1,0 +1,172 @@
+//! The Lambda handler called in-process with SQS records built from the conformance bodies,
+//! against the S3 emulator: the archive byte for byte, `batchItemFailures` holding exactly the
+//! records of a day whose write failed, and eight concurrent invocations on overlapping days.
+
+mod common;
+mod support;
+
+use std::collections::BTreeMap;
+
+use s3_event_writer::adapters::aws::RequestCounter;
+use s3_event_writer::adapters::s3::{S3Quarantine, S3Settings, S3Store};
+use s3_event_writer::core::{classify, Outcome, Rules};
+use s3_event_writer::lambda::{handle_batch, Record};
+use support::{Fault, FaultProxy, Moto};
+
+const BUCKET: &str = "logpublish";
+const PREFIX: &str = "events/prod/";
+
+fn records(set: &str) -> Vec<Record> {
+    std::fs::read_to_string(common::fixture(set).join("messages.jsonl"))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, body)| Record {
+            message_id: format!("{set}-{i:05}"),
+            body: body.to_owned(),
+        })
+        .collect()
+}
+
+struct Env {
+    _moto: Moto,
+    proxy: FaultProxy,
+    s3: aws_sdk_s3::Client,
+    days: S3Store,
+    quarantine: S3Quarantine,
+}
+
+async fn env(set: &str) -> Env {
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(&moto.endpoint);
+    // moto's conditional writes are not atomic under concurrent requests.
+    proxy.serialize_all(true);
+    let s3 = support::s3_client(&moto.endpoint).await;
+    support::create_bucket(&s3, BUCKET).await;
+    support::upload_dir(&s3, BUCKET, PREFIX, &common::fixture(set).join("existing")).await;
+    let via_proxy = support::with_quick_retries_s3(&support::s3_client(&proxy.endpoint).await);
+    let settings = S3Settings {
+        bucket: BUCKET.into(),
+        prefix: PREFIX.into(),
+        ..S3Settings::default()
+    };
+    let days = S3Store::new(via_proxy.clone(), settings, RequestCounter::default());
+    let quarantine = S3Quarantine::new(via_proxy, BUCKET.into(), "events/quarantine/".into());
+    Env {
+        _moto: moto,
+        proxy,
+        s3,
+        days,
+        quarantine,
+    }
+}
+
+async fn archive(env: &Env) -> BTreeMap<String, Vec<u8>> {
+    support::download_prefix(&env.s3, BUCKET, PREFIX).await
+}
+
+fn assert_expected(got: &BTreeMap<String, Vec<u8>>, set: &str) {
+    let expected = common::tree(&common::fixture(set).join("expected"));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (day, bytes) in &expected {
+        assert!(got[day] == *bytes, "day {day} differs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
+    let env = env("emulator").await;
+    let records = records("emulator");
+    let out = handle_batch(
+        &records,
+        &env.days,
+        &env.quarantine,
+        &Rules::default(),
+        "t1",
+    )
+    .await;
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    assert_expected(&archive(&env).await, "emulator");
+    let c: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::fixture("emulator").join("counts.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(out.report.kept, c["kept"].as_u64().unwrap());
+    assert_eq!(out.report.quarantined, c["quarantined"].as_u64().unwrap());
+    let q = support::list_keys(&env.s3, BUCKET, "events/quarantine/").await;
+    assert_eq!(q.len(), 1, "one quarantine object per invocation");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_day_fails_exactly_its_records() {
+    let env = env("emulator").await;
+    let records = records("emulator");
+    env.proxy
+        .inject_on_path("s3:PutObject", "20261127", Fault::Status(500), 1000);
+    let out = handle_batch(
+        &records,
+        &env.days,
+        &env.quarantine,
+        &Rules::default(),
+        "t2",
+    )
+    .await;
+    let expected: Vec<String> = records
+        .iter()
+        .filter(|r| {
+            matches!(classify(&r.body, &Rules::default(), &mut Vec::new()),
+                Outcome::Keep { day } if day.as_str() == "20261127")
+        })
+        .map(|r| r.message_id.clone())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(
+        out.failed, expected,
+        "exactly the failed day's records, and no dropped or quarantined one"
+    );
+    let got = archive(&env).await;
+    let want = common::tree(&common::fixture("emulator").join("expected"));
+    assert_eq!(got["20261126"], want["20261126"]);
+    assert_eq!(got["20261128"], want["20261128"]);
+    assert!(!got.contains_key("20261127"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive() {
+    let env = env("emulator").await;
+    let records = records("emulator");
+    // Eight interleaved slices: every invocation touches every day.
+    let slices: Vec<Vec<Record>> = (0..8)
+        .map(|k| records.iter().skip(k).step_by(8).cloned().collect())
+        .collect();
+    let rules = Rules::default();
+    let runs = slices.iter().enumerate().map(|(k, slice)| {
+        let (days, quarantine, rules) = (&env.days, &env.quarantine, &rules);
+        async move { handle_batch(slice, days, quarantine, rules, &format!("c{k}")).await }
+    });
+    let outcomes = futures::future::join_all(runs).await;
+    for o in &outcomes {
+        assert!(o.failed.is_empty(), "{:?}", o.failed);
+    }
+    assert_expected(&archive(&env).await, "emulator");
+    assert!(
+        env.proxy.count("s3:PutObject") >= 8,
+        "{:?}",
+        env.proxy.counts()
+    );
+}
+
+#[test]
+fn started_by_lambda_without_arguments_it_runs_the_lambda_command() {
+    // Lambda runs `bootstrap` with no arguments; without S3EW_DEST it must say what is missing.
+    let out = common::bin()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("S3EW_DEST"), "{stderr}");
+}

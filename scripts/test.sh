@@ -21,3 +21,6 @@ export S3EW_MOTO_SERVER="$VENV/bin/moto_server"
 
 echo "== cargo test"
 cargo test --locked --all-targets "$@"
+
+echo "== the built function under the local Lambda emulator (cargo lambda watch)"
+scripts/test-lambda.sh

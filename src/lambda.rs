@@ -11,7 +11,8 @@
 //! policy moves a persistent failure to its dead-letter queue.
 //!
 //! Configuration comes from the environment, with the CLI's names: `S3EW_DEST`,
-//! `S3EW_QUARANTINE`, `S3EW_PROD_HOSTS`, `S3EW_DROP_EVENTS`, `S3EW_DROP_CHANNELS`.
+//! `S3EW_QUARANTINE`, `S3EW_PROD_HOSTS`, `S3EW_DROP_EVENTS`, `S3EW_DROP_CHANNELS`, and
+//! `S3EW_S3_PATH_STYLE` for emulators.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -235,7 +236,12 @@ pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
 /// Runs the Lambda runtime loop (the `lambda` subcommand).
 pub async fn run() -> anyhow::Result<i32> {
     let settings = LambdaSettings::from_env()?;
-    let ctx = AwsContext::load(&crate::adapters::aws::AwsSettings::default(), true).await;
+    let aws = crate::adapters::aws::AwsSettings {
+        force_path_style: std::env::var("S3EW_S3_PATH_STYLE")
+            .is_ok_and(|v| v == "true" || v == "1"),
+        ..crate::adapters::aws::AwsSettings::default()
+    };
+    let ctx = AwsContext::load(&aws, true).await;
     let days = ctx.day_store(&settings.dest, crate::adapters::s3::S3Settings::default());
     let quarantine = ctx.quarantine_store(&settings.quarantine);
     let (days, quarantine, rules) = (&days, &quarantine, &settings.rules);

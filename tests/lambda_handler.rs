@@ -80,6 +80,7 @@ fn assert_expected(got: &BTreeMap<String, Vec<u8>>, set: &str) {
 async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
     let env = env("emulator").await;
     let records = records("emulator");
+    let started = std::time::Instant::now();
     let out = handle_batch(
         &records,
         &env.days,
@@ -88,6 +89,11 @@ async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
         "t1",
     )
     .await;
+    eprintln!(
+        "one invocation: {} records in {:?}",
+        records.len(),
+        started.elapsed()
+    );
     assert!(out.failed.is_empty(), "{:?}", out.failed);
     assert_expected(&archive(&env).await, "emulator");
     let c: serde_json::Value = serde_json::from_slice(
@@ -147,7 +153,14 @@ async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive
         let (days, quarantine, rules) = (&env.days, &env.quarantine, &rules);
         async move { handle_batch(slice, days, quarantine, rules, &format!("c{k}")).await }
     });
+    let started = std::time::Instant::now();
     let outcomes = futures::future::join_all(runs).await;
+    eprintln!(
+        "eight concurrent invocations: {} records in {:?}; requests {:?}",
+        records.len(),
+        started.elapsed(),
+        env.proxy.counts()
+    );
     for o in &outcomes {
         assert!(o.failed.is_empty(), "{:?}", o.failed);
     }

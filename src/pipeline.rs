@@ -106,15 +106,17 @@ struct Classified {
     quarantine_receipts: Vec<Receipt>,
 }
 
-fn classify_block(
-    block: &[Message],
+/// Classifies messages into the block in hand as they arrive, so a block holds formatted lines
+/// and receipts, never the raw bodies (except those of quarantined messages).
+fn classify_into(
+    c: &mut Classified,
+    msgs: &[Message],
     rules: &Rules,
     report: &mut Report,
     progress: &Progress,
-) -> Classified {
-    let mut c = Classified::default();
+) {
     let mut line = Vec::with_capacity(256);
-    for m in block {
+    for m in msgs {
         line.clear();
         match classify_bytes(&m.body, rules, &mut line) {
             Outcome::Keep { day } => {
@@ -135,7 +137,7 @@ fn classify_block(
             }
             Outcome::Quarantine { reason } => {
                 report.quarantined += 1;
-                add_quarantine(&mut c, m, reason, report);
+                add_quarantine(c, m, reason, report);
             }
         }
     }
@@ -144,7 +146,6 @@ fn classify_block(
     progress
         .quarantined
         .store(report.quarantined, Ordering::Relaxed);
-    c
 }
 
 fn add_quarantine(c: &mut Classified, m: &Message, reason: QuarantineReason, report: &mut Report) {
@@ -193,9 +194,10 @@ where
             break;
         }
         let block_cap = opts.block_messages.max(1).min(budget);
-        let mut block: Vec<Message> = Vec::new();
+        let mut block = Classified::default();
+        let mut in_block = 0usize;
         let mut deadline: Option<tokio::time::Instant> = None;
-        while block.len() < block_cap {
+        while in_block < block_cap {
             let flush_at = deadline;
             tokio::select! {
                 biased;
@@ -205,7 +207,7 @@ where
                     break;
                 }
                 () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => break,
-                batch = source.next_batch(block_cap - block.len()) => match batch {
+                batch = source.next_batch(block_cap - in_block) => match batch {
                     Err(e) if report.received == 0 => return Err(e.into()),
                     Err(e) => {
                         // Finish what is in hand; what was not received stays in the queue.
@@ -221,7 +223,8 @@ where
                         }
                         report.received += msgs.len() as u64;
                         progress.received.store(report.received, Ordering::Relaxed);
-                        block.extend(msgs);
+                        in_block += msgs.len();
+                        classify_into(&mut block, &msgs, rules, &mut report, progress);
                     }
                     Batch::Idle => {}
                     Batch::Drained => {
@@ -232,12 +235,11 @@ where
                 },
             }
         }
-        if block.is_empty() {
+        if in_block == 0 {
             continue;
         }
         block_no += 1;
-        let classified = classify_block(&block, rules, &mut report, progress);
-        drop(block);
+        let classified = block;
         let name = format!("{}-{block_no:04}.jsonl", opts.run_id);
         let to_ack = write_block(
             classified,

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Receivers and requests against the AWS emulator: docs/PERFORMANCE.md, "Receivers".
+#
+# usage: bench/e2e.sh            (E2E_MESSAGES=200 E2E_DELAY_MS=20 E2E_RECEIVERS=1,2,4,8)
+#
+# Installs the pinned emulator into the cached venv when it is missing (like scripts/test.sh),
+# then runs `cargo bench --bench e2e`, which prints the figures.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+describe_machine
+ensure_moto
+cd "$BENCH_ROOT"
+exec cargo bench --locked --bench e2e

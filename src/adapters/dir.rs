@@ -102,17 +102,28 @@ impl DirStore {
         if stats.new_lines == 0 {
             return Ok(stats); // nothing new: the day file is not touched
         }
+        self.install(tmp, mode, &path)?;
+        Ok(stats)
+    }
+
+    /// Puts a finished temporary file in place of `path`: permissions, fsync, atomic rename,
+    /// fsync of the directory. Call with the directory lock held.
+    fn install(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        mode: u32,
+        path: &Path,
+    ) -> Result<(), DestError> {
         let f = tmp.as_file();
         f.set_permissions(fs::Permissions::from_mode(mode))
             .map_err(|e| DestError::io(tmp.path(), "setting permissions", e))?;
         f.sync_all()
             .map_err(|e| DestError::io(tmp.path(), "fsync", e))?;
-        tmp.persist(&path)
-            .map_err(|e| DestError::io(&path, "renaming the merged file into place", e.error))?;
+        tmp.persist(path)
+            .map_err(|e| DestError::io(path, "renaming the new file into place", e.error))?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| DestError::io(&self.dir, "fsync of the directory", e))?;
-        Ok(stats)
+            .map_err(|e| DestError::io(&self.dir, "fsync of the directory", e))
     }
 }
 
@@ -265,16 +276,7 @@ impl DirStore {
             .map_err(|e| DestError::io(&self.dir, "creating a temporary file", e))?;
         let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         let stats = merge_file(Some(&existing), &[], out, &self.sort, &path)?;
-        let f = tmp.as_file();
-        f.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| DestError::io(tmp.path(), "setting permissions", e))?;
-        f.sync_all()
-            .map_err(|e| DestError::io(tmp.path(), "fsync", e))?;
-        tmp.persist(&path)
-            .map_err(|e| DestError::io(&path, "renaming the rewritten file into place", e.error))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| DestError::io(&self.dir, "fsync of the directory", e))?;
+        self.install(tmp, mode, &path)?;
         Ok(Some(stats))
     }
 }

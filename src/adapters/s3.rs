@@ -397,29 +397,50 @@ impl S3Store {
         lines: Arc<Vec<Vec<u8>>>,
         write: bool,
     ) -> Result<MergeStats, DestError> {
-        let key = self.key(day);
+        let policy = if write {
+            WritePolicy::NewLinesOnly
+        } else {
+            WritePolicy::Preview
+        };
+        let stats = self.read_merge_write(&self.key(day), lines, policy).await?;
+        // Only `WritePolicy::Always` answers None (for a missing object).
+        Ok(stats.unwrap_or_default())
+    }
+
+    /// The optimistic-concurrency loop shared by merges and repairs: read the day, merge, and
+    /// write it back conditionally; on 412/409 start over (jittered backoff, bounded).
+    async fn read_merge_write(
+        &self,
+        key: &str,
+        lines: Arc<Vec<Vec<u8>>>,
+        policy: WritePolicy,
+    ) -> Result<Option<MergeStats>, DestError> {
         let attempts = self.settings.conflict_attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
             if attempt > 1 {
                 backoff(attempt).await;
             }
-            let (etag, stats, spooled) = match self.read_and_merge(&key, lines.clone(), write).await
-            {
-                Ok(v) => v,
-                Err(Attempt::Conflict(why)) => {
-                    tracing::info!(%key, attempt, why, "reading the day again");
-                    last = why;
-                    continue;
-                }
-                Err(Attempt::Failed(e)) => return Err(e),
-            };
-            if !write || stats.new_lines == 0 {
-                return Ok(stats);
+            let keep_output = policy != WritePolicy::Preview;
+            let (etag, stats, spooled) =
+                match self.read_and_merge(key, lines.clone(), keep_output).await {
+                    Ok(v) => v,
+                    Err(Attempt::Conflict(why)) => {
+                        tracing::info!(%key, attempt, why, "reading the day again");
+                        last = why;
+                        continue;
+                    }
+                    Err(Attempt::Failed(e)) => return Err(e),
+                };
+            match policy {
+                WritePolicy::Preview => return Ok(Some(stats)),
+                WritePolicy::NewLinesOnly if stats.new_lines == 0 => return Ok(Some(stats)),
+                WritePolicy::Always if etag.is_none() => return Ok(None),
+                _ => {}
             }
             let data = spooled.expect("kept output");
-            match self.put(&key, data, etag.as_deref()).await {
-                Ok(()) => return Ok(stats),
+            match self.put(key, data, etag.as_deref()).await {
+                Ok(()) => return Ok(Some(stats)),
                 Err(Attempt::Conflict(why)) => {
                     tracing::info!(%key, attempt, why, "the day changed since it was read; merging again");
                     last = why;
@@ -429,10 +450,21 @@ impl S3Store {
         }
         tracing::warn!(%key, attempts, last, "giving up on a contended day");
         Err(DestError::Contended {
-            location: self.location(&key),
+            location: self.location(key),
             attempts,
         })
     }
+}
+
+/// When [`S3Store::read_merge_write`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WritePolicy {
+    /// Never (dry runs).
+    Preview,
+    /// When the merge added lines (a day with no new lines is not touched).
+    NewLinesOnly,
+    /// Whenever the object exists (repairs rewrite it sorted and de-duplicated).
+    Always,
 }
 
 fn is_changed(e: &io::Error) -> bool {
@@ -605,40 +637,8 @@ impl S3Store {
     /// the ETag read, read and rewritten again when another writer got there first. `None` when
     /// the day has no object.
     pub async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        let key = self.key(day);
-        let attempts = self.settings.conflict_attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                backoff(attempt).await;
-            }
-            let (etag, stats, spooled) =
-                match self.read_and_merge(&key, Arc::new(Vec::new()), true).await {
-                    Ok(v) => v,
-                    Err(Attempt::Conflict(why)) => {
-                        last = why;
-                        continue;
-                    }
-                    Err(Attempt::Failed(e)) => return Err(e),
-                };
-            let Some(etag) = etag else {
-                return Ok(None);
-            };
-            let data = spooled.expect("kept output");
-            match self.put(&key, data, Some(&etag)).await {
-                Ok(()) => return Ok(Some(stats)),
-                Err(Attempt::Conflict(why)) => {
-                    tracing::info!(%key, attempt, why, "the day changed since it was read; rewriting again");
-                    last = why;
-                }
-                Err(Attempt::Failed(e)) => return Err(e),
-            }
-        }
-        tracing::warn!(%key, attempts, last, "giving up on a contended day");
-        Err(DestError::Contended {
-            location: self.location(&key),
-            attempts,
-        })
+        self.read_merge_write(&self.key(day), Arc::new(Vec::new()), WritePolicy::Always)
+            .await
     }
 }
 

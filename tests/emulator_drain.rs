@@ -787,3 +787,38 @@ fn follow_mode_flushes_on_time_and_stops_cleanly_on_sigterm() {
     assert_eq!(r["received"], 60);
     assert_eq!(r["deleted"], 60);
 }
+
+#[test]
+fn endless_contention_on_a_day_gives_up_after_the_bounded_attempts_and_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bodies: Vec<String> = bodies_of("emulator").into_iter().take(40).collect();
+    let stage = Stage::new(&fixture("emulator").join("existing"), &bodies, None);
+    // Every conditional PUT of this day meets "another writer got there first".
+    stage
+        .proxy
+        .inject_on_path("s3:PutObject", "20261127", Fault::Status(412), 1000);
+    let report = tmp.path().join("r.json");
+    let out = run_bounded(&mut stage.drain(
+        &report,
+        &["--conflict-attempts", "3", "--visibility-timeout", "60"],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("gave up after 3 read-merge-write attempts")
+            && stderr.contains("PreconditionFailed"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stage.proxy.injected("s3:PutObject"),
+        3,
+        "exactly the bounded attempts"
+    );
+    let r = read_json(&report);
+    let failed = r["failures"][0]["messages"].as_u64().unwrap();
+    assert_eq!(
+        stage.depth(),
+        (0, failed),
+        "that day's messages stay in the queue"
+    );
+}

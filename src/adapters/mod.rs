@@ -144,8 +144,15 @@ pub enum DestError {
         operation: &'static str,
         permission: &'static str,
     },
-    #[error("{location}: still changed by another writer after {attempts} attempts; its messages stay in the queue")]
-    Contended { location: String, attempts: u32 },
+    /// Every read-merge-write attempt met a concurrent change (412/409) or a failed read; `last`
+    /// says what the last attempt met, so a disk or network problem is not mistaken for
+    /// contention.
+    #[error("{location}: gave up after {attempts} read-merge-write attempts (last: {last}); its messages stay in the queue")]
+    Contended {
+        location: String,
+        attempts: u32,
+        last: String,
+    },
 }
 
 impl DestError {

@@ -452,6 +452,7 @@ impl S3Store {
         Err(DestError::Contended {
             location: self.location(key),
             attempts,
+            last,
         })
     }
 }

@@ -836,6 +836,48 @@ mod tests {
     }
 
     #[test]
+    fn a_message_inside_the_message_does_not_disturb_the_outer_one() {
+        // The inner message has its own escaped `Message` member, unescaped while the outer
+        // one is being read.
+        let mut m = msg(&json!({"Event": "E", "Channel": "c\"q"}));
+        m["Message"] = json!("{\"nested\": \"x\"}");
+        let (o, line) = run(&envelope(&m));
+        assert_eq!(o, keep("20261120"));
+        assert!(line.contains(r#""channel": "c\"q""#), "{line}");
+        // And the next message starts clean.
+        let (o, line) = run(&envelope(&msg(&json!({"Event": "F", "Channel": "d"}))));
+        assert_eq!(o, keep("20261120"));
+        assert!(line.ends_with(r#""event": "F"}"#), "{line}");
+    }
+
+    #[test]
+    fn duplicate_message_members_resolve_last_wins() {
+        let first = msg(&json!({"Event": "First", "Channel": "c"})).to_string();
+        let second = msg(&json!({"Event": "Second", "Channel": "c"})).to_string();
+        let escaped = serde_json::to_string(&first).unwrap();
+        let plain = r#""{}""#;
+        for (a, b, want) in [
+            (escaped.as_str(), plain, None),
+            (plain, escaped.as_str(), Some("First")),
+            (
+                escaped.as_str(),
+                serde_json::to_string(&second).unwrap().as_str(),
+                Some("Second"),
+            ),
+        ] {
+            let body = format!(r#"{{"Type": "Notification", "Message": {a}, "Message": {b}}}"#);
+            let (o, line) = run(&body);
+            match want {
+                None => assert_eq!(o, q(QuarantineReason::NoEventObject), "{body}"),
+                Some(name) => assert!(
+                    line.ends_with(&format!(r#""event": "{name}"}}"#)),
+                    "{body}: {line}"
+                ),
+            }
+        }
+    }
+
+    #[test]
     fn escaped_member_names_are_recognised() {
         let body = r#"{"time\u0073tamp": "2026-11-20T01:00:00", "hostname": "futel-prod-back",
             "\u0065vent": {"Event": "A", "Channel": "c"}}"#;

@@ -13,10 +13,8 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{assert_same_tree, bin, copy_dir, counts, fixture, read_json, tree};
+use common::{assert_same_tree, bin, copy_dir, counts, fixture, read_json, run_ok, tree};
 use support::{FaultProxy, Moto};
 
 const SET: &str = "emulator";
@@ -32,58 +30,6 @@ fn bodies() -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// A child process that is killed if the test ends (or panics) while it still runs.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs the binary with output to files and kills it if it has not finished within three
-/// minutes, so a hang fails the test instead of stalling the suite.
-fn run_bounded(cmd: &mut Command) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = KillOnDrop(
-        cmd.stdin(Stdio::null())
-            .stdout(std::fs::File::create(&out_path).unwrap())
-            .stderr(std::fs::File::create(&err_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "the writer did not finish in 180 s:\n{}",
-            std::fs::read_to_string(&err_path).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: std::fs::read(&out_path).unwrap(),
-        stderr: std::fs::read(&err_path).unwrap(),
-    }
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = run_bounded(cmd);
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// `(reason, body)` of every quarantine record in `jsonl` texts, counted.

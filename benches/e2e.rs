@@ -36,12 +36,14 @@
     clippy::too_many_lines
 )]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -346,22 +348,10 @@ impl Bench {
     }
 }
 
+/// The writer, with the caller's environment kept from steering it (the tests' helper).
 fn writer() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_s3-event-writer"));
-    for v in [
-        "QUEUE_URL",
-        "S3EW_DEST",
-        "S3EW_QUARANTINE",
-        "S3EW_REPORT",
-        "S3EW_PROD_HOSTS",
-        "S3EW_DROP_EVENTS",
-        "S3EW_DROP_CHANNELS",
-        "S3EW_CONFIG",
-    ] {
-        c.env_remove(v);
-    }
+    let mut c = common::bin();
     c.env("RUST_LOG", "error");
-    c.stdin(Stdio::null());
     c
 }
 

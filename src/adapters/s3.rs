@@ -8,9 +8,13 @@
 //! retried PUT whose first success response was lost sees 412, re-reads, finds its lines
 //! already there and stops.
 //!
-//! Outputs larger than `multipart_threshold_bytes` are uploaded as a multipart upload from the
-//! spool file with the same condition on CompleteMultipartUpload, so memory stays bounded by the
-//! spool's memory limit plus the parts in flight. A missing object is 404 NoSuchKey; a 403 is
+//! Size classes of a merged day (defaults in brackets): up to `spool_memory_bytes` (8 MiB) it is
+//! held in memory and sent as one PutObject; above that it is spooled to a temporary file, sent
+//! as one PutObject streamed from that file up to `multipart_threshold_bytes` (64 MiB), and as a
+//! multipart upload of `part_size_bytes` parts (16 MiB) above it, with the same condition on
+//! CompleteMultipartUpload. Memory stays bounded by the spool's memory limit plus the parts in
+//! flight. The spool file lives until the upload has completed, retries included (the SDK
+//! re-opens it for every attempt). A missing object is 404 NoSuchKey; a 403 is
 //! never read as "empty": it is an error naming the key and the permission the writer lacks.
 
 use std::collections::BTreeMap;
@@ -234,14 +238,20 @@ impl S3Store {
                 return self.put_multipart(key, file, len, etag).await;
             }
         }
-        let body = match data {
-            Spooled::Memory(v) => ByteStream::from(v),
-            Spooled::File(f, _) => ByteStream::from_path(f.path()).await.map_err(|e| {
-                Attempt::Failed(DestError::Store {
-                    location: self.location(key),
-                    message: format!("reading the spool: {e}"),
-                })
-            })?,
+        // `ByteStream::from_path` opens the path lazily, at every attempt of the request (the
+        // SDK's retries re-read it), so the spool file must outlive `send()`: it is held in
+        // `spool_file` until the PUT has completed, however many attempts it took.
+        let (body, spool_file) = match data {
+            Spooled::Memory(v) => (ByteStream::from(v), None),
+            Spooled::File(f, _) => {
+                let body = ByteStream::from_path(f.path()).await.map_err(|e| {
+                    Attempt::Failed(DestError::Store {
+                        location: self.location(key),
+                        message: format!("reading the spool: {e}"),
+                    })
+                })?;
+                (body, Some(f))
+            }
         };
         let mut req = self
             .client
@@ -253,9 +263,9 @@ impl S3Store {
             Some(t) => req.if_match(t),
             None => req.if_none_match("*"),
         };
-        req.send()
-            .await
-            .map(|_| ())
+        let sent = req.send().await;
+        drop(spool_file);
+        sent.map(|_| ())
             .map_err(|e| self.classify_write_error(key, "PutObject", &e))
     }
 

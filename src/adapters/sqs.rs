@@ -2,10 +2,20 @@
 //!
 //! `receivers` tasks long-poll the queue (ReceiveMessage, 10 messages a call, `wait_secs`,
 //! `visibility_timeout_secs` on every call) and pass batches to the pipeline through a bounded
-//! channel, so receiving overlaps writing and stops when the pipeline falls behind. A heartbeat
-//! extends the visibility (ChangeMessageVisibilityBatch) of every message received and not yet
-//! deleted once half its visibility timeout has passed, so slow writes never let a message
-//! reappear mid-run; quick runs make no heartbeat calls at all.
+//! channel, so receiving overlaps writing and stops when the pipeline falls behind.
+//!
+//! The heartbeat keeps every message received and not yet deleted or abandoned invisible while
+//! it is being written: each message is extended (ChangeMessageVisibilityBatch, back to the full
+//! visibility timeout) once half its timeout has passed since *its own* receive or last
+//! extension, counted from when that request was sent (a conservative clock: SQS started the
+//! timeout a little later). Due messages go out in batches of 10, several batches in parallel;
+//! entries that fail for a reason that may pass (a throttle, a server error, a lost answer) are
+//! retried with backoff within the same pass, well inside the half timeout left. An entry SQS
+//! refuses as the sender's fault (the message was deleted, or its handle is no longer valid) is
+//! dropped from the heartbeat: the message may be delivered again and the merge absorbs it.
+//! Quick runs make no heartbeat calls at all. The timeout must be at least
+//! [`MIN_VISIBILITY_TIMEOUT_SECS`], so that half of it leaves time for an extension and its
+//! retries.
 //!
 //! Drain mode ends when every receiver has had an empty long poll; follow mode polls until
 //! [`Source::finish`] is called. Deletes are DeleteMessageBatch calls of 10, several in
@@ -59,10 +69,19 @@ impl Default for SqsSettings {
     }
 }
 
+/// The shortest visibility timeout the heartbeat can keep up with. A message is extended once
+/// half its timeout has passed; SQS counts in whole seconds, so at 1 s only half a second would
+/// be left for the extension and its retries.
+pub const MIN_VISIBILITY_TIMEOUT_SECS: u64 = 2;
+/// SQS's longest visibility timeout (12 hours).
+pub const MAX_VISIBILITY_TIMEOUT_SECS: u64 = 43_200;
+/// Attempts per heartbeat entry within one pass (the first included).
+const HEARTBEAT_ATTEMPTS: u32 = 4;
+
 #[derive(Debug)]
 struct InFlight {
-    id: String,
-    extended_at: Instant,
+    /// When to extend it next: half a timeout after the receive or the last extension was sent.
+    due: Instant,
 }
 
 type InFlightMap = Arc<Mutex<HashMap<String, InFlight>>>;
@@ -226,6 +245,8 @@ async fn receive_loop(
         if requested == 0 {
             return;
         }
+        // The visibility timeout runs from (a little after) now: the heartbeat's clock.
+        let sent_at = Instant::now();
         let result = client
             .receive_message()
             .queue_url(&settings.queue_url)
@@ -261,7 +282,6 @@ async fn receive_loop(
             return;
         }
         let received_at = jiff::Timestamp::now().to_string();
-        let now = Instant::now();
         let batch: Vec<Message> = msgs
             .into_iter()
             .map(|m| {
@@ -280,14 +300,9 @@ async fn receive_loop(
             .collect();
         {
             let mut map = inflight.lock().expect("inflight lock");
+            let due = sent_at + heartbeat_interval(&settings);
             for m in &batch {
-                map.insert(
-                    m.receipt.handle.clone(),
-                    InFlight {
-                        id: m.id.clone(),
-                        extended_at: now,
-                    },
-                );
+                map.insert(m.receipt.handle.clone(), InFlight { due });
             }
         }
         if tx.send(Ok(batch)).await.is_err() {
@@ -296,21 +311,34 @@ async fn receive_loop(
     }
 }
 
-/// Extends the visibility of messages in flight for more than half their timeout.
+/// Half the visibility timeout: how long after a receive or an extension a message is extended.
+fn heartbeat_interval(settings: &SqsSettings) -> Duration {
+    Duration::from_secs(
+        settings
+            .visibility_timeout_secs
+            .max(MIN_VISIBILITY_TIMEOUT_SECS),
+    ) / 2
+}
+
+/// Keeps the messages in flight invisible: sleeps until the next message is due, extends every
+/// due message, and schedules each by the time of its own extension.
 async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, inflight: InFlightMap) {
-    let visibility = Duration::from_secs(settings.visibility_timeout_secs.max(2));
-    let tick = (visibility / 4).max(Duration::from_millis(500));
+    let interval = heartbeat_interval(&settings);
     loop {
-        tokio::time::sleep(tick).await;
-        let due: Vec<(String, String)> = {
-            let mut map = inflight.lock().expect("inflight lock");
-            let now = Instant::now();
-            map.iter_mut()
-                .filter(|(_, f)| now.duration_since(f.extended_at) >= visibility / 2)
-                .map(|(h, f)| {
-                    f.extended_at = now;
-                    (h.clone(), f.id.clone())
-                })
+        let wake = {
+            let map = inflight.lock().expect("inflight lock");
+            map.values()
+                .map(|f| f.due)
+                .min()
+                .unwrap_or_else(|| Instant::now() + interval)
+        };
+        tokio::time::sleep_until(wake.into()).await;
+        let now = Instant::now();
+        let due: Vec<String> = {
+            let map = inflight.lock().expect("inflight lock");
+            map.iter()
+                .filter(|(_, f)| f.due <= now)
+                .map(|(h, _)| h.clone())
                 .collect()
         };
         if due.is_empty() {
@@ -318,40 +346,144 @@ async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, infl
         }
         tracing::debug!(
             messages = due.len(),
-            "extending visibility of messages still being written"
+            "extending the visibility of messages still being written"
         );
-        for chunk in due.chunks(10) {
-            let entries: Vec<_> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, (h, _))| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(h)
-                        .visibility_timeout(
-                            i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX),
-                        )
-                        .build()
-                        .ok()
-                })
-                .collect();
-            match client
-                .change_message_visibility_batch()
-                .queue_url(&settings.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) if !out.failed.is_empty() => {
-                    tracing::warn!(queue = %settings.queue_url, failed = out.failed.len(), "some visibility extensions failed; those messages may be delivered again (the merge absorbs duplicates)");
+        let outcomes: Vec<Extended> = stream::iter(due.chunks(10).map(<[String]>::to_vec))
+            .map(|chunk| extend_batch(&client, &settings, chunk))
+            .buffer_unordered(settings.delete_concurrency.max(1))
+            .flat_map(stream::iter)
+            .collect()
+            .await;
+        reschedule(&inflight, outcomes, interval);
+    }
+}
+
+/// What became of one message's extension.
+#[derive(Debug)]
+enum Extended {
+    /// Extended by the request sent at this instant.
+    At(String, Instant),
+    /// SQS refused it as the sender's fault (deleted meanwhile, or the handle expired).
+    Refused(String, String),
+    /// Still failing after the retries of this pass.
+    Failed(String, String),
+}
+
+/// Schedules each message by its own extension; a refused one leaves the heartbeat, a failed
+/// one is tried again soon (well before its timeout runs out).
+fn reschedule(inflight: &InFlightMap, outcomes: Vec<Extended>, interval: Duration) {
+    let mut map = inflight.lock().expect("inflight lock");
+    let soon = Instant::now() + (interval / 4).min(Duration::from_secs(1));
+    for outcome in outcomes {
+        match outcome {
+            Extended::At(handle, sent_at) => {
+                if let Some(f) = map.get_mut(&handle) {
+                    f.due = sent_at + interval;
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(queue = %settings.queue_url, error = %describe_sdk_error(&e), "visibility extension failed");
+            }
+            Extended::Refused(handle, why) => {
+                if map.remove(&handle).is_some() {
+                    tracing::warn!(why, "SQS refused a visibility extension; the message may be delivered again (the merge absorbs duplicates)");
+                }
+            }
+            Extended::Failed(handle, why) => {
+                if let Some(f) = map.get_mut(&handle) {
+                    tracing::warn!(
+                        why,
+                        "a visibility extension failed after retries; trying again shortly"
+                    );
+                    f.due = soon;
                 }
             }
         }
     }
+}
+
+/// The heartbeat's calls make one attempt each, bounded by a quarter of the visibility timeout
+/// (at least 500 ms): [`extend_batch`] retries them itself, quickly enough to stay inside the
+/// half timeout a due message has left, where the SDK's standard backoff (and a read timeout
+/// sized for long polls) could not.
+fn heartbeat_override(settings: &SqsSettings) -> aws_sdk_sqs::config::Builder {
+    let attempt = (heartbeat_interval(settings) / 2).max(Duration::from_millis(500));
+    aws_sdk_sqs::config::Builder::default()
+        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(1))
+        .timeout_config(
+            aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt)
+                .build(),
+        )
+}
+
+/// Extends up to 10 messages with one ChangeMessageVisibilityBatch, retrying the entries that
+/// may succeed later with jittered backoff (at most [`HEARTBEAT_ATTEMPTS`] in all).
+async fn extend_batch(
+    client: &aws_sdk_sqs::Client,
+    settings: &SqsSettings,
+    handles: Vec<String>,
+) -> Vec<Extended> {
+    let timeout = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
+    let mut done = Vec::with_capacity(handles.len());
+    let mut todo = handles;
+    for attempt in 1..=HEARTBEAT_ATTEMPTS {
+        if attempt > 1 {
+            let cap_ms = 100u64 << (attempt - 2);
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(cap_ms / 2..=cap_ms))).await;
+        }
+        let entries: Vec<_> = todo
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(h)
+                    .visibility_timeout(timeout)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let sent_at = Instant::now();
+        let sent = client
+            .change_message_visibility_batch()
+            .queue_url(&settings.queue_url)
+            .set_entries(Some(entries))
+            .customize()
+            .config_override(heartbeat_override(settings))
+            .send()
+            .await;
+        let mut retry = Vec::new();
+        match sent {
+            Ok(out) => {
+                let mut failed: HashMap<usize, (bool, String)> = out
+                    .failed
+                    .iter()
+                    .filter_map(|f| {
+                        let why = format!("{}: {}", f.code, f.message.as_deref().unwrap_or(""));
+                        Some((f.id.parse().ok()?, (f.sender_fault, why)))
+                    })
+                    .collect();
+                for (i, handle) in todo.into_iter().enumerate() {
+                    match failed.remove(&i) {
+                        None => done.push(Extended::At(handle, sent_at)),
+                        Some((true, why)) => done.push(Extended::Refused(handle, why)),
+                        Some((false, why)) => retry.push((handle, why)),
+                    }
+                }
+            }
+            Err(e) => {
+                let why = describe_sdk_error(&e);
+                retry = todo.into_iter().map(|h| (h, why.clone())).collect();
+            }
+        }
+        if retry.is_empty() {
+            return done;
+        }
+        if attempt == HEARTBEAT_ATTEMPTS {
+            done.extend(retry.into_iter().map(|(h, why)| Extended::Failed(h, why)));
+            return done;
+        }
+        todo = retry.into_iter().map(|(h, _)| h).collect();
+    }
+    done
 }
 
 impl Source for SqsSource {

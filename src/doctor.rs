@@ -18,18 +18,19 @@
 //!   a command line that cannot be parsed (e.g. `s3:///x`) is a usage error (exit 2), while
 //!   missing settings (no `--source` and no `QUEUE_URL`) are reported as failed checks.
 
-use std::fmt::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::fmt::Write as _;
+use std::path::Path;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::QueueAttributeName;
-use aws_smithy_runtime_api::http::Response as HttpResponse;
 use clap::Args;
 
-use crate::adapters::aws::{describe_sdk_error, http_status};
+use crate::adapters::aws::describe_sdk_error;
 use crate::cli::{AwsArgs, AwsContext, ConfigFile, UsageError};
 use crate::location::{Location, SourceSpec};
+pub use crate::preflight::{classify, Problem};
+use crate::preflight::{dir_state, problem_of, DirState};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -173,90 +174,6 @@ pub fn render(checks: &[Check]) -> String {
 /// 1 when any check failed, else 0.
 pub fn exit_status(checks: &[Check]) -> i32 {
     i32::from(checks.iter().any(|c| c.status == Status::Fail))
-}
-
-/// What an AWS call's failure means for the setup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
-    /// The queue, bucket or key does not exist.
-    Missing,
-    /// The caller lacks a permission.
-    Denied,
-    /// The credentials themselves were refused (unknown key, bad signature, expired token).
-    BadCredentials(String),
-    /// The bucket is in another region (S3's 301, with the region when S3 said it).
-    WrongRegion(Option<String>),
-    /// Anything else: throttling, a server error, an unreachable endpoint.
-    Other(String),
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::Missing => f.write_str("does not exist"),
-            Problem::Denied => f.write_str("access denied"),
-            Problem::BadCredentials(code) => write!(f, "the credentials were refused ({code})"),
-            Problem::WrongRegion(Some(r)) => write!(f, "is in region {r}"),
-            Problem::WrongRegion(None) => f.write_str("is in another region"),
-            Problem::Other(detail) => f.write_str(detail),
-        }
-    }
-}
-
-/// Classifies a failure from the HTTP status and the service's error code (pure).
-pub fn classify(
-    status: Option<u16>,
-    code: Option<&str>,
-    region: Option<&str>,
-    detail: String,
-) -> Problem {
-    match code {
-        Some(
-            "AWS.SimpleQueueService.NonExistentQueue"
-            | "QueueDoesNotExist"
-            | "NonExistentQueue"
-            | "NoSuchBucket"
-            | "NoSuchKey"
-            | "NotFound",
-        ) => return Problem::Missing,
-        Some("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled") => {
-            return Problem::Denied
-        }
-        Some(
-            c @ ("InvalidAccessKeyId"
-            | "SignatureDoesNotMatch"
-            | "InvalidClientTokenId"
-            | "ExpiredToken"
-            | "ExpiredTokenException"
-            | "UnrecognizedClientException"
-            | "InvalidToken"),
-        ) => return Problem::BadCredentials(c.to_owned()),
-        Some("PermanentRedirect" | "AuthorizationHeaderMalformed") => {
-            return Problem::WrongRegion(region.map(str::to_owned))
-        }
-        _ => {}
-    }
-    match status {
-        Some(404) => Problem::Missing,
-        Some(403) => Problem::Denied,
-        Some(301) => Problem::WrongRegion(region.map(str::to_owned)),
-        _ => Problem::Other(detail),
-    }
-}
-
-/// [`classify`] for an SDK error.
-fn problem_of<E>(err: &SdkError<E, HttpResponse>) -> Problem
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let (code, region) = match err {
-        SdkError::ServiceError(se) => (
-            se.err().code(),
-            se.raw().headers().get("x-amz-bucket-region"),
-        ),
-        _ => (None, None),
-    };
-    classify(http_status(err), code, region, describe_sdk_error(err))
 }
 
 /// `arn:aws:s3:::BUCKET`.
@@ -720,48 +637,18 @@ fn check_file_source(path: &Path) -> Check {
     }
 }
 
-/// The nearest ancestor of `dir` that exists (the directory itself when it does).
-fn nearest_existing(dir: &Path) -> Option<PathBuf> {
-    let abs = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        std::env::current_dir().ok()?.join(dir)
-    };
-    abs.ancestors().find(|a| a.exists()).map(Path::to_path_buf)
-}
-
-/// Can a file be created (and removed) in `dir`?
-fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    let f = tempfile::Builder::new()
-        .prefix(".doctor-probe-")
-        .tempfile_in(dir)?;
-    f.close()
-}
-
 /// A local directory: exists and is writable, or can be created (it is not created here).
 fn check_dir(role: &str, dir: &Path) -> Check {
     let shown = dir.display();
-    let fix_perm = "make it writable by the user that runs the writer (chown/chmod), or choose another location";
-    match std::fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => Check::fail(
-            format!("{role} {shown}: exists but is not a directory"),
-            "remove it or choose another location",
-        ),
-        Ok(_) => match probe_writable(dir) {
-            Ok(()) => Check::ok(format!("{role} {shown}: exists and is writable (a temporary file was created and removed)")),
-            Err(e) => Check::fail(format!("{role} {shown}: not writable: {e}"), fix_perm),
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            match nearest_existing(dir) {
-                Some(a) if a.is_dir() => match probe_writable(&a) {
-                    Ok(()) => Check::ok(format!("{role} {shown}: does not exist yet; it can be created ({} is writable)", a.display())),
-                    Err(e) => Check::fail(format!("{role} {shown}: does not exist and cannot be created: {} is not writable: {e}", a.display()), format!("create {shown} yourself, or {fix_perm}")),
-                },
-                Some(a) => Check::fail(format!("{role} {shown}: cannot be created: {} is not a directory", a.display()), "choose another location"),
-                None => Check::fail(format!("{role} {shown}: cannot be created"), "choose another location"),
-            }
-        }
-        Err(e) => Check::fail(format!("{role} {shown}: {e}"), fix_perm),
+    match dir_state(dir) {
+        Ok(DirState::Writable) => Check::ok(format!(
+            "{role} {shown}: exists and is writable (a temporary file was created and removed)"
+        )),
+        Ok(DirState::Creatable(a)) => Check::ok(format!(
+            "{role} {shown}: does not exist yet; it can be created ({} is writable)",
+            a.display()
+        )),
+        Err(p) => Check::fail(format!("{role} {shown}: {}", p.problem), p.fix),
     }
 }
 

@@ -7,6 +7,8 @@
 //!   behind the small traits of [`adapters`];
 //! - [`pipeline`]: wires a source to a destination with the delivery rules (a message leaves the
 //!   source only after what it produced is durable);
+//! - [`preflight`]: what a drain checks before it reads or writes anything (the source file,
+//!   the day-file location and the quarantine can be used at all);
 //! - [`cli`]: argument and configuration parsing for the thin `main`;
 //! - [`doctor`] and [`tools`]: setup checks and the archive tools (backfill, verify, stats,
 //!   requeue), built on the same adapters and merge.
@@ -18,5 +20,6 @@ pub mod doctor;
 pub mod lambda;
 pub mod location;
 pub mod pipeline;
+pub mod preflight;
 pub mod report;
 pub mod tools;

@@ -52,6 +52,10 @@ pub struct Report {
     pub requests: BTreeMap<String, u64>,
     pub dry_run: bool,
     pub elapsed_secs: f64,
+    /// Whether the messages came from a queue (where a failed message stays and comes back) or
+    /// from a file (which must be read again). Not serialised.
+    #[serde(skip)]
+    pub from_queue: bool,
 }
 
 impl Report {
@@ -152,11 +156,14 @@ impl Report {
             let _ = writeln!(s, "  requests: {}", calls.join(", "));
         }
         for f in &self.failures {
-            let _ = writeln!(
-                s,
-                "FAILED {}: {} ({} messages left in the queue)",
-                f.what, f.error, f.messages
-            );
+            let left = match (f.messages, self.from_queue) {
+                (0, _) => String::new(),
+                (n, true) => format!(" ({n} messages left in the queue)"),
+                (n, false) => {
+                    format!(" ({n} messages not written: run again with the same input)")
+                }
+            };
+            let _ = writeln!(s, "FAILED {}: {}{left}", f.what, f.error);
         }
         s
     }
@@ -213,13 +220,27 @@ mod tests {
             error: "boom".into(),
             messages: 4,
         });
+        r.failures.push(Failure {
+            what: "brake".into(),
+            error: "stopped".into(),
+            messages: 0,
+        });
         let s = r.summary(2);
         assert!(
             s.contains("dropped by hostname: 15 (b 9, a 5, ... 1 more values)"),
             "{s}"
         );
         assert!(
-            s.contains("FAILED day 20261120: boom (4 messages left in the queue)"),
+            s.contains(
+                "FAILED day 20261120: boom (4 messages not written: run again with the same input)"
+            ),
+            "{s}"
+        );
+        assert!(s.contains("FAILED brake: stopped\n"), "{s}");
+        r.from_queue = true;
+        assert!(
+            r.summary(2)
+                .contains("FAILED day 20261120: boom (4 messages left in the queue)"),
             "{s}"
         );
         assert!(!r.succeeded());

@@ -28,9 +28,9 @@ pub struct FileSource {
 impl FileSource {
     /// Opens a file source; the reader thread starts at once.
     pub fn open(path: &Path) -> Result<FileSource, SourceError> {
-        let file = File::open(path).map_err(|source| SourceError::Open {
+        let file = File::open(path).map_err(|error| SourceError::Open {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Ok(Self::from_reader(path.display().to_string(), file))
     }
@@ -92,11 +92,11 @@ fn read_loop<R: BufRead>(
                     return;
                 }
             }
-            Err(source) => {
+            Err(error) => {
                 let _ = tx.blocking_send(Err(SourceError::Read {
                     path: name.to_owned(),
                     line: line_no + 1,
-                    source,
+                    error,
                 }));
                 return;
             }

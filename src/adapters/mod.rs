@@ -108,16 +108,15 @@ pub trait QuarantineStore: Send + Sync {
 /// Reading from a source failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("cannot open the message file {path}: {source} (check the path given to --source)")]
-    Open {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("reading {path} failed at line {line}: {source}")]
+    // The I/O error is part of the message, not a `source()`, so a chain of causes (`{:#}`)
+    // names it once.
+    #[error("cannot open the message file {path}: {error} (check the path given to --source)")]
+    Open { path: String, error: std::io::Error },
+    #[error("reading {path} failed at line {line}: {error}")]
     Read {
         path: String,
         line: u64,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("queue {queue}: {operation} failed: {message}")]
     Queue {
@@ -130,11 +129,12 @@ pub enum SourceError {
 /// Writing to a destination failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DestError {
-    #[error("{path}: {action} failed: {source}")]
+    /// The I/O error is part of the message, not a `source()`, so it is named once.
+    #[error("{path}: {action} failed: {error}")]
     Io {
         path: String,
         action: &'static str,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{location}: {message}")]
     Store { location: String, message: String },
@@ -159,12 +159,12 @@ impl DestError {
     pub(crate) fn io(
         path: &std::path::Path,
         action: &'static str,
-        source: std::io::Error,
+        error: std::io::Error,
     ) -> DestError {
         DestError::Io {
             path: path.display().to_string(),
             action,
-            source,
+            error,
         }
     }
 }

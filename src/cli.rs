@@ -17,11 +17,12 @@ use crate::adapters::aws::{self, AwsSettings, RequestCounter};
 use crate::adapters::dir::{DirQuarantine, DirStore};
 use crate::adapters::file::FileSource;
 use crate::adapters::s3::{S3Quarantine, S3Settings, S3Store};
-use crate::adapters::sqs::{SqsSettings, SqsSource};
+use crate::adapters::sqs::{self, SqsSettings, SqsSource};
 use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource};
-use crate::core::Rules;
+use crate::core::{Rules, SortOptions};
 use crate::location::{Location, SourceSpec};
 use crate::pipeline::{self, DrainOptions, Progress};
+use crate::preflight;
 use crate::report::Report;
 
 /// Exit statuses (also listed in `--help` and the README).
@@ -159,6 +160,10 @@ pub struct DrainArgs {
     /// How many values per drop reason the summary lists. [default: 5]
     #[arg(long, value_name = "N")]
     pub summary_top: Option<usize>,
+    /// Stop receiving after this many consecutive blocks in which every write failed (the
+    /// messages in hand are given back; exit status 1). [default: 3]
+    #[arg(long, value_name = "N", env = "S3EW_MAX_FAILED_BLOCKS")]
+    pub max_failed_blocks: Option<u32>,
     /// Progress display on stderr.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -215,6 +220,14 @@ pub struct AwsArgs {
     /// Directory for temporary files (merged output being uploaded, fallback sort runs).
     #[arg(long, value_name = "DIR", env = "S3EW_TEMP_DIR")]
     pub temp_dir: Option<PathBuf>,
+    /// Merged S3 day output kept in memory; larger output is spooled to a temporary file.
+    /// [default: 8388608 (8 MiB)]
+    #[arg(long, value_name = "BYTES")]
+    pub spool_memory_bytes: Option<usize>,
+    /// Memory of the fallback sort for a day file that is not sorted; larger files are sorted
+    /// in runs spilled to temporary files. [default: 16777216 (16 MiB)]
+    #[arg(long, value_name = "BYTES")]
+    pub sort_memory_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -243,6 +256,7 @@ pub struct ConfigFile {
     pub max_messages: Option<u64>,
     pub day_concurrency: Option<usize>,
     pub summary_top: Option<usize>,
+    pub max_failed_blocks: Option<u32>,
     pub wait_secs: Option<u64>,
     pub receivers: Option<usize>,
     pub visibility_timeout_secs: Option<u64>,
@@ -255,6 +269,8 @@ pub struct ConfigFile {
     pub part_size_bytes: Option<u64>,
     pub conflict_attempts: Option<u32>,
     pub temp_dir: Option<PathBuf>,
+    pub spool_memory_bytes: Option<usize>,
+    pub sort_memory_bytes: Option<usize>,
 }
 
 impl ConfigFile {
@@ -328,12 +344,12 @@ impl DrainSettings {
             .or(file.dest.clone())
             .unwrap_or_else(|| "s3://logpublish/events/prod/".into());
         let dest = Location::parse(&dest).map_err(|e| UsageError(e.into()))?;
+        // Whether the quarantine is inside the day files is checked with the other locations
+        // before the run (crate::preflight): exit status 3.
         let quarantine = match args.quarantine.clone().or(file.quarantine.clone()) {
             Some(q) => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
             None => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
         };
-        dest.check_quarantine(&quarantine)
-            .map_err(|e| UsageError(e.into()))?;
         let block_messages = args
             .block_messages
             .or(file.block_messages)
@@ -358,12 +374,11 @@ impl DrainSettings {
             },
             wait_secs,
             receivers: args.sqs.receivers.or(file.receivers).unwrap_or(4).max(1),
-            visibility_timeout_secs: args
-                .sqs
-                .visibility_timeout_secs
-                .or(file.visibility_timeout_secs)
-                .unwrap_or(120)
-                .max(1),
+            visibility_timeout_secs: visibility_timeout(
+                args.sqs
+                    .visibility_timeout_secs
+                    .or(file.visibility_timeout_secs),
+            )?,
             follow,
             max_messages: args.max_messages.or(file.max_messages),
             delete_concurrency: 8,
@@ -406,6 +421,9 @@ impl DrainSettings {
                 max_messages: args.max_messages.or(file.max_messages),
                 dry_run: args.dry_run,
                 run_id: pipeline::new_run_id(),
+                max_failed_blocks: max_failed_blocks(
+                    args.max_failed_blocks.or(file.max_failed_blocks),
+                )?,
             },
             summary_top: args.summary_top.or(file.summary_top).unwrap_or(5),
             progress: args.progress,
@@ -413,13 +431,52 @@ impl DrainSettings {
     }
 }
 
-/// Runs `drain`: builds the adapters, drives the pipeline until drained or interrupted, prints
-/// the summary and writes the report.
+/// `--visibility-timeout`: long enough for the heartbeat to extend it (see
+/// [`sqs::MIN_VISIBILITY_TIMEOUT_SECS`]), at most SQS's 12 hours.
+fn visibility_timeout(given: Option<u64>) -> Result<u64, UsageError> {
+    let secs = given.unwrap_or(120);
+    let range = sqs::MIN_VISIBILITY_TIMEOUT_SECS..=sqs::MAX_VISIBILITY_TIMEOUT_SECS;
+    if range.contains(&secs) {
+        return Ok(secs);
+    }
+    Err(UsageError(anyhow::anyhow!(
+        "--visibility-timeout {secs}: must be {}..={} seconds; the heartbeat extends a message \
+         being written once half its timeout has passed, and below {} s there is no time left \
+         for that extension and its retries (SQS allows at most 12 hours)",
+        range.start(),
+        range.end(),
+        range.start()
+    )))
+}
+
+/// `--max-failed-blocks`: at least 1.
+fn max_failed_blocks(given: Option<u32>) -> Result<u32, UsageError> {
+    match given.unwrap_or(3) {
+        0 => Err(UsageError(anyhow::anyhow!(
+            "--max-failed-blocks 0: must be at least 1 (the run stops after that many consecutive blocks in which every write failed)"
+        ))),
+        n => Ok(n),
+    }
+}
+
+/// Runs `drain`: checks the locations, builds the adapters, drives the pipeline until drained
+/// or interrupted, prints the summary and writes the report.
 pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
     let needs_aws = matches!(settings.source, SourceSpec::Sqs(_))
         || matches!(settings.dest, Location::S3 { .. })
         || matches!(settings.quarantine, Location::S3 { .. });
     let ctx = AwsContext::load(&settings.aws, needs_aws).await;
+    let s3_client = [&settings.dest, &settings.quarantine]
+        .iter()
+        .any(|l| matches!(l, Location::S3 { .. }))
+        .then(|| ctx.s3());
+    preflight::check_drain(
+        &settings.source,
+        &settings.dest,
+        &settings.quarantine,
+        s3_client.as_ref(),
+    )
+    .await?;
     let mut source = match &settings.source {
         SourceSpec::File(p) => AnySource::File(FileSource::open(p)?),
         SourceSpec::Stdin => AnySource::File(FileSource::stdin()),
@@ -501,7 +558,10 @@ impl AwsContext {
     /// taken from `dest`).
     pub fn day_store(&self, dest: &Location, s3: S3Settings) -> AnyDayStore {
         match dest {
-            Location::Dir(d) => AnyDayStore::Dir(DirStore::new(d)),
+            Location::Dir(d) => AnyDayStore::Dir(DirStore::new(d).with_sort_options(SortOptions {
+                memory_budget_bytes: s3.sort_memory_bytes,
+                spill_dir: s3.temp_dir,
+            })),
             Location::S3 { bucket, prefix } => AnyDayStore::S3(S3Store::new(
                 self.s3(),
                 S3Settings {
@@ -560,6 +620,15 @@ impl AwsArgs {
                 .unwrap_or(d.conflict_attempts)
                 .max(1),
             temp_dir: self.temp_dir.clone().or(file.temp_dir.clone()),
+            spool_memory_bytes: self
+                .spool_memory_bytes
+                .or(file.spool_memory_bytes)
+                .unwrap_or(d.spool_memory_bytes),
+            sort_memory_bytes: self
+                .sort_memory_bytes
+                .or(file.sort_memory_bytes)
+                .unwrap_or(d.sort_memory_bytes)
+                .max(1),
             ..d
         }
     }
@@ -726,17 +795,52 @@ mod tests {
     }
 
     #[test]
-    fn quarantine_inside_dest_is_a_usage_error() {
-        let err = DrainSettings::resolve(&parse(&[
+    fn visibility_timeouts_too_small_to_heartbeat_are_refused() {
+        for (given, ok) in [("1", false), ("2", true), ("43200", true), ("43201", false)] {
+            let r =
+                DrainSettings::resolve(&parse(&["--source", "f", "--visibility-timeout", given]));
+            match (r, ok) {
+                (Ok(s), true) => assert_eq!(s.sqs.visibility_timeout_secs.to_string(), given),
+                (Err(e), false) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains(&format!("--visibility-timeout {given}: must be 2..=43200")),
+                        "{e}"
+                    );
+                }
+                (r, _) => panic!("--visibility-timeout {given}: {r:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn max_failed_blocks_from_flag_file_or_default() {
+        let s = DrainSettings::resolve(&parse(&["--source", "f"])).unwrap();
+        assert_eq!(s.options.max_failed_blocks, 3);
+        let s =
+            DrainSettings::resolve(&parse(&["--source", "f", "--max-failed-blocks", "1"])).unwrap();
+        assert_eq!(s.options.max_failed_blocks, 1);
+        let e = DrainSettings::resolve(&parse(&["--source", "f", "--max-failed-blocks", "0"]))
+            .unwrap_err();
+        assert!(e.to_string().contains("--max-failed-blocks 0"), "{e}");
+        let config = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(config.path(), "max_failed_blocks = 7\n").unwrap();
+        let path = config.path().to_str().unwrap();
+        let s = DrainSettings::resolve(&parse(&["--source", "f", "--config", path])).unwrap();
+        assert_eq!(s.options.max_failed_blocks, 7);
+        let s = DrainSettings::resolve(&parse(&[
             "--source",
             "f",
-            "--dest",
-            "/a/prod",
-            "--quarantine",
-            "/a/prod/q",
+            "--config",
+            path,
+            "--max-failed-blocks",
+            "2",
         ]))
-        .unwrap_err();
-        assert!(err.to_string().contains("inside"), "{err}");
+        .unwrap();
+        assert_eq!(
+            s.options.max_failed_blocks, 2,
+            "the flag wins over the file"
+        );
     }
 
     #[test]

@@ -121,6 +121,7 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
     run_id: &str,
 ) -> BatchOutcome {
     let mut source = BatchSource::new(records);
+    // One block per invocation: the failure brake has nothing to stop.
     let opts = DrainOptions {
         block_messages: records.len().max(1),
         flush_secs: None,
@@ -128,6 +129,7 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
         max_messages: None,
         dry_run: false,
         run_id: run_id.to_owned(),
+        max_failed_blocks: u32::MAX,
     };
     let progress = Progress::default();
     let report = match pipeline::drain(

@@ -11,6 +11,12 @@
 //!    failed write are abandoned: they stay in the queue and come back after their visibility
 //!    timeout, and the run reports a failure (non-zero exit).
 //!
+//! The failure brake: after `max_failed_blocks` consecutive blocks in which every write (every
+//! day and the quarantine) failed, the run stops receiving, gives back the messages received but
+//! not yet handed out (`Source::finish`), and reports the cause; so an outage of the destination
+//! does not cycle the whole backlog toward the dead-letter queue. A block with nothing to write
+//! neither counts nor resets the count.
+//!
 //! Killed at any point, a rerun converges to the same archive: a line that was written but whose
 //! message was not deleted is written again, and the merge's set union absorbs it.
 
@@ -42,6 +48,8 @@ pub struct DrainOptions {
     pub dry_run: bool,
     /// Names this run's quarantine objects.
     pub run_id: String,
+    /// Stop receiving after this many consecutive blocks in which every write failed.
+    pub max_failed_blocks: u32,
 }
 
 impl Default for DrainOptions {
@@ -53,6 +61,7 @@ impl Default for DrainOptions {
             max_messages: None,
             dry_run: false,
             run_id: new_run_id(),
+            max_failed_blocks: 3,
         }
     }
 }
@@ -181,6 +190,8 @@ where
 {
     let started = Instant::now();
     let mut report = Report::new(opts.dry_run);
+    report.from_queue = source.deletes();
+    let mut failed_blocks = 0u32;
     let mut shutdown = std::pin::pin!(shutdown);
     let mut stopping = false;
     let mut drained = false;
@@ -194,6 +205,7 @@ where
             break;
         }
         let block_cap = opts.block_messages.max(1).min(budget);
+        let quarantined_before = report.quarantined;
         let mut block = Classified::default();
         let mut in_block = 0usize;
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -239,6 +251,9 @@ where
             continue;
         }
         block_no += 1;
+        let writes = block.days.len()
+            + usize::from(report.quarantined > quarantined_before && !opts.dry_run);
+        let failures_before = report.failures.len();
         let classified = block;
         let name = format!("{}-{block_no:04}.jsonl", opts.run_id);
         let to_ack = write_block(
@@ -267,6 +282,20 @@ where
                 });
             }
         }
+        failed_blocks = match (
+            writes,
+            every_write_failed(writes, &report.failures[failures_before..]),
+        ) {
+            (0, _) => failed_blocks, // nothing was written: no news about the destination
+            (_, true) => failed_blocks + 1,
+            (_, false) => 0,
+        };
+        if failed_blocks >= opts.max_failed_blocks.max(1) {
+            let brake = brake_failure(failed_blocks, &report.failures[failures_before..]);
+            tracing::error!(error = %brake.error, "stopping: every write is failing");
+            report.failures.push(brake);
+            stopping = true;
+        }
     }
     if !released.is_empty() {
         source.release(released).await;
@@ -276,6 +305,35 @@ where
     report.requests.extend(days.requests());
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Whether every write of a block failed: `writes` (its days and its quarantine) were attempted
+/// and `failures` are what the block added to the report.
+fn every_write_failed(writes: usize, failures: &[Failure]) -> bool {
+    let days = failures
+        .iter()
+        .filter(|f| f.what.starts_with("day "))
+        .count();
+    let quarantine = usize::from(failures.iter().any(|f| f.what == "quarantine"));
+    writes > 0 && days + quarantine >= writes
+}
+
+/// The failure that ends a run after `blocks` consecutive blocks whose writes all failed;
+/// `last` holds the last block's failures (the cause).
+fn brake_failure(blocks: u32, last: &[Failure]) -> Failure {
+    let cause = last
+        .iter()
+        .find(|f| f.what.starts_with("day ") || f.what == "quarantine")
+        .map_or_else(String::new, |f| format!(" (last: {}: {})", f.what, f.error));
+    Failure {
+        what: "brake".into(),
+        error: format!(
+            "stopped receiving after {blocks} consecutive blocks in which every write failed{cause}; \
+             the messages in hand were given back to the queue: fix the cause and run again \
+             (--max-failed-blocks sets how many such blocks stop a run)"
+        ),
+        messages: 0,
+    }
 }
 
 /// Writes one block; returns the receipts that may be acknowledged.

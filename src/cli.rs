@@ -441,8 +441,8 @@ fn visibility_timeout(given: Option<u64>) -> Result<u64, UsageError> {
     }
     Err(UsageError(anyhow::anyhow!(
         "--visibility-timeout {secs}: must be {}..={} seconds; the heartbeat extends a message \
-         being written once half its timeout has passed, and below {} s there is no time left \
-         for that extension and its retries (SQS allows at most 12 hours)",
+         being written when a third of its timeout, at least 1 s, is left, and below {} s \
+         nothing is left for that extension and its retries (SQS allows at most 12 hours)",
         range.start(),
         range.end(),
         range.start()

@@ -185,7 +185,10 @@ pub fn dir_state(dir: &Path) -> Result<DirState, DirProblem> {
                 },
                 Some(a) => Err(fail(
                     format!("cannot be created: {} is not a directory", a.display()),
-                    "choose another location",
+                    &format!(
+                        "move {} out of the way, or choose another location",
+                        a.display()
+                    ),
                 )),
                 None => Err(fail("cannot be created".into(), "choose another location")),
             }

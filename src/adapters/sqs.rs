@@ -6,16 +6,18 @@
 //!
 //! The heartbeat keeps every message received and not yet deleted or abandoned invisible while
 //! it is being written: each message is extended (ChangeMessageVisibilityBatch, back to the full
-//! visibility timeout) once half its timeout has passed since *its own* receive or last
-//! extension, counted from when that request was sent (a conservative clock: SQS started the
-//! timeout a little later). Due messages go out in batches of 10, several batches in parallel;
-//! entries that fail for a reason that may pass (a throttle, a server error, a lost answer) are
-//! retried with backoff within the same pass, well inside the half timeout left. An entry SQS
+//! visibility timeout) when a third of its timeout (at least 1 s) is left since *its own*
+//! receive or last extension, counted from when that request was sent (a conservative clock:
+//! SQS started the timeout a little later). Messages due within a quarter of that margin go
+//! along, so batches fill up. Due messages go out in batches of 10, several batches in
+//! parallel; entries that fail for a reason that may pass (a throttle, a server error, a lost
+//! answer) are retried with backoff within the same pass, inside the margin. An entry SQS
 //! refuses as the sender's fault (the message was deleted, or its handle is no longer valid) is
 //! dropped from the heartbeat: the message may be delivered again and the merge absorbs it.
-//! Quick runs make no heartbeat calls at all. The timeout must be at least
-//! [`MIN_VISIBILITY_TIMEOUT_SECS`], so that half of it leaves time for an extension and its
-//! retries.
+//! Quick runs make no heartbeat calls at all, and neither does a block closed at half the
+//! timeout (the pipeline's limit from a queue) and written within the following sixth. The
+//! timeout must be at least [`MIN_VISIBILITY_TIMEOUT_SECS`], so that the margin leaves time for
+//! an extension and its retries.
 //!
 //! Drain mode ends when every receiver has had an empty long poll; follow mode polls until
 //! [`Source::finish`] is called. Deletes are DeleteMessageBatch calls of 10, several in
@@ -69,9 +71,9 @@ impl Default for SqsSettings {
     }
 }
 
-/// The shortest visibility timeout the heartbeat can keep up with. A message is extended once
-/// half its timeout has passed; SQS counts in whole seconds, so at 1 s only half a second would
-/// be left for the extension and its retries.
+/// The shortest visibility timeout the heartbeat can keep up with. A message is extended when a
+/// third of its timeout, and at least 1 s, is left; SQS counts in whole seconds, so at 1 s
+/// nothing would be left for the extension and its retries.
 pub const MIN_VISIBILITY_TIMEOUT_SECS: u64 = 2;
 /// SQS's longest visibility timeout (12 hours).
 pub const MAX_VISIBILITY_TIMEOUT_SECS: u64 = 43_200;
@@ -80,7 +82,7 @@ const HEARTBEAT_ATTEMPTS: u32 = 4;
 
 #[derive(Debug)]
 struct InFlight {
-    /// When to extend it next: half a timeout after the receive or the last extension was sent.
+    /// When to extend it next (see [`Timing`]).
     due: Instant,
 }
 
@@ -300,7 +302,7 @@ async fn receive_loop(
             .collect();
         {
             let mut map = inflight.lock().expect("inflight lock");
-            let due = sent_at + heartbeat_interval(&settings);
+            let due = sent_at + Timing::of(&settings).extend_after;
             for m in &batch {
                 map.insert(m.receipt.handle.clone(), InFlight { due });
             }
@@ -311,33 +313,51 @@ async fn receive_loop(
     }
 }
 
-/// Half the visibility timeout: how long after a receive or an extension a message is extended.
-fn heartbeat_interval(settings: &SqsSettings) -> Duration {
-    Duration::from_secs(
-        settings
-            .visibility_timeout_secs
-            .max(MIN_VISIBILITY_TIMEOUT_SECS),
-    ) / 2
+/// When the heartbeat acts, from the visibility timeout.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    /// A message is extended this long after its receive or last extension was sent: when a
+    /// third of its timeout (at least 1 s) is left. That is after the half timeout at which a
+    /// block from a queue is closed, so a block written quickly needs no extension at all.
+    extend_after: Duration,
+    /// What is left of the timeout then, for the extension and its retries.
+    margin: Duration,
+}
+
+impl Timing {
+    fn of(settings: &SqsSettings) -> Timing {
+        let timeout = Duration::from_secs(
+            settings
+                .visibility_timeout_secs
+                .max(MIN_VISIBILITY_TIMEOUT_SECS),
+        );
+        let margin = (timeout / 3).max(Duration::from_secs(1));
+        Timing {
+            extend_after: timeout.saturating_sub(margin),
+            margin,
+        }
+    }
 }
 
 /// Keeps the messages in flight invisible: sleeps until the next message is due, extends every
-/// due message, and schedules each by the time of its own extension.
+/// message due by then or within a quarter of the margin (so batches fill up), and schedules
+/// each by the time of its own extension.
 async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, inflight: InFlightMap) {
-    let interval = heartbeat_interval(&settings);
+    let timing = Timing::of(&settings);
     loop {
         let wake = {
             let map = inflight.lock().expect("inflight lock");
             map.values()
                 .map(|f| f.due)
                 .min()
-                .unwrap_or_else(|| Instant::now() + interval)
+                .unwrap_or_else(|| Instant::now() + timing.extend_after)
         };
         tokio::time::sleep_until(wake.into()).await;
-        let now = Instant::now();
+        let horizon = Instant::now() + timing.margin / 4;
         let due: Vec<String> = {
             let map = inflight.lock().expect("inflight lock");
             map.iter()
-                .filter(|(_, f)| f.due <= now)
+                .filter(|(_, f)| f.due <= horizon)
                 .map(|(h, _)| h.clone())
                 .collect()
         };
@@ -354,7 +374,7 @@ async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, infl
             .flat_map(stream::iter)
             .collect()
             .await;
-        reschedule(&inflight, outcomes, interval);
+        reschedule(&inflight, outcomes, timing);
     }
 }
 
@@ -371,14 +391,14 @@ enum Extended {
 
 /// Schedules each message by its own extension; a refused one leaves the heartbeat, a failed
 /// one is tried again soon (well before its timeout runs out).
-fn reschedule(inflight: &InFlightMap, outcomes: Vec<Extended>, interval: Duration) {
+fn reschedule(inflight: &InFlightMap, outcomes: Vec<Extended>, timing: Timing) {
     let mut map = inflight.lock().expect("inflight lock");
-    let soon = Instant::now() + (interval / 4).min(Duration::from_secs(1));
+    let soon = Instant::now() + timing.margin / 4;
     for outcome in outcomes {
         match outcome {
             Extended::At(handle, sent_at) => {
                 if let Some(f) = map.get_mut(&handle) {
-                    f.due = sent_at + interval;
+                    f.due = sent_at + timing.extend_after;
                 }
             }
             Extended::Refused(handle, why) => {
@@ -399,12 +419,12 @@ fn reschedule(inflight: &InFlightMap, outcomes: Vec<Extended>, interval: Duratio
     }
 }
 
-/// The heartbeat's calls make one attempt each, bounded by a quarter of the visibility timeout
-/// (at least 500 ms): [`extend_batch`] retries them itself, quickly enough to stay inside the
-/// half timeout a due message has left, where the SDK's standard backoff (and a read timeout
-/// sized for long polls) could not.
+/// The heartbeat's calls make one attempt each, bounded by half the margin a due message has
+/// left (at least 500 ms): [`extend_batch`] retries them itself, quickly enough to stay inside
+/// that margin, where the SDK's standard backoff (and a read timeout sized for long polls)
+/// could not.
 fn heartbeat_override(settings: &SqsSettings) -> aws_sdk_sqs::config::Builder {
-    let attempt = (heartbeat_interval(settings) / 2).max(Duration::from_millis(500));
+    let attempt = (Timing::of(settings).margin / 2).max(Duration::from_millis(500));
     aws_sdk_sqs::config::Builder::default()
         .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(1))
         .timeout_config(
@@ -661,5 +681,34 @@ impl Source for SqsSource {
 
     fn deletes(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(secs: u64) -> (Duration, Duration) {
+        let t = Timing::of(&SqsSettings {
+            visibility_timeout_secs: secs,
+            ..SqsSettings::default()
+        });
+        (t.extend_after, t.margin)
+    }
+
+    #[test]
+    fn extensions_leave_a_third_of_the_timeout_and_at_least_a_second() {
+        let ms = Duration::from_millis;
+        assert_eq!(timing(2), (ms(1000), ms(1000)));
+        assert_eq!(timing(3), (ms(2000), ms(1000)));
+        assert_eq!(timing(120), (ms(80_000), ms(40_000)));
+        for secs in MIN_VISIBILITY_TIMEOUT_SECS..=600 {
+            let (after, margin) = timing(secs);
+            let timeout = Duration::from_secs(secs);
+            assert_eq!(after + margin, timeout, "{secs}");
+            assert!(margin >= ms(1000), "{secs}: time for the extension");
+            // A block from a queue closes at half the timeout: no extension before that.
+            assert!(after >= timeout / 2, "{secs}");
+        }
     }
 }

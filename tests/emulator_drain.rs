@@ -17,7 +17,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bin, copy_dir, counts, fixture, read_json, run_bounded, run_ok, tree, KillOnDrop};
+use common::{
+    bin, copy_dir, counts, fixture, read_json, run_bounded, run_ok, sizes, tree, KillOnDrop,
+};
 use support::{Fault, FaultProxy, Moto};
 
 const BUCKET: &str = "logpublish";
@@ -56,7 +58,11 @@ struct Stage {
 
 impl Stage {
     fn new(existing: &Path, bodies: &[String], dlq_max_receives: Option<u32>) -> Stage {
-        let moto = Moto::start();
+        Stage::on(Moto::start(), existing, bodies, dlq_max_receives)
+    }
+
+    /// [`Stage::new`] on a given moto server.
+    fn on(moto: Moto, existing: &Path, bodies: &[String], dlq_max_receives: Option<u32>) -> Stage {
         let rt = rt();
         let (s3, sqs, queue, dlq) = rt.block_on(async {
             let s3 = support::s3_client(&moto.endpoint).await;
@@ -87,11 +93,17 @@ impl Stage {
     }
 
     /// The binary, pointed at the proxy.
-    fn drain(&self, report: &Path, extra: &[&str]) -> Command {
+    fn bin(&self) -> Command {
         let mut c = bin();
         for (k, v) in support::env_for(&self.proxy.endpoint) {
             c.env(k, v);
         }
+        c
+    }
+
+    /// `drain` from the queue into [`DEST`], pointed at the proxy.
+    fn drain(&self, report: &Path, extra: &[&str]) -> Command {
+        let mut c = self.bin();
         c.args([
             "drain",
             "--source",
@@ -512,7 +524,7 @@ fn a_poison_message_goes_to_the_dead_letter_queue_while_the_rest_drains() {
     // redrive policy moves it.
     for i in 0..4 {
         let report = tmp.path().join(format!("r{i}.json"));
-        let visibility = if i == 0 { "5" } else { "1" };
+        let visibility = if i == 0 { "5" } else { "2" };
         let out = run_bounded(&mut stage.drain(
             &report,
             &["--visibility-timeout", visibility, "--max-attempts", "1"],
@@ -532,7 +544,7 @@ fn a_poison_message_goes_to_the_dead_letter_queue_while_the_rest_drains() {
                 .find(|f| f["what"] == "day 20261201");
             assert_eq!(day.map(|f| f["messages"].clone()), Some(1.into()), "{r}");
         }
-        std::thread::sleep(Duration::from_millis(if i == 0 { 5200 } else { 1200 }));
+        std::thread::sleep(Duration::from_millis(if i == 0 { 5200 } else { 2200 }));
     }
     assert_eq!(
         codes[0],
@@ -612,6 +624,11 @@ fn access_denied_names_the_key_and_the_permission_and_keeps_the_messages() {
 fn a_missing_queue_is_fatal_and_named() {
     let tmp = tempfile::tempdir().unwrap();
     let moto = Moto::start();
+    // The bucket exists (the locations are checked first), the queue does not.
+    support::block_on_fresh(async {
+        let s3 = support::s3_client(&moto.endpoint).await;
+        support::create_bucket(&s3, BUCKET).await;
+    });
     let mut c = bin();
     for (k, v) in support::env_for(&moto.endpoint) {
         c.env(k, v);
@@ -639,40 +656,93 @@ fn a_missing_queue_is_fatal_and_named() {
     assert!(stderr.contains("no-such-queue"), "{stderr}");
 }
 
+/// The size-class matrix (`tests/common/sizes.rs`) through `drain` from SQS into S3: every day
+/// byte for byte, and exactly the PutObject / multipart calls its size calls for.
 #[test]
-fn large_day_files_go_up_as_multipart_uploads() {
+fn every_size_class_goes_up_through_drain_on_s3() {
     let tmp = tempfile::tempdir().unwrap();
-    // An existing day of about 12 MB, so the merged file needs three 5 MiB parts.
-    let existing = tmp.path().join("existing");
-    std::fs::create_dir_all(&existing).unwrap();
-    let mut big: Vec<String> = (0..100_000)
-        .map(|i| format!(r#"{{"timestamp": "2026-11-26T00:{:02}:{:02}+00:00", "channel": "SIP/bulk-{i:08}", "endpoint": "bulk", "event": "filler"}}"#, i % 60, i % 59))
+    let t = sizes::LOWERED;
+    let days = [
+        "20261101", "20261102", "20261103", "20261104", "20261105", "20261106", "20261107",
+    ];
+    let matrix = sizes::matrix(&t, &days, 2, |d, i| sizes::event(d, i).1, false);
+    let bodies: Vec<String> = days
+        .iter()
+        .flat_map(|d| (0..2).map(move |i| sizes::event(d, i).0))
         .collect();
-    big.sort();
-    std::fs::write(existing.join("20261126"), big.join("\n") + "\n").unwrap();
-    let bodies: Vec<String> = bodies_of("emulator").into_iter().take(100).collect();
-    let oracle = local_oracle(&existing, &bodies, tmp.path());
-    let stage = Stage::new(&existing, &bodies, None);
+    let existing = tmp.path().join("existing");
+    sizes::write_existing(&existing, &matrix);
+    let moto = Moto::start_with_env(&sizes::MOTO_ENV);
+    let stage = Stage::on(moto, &existing, &bodies, None);
     let proxy = &stage.proxy;
-    let report_path = tmp.path().join("r.json");
-    run_ok(&mut stage.drain(
-        &report_path,
-        &[
-            "--multipart-threshold-bytes",
-            "6000000",
-            "--part-size-bytes",
-            "5242880",
-        ],
-    ));
+    let flags = t.flags();
+    let mut extra: Vec<&str> = flags.iter().map(String::as_str).collect();
+    extra.extend(["--receivers", "1"]);
+    let report = tmp.path().join("r.json");
+    let started = Instant::now();
+    run_ok(&mut stage.drain(&report, &extra));
+    eprintln!(
+        "drain on S3, {:?}: {} in {:.1?}",
+        t,
+        sizes::describe(&matrix),
+        started.elapsed()
+    );
+    sizes::assert_days(&stage.archive(), &matrix, "drain on S3");
+    let (puts, uploads, parts) = sizes::expected_writes(&t, &matrix);
     assert_eq!(
-        proxy.count("s3:CreateMultipartUpload"),
-        1,
+        (
+            proxy.count("s3:PutObject"),
+            proxy.count("s3:CreateMultipartUpload"),
+            proxy.count("s3:UploadPart"),
+            proxy.count("s3:CompleteMultipartUpload")
+        ),
+        (puts, uploads, parts, uploads),
         "{:?}",
         proxy.counts()
     );
-    assert_eq!(proxy.count("s3:UploadPart"), 3);
-    assert_eq!(proxy.count("s3:CompleteMultipartUpload"), 1);
-    assert_archive(&stage.archive(), &oracle);
+    assert_eq!((uploads, parts), (2, 10), "multipart+1 and 5 parts");
+    assert_eq!(stage.depth(), (0, 0));
+    assert_eq!(read_json(&report)["received"], bodies.len());
+}
+
+/// The band the issue found broken: a ~20 MiB day, above the default spool (8 MiB) and part
+/// size (16 MiB), below the default multipart threshold (64 MiB), with no threshold lowered.
+#[test]
+fn a_20_mib_day_goes_up_with_the_default_thresholds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = sizes::DEFAULTS;
+    let merged = 20 << 20;
+    assert!(t.spool < merged && t.part < merged && merged <= t.multipart);
+    let day = "20261110";
+    let events: Vec<(String, Vec<u8>)> = (0..3).map(|i| sizes::event(day, i)).collect();
+    let big = sizes::day_of_size(
+        day,
+        "20 MiB",
+        merged,
+        events.iter().map(|e| e.1.clone()).collect(),
+    );
+    let existing = tmp.path().join("existing");
+    sizes::write_existing(&existing, std::slice::from_ref(&big));
+    let bodies: Vec<String> = events.into_iter().map(|e| e.0).collect();
+    let stage = Stage::new(&existing, &bodies, None);
+    let report = tmp.path().join("r.json");
+    let started = Instant::now();
+    run_ok(&mut stage.drain(&report, &[]));
+    eprintln!(
+        "a {merged}-byte day with the default thresholds: {:.1?}",
+        started.elapsed()
+    );
+    sizes::assert_days(&stage.archive(), &[big], "drain on S3, default thresholds");
+    let counts = stage.proxy.counts();
+    assert_eq!(stage.proxy.count("s3:PutObject"), 1, "{counts:?}");
+    assert_eq!(
+        stage.proxy.count("s3:CreateMultipartUpload"),
+        0,
+        "{counts:?}"
+    );
+    let r = read_json(&report);
+    assert_eq!(r["days"][day]["new_lines"], 3);
+    assert_eq!(stage.depth(), (0, 0));
 }
 
 #[test]
@@ -768,5 +838,273 @@ fn endless_contention_on_a_day_gives_up_after_the_bounded_attempts_and_says_why(
         stage.depth(),
         (0, failed),
         "that day's messages stay in the queue"
+    );
+}
+
+/// Exit status 3 with one error line that starts `error: FLAG VALUE: ` and gives a fix; returns
+/// that line.
+fn refused(out: &std::process::Output, flag: &str, value: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with(&format!("error: {flag} {value}: ")) && errors[0].contains("; fix: "),
+        "{stderr}"
+    );
+    errors[0].to_owned()
+}
+
+#[test]
+fn a_missing_or_denied_bucket_is_refused_before_anything_is_received() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bodies: Vec<String> = bodies_of("emulator").into_iter().take(20).collect();
+    let stage = Stage::new(&fixture("emulator").join("existing"), &bodies, None);
+    let proxy = &stage.proxy;
+    let before = stage.archive();
+    let run = |dest: &str, quarantine: Option<&str>| {
+        let mut c = stage.bin();
+        c.args(["drain", "--source", &stage.queue, "--dest", dest]);
+        c.args(["--max-attempts", "1", "--progress", "off"]);
+        if let Some(q) = quarantine {
+            c.args(["--quarantine", q]);
+        }
+        c.arg("--report").arg(tmp.path().join("r.json"));
+        run_bounded(&mut c)
+    };
+
+    let line = refused(
+        &run("s3://nobucket/events/prod/", None),
+        "--dest",
+        "s3://nobucket/events/prod/",
+    );
+    assert!(line.contains("bucket nobucket does not exist"), "{line}");
+
+    proxy.inject("s3:ListObjectsV2", Fault::Status(403), 1);
+    let line = refused(&run(DEST, None), "--dest", DEST);
+    assert!(
+        line.contains("access denied listing events/prod/ in bucket logpublish")
+            && line.contains(
+                "allow s3:ListBucket on arn:aws:s3:::logpublish for s3:prefix events/prod/*"
+            ),
+        "{line}"
+    );
+
+    let line = refused(
+        &run(DEST, Some("s3://nobucket/q/")),
+        "--quarantine",
+        "s3://nobucket/q/",
+    );
+    assert!(line.contains("bucket nobucket does not exist"), "{line}");
+
+    let line = refused(
+        &run(DEST, Some("s3://logpublish/events/prod/q/")),
+        "--quarantine",
+        "s3://logpublish/events/prod/q/",
+    );
+    assert!(line.contains("inside the day-file location"), "{line}");
+
+    assert_eq!(proxy.count("sqs:ReceiveMessage"), 0, "{:?}", proxy.counts());
+    assert_eq!(proxy.count("s3:PutObject"), 0, "{:?}", proxy.counts());
+    assert_eq!(stage.depth(), (20, 0), "nothing was received");
+    assert_eq!(stage.archive(), before, "nothing was written");
+    assert_eq!(stage.quarantine_lines(), 0);
+    assert!(
+        !tmp.path().join("r.json").exists(),
+        "no report of a run that never started"
+    );
+}
+
+/// Polls the queue through `endpoint` (another consumer) from the moment the writer holds every
+/// message until `stop`: how many messages it saw, i.e. how many became visible mid-write. It
+/// receives with a visibility timeout of 0, so what it sees stays visible.
+fn competitor(
+    endpoint: String,
+    moto: String,
+    queue: String,
+    sent: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        support::block_on_fresh(async move {
+            let direct = support::sqs_client(&moto).await;
+            while support::queue_depth(&direct, &queue).await != (0, sent) {
+                if stop.load(Ordering::SeqCst) {
+                    return 0;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let sqs = support::sqs_client(&endpoint).await;
+            let mut seen = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let out = sqs
+                    .receive_message()
+                    .queue_url(&queue)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(0)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+                seen += out.messages().len() as u64;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            seen
+        })
+    })
+}
+
+/// The heartbeat under a write slower than the visibility timeout: every PUT is held 6 s, the
+/// timeout is 4 s, every extension call takes 400 ms, and the first one fails (it is retried in
+/// the same pass). Another consumer polls the queue all the while: no message may become
+/// visible to it, and the writer receives every message exactly once. (Sent one after another
+/// on a fixed tick, the 60 messages' six batches would land too late.)
+#[test]
+fn a_write_slower_than_the_visibility_timeout_receives_every_message_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bodies: Vec<String> = bodies_of("emulator").into_iter().take(60).collect();
+    let sent = bodies.len() as u64;
+    let existing = fixture("emulator").join("existing");
+    let oracle = local_oracle(&existing, &bodies, tmp.path());
+    let stage = Stage::new(&existing, &bodies, None);
+    let proxy = &stage.proxy;
+    proxy.inject("s3:PutObject", Fault::Delay(Duration::from_secs(6)), 1000);
+    proxy.inject("sqs:ChangeMessageVisibilityBatch", Fault::Status(500), 1);
+    proxy.inject(
+        "sqs:ChangeMessageVisibilityBatch",
+        Fault::Delay(Duration::from_millis(400)),
+        1000,
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let other = competitor(
+        proxy.endpoint.clone(),
+        stage.moto.endpoint.clone(),
+        stage.queue.clone(),
+        sent,
+        stop.clone(),
+    );
+    let report = tmp.path().join("r.json");
+    let started = Instant::now();
+    let out =
+        run_bounded(&mut stage.drain(&report, &["--visibility-timeout", "4", "--receivers", "1"]));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen_by_other = other.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = read_json(&report)["received"].as_u64().unwrap();
+    let extensions = proxy.count("sqs:ChangeMessageVisibilityBatch");
+    eprintln!(
+        "heartbeat: {:.2} receives per message ({received} by the writer, {seen_by_other} by another consumer, for {sent} messages) with every PUT held 6 s under a 4 s visibility timeout and 400 ms per extension call, in {:.1?}; {extensions} ChangeMessageVisibilityBatch calls (one failed and was retried)",
+        (received + seen_by_other) as f64 / sent as f64,
+        started.elapsed()
+    );
+    assert_eq!(seen_by_other, 0, "no message became visible mid-write");
+    assert_eq!(received, sent, "every message received exactly once");
+    assert!(
+        extensions > 6,
+        "{extensions}: six batches of 10, and the failed one again"
+    );
+    assert!(
+        proxy.injected("s3:PutObject") >= 3,
+        "the day writes were held"
+    );
+    assert_archive(&stage.archive(), &oracle);
+    assert_eq!(stage.depth(), (0, 0));
+}
+
+/// 50 messages of one day, in blocks of 10, one PutObject per block (`--max-attempts 1`).
+fn brake_stage(tmp: &Path) -> Stage {
+    let empty = tmp.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let bodies: Vec<String> = (0..50).map(|i| sizes::event("20261201", i).0).collect();
+    Stage::new(&empty, &bodies, None)
+}
+
+const BRAKE_ARGS: [&str; 8] = [
+    "--block-messages",
+    "10",
+    "--receivers",
+    "1",
+    "--max-attempts",
+    "1",
+    "--visibility-timeout",
+    "60",
+];
+
+fn day_failures(report: &serde_json::Value) -> usize {
+    report["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["what"] == "day 20261201")
+        .count()
+}
+
+#[test]
+fn the_failure_brake_stops_receiving_after_three_blocks_whose_writes_all_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stage = brake_stage(tmp.path());
+    let proxy = &stage.proxy;
+    proxy.inject("s3:PutObject", Fault::Status(503), 1000);
+    let report = tmp.path().join("r.json");
+    let out = run_bounded(&mut stage.drain(&report, &BRAKE_ARGS));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("FAILED brake: stopped receiving after 3 consecutive blocks in which every write failed (last: day 20261201: s3://logpublish/events/prod/20261201: PutObject failed: SlowDown"),
+        "{stderr}"
+    );
+    let r = read_json(&report);
+    assert_eq!(r["received"], 30, "three blocks of 10, then no more: {r}");
+    assert_eq!(day_failures(&r), 3);
+    assert_eq!(
+        r["failures"].as_array().unwrap().last().unwrap()["what"],
+        "brake"
+    );
+    assert_eq!(proxy.count("s3:PutObject"), 3);
+    assert_eq!(
+        stage.depth(),
+        (20, 30),
+        "the failed blocks stay in flight; what was in hand went back"
+    );
+
+    // S3EW_MAX_FAILED_BLOCKS sets it too: one failed block is enough.
+    let report = tmp.path().join("r1.json");
+    let mut cmd = stage.drain(&report, &BRAKE_ARGS);
+    cmd.env("S3EW_MAX_FAILED_BLOCKS", "1");
+    assert_eq!(run_bounded(&mut cmd).status.code(), Some(1));
+    let r = read_json(&report);
+    assert_eq!(r["received"], 10, "{r}");
+    assert_eq!(stage.depth(), (10, 40));
+}
+
+#[test]
+fn two_failed_blocks_in_a_row_do_not_stop_a_run_at_the_default_brake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stage = brake_stage(tmp.path());
+    let proxy = &stage.proxy;
+    proxy.inject("s3:PutObject", Fault::Status(503), 2);
+    let report = tmp.path().join("r.json");
+    let out = run_bounded(&mut stage.drain(&report, &BRAKE_ARGS));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "two blocks failed: {stderr}");
+    assert!(!stderr.contains("brake"), "{stderr}");
+    let r = read_json(&report);
+    assert_eq!(r["received"], 50, "{r}");
+    assert_eq!(day_failures(&r), 2);
+    assert_eq!(proxy.count("s3:PutObject"), 5);
+    assert_eq!(
+        stage.depth(),
+        (0, 20),
+        "only the two failed blocks stay in the queue"
+    );
+    let day = &stage.archive()["20261201"];
+    assert_eq!(
+        day.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count(),
+        30
     );
 }

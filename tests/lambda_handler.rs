@@ -7,9 +7,11 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use common::sizes;
 use s3_event_writer::adapters::aws::RequestCounter;
+use s3_event_writer::adapters::dir::{DirQuarantine, DirStore};
 use s3_event_writer::adapters::s3::{S3Quarantine, S3Settings, S3Store};
-use s3_event_writer::core::{classify, Outcome, Rules};
+use s3_event_writer::core::{classify, Outcome, Rules, SortOptions};
 use s3_event_writer::lambda::{handle_batch, Record};
 use support::{Fault, FaultProxy, Moto};
 
@@ -182,4 +184,103 @@ fn started_by_lambda_without_arguments_it_runs_the_lambda_command() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("S3EW_DEST"), "{stderr}");
+}
+
+const MATRIX_DAYS: [&str; 7] = [
+    "20261101", "20261102", "20261103", "20261104", "20261105", "20261106", "20261107",
+];
+
+/// The size-class matrix (`tests/common/sizes.rs`) as one invocation's records.
+fn size_matrix() -> (Vec<sizes::SizedDay>, Vec<Record>) {
+    let matrix = sizes::matrix(
+        &sizes::LOWERED,
+        &MATRIX_DAYS,
+        2,
+        |d, i| sizes::event(d, i).1,
+        false,
+    );
+    let records = MATRIX_DAYS
+        .iter()
+        .flat_map(|d| {
+            (0..2).map(move |i| Record {
+                message_id: format!("{d}-{i}"),
+                body: sizes::event(d, i).0,
+            })
+        })
+        .collect();
+    (matrix, records)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_size_class_goes_up_through_the_handler_on_s3() {
+    let (matrix, records) = size_matrix();
+    let t = sizes::LOWERED;
+    let tmp = tempfile::tempdir().unwrap();
+    sizes::write_existing(tmp.path(), &matrix);
+    let moto = Moto::start_with_env(&sizes::MOTO_ENV);
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.serialize_all(true);
+    let s3 = support::s3_client(&moto.endpoint).await;
+    support::create_bucket(&s3, BUCKET).await;
+    support::upload_dir(&s3, BUCKET, PREFIX, tmp.path()).await;
+    let via_proxy = support::s3_client(&proxy.endpoint).await;
+    let settings = S3Settings {
+        bucket: BUCKET.into(),
+        prefix: PREFIX.into(),
+        spool_memory_bytes: usize::try_from(t.spool).unwrap(),
+        part_size_bytes: t.part,
+        sort_memory_bytes: usize::try_from(t.sort).unwrap(),
+        multipart_threshold_bytes: t.multipart,
+        ..S3Settings::default()
+    };
+    let days = S3Store::new(via_proxy.clone(), settings, RequestCounter::default());
+    let quarantine = S3Quarantine::new(via_proxy, BUCKET.into(), "events/quarantine/".into());
+    let out = handle_batch(&records, &days, &quarantine, &Rules::default(), "sizes").await;
+    assert!(
+        out.failed.is_empty(),
+        "{:?} {:?}",
+        out.failed,
+        out.report.failures
+    );
+    sizes::assert_days(
+        &support::download_prefix(&s3, BUCKET, PREFIX).await,
+        &matrix,
+        "the Lambda handler on S3",
+    );
+    let (puts, uploads, parts) = sizes::expected_writes(&t, &matrix);
+    assert_eq!(
+        (
+            proxy.count("s3:PutObject"),
+            proxy.count("s3:CreateMultipartUpload"),
+            proxy.count("s3:UploadPart")
+        ),
+        (puts, uploads, parts),
+        "{:?}",
+        proxy.counts()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_size_class_is_merged_through_the_handler_into_a_directory() {
+    let (matrix, records) = size_matrix();
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    sizes::write_existing(&dest, &matrix);
+    let days = DirStore::new(&dest).with_sort_options(SortOptions {
+        memory_budget_bytes: usize::try_from(sizes::LOWERED.sort).unwrap(),
+        spill_dir: None,
+    });
+    let quarantine = DirQuarantine::new(tmp.path().join("quarantine"));
+    let out = handle_batch(&records, &days, &quarantine, &Rules::default(), "sizes").await;
+    assert!(
+        out.failed.is_empty(),
+        "{:?} {:?}",
+        out.failed,
+        out.report.failures
+    );
+    sizes::assert_days(
+        &common::tree(&dest),
+        &matrix,
+        "the Lambda handler into a directory",
+    );
 }

@@ -310,16 +310,24 @@ fn config_file_rules_apply() {
 
 #[test]
 fn exit_status_2_for_usage_errors() {
-    let out = run(&[
-        "drain",
-        "--source",
-        "x.jsonl",
-        "--dest",
-        "/tmp/a/prod",
-        "--quarantine",
-        "/tmp/a/prod/q",
-    ]);
+    let out = run(&["drain", "--source", "x.jsonl", "--visibility-timeout", "1"]);
     assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--visibility-timeout 1: must be 2..=43200 seconds"),
+        "too short to heartbeat: {stderr}"
+    );
+    let out = bin()
+        .env("S3EW_MAX_FAILED_BLOCKS", "0")
+        .args(["drain", "--source", "x.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--max-failed-blocks 0: must be at least 1"),
+        "{stderr}"
+    );
     let out = run(&["drain", "--dest", "/tmp/a/prod"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("QUEUE_URL"));
@@ -327,17 +335,130 @@ fn exit_status_2_for_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Exit status 3 with one error line that starts `error: FLAG VALUE: `, gives a fix and names
+/// its cause once (no OS error number); returns that line.
+fn refused(args: &[&str], flag: &str, value: &str) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    let line = errors[0];
+    assert!(
+        line.starts_with(&format!("error: {flag} {value}: ")) && line.contains("; fix: "),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("os error"),
+        "one mention of the cause: {stderr}"
+    );
+    line.to_owned()
+}
+
+/// `drain` from `msgs` into `dest`, with `--quarantine` when it is not empty.
+fn drain_args<'a>(
+    msgs: &'a str,
+    report: &'a str,
+    dest: &'a str,
+    quarantine: &'a str,
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "drain", "--source", msgs, "--dest", dest, "--report", report,
+    ];
+    if !quarantine.is_empty() {
+        args.extend(["--quarantine", quarantine]);
+    }
+    args
+}
+
 #[test]
-fn exit_status_3_names_a_missing_source_file() {
-    let out = run(&[
-        "drain",
+fn unusable_locations_are_refused_before_anything_is_read_or_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let msgs = fixture("malformed").join("messages.jsonl"); // quarantines some: written first before
+    let msgs = msgs.to_str().unwrap();
+    let file = tmp.path().join("file");
+    fs::write(&file, "x").unwrap();
+    let file = file.to_str().unwrap();
+    let report = tmp.path().join("r.json");
+    let report = report.to_str().unwrap();
+    let drain = |dest, quarantine| drain_args(msgs, report, dest, quarantine);
+
+    let line = refused(&drain(file, ""), "--dest", file);
+    assert!(
+        line.contains(": exists but is not a directory; fix: give a directory"),
+        "{line}"
+    );
+
+    let under = format!("{file}/prod");
+    let line = refused(&drain(&under, ""), "--dest", &under);
+    assert!(
+        line.contains(&format!("cannot be created: {file} is not a directory")),
+        "{line}"
+    );
+
+    // Not even root can create anything in /proc.
+    let line = refused(
+        &drain("/proc/s3ew-test/prod", ""),
+        "--dest",
+        "/proc/s3ew-test/prod",
+    );
+    assert!(
+        line.contains("cannot be created: /proc is not writable"),
+        "{line}"
+    );
+
+    let prod = tmp.path().join("prod");
+    let prod = prod.to_str().unwrap();
+    let line = refused(&drain(prod, file), "--quarantine", file);
+    assert!(line.contains("exists but is not a directory"), "{line}");
+
+    let inside = format!("{prod}/q");
+    let line = refused(&drain(prod, &inside), "--quarantine", &inside);
+    assert!(
+        line.contains(&format!("is inside the day-file location {prod}")),
+        "{line}"
+    );
+
+    let line = refused(
+        &["drain", "--source", "/nonexistent/m.jsonl", "--dest", prod],
         "--source",
         "/nonexistent/m.jsonl",
-        "--dest",
-        "/tmp/s3ew-never",
-    ]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/m.jsonl"));
+    );
+    assert!(line.ends_with("/nonexistent/m.jsonl: does not exist; fix: give a file with one message body per line, - for standard input, or a queue URL (https://...)"), "{line}");
+
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "nothing but the file that was there: no day, quarantine or report"
+    );
+    assert_eq!(fs::read(file).unwrap(), b"x");
+}
+
+/// The size-class matrix (`tests/common/sizes.rs`) through `drain` into a directory.
+#[test]
+fn every_size_class_is_merged_through_drain_into_a_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = sizes::LOWERED;
+    let days = [
+        "20261101", "20261102", "20261103", "20261104", "20261105", "20261106", "20261107",
+    ];
+    let matrix = sizes::matrix(&t, &days, 2, |d, i| sizes::event(d, i).1, false);
+    let bodies: Vec<String> = days
+        .iter()
+        .flat_map(|d| (0..2).map(move |i| sizes::event(d, i).0))
+        .collect();
+    let dest = tmp.path().join("prod");
+    sizes::write_existing(&dest, &matrix);
+    let msgs = tmp.path().join("msgs.jsonl");
+    fs::write(&msgs, bodies.join("\n") + "\n").unwrap();
+    let mut args: Vec<String> = ["drain", "--source"].map(String::from).to_vec();
+    args.push(msgs.to_str().unwrap().to_owned());
+    args.push("--dest".into());
+    args.push(dest.to_str().unwrap().to_owned());
+    args.extend(t.flags());
+    run_ok(bin().args(&args));
+    sizes::assert_days(&tree(&dest), &matrix, "drain into a directory");
+    assert_eq!(tree(&dest).len(), days.len(), "nothing but the day files");
 }
 
 #[test]
@@ -364,6 +485,11 @@ fn exit_status_1_when_a_day_cannot_be_written_and_others_still_are() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("20261123"), "names the day: {stderr}");
+    assert!(
+        stderr.contains("(3 messages not written: run again with the same input)")
+            && !stderr.contains("left in the queue"),
+        "a file source keeps nothing in a queue: {stderr}"
+    );
     let r = read_json(&report);
     assert_eq!(r["failures"][0]["what"], "day 20261123");
     assert_eq!(r["failures"][0]["messages"], 3);

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{bin, copy_dir, fixture, tree};
+use common::{bin, copy_dir, fixture, sizes, tree};
 use support::{FaultProxy, Moto};
 
 const BUCKET: &str = "logpublish";
@@ -43,7 +43,11 @@ struct Stage {
 impl Stage {
     /// A bucket holding `archive`'s files under the prefix (none when `None`).
     fn new(archive: Option<&Path>) -> Stage {
-        let moto = Moto::start();
+        Stage::on(Moto::start(), archive)
+    }
+
+    /// [`Stage::new`] on a given moto server.
+    fn on(moto: Moto, archive: Option<&Path>) -> Stage {
         let rt = rt();
         let (s3, sqs) = rt.block_on(async {
             let s3 = support::s3_client(&moto.endpoint).await;
@@ -419,5 +423,90 @@ fn requeue_reports_unreadable_records_and_a_failing_queue() {
         stage.proxy.injected("sqs:SendMessageBatch"),
         4,
         "4 attempts of one batch"
+    );
+}
+
+/// Runs a tool of the size-class matrix on S3 (thresholds lowered, the emulator's part minimum
+/// with them) and checks every day byte for byte and the write calls each size needs.
+fn size_matrix_on_s3(matrix: &[sizes::SizedDay], args: &[&str], what: &str) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = sizes::LOWERED;
+    let existing = tmp.path().join("existing");
+    sizes::write_existing(&existing, matrix);
+    let stage = Stage::on(Moto::start_with_env(&sizes::MOTO_ENV), Some(&existing));
+    let mut cmd = stage.bin();
+    cmd.args(args).args(["--dest", DEST]).args(t.flags());
+    let started = std::time::Instant::now();
+    let out = cmd.output().unwrap();
+    eprintln!(
+        "{what}: {} in {:.1?}",
+        sizes::describe(matrix),
+        started.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    sizes::assert_days(&stage.archive(), matrix, what);
+    let p = &stage.proxy;
+    let (puts, uploads, parts) = sizes::expected_writes(&t, matrix);
+    assert_eq!(
+        (
+            p.count("s3:PutObject"),
+            p.count("s3:CreateMultipartUpload"),
+            p.count("s3:UploadPart"),
+            p.count("s3:CompleteMultipartUpload")
+        ),
+        (puts, uploads, parts, uploads),
+        "{what}: {:?}",
+        p.counts()
+    );
+    assert_eq!((uploads, parts), (2, 10), "multipart+1 and 5 parts");
+    out
+}
+
+const MATRIX_DAYS: [&str; 7] = [
+    "20261101", "20261102", "20261103", "20261104", "20261105", "20261106", "20261107",
+];
+
+/// `verify --repair` rewrites unsorted days of every size class sorted, byte for byte.
+#[test]
+fn every_size_class_is_repaired_through_verify_on_s3() {
+    let matrix = sizes::matrix(&sizes::LOWERED, &MATRIX_DAYS, 0, |_, _| Vec::new(), true);
+    let out = size_matrix_on_s3(&matrix, &["verify", "--repair"], "verify --repair on S3");
+    assert!(
+        text(&out.stdout).contains("repaired 7 files"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// `backfill` adds metrics lines to days of every size class.
+#[test]
+fn every_size_class_is_merged_through_backfill_on_s3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let days = [
+        "20220110", "20220111", "20220112", "20220113", "20220114", "20220115", "20220116",
+    ];
+    let matrix = sizes::matrix(
+        &sizes::LOWERED,
+        &days,
+        3,
+        |d, i| sizes::metrics(d, i).1,
+        false,
+    );
+    let log = tmp.path().join("metrics.log");
+    let lines: Vec<String> = days
+        .iter()
+        .flat_map(|d| (0..3).map(move |i| sizes::metrics(d, i).0))
+        .collect();
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    size_matrix_on_s3(
+        &matrix,
+        &["backfill", "--source", log.to_str().unwrap()],
+        "backfill on S3",
     );
 }

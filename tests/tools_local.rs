@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::{bin, copy_dir, fixture, read_json, tree, SETS};
+use common::{bin, copy_dir, fixture, read_json, sizes, tree, SETS};
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("running s3-event-writer")
@@ -575,5 +575,74 @@ fn stats_csv_and_table_are_sorted_and_complete() {
     assert!(
         last.contains(['▏', '▎', '▍', '▌', '▋', '▊', '▉', '█']),
         "{last}"
+    );
+}
+
+/// Runs a tool of the size-class matrix on a directory (thresholds lowered) and checks every day
+/// byte for byte.
+fn size_matrix_in_a_directory(matrix: &[sizes::SizedDay], args: &[&str], what: &str) -> Output {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    sizes::write_existing(&dest, matrix);
+    let out = bin()
+        .args(args)
+        .arg("--dest")
+        .arg(&dest)
+        .args(sizes::LOWERED.flags())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    sizes::assert_days(&tree(&dest), matrix, what);
+    assert_eq!(
+        tree(&dest).len(),
+        matrix.len(),
+        "{what}: nothing but the day files"
+    );
+    out
+}
+
+#[test]
+fn every_size_class_is_repaired_through_verify_in_a_directory() {
+    let days = [
+        "20261101", "20261102", "20261103", "20261104", "20261105", "20261106", "20261107",
+    ];
+    let matrix = sizes::matrix(&sizes::LOWERED, &days, 0, |_, _| Vec::new(), true);
+    let out = size_matrix_in_a_directory(&matrix, &["verify", "--repair"], "verify --repair");
+    assert!(
+        text(&out.stdout).contains("repaired 7 files"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn every_size_class_is_merged_through_backfill_in_a_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let days = [
+        "20220110", "20220111", "20220112", "20220113", "20220114", "20220115", "20220116",
+    ];
+    let matrix = sizes::matrix(
+        &sizes::LOWERED,
+        &days,
+        3,
+        |d, i| sizes::metrics(d, i).1,
+        false,
+    );
+    let log = tmp.path().join("metrics.log");
+    let lines: Vec<String> = days
+        .iter()
+        .flat_map(|d| (0..3).map(move |i| sizes::metrics(d, i).0))
+        .collect();
+    fs::write(&log, lines.join("\n") + "\n").unwrap();
+    size_matrix_in_a_directory(
+        &matrix,
+        &["backfill", "--source", log.to_str().unwrap()],
+        "backfill into a directory",
     );
 }

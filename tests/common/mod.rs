@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: fixture paths, running the binary, comparing trees.
 #![allow(dead_code)]
 
+pub mod sizes;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -44,12 +44,19 @@ impl Moto {
     /// # Panics
     /// When `S3EW_MOTO_SERVER` is unset or missing, or the server does not come up.
     pub fn start() -> Moto {
+        Self::start_with_env(&[])
+    }
+
+    /// [`Moto::start`] with extra environment for the server, e.g. moto's
+    /// `S3_UPLOAD_PART_MIN_SIZE` (5 MiB by default, as on S3) to test multipart uploads with
+    /// small parts.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let exe = moto_server_path();
         // Another process can grab the port between our probe and moto's bind; that shows up
         // as moto exiting early, and we simply try another port.
         let mut last_failure = String::new();
         for _attempt in 0..3 {
-            match Self::try_start(&exe) {
+            match Self::try_start(&exe, env) {
                 Ok(moto) => return moto,
                 Err(failure) => last_failure = failure,
             }
@@ -57,7 +64,7 @@ impl Moto {
         panic!("moto did not start ({}):\n{last_failure}", exe.display());
     }
 
-    fn try_start(exe: &Path) -> Result<Moto, String> {
+    fn try_start(exe: &Path, env: &[(&str, &str)]) -> Result<Moto, String> {
         let port = free_port();
         let log = tempfile::Builder::new()
             .prefix("s3ew-moto-")
@@ -67,6 +74,7 @@ impl Moto {
         let out = log.reopen().expect("opening the moto log file");
         let err = log.reopen().expect("opening the moto log file");
         let child = Command::new(exe)
+            .envs(env.iter().copied())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(out)

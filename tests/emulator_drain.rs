@@ -701,6 +701,16 @@ fn every_size_class_goes_up_through_drain_on_s3() {
         proxy.counts()
     );
     assert_eq!((uploads, parts), (2, 10), "multipart+1 and 5 parts");
+    assert_eq!(
+        proxy.count("s3:ListObjectsV2"),
+        2,
+        "the preflight lists the day-file and quarantine prefixes once each"
+    );
+    assert_eq!(
+        proxy.count("sqs:ChangeMessageVisibilityBatch"),
+        0,
+        "a quick run makes no heartbeat calls"
+    );
     assert_eq!(stage.depth(), (0, 0));
     assert_eq!(read_json(&report)["received"], bodies.len());
 }
@@ -878,7 +888,11 @@ fn a_missing_or_denied_bucket_is_refused_before_anything_is_received() {
         "--dest",
         "s3://nobucket/events/prod/",
     );
-    assert!(line.contains("bucket nobucket does not exist"), "{line}");
+    assert_eq!(
+        line,
+        "error: --dest s3://nobucket/events/prod/: bucket nobucket does not exist; fix: check the bucket name (and AWS_REGION), or create the bucket (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
+        "the README's example"
+    );
 
     proxy.inject("s3:ListObjectsV2", Fault::Status(403), 1);
     let line = refused(&run(DEST, None), "--dest", DEST);
@@ -1072,10 +1086,10 @@ fn the_failure_brake_stops_receiving_after_three_blocks_whose_writes_all_failed(
         "the failed blocks stay in flight; what was in hand went back"
     );
 
-    // S3EW_MAX_FAILED_BLOCKS sets it too: one failed block is enough.
+    // S3EW_MAX_FAILED_BLOCKS sets it too: one failed block is enough, and --follow stops too.
     let report = tmp.path().join("r1.json");
     let mut cmd = stage.drain(&report, &BRAKE_ARGS);
-    cmd.env("S3EW_MAX_FAILED_BLOCKS", "1");
+    cmd.arg("--follow").env("S3EW_MAX_FAILED_BLOCKS", "1");
     assert_eq!(run_bounded(&mut cmd).status.code(), Some(1));
     let r = read_json(&report);
     assert_eq!(r["received"], 10, "{r}");

@@ -384,9 +384,10 @@ fn unusable_locations_are_refused_before_anything_is_read_or_written() {
     let drain = |dest, quarantine| drain_args(msgs, report, dest, quarantine);
 
     let line = refused(&drain(file, ""), "--dest", file);
-    assert!(
-        line.contains(": exists but is not a directory; fix: give a directory"),
-        "{line}"
+    assert_eq!(
+        line,
+        format!("error: --dest {file}: exists but is not a directory; fix: give a directory (it is created when missing), or an s3://BUCKET/PREFIX/ location"),
+        "the README's example"
     );
 
     let under = format!("{file}/prod");
@@ -406,6 +407,8 @@ fn unusable_locations_are_refused_before_anything_is_read_or_written() {
         line.contains("cannot be created: /proc is not writable"),
         "{line}"
     );
+    let line = refused(&drain("/proc", ""), "--dest", "/proc");
+    assert!(line.contains("/proc: is not writable"), "{line}");
 
     let prod = tmp.path().join("prod");
     let prod = prod.to_str().unwrap();
@@ -425,6 +428,12 @@ fn unusable_locations_are_refused_before_anything_is_read_or_written() {
         "/nonexistent/m.jsonl",
     );
     assert!(line.ends_with("/nonexistent/m.jsonl: does not exist; fix: give a file with one message body per line, - for standard input, or a queue URL (https://...)"), "{line}");
+    let dir = tmp.path().to_str().unwrap();
+    let line = refused(&["drain", "--source", dir, "--dest", prod], "--source", dir);
+    assert!(
+        line.contains("is a directory, not a message file"),
+        "{line}"
+    );
 
     assert_eq!(
         fs::read_dir(tmp.path()).unwrap().count(),

@@ -191,7 +191,7 @@ where
     let started = Instant::now();
     let mut report = Report::new(opts.dry_run);
     report.from_queue = source.deletes();
-    let mut failed_blocks = 0u32;
+    let mut brake = Brake::new(opts.max_failed_blocks);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut stopping = false;
     let mut drained = false;
@@ -282,18 +282,9 @@ where
                 });
             }
         }
-        failed_blocks = match (
-            writes,
-            every_write_failed(writes, &report.failures[failures_before..]),
-        ) {
-            (0, _) => failed_blocks, // nothing was written: no news about the destination
-            (_, true) => failed_blocks + 1,
-            (_, false) => 0,
-        };
-        if failed_blocks >= opts.max_failed_blocks.max(1) {
-            let brake = brake_failure(failed_blocks, &report.failures[failures_before..]);
-            tracing::error!(error = %brake.error, "stopping: every write is failing");
-            report.failures.push(brake);
+        if let Some(stop) = brake.after_block(writes, &report.failures[failures_before..]) {
+            tracing::error!(error = %stop.error, "stopping: every write is failing");
+            report.failures.push(stop);
             stopping = true;
         }
     }
@@ -307,32 +298,57 @@ where
     Ok(report)
 }
 
-/// Whether every write of a block failed: `writes` (its days and its quarantine) were attempted
-/// and `failures` are what the block added to the report.
-fn every_write_failed(writes: usize, failures: &[Failure]) -> bool {
-    let days = failures
-        .iter()
-        .filter(|f| f.what.starts_with("day "))
-        .count();
-    let quarantine = usize::from(failures.iter().any(|f| f.what == "quarantine"));
-    writes > 0 && days + quarantine >= writes
+/// The failure brake: counts consecutive blocks in which every write failed.
+#[derive(Debug)]
+struct Brake {
+    limit: u32,
+    failed_blocks: u32,
 }
 
-/// The failure that ends a run after `blocks` consecutive blocks whose writes all failed;
-/// `last` holds the last block's failures (the cause).
-fn brake_failure(blocks: u32, last: &[Failure]) -> Failure {
-    let cause = last
-        .iter()
-        .find(|f| f.what.starts_with("day ") || f.what == "quarantine")
-        .map_or_else(String::new, |f| format!(" (last: {}: {})", f.what, f.error));
-    Failure {
-        what: "brake".into(),
-        error: format!(
-            "stopped receiving after {blocks} consecutive blocks in which every write failed{cause}; \
-             the messages in hand were given back to the queue: fix the cause and run again \
-             (--max-failed-blocks sets how many such blocks stop a run)"
-        ),
-        messages: 0,
+impl Brake {
+    fn new(limit: u32) -> Brake {
+        Brake {
+            limit: limit.max(1),
+            failed_blocks: 0,
+        }
+    }
+
+    /// After a block that attempted `writes` (its days and its quarantine) and added `failures`
+    /// to the report: the failure that stops the run, when this block reaches the limit. A block
+    /// with nothing to write brings no news about the destination: it neither counts nor resets.
+    fn after_block(&mut self, writes: usize, failures: &[Failure]) -> Option<Failure> {
+        if writes == 0 {
+            return None;
+        }
+        let days = failures
+            .iter()
+            .filter(|f| f.what.starts_with("day "))
+            .count();
+        let quarantine = usize::from(failures.iter().any(|f| f.what == "quarantine"));
+        if days + quarantine < writes {
+            self.failed_blocks = 0;
+            return None;
+        }
+        self.failed_blocks += 1;
+        (self.failed_blocks >= self.limit).then(|| self.failure(failures))
+    }
+
+    /// What stops the run; `last` holds the last block's failures (the cause).
+    fn failure(&self, last: &[Failure]) -> Failure {
+        let cause = last
+            .iter()
+            .find(|f| f.what.starts_with("day ") || f.what == "quarantine")
+            .map_or_else(String::new, |f| format!(" (last: {}: {})", f.what, f.error));
+        Failure {
+            what: "brake".into(),
+            error: format!(
+                "stopped receiving after {} consecutive blocks in which every write failed{cause}; \
+                 the messages in hand were given back to the queue: fix the cause and run again \
+                 (--max-failed-blocks sets how many such blocks stop a run)",
+                self.failed_blocks
+            ),
+            messages: 0,
+        }
     }
 }
 
@@ -417,4 +433,75 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
         source.abandon(abandon).await;
     }
     to_ack
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(what: &str) -> Failure {
+        Failure {
+            what: what.into(),
+            error: "SlowDown".into(),
+            messages: 1,
+        }
+    }
+
+    #[test]
+    fn the_brake_stops_at_the_limit_of_consecutive_blocks_whose_writes_all_failed() {
+        let two_days = [failed("day 20261201"), failed("day 20261202")];
+        let mut brake = Brake::new(3);
+        assert!(brake.after_block(2, &two_days).is_none());
+        assert!(brake.after_block(2, &two_days).is_none());
+        let stop = brake
+            .after_block(2, &two_days)
+            .expect("the third block stops the run");
+        assert_eq!(stop.what, "brake");
+        assert!(
+            stop.error.starts_with("stopped receiving after 3 consecutive blocks in which every write failed (last: day 20261201: SlowDown)"),
+            "{}",
+            stop.error
+        );
+    }
+
+    #[test]
+    fn a_block_with_one_write_that_succeeded_resets_the_brake() {
+        let mut brake = Brake::new(2);
+        assert!(brake.after_block(1, &[failed("day 20261201")]).is_none());
+        // Two days, one failed; a delete failure is no write failure.
+        assert!(brake
+            .after_block(2, &[failed("day 20261201"), failed("delete")])
+            .is_none());
+        assert!(brake.after_block(1, &[failed("day 20261201")]).is_none());
+        assert!(brake.after_block(1, &[failed("day 20261201")]).is_some());
+    }
+
+    #[test]
+    fn the_quarantine_counts_as_a_write_and_a_block_without_writes_changes_nothing() {
+        let mut brake = Brake::new(2);
+        assert!(brake.after_block(1, &[failed("quarantine")]).is_none());
+        assert!(brake.after_block(0, &[]).is_none(), "only dropped messages");
+        // A day written, the quarantine failed: not every write failed.
+        assert!(brake.after_block(2, &[failed("quarantine")]).is_none());
+        assert!(brake.after_block(1, &[failed("quarantine")]).is_none());
+        let stop = brake
+            .after_block(
+                2,
+                &[
+                    failed("day 20261201"),
+                    failed("quarantine"),
+                    failed("quarantine"),
+                ],
+            )
+            .expect("every write failed, twice in a row");
+        assert!(
+            stop.error.contains("(last: day 20261201: SlowDown)"),
+            "{}",
+            stop.error
+        );
+        assert!(
+            Brake::new(0).after_block(1, &[failed("day 1")]).is_some(),
+            "at least 1"
+        );
+    }
 }

@@ -205,12 +205,16 @@ pub fn nearest_existing(dir: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// Can a file be created (and removed) in `dir`?
+/// Can a file be created (and removed) in `dir`? A run merging into the same directory may
+/// sweep the probe away first (it removes `.s3ew-*` files under its lock): created is enough.
 fn probe_writable(dir: &Path) -> std::io::Result<()> {
-    tempfile::Builder::new()
+    let probe = tempfile::Builder::new()
         .prefix(".s3ew-probe-")
-        .tempfile_in(dir)?
-        .close()
+        .tempfile_in(dir)?;
+    match probe.close() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// An I/O error without the `(os error N)` suffix, lower case: "permission denied".

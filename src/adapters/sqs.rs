@@ -441,7 +441,6 @@ async fn extend_batch(
     settings: &SqsSettings,
     handles: Vec<String>,
 ) -> Vec<Extended> {
-    let timeout = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
     let mut done = Vec::with_capacity(handles.len());
     let mut todo = handles;
     for attempt in 1..=HEARTBEAT_ATTEMPTS {
@@ -449,61 +448,73 @@ async fn extend_batch(
             let cap_ms = 100u64 << (attempt - 2);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(cap_ms / 2..=cap_ms))).await;
         }
-        let entries: Vec<_> = todo
-            .iter()
-            .enumerate()
-            .filter_map(|(i, h)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(h)
-                    .visibility_timeout(timeout)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let sent_at = Instant::now();
-        let sent = client
-            .change_message_visibility_batch()
-            .queue_url(&settings.queue_url)
-            .set_entries(Some(entries))
-            .customize()
-            .config_override(heartbeat_override(settings))
-            .send()
-            .await;
-        let mut retry = Vec::new();
-        match sent {
-            Ok(out) => {
-                let mut failed: HashMap<usize, (bool, String)> = out
-                    .failed
-                    .iter()
-                    .filter_map(|f| {
-                        let why = format!("{}: {}", f.code, f.message.as_deref().unwrap_or(""));
-                        Some((f.id.parse().ok()?, (f.sender_fault, why)))
-                    })
-                    .collect();
-                for (i, handle) in todo.into_iter().enumerate() {
-                    match failed.remove(&i) {
-                        None => done.push(Extended::At(handle, sent_at)),
-                        Some((true, why)) => done.push(Extended::Refused(handle, why)),
-                        Some((false, why)) => retry.push((handle, why)),
-                    }
-                }
-            }
-            Err(e) => {
-                let why = describe_sdk_error(&e);
-                retry = todo.into_iter().map(|h| (h, why.clone())).collect();
-            }
-        }
+        let retry = extend_once(client, settings, todo, &mut done).await;
         if retry.is_empty() {
-            return done;
+            break;
         }
         if attempt == HEARTBEAT_ATTEMPTS {
             done.extend(retry.into_iter().map(|(h, why)| Extended::Failed(h, why)));
-            return done;
+            break;
         }
         todo = retry.into_iter().map(|(h, _)| h).collect();
     }
     done
+}
+
+/// One ChangeMessageVisibilityBatch call: what succeeded or was refused goes to `done`; the
+/// entries worth another attempt (and why they failed) are returned.
+async fn extend_once(
+    client: &aws_sdk_sqs::Client,
+    settings: &SqsSettings,
+    handles: Vec<String>,
+    done: &mut Vec<Extended>,
+) -> Vec<(String, String)> {
+    let timeout = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
+    let entries: Vec<_> = handles
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(h)
+                .visibility_timeout(timeout)
+                .build()
+                .ok()
+        })
+        .collect();
+    let sent_at = Instant::now();
+    let sent = client
+        .change_message_visibility_batch()
+        .queue_url(&settings.queue_url)
+        .set_entries(Some(entries))
+        .customize()
+        .config_override(heartbeat_override(settings))
+        .send()
+        .await;
+    let out = match sent {
+        Ok(out) => out,
+        Err(e) => {
+            let why = describe_sdk_error(&e);
+            return handles.into_iter().map(|h| (h, why.clone())).collect();
+        }
+    };
+    let mut failed: HashMap<usize, (bool, String)> = out
+        .failed
+        .iter()
+        .filter_map(|f| {
+            let why = format!("{}: {}", f.code, f.message.as_deref().unwrap_or(""));
+            Some((f.id.parse().ok()?, (f.sender_fault, why)))
+        })
+        .collect();
+    let mut retry = Vec::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        match failed.remove(&i) {
+            None => done.push(Extended::At(handle, sent_at)),
+            Some((true, why)) => done.push(Extended::Refused(handle, why)),
+            Some((false, why)) => retry.push((handle, why)),
+        }
+    }
+    retry
 }
 
 impl Source for SqsSource {

@@ -675,6 +675,10 @@ fn every_size_class_goes_up_through_drain_on_s3() {
     let moto = Moto::start_with_env(&sizes::MOTO_ENV);
     let stage = Stage::on(moto, &existing, &bodies, None);
     let proxy = &stage.proxy;
+    // The spooled day's first PUT fails: the SDK's retry reads the spool file again.
+    let spooled = &matrix[1];
+    assert_eq!(spooled.class, "spool+1");
+    proxy.inject_on_path("s3:PutObject", &spooled.day, Fault::Status(503), 1);
     let flags = t.flags();
     let mut extra: Vec<&str> = flags.iter().map(String::as_str).collect();
     extra.extend(["--receivers", "1"]);
@@ -696,9 +700,14 @@ fn every_size_class_goes_up_through_drain_on_s3() {
             proxy.count("s3:UploadPart"),
             proxy.count("s3:CompleteMultipartUpload")
         ),
-        (puts, uploads, parts, uploads),
+        (puts + 1, uploads, parts, uploads),
         "{:?}",
         proxy.counts()
+    );
+    assert_eq!(
+        proxy.injected("s3:PutObject"),
+        1,
+        "the spooled PUT was retried"
     );
     assert_eq!((uploads, parts), (2, 10), "multipart+1 and 5 parts");
     assert_eq!(

@@ -11,8 +11,10 @@
 //! policy moves a persistent failure to its dead-letter queue.
 //!
 //! Configuration comes from the environment, with the CLI's names: `S3EW_DEST`,
-//! `S3EW_QUARANTINE`, `S3EW_PROD_HOSTS`, `S3EW_DROP_EVENTS`, `S3EW_DROP_CHANNELS`, and
-//! `S3EW_S3_PATH_STYLE` for emulators.
+//! `S3EW_QUARANTINE`, `S3EW_PROD_HOSTS`, `S3EW_DROP_EVENTS`, `S3EW_DROP_CHANNELS`,
+//! `S3EW_QUARANTINE_VERBATIM` (raw quarantine bodies instead of minimised ones),
+//! `S3EW_PERSONAL_KEYS`, and `S3EW_S3_PATH_STYLE` for emulators. A value that cannot be read
+//! stops the function at start-up with a message naming the variable.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -23,7 +25,7 @@ use crate::adapters::{
     AckOutcome, Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError,
 };
 use crate::cli::{AwsContext, UsageError};
-use crate::core::Rules;
+use crate::core::{BodyPolicy, Rules};
 use crate::location::Location;
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
@@ -118,6 +120,7 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
     days: &D,
     quarantine: &Q,
     rules: &Rules,
+    quarantine_body: &BodyPolicy,
     run_id: &str,
 ) -> BatchOutcome {
     let mut source = BatchSource::new(records);
@@ -128,6 +131,7 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
         max_messages: None,
         dry_run: false,
         run_id: run_id.to_owned(),
+        quarantine_body: quarantine_body.clone(),
     };
     let progress = Progress::default();
     let report = match pipeline::drain(
@@ -163,6 +167,7 @@ pub struct LambdaSettings {
     pub dest: Location,
     pub quarantine: Location,
     pub rules: Rules,
+    pub quarantine_body: BodyPolicy,
 }
 
 fn env_list(name: &str) -> Option<Vec<String>> {
@@ -174,6 +179,26 @@ fn env_list(name: &str) -> Option<Vec<String>> {
         .map(str::to_owned)
         .collect();
     Some(items)
+}
+
+/// A yes/no variable (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; unset or empty is no).
+fn env_flag(name: &str) -> Result<bool, UsageError> {
+    let Ok(value) = std::env::var(name) else {
+        return Ok(false);
+    };
+    parse_flag(&value).ok_or_else(|| {
+        UsageError(anyhow::anyhow!(
+            "{name}={value:?} is not a yes/no value: set it to true or false"
+        ))
+    })
+}
+
+fn parse_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
+        "" | "0" | "false" | "f" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 impl LambdaSettings {
@@ -199,10 +224,16 @@ impl LambdaSettings {
             drop_events: env_list("S3EW_DROP_EVENTS").unwrap_or(d.drop_events),
         };
         rules.validate().map_err(|e| UsageError(e.into()))?;
+        let quarantine_body = crate::cli::resolve_body_policy(
+            env_flag("S3EW_QUARANTINE_VERBATIM")?,
+            env_list("S3EW_PERSONAL_KEYS"),
+        )
+        .map_err(|e| UsageError(anyhow::anyhow!("S3EW_PERSONAL_KEYS: {e}")))?;
         Ok(LambdaSettings {
             dest,
             quarantine,
             rules,
+            quarantine_body,
         })
     }
 }
@@ -245,10 +276,11 @@ pub async fn run() -> anyhow::Result<i32> {
     let days = ctx.day_store(&settings.dest, crate::adapters::s3::S3Settings::default());
     let quarantine = ctx.quarantine_store(&settings.quarantine);
     let (days, quarantine, rules) = (&days, &quarantine, &settings.rules);
+    let body = &settings.quarantine_body;
     let handler = service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let run_id = format!("{}-{}", pipeline::new_run_id(), event.context.request_id);
         let records = records_of(event.payload);
-        let outcome = handle_batch(&records, days, quarantine, rules, &run_id).await;
+        let outcome = handle_batch(&records, days, quarantine, rules, body, &run_id).await;
         tracing::info!(
             records = records.len(),
             kept = outcome.report.kept,
@@ -268,6 +300,17 @@ pub async fn run() -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yes_no_values_are_read_and_others_refused() {
+        for v in ["1", "true", "TRUE", "yes", "on", " y "] {
+            assert_eq!(parse_flag(v), Some(true), "{v}");
+        }
+        for v in ["", "0", "false", "No", "off"] {
+            assert_eq!(parse_flag(v), Some(false), "{v}");
+        }
+        assert_eq!(parse_flag("maybe"), None);
+    }
 
     #[test]
     fn batch_response_lists_failed_ids_in_camel_case() {

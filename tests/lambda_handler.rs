@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use s3_event_writer::adapters::aws::RequestCounter;
 use s3_event_writer::adapters::s3::{S3Quarantine, S3Settings, S3Store};
-use s3_event_writer::core::{classify, Outcome, Rules};
+use s3_event_writer::core::{classify, BodyPolicy, Outcome, Rules};
 use s3_event_writer::lambda::{handle_batch, Record};
 use support::{Fault, FaultProxy, Moto};
 
@@ -86,6 +86,7 @@ async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
         &env.days,
         &env.quarantine,
         &Rules::default(),
+        &BodyPolicy::default(),
         "t1",
     )
     .await;
@@ -103,7 +104,12 @@ async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
     assert_eq!(out.report.kept, c["kept"].as_u64().unwrap());
     assert_eq!(out.report.quarantined, c["quarantined"].as_u64().unwrap());
     let q = support::list_keys(&env.s3, BUCKET, "events/quarantine/").await;
-    assert_eq!(q.len(), 1, "one quarantine object per invocation");
+    assert_eq!(
+        q.len() as u64,
+        out.report.quarantined,
+        "one quarantine object per quarantined record"
+    );
+    assert_eq!(out.report.quarantine_written, out.report.quarantined);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,6 +123,7 @@ async fn a_failed_day_fails_exactly_its_records() {
         &env.days,
         &env.quarantine,
         &Rules::default(),
+        &BodyPolicy::default(),
         "t2",
     )
     .await;
@@ -151,7 +158,8 @@ async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive
     let rules = Rules::default();
     let runs = slices.iter().enumerate().map(|(k, slice)| {
         let (days, quarantine, rules) = (&env.days, &env.quarantine, &rules);
-        async move { handle_batch(slice, days, quarantine, rules, &format!("c{k}")).await }
+        let body = BodyPolicy::default();
+        async move { handle_batch(slice, days, quarantine, rules, &body, &format!("c{k}")).await }
     });
     let started = std::time::Instant::now();
     let outcomes = futures::future::join_all(runs).await;

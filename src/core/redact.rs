@@ -6,7 +6,9 @@
 //! - **JSON**: every member the classifier reads keeps its value byte for byte: at the top
 //!   `Type`, `Message`, `Timestamp`, `MessageId`, `timestamp`, `hostname`, `event`; in the
 //!   message (the `Message` string, itself minimised and written back as a string) `timestamp`,
-//!   `hostname`, `event`; in an `event` object `UserEvent`, `Event`, `Channel`, `endpoint`. Every
+//!   `hostname`, `event`; in an `event` object `UserEvent`, `Event`, `Channel`, `endpoint`. The
+//!   same members stay in an object where a message was expected but is misplaced (a `Message`
+//!   that is an object, a body or `Message` that is an array of objects). Every
 //!   other value is masked: a string or number becomes `"<redacted N>"` (N: its length in
 //!   characters), objects and arrays keep their shape with their values masked, `true`,
 //!   `false`, `null` and `""` stay. Member names stay, with runs of 7+ digits masked. A read
@@ -181,16 +183,51 @@ fn minimise_document(text: &str, level: Level, redaction: &Redaction) -> String 
         return mask_text(text, redaction);
     };
     let mut out = String::with_capacity(text.len());
-    if raw.get().starts_with('{') {
-        if walk_object(raw, level, 0, redaction, &mut out).is_err() {
-            out.clear();
+    write_document_value(raw, level, 0, redaction, &mut out);
+    out
+}
+
+/// Writes a document's value (or an envelope's `Message` that is not a string) keeping its type:
+/// an object, or an object in an array, is walked at `level`, so a message published the wrong
+/// way still shows the fields that would be read; anything else is masked. Not an object, the
+/// reason is `not_object`/`message_not_object`/`message_not_string` whatever it holds.
+fn write_document_value(
+    raw: &RawValue,
+    level: Level,
+    depth: usize,
+    redaction: &Redaction,
+    out: &mut String,
+) {
+    let text = raw.get();
+    let mark = out.len();
+    if text.starts_with('{') && depth <= MAX_DEPTH {
+        if walk_object(raw, level, depth, redaction, out).is_err() {
+            out.truncate(mark);
             out.push_str("{}");
         }
-    } else {
-        // Not an object: the reason is `not_object`/`message_not_object` whatever it holds.
-        mask_value(raw, 0, true, redaction, &mut out);
+        return;
     }
-    out
+    let elements = if text.starts_with('[') && depth <= MAX_DEPTH {
+        serde_json::from_str::<Elements<'_>>(text).ok()
+    } else {
+        None
+    };
+    let Some(Elements(items)) = elements else {
+        mask_value(raw, depth, true, redaction, out);
+        return;
+    };
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        if item.get().starts_with('{') {
+            write_document_value(item, level, depth + 1, redaction, out);
+        } else {
+            mask_value(item, depth + 1, false, redaction, out);
+        }
+    }
+    out.push(']');
 }
 
 /// The members of one object, in order, duplicates included (the classifier takes the last).
@@ -285,7 +322,10 @@ fn write_member(
             Ok(inner) => {
                 push_json_string(&minimise_document(&inner, Level::Message, redaction), out);
             }
-            // Not a string (`message_not_string`): keep the type, mask the contents.
+            // Not a string (`message_not_string`): keep the type; an object shows the message.
+            Err(_) if is_container(text) => {
+                write_document_value(value, Level::Message, depth, redaction, out);
+            }
             Err(_) if !text.starts_with('"') => {
                 write_member(value, Role::Kept, depth, redaction, out);
             }

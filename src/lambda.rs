@@ -170,8 +170,9 @@ pub struct LambdaSettings {
     pub quarantine_body: BodyPolicy,
 }
 
-fn env_list(name: &str) -> Option<Vec<String>> {
-    let v = std::env::var(name).ok()?;
+/// A comma-separated list variable (`None` when unset).
+fn list_var(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<Vec<String>> {
+    let v = var(name)?;
     let items: Vec<String> = v
         .split(',')
         .map(str::trim)
@@ -182,8 +183,8 @@ fn env_list(name: &str) -> Option<Vec<String>> {
 }
 
 /// A yes/no variable (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; unset or empty is no).
-fn env_flag(name: &str) -> Result<bool, UsageError> {
-    let Ok(value) = std::env::var(name) else {
+fn flag_var(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<bool, UsageError> {
+    let Some(value) = var(name) else {
         return Ok(false);
     };
     parse_flag(&value).ok_or_else(|| {
@@ -202,31 +203,37 @@ fn parse_flag(value: &str) -> Option<bool> {
 }
 
 impl LambdaSettings {
-    /// Reads `S3EW_DEST` (required), `S3EW_QUARANTINE` and the rule lists.
+    /// Reads `S3EW_DEST` (required), `S3EW_QUARANTINE`, the rule lists and the quarantine body
+    /// settings from the environment.
     pub fn from_env() -> Result<LambdaSettings, UsageError> {
-        let dest = std::env::var("S3EW_DEST").map_err(|_| {
+        LambdaSettings::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    /// The same, from any source of variables.
+    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<LambdaSettings, UsageError> {
+        let dest = var("S3EW_DEST").ok_or_else(|| {
             UsageError(anyhow::anyhow!(
                 "S3EW_DEST is not set: the function needs s3://BUCKET/PREFIX/"
             ))
         })?;
         let dest = Location::parse(&dest).map_err(|e| UsageError(e.into()))?;
-        let quarantine = match std::env::var("S3EW_QUARANTINE") {
-            Ok(q) if !q.is_empty() => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
+        let quarantine = match var("S3EW_QUARANTINE") {
+            Some(q) if !q.is_empty() => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
             _ => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
         };
         dest.check_quarantine(&quarantine)
             .map_err(|e| UsageError(e.into()))?;
         let d = Rules::default();
         let rules = Rules {
-            prod_hosts: env_list("S3EW_PROD_HOSTS").unwrap_or(d.prod_hosts),
-            drop_channel_substrings: env_list("S3EW_DROP_CHANNELS")
+            prod_hosts: list_var(var, "S3EW_PROD_HOSTS").unwrap_or(d.prod_hosts),
+            drop_channel_substrings: list_var(var, "S3EW_DROP_CHANNELS")
                 .unwrap_or(d.drop_channel_substrings),
-            drop_events: env_list("S3EW_DROP_EVENTS").unwrap_or(d.drop_events),
+            drop_events: list_var(var, "S3EW_DROP_EVENTS").unwrap_or(d.drop_events),
         };
         rules.validate().map_err(|e| UsageError(e.into()))?;
         let quarantine_body = crate::cli::resolve_body_policy(
-            env_flag("S3EW_QUARANTINE_VERBATIM")?,
-            env_list("S3EW_PERSONAL_KEYS"),
+            flag_var(var, "S3EW_QUARANTINE_VERBATIM")?,
+            list_var(var, "S3EW_PERSONAL_KEYS"),
         )
         .map_err(|e| UsageError(anyhow::anyhow!("S3EW_PERSONAL_KEYS: {e}")))?;
         Ok(LambdaSettings {
@@ -300,6 +307,40 @@ pub async fn run() -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<LambdaSettings, UsageError> {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        LambdaSettings::from_vars(&|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn quarantine_bodies_are_minimised_unless_the_variable_asks_for_raw_ones() {
+        let dest = ("S3EW_DEST", "s3://logpublish/events/prod/");
+        let s = settings(&[dest]).unwrap();
+        assert_eq!(s.quarantine_body, BodyPolicy::default());
+        let s = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "true")]).unwrap();
+        assert_eq!(s.quarantine_body, BodyPolicy::Verbatim);
+        let s = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "0")]).unwrap();
+        assert_eq!(s.quarantine_body, BodyPolicy::default());
+        let s = settings(&[dest, ("S3EW_PERSONAL_KEYS", "Secret, Other")]).unwrap();
+        assert_eq!(
+            s.quarantine_body,
+            BodyPolicy::Minimised(
+                crate::core::Redaction::new(vec!["Secret".into(), "Other".into()]).unwrap()
+            )
+        );
+        let e = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "sometimes")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("S3EW_QUARANTINE_VERBATIM=\"sometimes\""),
+            "{e}"
+        );
+        let e = settings(&[dest, ("S3EW_PERSONAL_KEYS", "a\"b")]).unwrap_err();
+        assert!(e.to_string().starts_with("S3EW_PERSONAL_KEYS: "), "{e}");
+    }
 
     #[test]
     fn yes_no_values_are_read_and_others_refused() {

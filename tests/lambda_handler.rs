@@ -1,6 +1,7 @@
 //! The Lambda handler called in-process with SQS records built from the conformance bodies,
 //! against the S3 emulator: the archive byte for byte, `batchItemFailures` holding exactly the
-//! records of a day whose write failed, and eight concurrent invocations on overlapping days.
+//! records of a day whose write failed, eight concurrent invocations on overlapping days, and
+//! quarantine records minimised by default and raw with `S3EW_QUARANTINE_VERBATIM`'s policy.
 
 mod common;
 mod support;
@@ -178,6 +179,64 @@ async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive
         "{:?}",
         env.proxy.counts()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_records_hold_no_caller_by_default_and_the_raw_bodies_with_verbatim() {
+    let env = env("emulator").await;
+    let bad = common::ami_quarantine_bodies();
+    let records: Vec<Record> = bad
+        .iter()
+        .enumerate()
+        .map(|(i, (_, body))| Record {
+            message_id: format!("ami-{i}"),
+            body: body.clone(),
+        })
+        .collect();
+    let rules = Rules::default();
+    let q = || async { support::download_prefix(&env.s3, BUCKET, "events/quarantine/").await };
+    let out = handle_batch(
+        &records,
+        &env.days,
+        &env.quarantine,
+        &rules,
+        &BodyPolicy::default(),
+        "d",
+    )
+    .await;
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    let minimised = q().await;
+    assert_eq!(minimised.len(), bad.len());
+    for bytes in minimised.values() {
+        let text = String::from_utf8_lossy(bytes);
+        for caller in common::CALLER_VALUES {
+            assert!(!text.contains(caller), "{caller} in {text}");
+        }
+    }
+    // The same messages again with raw bodies: other bodies, so other records beside them.
+    let out = handle_batch(
+        &records,
+        &env.days,
+        &env.quarantine,
+        &rules,
+        &BodyPolicy::Verbatim,
+        "v",
+    )
+    .await;
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    let all = q().await;
+    let mut raw: Vec<String> = all
+        .iter()
+        .filter(|(k, _)| !minimised.contains_key(*k))
+        .map(|(_, b)| {
+            let r: serde_json::Value = serde_json::from_slice(b).unwrap();
+            r["body"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    raw.sort();
+    let mut want: Vec<String> = bad.into_iter().map(|(_, b)| b).collect();
+    want.sort();
+    assert_eq!(raw, want, "with verbatim the records hold the raw bodies");
 }
 
 #[test]

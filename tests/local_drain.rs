@@ -388,7 +388,11 @@ fn verbatim_comes_from_the_flag_the_environment_or_the_config_file_in_that_order
 fn personal_keys_are_configurable_and_a_bad_one_is_a_usage_error() {
     let line = b"not json: Secret: hush, CallerIDName: Jane".to_vec();
     let tmp = tempfile::tempdir().unwrap();
-    let (_, out) = drain_lines(tmp.path(), &[line.clone()], &["--personal-key", "Secret"]);
+    let (_, out) = drain_lines(
+        tmp.path(),
+        std::slice::from_ref(&line),
+        &["--personal-key", "Secret"],
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -549,9 +549,8 @@ impl QuarantineStore for S3Quarantine {
                 .body(ByteStream::from(body.clone()))
                 .send()
                 .await;
-            let e = match res {
-                Ok(_) => return Ok(Recorded::Created(location)),
-                Err(e) => e,
+            let Err(e) = res else {
+                return Ok(Recorded::Created(location));
             };
             match http_status(&e) {
                 Some(412) => return Ok(Recorded::AlreadyThere(location)),

@@ -185,7 +185,7 @@ fn ami_message(ts: &str) -> serde_json::Value {
     serde_json::json!({"timestamp": ts, "hostname": "futel-prod.phu73l.net", "event": ami_event()})
 }
 
-fn sns_envelope(message: serde_json::Value) -> serde_json::Value {
+fn sns_envelope(message: &serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "Type": "Notification", "MessageId": "cd68615c-8069-0847-dc15-9e6a409c38f2",
         "TopicArn": "arn:aws:sns:us-west-2:123456789012:asterisk-prod-events",
@@ -201,7 +201,7 @@ fn sns_envelope(message: serde_json::Value) -> serde_json::Value {
 pub fn ami_quarantine_bodies() -> Vec<(String, String)> {
     let good = ami_message("2026-11-27T14:00:34+00:00");
     let text = good.to_string();
-    let envelope_text = sns_envelope(serde_json::json!(text)).to_string();
+    let envelope_text = sns_envelope(&serde_json::json!(text)).to_string();
     let mut out: Vec<(String, String)> = vec![
         // Cut off in the middle of the event: not JSON; the caller fields are in it, escaped.
         ("not_json".into(), {
@@ -213,33 +213,30 @@ pub fn ami_quarantine_bodies() -> Vec<(String, String)> {
             serde_json::json!([good.clone()]).to_string(),
         ),
         ("envelope_without_message".into(), {
-            let mut e = sns_envelope(serde_json::Value::Null);
+            let mut e = sns_envelope(&serde_json::Value::Null);
             e.as_object_mut().unwrap().remove("Message");
             e["event"] = ami_event();
             e.to_string()
         }),
-        (
-            "message_not_string".into(),
-            sns_envelope(good.clone()).to_string(),
-        ),
+        ("message_not_string".into(), sns_envelope(&good).to_string()),
         (
             "message_not_json".into(),
-            sns_envelope(serde_json::json!(text[..text.len() - 30])).to_string(),
+            sns_envelope(&serde_json::json!(text[..text.len() - 30])).to_string(),
         ),
         (
             "message_not_object".into(),
-            sns_envelope(serde_json::json!(format!("[{text}]"))).to_string(),
+            sns_envelope(&serde_json::json!(format!("[{text}]"))).to_string(),
         ),
         ("no_event_object".into(), {
             let mut m = good.clone();
             let event = m["event"].take();
             m["headers"] = event;
             m.as_object_mut().unwrap().remove("event");
-            sns_envelope(serde_json::json!(m.to_string())).to_string()
+            sns_envelope(&serde_json::json!(m.to_string())).to_string()
         }),
         (
             "bad_timestamp".into(),
-            sns_envelope(serde_json::json!(
+            sns_envelope(&serde_json::json!(
                 ami_message("2026-02-30T14:00:34+00:00").to_string()
             ))
             .to_string(),
@@ -263,11 +260,11 @@ pub fn ami_quarantine_bodies() -> Vec<(String, String)> {
         *slot = serde_json::json!(["+15034448615", "Jane Q Public"]);
         out.push((
             format!("field_not_string:{field}"),
-            sns_envelope(serde_json::json!(m.to_string())).to_string(),
+            sns_envelope(&serde_json::json!(m.to_string())).to_string(),
         ));
     }
     // The envelope's Timestamp (read, and checked, for envelopes).
-    let mut e = sns_envelope(serde_json::json!(text));
+    let mut e = sns_envelope(&serde_json::json!(text));
     e["Timestamp"] = serde_json::json!(1_795_788_034);
     out.push(("field_not_string:Timestamp".into(), e.to_string()));
     out

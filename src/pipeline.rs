@@ -398,3 +398,133 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
     }
     to_ack
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::dir::DirStore;
+    use crate::adapters::AckOutcome;
+    use std::sync::Mutex;
+
+    /// Messages handed out once; what is acknowledged and abandoned is recorded.
+    #[derive(Default)]
+    struct VecSource {
+        pending: Vec<Message>,
+        acked: Vec<String>,
+        abandoned: Vec<String>,
+    }
+
+    impl Source for VecSource {
+        async fn next_batch(&mut self, _max: usize) -> Result<Batch, SourceError> {
+            if self.pending.is_empty() {
+                return Ok(Batch::Drained);
+            }
+            Ok(Batch::Messages(std::mem::take(&mut self.pending)))
+        }
+        async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
+            self.acked.extend(receipts.iter().map(|r| r.handle.clone()));
+            AckOutcome {
+                deleted: receipts.len() as u64,
+                failed: Vec::new(),
+            }
+        }
+        async fn abandon(&mut self, receipts: Vec<Receipt>) {
+            self.abandoned
+                .extend(receipts.into_iter().map(|r| r.handle));
+        }
+        async fn release(&mut self, _receipts: Vec<Receipt>) {}
+        async fn finish(&mut self) {}
+        fn requests(&self) -> BTreeMap<String, u64> {
+            BTreeMap::new()
+        }
+        fn deletes(&self) -> bool {
+            true
+        }
+    }
+
+    /// Records what is put, how many puts overlap, and fails the records whose body says so.
+    #[derive(Default)]
+    struct CountingQuarantine {
+        in_flight: AtomicU64,
+        most: AtomicU64,
+        puts: Mutex<Vec<String>>,
+    }
+
+    impl QuarantineStore for CountingQuarantine {
+        async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.puts.lock().unwrap().push(name.to_owned());
+            if String::from_utf8_lossy(&line).contains("fail me") {
+                return Err(DestError::Store {
+                    location: name.to_owned(),
+                    message: "refused".into(),
+                });
+            }
+            Ok(Recorded::Created(name.to_owned()))
+        }
+        fn location(&self) -> String {
+            "test".into()
+        }
+    }
+
+    fn message(id: &str, handle: &str, body: &str) -> Message {
+        Message {
+            id: id.into(),
+            body: body.as_bytes().to_vec(),
+            receipt: Receipt {
+                id: id.into(),
+                handle: handle.into(),
+            },
+            received_at: "2026-11-27T00:00:00Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blocks_records_go_out_eight_at_once_each_acknowledged_on_its_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let days = DirStore::new(tmp.path());
+        let quarantine = CountingQuarantine::default();
+        let mut pending: Vec<Message> = (0..20)
+            .map(|i| message(&format!("m{i}"), &format!("h{i}"), &format!("not json {i}")))
+            .collect();
+        // The same message delivered twice in the block is one record...
+        pending.push(message("m0", "h0-again", "not json 0"));
+        // ...and a record that cannot be written leaves only its own message behind.
+        pending.push(message("bad", "h-bad", "fail me"));
+        let mut source = VecSource {
+            pending,
+            ..VecSource::default()
+        };
+        let report = drain(
+            &mut source,
+            &days,
+            &quarantine,
+            &Rules::default(),
+            &DrainOptions::default(),
+            &Progress::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            quarantine.most.load(Ordering::SeqCst),
+            QUARANTINE_CONCURRENCY as u64,
+            "the bound is reached and never passed"
+        );
+        let puts = quarantine.puts.lock().unwrap().clone();
+        assert_eq!(puts.len(), 21, "one put per record: {puts:?}");
+        assert_eq!(report.quarantined, 22);
+        assert_eq!(report.quarantine_written, 20);
+        assert_eq!(source.abandoned, ["h-bad"]);
+        assert_eq!(source.acked.len(), 21);
+        assert!(source.acked.contains(&"h0-again".to_owned()));
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(report.failures[0].messages, 1);
+        assert!(report.failures[0]
+            .error
+            .contains("1 of the block's quarantine records"));
+    }
+}

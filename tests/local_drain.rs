@@ -731,3 +731,23 @@ fn help_says_what_raw_quarantine_bodies_cost() {
         "{s}"
     );
 }
+
+#[test]
+fn a_realistic_event_reaches_the_archive_as_four_fields_without_its_caller() {
+    let body = serde_json::json!({
+        "timestamp": "2026-11-27T14:00:34+00:00", "hostname": "futel-prod-back", "event": ami_event()
+    })
+    .to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (report, out) = drain_lines(tmp.path(), &[body.into_bytes()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["kept"], 1);
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("prod/20261127")).unwrap(),
+        "{\"timestamp\": \"2026-11-27T14:00:34+00:00\", \"channel\": \"PJSIP/twilio-000d3be7\", \"endpoint\": \"ghost-mountain\", \"event\": \"operator\"}\n"
+    );
+}

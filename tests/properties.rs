@@ -360,3 +360,41 @@ fn every_sample_and_conformance_body_minimised_is_classified_as_the_raw_one() {
     }
     assert!(n > 3000, "{n} bodies");
 }
+
+/// The fenced block that follows `<!-- marker -->` in `doc`.
+fn block_after<'a>(doc: &'a str, marker: &str) -> &'a str {
+    let start = doc
+        .find(&format!("<!-- {marker} -->"))
+        .unwrap_or_else(|| panic!("{marker}"));
+    let rest = &doc[start..];
+    let open = rest.find("```").unwrap();
+    let body = &rest[open..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    &body[..body.find("```").unwrap()]
+}
+
+#[test]
+fn the_personal_data_page_shows_what_minimising_does() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/PERSONAL-DATA.md"),
+    )
+    .unwrap();
+    // The JSON example, pretty-printed on the page: the same document, members in the same order.
+    let raw = block_after(&doc, "raw-json");
+    let shown = block_after(&doc, "minimised-json");
+    let made = min(raw);
+    let value = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+    assert_eq!(value(&made), value(shown));
+    let strings =
+        |s: &str| -> Vec<String> { s.split('"').skip(1).step_by(2).map(str::to_owned).collect() };
+    assert_eq!(strings(&made), strings(shown), "member order kept");
+    assert_eq!(
+        outcome_and_line(raw).0,
+        Outcome::Quarantine {
+            reason: s3_event_writer::core::QuarantineReason::BadTimestamp
+        }
+    );
+    // The text example, byte for byte.
+    let raw = block_after(&doc, "raw-text").trim_end();
+    assert_eq!(min(raw), block_after(&doc, "minimised-text").trim_end());
+}

@@ -85,6 +85,25 @@ fi
 # --skip-download: no network calls to the Prisma Cloud API for guidelines.
 run "checkov" "$venv/bin/checkov" -d deploy/terraform --quiet --compact --skip-download
 
+# The bucket, queue, function and user exist only when asked for (count = 0 by
+# default), and checkov skips what it renders with count 0: scan again with all
+# of them created, so that the bucket's public access block, encryption and
+# lifecycle rules (the quarantine's expiry) are checked too.
+all_created=$(mktemp)
+trap 'rm -f "$all_created"' EXIT
+cat >"$all_created" <<'TFVARS'
+create_bucket      = true
+create_queue       = true
+create_manual_user = true
+enable_lambda      = true
+lambda_zip_path    = "bootstrap.zip"
+bucket_name        = "logpublish"
+queue_name         = "s3-event-writer"
+github_repository  = "owner/s3-event-writer"
+TFVARS
+run "checkov (all resources created)" "$venv/bin/checkov" -d deploy/terraform --quiet \
+  --compact --skip-download --var-file "$all_created"
+
 shopt -s nullglob
 workflows=(.github/workflows/*.yml .github/workflows/*.yaml)
 shopt -u nullglob

@@ -19,7 +19,7 @@ use crate::adapters::file::FileSource;
 use crate::adapters::s3::{S3Quarantine, S3Settings, S3Store};
 use crate::adapters::sqs::{self, SqsSettings, SqsSource};
 use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource};
-use crate::core::{Rules, SortOptions};
+use crate::core::{BodyPolicy, Redaction, Rules, SortOptions};
 use crate::location::{Location, SourceSpec};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::preflight;
@@ -137,6 +137,31 @@ pub struct DrainArgs {
     /// Quarantine location. [default: quarantine/ beside the day files]
     #[arg(long, value_name = "s3://BUCKET/PREFIX/|DIR", env = "S3EW_QUARANTINE")]
     pub quarantine: Option<String>,
+    /// Keep raw bodies in quarantine records instead of minimised ones (every field the
+    /// classifier reads kept, every other value masked). What it costs: the records then hold
+    /// callers' phone numbers and names, personal data, for as long as the quarantine keeps them,
+    /// readable by anyone who can read that location; use it only with a private bucket and a
+    /// retention rule (docs/PERSONAL-DATA.md).
+    #[arg(
+        long,
+        env = "S3EW_QUARANTINE_VERBATIM",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub quarantine_verbatim: Option<bool>,
+    /// A key whose value is masked in quarantined text that is not JSON (repeatable; replaces
+    /// the default list). [default: CallerIDNum, CallerIDName, ConnectedLineNum,
+    /// ConnectedLineName, Exten]
+    #[arg(
+        long = "personal-key",
+        value_name = "KEY",
+        env = "S3EW_PERSONAL_KEYS",
+        value_delimiter = ','
+    )]
+    pub personal_keys: Vec<String>,
     /// Write the run report (JSON) to this file.
     #[arg(long, value_name = "FILE", env = "S3EW_REPORT")]
     pub report: Option<PathBuf>,
@@ -248,6 +273,8 @@ pub struct ConfigFile {
     pub source: Option<String>,
     pub dest: Option<String>,
     pub quarantine: Option<String>,
+    pub quarantine_verbatim: Option<bool>,
+    pub personal_keys: Option<Vec<String>>,
     pub report: Option<PathBuf>,
     pub prod_hosts: Option<Vec<String>>,
     pub drop_events: Option<Vec<String>>,
@@ -303,12 +330,37 @@ pub struct DrainSettings {
     pub s3: S3Settings,
 }
 
+fn pick_optional_list(flag: &[String], file: Option<Vec<String>>) -> Option<Vec<String>> {
+    if flag.is_empty() {
+        file
+    } else {
+        Some(flag.to_vec())
+    }
+}
+
 fn pick_list(flag: &[String], file: Option<Vec<String>>, default: Vec<String>) -> Vec<String> {
     if flag.is_empty() {
         file.unwrap_or(default)
     } else {
         flag.to_vec()
     }
+}
+
+/// How quarantine records keep bodies: raw when `verbatim`, else minimised with `personal_keys`
+/// (the defaults when `None`). The keys are checked either way.
+pub fn resolve_body_policy(
+    verbatim: bool,
+    personal_keys: Option<Vec<String>>,
+) -> Result<BodyPolicy, UsageError> {
+    let redaction = match personal_keys {
+        Some(keys) => Redaction::new(keys).map_err(|e| UsageError(e.into()))?,
+        None => Redaction::default(),
+    };
+    Ok(if verbatim {
+        BodyPolicy::Verbatim
+    } else {
+        BodyPolicy::Minimised(redaction)
+    })
 }
 
 /// The rules from flags, then the config file, then the SPEC's defaults.
@@ -423,6 +475,12 @@ impl DrainSettings {
                 run_id: pipeline::new_run_id(),
                 max_failed_blocks: max_failed_blocks(
                     args.max_failed_blocks.or(file.max_failed_blocks),
+                )?,
+                quarantine_body: resolve_body_policy(
+                    args.quarantine_verbatim
+                        .or(file.quarantine_verbatim)
+                        .unwrap_or(false),
+                    pick_optional_list(&args.personal_keys, file.personal_keys.clone()),
                 )?,
             },
             summary_top: args.summary_top.or(file.summary_top).unwrap_or(5),

@@ -11,8 +11,10 @@
 //! policy moves a persistent failure to its dead-letter queue.
 //!
 //! Configuration comes from the environment, with the CLI's names: `S3EW_DEST`,
-//! `S3EW_QUARANTINE`, `S3EW_PROD_HOSTS`, `S3EW_DROP_EVENTS`, `S3EW_DROP_CHANNELS`, and
-//! `S3EW_S3_PATH_STYLE` for emulators.
+//! `S3EW_QUARANTINE`, `S3EW_PROD_HOSTS`, `S3EW_DROP_EVENTS`, `S3EW_DROP_CHANNELS`,
+//! `S3EW_QUARANTINE_VERBATIM` (raw quarantine bodies instead of minimised ones),
+//! `S3EW_PERSONAL_KEYS`, and `S3EW_S3_PATH_STYLE` for emulators. A value that cannot be read
+//! stops the function at start-up with a message naming the variable.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -23,7 +25,7 @@ use crate::adapters::{
     AckOutcome, Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError,
 };
 use crate::cli::{AwsContext, UsageError};
-use crate::core::Rules;
+use crate::core::{BodyPolicy, Rules};
 use crate::location::Location;
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
@@ -118,6 +120,7 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
     days: &D,
     quarantine: &Q,
     rules: &Rules,
+    quarantine_body: &BodyPolicy,
     run_id: &str,
 ) -> BatchOutcome {
     let mut source = BatchSource::new(records);
@@ -130,6 +133,7 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
         dry_run: false,
         run_id: run_id.to_owned(),
         max_failed_blocks: u32::MAX,
+        quarantine_body: quarantine_body.clone(),
     };
     let progress = Progress::default();
     let report = match pipeline::drain(
@@ -165,10 +169,12 @@ pub struct LambdaSettings {
     pub dest: Location,
     pub quarantine: Location,
     pub rules: Rules,
+    pub quarantine_body: BodyPolicy,
 }
 
-fn env_list(name: &str) -> Option<Vec<String>> {
-    let v = std::env::var(name).ok()?;
+/// A comma-separated list variable (`None` when unset).
+fn list_var(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<Vec<String>> {
+    let v = var(name)?;
     let items: Vec<String> = v
         .split(',')
         .map(str::trim)
@@ -178,33 +184,65 @@ fn env_list(name: &str) -> Option<Vec<String>> {
     Some(items)
 }
 
+/// A yes/no variable (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; unset or empty is no).
+fn flag_var(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<bool, UsageError> {
+    let Some(value) = var(name) else {
+        return Ok(false);
+    };
+    parse_flag(&value).ok_or_else(|| {
+        UsageError(anyhow::anyhow!(
+            "{name}={value:?} is not a yes/no value: set it to true or false"
+        ))
+    })
+}
+
+fn parse_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
+        "" | "0" | "false" | "f" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 impl LambdaSettings {
-    /// Reads `S3EW_DEST` (required), `S3EW_QUARANTINE` and the rule lists.
+    /// Reads `S3EW_DEST` (required), `S3EW_QUARANTINE`, the rule lists and the quarantine body
+    /// settings from the environment.
     pub fn from_env() -> Result<LambdaSettings, UsageError> {
-        let dest = std::env::var("S3EW_DEST").map_err(|_| {
+        LambdaSettings::from_vars(&|name| std::env::var(name).ok())
+    }
+
+    /// The same, from any source of variables.
+    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<LambdaSettings, UsageError> {
+        let dest = var("S3EW_DEST").ok_or_else(|| {
             UsageError(anyhow::anyhow!(
                 "S3EW_DEST is not set: the function needs s3://BUCKET/PREFIX/"
             ))
         })?;
         let dest = Location::parse(&dest).map_err(|e| UsageError(e.into()))?;
-        let quarantine = match std::env::var("S3EW_QUARANTINE") {
-            Ok(q) if !q.is_empty() => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
+        let quarantine = match var("S3EW_QUARANTINE") {
+            Some(q) if !q.is_empty() => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
             _ => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
         };
         dest.check_quarantine(&quarantine)
             .map_err(|e| UsageError(e.into()))?;
         let d = Rules::default();
         let rules = Rules {
-            prod_hosts: env_list("S3EW_PROD_HOSTS").unwrap_or(d.prod_hosts),
-            drop_channel_substrings: env_list("S3EW_DROP_CHANNELS")
+            prod_hosts: list_var(var, "S3EW_PROD_HOSTS").unwrap_or(d.prod_hosts),
+            drop_channel_substrings: list_var(var, "S3EW_DROP_CHANNELS")
                 .unwrap_or(d.drop_channel_substrings),
-            drop_events: env_list("S3EW_DROP_EVENTS").unwrap_or(d.drop_events),
+            drop_events: list_var(var, "S3EW_DROP_EVENTS").unwrap_or(d.drop_events),
         };
         rules.validate().map_err(|e| UsageError(e.into()))?;
+        let quarantine_body = crate::cli::resolve_body_policy(
+            flag_var(var, "S3EW_QUARANTINE_VERBATIM")?,
+            list_var(var, "S3EW_PERSONAL_KEYS"),
+        )
+        .map_err(|e| UsageError(anyhow::anyhow!("S3EW_PERSONAL_KEYS: {e}")))?;
         Ok(LambdaSettings {
             dest,
             quarantine,
             rules,
+            quarantine_body,
         })
     }
 }
@@ -247,10 +285,11 @@ pub async fn run() -> anyhow::Result<i32> {
     let days = ctx.day_store(&settings.dest, crate::adapters::s3::S3Settings::default());
     let quarantine = ctx.quarantine_store(&settings.quarantine);
     let (days, quarantine, rules) = (&days, &quarantine, &settings.rules);
+    let body = &settings.quarantine_body;
     let handler = service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let run_id = format!("{}-{}", pipeline::new_run_id(), event.context.request_id);
         let records = records_of(event.payload);
-        let outcome = handle_batch(&records, days, quarantine, rules, &run_id).await;
+        let outcome = handle_batch(&records, days, quarantine, rules, body, &run_id).await;
         tracing::info!(
             records = records.len(),
             kept = outcome.report.kept,
@@ -270,6 +309,51 @@ pub async fn run() -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<LambdaSettings, UsageError> {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        LambdaSettings::from_vars(&|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn quarantine_bodies_are_minimised_unless_the_variable_asks_for_raw_ones() {
+        let dest = ("S3EW_DEST", "s3://logpublish/events/prod/");
+        let s = settings(&[dest]).unwrap();
+        assert_eq!(s.quarantine_body, BodyPolicy::default());
+        let s = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "true")]).unwrap();
+        assert_eq!(s.quarantine_body, BodyPolicy::Verbatim);
+        let s = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "0")]).unwrap();
+        assert_eq!(s.quarantine_body, BodyPolicy::default());
+        let s = settings(&[dest, ("S3EW_PERSONAL_KEYS", "Secret, Other")]).unwrap();
+        assert_eq!(
+            s.quarantine_body,
+            BodyPolicy::Minimised(
+                crate::core::Redaction::new(vec!["Secret".into(), "Other".into()]).unwrap()
+            )
+        );
+        let e = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "sometimes")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("S3EW_QUARANTINE_VERBATIM=\"sometimes\""),
+            "{e}"
+        );
+        let e = settings(&[dest, ("S3EW_PERSONAL_KEYS", "a\"b")]).unwrap_err();
+        assert!(e.to_string().starts_with("S3EW_PERSONAL_KEYS: "), "{e}");
+    }
+
+    #[test]
+    fn yes_no_values_are_read_and_others_refused() {
+        for v in ["1", "true", "TRUE", "yes", "on", " y "] {
+            assert_eq!(parse_flag(v), Some(true), "{v}");
+        }
+        for v in ["", "0", "false", "No", "off"] {
+            assert_eq!(parse_flag(v), Some(false), "{v}");
+        }
+        assert_eq!(parse_flag("maybe"), None);
+    }
 
     #[test]
     fn batch_response_lists_failed_ids_in_camel_case() {

@@ -4,10 +4,11 @@
 //! `flush_secs` in follow mode). For each block:
 //!
 //! 1. every body is classified by the core; kept lines are grouped by day;
-//! 2. the quarantine records are written (one new object) and every day is merged into its day
-//!    file, days concurrently (at most `day_concurrency` at once);
-//! 3. only then are messages acknowledged (deleted): dropped ones always, quarantined ones if the
-//!    quarantine write succeeded, kept ones if *their* day's merge succeeded. Messages of a
+//! 2. every quarantine record is created (one object or file per record, named by its identity,
+//!    at most [`QUARANTINE_CONCURRENCY`] at once; a record already there counts as written) and
+//!    every day is merged into its day file, days concurrently (at most `day_concurrency`);
+//! 3. only then are messages acknowledged (deleted): dropped ones always, quarantined ones if
+//!    *their* record was written, kept ones if *their* day's merge succeeded. Messages of a
 //!    failed write are abandoned: they stay in the queue and come back after their visibility
 //!    timeout, and the run reports a failure (non-zero exit).
 //!
@@ -16,6 +17,10 @@
 //! not yet handed out (`Source::finish`), and reports the cause; so an outage of the destination
 //! does not cycle the whole backlog toward the dead-letter queue. A block with nothing to write
 //! neither counts nor resets the count.
+//!
+//! A quarantine record's `body` is minimised unless the options ask for raw bodies
+//! ([`BodyPolicy`]); its identity (message id and body) makes a re-delivered or re-run message
+//! find its record already there instead of adding a second one.
 //!
 //! Killed at any point, a rerun converges to the same archive: a line that was written but whose
 //! message was not deleted is written again, and the merge's set union absorbs it.
@@ -27,10 +32,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use serde::Serialize;
 
-use crate::adapters::{Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError};
-use crate::core::{classify_bytes, merge, DayKey, MergeStats, Outcome, QuarantineReason, Rules};
+use crate::adapters::{
+    Batch, DayStore, DestError, Message, QuarantineStore, Receipt, Recorded, Source, SourceError,
+};
+use crate::core::{
+    classify_bytes, merge, BodyPolicy, DayKey, MergeStats, Outcome, QuarantineReason,
+    QuarantineRecord, Rules,
+};
 use crate::report::{Failure, Report};
 
 /// How a drain runs.
@@ -46,10 +55,12 @@ pub struct DrainOptions {
     pub max_messages: Option<u64>,
     /// Write nothing, delete nothing; release received messages at the end.
     pub dry_run: bool,
-    /// Names this run's quarantine objects.
+    /// Identifies this run in the logs.
     pub run_id: String,
     /// Stop receiving after this many consecutive blocks in which every write failed.
     pub max_failed_blocks: u32,
+    /// How quarantine records keep a body: minimised (the default) or raw.
+    pub quarantine_body: BodyPolicy,
 }
 
 impl Default for DrainOptions {
@@ -62,6 +73,7 @@ impl Default for DrainOptions {
             dry_run: false,
             run_id: new_run_id(),
             max_failed_blocks: 3,
+            quarantine_body: BodyPolicy::default(),
         }
     }
 }
@@ -91,18 +103,18 @@ pub enum PipelineError {
     Source(#[from] SourceError),
 }
 
-/// A quarantine record as written (SPEC "Quarantine").
-#[derive(Debug, Serialize)]
-struct QuarantineRecord<'a> {
-    reason: &'a str,
-    message_id: &'a str,
-    received_at: &'a str,
-    body: &'a str,
-}
+/// Quarantine records created at once in one block.
+pub const QUARANTINE_CONCURRENCY: usize = 8;
 
 #[derive(Default)]
 struct DayBatch {
     lines: Vec<Vec<u8>>,
+    receipts: Vec<Receipt>,
+}
+
+/// One quarantine record of a block, with every delivery it stands for.
+struct PendingRecord {
+    line: Vec<u8>,
     receipts: Vec<Receipt>,
 }
 
@@ -111,8 +123,8 @@ struct DayBatch {
 struct Classified {
     days: BTreeMap<DayKey, DayBatch>,
     done: Vec<Receipt>,
-    quarantine_jsonl: Vec<u8>,
-    quarantine_receipts: Vec<Receipt>,
+    /// By record name: a message delivered twice within the block is one record.
+    quarantine: BTreeMap<String, PendingRecord>,
 }
 
 /// Classifies messages into the block in hand as they arrive, so a block holds formatted lines
@@ -121,6 +133,7 @@ fn classify_into(
     c: &mut Classified,
     msgs: &[Message],
     rules: &Rules,
+    body_policy: &BodyPolicy,
     report: &mut Report,
     progress: &Progress,
 ) {
@@ -146,7 +159,7 @@ fn classify_into(
             }
             Outcome::Quarantine { reason } => {
                 report.quarantined += 1;
-                add_quarantine(c, m, reason, report);
+                add_quarantine(c, m, reason, body_policy, report);
             }
         }
     }
@@ -157,19 +170,31 @@ fn classify_into(
         .store(report.quarantined, Ordering::Relaxed);
 }
 
-fn add_quarantine(c: &mut Classified, m: &Message, reason: QuarantineReason, report: &mut Report) {
+fn add_quarantine(
+    c: &mut Classified,
+    m: &Message,
+    reason: QuarantineReason,
+    body_policy: &BodyPolicy,
+    report: &mut Report,
+) {
     let code = reason.code();
     *report.quarantined_by.entry(code.to_string()).or_default() += 1;
-    let body = String::from_utf8_lossy(&m.body);
+    let raw = String::from_utf8_lossy(&m.body);
+    let body = body_policy.apply(&raw);
     let rec = QuarantineRecord {
         reason: &code,
         message_id: &m.id,
         received_at: &m.received_at,
         body: &body,
     };
-    serde_json::to_writer(&mut c.quarantine_jsonl, &rec).expect("serialising into memory");
-    c.quarantine_jsonl.push(b'\n');
-    c.quarantine_receipts.push(m.receipt.clone());
+    c.quarantine
+        .entry(rec.name())
+        .or_insert_with(|| PendingRecord {
+            line: rec.line(),
+            receipts: Vec::new(),
+        })
+        .receipts
+        .push(m.receipt.clone());
 }
 
 /// Drains `source` into `days` (and `quarantine`) until the source is drained, `max_messages`
@@ -236,7 +261,7 @@ where
                         report.received += msgs.len() as u64;
                         progress.received.store(report.received, Ordering::Relaxed);
                         in_block += msgs.len();
-                        classify_into(&mut block, &msgs, rules, &mut report, progress);
+                        classify_into(&mut block, &msgs, rules, &opts.quarantine_body, &mut report, progress);
                     }
                     Batch::Idle => {}
                     Batch::Drained => {
@@ -254,18 +279,8 @@ where
         let writes = block.days.len()
             + usize::from(report.quarantined > quarantined_before && !opts.dry_run);
         let failures_before = report.failures.len();
-        let classified = block;
-        let name = format!("{}-{block_no:04}.jsonl", opts.run_id);
-        let to_ack = write_block(
-            classified,
-            days,
-            quarantine,
-            opts,
-            &name,
-            source,
-            &mut report,
-        )
-        .await;
+        tracing::debug!(run_id = %opts.run_id, block_no, messages = in_block, "writing a block");
+        let to_ack = write_block(block, days, quarantine, opts, source, &mut report).await;
         if opts.dry_run {
             released.extend(to_ack);
         } else if !to_ack.is_empty() {
@@ -358,25 +373,29 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
     days: &D,
     quarantine: &Q,
     opts: &DrainOptions,
-    name: &str,
     source: &mut S,
     report: &mut Report,
 ) -> Vec<Receipt> {
     let Classified {
         days: day_batches,
         done,
-        quarantine_jsonl,
-        quarantine_receipts,
+        quarantine: records,
     } = c;
     let mut to_ack = done;
     let mut abandon = Vec::new();
 
-    let quarantine_write = async {
-        if quarantine_jsonl.is_empty() || opts.dry_run {
-            return None;
-        }
-        Some(quarantine.write(name, quarantine_jsonl).await)
-    };
+    let dry_run = opts.dry_run;
+    let quarantine_writes = stream::iter(records)
+        .map(|(name, rec)| async move {
+            let res = if dry_run {
+                None
+            } else {
+                Some(quarantine.put_record(&name, rec.line).await)
+            };
+            (res, rec.receipts)
+        })
+        .buffer_unordered(QUARANTINE_CONCURRENCY)
+        .collect::<Vec<_>>();
     let merges = stream::iter(day_batches)
         .map(|(day, mut batch)| async move {
             merge::sort_new_lines(&mut batch.lines);
@@ -390,24 +409,43 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
         })
         .buffer_unordered(opts.day_concurrency.max(1))
         .collect::<Vec<(DayKey, Result<MergeStats, _>, Vec<Receipt>)>>();
-    let (quarantine_result, merge_results) = tokio::join!(quarantine_write, merges);
+    let (quarantine_results, merge_results) = tokio::join!(quarantine_writes, merges);
 
-    match quarantine_result {
-        None => to_ack.extend(quarantine_receipts),
-        Some(Ok(location)) => {
-            tracing::info!(%location, records = quarantine_receipts.len(), "quarantine written");
-            report.quarantine_objects.push(location);
-            to_ack.extend(quarantine_receipts);
+    if !quarantine_results.is_empty() && !dry_run {
+        report.quarantine_location = Some(quarantine.location());
+    }
+    let mut failed: Vec<DestError> = Vec::new();
+    let mut failed_messages = 0u64;
+    for (res, receipts) in quarantine_results {
+        match res {
+            None => {}
+            Some(Ok(Recorded::Created(location))) => {
+                tracing::debug!(%location, "quarantine record written");
+                report.quarantine_written += 1;
+            }
+            Some(Ok(Recorded::AlreadyThere(location))) => {
+                tracing::debug!(%location, "quarantine record already there");
+                report.quarantine_already_there += 1;
+            }
+            Some(Err(e)) => {
+                failed_messages += receipts.len() as u64;
+                failed.push(e);
+                abandon.extend(receipts);
+                continue;
+            }
         }
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "quarantine write failed");
-            report.failures.push(Failure {
-                what: "quarantine".into(),
-                error: e.to_string(),
-                messages: quarantine_receipts.len() as u64,
-            });
-            abandon.extend(quarantine_receipts);
-        }
+        to_ack.extend(receipts);
+    }
+    if let Some(first) = failed.first() {
+        tracing::error!(error = %first, records = failed.len(), "quarantine writes failed");
+        report.failures.push(Failure {
+            what: "quarantine".into(),
+            error: format!(
+                "{} of the block's quarantine records could not be written (first: {first})",
+                failed.len()
+            ),
+            messages: failed_messages,
+        });
     }
     for (day, res, receipts) in merge_results {
         match res {
@@ -438,6 +476,9 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::dir::DirStore;
+    use crate::adapters::AckOutcome;
+    use std::sync::Mutex;
 
     fn failed(what: &str) -> Failure {
         Failure {
@@ -503,5 +544,127 @@ mod tests {
             Brake::new(0).after_block(1, &[failed("day 1")]).is_some(),
             "at least 1"
         );
+    }
+
+    /// Messages handed out once; what is acknowledged and abandoned is recorded.
+    #[derive(Default)]
+    struct VecSource {
+        pending: Vec<Message>,
+        acked: Vec<String>,
+        abandoned: Vec<String>,
+    }
+
+    impl Source for VecSource {
+        async fn next_batch(&mut self, _max: usize) -> Result<Batch, SourceError> {
+            if self.pending.is_empty() {
+                return Ok(Batch::Drained);
+            }
+            Ok(Batch::Messages(std::mem::take(&mut self.pending)))
+        }
+        async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
+            self.acked.extend(receipts.iter().map(|r| r.handle.clone()));
+            AckOutcome {
+                deleted: receipts.len() as u64,
+                failed: Vec::new(),
+            }
+        }
+        async fn abandon(&mut self, receipts: Vec<Receipt>) {
+            self.abandoned
+                .extend(receipts.into_iter().map(|r| r.handle));
+        }
+        async fn release(&mut self, _receipts: Vec<Receipt>) {}
+        async fn finish(&mut self) {}
+        fn requests(&self) -> BTreeMap<String, u64> {
+            BTreeMap::new()
+        }
+        fn deletes(&self) -> bool {
+            true
+        }
+    }
+
+    /// Records what is put, how many puts overlap, and fails the records whose body says so.
+    #[derive(Default)]
+    struct CountingQuarantine {
+        in_flight: AtomicU64,
+        most: AtomicU64,
+        puts: Mutex<Vec<String>>,
+    }
+
+    impl QuarantineStore for CountingQuarantine {
+        async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.puts.lock().unwrap().push(name.to_owned());
+            if String::from_utf8_lossy(&line).contains("fail me") {
+                return Err(DestError::Store {
+                    location: name.to_owned(),
+                    message: "refused".into(),
+                });
+            }
+            Ok(Recorded::Created(name.to_owned()))
+        }
+        fn location(&self) -> String {
+            "test".into()
+        }
+    }
+
+    fn message(id: &str, handle: &str, body: &str) -> Message {
+        Message {
+            id: id.into(),
+            body: body.as_bytes().to_vec(),
+            receipt: Receipt {
+                id: id.into(),
+                handle: handle.into(),
+            },
+            received_at: "2026-11-27T00:00:00Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_blocks_records_go_out_eight_at_once_each_acknowledged_on_its_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let days = DirStore::new(tmp.path());
+        let quarantine = CountingQuarantine::default();
+        let mut pending: Vec<Message> = (0..20)
+            .map(|i| message(&format!("m{i}"), &format!("h{i}"), &format!("not json {i}")))
+            .collect();
+        // The same message delivered twice in the block is one record...
+        pending.push(message("m0", "h0-again", "not json 0"));
+        // ...and a record that cannot be written leaves only its own message behind.
+        pending.push(message("bad", "h-bad", "fail me"));
+        let mut source = VecSource {
+            pending,
+            ..VecSource::default()
+        };
+        let report = drain(
+            &mut source,
+            &days,
+            &quarantine,
+            &Rules::default(),
+            &DrainOptions::default(),
+            &Progress::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            quarantine.most.load(Ordering::SeqCst),
+            QUARANTINE_CONCURRENCY as u64,
+            "the bound is reached and never passed"
+        );
+        let puts = quarantine.puts.lock().unwrap().clone();
+        assert_eq!(puts.len(), 21, "one put per record: {puts:?}");
+        assert_eq!(report.quarantined, 22);
+        assert_eq!(report.quarantine_written, 20);
+        assert_eq!(source.abandoned, ["h-bad"]);
+        assert_eq!(source.acked.len(), 21);
+        assert!(source.acked.contains(&"h0-again".to_owned()));
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(report.failures[0].messages, 1);
+        assert!(report.failures[0]
+            .error
+            .contains("1 of the block's quarantine records"));
     }
 }

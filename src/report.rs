@@ -44,8 +44,13 @@ pub struct Report {
     pub days: BTreeMap<String, DayReport>,
     /// Quarantined messages by reason.
     pub quarantined_by: BTreeMap<String, u64>,
-    /// Quarantine objects or files written.
-    pub quarantine_objects: Vec<String>,
+    /// Where quarantine records went (none when nothing was quarantined, or in a dry run).
+    pub quarantine_location: Option<String>,
+    /// Quarantine records created by this run (one object or file each).
+    pub quarantine_written: u64,
+    /// Quarantined messages whose record was already there (a rerun, a re-delivery): nothing
+    /// was written for them.
+    pub quarantine_already_there: u64,
     /// What failed; empty on success.
     pub failures: Vec<Failure>,
     /// Requests by API call (`sqs:ReceiveMessage`, `s3:PutObject`, ...).
@@ -144,8 +149,12 @@ impl Report {
         for (reason, n) in &self.quarantined_by {
             let _ = writeln!(s, "  quarantined {reason}: {n}");
         }
-        for q in &self.quarantine_objects {
-            let _ = writeln!(s, "  quarantine written to {q}");
+        if let Some(q) = &self.quarantine_location {
+            let _ = writeln!(
+                s,
+                "  quarantine {q}: {} new records, {} already there",
+                self.quarantine_written, self.quarantine_already_there
+            );
         }
         if !self.requests.is_empty() {
             let calls: Vec<String> = self

@@ -126,17 +126,20 @@ impl Stage {
     }
 
     fn quarantine_lines(&self) -> usize {
-        self.rt.block_on(async {
-            let mut n = 0;
-            for key in support::list_keys(&self.s3, BUCKET, QPREFIX).await {
-                let body = support::get_object(&self.s3, BUCKET, &key).await.unwrap();
-                n += body
-                    .split(|b| *b == b'\n')
+        self.quarantine()
+            .values()
+            .map(|body| {
+                body.split(|b| *b == b'\n')
                     .filter(|l| !l.is_empty())
-                    .count();
-            }
-            n
-        })
+                    .count()
+            })
+            .sum()
+    }
+
+    /// The quarantine objects: key → bytes.
+    fn quarantine(&self) -> BTreeMap<String, Vec<u8>> {
+        self.rt
+            .block_on(support::download_prefix(&self.s3, BUCKET, QPREFIX))
     }
 
     fn depth(&self) -> (u64, u64) {
@@ -218,22 +221,34 @@ fn conformance_over_sqs(set: &str, receivers: &str) {
         }
         assert_eq!(report["received"].as_u64().unwrap(), n);
     }
+    // One record per quarantined message: a delivery of the same message again finds its
+    // record there (each body of the set was sent once, so the set's count is exact).
     assert_eq!(
         stage.quarantine_lines() as u64,
-        report["quarantined"].as_u64().unwrap(),
-        "one record per quarantined delivery"
+        c["quarantined"].as_u64().unwrap(),
+        "one record per quarantined message"
     );
+    assert_eq!(
+        stage.quarantine().len(),
+        stage.quarantine_lines(),
+        "one object per record"
+    );
+    let records = report["quarantine_written"].as_u64().unwrap()
+        + report["quarantine_already_there"].as_u64().unwrap();
+    assert!(records <= report["quarantined"].as_u64().unwrap());
     assert_eq!(
         report["deleted"], report["received"],
         "every delivery deleted"
     );
 
-    // The request floor: 2 SQS calls per 10 messages and 2 S3 calls per day touched, +10%, +10.
+    // The request floor: 2 SQS calls per 10 messages, 2 S3 calls per day touched and one PUT
+    // per quarantine record (each record is its own object, created with If-None-Match: *),
+    // +10%, +10.
     let days = report["days"].as_object().unwrap().len() as u64;
-    let bound = 1.1 * (2.0 * (n as f64) / 10.0 + 2.0 * days as f64) + 10.0;
+    let bound = 1.1 * (2.0 * (n as f64) / 10.0 + 2.0 * days as f64 + records as f64) + 10.0;
     let seen: u64 = proxy.counts().values().sum();
     let ratio = seen as f64 / bound;
-    eprintln!("{set}: {seen} requests for {n} messages over {days} days; bound {bound:.1} (ratio {ratio:.2}); legacy: {n} DeleteMessage calls alone");
+    eprintln!("{set}: {seen} requests for {n} messages over {days} days and {records} quarantine records; bound {bound:.1} (ratio {ratio:.2}); legacy: {n} DeleteMessage calls alone; {:?}", proxy.counts());
     assert!(
         (seen as f64) <= bound,
         "{seen} requests > {bound}: {:?}",
@@ -421,6 +436,91 @@ fn a_lost_put_response_is_recognised_as_our_own_write() {
         stage.quarantine_lines() > 0,
         "the quarantine object was written and kept"
     );
+}
+
+#[test]
+fn a_bad_message_delivered_again_in_another_run_adds_no_second_record() {
+    // Realistic AMI bodies for every quarantine reason an SQS message can have, among good ones.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = common::ami_quarantine_bodies();
+    let mut bodies: Vec<String> = bodies_of("emulator").into_iter().take(40).collect();
+    bodies.extend(bad.iter().map(|(_, b)| b.clone()));
+    let existing = fixture("emulator").join("existing");
+    let oracle = local_oracle(&existing, &bodies, tmp.path());
+    let stage = Stage::new(&existing, &bodies, None);
+    let proxy = &stage.proxy;
+    // The first run writes every record and day, but no delete succeeds: every message comes
+    // back after its visibility timeout and is received again, in another run's block.
+    proxy.inject("sqs:DeleteMessageBatch", Fault::Status(500), 1000);
+    let first = tmp.path().join("first.json");
+    let out = run_bounded(&mut stage.drain(
+        &first,
+        &[
+            "--visibility-timeout",
+            "2",
+            "--max-attempts",
+            "1",
+            "--receivers",
+            "1",
+        ],
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r1 = read_json(&first);
+    assert_eq!(r1["deleted"], 0);
+    // The realistic bodies and the bad ones among the sample's.
+    let quarantined = r1["quarantined"].as_u64().unwrap();
+    assert!(quarantined > bad.len() as u64, "{r1}");
+    assert_eq!(
+        r1["quarantine_written"].as_u64().unwrap(),
+        quarantined,
+        "{r1}"
+    );
+    let records = stage.quarantine();
+    assert_eq!(
+        records.len() as u64,
+        quarantined,
+        "one object per bad message"
+    );
+    for bytes in records.values() {
+        let text = String::from_utf8_lossy(bytes);
+        for caller in common::CALLER_VALUES {
+            assert!(!text.contains(caller), "{caller} in {text}");
+        }
+    }
+    proxy.clear_faults();
+    proxy.reset_counts();
+    std::thread::sleep(Duration::from_millis(2100));
+
+    let second = tmp.path().join("second.json");
+    run_ok(&mut stage.drain(&second, &["--receivers", "1"]));
+    let r2 = read_json(&second);
+    assert_eq!(
+        r2["received"].as_u64().unwrap(),
+        bodies.len() as u64,
+        "{r2}"
+    );
+    assert_eq!(r2["quarantined"].as_u64().unwrap(), quarantined);
+    assert_eq!(r2["quarantine_written"], 0, "{r2}");
+    assert_eq!(
+        r2["quarantine_already_there"].as_u64().unwrap(),
+        quarantined
+    );
+    assert!(
+        stage.quarantine() == records,
+        "no record added or rewritten (received_at is the first run's)"
+    );
+    assert_eq!(
+        proxy.count("s3:PutObject"),
+        quarantined,
+        "one PUT per record, each answered 412, and no day rewritten"
+    );
+    assert_archive(&stage.archive(), &oracle);
+    assert_eq!(stage.depth(), (0, 0));
 }
 
 #[test]

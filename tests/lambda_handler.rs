@@ -1,6 +1,7 @@
 //! The Lambda handler called in-process with SQS records built from the conformance bodies,
 //! against the S3 emulator: the archive byte for byte, `batchItemFailures` holding exactly the
-//! records of a day whose write failed, and eight concurrent invocations on overlapping days.
+//! records of a day whose write failed, eight concurrent invocations on overlapping days, and
+//! quarantine records minimised by default and raw with `S3EW_QUARANTINE_VERBATIM`'s policy.
 
 mod common;
 mod support;
@@ -11,7 +12,7 @@ use common::sizes;
 use s3_event_writer::adapters::aws::RequestCounter;
 use s3_event_writer::adapters::dir::{DirQuarantine, DirStore};
 use s3_event_writer::adapters::s3::{S3Quarantine, S3Settings, S3Store};
-use s3_event_writer::core::{classify, Outcome, Rules, SortOptions};
+use s3_event_writer::core::{classify, BodyPolicy, Outcome, Rules, SortOptions};
 use s3_event_writer::lambda::{handle_batch, Record};
 use support::{Fault, FaultProxy, Moto};
 
@@ -88,6 +89,7 @@ async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
         &env.days,
         &env.quarantine,
         &Rules::default(),
+        &BodyPolicy::default(),
         "t1",
     )
     .await;
@@ -105,7 +107,12 @@ async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
     assert_eq!(out.report.kept, c["kept"].as_u64().unwrap());
     assert_eq!(out.report.quarantined, c["quarantined"].as_u64().unwrap());
     let q = support::list_keys(&env.s3, BUCKET, "events/quarantine/").await;
-    assert_eq!(q.len(), 1, "one quarantine object per invocation");
+    assert_eq!(
+        q.len() as u64,
+        out.report.quarantined,
+        "one quarantine object per quarantined record"
+    );
+    assert_eq!(out.report.quarantine_written, out.report.quarantined);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,6 +126,7 @@ async fn a_failed_day_fails_exactly_its_records() {
         &env.days,
         &env.quarantine,
         &Rules::default(),
+        &BodyPolicy::default(),
         "t2",
     )
     .await;
@@ -153,7 +161,8 @@ async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive
     let rules = Rules::default();
     let runs = slices.iter().enumerate().map(|(k, slice)| {
         let (days, quarantine, rules) = (&env.days, &env.quarantine, &rules);
-        async move { handle_batch(slice, days, quarantine, rules, &format!("c{k}")).await }
+        let body = BodyPolicy::default();
+        async move { handle_batch(slice, days, quarantine, rules, &body, &format!("c{k}")).await }
     });
     let started = std::time::Instant::now();
     let outcomes = futures::future::join_all(runs).await;
@@ -172,6 +181,64 @@ async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive
         "{:?}",
         env.proxy.counts()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quarantine_records_hold_no_caller_by_default_and_the_raw_bodies_with_verbatim() {
+    let env = env("emulator").await;
+    let bad = common::ami_quarantine_bodies();
+    let records: Vec<Record> = bad
+        .iter()
+        .enumerate()
+        .map(|(i, (_, body))| Record {
+            message_id: format!("ami-{i}"),
+            body: body.clone(),
+        })
+        .collect();
+    let rules = Rules::default();
+    let q = || async { support::download_prefix(&env.s3, BUCKET, "events/quarantine/").await };
+    let out = handle_batch(
+        &records,
+        &env.days,
+        &env.quarantine,
+        &rules,
+        &BodyPolicy::default(),
+        "d",
+    )
+    .await;
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    let minimised = q().await;
+    assert_eq!(minimised.len(), bad.len());
+    for bytes in minimised.values() {
+        let text = String::from_utf8_lossy(bytes);
+        for caller in common::CALLER_VALUES {
+            assert!(!text.contains(caller), "{caller} in {text}");
+        }
+    }
+    // The same messages again with raw bodies: other bodies, so other records beside them.
+    let out = handle_batch(
+        &records,
+        &env.days,
+        &env.quarantine,
+        &rules,
+        &BodyPolicy::Verbatim,
+        "v",
+    )
+    .await;
+    assert!(out.failed.is_empty(), "{:?}", out.failed);
+    let all = q().await;
+    let mut raw: Vec<String> = all
+        .iter()
+        .filter(|(k, _)| !minimised.contains_key(*k))
+        .map(|(_, b)| {
+            let r: serde_json::Value = serde_json::from_slice(b).unwrap();
+            r["body"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    raw.sort();
+    let mut want: Vec<String> = bad.into_iter().map(|(_, b)| b).collect();
+    want.sort();
+    assert_eq!(raw, want, "with verbatim the records hold the raw bodies");
 }
 
 #[test]
@@ -235,7 +302,15 @@ async fn every_size_class_goes_up_through_the_handler_on_s3() {
     };
     let days = S3Store::new(via_proxy.clone(), settings, RequestCounter::default());
     let quarantine = S3Quarantine::new(via_proxy, BUCKET.into(), "events/quarantine/".into());
-    let out = handle_batch(&records, &days, &quarantine, &Rules::default(), "sizes").await;
+    let out = handle_batch(
+        &records,
+        &days,
+        &quarantine,
+        &Rules::default(),
+        &BodyPolicy::default(),
+        "sizes",
+    )
+    .await;
     assert!(
         out.failed.is_empty(),
         "{:?} {:?}",
@@ -271,7 +346,15 @@ async fn every_size_class_is_merged_through_the_handler_into_a_directory() {
         spill_dir: None,
     });
     let quarantine = DirQuarantine::new(tmp.path().join("quarantine"));
-    let out = handle_batch(&records, &days, &quarantine, &Rules::default(), "sizes").await;
+    let out = handle_batch(
+        &records,
+        &days,
+        &quarantine,
+        &Rules::default(),
+        &BodyPolicy::default(),
+        "sizes",
+    )
+    .await;
     assert!(
         out.failed.is_empty(),
         "{:?} {:?}",

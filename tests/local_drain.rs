@@ -1,15 +1,19 @@
 //! Local mode end to end: the binary drains FILE/stdin into a DIR.
 //!
-//! Guards the SPEC's conformance sets byte for byte, the report's counts, idempotent reruns,
-//! dry runs, unsorted existing files, concurrent runs on one directory, and exit statuses.
+//! Guards the SPEC's conformance sets byte for byte, the report's counts, idempotent reruns
+//! (the quarantine included), minimised and raw quarantine records, dry runs, unsorted existing
+//! files, concurrent runs on one directory, and exit statuses.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 
 use common::*;
+use s3_event_writer::core::{minimise, record_name, Redaction};
 
 fn drain_set(
     set: &str,
@@ -81,38 +85,334 @@ fn every_conformance_set_matches_expected_byte_for_byte() {
     }
 }
 
+/// The quarantine records in `dir`: file name → the one record each file holds.
+fn quarantine_records(dir: &Path) -> BTreeMap<String, serde_json::Value> {
+    tree(dir)
+        .into_iter()
+        .map(|(name, bytes)| {
+            let text = String::from_utf8(bytes).unwrap();
+            assert_eq!(text.lines().count(), 1, "one record per file: {name}");
+            assert!(text.ends_with('\n'), "{name}");
+            (name, serde_json::from_str(&text).unwrap())
+        })
+        .collect()
+}
+
 #[test]
-fn quarantine_file_holds_one_record_per_quarantined_message_beside_the_archive() {
+fn quarantine_holds_one_minimised_record_per_file_named_by_its_identity() {
+    use std::os::unix::fs::PermissionsExt;
     let (tmp, report, out) = drain_set("malformed", &[]);
     assert!(out.status.success());
     let qdir = tmp.path().join("quarantine");
-    let files = tree(&qdir);
-    assert_eq!(files.len(), 1, "one new quarantine file per run");
-    let text = String::from_utf8(files.values().next().unwrap().clone()).unwrap();
-    let records: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records = quarantine_records(&qdir);
     assert_eq!(
         records.len() as u64,
-        report["quarantined"].as_u64().unwrap()
+        report["quarantined"].as_u64().unwrap(),
+        "one file per quarantined message"
     );
-    let bodies: std::collections::HashSet<String> =
-        fs::read_to_string(fixture("malformed").join("messages.jsonl"))
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-    for r in &records {
+    assert_eq!(report["quarantine_written"], report["quarantined"]);
+    let raw: Vec<String> = fs::read_to_string(fixture("malformed").join("messages.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut minimised_differs = 0;
+    for (name, r) in &records {
         for k in ["reason", "message_id", "received_at", "body"] {
             assert!(r[k].is_string(), "{k} in {r}");
         }
+        let (id, body) = (
+            r["message_id"].as_str().unwrap(),
+            r["body"].as_str().unwrap(),
+        );
+        assert_eq!(*name, record_name(id, body), "named by its identity");
+        let line: usize = id.rsplit(':').next().unwrap().parse().unwrap();
+        let original = &raw[line - 1];
+        assert_eq!(body, minimise(original, &Redaction::default()), "{id}");
+        minimised_differs += usize::from(body != original);
+        let mode = fs::metadata(qdir.join(name)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "readable by the writer's user only");
+    }
+    assert!(
+        minimised_differs > 0,
+        "the set has bodies with values to mask"
+    );
+    assert!(!tmp.path().join("prod").join("quarantine").exists());
+    assert!(
+        fs::read_dir(&qdir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with('.')),
+        "no temporary file is left"
+    );
+}
+
+/// Everything under `dir`, recursively: relative path → (bytes, modification time, mode) of
+/// each file, and each directory's mode. (A directory's own modification time is left out:
+/// the day-file merge creates and removes its temporary file in the directory under the lock
+/// even when nothing is new.)
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, Option<std::time::SystemTime>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            let rel = e.path().strip_prefix(dir).unwrap().to_path_buf();
+            if meta.is_dir() {
+                stack.push(e.path());
+                out.insert(rel, (Vec::new(), None, meta.permissions().mode()));
+            } else {
+                let bytes = fs::read(e.path()).unwrap();
+                let modified = Some(meta.modified().unwrap());
+                out.insert(rel, (bytes, modified, meta.permissions().mode()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rerunning_the_quickstart_changes_nothing_at_all_quarantine_included() {
+    // README "Quickstart": drain --source examples/messages.jsonl --dest /tmp/archive/prod,
+    // twice, from the repository (the message ids are FILE:LINE as given).
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    let dest = archive.join("prod");
+    let run_quickstart = || {
+        run_ok(
+            bin()
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["drain", "--source", "examples/messages.jsonl", "--dest"])
+                .arg(&dest),
+        )
+    };
+    let first = run_quickstart();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("quarantined 33;"), "{stderr}");
+    assert!(
+        stderr.contains(": 33 new records, 0 already there"),
+        "{stderr}"
+    );
+    let before = snapshot(&archive);
+    let records = before
+        .keys()
+        .filter(|p| p.starts_with("quarantine") && p.extension().is_some())
+        .count();
+    assert_eq!(
+        records, 33,
+        "the 33 bad messages of the sample, one file each"
+    );
+    // Make any rewrite visible in the modification times.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = run_quickstart();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("wrote 0 new lines"), "{stderr}");
+    assert!(
+        stderr.contains(": 0 new records, 33 already there"),
+        "{stderr}"
+    );
+    let after = snapshot(&archive);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "no file added or removed"
+    );
+    for (path, b) in &before {
+        assert!(after[path] == *b, "{} changed", path.display());
+    }
+}
+
+/// Drains `lines` (one body each) from a file into `tmp/prod`, with `extra` arguments.
+fn drain_lines(tmp: &Path, lines: &[Vec<u8>], extra: &[&str]) -> (serde_json::Value, Output) {
+    let msgs = tmp.join("messages.jsonl");
+    let mut text = Vec::new();
+    for l in lines {
+        text.extend_from_slice(l);
+        text.push(b'\n');
+    }
+    fs::write(&msgs, text).unwrap();
+    let report = tmp.join("report.json");
+    let out = bin()
+        .arg("drain")
+        .arg("--source")
+        .arg(&msgs)
+        .arg("--dest")
+        .arg(tmp.join("prod"))
+        .arg("--report")
+        .arg(&report)
+        .args(extra)
+        .output()
+        .unwrap();
+    let r = if report.exists() {
+        read_json(&report)
+    } else {
+        serde_json::Value::Null
+    };
+    (r, out)
+}
+
+/// Every quarantine reason with a realistic AMI body carrying caller numbers and names, and a
+/// line that is not UTF-8 (only a file can carry one).
+fn realistic_lines() -> (Vec<Vec<u8>>, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut reasons = Vec::new();
+    for (reason, body) in ami_quarantine_bodies() {
+        lines.push(body.into_bytes());
+        reasons.push(reason);
+    }
+    let mut not_utf8 = serde_json::json!({"event": ami_event()})
+        .to_string()
+        .into_bytes();
+    not_utf8.extend_from_slice(b" \xff\xfe");
+    lines.push(not_utf8);
+    reasons.push("not_utf8".into());
+    reasons.sort();
+    (lines, reasons)
+}
+
+#[test]
+fn realistic_bodies_for_every_reason_keep_no_caller_by_default_and_are_raw_with_verbatim() {
+    let (lines, reasons) = realistic_lines();
+    let tmp = tempfile::tempdir().unwrap();
+    let (report, out) = drain_lines(tmp.path(), &lines, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["quarantined"].as_u64().unwrap(), lines.len() as u64);
+    let records = quarantine_records(&tmp.path().join("quarantine"));
+    let mut got: Vec<String> = records
+        .values()
+        .map(|r| r["reason"].as_str().unwrap().to_owned())
+        .collect();
+    got.sort();
+    assert_eq!(got, reasons, "every reason, each body quarantined");
+    assert_eq!(reasons.len(), 17, "all 17 reasons: {reasons:?}");
+    for r in records.values() {
+        let text = r.to_string();
+        for caller in CALLER_VALUES {
+            assert!(
+                !text.contains(caller),
+                "{caller} in the default record {text}"
+            );
+        }
+        // What a person needs is still there (the event sits where the classifier reads it,
+        // except in the body that has no event object).
+        let shown = ["operator", "PJSIP/twilio-000d3be7", "ghost-mountain"]
+            .iter()
+            .filter(|v| text.contains(*v))
+            .count();
         assert!(
-            bodies.contains(r["body"].as_str().unwrap()),
-            "the raw body is kept verbatim"
+            shown >= 1 || r["reason"] == "no_event_object",
+            "the event's name, channel or endpoint is kept: {text}"
         );
     }
-    assert!(!tmp.path().join("prod").join("quarantine").exists());
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (report, out) = drain_lines(tmp.path(), &lines, &["--quarantine-verbatim"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["quarantined"].as_u64().unwrap(), lines.len() as u64);
+    let records = quarantine_records(&tmp.path().join("quarantine"));
+    let mut bodies: Vec<String> = records
+        .values()
+        .map(|r| r["body"].as_str().unwrap().to_owned())
+        .collect();
+    bodies.sort();
+    // A record is JSON, so the line that is not UTF-8 can only be kept with U+FFFD in place.
+    let mut want: Vec<String> = lines
+        .iter()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    want.sort();
+    assert_eq!(
+        bodies, want,
+        "with --quarantine-verbatim the records hold the raw bodies"
+    );
+}
+
+#[test]
+fn verbatim_comes_from_the_flag_the_environment_or_the_config_file_in_that_order() {
+    let body = br#"{"Message": "{\"CallerIDNum\": \"+15034448615\""}"#.to_vec();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg_true = cfg_dir.path().join("true.toml");
+    fs::write(&cfg_true, "quarantine_verbatim = true\n").unwrap();
+    let cases: [(&[&str], Option<&str>, bool); 6] = [
+        (&[], None, false),
+        (&["--quarantine-verbatim"], None, true),
+        (&[], Some("true"), true),
+        (&["--config", cfg_true.to_str().unwrap()], None, true),
+        (
+            &["--config", cfg_true.to_str().unwrap()],
+            Some("false"),
+            false,
+        ),
+        (&["--quarantine-verbatim=false"], Some("yes"), false),
+    ];
+    for (args, env, verbatim) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let msgs = tmp.path().join("m.jsonl");
+        fs::write(&msgs, [body.clone(), b"\n".to_vec()].concat()).unwrap();
+        let mut cmd = bin();
+        cmd.arg("drain")
+            .arg("--source")
+            .arg(&msgs)
+            .arg("--dest")
+            .arg(tmp.path().join("prod"))
+            .args(args);
+        if let Some(v) = env {
+            cmd.env("S3EW_QUARANTINE_VERBATIM", v);
+        }
+        run_ok(&mut cmd);
+        let records = quarantine_records(&tmp.path().join("quarantine"));
+        let kept = records.values().next().unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            kept.contains("15034448615"),
+            verbatim,
+            "{args:?} env {env:?}: {kept}"
+        );
+    }
+}
+
+#[test]
+fn personal_keys_are_configurable_and_a_bad_one_is_a_usage_error() {
+    let line = b"not json: Secret: hush, CallerIDName: Jane".to_vec();
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, out) = drain_lines(
+        tmp.path(),
+        std::slice::from_ref(&line),
+        &["--personal-key", "Secret"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = quarantine_records(&tmp.path().join("quarantine"));
+    assert_eq!(
+        records.values().next().unwrap()["body"],
+        "not json: Secret: <redacted 4>, CallerIDName: Jane",
+        "the given list replaces the default one"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, out) = drain_lines(tmp.path(), &[line], &["--personal-key", "Caller\"IDNum"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("personal key \"Caller\\\"IDNum\""),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("quarantine").exists(), "nothing was read");
 }
 
 #[test]
@@ -550,5 +850,39 @@ fn help_lists_exit_statuses() {
     assert!(
         s.contains("Exit status") && s.contains("--drop-channel-containing"),
         "{s}"
+    );
+}
+
+#[test]
+fn help_says_what_raw_quarantine_bodies_cost() {
+    let out = run(&["drain", "--help"]);
+    let s = String::from_utf8_lossy(&out.stdout).replace('\n', " ");
+    let s = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(s.contains("--quarantine-verbatim"), "{s}");
+    assert!(
+        s.contains("callers' phone numbers and names, personal data")
+            && s.contains("[env: S3EW_QUARANTINE_VERBATIM=]")
+            && s.contains("docs/PERSONAL-DATA.md"),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_realistic_event_reaches_the_archive_as_four_fields_without_its_caller() {
+    let body = serde_json::json!({
+        "timestamp": "2026-11-27T14:00:34+00:00", "hostname": "futel-prod-back", "event": ami_event()
+    })
+    .to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let (report, out) = drain_lines(tmp.path(), &[body.into_bytes()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["kept"], 1);
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("prod/20261127")).unwrap(),
+        "{\"timestamp\": \"2026-11-27T14:00:34+00:00\", \"channel\": \"PJSIP/twilio-000d3be7\", \"endpoint\": \"ghost-mountain\", \"event\": \"operator\"}\n"
     );
 }

@@ -1,5 +1,6 @@
 //! The archive tools against the AWS emulator: verify and repair, backfill and stats on S3, and
-//! requeue from an S3 quarantine object to an SQS queue.
+//! requeue from an S3 quarantine object or prefix (both record layouts) to an SQS queue, with
+//! requeued minimised bodies drained into the archive the raw ones give.
 //!
 //! Each test starts its own moto server with the fault proxy in front (forwarding one request at
 //! a time: moto is not atomic under concurrent requests) and runs the binary against the proxy.
@@ -13,6 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::{bin, copy_dir, fixture, sizes, tree};
+use s3_event_writer::core::{minimise, record_name, Redaction};
 use support::{FaultProxy, Moto};
 
 const BUCKET: &str = "logpublish";
@@ -509,4 +511,169 @@ fn every_size_class_is_merged_through_backfill_on_s3() {
         &["backfill", "--source", log.to_str().unwrap()],
         "backfill on S3",
     );
+}
+
+fn record_line(reason: &str, id: &str, body: &str) -> String {
+    serde_json::json!({
+        "reason": reason,
+        "message_id": id,
+        "received_at": "2026-11-27T22:27:59.425Z",
+        "body": body,
+    })
+    .to_string()
+        + "\n"
+}
+
+#[test]
+fn requeue_reads_a_whole_prefix_in_both_layouts_and_sends_each_record_once() {
+    let stage = Stage::new(None);
+    let queue = stage
+        .rt
+        .block_on(support::create_queue(&stage.sqs, "events"));
+    let bodies: Vec<String> = (0..4).map(|i| format!("{{\"bad\": {i}")).collect();
+    // An older writer's per-run file with three records...
+    let old: String = (0..3)
+        .map(|i| record_line("not_json", &format!("m-{i}"), &bodies[i]))
+        .collect();
+    stage.put(
+        "events/quarantine/20261127T222759Z-ab12cd-0001.jsonl",
+        old.into_bytes(),
+    );
+    // ...this version's one-record objects, one of them the same record as in the old file...
+    for i in [0, 3] {
+        let id = format!("m-{i}");
+        stage.put(
+            &format!("events/quarantine/{}", record_name(&id, &bodies[i])),
+            record_line("not_json", &id, &bodies[i]).into_bytes(),
+        );
+    }
+    // ...and what is no record: doctor's probe, and something that is not JSON lines.
+    stage.put("events/quarantine/.doctor-probe-20261127", Vec::new());
+    stage.put("events/quarantine/notes.txt", b"not a record".to_vec());
+    let from = format!("s3://{BUCKET}/events/quarantine/");
+
+    let out = stage.run(&["requeue", "--from", &from, "--to", &queue, "--dry-run"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        4,
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        stderr.contains("would send 4 bodies") && stderr.contains("read 5 records from 3 objects"),
+        "{stderr}"
+    );
+
+    let out = stage.run(&["requeue", "--from", &from, "--to", &queue]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "read 5 records from 3 objects in s3://logpublish/events/quarantine/: sent 4, failed 0"
+        ) && stderr.contains("1 record met again, sent once"),
+        "{stderr}"
+    );
+    let mut got = stage
+        .rt
+        .block_on(support::receive_all_bodies(&stage.sqs, &queue));
+    got.sort();
+    assert_eq!(got, bodies, "each body once");
+
+    // A bucket without a prefix or key is refused before anything is read.
+    let out = stage.run(&["requeue", "--from", "s3://logpublish/", "--to", &queue]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("s3://BUCKET/PREFIX/"));
+}
+
+/// Drains `queue` into the stage's archive; the report.
+fn drain_queue(stage: &Stage, queue: &str, tmp: &Path, name: &str) -> serde_json::Value {
+    let report = tmp.join(name);
+    let out = stage
+        .bin()
+        .args([
+            "drain",
+            "--source",
+            queue,
+            "--dest",
+            DEST,
+            "--wait-secs",
+            "1",
+            "--progress",
+            "off",
+            "--receivers",
+            "1",
+        ])
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    common::read_json(&report)
+}
+
+#[test]
+fn requeued_minimised_bodies_give_the_archive_and_reasons_the_raw_ones_give() {
+    // Records of good bodies, written the way the writer writes them (minimised, one per
+    // object), stand for messages quarantined by a cause since fixed; the realistic bad bodies
+    // are quarantined again. Sent back with requeue and drained, they give byte for byte the
+    // archive the raw bodies give, with the same counts and reasons.
+    let tmp = tempfile::tempdir().unwrap();
+    let existing = fixture("emulator").join("existing");
+    let mut raw: Vec<String> = std::fs::read_to_string(fixture("emulator").join("messages.jsonl"))
+        .unwrap()
+        .lines()
+        .take(80)
+        .map(str::to_owned)
+        .collect();
+    raw.extend(common::ami_quarantine_bodies().into_iter().map(|(_, b)| b));
+    assert!(raw.iter().filter(|b| b.contains("CallerIDName")).count() > 40);
+    let oracle = tmp.path().join("oracle/prod");
+    copy_dir(&existing, &oracle);
+    let msgs = tmp.path().join("raw.jsonl");
+    std::fs::write(&msgs, raw.join("\n") + "\n").unwrap();
+    let oracle_report = tmp.path().join("oracle.json");
+    common::run_ok(
+        bin()
+            .args(["drain", "--source", msgs.to_str().unwrap(), "--dest"])
+            .arg(&oracle)
+            .arg("--report")
+            .arg(&oracle_report),
+    );
+    let oracle_report = common::read_json(&oracle_report);
+
+    let stage = Stage::new(Some(&existing));
+    let queue = stage
+        .rt
+        .block_on(support::create_queue(&stage.sqs, "events"));
+    for (i, body) in raw.iter().enumerate() {
+        let id = format!("m-{i}");
+        let minimised = minimise(body, &Redaction::default());
+        stage.put(
+            &format!("events/quarantine/{}", record_name(&id, &minimised)),
+            record_line("bad_timestamp", &id, &minimised).into_bytes(),
+        );
+    }
+    let from = format!("s3://{BUCKET}/events/quarantine/");
+    let out = stage.run(&["requeue", "--from", &from, "--to", &queue]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = drain_queue(&stage, &queue, tmp.path(), "r.json");
+
+    let archive = stage.archive();
+    assert_eq!(
+        archive,
+        tree(&oracle),
+        "the archive of the raw bodies, byte for byte"
+    );
+    for k in [
+        "kept",
+        "dropped",
+        "quarantined",
+        "dropped_by",
+        "quarantined_by",
+    ] {
+        assert_eq!(report[k], oracle_report[k], "{k}");
+    }
+    assert!(report["kept"].as_u64().unwrap() > 30, "{report}");
 }

@@ -1,4 +1,5 @@
-//! The archive tools (verify, backfill, stats) on a local directory, through the binary.
+//! The archive tools (verify, backfill, stats, requeue --dry-run) on a local directory, through
+//! the binary.
 //!
 //! Fixture archives are the conformance sets' `expected/` day files; the counts the tests check
 //! are computed here from those files, independently of the program.
@@ -644,5 +645,45 @@ fn every_size_class_is_merged_through_backfill_in_a_directory() {
         &matrix,
         &["backfill", "--source", log.to_str().unwrap()],
         "backfill into a directory",
+    );
+}
+
+#[test]
+fn requeue_dry_run_reads_the_quickstart_quarantine_directory_as_the_readme_shows() {
+    // README "requeue": the Quickstart's quarantine, read from its directory, sends nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    common::run_ok(
+        bin()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["drain", "--source", "examples/messages.jsonl", "--dest"])
+            .arg(archive.join("prod")),
+    );
+    let quarantine = archive.join("quarantine");
+    let queue = "https://sqs.us-west-2.amazonaws.com/123456789012/events";
+    let out = bin()
+        .arg("requeue")
+        .arg("--from")
+        .arg(&quarantine)
+        .args(["--to", queue, "--dry-run"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 33, "{stdout}");
+    assert_eq!(
+        lines[0],
+        "would send examples/messages.jsonl:314 (bad_timestamp, 431 bytes): {\"Type\":\"Notification\",\"MessageId\":\"1aba59bd-87d0-c987-8653-6c898fc1c8bf\",\"TopicArn\":\"<redacted 55>\"…"
+    );
+    assert!(lines[1].starts_with(
+        "would send examples/messages.jsonl:154 (envelope_without_message, 270 bytes)"
+    ));
+    assert_eq!(
+        stderr,
+        format!(
+            "dry run: would send 33 bodies to {queue} (read 33 records from 33 objects in {})\n",
+            quarantine.display()
+        )
     );
 }

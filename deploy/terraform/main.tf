@@ -400,6 +400,36 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # Quarantine records can hold personal data (docs/PERSONAL-DATA.md): they
+  # expire after quarantine_retention_days, and the version an expiry leaves
+  # behind (the bucket is versioned) a day later, not after the days of the
+  # rule above (S3 applies the shorter of overlapping expirations). null
+  # disables both rules and keeps the records until someone deletes them.
+  rule {
+    id     = "expire-quarantine-records"
+    status = var.quarantine_retention_days == null ? "Disabled" : "Enabled"
+    filter {
+      prefix = var.quarantine_prefix
+    }
+    expiration {
+      days = coalesce(var.quarantine_retention_days, 1)
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+  }
+
+  rule {
+    id     = "remove-quarantine-delete-markers"
+    status = var.quarantine_retention_days == null ? "Disabled" : "Enabled"
+    filter {
+      prefix = var.quarantine_prefix
+    }
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.this]
 }
 

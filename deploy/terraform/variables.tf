@@ -113,6 +113,17 @@ variable "quarantine_prefix" {
   }
 }
 
+variable "quarantine_retention_days" {
+  description = "Days after which quarantine records (objects under quarantine_prefix) expire in a created bucket; they may hold personal data (docs/PERSONAL-DATA.md). null keeps them until deleted by hand. For an existing bucket, add the rule yourself."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.quarantine_retention_days == null ? true : var.quarantine_retention_days >= 1
+    error_message = "quarantine_retention_days must be at least 1, or null to keep quarantine records."
+  }
+}
+
 variable "restrict_list_bucket_to_prefixes" {
   description = "Limit s3:ListBucket with an s3:prefix condition to the two prefixes. Keep true; set false only if `s3-event-writer doctor` reports 403 instead of 404 for a missing day file."
   type        = bool

@@ -6,16 +6,18 @@
 //! runs on one directory take an exclusive `flock` on the directory itself while they merge, so
 //! no run's lines are lost and nothing but day files ever appears in it. Temporary files left by
 //! a killed run are removed by the next one.
+//!
+//! Quarantine records are one file each, created once per identity (see [`DirQuarantine`]).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::spool::{merge_with_fallback, Restart};
-use super::{DayStore, DestError, QuarantineStore};
+use super::{DayStore, DestError, QuarantineStore, Recorded};
 use crate::core::merge::{MergeStats, SortOptions};
 use crate::core::DayKey;
 
@@ -175,40 +177,98 @@ impl DayStore for DirStore {
     }
 }
 
-/// Quarantine files in a local directory, one new file per write.
-#[derive(Debug, Clone)]
+/// Quarantine records in a local directory, one file per record (`DIR/NAME.jsonl`, mode 0600:
+/// they are for the writer's user and whoever it lets in).
+///
+/// A record is written to a temporary file (`.s3ew-*`) in the directory, fsynced, and linked
+/// into place without replacing anything (`persist_noclobber`), then the directory is fsynced;
+/// a name that exists already means the record is there. Temporary files older than
+/// [`STALE_TEMP`] (left by a killed run) are removed on a store's first write.
+#[derive(Debug)]
 pub struct DirQuarantine {
     dir: PathBuf,
+    swept: std::sync::atomic::AtomicBool,
 }
+
+/// A temporary quarantine file this old belongs to no live writer.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl DirQuarantine {
     pub fn new(dir: impl Into<PathBuf>) -> DirQuarantine {
-        DirQuarantine { dir: dir.into() }
+        DirQuarantine {
+            dir: dir.into(),
+            swept: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 }
 
+/// Removes temporary quarantine files older than [`STALE_TEMP`].
+fn sweep_stale(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP));
+        if stale && entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn put_record_blocking(dir: &Path, name: &str, line: &[u8]) -> Result<Recorded, DestError> {
+    let path = dir.join(name);
+    let location = path.display().to_string();
+    if fs::symlink_metadata(&path).is_ok() {
+        return Ok(Recorded::AlreadyThere(location));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(|e| DestError::io(dir, "creating a temporary quarantine file", e))?;
+    tmp.write_all(line)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| DestError::io(tmp.path(), "writing the quarantine record", e))?;
+    match tmp.persist_noclobber(&path) {
+        Ok(_) => {}
+        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+            return Ok(Recorded::AlreadyThere(location));
+        }
+        Err(e) => {
+            return Err(DestError::io(
+                &path,
+                "linking the quarantine record into place",
+                e.error,
+            ))
+        }
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| DestError::io(dir, "fsync of the quarantine directory", e))?;
+    Ok(Recorded::Created(location))
+}
+
 impl QuarantineStore for DirQuarantine {
-    async fn write(&self, name: &str, jsonl: Vec<u8>) -> Result<String, DestError> {
+    async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
         let dir = self.dir.clone();
-        let path = dir.join(name);
+        let first = !self.swept.swap(true, std::sync::atomic::Ordering::Relaxed);
+        let name = name.to_owned();
         tokio::task::spawn_blocking(move || {
             fs::create_dir_all(&dir)
                 .map_err(|e| DestError::io(&dir, "creating the quarantine directory", e))?;
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .map_err(|e| DestError::io(&path, "creating the quarantine file", e))?;
-            f.write_all(&jsonl)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| DestError::io(&path, "writing", e))?;
-            File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| DestError::io(&dir, "fsync of the directory", e))?;
-            Ok(path.display().to_string())
+            if first {
+                sweep_stale(&dir);
+            }
+            put_record_blocking(&dir, &name, &line)
         })
         .await
         .expect("quarantine task panicked")
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
     }
 }
 

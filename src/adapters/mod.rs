@@ -1,9 +1,10 @@
 //! Sources and destinations behind small traits.
 //!
 //! A [`Source`] hands out batches of [`Message`]s and deletes (acknowledges) them when told to;
-//! a [`DayStore`] merges sorted new lines into one day file; a [`QuarantineStore`] writes one new
-//! object of quarantine records. The pipeline decides *when* to acknowledge; adapters only do
-//! I/O and report precise errors naming the file, queue or key involved.
+//! a [`DayStore`] merges sorted new lines into one day file; a [`QuarantineStore`] creates one
+//! object or file per quarantine record, once per identity. The pipeline decides *when* to
+//! acknowledge; adapters only do I/O and report precise errors naming the file, queue or key
+//! involved.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -95,14 +96,28 @@ pub trait DayStore: Send + Sync {
     fn requests(&self) -> BTreeMap<String, u64>;
 }
 
-/// Where quarantine records go.
+/// What became of one quarantine record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// The record was created at this location.
+    Created(String),
+    /// A record of that name was already there: the same message quarantined before (a rerun,
+    /// a re-delivery, or a retried request whose first answer was lost). Nothing was written.
+    AlreadyThere(String),
+}
+
+/// Where quarantine records go: one object or file per record, named by its identity
+/// ([`crate::core::QuarantineRecord::name`]), created only if absent.
 pub trait QuarantineStore: Send + Sync {
-    /// Writes `jsonl` as a new object or file called `name`; returns where it went.
-    fn write(
+    /// Creates the record `name` holding `line` (one JSON line), atomically and durably, unless
+    /// a record of that name exists: that is success too ([`Recorded::AlreadyThere`]).
+    fn put_record(
         &self,
         name: &str,
-        jsonl: Vec<u8>,
-    ) -> impl Future<Output = Result<String, DestError>> + Send;
+        line: Vec<u8>,
+    ) -> impl Future<Output = Result<Recorded, DestError>> + Send;
+    /// The quarantine location, for messages.
+    fn location(&self) -> String;
 }
 
 /// Reading from a source failed.
@@ -265,10 +280,16 @@ pub enum AnyQuarantine {
 }
 
 impl QuarantineStore for AnyQuarantine {
-    async fn write(&self, name: &str, jsonl: Vec<u8>) -> Result<String, DestError> {
+    async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
         match self {
-            AnyQuarantine::Dir(s) => s.write(name, jsonl).await,
-            AnyQuarantine::S3(s) => s.write(name, jsonl).await,
+            AnyQuarantine::Dir(s) => s.put_record(name, line).await,
+            AnyQuarantine::S3(s) => s.put_record(name, line).await,
+        }
+    }
+    fn location(&self) -> String {
+        match self {
+            AnyQuarantine::Dir(s) => s.location(),
+            AnyQuarantine::S3(s) => s.location(),
         }
     }
 }

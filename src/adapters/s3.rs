@@ -16,6 +16,8 @@
 //! flight. The spool file lives until the upload has completed, retries included (the SDK
 //! re-opens it for every attempt). A missing object is 404 NoSuchKey; a 403 is
 //! never read as "empty": it is an error naming the key and the permission the writer lacks.
+//!
+//! Quarantine records are one object each, created once per identity (see [`S3Quarantine`]).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufReader};
@@ -30,7 +32,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::aws::{describe_sdk_error, http_status, RequestCounter};
 use super::spool::{merge_with_fallback, Spool, Spooled};
-use super::{DayStore, DestError, QuarantineStore};
+use super::{DayStore, DestError, QuarantineStore, Recorded};
 use crate::core::{DayKey, MergeStats, SortOptions};
 
 /// What GET permission failures need, for error messages.
@@ -513,13 +515,22 @@ impl DayStore for S3Store {
     }
 }
 
-/// Quarantine objects in S3, each created with `If-None-Match: *`.
+/// Quarantine records in S3, one object per record under the prefix, each created with
+/// `If-None-Match: *`.
+///
+/// A 412 means an object of that name exists: the same record (the name is its identity), from
+/// an earlier run, another block or writer, or this very PUT whose success answer was lost and
+/// which the SDK retried. Either way the record is there, so it is success, with no GET. A 409
+/// (a concurrent conditional write of the same name in progress) is tried again a few times.
 #[derive(Debug, Clone)]
 pub struct S3Quarantine {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
 }
+
+/// PUT attempts per record while S3 answers 409 (a concurrent write of the same record).
+const QUARANTINE_CONFLICT_ATTEMPTS: u32 = 4;
 
 impl S3Quarantine {
     pub fn new(client: aws_sdk_s3::Client, bucket: String, prefix: String) -> S3Quarantine {
@@ -531,57 +542,51 @@ impl S3Quarantine {
     }
 }
 
-impl S3Quarantine {
-    async fn holds(&self, key: &str, bytes: &[u8]) -> bool {
-        let Ok(out) = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        else {
-            return false;
-        };
-        out.body
-            .collect()
-            .await
-            .is_ok_and(|b| b.into_bytes() == bytes)
-    }
-}
-
 impl QuarantineStore for S3Quarantine {
-    async fn write(&self, name: &str, jsonl: Vec<u8>) -> Result<String, DestError> {
+    async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
         let key = format!("{}{name}", self.prefix);
         let location = format!("s3://{}/{key}", self.bucket);
-        let res = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .if_none_match("*")
-            .content_type("application/x-ndjson")
-            .body(ByteStream::from(jsonl.clone()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(location),
-            // A retry after a lost success response: the object is ours if it holds our bytes.
-            Err(e) if http_status(&e) == Some(412) && self.holds(&key, &jsonl).await => {
-                Ok(location)
+        let body = bytes::Bytes::from(line);
+        let mut attempt = 1;
+        loop {
+            let res = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .if_none_match("*")
+                .content_type("application/x-ndjson")
+                .body(ByteStream::from(body.clone()))
+                .send()
+                .await;
+            let Err(e) = res else {
+                return Ok(Recorded::Created(location));
+            };
+            match http_status(&e) {
+                Some(412) => return Ok(Recorded::AlreadyThere(location)),
+                Some(409) if attempt < QUARANTINE_CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Some(403) => {
+                    return Err(DestError::AccessDenied {
+                        location,
+                        operation: "PutObject",
+                        permission: "s3:PutObject on the quarantine prefix",
+                    })
+                }
+                _ => {
+                    return Err(DestError::Store {
+                        location,
+                        message: format!("PutObject failed: {}", describe_sdk_error(&e)),
+                    })
+                }
             }
-            Err(e) => Err(match http_status(&e) {
-                Some(403) => DestError::AccessDenied {
-                    location,
-                    operation: "PutObject",
-                    permission: "s3:PutObject on the quarantine prefix",
-                },
-                _ => DestError::Store {
-                    location,
-                    message: format!("PutObject failed: {}", describe_sdk_error(&e)),
-                },
-            }),
         }
+    }
+
+    fn location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
     }
 }
 

@@ -387,6 +387,12 @@ fn parse_doc(json: &str) -> Option<Doc<'_>> {
     serde_json::from_str(json).ok()
 }
 
+/// Whether the classifier reads `text` as a JSON document (an object or not). Minimisation
+/// uses this to decide what is "not JSON" exactly as classification does.
+pub(crate) fn is_json_document(text: &str) -> bool {
+    parse_doc(text).is_some()
+}
+
 /// `Some(Ok(s))` for a string, `Some(Err(field))` for a non-string, `None` when absent.
 fn text<'v>(v: Option<&'v Val<'_>>, field: Field) -> Result<Option<&'v str>, QuarantineReason> {
     match v {

@@ -1,4 +1,5 @@
-//! The pure core: decode, classify, format, day key, streaming merge.
+//! The pure core: decode, classify, format, day key, streaming merge, quarantine records and
+//! their minimisation.
 //!
 //! Nothing here is async or knows about AWS; everything is a function of its inputs (the merge
 //! reads and writes through `std::io` traits). The SPEC's byte-exact rules live here and only
@@ -8,10 +9,14 @@ pub mod classify;
 pub mod day;
 pub mod format;
 pub mod merge;
+pub mod quarantine;
+pub mod redact;
 pub mod rules;
 
 pub use classify::{classify, classify_bytes, DropReason, Field, Outcome, QuarantineReason};
 pub use day::DayKey;
 pub use format::{record_line, write_record, Record};
 pub use merge::{merge_sorted, merge_unsorted, MergeError, MergeStats, SortOptions};
+pub use quarantine::{record_name, QuarantineRecord};
+pub use redact::{minimise, BodyPolicy, Redaction, RedactionError};
 pub use rules::Rules;

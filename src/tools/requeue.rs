@@ -1,18 +1,26 @@
 //! `requeue`: sends quarantined message bodies back to a queue.
 //!
-//! Reads a quarantine object (`s3://BUCKET/KEY`) or file, JSON lines of
-//! `{"reason", "message_id", "received_at", "body"}`, streamed, and sends each `body` unchanged
-//! with SendMessageBatch: at most 10 entries and 256 KiB of bodies per call. Entries the queue
+//! Reads quarantine records, JSON lines of `{"reason", "message_id", "received_at", "body"}`,
+//! streamed, from one object (`s3://BUCKET/KEY`) or file, or from every `*.jsonl` object under a
+//! prefix (`s3://BUCKET/PREFIX/`) or file in a directory, in name order. Both layouts are read:
+//! one record per object, named by its identity (this version), and one object per run or
+//! block holding many records (earlier versions, still found in real buckets). Names starting
+//! with `.` (doctor's probe, temporary files) are skipped. Each `body` is sent unchanged with
+//! SendMessageBatch: at most 10 entries and 256 KiB of bodies per call. Entries the queue
 //! reports as failed are sent again (up to 4 attempts in all, with backoff); what still fails is
 //! listed with its message id and the queue's error.
 //!
-//! Invariants: a body is sent byte for byte as it was quarantined (the next drain classifies it
-//! again, so requeue a quarantine only after fixing what put it there); the quarantine itself is
-//! never changed or deleted; `--dry-run` reads and prints but sends nothing. Exit status 1 when
-//! any body could not be sent or any record could not be read, so a script can keep the
-//! quarantine object for another try.
+//! Invariants: a body is sent byte for byte as it was quarantined (minimised or raw: a minimised
+//! body keeps every field the classifier reads, so it is classified as the raw one was; the next
+//! drain classifies it again, so requeue only after fixing what put it there); a record met
+//! twice (the same message id and body, e.g. in an old per-run file and a new record) is sent
+//! once; the quarantine itself is never changed or deleted; `--dry-run` reads and prints but
+//! sends nothing. Exit status 1 when any body could not be sent or any record could not be
+//! read, so a script can keep the quarantine for another try.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -24,18 +32,23 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use super::plural;
 use crate::adapters::aws::describe_sdk_error;
 use crate::cli::{exit, AwsArgs, AwsContext, ConfigFile, UsageError};
+use crate::core::quarantine::{record_name, RECORD_EXTENSION};
 
 const AFTER_HELP: &str = "\
 Examples:
-  # see what would be sent
-  s3-event-writer requeue --from s3://logpublish/events/quarantine/20261127T222759Z-ab12cd-0001.jsonl \\
+  # see what would be sent from the whole quarantine
+  s3-event-writer requeue --from s3://logpublish/events/quarantine/ \\
       --to https://sqs.us-west-2.amazonaws.com/123456789012/events --dry-run
 
-  # send a local quarantine file's bodies back
-  s3-event-writer requeue --from /srv/archive/quarantine/20261127T222759Z-ab12cd-0001.jsonl --to $QUEUE_URL
+  # send one record (or an older per-run file) back
+  s3-event-writer requeue --from s3://logpublish/events/quarantine/3f2a9c0d51e8b7a46c1d2e3f40516273.jsonl --to $QUEUE_URL
 
-Bodies are sent unchanged, 10 per SendMessageBatch call; failed entries are retried 3 times.
-The quarantine object is not changed: delete it yourself once the bodies are back.
+  # send a local quarantine directory's bodies back
+  s3-event-writer requeue --from /srv/archive/quarantine --to $QUEUE_URL
+
+Bodies are sent unchanged, 10 per SendMessageBatch call; failed entries are retried 3 times; a
+record found twice (same message id and body) is sent once. The quarantine is not changed:
+delete the records yourself once the bodies are back.
 
 Exit status:
   0  every body was sent (or, with --dry-run, read)
@@ -47,8 +60,9 @@ Exit status:
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct RequeueArgs {
-    /// The quarantine object (s3://BUCKET/KEY) or file.
-    #[arg(long, value_name = "s3://BUCKET/KEY|FILE")]
+    /// A quarantine object (s3://BUCKET/KEY) or file, or every *.jsonl under a prefix
+    /// (s3://BUCKET/PREFIX/) or in a directory.
+    #[arg(long, value_name = "s3://BUCKET/KEY|s3://BUCKET/PREFIX/|FILE|DIR")]
     pub from: String,
     /// The queue URL the bodies go to.
     #[arg(long, value_name = "QUEUE_URL")]
@@ -83,41 +97,148 @@ struct Tally {
     sent: u64,
     /// (message id or line, why)
     failed: Vec<(String, String)>,
-    /// (line, why)
-    unreadable: Vec<(u64, String)>,
+    /// (where: object or file and line, why)
+    unreadable: Vec<(String, String)>,
+    /// Records met again (same message id and body), not sent twice.
+    duplicates: u64,
     calls: u64,
 }
 
-async fn open(
-    from: &str,
-    ctx: &AwsContext,
-) -> anyhow::Result<Box<dyn AsyncBufRead + Unpin + Send>> {
+/// One object or file of records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Input {
+    S3 { bucket: String, key: String },
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            Input::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Whether a listed name is a quarantine record file: `*.jsonl`, not hidden.
+fn is_record_name(name: &str) -> bool {
+    name.ends_with(RECORD_EXTENSION) && !name.starts_with('.')
+}
+
+/// What `--from` names: one input, or every record under a prefix or in a directory.
+async fn inputs(from: &str, ctx: &AwsContext) -> anyhow::Result<Vec<Input>> {
     if let Some(rest) = from.strip_prefix("s3://") {
         let (bucket, key) = rest
             .split_once('/')
-            .filter(|(b, k)| !b.is_empty() && !k.is_empty() && !k.ends_with('/'))
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
             .ok_or_else(|| {
                 UsageError(anyhow::anyhow!(
-                    "--from {from}: write s3://BUCKET/KEY naming one quarantine object"
+                    "--from {from}: write s3://BUCKET/KEY naming one quarantine object, or s3://BUCKET/PREFIX/ for every record under a prefix"
                 ))
             })?;
-        let out = ctx
-            .s3()
-            .get_object()
+        if !key.ends_with('/') {
+            return Ok(vec![Input::S3 {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            }]);
+        }
+        let keys = list_record_keys(ctx, bucket, key).await?;
+        return Ok(keys
+            .into_iter()
+            .map(|key| Input::S3 {
+                bucket: bucket.to_owned(),
+                key,
+            })
+            .collect());
+    }
+    let path = PathBuf::from(from);
+    if !path.is_dir() {
+        return Ok(vec![Input::File(path)]);
+    }
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(&path)
+        .with_context(|| format!("cannot list the quarantine directory {from}"))?;
+    for entry in entries {
+        let entry =
+            entry.with_context(|| format!("cannot list the quarantine directory {from}"))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_record_name(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files.into_iter().map(Input::File).collect())
+}
+
+/// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
+async fn list_record_keys(
+    ctx: &AwsContext,
+    bucket: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    let s3 = ctx.s3();
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = s3
+            .list_objects_v2()
             .bucket(bucket)
-            .key(key)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot read {from}: {}", describe_sdk_error(&e)))?;
-        Ok(Box::new(tokio::io::BufReader::with_capacity(
-            1 << 20,
-            out.body.into_async_read(),
-        )))
-    } else {
-        let f = tokio::fs::File::open(from)
-            .await
-            .with_context(|| format!("cannot open the quarantine file {from}"))?;
-        Ok(Box::new(tokio::io::BufReader::with_capacity(1 << 20, f)))
+            .map_err(|e| {
+                let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
+                    " (the caller needs s3:ListBucket on the bucket for this prefix)"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!(
+                    "cannot list s3://{bucket}/{prefix}: {}{hint}",
+                    describe_sdk_error(&e)
+                )
+            })?;
+        for object in out.contents() {
+            let Some(key) = object.key() else { continue };
+            let name = key.rsplit('/').next().unwrap_or(key);
+            if is_record_name(name) {
+                keys.push(key.to_owned());
+            }
+        }
+        match out.next_continuation_token() {
+            Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
+            _ => break,
+        }
+    }
+    keys.sort();
+    Ok(keys)
+}
+
+async fn open(
+    input: &Input,
+    ctx: &AwsContext,
+) -> anyhow::Result<Box<dyn AsyncBufRead + Unpin + Send>> {
+    match input {
+        Input::S3 { bucket, key } => {
+            let out = ctx
+                .s3()
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read {input}: {}", describe_sdk_error(&e)))?;
+            Ok(Box::new(tokio::io::BufReader::with_capacity(
+                1 << 20,
+                out.body.into_async_read(),
+            )))
+        }
+        Input::File(path) => {
+            let f = tokio::fs::File::open(path)
+                .await
+                .with_context(|| format!("cannot open the quarantine file {input}"))?;
+            Ok(Box::new(tokio::io::BufReader::with_capacity(1 << 20, f)))
+        }
     }
 }
 
@@ -191,6 +312,90 @@ async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, batch: Vec<Record>, 
     }
 }
 
+/// Where records go: printed (dry run) or sent in batches.
+struct Sender<'a> {
+    sqs: Option<aws_sdk_sqs::Client>,
+    queue: &'a str,
+    batch: Vec<Record>,
+    batch_bytes: usize,
+    seen: HashSet<String>,
+    tally: Tally,
+}
+
+impl Sender<'_> {
+    async fn push(&mut self, record: Record, line: &str) {
+        self.tally.records += 1;
+        if !self
+            .seen
+            .insert(record_name(&record.message_id, &record.body))
+        {
+            self.tally.duplicates += 1;
+            return;
+        }
+        let Some(sqs) = self.sqs.clone() else {
+            println!(
+                "would send {} ({}, {}): {}",
+                if record.message_id.is_empty() {
+                    line.to_owned()
+                } else {
+                    record.message_id.clone()
+                },
+                record.reason,
+                plural(record.body.len() as u64, "byte", "bytes"),
+                preview(&record.body)
+            );
+            return;
+        };
+        let size = record.body.len();
+        if !self.batch.is_empty()
+            && (self.batch.len() == BATCH_ENTRIES || self.batch_bytes + size > BATCH_BYTES)
+        {
+            let batch = std::mem::take(&mut self.batch);
+            send_batch(&sqs, self.queue, batch, &mut self.tally).await;
+            self.batch_bytes = 0;
+        }
+        self.batch_bytes += size;
+        self.batch.push(record);
+    }
+
+    async fn flush(&mut self) {
+        if let (Some(sqs), false) = (self.sqs.clone(), self.batch.is_empty()) {
+            let batch = std::mem::take(&mut self.batch);
+            send_batch(&sqs, self.queue, batch, &mut self.tally).await;
+        }
+    }
+}
+
+/// Reads every record of one input into `sender`.
+async fn read_input(
+    input: &Input,
+    ctx: &AwsContext,
+    sender: &mut Sender<'_>,
+) -> anyhow::Result<()> {
+    let mut reader = open(input, ctx).await?;
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .await
+            .with_context(|| format!("reading {input} failed"))?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let at = format!("{input} line {line_no}");
+        match serde_json::from_slice::<Record>(&buf) {
+            Ok(record) => sender.push(record, &at).await,
+            Err(e) => sender.tally.unreadable.push((at, e.to_string())),
+        }
+    }
+}
+
 /// Runs `requeue`; the value is the exit status.
 pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
     if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
@@ -203,75 +408,60 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
     let file = ConfigFile::default();
     let needs_aws = !args.dry_run || args.from.starts_with("s3://");
     let ctx = AwsContext::load(&args.aws.settings(&file), needs_aws).await;
-    let mut reader = open(&args.from, &ctx).await?;
-    let sqs = (!args.dry_run).then(|| ctx.sqs(0));
-    let mut tally = Tally::default();
-    let mut batch: Vec<Record> = Vec::new();
-    let mut batch_bytes = 0usize;
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .await
-            .with_context(|| format!("reading {} failed", args.from))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let record: Record = match serde_json::from_slice(&buf) {
-            Ok(r) => r,
-            Err(e) => {
-                tally.unreadable.push((line_no, e.to_string()));
-                continue;
-            }
-        };
-        tally.records += 1;
-        if args.dry_run {
-            println!(
-                "would send {} ({}, {}): {}",
-                if record.message_id.is_empty() {
-                    format!("line {line_no}")
-                } else {
-                    record.message_id.clone()
-                },
-                record.reason,
-                plural(record.body.len() as u64, "byte", "bytes"),
-                preview(&record.body)
-            );
-            continue;
-        }
-        let size = record.body.len();
-        if !batch.is_empty() && (batch.len() == BATCH_ENTRIES || batch_bytes + size > BATCH_BYTES) {
-            let sqs = sqs.as_ref().expect("a client when sending");
-            send_batch(sqs, &args.to, std::mem::take(&mut batch), &mut tally).await;
-            batch_bytes = 0;
-        }
-        batch_bytes += size;
-        batch.push(record);
+    let inputs = inputs(&args.from, &ctx).await?;
+    let mut sender = Sender {
+        sqs: (!args.dry_run).then(|| ctx.sqs(0)),
+        queue: &args.to,
+        batch: Vec::new(),
+        batch_bytes: 0,
+        seen: HashSet::new(),
+        tally: Tally::default(),
+    };
+    for input in &inputs {
+        read_input(input, &ctx, &mut sender).await?;
     }
-    if !batch.is_empty() {
-        let sqs = sqs.as_ref().expect("a client when sending");
-        send_batch(sqs, &args.to, batch, &mut tally).await;
-    }
+    sender.flush().await;
+    let tally = sender.tally;
+    eprint!("{}", summary(&args, inputs.len(), &tally));
+    Ok(if tally.failed.is_empty() && tally.unreadable.is_empty() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
     let mut s = String::new();
+    let whence = if inputs == 1 && !args.from.ends_with('/') {
+        args.from.clone()
+    } else {
+        format!(
+            "{} in {}",
+            plural(inputs as u64, "object", "objects"),
+            args.from
+        )
+    };
+    let duplicates = if tally.duplicates > 0 {
+        format!(
+            "; {} met again, sent once",
+            plural(tally.duplicates, "record", "records")
+        )
+    } else {
+        String::new()
+    };
     if args.dry_run {
         let _ = writeln!(
             s,
-            "dry run: would send {} to {}",
-            plural(tally.records, "body", "bodies"),
-            args.to
+            "dry run: would send {} to {} (read {} from {whence}{duplicates})",
+            plural(tally.records - tally.duplicates, "body", "bodies"),
+            args.to,
+            plural(tally.records, "record", "records"),
         );
     } else {
         let _ = writeln!(
             s,
-            "read {} from {}: sent {}, failed {} ({})",
+            "read {} from {whence}: sent {}, failed {} ({}){duplicates}",
             plural(tally.records, "record", "records"),
-            args.from,
             tally.sent,
             tally.failed.len(),
             plural(
@@ -287,8 +477,8 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
     if tally.failed.len() > 20 {
         let _ = writeln!(s, "  ... and {} more failed", tally.failed.len() - 20);
     }
-    for (line, why) in tally.unreadable.iter().take(20) {
-        let _ = writeln!(s, "  line {line} is not a quarantine record: {why}");
+    for (at, why) in tally.unreadable.iter().take(20) {
+        let _ = writeln!(s, "  {at} is not a quarantine record: {why}");
     }
     if tally.unreadable.len() > 20 {
         let _ = writeln!(
@@ -297,12 +487,7 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
             tally.unreadable.len() - 20
         );
     }
-    eprint!("{s}");
-    Ok(if tally.failed.is_empty() && tally.unreadable.is_empty() {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    s
 }
 
 /// The start of a body on one line, for the dry run.

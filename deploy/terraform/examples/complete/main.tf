@@ -22,7 +22,8 @@ module "s3_event_writer" {
   queue_max_receive_count = 5
   sns_topic_arns          = var.sns_topic_arns
 
-  create_bucket = var.create_bucket
+  create_bucket             = var.create_bucket
+  quarantine_retention_days = var.quarantine_retention_days
 
   github_repository           = var.github_repository
   github_branches             = ["main"]

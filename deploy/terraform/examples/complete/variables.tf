@@ -39,6 +39,12 @@ variable "create_bucket" {
   default     = false
 }
 
+variable "quarantine_retention_days" {
+  description = "Days quarantine records are kept in a created bucket (they may hold personal data); null keeps them."
+  type        = number
+  default     = 30
+}
+
 variable "create_github_oidc_provider" {
   description = "Create the GitHub OIDC provider (only if the account does not have it yet)."
   type        = bool

@@ -1,0 +1,97 @@
+//! Quarantine records: their line (the SPEC's shape) and their name (their identity).
+//!
+//! A record is one JSON line `{"reason","message_id","received_at","body"}`. Its identity is its
+//! `message_id` and its `body` (as written: minimised unless raw bodies were asked for), never
+//! `received_at`: the same message quarantined again (a rerun, an SQS re-delivery in another
+//! block or another writer) has the same name, so stores that create a name only once keep one
+//! record of it. The name is the first 128 bits of SHA-256 over the length-prefixed id and the
+//! body, in hex, plus `.jsonl`: stable across runs, writers and versions, and it says nothing a
+//! record does not already say (a hash of the raw body would let anyone holding a minimised
+//! record confirm a guessed caller number).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The extension of every quarantine object or file (one JSON line each).
+pub const RECORD_EXTENSION: &str = ".jsonl";
+
+/// A quarantine record as written (SPEC "Quarantine").
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct QuarantineRecord<'a> {
+    pub reason: &'a str,
+    pub message_id: &'a str,
+    pub received_at: &'a str,
+    pub body: &'a str,
+}
+
+impl QuarantineRecord<'_> {
+    /// The record as one JSON line, newline included.
+    pub fn line(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec(self).expect("serialising into memory");
+        out.push(b'\n');
+        out
+    }
+
+    /// The record's name under the quarantine location (see the module docs).
+    pub fn name(&self) -> String {
+        record_name(self.message_id, self.body)
+    }
+}
+
+/// `hex(SHA-256(len(id) as u64 LE ‖ id ‖ body)[..16]) + ".jsonl"`.
+pub fn record_name(message_id: &str, body: &str) -> String {
+    let mut h = Sha256::new();
+    h.update((message_id.len() as u64).to_le_bytes());
+    h.update(message_id.as_bytes());
+    h.update(body.as_bytes());
+    let digest = h.finalize();
+    let mut name = String::with_capacity(32 + RECORD_EXTENSION.len());
+    for b in &digest[..16] {
+        name.push(char::from(HEX[usize::from(b >> 4)]));
+        name.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    name.push_str(RECORD_EXTENSION);
+    name
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec<'a>(id: &'a str, at: &'a str, body: &'a str) -> QuarantineRecord<'a> {
+        QuarantineRecord {
+            reason: "not_json",
+            message_id: id,
+            received_at: at,
+            body,
+        }
+    }
+
+    #[test]
+    fn the_line_has_the_spec_shape() {
+        let line = rec("m-1", "2026-11-27T22:27:59.425Z", "{not \"json\"").line();
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "{\"reason\":\"not_json\",\"message_id\":\"m-1\",\"received_at\":\"2026-11-27T22:27:59.425Z\",\"body\":\"{not \\\"json\\\"\"}\n"
+        );
+    }
+
+    #[test]
+    fn the_name_is_the_identity_and_not_the_time() {
+        let a = rec("m-1", "2026-11-27T22:27:59Z", "x").name();
+        assert_eq!(a, rec("m-1", "2026-11-28T01:00:00Z", "x").name());
+        assert_ne!(a, rec("m-2", "2026-11-27T22:27:59Z", "x").name());
+        assert_ne!(a, rec("m-1", "2026-11-27T22:27:59Z", "y").name());
+        // The id's length is part of the hash: moving a character between id and body matters.
+        assert_ne!(record_name("ab", "c"), record_name("a", "bc"));
+        assert_eq!(a.len(), 32 + RECORD_EXTENSION.len());
+        assert!(a[..32].bytes().all(|b| HEX.contains(&b)));
+        // Pinned: the name must not change between versions, or reruns would duplicate.
+        assert_eq!(
+            record_name("", ""),
+            "af5570f5a1810b7af78caf4bc70a660f.jsonl"
+        );
+    }
+}

@@ -97,7 +97,7 @@ fi
 
 # Any finding of any severity fails (zizmor exits non-zero); --offline because
 # the online audits need the GitHub API.
-run "zizmor" "$venv/bin/zizmor" --offline --no-progress .github/workflows
+run "zizmor" "$venv/bin/zizmor" --offline --no-progress .github/workflows .github/dependabot.yml
 
 if [ "${#failed[@]}" -gt 0 ]; then
   log "lint-deploy: FAILED (${failed[*]})"

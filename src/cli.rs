@@ -1,4 +1,6 @@
-//! Command-line and configuration-file parsing, and the `drain` command's wiring.
+//! Command-line and configuration-file parsing, and the `drain` command's wiring (including its
+//! GitHub Actions step summary, `--github-summary`), and the hidden `completions` and `man`
+//! commands that generate shell completions and man pages from these definitions.
 //!
 //! Precedence for every setting: command-line flag, then environment variable, then the TOML
 //! file given by `--config`, then the built-in default. The rule lists replace their defaults
@@ -78,6 +80,12 @@ pub enum Command {
     /// Run as an AWS Lambda function behind an SQS event source mapping (configured by
     /// S3EW_DEST, S3EW_QUARANTINE, S3EW_PROD_HOSTS, S3EW_DROP_EVENTS, S3EW_DROP_CHANNELS).
     Lambda,
+    /// Print a shell completion script (for packagers; scripts/package.sh).
+    #[command(hide = true)]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command into --dir (for packagers).
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 const DRAIN_EXAMPLES: &str = "\
@@ -196,6 +204,10 @@ pub struct DrainArgs {
     pub sqs: SqsArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// In GitHub Actions: append the summary as Markdown to the file $GITHUB_STEP_SUMMARY names,
+    /// and print an ::error:: annotation per failure on stdout.
+    #[arg(long)]
+    pub github_summary: bool,
 }
 
 /// How the queue is read (SQS sources only).
@@ -328,6 +340,8 @@ pub struct DrainSettings {
     pub sqs: SqsSettings,
     pub aws: AwsSettings,
     pub s3: S3Settings,
+    /// The step summary file (`--github-summary`).
+    pub github_summary: Option<PathBuf>,
 }
 
 fn pick_optional_list(flag: &[String], file: Option<Vec<String>>) -> Option<Vec<String>> {
@@ -485,6 +499,10 @@ impl DrainSettings {
             },
             summary_top: args.summary_top.or(file.summary_top).unwrap_or(5),
             progress: args.progress,
+            github_summary: github_summary_file(
+                args.github_summary,
+                std::env::var_os("GITHUB_STEP_SUMMARY"),
+            )?,
         })
     }
 }
@@ -570,7 +588,112 @@ pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
         std::fs::write(path, json)
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
+    if let Some(path) = &settings.github_summary {
+        // The run is done: a summary that cannot be written is a warning, not its outcome.
+        if let Err(e) = publish_github(
+            path,
+            &report.github_markdown(settings.summary_top),
+            &report.github_annotations(),
+        ) {
+            tracing::warn!("{e:#}");
+        }
+    }
     Ok(report)
+}
+
+/// The file `--github-summary` appends to: `GITHUB_STEP_SUMMARY`, which GitHub Actions sets in
+/// every step. None without the flag; a usage error with the flag but without the variable.
+pub fn github_summary_file(
+    flag: bool,
+    env: Option<std::ffi::OsString>,
+) -> Result<Option<PathBuf>, UsageError> {
+    match (flag, env) {
+        (false, _) => Ok(None),
+        (true, Some(p)) if !p.is_empty() => Ok(Some(PathBuf::from(p))),
+        (true, _) => Err(UsageError(anyhow::anyhow!(
+            "--github-summary needs GITHUB_STEP_SUMMARY, the file GitHub Actions sets in every step \
+             for the step summary; outside GitHub Actions leave the flag off (or set the variable \
+             to a file to append to)"
+        ))),
+    }
+}
+
+/// Appends `markdown` to the step summary file and prints the annotations on stdout, where the
+/// runner reads workflow commands.
+pub fn publish_github(path: &Path, markdown: &str, annotations: &[String]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let append = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        f.write_all(markdown.as_bytes())?;
+        f.flush()
+    };
+    append().with_context(|| {
+        format!(
+            "cannot append the step summary to {} (GITHUB_STEP_SUMMARY)",
+            path.display()
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    for line in annotations {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// For a `drain` that failed as a whole: the error as the step summary and an annotation.
+/// Best effort (a warning if it cannot be written): the error itself is what the caller reports.
+pub fn publish_github_fatal(path: &Path, error: &anyhow::Error) {
+    let text = format!("{error:#}");
+    let annotation =
+        crate::report::github_annotation("error", "s3-event-writer: drain could not run", &text);
+    if let Err(e) = publish_github(
+        path,
+        &crate::report::github_fatal_markdown(&text),
+        &[annotation],
+    ) {
+        tracing::warn!("{e:#}");
+    }
+}
+
+/// Arguments of the hidden `completions` command.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Arguments of the hidden `man` command.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write s3-event-writer.1 and one s3-event-writer-COMMAND.1 per command into this
+    /// directory instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Writes the completion script for `shell`, generated from the command-line definition.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "s3-event-writer", out);
+}
+
+/// Writes the man pages: the main page to `out`, or with `dir` every command's page there.
+pub fn write_man(args: &ManArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
+        }
+        None => clap_mangen::Man::new(Cli::command()).render(out)?,
+    }
+    Ok(())
 }
 
 /// AWS clients for the locations a command uses. The SDK configuration is loaded (standard
@@ -905,5 +1028,93 @@ mod tests {
     fn empty_channel_substring_is_refused() {
         let a = parse(&["--source", "f", "--drop-channel-containing", ""]);
         assert!(resolve_rules(&a.rules, &ConfigFile::default()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod packaging_tests {
+    use super::*;
+
+    #[test]
+    fn github_summary_needs_the_step_summary_variable() {
+        assert_eq!(github_summary_file(false, Some("/s".into())).unwrap(), None);
+        assert_eq!(
+            github_summary_file(true, Some("/tmp/step".into())).unwrap(),
+            Some(PathBuf::from("/tmp/step"))
+        );
+        for env in [None, Some(std::ffi::OsString::new())] {
+            let err = github_summary_file(true, env).unwrap_err().to_string();
+            assert!(
+                err.contains("--github-summary needs GITHUB_STEP_SUMMARY"),
+                "{err}"
+            );
+        }
+        let cli = Cli::try_parse_from(["s3-event-writer", "drain", "--github-summary"]).unwrap();
+        assert!(matches!(cli.command, Command::Drain(a) if a.github_summary));
+    }
+
+    #[test]
+    fn publish_github_appends_to_the_summary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        publish_github(&path, "first\n", &[]).unwrap();
+        publish_github(&path, "second\n", &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nsecond\n");
+        let err = publish_github(&dir.path().join("no/such/dir"), "x", &[]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot append the step summary to"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn completions_cover_the_commands_and_their_flags() {
+        for (shell, dest) in [
+            (clap_complete::Shell::Bash, "--dest"),
+            (clap_complete::Shell::Zsh, "--dest"),
+            (clap_complete::Shell::Fish, "-l dest"),
+        ] {
+            let mut out = Vec::new();
+            write_completions(shell, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for want in ["drain", "doctor", "requeue", dest, "github-summary"] {
+                assert!(text.contains(want), "{shell}: no {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn man_pages_one_per_command() {
+        let mut out = Vec::new();
+        write_man(&ManArgs { dir: None }, &mut out).unwrap();
+        let main = String::from_utf8(out).unwrap();
+        assert!(main.starts_with(".ie \\n(.g .ds Aq") || main.contains(".TH s3-event-writer 1"));
+        assert!(main.contains("drain"), "{main}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let pages = dir.path().join("man");
+        write_man(
+            &ManArgs {
+                dir: Some(pages.clone()),
+            },
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&pages)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert!(names.contains(&"s3-event-writer.1".to_owned()), "{names:?}");
+        assert!(
+            names.contains(&"s3-event-writer-drain.1".to_owned()),
+            "{names:?}"
+        );
+        assert!(!names
+            .iter()
+            .any(|n| n.contains("completions") || n.contains("-man.")));
+        let drain = std::fs::read_to_string(pages.join("s3-event-writer-drain.1")).unwrap();
+        assert!(drain.contains(".TH s3-event-writer-drain 1"), "{drain}");
+        assert!(drain.contains("github\\-summary"), "{drain}");
     }
 }

@@ -35,7 +35,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Drain(args) => {
             let settings = DrainSettings::resolve(&args)?;
-            let report = runtime.block_on(cli::run_drain(settings))?;
+            let github = settings.github_summary.clone();
+            let outcome = runtime.block_on(cli::run_drain(settings));
+            if let (Some(path), Err(e)) = (&github, &outcome) {
+                cli::publish_github_fatal(path, e);
+            }
+            let report = outcome?;
             Ok(if report.succeeded() {
                 exit::OK
             } else {
@@ -48,5 +53,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Stats(args) => runtime.block_on(s3_event_writer::tools::stats::run(*args)),
         Command::Requeue(args) => runtime.block_on(s3_event_writer::tools::requeue::run(*args)),
         Command::Lambda => runtime.block_on(s3_event_writer::lambda::run()),
+        Command::Completions(args) => {
+            cli::write_completions(args.shell, &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man(args) => cli::write_man(&args, &mut std::io::stdout()).map(|()| exit::OK),
     }
 }

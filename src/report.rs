@@ -2,7 +2,10 @@
 //!
 //! Serialised as the `--report` JSON object of the SPEC (`received`, `kept`, `dropped`,
 //! `quarantined`, `deleted`, `dropped_by`, `days`, plus more), and rendered as the human
-//! summary printed on stderr at the end of a run.
+//! summary printed on stderr at the end of a run, or for GitHub Actions (`drain
+//! --github-summary`) as a Markdown step summary ([`Report::github_markdown`]) and one
+//! workflow-command annotation per failure ([`Report::github_annotations`]). All rendering here
+//! is pure: the caller writes the strings.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -178,6 +181,277 @@ impl Report {
     }
 }
 
+/// Most rows of one Markdown table: the step summary stays readable, and far below GitHub's
+/// 1 MiB limit, even for a run that touches years of days.
+const GITHUB_MAX_ROWS: usize = 40;
+/// Longest error text in a Markdown cell or an annotation.
+const GITHUB_MAX_TEXT: usize = 600;
+
+impl Report {
+    /// The run as a GitHub Actions step summary (Markdown): the outcome, the counts, the days
+    /// written, what was quarantined and dropped (the `top` values per reason), and the
+    /// failures. Every value from the run is escaped, so no body, key or error can break the
+    /// tables or inject markup.
+    pub fn github_markdown(&self, top: usize) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "### s3-event-writer drain: {}\n", self.github_outcome());
+        let _ = writeln!(
+            s,
+            "| received | kept | dropped | quarantined | deleted | seconds |\n| ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {:.1} |\n",
+            self.received,
+            self.kept,
+            self.dropped,
+            self.quarantined,
+            self.deleted,
+            self.elapsed_secs
+        );
+        self.github_days(&mut s);
+        self.github_quarantine(&mut s);
+        self.github_dropped(&mut s, top);
+        self.github_failures(&mut s);
+        s
+    }
+
+    /// One GitHub Actions workflow command per line: an `::error::` per failure (what failed,
+    /// why, how many messages stay in the queue), and a `::warning::` when messages were
+    /// quarantined. Printed on stdout, they show on the run's page and in its annotations.
+    pub fn github_annotations(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| {
+                github_annotation(
+                    "error",
+                    &format!("s3-event-writer: {} failed", f.what),
+                    &format!(
+                        "{} ({} left in the queue; they come back at the next run)",
+                        shorten(&f.error, GITHUB_MAX_TEXT),
+                        plural(f.messages, "message")
+                    ),
+                )
+            })
+            .collect();
+        if self.quarantined > 0 {
+            let reasons: Vec<String> = self
+                .quarantined_by
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            lines.push(github_annotation(
+                "warning",
+                "s3-event-writer: messages quarantined",
+                &format!(
+                    "{} quarantined ({}): {}",
+                    plural(self.quarantined, "message"),
+                    reasons.join(", "),
+                    self.quarantine_location.as_deref().unwrap_or("not written")
+                ),
+            ));
+        }
+        lines
+    }
+
+    fn github_outcome(&self) -> String {
+        let run = if self.dry_run { "dry run, " } else { "" };
+        if self.failures.is_empty() {
+            format!("{run}OK")
+        } else {
+            format!(
+                "{run}FAILED ({}, {} left in the queue)",
+                plural(self.failures.len() as u64, "failure"),
+                plural(self.left_behind(), "message")
+            )
+        }
+    }
+
+    fn github_days(&self, s: &mut String) {
+        if self.days.is_empty() {
+            let _ = writeln!(s, "No day file touched.\n");
+            return;
+        }
+        let new = if self.dry_run {
+            "new lines (would write)"
+        } else {
+            "new lines"
+        };
+        let _ = writeln!(
+            s,
+            "**Days** ({})\n\n| day | {new} | lines now |\n| --- | ---: | ---: |",
+            self.days.len()
+        );
+        for (day, d) in self.days.iter().take(GITHUB_MAX_ROWS) {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                markdown_cell(day),
+                d.new_lines,
+                d.total_lines
+            );
+        }
+        more_rows(s, self.days.len(), "days");
+    }
+
+    fn github_quarantine(&self, s: &mut String) {
+        if self.quarantined_by.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "**Quarantined** {}: a person should read them\n\n| reason | messages |\n| --- | ---: |",
+            plural(self.quarantined, "message")
+        );
+        for (reason, n) in self.quarantined_by.iter().take(GITHUB_MAX_ROWS) {
+            let _ = writeln!(s, "| {} | {n} |", markdown_cell(reason));
+        }
+        more_rows(s, self.quarantined_by.len(), "reasons");
+        if let Some(q) = &self.quarantine_location {
+            let _ = writeln!(
+                s,
+                "- {} new records, {} already there, in {}",
+                self.quarantine_written,
+                self.quarantine_already_there,
+                markdown_cell(q)
+            );
+        }
+        s.push('\n');
+    }
+
+    fn github_dropped(&self, s: &mut String, top: usize) {
+        if self.dropped == 0 {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "**Dropped** {} (by the rules)\n\n| by | messages | most frequent values |\n| --- | ---: | --- |",
+            plural(self.dropped, "message")
+        );
+        for (reason, values) in &self.dropped_by {
+            if values.is_empty() {
+                continue;
+            }
+            let total: u64 = values.values().sum();
+            let mut v: Vec<_> = values.iter().collect();
+            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let shown: Vec<String> = v
+                .iter()
+                .take(top)
+                .map(|(k, n)| {
+                    let k = if k.is_empty() { "(none)" } else { k.as_str() };
+                    format!("{} {n}", markdown_cell(k))
+                })
+                .collect();
+            let _ = writeln!(
+                s,
+                "| {} | {total} | {} |",
+                markdown_cell(reason),
+                shown.join(", ")
+            );
+        }
+        s.push('\n');
+    }
+
+    fn github_failures(&self, s: &mut String) {
+        if self.failures.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "**Failures**: their messages stay in the queue and come back at the next run\n\n| what | messages | error |\n| --- | ---: | --- |"
+        );
+        for f in self.failures.iter().take(GITHUB_MAX_ROWS) {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                markdown_cell(&f.what),
+                f.messages,
+                markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT))
+            );
+        }
+        more_rows(s, self.failures.len(), "failures");
+        s.push('\n');
+    }
+}
+
+/// The step summary of a run that could not start or go on (exit status 3), with its error.
+pub fn github_fatal_markdown(error: &str) -> String {
+    format!(
+        "### s3-event-writer drain: could not run\n\n{}\n\nMessages not yet written stay in the queue and come back at the next run. Run `s3-event-writer doctor` with the same settings: every failed check comes with its fix.\n",
+        markdown_cell(&shorten(error, GITHUB_MAX_TEXT))
+    )
+}
+
+/// A GitHub Actions workflow command `::LEVEL title=TITLE::MESSAGE` on one line, escaped as
+/// the runner expects: `%`, CR and LF in the message; also `:` and `,` in the title.
+pub fn github_annotation(level: &str, title: &str, message: &str) -> String {
+    format!(
+        "::{level} title={}::{}",
+        escape_workflow_property(title),
+        escape_workflow_data(message)
+    )
+}
+
+fn escape_workflow_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_workflow_property(s: &str) -> String {
+    escape_workflow_data(s)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+}
+
+/// Text as one Markdown table cell: ASCII punctuation that Markdown or HTML could read as
+/// markup (`|` included, which would split the cell) is backslash-escaped, and line breaks and
+/// other control characters become spaces.
+pub fn markdown_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+'
+            | '!' | '|' | '~' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` cut to at most `max` characters, with `…` when cut.
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn more_rows(s: &mut String, total: usize, what: &str) {
+    if total > GITHUB_MAX_ROWS {
+        let _ = writeln!(
+            s,
+            "| … {} more {what} (see the report) |",
+            total - GITHUB_MAX_ROWS
+        );
+    }
+    s.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +528,192 @@ mod tests {
         );
         assert!(!r.succeeded());
         assert_eq!(r.left_behind(), 4);
+    }
+}
+
+#[cfg(test)]
+mod github_tests {
+    use super::*;
+
+    fn sample() -> Report {
+        let mut r = Report::new(false);
+        (r.received, r.kept, r.dropped, r.quarantined, r.deleted) = (619, 480, 106, 33, 615);
+        r.elapsed_secs = 1.25;
+        for (day, new, total) in [("20261126", 153, 153), ("20261127", 0, 143)] {
+            r.days.insert(
+                day.into(),
+                DayReport {
+                    new_lines: new,
+                    total_lines: total,
+                },
+            );
+        }
+        r.quarantined_by.insert("bad_timestamp".into(), 6);
+        r.quarantined_by.insert("not_json".into(), 27);
+        r.quarantine_location = Some("s3://logpublish/events/quarantine/".into());
+        r.quarantine_written = 30;
+        r.quarantine_already_there = 3;
+        let h = r.dropped_by.get_mut("hostname").unwrap();
+        h.insert("futel-dev".into(), 16);
+        h.insert("futel-stage".into(), 23);
+        r.dropped_by
+            .get_mut("channel")
+            .unwrap()
+            .insert(String::new(), 67);
+        r.failures.push(Failure {
+            what: "day 20261128".into(),
+            error: "PutObject: AccessDenied".into(),
+            messages: 4,
+        });
+        r
+    }
+
+    #[test]
+    fn markdown_has_outcome_counts_days_quarantine_drops_and_failures() {
+        let md = sample().github_markdown(1);
+        for want in [
+            "### s3-event-writer drain: FAILED (1 failure, 4 messages left in the queue)\n",
+            "| 619 | 480 | 106 | 33 | 615 | 1.2 |\n",
+            "**Days** (2)",
+            "| day | new lines | lines now |",
+            "| 20261126 | 153 | 153 |\n| 20261127 | 0 | 143 |\n",
+            "**Quarantined** 33 messages",
+            "| bad\\_timestamp | 6 |\n| not\\_json | 27 |\n",
+            "- 30 new records, 3 already there, in s3://logpublish/events/quarantine/\n",
+            "**Dropped** 106 messages",
+            "| channel | 67 | \\(none\\) 67 |\n",
+            "| hostname | 39 | futel-stage 23 |\n",
+            "| day 20261128 | 4 | PutObject: AccessDenied |\n",
+        ] {
+            assert!(md.contains(want), "missing {want:?} in\n{md}");
+        }
+        assert!(!md.contains("futel-dev"), "top 1 shows one value:\n{md}");
+    }
+
+    #[test]
+    fn markdown_of_a_clean_dry_run() {
+        let mut r = Report::new(true);
+        r.received = 3;
+        r.kept = 3;
+        r.days.insert(
+            "20261120".into(),
+            DayReport {
+                new_lines: 3,
+                total_lines: 3,
+            },
+        );
+        let md = r.github_markdown(5);
+        assert!(
+            md.starts_with("### s3-event-writer drain: dry run, OK\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| day | new lines (would write) | lines now |"),
+            "{md}"
+        );
+        assert!(!md.contains("Quarantined") && !md.contains("Dropped") && !md.contains("Failures"));
+        assert!(Report::new(false)
+            .github_markdown(5)
+            .contains("No day file touched."));
+    }
+
+    #[test]
+    fn markdown_cells_cannot_break_the_table_or_inject_markup() {
+        let mut r = Report::new(false);
+        r.failures.push(Failure {
+            what: "day |20261128|".into(),
+            error: "a|b\nc <script>x</script> `code` **bold** [l](u) \\|".into(),
+            messages: 1,
+        });
+        let md = r.github_markdown(5);
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| day"))
+            .filter(|l| l.contains("20261128"))
+            .expect("failure row");
+        // Only the three column separators and the two borders are unescaped.
+        let bare_pipes = row
+            .char_indices()
+            .filter(|&(i, c)| c == '|' && (i == 0 || row.as_bytes()[i - 1] != b'\\'))
+            .count();
+        assert_eq!(bare_pipes, 4, "{row}");
+        assert!(
+            !row.contains("<script>") && row.contains("\\<script\\>"),
+            "{row}"
+        );
+        assert!(
+            row.contains("\\`code\\`") && row.contains("\\*\\*bold\\*\\*"),
+            "{row}"
+        );
+        assert!(row.contains("a\\|b c"), "line break becomes a space: {row}");
+        assert!(row.contains("\\\\\\|"), "a backslash is escaped too: {row}");
+    }
+
+    #[test]
+    fn annotations_one_error_per_failure_and_a_quarantine_warning() {
+        let mut r = sample();
+        r.failures.push(Failure {
+            what: "delete".into(),
+            error: "50% done\r\nthrottled: a, b".into(),
+            messages: 1,
+        });
+        let lines = r.github_annotations();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            "::error title=s3-event-writer%3A day 20261128 failed::PutObject: AccessDenied (4 messages left in the queue; they come back at the next run)"
+        );
+        assert_eq!(
+            lines[1],
+            "::error title=s3-event-writer%3A delete failed::50%25 done%0D%0Athrottled: a, b (1 message left in the queue; they come back at the next run)"
+        );
+        assert!(
+            lines[2].starts_with("::warning title=s3-event-writer%3A messages quarantined::33 messages quarantined (bad_timestamp 6, not_json 27): s3://"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines.iter().all(|l| !l.contains('\n') && !l.contains('\r')));
+        assert!(Report::new(false).github_annotations().is_empty());
+    }
+
+    #[test]
+    fn annotation_title_escapes_separators() {
+        assert_eq!(
+            github_annotation("error", "a:b,c%", "x:y,z"),
+            "::error title=a%3Ab%2Cc%25::x:y,z"
+        );
+    }
+
+    #[test]
+    fn long_tables_and_texts_are_capped() {
+        let mut r = Report::new(false);
+        for d in 0..100 {
+            r.days.insert(format!("2026{d:04}"), DayReport::default());
+        }
+        r.failures.push(Failure {
+            what: "source".into(),
+            error: "é".repeat(2000),
+            messages: 0,
+        });
+        let md = r.github_markdown(5);
+        let rows = md.lines().filter(|l| l.starts_with("| 2026")).count();
+        assert_eq!(rows, GITHUB_MAX_ROWS);
+        assert!(md.contains("| … 60 more days (see the report) |"), "{md}");
+        let err_row = md.lines().find(|l| l.starts_with("| source")).unwrap();
+        assert_eq!(err_row.matches('é').count(), GITHUB_MAX_TEXT);
+        assert!(err_row.contains("é… |"), "{err_row}");
+        let ann = &r.github_annotations()[0];
+        assert_eq!(ann.matches('é').count(), GITHUB_MAX_TEXT);
+    }
+
+    #[test]
+    fn fatal_markdown_names_the_error_and_doctor() {
+        let md = github_fatal_markdown("cannot read queue: AccessDenied <sqs:ReceiveMessage>");
+        assert!(
+            md.starts_with("### s3-event-writer drain: could not run\n"),
+            "{md}"
+        );
+        assert!(md.contains("AccessDenied \\<sqs:ReceiveMessage\\>"), "{md}");
+        assert!(md.contains("s3-event-writer doctor"), "{md}");
     }
 }

@@ -97,3 +97,28 @@ output "queue_visibility_timeout_seconds" {
   description = "Visibility timeout of a queue created by the module (raised to 6 x lambda_timeout_seconds with enable_lambda)."
   value       = one(aws_sqs_queue.main[*].visibility_timeout_seconds)
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms notify (enable_alarms and create_alarm_topic only); subscribe on-call tools to it."
+  value       = one(aws_sns_topic.alarms[*].arn)
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms created."
+  value = concat(
+    aws_cloudwatch_metric_alarm.dlq_not_empty[*].alarm_name,
+    aws_cloudwatch_metric_alarm.queue_oldest_message[*].alarm_name,
+    aws_cloudwatch_metric_alarm.failures[*].alarm_name,
+    aws_cloudwatch_metric_alarm.lambda_errors[*].alarm_name,
+  )
+}
+
+output "operator_policy_arn" {
+  description = "ARN of the operator policy (create_operator_policy only)."
+  value       = one(aws_iam_policy.operator[*].arn)
+}
+
+output "operator_policy_json" {
+  description = "The operator policy document, for review."
+  value       = one(data.aws_iam_policy_document.operator[*].json)
+}

@@ -378,3 +378,127 @@ variable "lambda_code_signing_config_arn" {
   type        = string
   default     = null
 }
+
+# ---------------------------------------------------------------------------
+# Alarms (alarms.tf; see docs/DEPLOY.md, "Alarms")
+# ---------------------------------------------------------------------------
+
+variable "enable_alarms" {
+  description = "Create the CloudWatch alarms: dead-letter queue not empty, oldest message too old, Failures reported, Lambda errors (with enable_lambda)."
+  type        = bool
+  default     = true
+}
+
+variable "create_alarm_topic" {
+  description = "Create the SNS topic NAME-alarms (KMS-encrypted) that the alarms notify. false = notify only alarm_topic_arns."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_topic_arns" {
+  description = "More SNS topics the alarms notify (e.g. an existing on-call topic). An encrypted one needs a key policy that lets cloudwatch.amazonaws.com use the key."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_email_addresses" {
+  description = "E-mail addresses subscribed to the created topic. Each gets a confirmation mail and receives nothing until the link in it is followed."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_topic_kms_key_arn" {
+  description = "KMS key of the created topic. Its policy must let cloudwatch.amazonaws.com call kms:Decrypt and kms:GenerateDataKey*. null = the module creates a key (with rotation) that does."
+  type        = string
+  default     = null
+}
+
+variable "alarm_ok_notifications" {
+  description = "Also notify when an alarm returns to OK."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_queue_age_threshold_seconds" {
+  description = "Alarm when the queue's oldest message has waited longer than this for 15 minutes. Default 2 h: two hourly runs missed. Keep it above the schedule's period plus GitHub's start delays."
+  type        = number
+  default     = 7200
+
+  validation {
+    condition     = var.alarm_queue_age_threshold_seconds >= 300
+    error_message = "alarm_queue_age_threshold_seconds must be at least 300."
+  }
+}
+
+variable "dead_letter_queue_arn" {
+  description = "ARN of the existing queue's dead-letter queue (create_queue = false), for the dead-letter alarm and the operator's redrive permission. A created queue's DLQ is used without it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dead_letter_queue_arn == null || can(regex("^arn:aws[a-zA-Z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", var.dead_letter_queue_arn))
+    error_message = "dead_letter_queue_arn must look like arn:aws:sqs:REGION:ACCOUNT:NAME."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the writer's metrics (its EMF records), for the Failures alarm."
+  type        = string
+  default     = "s3-event-writer"
+}
+
+variable "metrics_dimensions" {
+  description = "Dimensions of the Failures metric the alarm watches. They must be exactly the dimensions the writer's EMF records carry; {} = the metric without dimensions."
+  type        = map(string)
+  default     = {}
+}
+
+variable "alarm_failures_period_seconds" {
+  description = "Period of the Failures and Lambda errors alarms."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.alarm_failures_period_seconds >= 60 && var.alarm_failures_period_seconds % 60 == 0
+    error_message = "alarm_failures_period_seconds must be a multiple of 60."
+  }
+}
+
+variable "alarm_failures_evaluation_periods" {
+  description = "Consecutive periods with Failures (or Lambda errors) > 0 before the alarm fires: one failure that the next delivery fixes is not worth a page."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.alarm_failures_evaluation_periods >= 1
+    error_message = "alarm_failures_evaluation_periods must be at least 1."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Operator policy (operator.tf; see docs/DEPLOY.md)
+# ---------------------------------------------------------------------------
+
+variable "create_operator_policy" {
+  description = "Create the policy NAME-operator: requeue into the queue, list, read and delete quarantine objects, redrive the dead-letter queue."
+  type        = bool
+  default     = true
+}
+
+variable "operator_role_names" {
+  description = "IAM roles (e.g. an IAM Identity Center permission set's role) the operator policy is attached to."
+  type        = list(string)
+  default     = []
+}
+
+variable "operator_group_names" {
+  description = "IAM groups the operator policy is attached to."
+  type        = list(string)
+  default     = []
+}
+
+variable "attach_operator_policy_to_manual_group" {
+  description = "Also attach the operator policy to the group NAME-operators of the manual user (create_manual_user)."
+  type        = bool
+  default     = false
+}

@@ -41,4 +41,14 @@ module "s3_event_writer" {
   lambda_maximum_batching_window_seconds = var.lambda_maximum_batching_window_seconds
   lambda_maximum_concurrency             = var.lambda_maximum_concurrency
   lambda_log_retention_days              = var.lambda_log_retention_days
+
+  # Alarms to the topic NAME-alarms (docs/DEPLOY.md, "Alarms"), and the
+  # operator policy for requeue, the quarantine and the dead-letter queue.
+  enable_alarms                          = var.enable_alarms
+  alarm_email_addresses                  = var.alarm_email_addresses
+  alarm_topic_arns                       = var.alarm_topic_arns
+  alarm_queue_age_threshold_seconds      = var.alarm_queue_age_threshold_seconds
+  dead_letter_queue_arn                  = var.dead_letter_queue_arn
+  operator_role_names                    = var.operator_role_names
+  attach_operator_policy_to_manual_group = var.create_manual_user
 }

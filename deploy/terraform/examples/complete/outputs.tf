@@ -37,3 +37,13 @@ output "LAMBDA_EVENT_SOURCE_MAPPING_UUID" {
   description = "UUID of the SQS event source mapping (enable_lambda only)."
   value       = module.s3_event_writer.lambda_event_source_mapping_uuid
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic of the alarms."
+  value       = module.s3_event_writer.alarm_topic_arn
+}
+
+output "operator_policy_arn" {
+  description = "Policy for the people who requeue, read the quarantine and redrive the dead-letter queue."
+  value       = module.s3_event_writer.operator_policy_arn
+}

@@ -116,3 +116,39 @@ variable "lambda_log_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "enable_alarms" {
+  description = "Create the CloudWatch alarms and their SNS topic (docs/DEPLOY.md, Alarms)."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_email_addresses" {
+  description = "E-mail addresses subscribed to the alarm topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_topic_arns" {
+  description = "Existing SNS topics the alarms also notify."
+  type        = list(string)
+  default     = []
+}
+
+variable "alarm_queue_age_threshold_seconds" {
+  description = "Alarm when the oldest queued message is older than this (default 2 h)."
+  type        = number
+  default     = 7200
+}
+
+variable "dead_letter_queue_arn" {
+  description = "Dead-letter queue of an existing queue (create_queue = false), for its alarm and the operator's redrive."
+  type        = string
+  default     = null
+}
+
+variable "operator_role_names" {
+  description = "Roles the operator policy (requeue, quarantine, redrive) is attached to."
+  type        = list(string)
+  default     = []
+}

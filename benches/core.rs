@@ -1,13 +1,14 @@
 //! Core throughput: decode + classify + format per message, and the streaming merge.
 //!
 //! `cargo bench --bench core` prints messages/second for realistic SNS envelopes (the
-//! conformance bodies, about 1.2 KB each) and MB/s for merging new lines into a day file.
+//! conformance bodies, about 1.2 KB each), for minimising them as quarantine bodies, and MB/s
+//! for merging new lines into a day file.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use s3_event_writer::core::merge::{merge_sorted, sort_new_lines};
-use s3_event_writer::core::{classify, Rules};
+use s3_event_writer::core::{classify, minimise, Redaction, Rules};
 
 fn bodies() -> Vec<String> {
     let path = concat!(
@@ -52,6 +53,24 @@ fn classify_bench(c: &mut Criterion) {
     g.finish();
 }
 
+/// Minimising a quarantine body (done only for quarantined messages): the same envelopes.
+fn minimise_bench(c: &mut Criterion) {
+    let bodies = bodies();
+    let redaction = Redaction::default();
+    let mut g = c.benchmark_group("minimise");
+    g.throughput(Throughput::Elements(bodies.len() as u64));
+    g.bench_function(format!("minimise ({} bodies)", bodies.len()), |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for body in &bodies {
+                n += minimise(black_box(body), &redaction).len();
+            }
+            black_box(n)
+        });
+    });
+    g.finish();
+}
+
 fn merge_bench(c: &mut Criterion) {
     // A day file of 200,000 lines and 20,000 new lines interleaved with it.
     let mut existing_lines: Vec<Vec<u8>> = (0..200_000)
@@ -89,6 +108,6 @@ fn merge_bench(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
-    targets = classify_bench, merge_bench
+    targets = classify_bench, minimise_bench, merge_bench
 }
 criterion_main!(benches);

@@ -687,7 +687,7 @@ fn unusable_locations_are_refused_before_anything_is_read_or_written() {
     assert_eq!(
         line,
         format!("error: --dest {file}: exists but is not a directory; fix: give a directory (it is created when missing), or an s3://BUCKET/PREFIX/ location"),
-        "the README's example"
+        "the example in docs/OPERATIONS.md"
     );
 
     let under = format!("{file}/prod");
@@ -885,4 +885,77 @@ fn a_realistic_event_reaches_the_archive_as_four_fields_without_its_caller() {
         fs::read_to_string(tmp.path().join("prod/20261127")).unwrap(),
         "{\"timestamp\": \"2026-11-27T14:00:34+00:00\", \"channel\": \"PJSIP/twilio-000d3be7\", \"endpoint\": \"ghost-mountain\", \"event\": \"operator\"}\n"
     );
+}
+
+/// The README is what a newcomer reads to the end: it stays under 15 KiB, and the rest lives in
+/// docs/. Every relative link in README.md and docs/*.md must point to a file that exists
+/// (anchors are not checked), so moving a section cannot leave a dead link behind.
+#[test]
+fn readme_is_short_and_relative_links_in_the_docs_resolve() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = root.join("README.md");
+    let size = fs::metadata(&readme).unwrap().len();
+    assert!(
+        size < 15 * 1024,
+        "README.md is {size} bytes; keep it under 15 KiB and move detail into docs/"
+    );
+
+    let mut pages = vec![readme];
+    for entry in fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    pages.sort();
+    let mut dead = Vec::new();
+    for page in &pages {
+        let text = fs::read_to_string(page).unwrap();
+        let mut in_fence = false;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                in_fence = !in_fence;
+                continue;
+            }
+            if in_fence {
+                continue;
+            }
+            for link in markdown_link_targets(line) {
+                let target = link.split('#').next().unwrap();
+                if target.is_empty() || link.contains("://") || link.starts_with("mailto:") {
+                    continue;
+                }
+                if !page.parent().unwrap().join(target).exists() {
+                    dead.push(format!(
+                        "{}:{}: {link}",
+                        page.strip_prefix(root).unwrap().display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        pages.len() > 5,
+        "found only {pages:?}: is docs/ where it should be?"
+    );
+    assert!(
+        dead.is_empty(),
+        "links to missing files:\n{}",
+        dead.join("\n")
+    );
+}
+
+/// The targets of the inline links `[text](target)` (or `[text](target "title")`) on one line.
+fn markdown_link_targets(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("](") {
+        let after = &rest[at + 2..];
+        let end = after.find(')').unwrap_or(after.len());
+        let target = after[..end].split_whitespace().next().unwrap_or("");
+        out.push(target.trim_matches(|c| c == '<' || c == '>'));
+        rest = &after[end..];
+    }
+    out
 }

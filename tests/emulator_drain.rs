@@ -1000,7 +1000,7 @@ fn a_missing_or_denied_bucket_is_refused_before_anything_is_received() {
     assert_eq!(
         line,
         "error: --dest s3://nobucket/events/prod/: bucket nobucket does not exist; fix: check the bucket name (and AWS_REGION), or create the bucket (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
-        "the README's example"
+        "the example in docs/OPERATIONS.md"
     );
 
     proxy.inject("s3:ListObjectsV2", Fault::Status(403), 1);

@@ -650,7 +650,7 @@ fn every_size_class_is_merged_through_backfill_in_a_directory() {
 
 #[test]
 fn requeue_dry_run_reads_the_quickstart_quarantine_directory_as_the_readme_shows() {
-    // README "requeue": the Quickstart's quarantine, read from its directory, sends nothing.
+    // docs/TOOLS.md "requeue": the Quickstart's quarantine, read from its directory, sends nothing.
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
     common::run_ok(

@@ -39,7 +39,7 @@ if tar -tzf "$archive" | grep -v "^$name/" | grep -q .; then
 fi
 tar -xzf "$archive" -C "$work"
 pkg="$work/$name"
-for f in s3-event-writer README.md LICENSE CHANGELOG.md completions/s3-event-writer.bash \
+for f in s3-event-writer README.md LICENSE CHANGELOG.md docs/OPERATIONS.md docs/FORMAT.md completions/s3-event-writer.bash \
   completions/_s3-event-writer completions/s3-event-writer.fish man/s3-event-writer.1 \
   man/s3-event-writer-drain.1; do
   [ -s "$pkg/$f" ] || fail "$name/$f is missing or empty"
@@ -48,7 +48,7 @@ done
 bash -n "$pkg/completions/s3-event-writer.bash" || fail "the bash completion script does not parse"
 head -c 2000 "$pkg/man/s3-event-writer-drain.1" | grep -q '^\.TH s3-event-writer-drain 1' ||
   fail "man/s3-event-writer-drain.1 is not a man page"
-echo "ok: contents (binary, README.md, LICENSE, CHANGELOG.md, completions, man pages)"
+echo "ok: contents (binary, README.md, LICENSE, CHANGELOG.md, docs/, completions, man pages)"
 
 # 3. --version
 bin="$pkg/s3-event-writer"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the host's release binary and packs it for distribution:
 #   dist/s3-event-writer-VERSION-TARGET.tar.gz   one directory s3-event-writer-VERSION-TARGET/ with
-#                                                the binary, README.md, LICENSE, CHANGELOG.md,
+#                                                the binary, README.md, docs/, LICENSE, CHANGELOG.md,
 #                                                completions/ (bash, zsh, fish) and man/ (*.1)
 #   dist/SHA256SUMS                              `sha256sum` lines of every archive in dist/
 # VERSION is Cargo.toml's, TARGET the host triple (rustc -vV). The archive is reproducible from
@@ -51,6 +51,8 @@ root="$stage/$name"
 mkdir -p "$root/completions" "$root/man"
 cp "$bin" "$root/s3-event-writer"
 cp README.md LICENSE CHANGELOG.md "$root/"
+# The README links into docs/: ship the pages so the links work inside the archive.
+cp -R docs "$root/docs"
 "$bin" completions bash >"$root/completions/s3-event-writer.bash"
 "$bin" completions zsh >"$root/completions/_s3-event-writer"
 "$bin" completions fish >"$root/completions/s3-event-writer.fish"

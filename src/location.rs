@@ -143,7 +143,7 @@ impl Location {
 }
 
 /// An absolute, lexically normalised path (no I/O: the directory may not exist yet).
-fn absolute(p: &Path) -> PathBuf {
+pub(crate) fn absolute(p: &Path) -> PathBuf {
     let joined = if p.is_absolute() {
         p.to_path_buf()
     } else {

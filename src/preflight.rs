@@ -20,13 +20,13 @@
 //!   symbolic links where the paths exist, so the usage site never reads quarantine records.
 
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::error::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use crate::adapters::aws::{describe_sdk_error, http_status};
-use crate::location::{Location, SourceSpec};
+use crate::location::{absolute, Location, SourceSpec};
 
 /// A location that cannot be used; exit status 3.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,28 +225,6 @@ fn os_error(e: &std::io::Error) -> String {
     chars.next().map_or_else(String::new, |c| {
         c.to_lowercase().chain(chars).collect::<String>()
     })
-}
-
-/// An absolute, lexically normalised path.
-fn absolute(p: &Path) -> PathBuf {
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .unwrap_or_else(|_| PathBuf::from("/"))
-            .join(p)
-    };
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// `p` with its existing part resolved (symbolic links followed), the rest appended.

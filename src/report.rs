@@ -124,22 +124,14 @@ impl Report {
             if values.is_empty() {
                 continue;
             }
-            let total: u64 = values.values().sum();
-            let mut v: Vec<_> = values.iter().collect();
-            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let shown: Vec<String> = v
+            let (total, ranked) = most_frequent(values);
+            let shown: Vec<String> = ranked
                 .iter()
                 .take(top)
-                .map(|(k, n)| {
-                    if k.is_empty() {
-                        format!("(none) {n}")
-                    } else {
-                        format!("{k} {n}")
-                    }
-                })
+                .map(|(k, n)| format!("{k} {n}"))
                 .collect();
-            let more = if v.len() > top {
-                format!(", ... {} more values", v.len() - top)
+            let more = if ranked.len() > top {
+                format!(", ... {} more values", ranked.len() - top)
             } else {
                 String::new()
             };
@@ -333,16 +325,11 @@ impl Report {
             if values.is_empty() {
                 continue;
             }
-            let total: u64 = values.values().sum();
-            let mut v: Vec<_> = values.iter().collect();
-            v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let shown: Vec<String> = v
+            let (total, ranked) = most_frequent(values);
+            let shown: Vec<String> = ranked
                 .iter()
                 .take(top)
-                .map(|(k, n)| {
-                    let k = if k.is_empty() { "(none)" } else { k.as_str() };
-                    format!("{} {n}", markdown_cell(k))
-                })
+                .map(|(k, n)| format!("{} {n}", markdown_cell(k)))
                 .collect();
             let _ = writeln!(
                 s,
@@ -450,6 +437,19 @@ fn more_rows(s: &mut String, total: usize, what: &str) {
         );
     }
     s.push('\n');
+}
+
+/// The total of a drop reason's values, and the values by count (most first, then by name),
+/// a missing value shown as `(none)`.
+fn most_frequent(values: &BTreeMap<String, u64>) -> (u64, Vec<(&str, u64)>) {
+    let total = values.values().sum();
+    let mut ranked: Vec<(&String, &u64)> = values.iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let ranked = ranked
+        .into_iter()
+        .map(|(k, n)| (if k.is_empty() { "(none)" } else { k.as_str() }, *n))
+        .collect();
+    (total, ranked)
 }
 
 #[cfg(test)]

@@ -726,7 +726,10 @@ fn quarantine_list_and_show_the_quickstart_quarantine_as_the_docs_show() {
     let got: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
     assert_eq!(got.len(), 1 + 33 + 1, "a header, 33 records, a total");
     let want = doc_output("s3-event-writer quarantine list --dest /tmp/archive/prod");
-    let gap = want.iter().position(|l| l == "  ...").expect("the doc's `  ...`");
+    let gap = want
+        .iter()
+        .position(|l| l == "  ...")
+        .expect("the doc's `  ...`");
     let head: Vec<String> = want[..gap].iter().map(|l| ours(l)).collect();
     assert_eq!(got[..gap], head[..]);
     let tail = &want[gap + 1..];
@@ -758,7 +761,10 @@ fn quarantine_list_and_show_the_quickstart_quarantine_as_the_docs_show() {
     ));
     let got: Vec<String> = text(&out.stdout).lines().map(mask).collect();
     assert_eq!(got, want.iter().map(|l| mask(l)).collect::<Vec<_>>());
-    assert_eq!(text(&out.stdout).lines().next().unwrap().chars().count(), 120);
+    assert_eq!(
+        text(&out.stdout).lines().next().unwrap().chars().count(),
+        120
+    );
 }
 
 #[test]
@@ -769,14 +775,24 @@ fn quarantine_list_names_an_unreadable_file_and_a_missing_directory() {
     let record = |id: &str| {
         format!("{{\"reason\":\"not_json\",\"message_id\":\"{id}\",\"received_at\":\"2026-11-27T22:27:59.425Z\",\"body\":\"{{x\"}}\n")
     };
-    fs::write(q.join("a.jsonl"), record("m-1") + "not a record\n" + &record("m-2")).unwrap();
+    fs::write(
+        q.join("a.jsonl"),
+        record("m-1") + "not a record\n" + &record("m-2"),
+    )
+    .unwrap();
     fs::write(q.join("notes.txt"), "not listed").unwrap();
     let out = run(&["quarantine", "list", "--quarantine", q.to_str().unwrap()]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("  a.jsonl      2  not_json 2\n"), "{stdout}");
     assert!(
-        stdout.contains(&format!("    unreadable: {} line 2: ", q.join("a.jsonl").display())),
+        stdout.contains("  a.jsonl      2  not_json 2\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "    unreadable: {} line 2: ",
+            q.join("a.jsonl").display()
+        )),
         "{stdout}"
     );
     assert!(
@@ -785,14 +801,32 @@ fn quarantine_list_names_an_unreadable_file_and_a_missing_directory() {
     );
 
     let missing = tmp.path().join("nowhere");
-    let out = run(&["quarantine", "list", "--quarantine", missing.to_str().unwrap()]);
+    let out = run(&[
+        "quarantine",
+        "list",
+        "--quarantine",
+        missing.to_str().unwrap(),
+    ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains(&format!("the quarantine directory {} does not exist", missing.display())),
+        stderr.contains(&format!(
+            "the quarantine directory {} does not exist",
+            missing.display()
+        )),
         "{stderr}"
     );
-    let out = run(&["quarantine", "show", "--quarantine", q.to_str().unwrap(), "gone.jsonl"]);
+    let out = run(&[
+        "quarantine",
+        "show",
+        "--quarantine",
+        q.to_str().unwrap(),
+        "gone.jsonl",
+    ]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("gone.jsonl"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("gone.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
 }

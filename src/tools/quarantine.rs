@@ -166,9 +166,10 @@ fn name_of(input: &Input, location: &Location) -> String {
         (Input::S3 { key, .. }, Location::S3 { prefix, .. }) => {
             key.strip_prefix(prefix.as_str()).unwrap_or(key).to_owned()
         }
-        (Input::File(p), _) => p
-            .file_name()
-            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
+        (Input::File(p), _) => p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
         (Input::S3 { .. }, Location::Dir(_)) => input.to_string(),
     }
 }
@@ -358,7 +359,13 @@ async fn show(args: ShowArgs) -> anyhow::Result<i32> {
 
 /// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
 fn record_line(r: &super::records::Record, width: usize) -> String {
-    let or_dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
     let head = format!(
         "{}  {}  {}  ",
         or_dash(&r.reason),
@@ -405,5 +412,35 @@ mod tests {
         assert_eq!(show_input("a.jsonl", &loc), want);
         assert_eq!(show_input("events/quarantine/a.jsonl", &loc), want);
         assert_eq!(show_input("s3://b/events/quarantine/a.jsonl", &loc), want);
+    }
+
+    #[test]
+    fn the_location_is_found_as_drain_finds_it() {
+        use clap::Parser as _;
+        for (dest, quarantine) in [
+            (None, None),
+            (Some("s3://b/events/prod/"), None),
+            (Some("/srv/archive/prod"), None),
+            (Some("/srv/archive/prod"), Some("s3://b/q/")),
+        ] {
+            let mut argv = vec!["s3-event-writer", "drain", "--source", "-"];
+            argv.extend(dest.iter().flat_map(|d| ["--dest", *d]));
+            argv.extend(quarantine.iter().flat_map(|q| ["--quarantine", *q]));
+            let crate::cli::Command::Drain(drain) = crate::cli::Cli::parse_from(argv).command
+            else {
+                unreachable!()
+            };
+            let drains = crate::cli::DrainSettings::resolve(&drain)
+                .unwrap()
+                .quarantine;
+            let ours = resolve_quarantine_location(quarantine, dest).unwrap();
+            assert_eq!(ours, drains, "{dest:?} {quarantine:?}");
+        }
+        assert_eq!(
+            resolve_quarantine_location(None, None).unwrap().to_string(),
+            "s3://logpublish/events/quarantine/"
+        );
+        let err = resolve_quarantine_location(None, Some("s3://b/")).unwrap_err();
+        assert!(err.to_string().contains("give --quarantine"), "{err}");
     }
 }

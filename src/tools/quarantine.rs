@@ -5,7 +5,9 @@
 //! per object or file (its name, its record count, its counts by reason) and a total line;
 //! `--json` prints the same as one JSON document. `show KEY` prints the records of one object or
 //! file, one per line: reason, message id, received_at and the body shortened to fit the line.
-//! Both read the two layouts through `super::records` (the reader `requeue` uses).
+//! Both read the two layouts through `super::records` (the reader `requeue` uses); `list` reads
+//! up to 16 objects at once (most hold one record, so the GETs are the time) and prints them in
+//! name order.
 //!
 //! Invariants: nothing is written or deleted; an object that cannot be read, or a line that is
 //! not a record, is listed as unreadable with its key and why, and the run goes on (exit status
@@ -16,12 +18,16 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use clap::{Args, Subcommand};
+use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::plural;
 use super::records::{inputs_under, preview, Input, Line, RecordLines};
 use crate::cli::{exit, resolve_quarantine_location, AwsArgs, AwsContext, ConfigFile};
 use crate::location::Location;
+
+/// Objects read at once by `list`.
+const READ_CONCURRENCY: usize = 16;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -238,8 +244,11 @@ async fn list(args: ListArgs) -> anyhow::Result<i32> {
     if !args.json {
         out(&format!("quarantine {location}\n"))?;
     }
-    for input in &inputs {
-        let c = count(input, &location, &ctx).await;
+    // A few objects are read at once (most hold one record: the GETs are the time), in order.
+    let mut counted = futures::stream::iter(&inputs)
+        .map(|input| count(input, &location, &ctx))
+        .buffered(READ_CONCURRENCY);
+    while let Some(c) = counted.next().await {
         if !args.json {
             out(&object_line(&c, width))?;
         }

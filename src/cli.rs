@@ -77,6 +77,8 @@ pub enum Command {
     Stats(Box<crate::tools::stats::StatsArgs>),
     /// Send quarantined bodies back to a queue.
     Requeue(Box<crate::tools::requeue::RequeueArgs>),
+    /// List the quarantine (records by reason) or show one object's records.
+    Quarantine(Box<crate::tools::quarantine::QuarantineArgs>),
     /// Run as an AWS Lambda function behind an SQS event source mapping (configured by
     /// S3EW_DEST, S3EW_QUARANTINE, S3EW_PROD_HOSTS, S3EW_DROP_EVENTS, S3EW_DROP_CHANNELS).
     Lambda,
@@ -391,6 +393,25 @@ pub fn resolve_rules(args: &RuleArgs, file: &ConfigFile) -> Result<Rules, UsageE
     };
     rules.validate().map_err(|e| UsageError(e.into()))?;
     Ok(rules)
+}
+
+/// The day-file location when neither `--dest` nor `S3EW_DEST` gives one.
+pub const DEFAULT_DEST: &str = "s3://logpublish/events/prod/";
+
+/// The quarantine location as `drain` finds it: `quarantine` when given, else `quarantine/`
+/// beside `dest` ([`DEFAULT_DEST`] when none), through [`Location::quarantine_beside`]. Used by
+/// `quarantine list|show`; `DrainSettings::resolve` applies the same rule.
+pub fn resolve_quarantine_location(
+    quarantine: Option<&str>,
+    dest: Option<&str>,
+) -> Result<Location, UsageError> {
+    let usage = |e: crate::location::LocationError| UsageError(e.into());
+    match quarantine {
+        Some(q) => Location::parse(q).map_err(usage),
+        None => Location::parse(dest.unwrap_or(DEFAULT_DEST))
+            .and_then(|d| d.quarantine_beside())
+            .map_err(usage),
+    }
 }
 
 impl DrainSettings {

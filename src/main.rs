@@ -52,6 +52,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Verify(args) => runtime.block_on(s3_event_writer::tools::verify::run(*args)),
         Command::Stats(args) => runtime.block_on(s3_event_writer::tools::stats::run(*args)),
         Command::Requeue(args) => runtime.block_on(s3_event_writer::tools::requeue::run(*args)),
+        Command::Quarantine(args) => {
+            runtime.block_on(s3_event_writer::tools::quarantine::run(*args))
+        }
         Command::Lambda => runtime.block_on(s3_event_writer::lambda::run()),
         Command::Completions(args) => {
             cli::write_completions(args.shell, &mut std::io::stdout());

@@ -677,3 +677,105 @@ fn requeued_minimised_bodies_give_the_archive_and_reasons_the_raw_ones_give() {
     }
     assert!(report["kept"].as_u64().unwrap() > 30, "{report}");
 }
+
+#[test]
+fn quarantine_list_and_show_read_both_layouts_on_s3_with_only_list_and_get() {
+    let stage = Stage::new(None);
+    let bodies: Vec<String> = (0..4).map(|i| format!("{{\"bad\": {i}")).collect();
+    // An older writer's per-run object with three records, two reasons...
+    let old = record_line("not_json", "m-0", &bodies[0])
+        + &record_line("bad_timestamp", "m-1", &bodies[1])
+        + &record_line("not_json", "m-2", &bodies[2]);
+    let old_key = "events/quarantine/20261127T222759Z-ab12cd-0001.jsonl";
+    stage.put(old_key, old.into_bytes());
+    // ...this version's one-record objects...
+    let new_name = record_name("m-3", &bodies[3]);
+    stage.put(
+        &format!("events/quarantine/{new_name}"),
+        record_line("no_event_object", "m-3", &bodies[3]).into_bytes(),
+    );
+    let denied_name = record_name("m-4", "{}");
+    stage.put(
+        &format!("events/quarantine/{denied_name}"),
+        record_line("not_json", "m-4", "{}").into_bytes(),
+    );
+    // ...what is no record, and a day file the default location must not reach.
+    stage.put("events/quarantine/.doctor-probe-20261127", Vec::new());
+    stage.put("events/quarantine/notes.txt", b"not a record".to_vec());
+    stage.put("events/prod/20261127.jsonl", b"{}\n".to_vec());
+
+    // One object is denied: it is listed as unreadable with its key, and the rest are counted.
+    stage.proxy.reset_counts();
+    stage.proxy.inject_on_path(
+        "s3:GetObject",
+        &denied_name,
+        support::Fault::Status(403),
+        100,
+    );
+    let out = stage.run(&["quarantine", "list", "--dest", DEST]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "quarantine s3://logpublish/events/quarantine/");
+    assert!(
+        lines.contains(
+            &"  20261127T222759Z-ab12cd-0001.jsonl          3  bad_timestamp 1, not_json 2"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        lines.contains(&format!("  {new_name}      1  no_event_object 1").as_str()),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "    unreadable: s3://logpublish/events/quarantine/{denied_name}: cannot read s3://logpublish/events/quarantine/{denied_name}: "
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        *lines.last().unwrap(),
+        "total: 4 records in 3 objects: bad_timestamp 1, no_event_object 1, not_json 2; 1 unreadable (listed above)"
+    );
+    // What the operator policy grants (deploy/terraform/operator.tf): nothing else is called.
+    let ops: Vec<String> = stage.proxy.counts().into_keys().collect();
+    assert_eq!(ops, ["s3:GetObject", "s3:ListObjectsV2"], "{ops:?}");
+    stage.proxy.clear_faults();
+
+    // show: an old object's records, one per line, by name or by whole key.
+    let want = format!(
+        "bad_timestamp  m-1  2026-11-27T22:27:59.425Z  {}",
+        bodies[1]
+    );
+    for key in [
+        "20261127T222759Z-ab12cd-0001.jsonl".to_owned(),
+        format!("s3://{BUCKET}/{old_key}"),
+    ] {
+        let out = stage.run(&["quarantine", "show", "--dest", DEST, &key]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let got = text(&out.stdout);
+        assert_eq!(got.lines().count(), 3, "{got}");
+        assert_eq!(got.lines().nth(1), Some(want.as_str()), "{got}");
+    }
+
+    // A key that is not there, and a bucket that is not there: exit 3, named.
+    let out = stage.run(&["quarantine", "show", "--dest", DEST, "gone.jsonl"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("s3://logpublish/events/quarantine/gone.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stage.run(&[
+        "quarantine",
+        "list",
+        "--quarantine",
+        "s3://no-such-bucket/q/",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("cannot list s3://no-such-bucket/q/"),
+        "{}",
+        text(&out.stderr)
+    );
+}

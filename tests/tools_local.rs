@@ -687,3 +687,146 @@ fn requeue_dry_run_reads_the_quickstart_quarantine_directory_as_the_readme_shows
         )
     );
 }
+
+/// The fenced lines after `$ COMMAND` in docs/QUARANTINE.md, up to the next `$ ` or fence.
+fn doc_output(command: &str) -> Vec<String> {
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/QUARANTINE.md"))
+        .unwrap();
+    let start = doc
+        .find(&format!("$ {command}\n"))
+        .unwrap_or_else(|| panic!("docs/QUARANTINE.md shows no `$ {command}`"));
+    doc[start..]
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("$ ") && !l.starts_with("```"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn quarantine_list_and_show_the_quickstart_quarantine_as_the_docs_show() {
+    // docs/QUARANTINE.md: after the Quickstart's drain, list gives the drain report's counts.
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    let report = tmp.path().join("report.json");
+    common::run_ok(
+        bin()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["drain", "--source", "examples/messages.jsonl", "--dest"])
+            .arg(archive.join("prod"))
+            .arg("--report")
+            .arg(&report),
+    );
+    let dest = archive.join("prod");
+    let dest = dest.to_str().unwrap();
+    let ours = |l: &str| l.replace("/tmp/archive", archive.to_str().unwrap());
+
+    let out = run(&["quarantine", "list", "--dest", dest]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let got: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(got.len(), 1 + 33 + 1, "a header, 33 records, a total");
+    let want = doc_output("s3-event-writer quarantine list --dest /tmp/archive/prod");
+    let gap = want
+        .iter()
+        .position(|l| l == "  ...")
+        .expect("the doc's `  ...`");
+    let head: Vec<String> = want[..gap].iter().map(|l| ours(l)).collect();
+    assert_eq!(got[..gap], head[..]);
+    let tail = &want[gap + 1..];
+    assert_eq!(got[got.len() - tail.len()..], tail[..]);
+
+    // The JSON total is the drain report's quarantined_by, reason by reason.
+    let out = run(&["quarantine", "list", "--dest", dest, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drained = read_json(&report);
+    assert_eq!(listing["total"]["by_reason"], drained["quarantined_by"]);
+    assert_eq!(listing["total"]["records"], 33);
+    assert_eq!(listing["objects"].as_array().unwrap().len(), 33);
+
+    // show: the doc's line, but for received_at (when the drain ran) and so where the body is
+    // cut.
+    let key = "03acda41a454a4fe643c2057ebfd76ac.jsonl";
+    let out = run(&["quarantine", "show", "--dest", dest, key]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mask = |l: &str| {
+        let mut f: Vec<&str> = l.splitn(4, "  ").collect();
+        f[2] = "RECEIVED_AT";
+        let body: String = f[3].chars().take(40).collect();
+        f[3] = &body;
+        f.join("  ")
+    };
+    let want = doc_output(&format!(
+        "s3-event-writer quarantine show --dest /tmp/archive/prod {key}"
+    ));
+    let got: Vec<String> = text(&out.stdout).lines().map(mask).collect();
+    assert_eq!(got, want.iter().map(|l| mask(l)).collect::<Vec<_>>());
+    assert_eq!(
+        text(&out.stdout).lines().next().unwrap().chars().count(),
+        120
+    );
+}
+
+#[test]
+fn quarantine_list_names_an_unreadable_file_and_a_missing_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let q = tmp.path().join("quarantine");
+    fs::create_dir(&q).unwrap();
+    let record = |id: &str| {
+        format!("{{\"reason\":\"not_json\",\"message_id\":\"{id}\",\"received_at\":\"2026-11-27T22:27:59.425Z\",\"body\":\"{{x\"}}\n")
+    };
+    fs::write(
+        q.join("a.jsonl"),
+        record("m-1") + "not a record\n" + &record("m-2"),
+    )
+    .unwrap();
+    fs::write(q.join("notes.txt"), "not listed").unwrap();
+    let out = run(&["quarantine", "list", "--quarantine", q.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("  a.jsonl      2  not_json 2\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "    unreadable: {} line 2: ",
+            q.join("a.jsonl").display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("total: 2 records in 1 object: not_json 2; 1 unreadable (listed above)\n"),
+        "{stdout}"
+    );
+
+    let missing = tmp.path().join("nowhere");
+    let out = run(&[
+        "quarantine",
+        "list",
+        "--quarantine",
+        missing.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the quarantine directory {} does not exist",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    let out = run(&[
+        "quarantine",
+        "show",
+        "--quarantine",
+        q.to_str().unwrap(),
+        "gone.jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("gone.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,4 +1,4 @@
-//! The archive tools: backfill, verify, stats, requeue.
+//! The archive tools: backfill, verify, stats, requeue, quarantine list/show.
 //!
 //! Each tool works on both kinds of archive (`s3://BUCKET/PREFIX/` and a local DIR) through the
 //! same day stores as `drain`: every write is a merge or a rewrite with the same conditional
@@ -19,6 +19,8 @@ use crate::core::DayKey;
 use crate::location::Location;
 
 pub mod backfill;
+pub mod quarantine;
+pub(crate) mod records;
 pub mod requeue;
 pub mod stats;
 pub mod verify;

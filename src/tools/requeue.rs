@@ -1,6 +1,6 @@
 //! `requeue`: sends quarantined message bodies back to a queue.
 //!
-//! Reads quarantine records, JSON lines of `{"reason", "message_id", "received_at", "body"}`,
+//! Reads quarantine records (through `super::records`, shared with `quarantine list|show`),
 //! streamed, from one object (`s3://BUCKET/KEY`) or file, or from every `*.jsonl` object under a
 //! prefix (`s3://BUCKET/PREFIX/`) or file in a directory, in name order. Both layouts are read:
 //! one record per object, named by its identity (this version), and one object per run or
@@ -20,19 +20,16 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use clap::Args;
-use serde::Deserialize;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use super::plural;
+use super::records::{inputs, preview, Input, Line, Record, RecordLines};
 use crate::adapters::aws::describe_sdk_error;
 use crate::cli::{exit, AwsArgs, AwsContext, ConfigFile, UsageError};
-use crate::core::quarantine::{record_name, RECORD_EXTENSION};
+use crate::core::quarantine::record_name;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -74,16 +71,6 @@ pub struct RequeueArgs {
     pub aws: AwsArgs,
 }
 
-/// One quarantine record (only `body` is required).
-#[derive(Debug, Deserialize)]
-struct Record {
-    #[serde(default)]
-    reason: String,
-    #[serde(default)]
-    message_id: String,
-    body: String,
-}
-
 /// SQS's limits on one SendMessageBatch call.
 const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 256 * 1024;
@@ -102,144 +89,6 @@ struct Tally {
     /// Records met again (same message id and body), not sent twice.
     duplicates: u64,
     calls: u64,
-}
-
-/// One object or file of records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Input {
-    S3 { bucket: String, key: String },
-    File(PathBuf),
-}
-
-impl std::fmt::Display for Input {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Input::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
-            Input::File(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-/// Whether a listed name is a quarantine record file: `*.jsonl`, not hidden.
-fn is_record_name(name: &str) -> bool {
-    name.ends_with(RECORD_EXTENSION) && !name.starts_with('.')
-}
-
-/// What `--from` names: one input, or every record under a prefix or in a directory.
-async fn inputs(from: &str, ctx: &AwsContext) -> anyhow::Result<Vec<Input>> {
-    if let Some(rest) = from.strip_prefix("s3://") {
-        let (bucket, key) = rest
-            .split_once('/')
-            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
-            .ok_or_else(|| {
-                UsageError(anyhow::anyhow!(
-                    "--from {from}: write s3://BUCKET/KEY naming one quarantine object, or s3://BUCKET/PREFIX/ for every record under a prefix"
-                ))
-            })?;
-        if !key.ends_with('/') {
-            return Ok(vec![Input::S3 {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            }]);
-        }
-        let keys = list_record_keys(ctx, bucket, key).await?;
-        return Ok(keys
-            .into_iter()
-            .map(|key| Input::S3 {
-                bucket: bucket.to_owned(),
-                key,
-            })
-            .collect());
-    }
-    let path = PathBuf::from(from);
-    if !path.is_dir() {
-        return Ok(vec![Input::File(path)]);
-    }
-    let mut files = Vec::new();
-    let entries = std::fs::read_dir(&path)
-        .with_context(|| format!("cannot list the quarantine directory {from}"))?;
-    for entry in entries {
-        let entry =
-            entry.with_context(|| format!("cannot list the quarantine directory {from}"))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_record_name(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
-            files.push(entry.path());
-        }
-    }
-    files.sort();
-    Ok(files.into_iter().map(Input::File).collect())
-}
-
-/// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
-async fn list_record_keys(
-    ctx: &AwsContext,
-    bucket: &str,
-    prefix: &str,
-) -> anyhow::Result<Vec<String>> {
-    let s3 = ctx.s3();
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| {
-                let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
-                    " (the caller needs s3:ListBucket on the bucket for this prefix)"
-                } else {
-                    ""
-                };
-                anyhow::anyhow!(
-                    "cannot list s3://{bucket}/{prefix}: {}{hint}",
-                    describe_sdk_error(&e)
-                )
-            })?;
-        for object in out.contents() {
-            let Some(key) = object.key() else { continue };
-            let name = key.rsplit('/').next().unwrap_or(key);
-            if is_record_name(name) {
-                keys.push(key.to_owned());
-            }
-        }
-        match out.next_continuation_token() {
-            Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
-            _ => break,
-        }
-    }
-    keys.sort();
-    Ok(keys)
-}
-
-async fn open(
-    input: &Input,
-    ctx: &AwsContext,
-) -> anyhow::Result<Box<dyn AsyncBufRead + Unpin + Send>> {
-    match input {
-        Input::S3 { bucket, key } => {
-            let out = ctx
-                .s3()
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot read {input}: {}", describe_sdk_error(&e)))?;
-            Ok(Box::new(tokio::io::BufReader::with_capacity(
-                1 << 20,
-                out.body.into_async_read(),
-            )))
-        }
-        Input::File(path) => {
-            let f = tokio::fs::File::open(path)
-                .await
-                .with_context(|| format!("cannot open the quarantine file {input}"))?;
-            Ok(Box::new(tokio::io::BufReader::with_capacity(1 << 20, f)))
-        }
-    }
 }
 
 /// Sends one batch, retrying failed entries; records the outcome.
@@ -342,7 +191,7 @@ impl Sender<'_> {
                 },
                 record.reason,
                 plural(record.body.len() as u64, "byte", "bytes"),
-                preview(&record.body)
+                preview(&record.body, 100)
             );
             return;
         };
@@ -372,28 +221,14 @@ async fn read_input(
     ctx: &AwsContext,
     sender: &mut Sender<'_>,
 ) -> anyhow::Result<()> {
-    let mut reader = open(input, ctx).await?;
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .await
-            .with_context(|| format!("reading {input} failed"))?;
-        if n == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let at = format!("{input} line {line_no}");
-        match serde_json::from_slice::<Record>(&buf) {
-            Ok(record) => sender.push(record, &at).await,
-            Err(e) => sender.tally.unreadable.push((at, e.to_string())),
+    let mut lines = RecordLines::open(input, ctx).await?;
+    while let Some((at, line)) = lines.next().await? {
+        match line {
+            Line::Record(record) => sender.push(record, &at).await,
+            Line::Unreadable(why) => sender.tally.unreadable.push((at, why)),
         }
     }
+    Ok(())
 }
 
 /// Runs `requeue`; the value is the exit status.
@@ -488,18 +323,4 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
         );
     }
     s
-}
-
-/// The start of a body on one line, for the dry run.
-fn preview(body: &str) -> String {
-    let one_line: String = body
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(100)
-        .collect();
-    if body.chars().count() > 100 {
-        format!("{one_line}…")
-    } else {
-        one_line
-    }
 }

@@ -1,0 +1,455 @@
+//! `quarantine list` and `quarantine show KEY`: the quarantine at a glance.
+//!
+//! `list` reads every record under the quarantine location (`s3://BUCKET/PREFIX/` or a DIR;
+//! `--quarantine`, else `quarantine/` beside `--dest`, as `drain` finds it) and prints one line
+//! per object or file (its name, its record count, its counts by reason) and a total line;
+//! `--json` prints the same as one JSON document. `show KEY` prints the records of one object or
+//! file, one per line: reason, message id, received_at and the body shortened to fit the line.
+//! Both read the two layouts through `super::records` (the reader `requeue` uses); `list` reads
+//! up to 16 objects at once (most hold one record, so the GETs are the time) and prints them in
+//! name order.
+//!
+//! Invariants: nothing is written or deleted; an object that cannot be read, or a line that is
+//! not a record, is listed as unreadable with its key and why, and the run goes on (exit status
+//! 1); a location that does not exist or cannot be listed is exit status 3, naming it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use clap::{Args, Subcommand};
+use futures::StreamExt as _;
+use serde::Serialize;
+
+use super::plural;
+use super::records::{inputs_under, preview, Input, Line, RecordLines};
+use crate::cli::{exit, resolve_quarantine_location, AwsArgs, AwsContext, ConfigFile};
+use crate::location::Location;
+
+/// Objects read at once by `list`.
+const READ_CONCURRENCY: usize = 16;
+
+const AFTER_HELP: &str = "\
+Examples:
+  # the production quarantine (quarantine/ beside the default --dest)
+  s3-event-writer quarantine list
+
+  # the Quickstart's, as JSON
+  s3-event-writer quarantine list --dest /tmp/archive/prod --json
+
+  # one object's records (a name as list prints it, or a whole s3:// key)
+  s3-event-writer quarantine show 3f2a9c0d51e8b7a46c1d2e3f40516273.jsonl
+
+Exit status:
+  0  every record was read
+  1  some objects or lines could not be read (each is listed with why)
+  2  usage error
+  3  the quarantine location (or the object to show) could not be read at all";
+
+/// Arguments of `quarantine`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct QuarantineArgs {
+    #[command(subcommand)]
+    pub command: QuarantineCommand,
+}
+
+/// What `quarantine` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum QuarantineCommand {
+    /// The objects (or files) with their record counts by reason, and a total line.
+    List(ListArgs),
+    /// The records of one object or file, one per line.
+    Show(ShowArgs),
+}
+
+/// Where the quarantine is, found as `drain` finds it.
+#[derive(Debug, Clone, Args)]
+pub struct WhereArgs {
+    /// Quarantine location. [default: quarantine/ beside --dest]
+    #[arg(long, value_name = super::DEST_VALUE, env = "S3EW_QUARANTINE")]
+    pub quarantine: Option<String>,
+    /// Day-file location the default quarantine is beside. [default: s3://logpublish/events/prod/]
+    #[arg(long, value_name = super::DEST_VALUE, env = "S3EW_DEST")]
+    pub dest: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Arguments of `quarantine list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Print one JSON document instead of lines.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub at: WhereArgs,
+}
+
+/// Arguments of `quarantine show`.
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The object or file: a name as `list` prints it, a key under the prefix, s3://BUCKET/KEY
+    /// or a path.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+    /// The width lines are shortened to (the body is cut to fit).
+    #[arg(long, value_name = "CHARS", default_value_t = 120)]
+    pub width: usize,
+    #[command(flatten)]
+    pub at: WhereArgs,
+}
+
+/// One object's or file's counts.
+#[derive(Debug, Default, Serialize)]
+struct ObjectCounts {
+    name: String,
+    key: String,
+    records: u64,
+    by_reason: BTreeMap<String, u64>,
+    /// Where (object, or object and line) and why.
+    unreadable: Vec<Unreadable>,
+}
+
+#[derive(Debug, Serialize)]
+struct Unreadable {
+    at: String,
+    why: String,
+}
+
+/// The whole listing.
+#[derive(Debug, Default, Serialize)]
+struct Listing {
+    location: String,
+    objects: Vec<ObjectCounts>,
+    total: Total,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Total {
+    objects: u64,
+    records: u64,
+    by_reason: BTreeMap<String, u64>,
+    unreadable: u64,
+}
+
+/// Runs `quarantine list|show`; the value is the exit status.
+pub async fn run(args: QuarantineArgs) -> anyhow::Result<i32> {
+    let outcome = match args.command {
+        QuarantineCommand::List(a) => list(a).await,
+        QuarantineCommand::Show(a) => show(a).await,
+    };
+    match outcome {
+        // The reader went away (`| head`): what it wanted was printed.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(exit::OK)
+        }
+        other => other,
+    }
+}
+
+/// Prints `text` on stdout; an error (a closed pipe) ends the command.
+fn out(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// The location and an AWS context able to read it.
+async fn open(at: &WhereArgs, s3_key: bool) -> anyhow::Result<(Location, AwsContext)> {
+    let location = resolve_quarantine_location(at.quarantine.as_deref(), at.dest.as_deref())?;
+    let needs_aws = s3_key || matches!(location, Location::S3 { .. });
+    let ctx = AwsContext::load(&at.aws.settings(&ConfigFile::default()), needs_aws).await;
+    Ok((location, ctx))
+}
+
+/// An input's name under `location`, as `list` prints it.
+fn name_of(input: &Input, location: &Location) -> String {
+    match (input, location) {
+        (Input::S3 { key, .. }, Location::S3 { prefix, .. }) => {
+            key.strip_prefix(prefix.as_str()).unwrap_or(key).to_owned()
+        }
+        (Input::File(p), _) => p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        ),
+        (Input::S3 { .. }, Location::Dir(_)) => input.to_string(),
+    }
+}
+
+/// Every input under `location`; a directory that is not there is named as missing.
+async fn inputs(location: &Location, ctx: &AwsContext) -> anyhow::Result<Vec<Input>> {
+    if let Location::Dir(dir) = location {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "the quarantine directory {} does not exist: give --quarantine DIR (or the --dest it is beside)",
+                dir.display()
+            );
+        }
+    }
+    inputs_under(location, ctx).await
+}
+
+/// Counts one input's records by reason; what cannot be read is kept with where and why.
+async fn count(input: &Input, location: &Location, ctx: &AwsContext) -> ObjectCounts {
+    let mut c = ObjectCounts {
+        name: name_of(input, location),
+        key: input.to_string(),
+        ..ObjectCounts::default()
+    };
+    let mut lines = match RecordLines::open(input, ctx).await {
+        Ok(lines) => lines,
+        Err(e) => {
+            c.unreadable.push(Unreadable {
+                at: input.to_string(),
+                why: format!("{e:#}"),
+            });
+            return c;
+        }
+    };
+    loop {
+        match lines.next().await {
+            Ok(None) => return c,
+            Ok(Some((_, Line::Record(r)))) => {
+                c.records += 1;
+                *c.by_reason.entry(r.reason).or_default() += 1;
+            }
+            Ok(Some((at, Line::Unreadable(why)))) => c.unreadable.push(Unreadable { at, why }),
+            Err(e) => {
+                c.unreadable.push(Unreadable {
+                    at: input.to_string(),
+                    why: format!("{e:#}"),
+                });
+                return c;
+            }
+        }
+    }
+}
+
+async fn list(args: ListArgs) -> anyhow::Result<i32> {
+    let (location, ctx) = open(&args.at, false).await?;
+    let inputs = inputs(&location, &ctx).await?;
+    let mut listing = Listing {
+        location: location.to_string(),
+        ..Listing::default()
+    };
+    let width = inputs
+        .iter()
+        .map(|i| name_of(i, &location).chars().count())
+        .max()
+        .unwrap_or(0);
+    if !args.json {
+        out(&format!("quarantine {location}\n"))?;
+    }
+    // A few objects are read at once (most hold one record: the GETs are the time), in order.
+    let mut counted = futures::stream::iter(&inputs)
+        .map(|input| count(input, &location, &ctx))
+        .buffered(READ_CONCURRENCY);
+    while let Some(c) = counted.next().await {
+        if !args.json {
+            out(&object_line(&c, width))?;
+        }
+        listing.total.objects += 1;
+        listing.total.records += c.records;
+        listing.total.unreadable += c.unreadable.len() as u64;
+        for (reason, n) in &c.by_reason {
+            *listing.total.by_reason.entry(reason.clone()).or_default() += n;
+        }
+        listing.objects.push(c);
+    }
+    if args.json {
+        out(&(serde_json::to_string_pretty(&listing)? + "\n"))?;
+    } else {
+        out(&(total_line(&listing.total) + "\n"))?;
+    }
+    Ok(if listing.total.unreadable == 0 {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+/// `reason n, reason n` in name order.
+fn reasons_text(by_reason: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = by_reason
+        .iter()
+        .map(|(r, n)| format!("{} {n}", if r.is_empty() { "(no reason)" } else { r }))
+        .collect();
+    parts.join(", ")
+}
+
+/// One object's line (and one more per unreadable line or object).
+fn object_line(c: &ObjectCounts, width: usize) -> String {
+    let mut s = format!(
+        "  {:<width$}  {:>5}  {}",
+        c.name,
+        c.records,
+        reasons_text(&c.by_reason)
+    );
+    s = s.trim_end().to_owned();
+    s.push('\n');
+    for u in &c.unreadable {
+        let _ = writeln!(s, "    unreadable: {}: {}", u.at, u.why);
+    }
+    s
+}
+
+/// `total: N records in M objects: reason n, ...` (and the unreadable count when any).
+fn total_line(t: &Total) -> String {
+    let mut s = format!(
+        "total: {} in {}",
+        plural(t.records, "record", "records"),
+        plural(t.objects, "object", "objects")
+    );
+    if !t.by_reason.is_empty() {
+        let _ = write!(s, ": {}", reasons_text(&t.by_reason));
+    }
+    if t.unreadable > 0 {
+        let _ = write!(
+            s,
+            "; {} (listed above)",
+            plural(t.unreadable, "unreadable", "unreadable")
+        );
+    }
+    s
+}
+
+/// What `show KEY` names under `location`.
+fn show_input(key: &str, location: &Location) -> Input {
+    if let Some((bucket, key)) = key.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+        return Input::S3 {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        };
+    }
+    match location {
+        Location::S3 { bucket, prefix } => Input::S3 {
+            bucket: bucket.clone(),
+            key: if key.starts_with(prefix.as_str()) {
+                key.to_owned()
+            } else {
+                format!("{prefix}{key}")
+            },
+        },
+        Location::Dir(dir) => {
+            let path = std::path::Path::new(key);
+            if path.components().count() > 1 && path.is_file() {
+                Input::File(path.to_owned())
+            } else {
+                Input::File(dir.join(key))
+            }
+        }
+    }
+}
+
+async fn show(args: ShowArgs) -> anyhow::Result<i32> {
+    let (location, ctx) = open(&args.at, args.key.starts_with("s3://")).await?;
+    let input = show_input(&args.key, &location);
+    let mut lines = RecordLines::open(&input, &ctx).await?;
+    let mut unreadable = 0u64;
+    while let Some((at, line)) = lines.next().await? {
+        match line {
+            Line::Record(r) => out(&(record_line(&r, args.width) + "\n"))?,
+            Line::Unreadable(why) => {
+                unreadable += 1;
+                out(&format!("unreadable: {at}: {why}\n"))?;
+            }
+        }
+    }
+    Ok(if unreadable == 0 {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+/// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
+fn record_line(r: &super::records::Record, width: usize) -> String {
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    let head = format!(
+        "{}  {}  {}  ",
+        or_dash(&r.reason),
+        or_dash(&r.message_id),
+        or_dash(&r.received_at)
+    );
+    let room = width.saturating_sub(head.chars().count() + 1).max(20);
+    format!("{head}{}", preview(&r.body, room))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_body_is_cut_to_the_width_and_a_short_one_kept() {
+        let r = super::super::records::Record {
+            reason: "not_json".into(),
+            message_id: "m-1".into(),
+            received_at: "2026-11-27T22:27:59.425Z".into(),
+            body: "x".repeat(500),
+        };
+        let line = record_line(&r, 120);
+        assert_eq!(line.chars().count(), 120, "{line}");
+        assert!(line.starts_with("not_json  m-1  2026-11-27T22:27:59.425Z  xxx"));
+        assert!(line.ends_with('…'));
+        let short = super::super::records::Record {
+            body: "{\"a\":\n1}".into(),
+            ..r
+        };
+        assert_eq!(
+            record_line(&short, 120),
+            "not_json  m-1  2026-11-27T22:27:59.425Z  {\"a\": 1}"
+        );
+    }
+
+    #[test]
+    fn show_names_a_key_under_the_location() {
+        let loc = Location::parse("s3://b/events/quarantine/").unwrap();
+        let want = Input::S3 {
+            bucket: "b".into(),
+            key: "events/quarantine/a.jsonl".into(),
+        };
+        assert_eq!(show_input("a.jsonl", &loc), want);
+        assert_eq!(show_input("events/quarantine/a.jsonl", &loc), want);
+        assert_eq!(show_input("s3://b/events/quarantine/a.jsonl", &loc), want);
+    }
+
+    #[test]
+    fn the_location_is_found_as_drain_finds_it() {
+        use clap::Parser as _;
+        for (dest, quarantine) in [
+            (None, None),
+            (Some("s3://b/events/prod/"), None),
+            (Some("/srv/archive/prod"), None),
+            (Some("/srv/archive/prod"), Some("s3://b/q/")),
+        ] {
+            let mut argv = vec!["s3-event-writer", "drain", "--source", "-"];
+            argv.extend(dest.iter().flat_map(|d| ["--dest", *d]));
+            argv.extend(quarantine.iter().flat_map(|q| ["--quarantine", *q]));
+            let crate::cli::Command::Drain(drain) = crate::cli::Cli::parse_from(argv).command
+            else {
+                unreachable!()
+            };
+            let drains = crate::cli::DrainSettings::resolve(&drain)
+                .unwrap()
+                .quarantine;
+            let ours = resolve_quarantine_location(quarantine, dest).unwrap();
+            assert_eq!(ours, drains, "{dest:?} {quarantine:?}");
+        }
+        assert_eq!(
+            resolve_quarantine_location(None, None).unwrap().to_string(),
+            "s3://logpublish/events/quarantine/"
+        );
+        let err = resolve_quarantine_location(None, Some("s3://b/")).unwrap_err();
+        assert!(err.to_string().contains("give --quarantine"), "{err}");
+    }
+}

@@ -1,0 +1,251 @@
+//! Reading quarantine records, the one reader `requeue` and `quarantine list|show` share.
+//!
+//! A record is one JSON line `{"reason", "message_id", "received_at", "body"}` (SPEC
+//! "Quarantine"; written by `crate::core::quarantine`). Both layouts are read: one record per
+//! object or file, named by its identity (this version), and one object per run or block holding
+//! many records (earlier versions, still found in real buckets). Under a prefix or in a
+//! directory, every `*.jsonl` name is an input, in name order; names starting with `.` (doctor's
+//! probe, temporary files) are skipped. Inputs are streamed line by line, never held whole.
+//!
+//! A line that is not a record is reported with where it is (input and line number), never a
+//! crash; blank lines are skipped.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+use crate::adapters::aws::describe_sdk_error;
+use crate::cli::{AwsContext, UsageError};
+use crate::core::quarantine::RECORD_EXTENSION;
+use crate::location::Location;
+
+/// One quarantine record as read back (only `body` is required: older writers' lines may lack
+/// the rest).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Record {
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message_id: String,
+    #[serde(default)]
+    pub received_at: String,
+    pub body: String,
+}
+
+/// One object or file of records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Input {
+    S3 { bucket: String, key: String },
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+            Input::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Whether a listed name is a quarantine record file: `*.jsonl`, not hidden.
+fn is_record_name(name: &str) -> bool {
+    name.ends_with(RECORD_EXTENSION) && !name.starts_with('.')
+}
+
+/// What a `--from` names: one input, or every record under a prefix or in a directory.
+pub(crate) async fn inputs(from: &str, ctx: &AwsContext) -> anyhow::Result<Vec<Input>> {
+    if let Some(rest) = from.strip_prefix("s3://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+            .ok_or_else(|| {
+                UsageError(anyhow::anyhow!(
+                    "--from {from}: write s3://BUCKET/KEY naming one quarantine object, or s3://BUCKET/PREFIX/ for every record under a prefix"
+                ))
+            })?;
+        if !key.ends_with('/') {
+            return Ok(vec![Input::S3 {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            }]);
+        }
+    }
+    let path = PathBuf::from(from);
+    if !from.starts_with("s3://") && !path.is_dir() {
+        return Ok(vec![Input::File(path)]);
+    }
+    let location = Location::parse(from).map_err(|e| UsageError(e.into()))?;
+    inputs_under(&location, ctx).await
+}
+
+/// Every record under a quarantine location (prefix or directory), in name order.
+pub(crate) async fn inputs_under(
+    location: &Location,
+    ctx: &AwsContext,
+) -> anyhow::Result<Vec<Input>> {
+    match location {
+        Location::S3 { bucket, prefix } => Ok(list_record_keys(ctx, bucket, prefix)
+            .await?
+            .into_iter()
+            .map(|key| Input::S3 {
+                bucket: bucket.clone(),
+                key,
+            })
+            .collect()),
+        Location::Dir(dir) => list_record_files(dir),
+    }
+}
+
+/// Every record file in `dir`, in name order.
+fn list_record_files(dir: &std::path::Path) -> anyhow::Result<Vec<Input>> {
+    let what = || format!("cannot list the quarantine directory {}", dir.display());
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(what)? {
+        let entry = entry.with_context(what)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_record_name(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files.into_iter().map(Input::File).collect())
+}
+
+/// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
+async fn list_record_keys(
+    ctx: &AwsContext,
+    bucket: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    let s3 = ctx.s3();
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let out = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| {
+                let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
+                    " (the caller needs s3:ListBucket on the bucket for this prefix)"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!(
+                    "cannot list s3://{bucket}/{prefix}: {}{hint}",
+                    describe_sdk_error(&e)
+                )
+            })?;
+        for object in out.contents() {
+            let Some(key) = object.key() else { continue };
+            let name = key.rsplit('/').next().unwrap_or(key);
+            if is_record_name(name) {
+                keys.push(key.to_owned());
+            }
+        }
+        match out.next_continuation_token() {
+            Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
+            _ => break,
+        }
+    }
+    keys.sort();
+    Ok(keys)
+}
+
+/// One line of an input: a record, or what made it unreadable.
+#[derive(Debug)]
+pub(crate) enum Line {
+    Record(Record),
+    Unreadable(String),
+}
+
+/// The records of one input, streamed line by line.
+pub(crate) struct RecordLines {
+    input: String,
+    reader: Box<dyn AsyncBufRead + Unpin + Send>,
+    buf: Vec<u8>,
+    line_no: u64,
+}
+
+impl RecordLines {
+    /// Opens `input` (GetObject or a file open); an error names it.
+    pub async fn open(input: &Input, ctx: &AwsContext) -> anyhow::Result<RecordLines> {
+        let reader: Box<dyn AsyncBufRead + Unpin + Send> = match input {
+            Input::S3 { bucket, key } => {
+                let out = ctx
+                    .s3()
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot read {input}: {}", describe_sdk_error(&e))
+                    })?;
+                Box::new(tokio::io::BufReader::with_capacity(
+                    1 << 20,
+                    out.body.into_async_read(),
+                ))
+            }
+            Input::File(path) => {
+                let f = tokio::fs::File::open(path)
+                    .await
+                    .with_context(|| format!("cannot open the quarantine file {input}"))?;
+                Box::new(tokio::io::BufReader::with_capacity(1 << 20, f))
+            }
+        };
+        Ok(RecordLines {
+            input: input.to_string(),
+            reader,
+            buf: Vec::new(),
+            line_no: 0,
+        })
+    }
+
+    /// The next non-blank line with where it is (`INPUT line N`); `None` at the end. An error
+    /// is a read failure of the input itself.
+    pub async fn next(&mut self) -> anyhow::Result<Option<(String, Line)>> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .await
+                .with_context(|| format!("reading {} failed", self.input))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            if self.buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let at = format!("{} line {}", self.input, self.line_no);
+            let line = match serde_json::from_slice::<Record>(&self.buf) {
+                Ok(record) => Line::Record(record),
+                Err(e) => Line::Unreadable(e.to_string()),
+            };
+            return Ok(Some((at, line)));
+        }
+    }
+}
+
+/// The start of `body` on one line of at most `width` characters: control characters become
+/// spaces, and `…` ends what was cut.
+pub(crate) fn preview(body: &str, width: usize) -> String {
+    let one_line: String = body
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(width)
+        .collect();
+    if body.chars().count() > width {
+        format!("{one_line}…")
+    } else {
+        one_line
+    }
+}

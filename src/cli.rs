@@ -400,7 +400,7 @@ pub const DEFAULT_DEST: &str = "s3://logpublish/events/prod/";
 
 /// The quarantine location as `drain` finds it: `quarantine` when given, else `quarantine/`
 /// beside `dest` ([`DEFAULT_DEST`] when none), through [`Location::quarantine_beside`]. Used by
-/// `quarantine list|show`; `DrainSettings::resolve` applies the same rule.
+/// `quarantine list|show`; `DrainSettings::resolve` calls it too.
 pub fn resolve_quarantine_location(
     quarantine: Option<&str>,
     dest: Option<&str>,
@@ -425,18 +425,15 @@ impl DrainSettings {
                 "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL"
             )));
         };
-        let dest = args
-            .dest
-            .clone()
-            .or(file.dest.clone())
-            .unwrap_or_else(|| "s3://logpublish/events/prod/".into());
-        let dest = Location::parse(&dest).map_err(|e| UsageError(e.into()))?;
+        let dest = args.dest.clone().or(file.dest.clone());
         // Whether the quarantine is inside the day files is checked with the other locations
         // before the run (crate::preflight): exit status 3.
-        let quarantine = match args.quarantine.clone().or(file.quarantine.clone()) {
-            Some(q) => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
-            None => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
-        };
+        let quarantine = resolve_quarantine_location(
+            args.quarantine.as_deref().or(file.quarantine.as_deref()),
+            dest.as_deref(),
+        )?;
+        let dest = Location::parse(dest.as_deref().unwrap_or(DEFAULT_DEST))
+            .map_err(|e| UsageError(e.into()))?;
         let block_messages = args
             .block_messages
             .or(file.block_messages)

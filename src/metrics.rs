@@ -50,6 +50,30 @@ impl MetricsMode {
     }
 }
 
+/// Where metrics go, resolved from the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    pub mode: MetricsMode,
+    pub namespace: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            mode: MetricsMode::Off,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+impl MetricsSettings {
+    /// The record of one flush at `timestamp_ms`, or `None` when metrics are off.
+    pub fn record(&self, counts: FlushCounts, timestamp_ms: u64) -> Option<EmfRecord> {
+        (self.mode == MetricsMode::Emf)
+            .then(|| EmfRecord::new(&self.namespace, counts, timestamp_ms))
+    }
+}
+
 /// What one flush did.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FlushCounts {
@@ -73,7 +97,11 @@ impl FlushCounts {
             ("Quarantined", "Count", Value::Count(self.quarantined)),
             ("Deleted", "Count", Value::Count(self.deleted)),
             ("Failures", "Count", Value::Count(self.failures)),
-            ("ConflictRetries", "Count", Value::Count(self.conflict_retries)),
+            (
+                "ConflictRetries",
+                "Count",
+                Value::Count(self.conflict_retries),
+            ),
             (
                 "DurationSeconds",
                 "Seconds",
@@ -256,7 +284,11 @@ mod tests {
         let sum = |name: &str| -> u64 {
             lines
                 .iter()
-                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()[name].as_u64().unwrap())
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()[name]
+                        .as_u64()
+                        .unwrap()
+                })
                 .sum()
         };
         assert_eq!(sum("Received"), 100);

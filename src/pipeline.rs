@@ -758,7 +758,13 @@ mod tests {
         let days = DirStore::new(tmp.path());
         let quarantine = CountingQuarantine::default();
         let mut pending: Vec<Message> = (0..7)
-            .map(|i| message(&format!("k{i}"), &format!("hk{i}"), &format!(r#"{{"n": {i}}}"#)))
+            .map(|i| {
+                message(
+                    &format!("k{i}"),
+                    &format!("hk{i}"),
+                    &format!(r#"{{"n": {i}}}"#),
+                )
+            })
             .collect();
         pending.extend((0..3).map(|i| message(&format!("q{i}"), &format!("hq{i}"), "not json")));
         pending.push(message("bad", "h-bad", "fail me"));
@@ -786,7 +792,9 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(flushes.len(), 4, "11 messages in blocks of 3: {flushes:?}");
-        assert!(flushes.iter().all(|f| f.received <= 3 && f.duration_secs >= 0.0));
+        assert!(flushes
+            .iter()
+            .all(|f| f.received <= 3 && f.duration_secs >= 0.0));
         let sum = |f: fn(&FlushCounts) -> u64| flushes.iter().map(f).sum::<u64>();
         assert_eq!(sum(|f| f.received), report.received);
         assert_eq!(report.received, 11);
@@ -795,7 +803,10 @@ mod tests {
         assert_eq!(sum(|f| f.quarantined), report.quarantined);
         assert_eq!(report.kept + report.dropped + report.quarantined, 11);
         assert_eq!(sum(|f| f.deleted), report.deleted);
-        assert_eq!(report.deleted, 10, "all but the record that could not be written");
+        assert_eq!(
+            report.deleted, 10,
+            "all but the record that could not be written"
+        );
         assert_eq!(sum(|f| f.failures), report.failures.len() as u64);
         assert_eq!(report.failures.len(), 1);
         assert_eq!(sum(|f| f.conflict_retries), 0);

@@ -25,6 +25,8 @@
 use serde::ser::{SerializeMap as _, Serializer};
 use serde::{Deserialize, Serialize};
 
+use crate::report::Report;
+
 /// The namespace when none is configured.
 pub const DEFAULT_NAMESPACE: &str = "s3-event-writer";
 
@@ -88,6 +90,20 @@ pub struct FlushCounts {
 }
 
 impl FlushCounts {
+    /// A whole run as one flush (the Lambda function's record of an invocation).
+    pub fn of_report(report: &Report) -> FlushCounts {
+        FlushCounts {
+            received: report.received,
+            kept: report.kept,
+            dropped: report.dropped,
+            quarantined: report.quarantined,
+            deleted: report.deleted,
+            failures: report.failures.len() as u64,
+            conflict_retries: report.conflict_retries,
+            duration_secs: report.elapsed_secs,
+        }
+    }
+
     /// The counts as (name, unit, value), in the order they are declared in a record.
     fn metrics(&self) -> [(&'static str, &'static str, Value); 8] {
         [
@@ -222,7 +238,8 @@ pub fn check_namespace(namespace: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn counts(n: u64) -> FlushCounts {
+    fn counts(n: u32) -> FlushCounts {
+        let (n, secs) = (u64::from(n), f64::from(n));
         FlushCounts {
             received: 10 * n,
             kept: 6 * n,
@@ -231,7 +248,7 @@ mod tests {
             deleted: 10 * n,
             failures: n / 2,
             conflict_retries: n % 2,
-            duration_secs: 0.25 * n as f64,
+            duration_secs: 0.25 * secs,
         }
     }
 
@@ -296,7 +313,7 @@ mod tests {
         assert_eq!(sum("Dropped"), 30);
         assert_eq!(sum("Quarantined"), 10);
         assert_eq!(sum("Deleted"), 100);
-        assert_eq!(sum("Failures"), 0 + 1 + 1 + 2);
+        assert_eq!(sum("Failures"), 1 + 1 + 2, "n / 2 for n = 1..=4");
         assert_eq!(sum("ConflictRetries"), 2);
     }
 

@@ -141,6 +141,27 @@ fn one_record_per_block_on_stdout_summing_to_the_report() {
 }
 
 #[test]
+fn the_record_shown_in_deploy_md_is_what_the_examples_first_block_prints() {
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/DEPLOY.md")).unwrap();
+    let section = &doc[doc.find("## Metrics").expect("a Metrics section")..];
+    let json = section
+        .lines()
+        .find(|l| l.starts_with("{\"_aws\""))
+        .expect("an example record");
+    let mut shown: serde_json::Value = serde_json::from_str(json).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, _) = drain_examples(tmp.path(), &["--metrics", "emf", "--block-messages", "100"]);
+    let mut first = records(&out).remove(0);
+    for v in [&mut shown, &mut first] {
+        // The time and the duration differ from run to run.
+        v["_aws"]["Timestamp"] = 0.into();
+        v["DurationSeconds"] = 0.into();
+    }
+    assert_eq!(shown, first);
+}
+
+#[test]
 fn metrics_are_off_by_default_and_chosen_by_flag_then_environment_then_config_file() {
     let tmp = tempfile::tempdir().unwrap();
     let (out, _) = drain_examples(tmp.path(), &[]);

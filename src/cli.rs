@@ -23,6 +23,7 @@ use crate::adapters::sqs::{self, SqsSettings, SqsSource};
 use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource};
 use crate::core::{BodyPolicy, Redaction, Rules, SortOptions};
 use crate::location::{Location, SourceSpec};
+use crate::metrics::{self, FlushCounts, MetricsMode, MetricsSettings};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::preflight;
 use crate::report::Report;
@@ -210,6 +211,14 @@ pub struct DrainArgs {
     /// and print an ::error:: annotation per failure on stdout.
     #[arg(long)]
     pub github_summary: bool,
+    /// CloudWatch metrics: `emf` prints one Embedded Metric Format JSON line per flush on stdout
+    /// (Received, Kept, Dropped, Quarantined, Deleted, Failures, ConflictRetries,
+    /// DurationSeconds; docs/DEPLOY.md). [default: off]
+    #[arg(long, value_enum, value_name = "MODE", env = "S3EW_METRICS")]
+    pub metrics: Option<MetricsMode>,
+    /// CloudWatch namespace of the metrics. [default: s3-event-writer]
+    #[arg(long, value_name = "NAMESPACE", env = "S3EW_METRICS_NAMESPACE")]
+    pub metrics_namespace: Option<String>,
 }
 
 /// How the queue is read (SQS sources only).
@@ -312,6 +321,8 @@ pub struct ConfigFile {
     pub temp_dir: Option<PathBuf>,
     pub spool_memory_bytes: Option<usize>,
     pub sort_memory_bytes: Option<usize>,
+    pub metrics: Option<MetricsMode>,
+    pub metrics_namespace: Option<String>,
 }
 
 impl ConfigFile {
@@ -344,6 +355,8 @@ pub struct DrainSettings {
     pub s3: S3Settings,
     /// The step summary file (`--github-summary`).
     pub github_summary: Option<PathBuf>,
+    /// `--metrics` and `--metrics-namespace`.
+    pub metrics: MetricsSettings,
 }
 
 fn pick_optional_list(flag: &[String], file: Option<Vec<String>>) -> Option<Vec<String>> {
@@ -521,6 +534,12 @@ impl DrainSettings {
                 args.github_summary,
                 std::env::var_os("GITHUB_STEP_SUMMARY"),
             )?,
+            metrics: resolve_metrics(
+                args.metrics.or(file.metrics),
+                args.metrics_namespace
+                    .clone()
+                    .or(file.metrics_namespace.clone()),
+            )?,
         })
     }
 }
@@ -541,6 +560,44 @@ fn visibility_timeout(given: Option<u64>) -> Result<u64, UsageError> {
         range.end(),
         range.start()
     )))
+}
+
+/// `--metrics` (off unless asked for) and `--metrics-namespace` (checked).
+pub fn resolve_metrics(
+    mode: Option<MetricsMode>,
+    namespace: Option<String>,
+) -> Result<MetricsSettings, UsageError> {
+    let namespace = namespace.unwrap_or_else(|| metrics::DEFAULT_NAMESPACE.to_owned());
+    metrics::check_namespace(&namespace)
+        .map_err(|e| UsageError(anyhow::anyhow!("--metrics-namespace: {e}")))?;
+    Ok(MetricsSettings {
+        mode: mode.unwrap_or_default(),
+        namespace,
+    })
+}
+
+/// Prints `counts` as one EMF line on stdout when metrics are on. A line that cannot be
+/// written (stdout closed) is a warning: metrics never change a run's outcome.
+pub fn print_metrics(settings: &MetricsSettings, counts: &FlushCounts) {
+    use std::io::Write as _;
+    let now = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
+    let Some(record) = settings.record(*counts, now) else {
+        return;
+    };
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{}", record.to_line()).and_then(|()| out.flush()) {
+        tracing::warn!(error = %e, "cannot print a metrics record on stdout");
+    }
+}
+
+/// For a `drain` that could not run (exit status 3): one record with `Failures` 1, so the
+/// `Failures` alarm sees a run that never got going.
+pub fn print_fatal_metrics(settings: &MetricsSettings) {
+    let counts = FlushCounts {
+        failures: 1,
+        ..FlushCounts::default()
+    };
+    print_metrics(settings, &counts);
 }
 
 /// `--max-failed-blocks`: at least 1.
@@ -585,14 +642,19 @@ pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
     tracing::info!(source = %settings.source, dest = %settings.dest, quarantine = %settings.quarantine, dry_run = settings.options.dry_run, "drain starting");
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(settings.progress, progress.clone());
-    let report = pipeline::drain(
+    let stores = pipeline::Stores {
+        days: &days,
+        quarantine: &quarantine,
+    };
+    let metrics = settings.metrics.clone();
+    let report = pipeline::drain_observed(
         &mut source,
-        &days,
-        &quarantine,
+        stores,
         &settings.rules,
         &settings.options,
         &progress,
         shutdown_signal(),
+        &mut |counts| print_metrics(&metrics, counts),
     )
     .await;
     ticker.abort();

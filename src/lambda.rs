@@ -15,6 +15,10 @@
 //! `S3EW_QUARANTINE_VERBATIM` (raw quarantine bodies instead of minimised ones),
 //! `S3EW_PERSONAL_KEYS`, and `S3EW_S3_PATH_STYLE` for emulators. A value that cannot be read
 //! stops the function at start-up with a message naming the variable.
+//!
+//! Metrics are on by default: every invocation prints one CloudWatch Embedded Metric Format
+//! record on stdout (see [`crate::metrics`]), which the function's log group turns into
+//! metrics. `S3EW_METRICS=off` turns them off; `S3EW_METRICS_NAMESPACE` sets the namespace.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -27,6 +31,7 @@ use crate::adapters::{
 use crate::cli::{AwsContext, UsageError};
 use crate::core::{BodyPolicy, Rules};
 use crate::location::Location;
+use crate::metrics::{FlushCounts, MetricsMode, MetricsSettings};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
 
@@ -170,6 +175,24 @@ pub struct LambdaSettings {
     pub quarantine: Location,
     pub rules: Rules,
     pub quarantine_body: BodyPolicy,
+    /// On (`emf`) unless `S3EW_METRICS=off`.
+    pub metrics: MetricsSettings,
+}
+
+/// `S3EW_METRICS` (`emf` when unset or empty) and `S3EW_METRICS_NAMESPACE`.
+fn metrics_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<MetricsSettings, UsageError> {
+    let mode = match var("S3EW_METRICS").filter(|v| !v.trim().is_empty()) {
+        None => MetricsMode::Emf,
+        Some(v) => MetricsMode::parse(&v).ok_or_else(|| {
+            UsageError(anyhow::anyhow!(
+                "S3EW_METRICS={v:?}: set it to emf (the default) or off"
+            ))
+        })?,
+    };
+    let namespace = var("S3EW_METRICS_NAMESPACE").filter(|v| !v.is_empty());
+    let settings = crate::cli::resolve_metrics(Some(mode), namespace)
+        .map_err(|e| UsageError(anyhow::anyhow!("S3EW_METRICS_NAMESPACE: {e}")))?;
+    Ok(settings)
 }
 
 /// A comma-separated list variable (`None` when unset).
@@ -243,6 +266,7 @@ impl LambdaSettings {
             quarantine,
             rules,
             quarantine_body,
+            metrics: metrics_vars(var)?,
         })
     }
 }
@@ -286,6 +310,7 @@ pub async fn run() -> anyhow::Result<i32> {
     let quarantine = ctx.quarantine_store(&settings.quarantine);
     let (days, quarantine, rules) = (&days, &quarantine, &settings.rules);
     let body = &settings.quarantine_body;
+    let metrics = &settings.metrics;
     let handler = service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let run_id = format!("{}-{}", pipeline::new_run_id(), event.context.request_id);
         let records = records_of(event.payload);
@@ -298,6 +323,7 @@ pub async fn run() -> anyhow::Result<i32> {
             failed = outcome.failed.len(),
             "batch done"
         );
+        crate::cli::print_metrics(metrics, &FlushCounts::of_report(&outcome.report));
         Ok::<SqsBatchResponse, lambda_runtime::Error>(batch_response(outcome.failed))
     });
     lambda_runtime::run(handler)
@@ -375,5 +401,73 @@ mod tests {
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].message_id, "m1");
         assert_eq!(records[0].body, "{}");
+    }
+
+    #[test]
+    fn metrics_are_on_by_default_off_on_request_and_bad_values_name_the_variable() {
+        let dest = ("S3EW_DEST", "s3://logpublish/events/prod/");
+        let s = settings(&[dest]).unwrap();
+        assert_eq!(s.metrics.mode, MetricsMode::Emf);
+        assert_eq!(s.metrics.namespace, crate::metrics::DEFAULT_NAMESPACE);
+        let s = settings(&[dest, ("S3EW_METRICS", "off")]).unwrap();
+        assert_eq!(s.metrics.mode, MetricsMode::Off);
+        let s = settings(&[dest, ("S3EW_METRICS_NAMESPACE", "Team/Writer")]).unwrap();
+        assert_eq!(s.metrics.namespace, "Team/Writer");
+        let err = settings(&[dest, ("S3EW_METRICS", "yes")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("S3EW_METRICS=\"yes\"") && err.contains("off"),
+            "{err}"
+        );
+        let err = settings(&[dest, ("S3EW_METRICS_NAMESPACE", ":x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("S3EW_METRICS_NAMESPACE:"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_invocations_record_holds_the_counts_of_its_report() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dest = tmp.path().join("prod");
+        std::fs::create_dir_all(&dest).unwrap();
+        let days = crate::adapters::dir::DirStore::new(&dest);
+        let quarantine = crate::adapters::dir::DirQuarantine::new(tmp.path().join("q"));
+        let bodies = include_str!("../examples/messages.jsonl");
+        let records: Vec<Record> = bodies
+            .lines()
+            .take(40)
+            .enumerate()
+            .map(|(i, b)| Record {
+                message_id: format!("m{i}"),
+                body: b.to_owned(),
+            })
+            .collect();
+        let outcome = handle_batch(
+            &records,
+            &days,
+            &quarantine,
+            &Rules::default(),
+            &BodyPolicy::default(),
+            "run",
+        )
+        .await;
+        let counts = FlushCounts::of_report(&outcome.report);
+        assert_eq!(counts.received, 40);
+        assert!(counts.kept > 0, "{counts:?}");
+        assert_eq!(counts.kept + counts.dropped + counts.quarantined, 40);
+        assert_eq!(counts.deleted, 40 - outcome.failed.len() as u64);
+        assert_eq!(counts.failures, 0);
+        let metrics = MetricsSettings {
+            mode: MetricsMode::Emf,
+            ..MetricsSettings::default()
+        };
+        let line = metrics.record(counts, 1).expect("on").to_line();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["Received"], 40);
+        assert!(
+            MetricsSettings::default().record(counts, 1).is_none(),
+            "off"
+        );
     }
 }

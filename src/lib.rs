@@ -9,6 +9,7 @@
 //!   source only after what it produced is durable);
 //! - [`preflight`]: what a drain checks before it reads or writes anything (the source file,
 //!   the day-file location and the quarantine can be used at all);
+//! - [`metrics`]: CloudWatch Embedded Metric Format records of each flush (pure);
 //! - [`cli`]: argument and configuration parsing for the thin `main`;
 //! - [`doctor`] and [`tools`]: setup checks and the archive tools (backfill, verify, stats,
 //!   requeue), built on the same adapters and merge.
@@ -19,6 +20,7 @@ pub mod core;
 pub mod doctor;
 pub mod lambda;
 pub mod location;
+pub mod metrics;
 pub mod pipeline;
 pub mod preflight;
 pub mod report;

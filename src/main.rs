@@ -36,7 +36,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Drain(args) => {
             let settings = DrainSettings::resolve(&args)?;
             let github = settings.github_summary.clone();
+            let metrics = settings.metrics.clone();
             let outcome = runtime.block_on(cli::run_drain(settings));
+            if outcome.is_err() {
+                cli::print_fatal_metrics(&metrics);
+            }
             if let (Some(path), Err(e)) = (&github, &outcome) {
                 cli::publish_github_fatal(path, e);
             }

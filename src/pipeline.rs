@@ -12,6 +12,9 @@
 //!    failed write are abandoned: they stay in the queue and come back after their visibility
 //!    timeout, and the run reports a failure (non-zero exit).
 //!
+//! Each flush's counts go to the caller's observer ([`drain_observed`]; `drain --metrics emf`
+//! prints them as CloudWatch metrics); summed, they equal the report's.
+//!
 //! The failure brake: after `max_failed_blocks` consecutive blocks in which every write (every
 //! day and the quarantine) failed, the run stops receiving, gives back the messages received but
 //! not yet handed out (`Source::finish`), and reports the cause; so an outage of the destination
@@ -40,6 +43,7 @@ use crate::core::{
     classify_bytes, merge, BodyPolicy, DayKey, MergeStats, Outcome, QuarantineReason,
     QuarantineRecord, Rules,
 };
+use crate::metrics::FlushCounts;
 use crate::report::{Failure, Report};
 
 /// How a drain runs.
@@ -213,7 +217,77 @@ where
     D: DayStore,
     Q: QuarantineStore,
 {
+    let stores = Stores { days, quarantine };
+    drain_observed(source, stores, rules, opts, progress, shutdown, &mut |_| {}).await
+}
+
+/// Where a drain writes.
+#[derive(Debug, Clone, Copy)]
+pub struct Stores<'a, D, Q> {
+    pub days: &'a D,
+    pub quarantine: &'a Q,
+}
+
+/// The report's counters at the start of a flush.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    received: u64,
+    kept: u64,
+    dropped: u64,
+    quarantined: u64,
+    deleted: u64,
+    failures: usize,
+    conflict_retries: u64,
+}
+
+impl Mark {
+    fn of(report: &Report, conflict_retries: u64) -> Mark {
+        Mark {
+            received: report.received,
+            kept: report.kept,
+            dropped: report.dropped,
+            quarantined: report.quarantined,
+            deleted: report.deleted,
+            failures: report.failures.len(),
+            conflict_retries,
+        }
+    }
+
+    /// What changed since this mark.
+    fn since(&self, now: &Mark, duration_secs: f64) -> FlushCounts {
+        FlushCounts {
+            received: now.received - self.received,
+            kept: now.kept - self.kept,
+            dropped: now.dropped - self.dropped,
+            quarantined: now.quarantined - self.quarantined,
+            deleted: now.deleted - self.deleted,
+            failures: (now.failures - self.failures) as u64,
+            conflict_retries: now.conflict_retries - self.conflict_retries,
+            duration_secs,
+        }
+    }
+}
+
+/// [`drain`], calling `on_flush` with what each flush did (a block written, or a failure
+/// outside any block), once the flush is over. Summed, the calls equal the report's counts.
+pub async fn drain_observed<S, D, Q>(
+    source: &mut S,
+    stores: Stores<'_, D, Q>,
+    rules: &Rules,
+    opts: &DrainOptions,
+    progress: &Progress,
+    shutdown: impl Future<Output = ()>,
+    on_flush: &mut (dyn FnMut(&FlushCounts) + Send),
+) -> Result<Report, PipelineError>
+where
+    S: Source,
+    D: DayStore,
+    Q: QuarantineStore,
+{
+    let Stores { days, quarantine } = stores;
     let started = Instant::now();
+    // A store may outlive the run (the Lambda function keeps one): count this run's retries.
+    let retries_at_start = days.conflict_retries();
     let mut report = Report::new(opts.dry_run);
     report.from_queue = source.deletes();
     let mut brake = Brake::new(opts.max_failed_blocks);
@@ -231,6 +305,8 @@ where
         }
         let block_cap = opts.block_messages.max(1).min(budget);
         let quarantined_before = report.quarantined;
+        let mark = Mark::of(&report, days.conflict_retries());
+        let mut flush_started: Option<Instant> = None;
         let mut block = Classified::default();
         let mut in_block = 0usize;
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -255,6 +331,7 @@ where
                     }
                     Ok(batch) => match batch {
                     Batch::Messages(msgs) => {
+                        flush_started.get_or_insert_with(Instant::now);
                         if deadline.is_none() {
                             deadline = opts.flush_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
                         }
@@ -273,6 +350,9 @@ where
             }
         }
         if in_block == 0 {
+            if report.failures.len() > mark.failures {
+                on_flush(&mark.since(&Mark::of(&report, days.conflict_retries()), 0.0));
+            }
             continue;
         }
         block_no += 1;
@@ -302,6 +382,8 @@ where
             report.failures.push(stop);
             stopping = true;
         }
+        let took = flush_started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        on_flush(&mark.since(&Mark::of(&report, days.conflict_retries()), took));
     }
     if !released.is_empty() {
         source.release(released).await;
@@ -309,6 +391,7 @@ where
     source.finish().await;
     report.requests = source.requests();
     report.requests.extend(days.requests());
+    report.conflict_retries = days.conflict_retries() - retries_at_start;
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -555,11 +638,12 @@ mod tests {
     }
 
     impl Source for VecSource {
-        async fn next_batch(&mut self, _max: usize) -> Result<Batch, SourceError> {
+        async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
             if self.pending.is_empty() {
                 return Ok(Batch::Drained);
             }
-            Ok(Batch::Messages(std::mem::take(&mut self.pending)))
+            let rest = self.pending.split_off(max.min(self.pending.len()));
+            Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
         }
         async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
             self.acked.extend(receipts.iter().map(|r| r.handle.clone()));
@@ -666,5 +750,65 @@ mod tests {
         assert!(report.failures[0]
             .error
             .contains("1 of the block's quarantine records"));
+    }
+
+    #[tokio::test]
+    async fn every_flush_is_observed_and_the_flushes_sum_to_the_report() {
+        let tmp = tempfile::tempdir().unwrap();
+        let days = DirStore::new(tmp.path());
+        let quarantine = CountingQuarantine::default();
+        let mut pending: Vec<Message> = (0..7)
+            .map(|i| {
+                message(
+                    &format!("k{i}"),
+                    &format!("hk{i}"),
+                    &format!(r#"{{"n": {i}}}"#),
+                )
+            })
+            .collect();
+        pending.extend((0..3).map(|i| message(&format!("q{i}"), &format!("hq{i}"), "not json")));
+        pending.push(message("bad", "h-bad", "fail me"));
+        let mut source = VecSource {
+            pending,
+            ..VecSource::default()
+        };
+        let opts = DrainOptions {
+            block_messages: 3,
+            ..DrainOptions::default()
+        };
+        let mut flushes = Vec::new();
+        let report = drain_observed(
+            &mut source,
+            Stores {
+                days: &days,
+                quarantine: &quarantine,
+            },
+            &Rules::default(),
+            &opts,
+            &Progress::default(),
+            std::future::pending(),
+            &mut |f| flushes.push(*f),
+        )
+        .await
+        .unwrap();
+        assert_eq!(flushes.len(), 4, "11 messages in blocks of 3: {flushes:?}");
+        assert!(flushes
+            .iter()
+            .all(|f| f.received <= 3 && f.duration_secs >= 0.0));
+        let sum = |f: fn(&FlushCounts) -> u64| flushes.iter().map(f).sum::<u64>();
+        assert_eq!(sum(|f| f.received), report.received);
+        assert_eq!(report.received, 11);
+        assert_eq!(sum(|f| f.kept), report.kept);
+        assert_eq!(sum(|f| f.dropped), report.dropped);
+        assert_eq!(sum(|f| f.quarantined), report.quarantined);
+        assert_eq!(report.kept + report.dropped + report.quarantined, 11);
+        assert_eq!(sum(|f| f.deleted), report.deleted);
+        assert_eq!(
+            report.deleted, 10,
+            "all but the record that could not be written"
+        );
+        assert_eq!(sum(|f| f.failures), report.failures.len() as u64);
+        assert_eq!(report.failures.len(), 1);
+        assert_eq!(sum(|f| f.conflict_retries), 0);
     }
 }

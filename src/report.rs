@@ -58,6 +58,9 @@ pub struct Report {
     pub failures: Vec<Failure>,
     /// Requests by API call (`sqs:ReceiveMessage`, `s3:PutObject`, ...).
     pub requests: BTreeMap<String, u64>,
+    /// Day read-merge-writes started again because another writer changed the day (S3's
+    /// 412/409).
+    pub conflict_retries: u64,
     pub dry_run: bool,
     pub elapsed_secs: f64,
     /// Whether the messages came from a queue (where a failed message stays and comes back) or

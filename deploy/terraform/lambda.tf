@@ -20,6 +20,9 @@ locals {
       S3EW_DEST       = "s3://${var.bucket_name}/${var.day_prefix}"
       S3EW_QUARANTINE = "s3://${var.bucket_name}/${var.quarantine_prefix}"
       RUST_LOG        = var.lambda_log_level
+      # The function prints its EMF metrics (on by default) in the namespace the Failures
+      # alarm watches.
+      S3EW_METRICS_NAMESPACE = var.metrics_namespace
     },
     length(var.lambda_prod_hosts) > 0 ? { S3EW_PROD_HOSTS = join(",", var.lambda_prod_hosts) } : {},
     length(var.lambda_drop_events) > 0 ? { S3EW_DROP_EVENTS = join(",", var.lambda_drop_events) } : {},

@@ -94,6 +94,11 @@ pub trait DayStore: Send + Sync {
     ) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
     /// Requests made so far, by API call.
     fn requests(&self) -> BTreeMap<String, u64>;
+    /// Read-merge-writes started again so far because another writer changed the day (S3's
+    /// 412/409); 0 for stores without optimistic concurrency.
+    fn conflict_retries(&self) -> u64 {
+        0
+    }
 }
 
 /// What became of one quarantine record.
@@ -268,6 +273,12 @@ impl DayStore for AnyDayStore {
         match self {
             AnyDayStore::Dir(s) => s.requests(),
             AnyDayStore::S3(s) => s.requests(),
+        }
+    }
+    fn conflict_retries(&self) -> u64 {
+        match self {
+            AnyDayStore::Dir(s) => s.conflict_retries(),
+            AnyDayStore::S3(s) => s.conflict_retries(),
         }
     }
 }

@@ -6,7 +6,8 @@
 //! S3 answers 412 (or 409 for a concurrent conditional write) and the day is read and merged
 //! again, with jittered backoff, a bounded number of times. No writer's lines are lost, and a
 //! retried PUT whose first success response was lost sees 412, re-reads, finds its lines
-//! already there and stops.
+//! already there and stops. Each such new attempt is counted ([`DayStore::conflict_retries`],
+//! the `ConflictRetries` metric).
 //!
 //! Size classes of a merged day (defaults in brackets): up to `spool_memory_bytes` (8 MiB) it is
 //! held in memory and sent as one PutObject; above that it is spooled to a temporary file, sent
@@ -22,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, BufReader};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +86,8 @@ pub struct S3Store {
     client: aws_sdk_s3::Client,
     settings: Arc<S3Settings>,
     counter: RequestCounter,
+    /// Read-merge-writes started again after a 412/409 (shared by clones).
+    conflict_retries: Arc<AtomicU64>,
 }
 
 enum Got {
@@ -118,6 +122,7 @@ impl S3Store {
             client,
             settings: Arc::new(settings),
             counter,
+            conflict_retries: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -431,6 +436,7 @@ impl S3Store {
         let mut last = String::new();
         for attempt in 1..=attempts {
             if attempt > 1 {
+                self.conflict_retries.fetch_add(1, Ordering::Relaxed);
                 backoff(attempt).await;
             }
             let keep_output = policy != WritePolicy::Preview;
@@ -512,6 +518,10 @@ impl DayStore for S3Store {
 
     fn requests(&self) -> BTreeMap<String, u64> {
         self.counter.snapshot()
+    }
+
+    fn conflict_retries(&self) -> u64 {
+        self.conflict_retries.load(Ordering::Relaxed)
     }
 }
 

@@ -31,6 +31,9 @@ pub fn bin() -> Command {
         "S3EW_CONFIG",
         "S3EW_QUARANTINE_VERBATIM",
         "S3EW_PERSONAL_KEYS",
+        "S3EW_METRICS",
+        "S3EW_METRICS_NAMESPACE",
+        "GITHUB_STEP_SUMMARY",
     ] {
         c.env_remove(v);
     }

@@ -1,0 +1,350 @@
+//! CloudWatch Embedded Metric Format (EMF) records: what one flush did, as one JSON object.
+//!
+//! `drain --metrics emf` prints one record per block written (one flush of the day files) on
+//! stdout, and the Lambda function one per invocation; CloudWatch Logs extracts the metrics from
+//! the Lambda function's log. Every record carries all eight metrics, with their units:
+//!
+//! | Metric | Unit | What it counts in the flush |
+//! |---|---|---|
+//! | `Received` | Count | bodies read, every delivery counted |
+//! | `Kept` | Count | bodies that became a day-file line |
+//! | `Dropped` | Count | bodies dropped by the rules |
+//! | `Quarantined` | Count | bodies quarantined |
+//! | `Deleted` | Count | messages deleted from the queue |
+//! | `Failures` | Count | entries added to the report's `failures` |
+//! | `ConflictRetries` | Count | day read-merge-writes started again after S3 answered 412/409 |
+//! | `DurationSeconds` | Seconds | from the flush's first receive to its last delete |
+//!
+//! Summed over a run, every count equals the run report's (`failures` by number of entries,
+//! `conflict_retries`). The namespace is configurable (default [`DEFAULT_NAMESPACE`]); there
+//! are no dimensions (`"Dimensions": [[]]`), which is what the Terraform `Failures` alarm
+//! watches by default.
+//!
+//! This module is pure: the caller supplies the timestamp and writes the line.
+
+use serde::ser::{SerializeMap as _, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::report::Report;
+
+/// The namespace when none is configured.
+pub const DEFAULT_NAMESPACE: &str = "s3-event-writer";
+
+/// Whether and how metrics are emitted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsMode {
+    /// No metrics.
+    #[default]
+    Off,
+    /// One CloudWatch Embedded Metric Format JSON line per flush on stdout.
+    Emf,
+}
+
+impl MetricsMode {
+    /// Reads a setting's value (`off` or `emf`, case-insensitive, surrounding space ignored).
+    pub fn parse(value: &str) -> Option<MetricsMode> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(MetricsMode::Off),
+            "emf" => Some(MetricsMode::Emf),
+            _ => None,
+        }
+    }
+}
+
+/// Where metrics go, resolved from the settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    pub mode: MetricsMode,
+    pub namespace: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            mode: MetricsMode::Off,
+            namespace: DEFAULT_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+impl MetricsSettings {
+    /// The record of one flush at `timestamp_ms`, or `None` when metrics are off.
+    pub fn record(&self, counts: FlushCounts, timestamp_ms: u64) -> Option<EmfRecord> {
+        (self.mode == MetricsMode::Emf)
+            .then(|| EmfRecord::new(&self.namespace, counts, timestamp_ms))
+    }
+}
+
+/// What one flush did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FlushCounts {
+    pub received: u64,
+    pub kept: u64,
+    pub dropped: u64,
+    pub quarantined: u64,
+    pub deleted: u64,
+    pub failures: u64,
+    pub conflict_retries: u64,
+    pub duration_secs: f64,
+}
+
+impl FlushCounts {
+    /// A whole run as one flush (the Lambda function's record of an invocation).
+    pub fn of_report(report: &Report) -> FlushCounts {
+        FlushCounts {
+            received: report.received,
+            kept: report.kept,
+            dropped: report.dropped,
+            quarantined: report.quarantined,
+            deleted: report.deleted,
+            failures: report.failures.len() as u64,
+            conflict_retries: report.conflict_retries,
+            duration_secs: report.elapsed_secs,
+        }
+    }
+
+    /// The counts as (name, unit, value), in the order they are declared in a record.
+    fn metrics(&self) -> [(&'static str, &'static str, Value); 8] {
+        [
+            ("Received", "Count", Value::Count(self.received)),
+            ("Kept", "Count", Value::Count(self.kept)),
+            ("Dropped", "Count", Value::Count(self.dropped)),
+            ("Quarantined", "Count", Value::Count(self.quarantined)),
+            ("Deleted", "Count", Value::Count(self.deleted)),
+            ("Failures", "Count", Value::Count(self.failures)),
+            (
+                "ConflictRetries",
+                "Count",
+                Value::Count(self.conflict_retries),
+            ),
+            (
+                "DurationSeconds",
+                "Seconds",
+                Value::Seconds(self.duration_secs),
+            ),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Count(u64),
+    Seconds(f64),
+}
+
+/// One metric's declaration in the directive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetricDefinition {
+    #[serde(rename = "Name")]
+    pub name: &'static str,
+    #[serde(rename = "Unit")]
+    pub unit: &'static str,
+}
+
+/// The `MetricDirective`: which root members are metrics, in which namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetricDirective {
+    #[serde(rename = "Namespace")]
+    pub namespace: String,
+    /// One empty dimension set: the metrics without dimensions.
+    #[serde(rename = "Dimensions")]
+    pub dimensions: Vec<Vec<String>>,
+    #[serde(rename = "Metrics")]
+    pub metrics: Vec<MetricDefinition>,
+}
+
+/// The `_aws` metadata object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Metadata {
+    /// Milliseconds since the Unix epoch.
+    #[serde(rename = "Timestamp")]
+    pub timestamp: u64,
+    #[serde(rename = "CloudWatchMetrics")]
+    pub cloudwatch_metrics: Vec<MetricDirective>,
+}
+
+/// One EMF record: the metadata and the metric values as root members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmfRecord {
+    pub aws: Metadata,
+    pub counts: FlushCounts,
+}
+
+impl Serialize for EmfRecord {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let metrics = self.counts.metrics();
+        let mut map = serializer.serialize_map(Some(1 + metrics.len()))?;
+        map.serialize_entry("_aws", &self.aws)?;
+        for (name, _, value) in metrics {
+            match value {
+                Value::Count(n) => map.serialize_entry(name, &n)?,
+                Value::Seconds(s) => map.serialize_entry(name, &round_ms(s))?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// Seconds to the millisecond (a float's noise is no information).
+fn round_ms(secs: f64) -> f64 {
+    (secs.max(0.0) * 1000.0).round() / 1000.0
+}
+
+impl EmfRecord {
+    /// The record of one flush, stamped `timestamp_ms` (milliseconds since the epoch).
+    pub fn new(namespace: &str, counts: FlushCounts, timestamp_ms: u64) -> EmfRecord {
+        let metrics = counts
+            .metrics()
+            .iter()
+            .map(|&(name, unit, _)| MetricDefinition { name, unit })
+            .collect();
+        EmfRecord {
+            aws: Metadata {
+                timestamp: timestamp_ms,
+                cloudwatch_metrics: vec![MetricDirective {
+                    namespace: namespace.to_owned(),
+                    dimensions: vec![Vec::new()],
+                    metrics,
+                }],
+            },
+            counts,
+        }
+    }
+
+    /// The record as one line of JSON, without the newline.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("an EMF record always serialises")
+    }
+}
+
+/// A namespace CloudWatch accepts: 1 to 255 characters, no `:` at the start, printable ASCII.
+pub fn check_namespace(namespace: &str) -> Result<(), String> {
+    let ok = !namespace.is_empty()
+        && namespace.len() <= 255
+        && !namespace.starts_with(':')
+        && namespace.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "metrics namespace {namespace:?}: must be 1 to 255 printable ASCII characters, \
+             not starting with ':' (the default is {DEFAULT_NAMESPACE})"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(n: u32) -> FlushCounts {
+        let (n, secs) = (u64::from(n), f64::from(n));
+        FlushCounts {
+            received: 10 * n,
+            kept: 6 * n,
+            dropped: 3 * n,
+            quarantined: n,
+            deleted: 10 * n,
+            failures: n / 2,
+            conflict_retries: n % 2,
+            duration_secs: 0.25 * secs,
+        }
+    }
+
+    #[test]
+    fn a_record_declares_every_metric_with_its_unit_and_no_dimensions() {
+        let line = EmfRecord::new("ns", counts(1), 1_764_316_800_123).to_line();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["_aws"]["Timestamp"], 1_764_316_800_123_u64);
+        let directive = &v["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "ns");
+        assert_eq!(directive["Dimensions"], serde_json::json!([[]]));
+        let declared: Vec<(String, String)> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["Name"].as_str().unwrap().to_owned(),
+                    m["Unit"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected = [
+            ("Received", "Count", 10.0),
+            ("Kept", "Count", 6.0),
+            ("Dropped", "Count", 3.0),
+            ("Quarantined", "Count", 1.0),
+            ("Deleted", "Count", 10.0),
+            ("Failures", "Count", 0.0),
+            ("ConflictRetries", "Count", 1.0),
+            ("DurationSeconds", "Seconds", 0.25),
+        ];
+        assert_eq!(declared.len(), expected.len());
+        for ((name, unit), (want_name, want_unit, value)) in declared.iter().zip(expected) {
+            assert_eq!((name.as_str(), unit.as_str()), (want_name, want_unit));
+            // Every declared metric is a root member holding its number (EMF requires it).
+            assert_eq!(v[want_name].as_f64(), Some(value), "{want_name}");
+        }
+        assert!(!line.contains('\n'), "one line: {line}");
+    }
+
+    #[test]
+    fn records_of_a_run_sum_to_its_counts() {
+        let flushes: Vec<FlushCounts> = (1..=4).map(counts).collect();
+        let lines: Vec<String> = flushes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| EmfRecord::new(DEFAULT_NAMESPACE, *c, i as u64).to_line())
+            .collect();
+        let sum = |name: &str| -> u64 {
+            lines
+                .iter()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()[name]
+                        .as_u64()
+                        .unwrap()
+                })
+                .sum()
+        };
+        assert_eq!(sum("Received"), 100);
+        assert_eq!(sum("Kept"), 60);
+        assert_eq!(sum("Dropped"), 30);
+        assert_eq!(sum("Quarantined"), 10);
+        assert_eq!(sum("Deleted"), 100);
+        assert_eq!(sum("Failures"), 1 + 1 + 2, "n / 2 for n = 1..=4");
+        assert_eq!(sum("ConflictRetries"), 2);
+    }
+
+    #[test]
+    fn durations_are_rounded_to_the_millisecond_and_never_negative() {
+        let c = FlushCounts {
+            duration_secs: 1.234_567,
+            ..FlushCounts::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&EmfRecord::new("n", c, 0).to_line()).unwrap();
+        assert_eq!(v["DurationSeconds"].as_f64(), Some(1.235));
+        let c = FlushCounts {
+            duration_secs: -1.0,
+            ..FlushCounts::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&EmfRecord::new("n", c, 0).to_line()).unwrap();
+        assert_eq!(v["DurationSeconds"].as_f64(), Some(0.0));
+    }
+
+    #[test]
+    fn modes_and_namespaces_are_checked() {
+        assert_eq!(MetricsMode::parse(" EMF "), Some(MetricsMode::Emf));
+        assert_eq!(MetricsMode::parse("off"), Some(MetricsMode::Off));
+        assert_eq!(MetricsMode::parse("on"), None);
+        assert!(check_namespace(DEFAULT_NAMESPACE).is_ok());
+        assert!(check_namespace("Team/Writer 2").is_ok());
+        for bad in ["", ":x", "tab\there", &"n".repeat(256)] {
+            let err = check_namespace(bad).unwrap_err();
+            assert!(err.contains("must be 1 to 255"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! `drain --metrics emf`: CloudWatch Embedded Metric Format records on stdout, one per flush.
+//!
+//! Checks, on the real binary, that stdout holds nothing but the records (logs and the summary
+//! stay on stderr), that the records of a run add up to its report (locally over several
+//! blocks, and against the AWS emulator with deletes and a read-merge-write retry), how the
+//! setting is chosen (flag, environment, config file), how bad values are refused, and that
+//! `--github-summary`'s annotations and the records share stdout line by line.
+
+#![allow(clippy::cast_possible_truncation)]
+
+mod common;
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{bin, fixture, read_json, run, run_ok};
+use support::{Fault, FaultProxy, Moto};
+
+const METRICS: [&str; 8] = [
+    "Received",
+    "Kept",
+    "Dropped",
+    "Quarantined",
+    "Deleted",
+    "Failures",
+    "ConflictRetries",
+    "DurationSeconds",
+];
+
+fn example_messages() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/messages.jsonl")
+}
+
+/// Every stdout line as an EMF record; panics on a line that is not one.
+fn records(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            assert!(v["_aws"]["CloudWatchMetrics"].is_array(), "not EMF: {l}");
+            v
+        })
+        .collect()
+}
+
+fn sum(records: &[serde_json::Value], name: &str) -> u64 {
+    records
+        .iter()
+        .map(|r| r[name].as_u64().unwrap_or_else(|| panic!("{name} in {r}")))
+        .sum()
+}
+
+/// The records' sums equal the report's counts.
+fn assert_sums_match(records: &[serde_json::Value], report: &serde_json::Value) {
+    for (metric, field) in [
+        ("Received", "received"),
+        ("Kept", "kept"),
+        ("Dropped", "dropped"),
+        ("Quarantined", "quarantined"),
+        ("Deleted", "deleted"),
+        ("ConflictRetries", "conflict_retries"),
+    ] {
+        assert_eq!(
+            sum(records, metric),
+            report[field].as_u64().unwrap(),
+            "{metric} vs the report's {field}"
+        );
+    }
+    assert_eq!(
+        sum(records, "Failures"),
+        report["failures"].as_array().unwrap().len() as u64
+    );
+}
+
+fn drain_examples(tmp: &Path, extra: &[&str]) -> (Output, PathBuf) {
+    let report = tmp.join("r.json");
+    let dest = tmp.join("prod");
+    let msgs = example_messages();
+    let mut args = vec![
+        "drain",
+        "--source",
+        msgs.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--progress",
+        "off",
+    ];
+    args.extend_from_slice(extra);
+    (run(&args), report)
+}
+
+#[test]
+fn one_record_per_block_on_stdout_summing_to_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, report) =
+        drain_examples(tmp.path(), &["--metrics", "emf", "--block-messages", "100"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&out);
+    let report = read_json(&report);
+    let received = report["received"].as_u64().unwrap();
+    assert!(received > 500, "the examples are a real sample: {received}");
+    assert_eq!(
+        recs.len() as u64,
+        received.div_ceil(100),
+        "one record per block"
+    );
+    assert!(recs.iter().all(|r| r["Received"].as_u64().unwrap() <= 100));
+    assert_sums_match(&recs, &report);
+    for r in &recs {
+        let directive = &r["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "s3-event-writer");
+        assert_eq!(directive["Dimensions"], serde_json::json!([[]]));
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, METRICS);
+        assert!(r["DurationSeconds"].as_f64().unwrap() >= 0.0);
+        assert!(
+            r["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000,
+            "milliseconds"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("received {received} ")),
+        "the summary stays on stderr: {stderr}"
+    );
+}
+
+#[test]
+fn the_record_shown_in_deploy_md_is_what_the_examples_first_block_prints() {
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/DEPLOY.md")).unwrap();
+    let section = &doc[doc.find("## Metrics").expect("a Metrics section")..];
+    let json = section
+        .lines()
+        .find(|l| l.starts_with("{\"_aws\""))
+        .expect("an example record");
+    let mut shown: serde_json::Value = serde_json::from_str(json).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, _) = drain_examples(tmp.path(), &["--metrics", "emf", "--block-messages", "100"]);
+    let mut first = records(&out).remove(0);
+    for v in [&mut shown, &mut first] {
+        // The time and the duration differ from run to run.
+        v["_aws"]["Timestamp"] = 0.into();
+        v["DurationSeconds"] = 0.into();
+    }
+    assert_eq!(shown, first);
+}
+
+#[test]
+fn metrics_are_off_by_default_and_chosen_by_flag_then_environment_then_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, _) = drain_examples(tmp.path(), &[]);
+    assert!(out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "off by default: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let config = tmp.path().join("c.toml");
+    fs::write(
+        &config,
+        "metrics = \"emf\"\nmetrics_namespace = \"Team/Writer\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (out, _) = drain_examples(tmp.path(), &["--config", config]);
+    let recs = records(&out);
+    assert!(!recs.is_empty());
+    assert_eq!(
+        recs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "Team/Writer"
+    );
+
+    let env_run = |extra: &[&str]| {
+        let dest = tmp.path().join("prod");
+        let mut c = bin();
+        c.env("S3EW_METRICS", "emf")
+            .env("S3EW_METRICS_NAMESPACE", "FromEnv");
+        c.args(["drain", "--source", example_messages().to_str().unwrap()]);
+        c.args([
+            "--dest",
+            dest.to_str().unwrap(),
+            "--config",
+            config,
+            "--progress",
+            "off",
+        ]);
+        c.args(extra);
+        run_ok(&mut c)
+    };
+    let recs = records(&env_run(&[]));
+    assert_eq!(recs.len(), 1, "one block");
+    assert_eq!(
+        recs[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "FromEnv",
+        "the environment wins over the config file"
+    );
+    let out = env_run(&["--metrics", "off"]);
+    assert!(out.stdout.is_empty(), "the flag wins over the environment");
+}
+
+#[test]
+fn bad_metrics_settings_are_usage_errors_naming_the_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, _) = drain_examples(tmp.path(), &["--metrics", "yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--metrics") && stderr.contains("emf"),
+        "{stderr}"
+    );
+
+    let (out, _) = drain_examples(
+        tmp.path(),
+        &["--metrics", "emf", "--metrics-namespace", ":x"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--metrics-namespace") && stderr.contains("\":x\""),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing ran, nothing to count");
+
+    let config = tmp.path().join("bad.toml");
+    fs::write(&config, "metrics = \"yes\"\n").unwrap();
+    let (out, _) = drain_examples(tmp.path(), &["--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("metrics"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_drain_that_cannot_run_prints_one_record_with_one_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.jsonl");
+    let out = run(&[
+        "drain",
+        "--source",
+        missing.to_str().unwrap(),
+        "--dest",
+        tmp.path().join("prod").to_str().unwrap(),
+        "--metrics",
+        "emf",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["Failures"], 1);
+    assert_eq!(recs[0]["Received"], 0);
+}
+
+#[test]
+fn with_github_summary_every_stdout_line_is_a_record_or_an_annotation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    fs::create_dir_all(dest.join("20261123")).unwrap(); // a directory where a day file should be
+    let summary = tmp.path().join("summary.md");
+    let report = tmp.path().join("r.json");
+    let msgs = fixture("malformed").join("messages.jsonl");
+    let mut c = bin();
+    c.env("GITHUB_STEP_SUMMARY", &summary);
+    c.args([
+        "drain",
+        "--source",
+        msgs.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+    ]);
+    c.args(["--report", report.to_str().unwrap(), "--progress", "off"]);
+    c.args([
+        "--metrics",
+        "emf",
+        "--github-summary",
+        "--block-messages",
+        "4",
+    ]);
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let (annotations, emf): (Vec<&str>, Vec<&str>) =
+        stdout.lines().partition(|l| l.starts_with("::"));
+    assert!(
+        annotations
+            .iter()
+            .any(|l| l.starts_with("::error") && l.contains("20261123")),
+        "{stdout}"
+    );
+    let recs: Vec<serde_json::Value> = emf
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("a whole EMF line"))
+        .collect();
+    assert!(recs.len() >= 2, "several blocks: {stdout}");
+    assert_sums_match(&recs, &read_json(&report));
+    assert!(sum(&recs, "Failures") >= 1);
+    assert!(fs::read_to_string(&summary).unwrap().contains("20261123"));
+}
+
+/// Against the emulator: deletes are counted, and so is the read-merge-write that another
+/// writer's edit between our GET and PUT forces.
+#[test]
+fn emulator_records_count_deletes_and_conflict_retries() {
+    const BUCKET: &str = "logpublish";
+    const PREFIX: &str = "events/prod/";
+    let bodies: Vec<String> = fs::read_to_string(fixture("emulator").join("messages.jsonl"))
+        .unwrap()
+        .lines()
+        .take(150)
+        .map(str::to_owned)
+        .collect();
+    let moto = Moto::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let queue = rt.block_on(async {
+        let s3 = support::s3_client(&moto.endpoint).await;
+        let sqs = support::sqs_client(&moto.endpoint).await;
+        support::create_bucket(&s3, BUCKET).await;
+        support::upload_dir(&s3, BUCKET, PREFIX, &fixture("emulator").join("existing")).await;
+        let queue = support::create_queue(&sqs, "events").await;
+        support::send_bodies(&sqs, &queue, &bodies).await;
+        queue
+    });
+    let proxy = FaultProxy::start(&moto.endpoint);
+    proxy.serialize_all(true);
+    let endpoint = moto.endpoint.clone();
+    // Just before our PUT of 20261126, another writer rewrites that object: 412, a retry.
+    proxy.inject_on_path(
+        "s3:PutObject",
+        "20261126",
+        Fault::hook(move || {
+            let endpoint = endpoint.clone();
+            support::block_on_fresh(async move {
+                let s3 = support::s3_client(&endpoint).await;
+                let key = format!("{PREFIX}20261126");
+                let mut body = support::get_object(&s3, BUCKET, &key)
+                    .await
+                    .unwrap_or_default();
+                body.extend_from_slice(b"{\"other\": \"writer\"}\n");
+                support::put_object(&s3, BUCKET, &key, body).await;
+            });
+        }),
+        1,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let report = tmp.path().join("r.json");
+    let mut c = bin();
+    for (k, v) in support::env_for(&proxy.endpoint) {
+        c.env(k, v);
+    }
+    c.args([
+        "drain",
+        "--source",
+        &queue,
+        "--dest",
+        "s3://logpublish/events/prod/",
+    ]);
+    c.args(["--wait-secs", "1", "--progress", "off", "--receivers", "1"]);
+    c.args(["--block-messages", "50", "--metrics", "emf"]);
+    c.arg("--report").arg(&report);
+    let out = run_ok(&mut c);
+    let recs = records(&out);
+    let report = read_json(&report);
+    assert!(
+        recs.len() >= 3,
+        "150 messages in blocks of 50: {}",
+        recs.len()
+    );
+    assert_sums_match(&recs, &report);
+    assert_eq!(sum(&recs, "Received"), 150);
+    assert_eq!(
+        sum(&recs, "Deleted"),
+        150,
+        "every message deleted, and counted"
+    );
+    assert_eq!(proxy.injected("s3:PutObject"), 1);
+    assert!(
+        sum(&recs, "ConflictRetries") >= 1,
+        "the 412 was retried and counted"
+    );
+}

@@ -1,4 +1,5 @@
-//! The archive tools: backfill, verify, stats, requeue, quarantine list/show.
+//! Listing, opening and rewriting day files on any store: what the archive tools (backfill,
+//! verify, stats) stand on.
 //!
 //! Each tool works on both kinds of archive (`s3://BUCKET/PREFIX/` and a local DIR) through the
 //! same day stores as `drain`: every write is a merge or a rewrite with the same conditional
@@ -14,36 +15,29 @@ use std::io::{self, BufRead};
 use anyhow::Context as _;
 
 use crate::adapters::AnyDayStore;
-use crate::cli::{AwsArgs, AwsContext, ConfigFile, UsageError};
 use crate::core::DayKey;
 use crate::location::Location;
-
-pub mod backfill;
-pub mod quarantine;
-pub(crate) mod records;
-pub mod requeue;
-pub mod stats;
-pub mod verify;
-
-/// The help text's destination placeholder.
-pub(crate) const DEST_VALUE: &str = "s3://BUCKET/PREFIX/|DIR";
+use crate::settings::ArchiveSettings;
+use crate::wiring::Wiring;
 
 /// An archive (day-file location) opened for reading and rewriting.
 #[derive(Debug)]
-pub(crate) struct Archive {
+pub struct Archive {
     pub location: Location,
     pub store: AnyDayStore,
 }
 
 impl Archive {
-    /// Parses `dest` (a usage error when it cannot be) and builds its store with the AWS flags.
-    pub async fn open(dest: &str, aws: &AwsArgs) -> anyhow::Result<Archive> {
-        let location = Location::parse(dest).map_err(|e| UsageError(e.into()))?;
-        let file = ConfigFile::default();
-        let needs_aws = matches!(location, Location::S3 { .. });
-        let ctx = AwsContext::load(&aws.settings(&file), needs_aws).await;
-        let store = ctx.day_store(&location, aws.s3_settings(&file));
-        Ok(Archive { location, store })
+    /// Builds the store of the archive.
+    pub async fn open(settings: &ArchiveSettings) -> Archive {
+        let location = settings.location.clone();
+        let wiring = Wiring::load(
+            &settings.store,
+            crate::wiring::needs_aws(None, &[&location]),
+        )
+        .await;
+        let store = wiring.day_store(&location);
+        Archive { location, store }
     }
 
     /// The day files from `from` to `to` (both included, either open), in date order.
@@ -124,17 +118,8 @@ impl Archive {
     }
 }
 
-/// `n thing` or `n things`.
-pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
 /// The range as written in summaries: `20261119..20261123`, `..`, `20261119..`.
-pub(crate) fn range_text(from: Option<DayKey>, to: Option<DayKey>) -> String {
+pub fn range_text(from: Option<DayKey>, to: Option<DayKey>) -> String {
     format!(
         "{}..{}",
         from.map(|d| d.to_string()).unwrap_or_default(),

@@ -1,19 +1,30 @@
-//! The thin entry point: parse, build, dispatch, map the outcome to an exit status.
+//! The thin entry point: parse, resolve settings, dispatch, map the outcome to an exit status.
 
-use clap::Parser;
-use s3_event_writer::cli::{self, exit, Cli, Command, DrainSettings, UsageError};
+use clap::{ArgMatches, FromArgMatches as _};
+use s3_event_writer::cli::{self, Cli, Command, LogFormat};
+use s3_event_writer::commands::{
+    backfill, doctor, drain, lambda, quarantine, requeue, stats, verify,
+};
+use s3_event_writer::settings::{exit, Layers, UsageError};
 
 fn main() {
-    // Lambda starts the function (named `bootstrap`) without arguments: that means `lambda`.
+    // Lambda starts the function (named `bootstrap`) without arguments: that means `lambda`,
+    // with every setting from the environment.
     let lambda_start =
         std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let cli = if lambda_start {
-        Cli::parse_from(["s3-event-writer", "lambda"])
+    let matches = if lambda_start {
+        cli::command()
+            .try_get_matches_from(["s3-event-writer", "lambda"])
+            .unwrap_or_else(|e| {
+                eprintln!("error: {}", cli::name_the_variable(&e));
+                std::process::exit(exit::USAGE)
+            })
     } else {
-        Cli::parse()
+        cli::command().get_matches()
     };
-    cli::init_logging(cli.log_format);
-    let code = match run(cli) {
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    drain::init_logging(cli.log_format == LogFormat::Json);
+    let code = match run(cli, &matches) {
         Ok(code) => code,
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some();
@@ -28,38 +39,44 @@ fn main() {
     std::process::exit(code);
 }
 
-fn run(cli: Cli) -> anyhow::Result<i32> {
+/// The innermost subcommand's matches: where a setting's source is looked up.
+fn leaf(matches: &ArgMatches) -> &ArgMatches {
+    match matches.subcommand() {
+        Some((_, sub)) => leaf(sub),
+        None => matches,
+    }
+}
+
+fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<i32> {
+    let layers = Layers::load(leaf(matches), &cli.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Command::Drain(args) => {
-            let settings = DrainSettings::resolve(&args)?;
-            let github = settings.github_summary.clone();
-            let metrics = settings.metrics.clone();
-            let outcome = runtime.block_on(cli::run_drain(settings));
-            if outcome.is_err() {
-                cli::print_fatal_metrics(&metrics);
-            }
-            if let (Some(path), Err(e)) = (&github, &outcome) {
-                cli::publish_github_fatal(path, e);
-            }
-            let report = outcome?;
-            Ok(if report.succeeded() {
-                exit::OK
-            } else {
-                exit::PARTIAL
-            })
+            runtime.block_on(drain::run(drain::DrainSettings::resolve(&args, &layers)?))
         }
-        Command::Doctor(args) => runtime.block_on(s3_event_writer::doctor::run(*args)),
-        Command::Backfill(args) => runtime.block_on(s3_event_writer::tools::backfill::run(*args)),
-        Command::Verify(args) => runtime.block_on(s3_event_writer::tools::verify::run(*args)),
-        Command::Stats(args) => runtime.block_on(s3_event_writer::tools::stats::run(*args)),
-        Command::Requeue(args) => runtime.block_on(s3_event_writer::tools::requeue::run(*args)),
-        Command::Quarantine(args) => {
-            runtime.block_on(s3_event_writer::tools::quarantine::run(*args))
+        Command::Doctor(args) => runtime.block_on(doctor::run(doctor::DoctorSettings::resolve(
+            &args, &layers,
+        )?)),
+        Command::Backfill(args) => runtime.block_on(backfill::run(
+            backfill::BackfillSettings::resolve(&args, &layers)?,
+        )),
+        Command::Verify(args) => runtime.block_on(verify::run(verify::VerifySettings::resolve(
+            &args, &layers,
+        )?)),
+        Command::Stats(args) => {
+            runtime.block_on(stats::run(stats::StatsSettings::resolve(&args, &layers)?))
         }
-        Command::Lambda => runtime.block_on(s3_event_writer::lambda::run()),
+        Command::Requeue(args) => runtime.block_on(requeue::run(
+            requeue::RequeueSettings::resolve(&args, &layers)?,
+        )),
+        Command::Quarantine(args) => runtime.block_on(quarantine::run(
+            quarantine::QuarantineSettings::resolve(&args, &layers)?,
+        )),
+        Command::Lambda(args) => runtime.block_on(lambda::run(lambda::LambdaSettings::resolve(
+            &args, &layers,
+        )?)),
         Command::Completions(args) => {
             cli::write_completions(args.shell, &mut std::io::stdout());
             Ok(exit::OK)

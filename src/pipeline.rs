@@ -363,19 +363,8 @@ where
         let to_ack = write_block(block, days, quarantine, opts, source, &mut report).await;
         if opts.dry_run {
             released.extend(to_ack);
-        } else if !to_ack.is_empty() {
-            let n = to_ack.len() as u64;
-            let outcome = source.ack(to_ack).await;
-            report.deleted += outcome.deleted;
-            progress.deleted.store(report.deleted, Ordering::Relaxed);
-            if !outcome.failed.is_empty() {
-                let first = outcome.failed[0].1.clone();
-                report.failures.push(Failure {
-                    what: "delete".into(),
-                    error: format!("{} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently", outcome.failed.len()),
-                    messages: outcome.failed.len() as u64,
-                });
-            }
+        } else {
+            acknowledge(source, to_ack, &mut report, progress).await;
         }
         if let Some(stop) = brake.after_block(writes, &report.failures[failures_before..]) {
             tracing::error!(error = %stop.error, "stopping: every write is failing");
@@ -394,6 +383,33 @@ where
     report.conflict_retries = days.conflict_retries() - retries_at_start;
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Deletes the messages whose outcome is durable; a delete that fails is a failure of the run
+/// (the message comes back and merges idempotently), never a loss.
+async fn acknowledge<S: Source>(
+    source: &mut S,
+    to_ack: Vec<Receipt>,
+    report: &mut Report,
+    progress: &Progress,
+) {
+    if to_ack.is_empty() {
+        return;
+    }
+    let n = to_ack.len() as u64;
+    let outcome = source.ack(to_ack).await;
+    report.deleted += outcome.deleted;
+    progress.deleted.store(report.deleted, Ordering::Relaxed);
+    if let Some((_, first)) = outcome.failed.first() {
+        report.failures.push(Failure {
+            what: "delete".into(),
+            error: format!(
+                "{} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently",
+                outcome.failed.len()
+            ),
+            messages: outcome.failed.len() as u64,
+        });
+    }
 }
 
 /// The failure brake: counts consecutive blocks in which every write failed.

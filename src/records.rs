@@ -17,9 +17,10 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::adapters::aws::describe_sdk_error;
-use crate::cli::{AwsContext, UsageError};
 use crate::core::quarantine::RECORD_EXTENSION;
 use crate::location::Location;
+use crate::settings::UsageError;
+use crate::wiring::Wiring;
 
 /// One quarantine record as read back (only `body` is required: older writers' lines may lack
 /// the rest).
@@ -56,7 +57,7 @@ fn is_record_name(name: &str) -> bool {
 }
 
 /// What a `--from` names: one input, or every record under a prefix or in a directory.
-pub(crate) async fn inputs(from: &str, ctx: &AwsContext) -> anyhow::Result<Vec<Input>> {
+pub(crate) async fn inputs(from: &str, ctx: &Wiring) -> anyhow::Result<Vec<Input>> {
     if let Some(rest) = from.strip_prefix("s3://") {
         let (bucket, key) = rest
             .split_once('/')
@@ -82,10 +83,7 @@ pub(crate) async fn inputs(from: &str, ctx: &AwsContext) -> anyhow::Result<Vec<I
 }
 
 /// Every record under a quarantine location (prefix or directory), in name order.
-pub(crate) async fn inputs_under(
-    location: &Location,
-    ctx: &AwsContext,
-) -> anyhow::Result<Vec<Input>> {
+pub(crate) async fn inputs_under(location: &Location, ctx: &Wiring) -> anyhow::Result<Vec<Input>> {
     match location {
         Location::S3 { bucket, prefix } => Ok(list_record_keys(ctx, bucket, prefix)
             .await?
@@ -115,11 +113,7 @@ fn list_record_files(dir: &std::path::Path) -> anyhow::Result<Vec<Input>> {
 }
 
 /// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
-async fn list_record_keys(
-    ctx: &AwsContext,
-    bucket: &str,
-    prefix: &str,
-) -> anyhow::Result<Vec<String>> {
+async fn list_record_keys(ctx: &Wiring, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
     let s3 = ctx.s3();
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
@@ -175,7 +169,7 @@ pub(crate) struct RecordLines {
 
 impl RecordLines {
     /// Opens `input` (GetObject or a file open); an error names it.
-    pub async fn open(input: &Input, ctx: &AwsContext) -> anyhow::Result<RecordLines> {
+    pub async fn open(input: &Input, ctx: &Wiring) -> anyhow::Result<RecordLines> {
         let reader: Box<dyn AsyncBufRead + Unpin + Send> = match input {
             Input::S3 { bucket, key } => {
                 let out = ctx

@@ -73,6 +73,7 @@ fn total(records: &BTreeMap<(String, String), u64>) -> u64 {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn four_writers_draining_one_queue_into_one_bucket_give_the_single_writer_archive() {
     let tmp = tempfile::tempdir().unwrap();
     let bodies = bodies();

@@ -1,7 +1,7 @@
 //! `doctor`: checks that the source, the archive and the quarantine are set up for the writer,
 //! and says how to fix what is not.
 //!
-//! Role: a thin, read-mostly layer over the same AWS wiring as `drain` ([`AwsContext`]). Each
+//! Role: a thin, read-mostly layer over the same AWS wiring as `drain` ([`Wiring`]). Each
 //! probe is a small async function that makes at most one or two calls and turns the answer into
 //! a [`Check`]; the checklist is rendered by the pure [`render`] and the exit status by the pure
 //! [`exit_status`].
@@ -27,10 +27,11 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Args;
 
 use crate::adapters::aws::describe_sdk_error;
-use crate::cli::{AwsArgs, AwsContext, ConfigFile, UsageError};
 use crate::location::{Location, SourceSpec};
 pub use crate::preflight::{classify, Problem};
 use crate::preflight::{dir_state, problem_of, DirState};
+use crate::settings::{AwsArgs, Layers, LocationArgs, StoreSettings, UsageError};
+use crate::wiring::{self, Wiring};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -57,17 +58,8 @@ pub struct DoctorArgs {
     /// SQS queue URL, a FILE with one message body per line, or - for stdin. [default: $QUEUE_URL]
     #[arg(long, value_name = "QUEUE_URL|FILE|-", env = "QUEUE_URL")]
     pub source: Option<String>,
-    /// Day-file location: s3://BUCKET/PREFIX/ or a DIR.
-    #[arg(
-        long,
-        value_name = "s3://BUCKET/PREFIX/|DIR",
-        env = "S3EW_DEST",
-        default_value = "s3://logpublish/events/prod/"
-    )]
-    pub dest: String,
-    /// Quarantine location. [default: quarantine/ beside the day files]
-    #[arg(long, value_name = "s3://BUCKET/PREFIX/|DIR", env = "S3EW_QUARANTINE")]
-    pub quarantine: Option<String>,
+    #[command(flatten)]
+    pub at: LocationArgs,
     /// Also write one empty probe object `.doctor-probe-RUNID` under the quarantine prefix
     /// (with If-None-Match: *; it is left in place).
     #[arg(long)]
@@ -213,63 +205,60 @@ pub fn queue_arn_from_url(url: &str, fallback_region: &str) -> Option<String> {
     Some(format!("arn:{partition}:sqs:{region}:{account}:{name}"))
 }
 
-/// Where the checks go: the parsed command line.
+/// Where the checks go, and how AWS is reached: the resolved settings.
 #[derive(Debug, Clone)]
-struct Plan {
+pub struct DoctorSettings {
     source: Option<SourceSpec>,
     dest: Location,
     /// `Err` holds the failed check that explains why there is no usable quarantine location.
     quarantine: Result<Location, Check>,
     write_probe: bool,
+    store: StoreSettings,
 }
 
-impl Plan {
-    fn resolve(args: &DoctorArgs) -> Result<Plan, UsageError> {
-        let dest = Location::parse(&args.dest).map_err(|e| UsageError(e.into()))?;
-        let quarantine = match &args.quarantine {
-            Some(q) => Location::parse(q).map_err(|e| UsageError(e.into()))?,
-            None => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
-        };
-        let quarantine = match dest.check_quarantine(&quarantine) {
-            Ok(()) => Ok(quarantine),
+impl DoctorSettings {
+    pub fn resolve(args: &DoctorArgs, layers: &Layers) -> Result<DoctorSettings, UsageError> {
+        let at = args.at.resolve(layers)?;
+        let quarantine = match at.dest.check_quarantine(&at.quarantine) {
+            Ok(()) => Ok(at.quarantine),
             Err(e) => Err(Check::fail(
-                format!("quarantine {quarantine}: {e}"),
+                format!("quarantine {}: {e}", at.quarantine),
                 "give --quarantine (or S3EW_QUARANTINE) a location outside the day files, e.g. quarantine/ beside them",
             )),
         };
-        Ok(Plan {
-            source: args.source.as_deref().map(SourceSpec::parse),
-            dest,
+        let source = args.source.clone().or_else(|| layers.file.source.clone());
+        Ok(DoctorSettings {
+            source: source.as_deref().map(SourceSpec::parse),
+            dest: at.dest,
             quarantine,
             write_probe: args.write_probe,
+            store: args.aws.resolve(layers),
         })
     }
 
     fn needs_aws(&self) -> bool {
-        matches!(self.source, Some(SourceSpec::Sqs(_)))
-            || matches!(self.dest, Location::S3 { .. })
-            || matches!(self.quarantine, Ok(Location::S3 { .. }))
+        let quarantine = self.quarantine.as_ref().ok();
+        let locations: Vec<&Location> = std::iter::once(&self.dest).chain(quarantine).collect();
+        wiring::needs_aws(self.source.as_ref(), &locations)
     }
 }
 
 /// Runs `doctor`: prints the checklist on stdout; returns the exit status.
-pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
-    let plan = Plan::resolve(&args)?;
-    let settings = args.aws.settings(&ConfigFile::default());
-    let ctx = AwsContext::load(&settings, plan.needs_aws()).await;
+pub async fn run(plan: DoctorSettings) -> anyhow::Result<i32> {
+    let ctx = Wiring::load(&plan.store, plan.needs_aws()).await;
     let checks = run_checks(&plan, &ctx).await;
     print!("{}", render(&checks));
     Ok(exit_status(&checks))
 }
 
-async fn run_checks(plan: &Plan, ctx: &AwsContext) -> Vec<Check> {
+async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     let mut checks = Vec::new();
     let today = jiff::Timestamp::now().strftime("%Y%m%d").to_string();
 
     // 1. Credentials (only when something is on AWS).
     let mut aws_ok = true;
     let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
-    match &ctx.sdk {
+    match ctx.sdk() {
         Some(sdk) => {
             if let Some(r) = sdk.region() {
                 r.as_ref().clone_into(&mut region);

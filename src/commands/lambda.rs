@@ -10,11 +10,11 @@
 //! day that was written, succeed. Failed records come back through SQS, and the queue's redrive
 //! policy moves a persistent failure to its dead-letter queue.
 //!
-//! Configuration comes from the environment, with the CLI's names: `S3EW_DEST`,
-//! `S3EW_QUARANTINE`, `S3EW_PROD_HOSTS`, `S3EW_DROP_EVENTS`, `S3EW_DROP_CHANNELS`,
-//! `S3EW_QUARANTINE_VERBATIM` (raw quarantine bodies instead of minimised ones),
-//! `S3EW_PERSONAL_KEYS`, and `S3EW_S3_PATH_STYLE` for emulators. A value that cannot be read
-//! stops the function at start-up with a message naming the variable.
+//! Configuration comes from the environment through the same settings layer as the CLI
+//! ([`crate::settings`]): every `S3EW_*` variable a flag reads (`S3EW_DEST`, `S3EW_QUARANTINE`,
+//! the rule lists, `S3EW_QUARANTINE_VERBATIM`, `S3EW_PERSONAL_KEYS`, `S3EW_MAX_ATTEMPTS`,
+//! `S3EW_TEMP_DIR`, `S3EW_S3_PATH_STYLE`, ...) and the TOML file `S3EW_CONFIG` names. A value
+//! that cannot be read stops the function at start-up with a message naming the variable.
 //!
 //! Metrics are on by default: every invocation prints one CloudWatch Embedded Metric Format
 //! record on stdout (see [`crate::metrics`]), which the function's log group turns into
@@ -28,12 +28,16 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use crate::adapters::{
     AckOutcome, Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError,
 };
-use crate::cli::{AwsContext, UsageError};
 use crate::core::{BodyPolicy, Rules};
 use crate::location::Location;
-use crate::metrics::{FlushCounts, MetricsMode, MetricsSettings};
+use crate::metrics::{FlushCounts, MetricsSettings};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
+use crate::settings::{
+    defaults, exit, AwsArgs, Layers, LocationArgs, MetricsArgs, QuarantineBodyArgs, RuleArgs,
+    StoreSettings, UsageError,
+};
+use crate::wiring::Wiring;
 
 /// One SQS record of an invocation.
 #[derive(Debug, Clone)]
@@ -168,105 +172,52 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
     BatchOutcome { failed, report }
 }
 
-/// The function's settings, from the environment.
+/// The function's settings: the same argument groups as `drain`'s, read from the environment
+/// (`S3EW_*`, and the file `S3EW_CONFIG` names) since the function has no command line.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LambdaArgs {
+    #[command(flatten)]
+    pub at: LocationArgs,
+    #[command(flatten)]
+    pub body: QuarantineBodyArgs,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// The function's settings, resolved.
 #[derive(Debug, Clone)]
 pub struct LambdaSettings {
     pub dest: Location,
     pub quarantine: Location,
     pub rules: Rules,
     pub quarantine_body: BodyPolicy,
+    pub store: StoreSettings,
     /// On (`emf`) unless `S3EW_METRICS=off`.
     pub metrics: MetricsSettings,
 }
 
-/// `S3EW_METRICS` (`emf` when unset or empty) and `S3EW_METRICS_NAMESPACE`.
-fn metrics_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<MetricsSettings, UsageError> {
-    let mode = match var("S3EW_METRICS").filter(|v| !v.trim().is_empty()) {
-        None => MetricsMode::Emf,
-        Some(v) => MetricsMode::parse(&v).ok_or_else(|| {
-            UsageError(anyhow::anyhow!(
-                "S3EW_METRICS={v:?}: set it to emf (the default) or off"
-            ))
-        })?,
-    };
-    let namespace = var("S3EW_METRICS_NAMESPACE").filter(|v| !v.is_empty());
-    let settings = crate::cli::resolve_metrics(Some(mode), namespace)
-        .map_err(|e| UsageError(anyhow::anyhow!("S3EW_METRICS_NAMESPACE: {e}")))?;
-    Ok(settings)
-}
-
-/// A comma-separated list variable (`None` when unset).
-fn list_var(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<Vec<String>> {
-    let v = var(name)?;
-    let items: Vec<String> = v
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    Some(items)
-}
-
-/// A yes/no variable (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; unset or empty is no).
-fn flag_var(var: &dyn Fn(&str) -> Option<String>, name: &str) -> Result<bool, UsageError> {
-    let Some(value) = var(name) else {
-        return Ok(false);
-    };
-    parse_flag(&value).ok_or_else(|| {
-        UsageError(anyhow::anyhow!(
-            "{name}={value:?} is not a yes/no value: set it to true or false"
-        ))
-    })
-}
-
-fn parse_flag(value: &str) -> Option<bool> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
-        "" | "0" | "false" | "f" | "no" | "n" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 impl LambdaSettings {
-    /// Reads `S3EW_DEST` (required), `S3EW_QUARANTINE`, the rule lists and the quarantine body
-    /// settings from the environment.
-    pub fn from_env() -> Result<LambdaSettings, UsageError> {
-        LambdaSettings::from_vars(&|name| std::env::var(name).ok())
-    }
-
-    /// The same, from any source of variables.
-    pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<LambdaSettings, UsageError> {
-        let dest = var("S3EW_DEST").ok_or_else(|| {
-            UsageError(anyhow::anyhow!(
-                "S3EW_DEST is not set: the function needs s3://BUCKET/PREFIX/"
-            ))
-        })?;
-        let dest = Location::parse(&dest).map_err(|e| UsageError(e.into()))?;
-        let quarantine = match var("S3EW_QUARANTINE") {
-            Some(q) if !q.is_empty() => Location::parse(&q).map_err(|e| UsageError(e.into()))?,
-            _ => dest.quarantine_beside().map_err(|e| UsageError(e.into()))?,
-        };
-        dest.check_quarantine(&quarantine)
-            .map_err(|e| UsageError(e.into()))?;
-        let d = Rules::default();
-        let rules = Rules {
-            prod_hosts: list_var(var, "S3EW_PROD_HOSTS").unwrap_or(d.prod_hosts),
-            drop_channel_substrings: list_var(var, "S3EW_DROP_CHANNELS")
-                .unwrap_or(d.drop_channel_substrings),
-            drop_events: list_var(var, "S3EW_DROP_EVENTS").unwrap_or(d.drop_events),
-        };
-        rules.validate().map_err(|e| UsageError(e.into()))?;
-        let quarantine_body = crate::cli::resolve_body_policy(
-            flag_var(var, "S3EW_QUARANTINE_VERBATIM")?,
-            list_var(var, "S3EW_PERSONAL_KEYS"),
-        )
-        .map_err(|e| UsageError(anyhow::anyhow!("S3EW_PERSONAL_KEYS: {e}")))?;
+    /// `S3EW_DEST` (or `dest` in the config file) is required: a function has no business
+    /// writing to the default archive by accident. The quarantine must lie outside it.
+    pub fn resolve(args: &LambdaArgs, layers: &Layers) -> Result<LambdaSettings, UsageError> {
+        if !layers.given("dest") && layers.file.dest.is_none() {
+            return Err(UsageError::new(
+                "S3EW_DEST is not set: the function needs s3://BUCKET/PREFIX/",
+            ));
+        }
+        let at = args.at.resolve(layers)?;
+        at.dest.check_quarantine(&at.quarantine)?;
         Ok(LambdaSettings {
-            dest,
-            quarantine,
-            rules,
-            quarantine_body,
-            metrics: metrics_vars(var)?,
+            dest: at.dest,
+            quarantine: at.quarantine,
+            rules: args.rules.resolve(layers)?,
+            quarantine_body: args.body.resolve(layers)?,
+            store: args.aws.resolve(layers),
+            metrics: args.metrics.resolve(layers, defaults::LAMBDA_METRICS)?,
         })
     }
 }
@@ -298,16 +249,10 @@ pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
 }
 
 /// Runs the Lambda runtime loop (the `lambda` subcommand).
-pub async fn run() -> anyhow::Result<i32> {
-    let settings = LambdaSettings::from_env()?;
-    let aws = crate::adapters::aws::AwsSettings {
-        force_path_style: std::env::var("S3EW_S3_PATH_STYLE")
-            .is_ok_and(|v| v == "true" || v == "1"),
-        ..crate::adapters::aws::AwsSettings::default()
-    };
-    let ctx = AwsContext::load(&aws, true).await;
-    let days = ctx.day_store(&settings.dest, crate::adapters::s3::S3Settings::default());
-    let quarantine = ctx.quarantine_store(&settings.quarantine);
+pub async fn run(settings: LambdaSettings) -> anyhow::Result<i32> {
+    let wiring = Wiring::load(&settings.store, true).await;
+    let days = wiring.day_store(&settings.dest);
+    let quarantine = wiring.quarantine_store(&settings.quarantine);
     let (days, quarantine, rules) = (&days, &quarantine, &settings.rules);
     let body = &settings.quarantine_body;
     let metrics = &settings.metrics;
@@ -323,62 +268,75 @@ pub async fn run() -> anyhow::Result<i32> {
             failed = outcome.failed.len(),
             "batch done"
         );
-        crate::cli::print_metrics(metrics, &FlushCounts::of_report(&outcome.report));
+        super::print_metrics(metrics, &FlushCounts::of_report(&outcome.report));
         Ok::<SqsBatchResponse, lambda_runtime::Error>(batch_response(outcome.failed))
     });
     lambda_runtime::run(handler)
         .await
         .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))?;
-    Ok(crate::cli::exit::OK)
+    Ok(exit::OK)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::MetricsMode;
 
-    fn settings(vars: &[(&str, &str)]) -> Result<LambdaSettings, UsageError> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        LambdaSettings::from_vars(&|name| vars.get(name).cloned())
+    /// The settings from flags standing for the variables (clap reads `S3EW_X` exactly as
+    /// its flag; `cli::tests::a_bad_lambda_variable_is_named` checks the naming).
+    fn settings(argv: &[&str]) -> Result<LambdaSettings, UsageError> {
+        use clap::{Args as _, FromArgMatches as _};
+        let cmd = LambdaArgs::augment_args(clap::Command::new("lambda").no_binary_name(true));
+        let m = cmd.try_get_matches_from(argv).unwrap();
+        let parsed = LambdaArgs::from_arg_matches(&m).unwrap();
+        let layers = Layers::load(&m, &crate::settings::ConfigArgs::default())?;
+        LambdaSettings::resolve(&parsed, &layers)
+    }
+
+    const DEST: &str = "--dest=s3://logpublish/events/prod/";
+
+    #[test]
+    fn the_destination_is_required_and_the_quarantine_must_lie_outside_it() {
+        let e = settings(&[]).unwrap_err().to_string();
+        assert!(e.starts_with("S3EW_DEST is not set"), "{e}");
+        let s = settings(&[DEST]).unwrap();
+        assert_eq!(
+            s.quarantine.to_string(),
+            "s3://logpublish/events/quarantine/"
+        );
+        let e = settings(&[DEST, "--quarantine=s3://logpublish/events/prod/q/"]).unwrap_err();
+        assert!(e.to_string().contains("quarantine"), "{e}");
     }
 
     #[test]
     fn quarantine_bodies_are_minimised_unless_the_variable_asks_for_raw_ones() {
-        let dest = ("S3EW_DEST", "s3://logpublish/events/prod/");
-        let s = settings(&[dest]).unwrap();
+        let s = settings(&[DEST]).unwrap();
         assert_eq!(s.quarantine_body, BodyPolicy::default());
-        let s = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "true")]).unwrap();
+        let s = settings(&[DEST, "--quarantine-verbatim=true"]).unwrap();
         assert_eq!(s.quarantine_body, BodyPolicy::Verbatim);
-        let s = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "0")]).unwrap();
+        let s = settings(&[DEST, "--quarantine-verbatim=0"]).unwrap();
         assert_eq!(s.quarantine_body, BodyPolicy::default());
-        let s = settings(&[dest, ("S3EW_PERSONAL_KEYS", "Secret, Other")]).unwrap();
+        let s = settings(&[DEST, "--personal-key=Secret,Other"]).unwrap();
         assert_eq!(
             s.quarantine_body,
             BodyPolicy::Minimised(
                 crate::core::Redaction::new(vec!["Secret".into(), "Other".into()]).unwrap()
             )
         );
-        let e = settings(&[dest, ("S3EW_QUARANTINE_VERBATIM", "sometimes")]).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("S3EW_QUARANTINE_VERBATIM=\"sometimes\""),
-            "{e}"
-        );
-        let e = settings(&[dest, ("S3EW_PERSONAL_KEYS", "a\"b")]).unwrap_err();
-        assert!(e.to_string().starts_with("S3EW_PERSONAL_KEYS: "), "{e}");
+        let e = settings(&[DEST, "--personal-key=a\"b"]).unwrap_err();
+        assert!(e.to_string().contains("S3EW_PERSONAL_KEYS"), "{e}");
     }
 
     #[test]
-    fn yes_no_values_are_read_and_others_refused() {
-        for v in ["1", "true", "TRUE", "yes", "on", " y "] {
-            assert_eq!(parse_flag(v), Some(true), "{v}");
-        }
-        for v in ["", "0", "false", "No", "off"] {
-            assert_eq!(parse_flag(v), Some(false), "{v}");
-        }
-        assert_eq!(parse_flag("maybe"), None);
+    fn the_function_honours_the_aws_settings_the_cli_does() {
+        // The drift this guards: the function once built default AWS settings and ignored
+        // S3EW_MAX_ATTEMPTS and S3EW_TEMP_DIR.
+        let s = settings(&[DEST, "--max-attempts=1", "--temp-dir=/tmp/x"]).unwrap();
+        assert_eq!(s.store.aws.max_attempts, 1);
+        assert_eq!(
+            s.store.s3.temp_dir,
+            Some(std::path::PathBuf::from("/tmp/x"))
+        );
     }
 
     #[test]
@@ -405,25 +363,17 @@ mod tests {
 
     #[test]
     fn metrics_are_on_by_default_off_on_request_and_bad_values_name_the_variable() {
-        let dest = ("S3EW_DEST", "s3://logpublish/events/prod/");
-        let s = settings(&[dest]).unwrap();
+        let s = settings(&[DEST]).unwrap();
         assert_eq!(s.metrics.mode, MetricsMode::Emf);
         assert_eq!(s.metrics.namespace, crate::metrics::DEFAULT_NAMESPACE);
-        let s = settings(&[dest, ("S3EW_METRICS", "off")]).unwrap();
+        let s = settings(&[DEST, "--metrics=off"]).unwrap();
         assert_eq!(s.metrics.mode, MetricsMode::Off);
-        let s = settings(&[dest, ("S3EW_METRICS_NAMESPACE", "Team/Writer")]).unwrap();
+        let s = settings(&[DEST, "--metrics-namespace=Team/Writer"]).unwrap();
         assert_eq!(s.metrics.namespace, "Team/Writer");
-        let err = settings(&[dest, ("S3EW_METRICS", "yes")])
+        let err = settings(&[DEST, "--metrics-namespace=:x"])
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("S3EW_METRICS=\"yes\"") && err.contains("off"),
-            "{err}"
-        );
-        let err = settings(&[dest, ("S3EW_METRICS_NAMESPACE", ":x")])
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("S3EW_METRICS_NAMESPACE:"), "{err}");
+        assert!(err.contains("S3EW_METRICS_NAMESPACE"), "{err}");
     }
 
     #[tokio::test]
@@ -433,7 +383,7 @@ mod tests {
         std::fs::create_dir_all(&dest).unwrap();
         let days = crate::adapters::dir::DirStore::new(&dest);
         let quarantine = crate::adapters::dir::DirQuarantine::new(tmp.path().join("q"));
-        let bodies = include_str!("../examples/messages.jsonl");
+        let bodies = include_str!("../../examples/messages.jsonl");
         let records: Vec<Record> = bodies
             .lines()
             .take(40)

@@ -22,9 +22,10 @@ use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::plural;
-use super::records::{inputs_under, preview, Input, Line, RecordLines};
-use crate::cli::{exit, resolve_quarantine_location, AwsArgs, AwsContext, ConfigFile};
 use crate::location::Location;
+use crate::records::{inputs_under, preview, Input, Line, RecordLines};
+use crate::settings::{defaults, exit, AwsArgs, Layers, LocationArgs, StoreSettings, UsageError};
+use crate::wiring::Wiring;
 
 /// Objects read at once by `list`.
 const READ_CONCURRENCY: usize = 16;
@@ -66,14 +67,37 @@ pub enum QuarantineCommand {
 /// Where the quarantine is, found as `drain` finds it.
 #[derive(Debug, Clone, Args)]
 pub struct WhereArgs {
-    /// Quarantine location. [default: quarantine/ beside --dest]
-    #[arg(long, value_name = super::DEST_VALUE, env = "S3EW_QUARANTINE")]
-    pub quarantine: Option<String>,
-    /// Day-file location the default quarantine is beside. [default: s3://logpublish/events/prod/]
-    #[arg(long, value_name = super::DEST_VALUE, env = "S3EW_DEST")]
-    pub dest: Option<String>,
+    /// The quarantine, or the day files it is beside: the same settings as `drain`'s.
+    #[command(flatten)]
+    pub at: LocationArgs,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// What `quarantine` does, and where, resolved.
+#[derive(Debug, Clone)]
+pub struct QuarantineSettings {
+    pub command: QuarantineCommand,
+    /// The quarantine location.
+    pub location: Location,
+    pub store: StoreSettings,
+}
+
+impl QuarantineSettings {
+    pub fn resolve(
+        args: &QuarantineArgs,
+        layers: &Layers,
+    ) -> Result<QuarantineSettings, UsageError> {
+        let at = match &args.command {
+            QuarantineCommand::List(a) => &a.at,
+            QuarantineCommand::Show(a) => &a.at,
+        };
+        Ok(QuarantineSettings {
+            command: args.command.clone(),
+            location: at.at.resolve(layers)?.quarantine,
+            store: at.aws.resolve(layers),
+        })
+    }
 }
 
 /// Arguments of `quarantine list`.
@@ -94,7 +118,7 @@ pub struct ShowArgs {
     #[arg(value_name = "KEY")]
     pub key: String,
     /// The width lines are shortened to (the body is cut to fit).
-    #[arg(long, value_name = "CHARS", default_value_t = 120)]
+    #[arg(long, value_name = "CHARS", default_value_t = defaults::SHOW_WIDTH)]
     pub width: usize,
     #[command(flatten)]
     pub at: WhereArgs,
@@ -134,10 +158,10 @@ struct Total {
 }
 
 /// Runs `quarantine list|show`; the value is the exit status.
-pub async fn run(args: QuarantineArgs) -> anyhow::Result<i32> {
-    let outcome = match args.command {
-        QuarantineCommand::List(a) => list(a).await,
-        QuarantineCommand::Show(a) => show(a).await,
+pub async fn run(settings: QuarantineSettings) -> anyhow::Result<i32> {
+    let outcome = match &settings.command {
+        QuarantineCommand::List(a) => list(a, &settings).await,
+        QuarantineCommand::Show(a) => show(a, &settings).await,
     };
     match outcome {
         // The reader went away (`| head`): what it wanted was printed.
@@ -158,12 +182,11 @@ fn out(text: &str) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// The location and an AWS context able to read it.
-async fn open(at: &WhereArgs, s3_key: bool) -> anyhow::Result<(Location, AwsContext)> {
-    let location = resolve_quarantine_location(at.quarantine.as_deref(), at.dest.as_deref())?;
+/// The location and the wiring able to read it.
+async fn open(settings: &QuarantineSettings, s3_key: bool) -> (Location, Wiring) {
+    let location = settings.location.clone();
     let needs_aws = s3_key || matches!(location, Location::S3 { .. });
-    let ctx = AwsContext::load(&at.aws.settings(&ConfigFile::default()), needs_aws).await;
-    Ok((location, ctx))
+    (location, Wiring::load(&settings.store, needs_aws).await)
 }
 
 /// An input's name under `location`, as `list` prints it.
@@ -181,7 +204,7 @@ fn name_of(input: &Input, location: &Location) -> String {
 }
 
 /// Every input under `location`; a directory that is not there is named as missing.
-async fn inputs(location: &Location, ctx: &AwsContext) -> anyhow::Result<Vec<Input>> {
+async fn inputs(location: &Location, ctx: &Wiring) -> anyhow::Result<Vec<Input>> {
     if let Location::Dir(dir) = location {
         if !dir.is_dir() {
             anyhow::bail!(
@@ -194,7 +217,7 @@ async fn inputs(location: &Location, ctx: &AwsContext) -> anyhow::Result<Vec<Inp
 }
 
 /// Counts one input's records by reason; what cannot be read is kept with where and why.
-async fn count(input: &Input, location: &Location, ctx: &AwsContext) -> ObjectCounts {
+async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts {
     let mut c = ObjectCounts {
         name: name_of(input, location),
         key: input.to_string(),
@@ -229,8 +252,8 @@ async fn count(input: &Input, location: &Location, ctx: &AwsContext) -> ObjectCo
     }
 }
 
-async fn list(args: ListArgs) -> anyhow::Result<i32> {
-    let (location, ctx) = open(&args.at, false).await?;
+async fn list(args: &ListArgs, settings: &QuarantineSettings) -> anyhow::Result<i32> {
+    let (location, ctx) = open(settings, false).await;
     let inputs = inputs(&location, &ctx).await?;
     let mut listing = Listing {
         location: location.to_string(),
@@ -345,8 +368,8 @@ fn show_input(key: &str, location: &Location) -> Input {
     }
 }
 
-async fn show(args: ShowArgs) -> anyhow::Result<i32> {
-    let (location, ctx) = open(&args.at, args.key.starts_with("s3://")).await?;
+async fn show(args: &ShowArgs, settings: &QuarantineSettings) -> anyhow::Result<i32> {
+    let (location, ctx) = open(settings, args.key.starts_with("s3://")).await;
     let input = show_input(&args.key, &location);
     let mut lines = RecordLines::open(&input, &ctx).await?;
     let mut unreadable = 0u64;
@@ -367,7 +390,7 @@ async fn show(args: ShowArgs) -> anyhow::Result<i32> {
 }
 
 /// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
-fn record_line(r: &super::records::Record, width: usize) -> String {
+fn record_line(r: &crate::records::Record, width: usize) -> String {
     let or_dash = |s: &str| {
         if s.is_empty() {
             "-".to_owned()
@@ -391,7 +414,7 @@ mod tests {
 
     #[test]
     fn a_long_body_is_cut_to_the_width_and_a_short_one_kept() {
-        let r = super::super::records::Record {
+        let r = crate::records::Record {
             reason: "not_json".into(),
             message_id: "m-1".into(),
             received_at: "2026-11-27T22:27:59.425Z".into(),
@@ -401,7 +424,7 @@ mod tests {
         assert_eq!(line.chars().count(), 120, "{line}");
         assert!(line.starts_with("not_json  m-1  2026-11-27T22:27:59.425Z  xxx"));
         assert!(line.ends_with('…'));
-        let short = super::super::records::Record {
+        let short = crate::records::Record {
             body: "{\"a\":\n1}".into(),
             ..r
         };
@@ -425,31 +448,46 @@ mod tests {
 
     #[test]
     fn the_location_is_found_as_drain_finds_it() {
-        use clap::Parser as _;
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        #[derive(Debug, clap::Parser)]
+        struct Top {
+            #[command(subcommand)]
+            command: Both,
+        }
+        #[derive(Debug, clap::Subcommand)]
+        enum Both {
+            Drain(Box<super::super::drain::DrainArgs>),
+            Quarantine(QuarantineArgs),
+        }
+        let none = crate::settings::ConfigArgs::default();
         for (dest, quarantine) in [
             (None, None),
             (Some("s3://b/events/prod/"), None),
             (Some("/srv/archive/prod"), None),
             (Some("/srv/archive/prod"), Some("s3://b/q/")),
         ] {
-            let mut argv = vec!["s3-event-writer", "drain", "--source", "-"];
-            argv.extend(dest.iter().flat_map(|d| ["--dest", *d]));
-            argv.extend(quarantine.iter().flat_map(|q| ["--quarantine", *q]));
-            let crate::cli::Command::Drain(drain) = crate::cli::Cli::parse_from(argv).command
-            else {
-                unreachable!()
-            };
-            let drains = crate::cli::DrainSettings::resolve(&drain)
-                .unwrap()
-                .quarantine;
-            let ours = resolve_quarantine_location(quarantine, dest).unwrap();
-            assert_eq!(ours, drains, "{dest:?} {quarantine:?}");
+            let mut places = Vec::new();
+            for head in [&["drain", "--source", "-"][..], &["quarantine", "list"]] {
+                let mut argv = vec!["t"];
+                argv.extend_from_slice(head);
+                argv.extend(dest.iter().flat_map(|d| ["--dest", *d]));
+                argv.extend(quarantine.iter().flat_map(|q| ["--quarantine", *q]));
+                let m = Top::command().try_get_matches_from(argv).unwrap();
+                let sub = m.subcommand().unwrap().1;
+                let leaf = sub.subcommand().map_or(sub, |(_, l)| l);
+                let layers = Layers::load(leaf, &none).unwrap();
+                places.push(match Top::from_arg_matches(&m).unwrap().command {
+                    Both::Drain(a) => {
+                        super::super::drain::DrainSettings::resolve(&a, &layers)
+                            .unwrap()
+                            .quarantine
+                    }
+                    Both::Quarantine(a) => {
+                        QuarantineSettings::resolve(&a, &layers).unwrap().location
+                    }
+                });
+            }
+            assert_eq!(places[0], places[1], "{dest:?} {quarantine:?}");
         }
-        assert_eq!(
-            resolve_quarantine_location(None, None).unwrap().to_string(),
-            "s3://logpublish/events/quarantine/"
-        );
-        let err = resolve_quarantine_location(None, Some("s3://b/")).unwrap_err();
-        assert!(err.to_string().contains("give --quarantine"), "{err}");
     }
 }

@@ -26,10 +26,11 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use clap::Args;
 
 use super::plural;
-use super::records::{inputs, preview, Input, Line, Record, RecordLines};
 use crate::adapters::aws::describe_sdk_error;
-use crate::cli::{exit, AwsArgs, AwsContext, ConfigFile, UsageError};
 use crate::core::quarantine::record_name;
+use crate::records::{inputs, preview, Input, Line, Record, RecordLines};
+use crate::settings::{exit, AwsArgs, Layers, StoreSettings, UsageError};
+use crate::wiring::Wiring;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -69,6 +70,32 @@ pub struct RequeueArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// What `requeue` sends where, resolved.
+#[derive(Debug, Clone)]
+pub struct RequeueSettings {
+    pub from: String,
+    pub to: String,
+    pub dry_run: bool,
+    pub store: StoreSettings,
+}
+
+impl RequeueSettings {
+    pub fn resolve(args: &RequeueArgs, layers: &Layers) -> Result<RequeueSettings, UsageError> {
+        if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
+            return Err(UsageError::new(format!(
+                "--to {}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+                args.to
+            )));
+        }
+        Ok(RequeueSettings {
+            from: args.from.clone(),
+            to: args.to.clone(),
+            dry_run: args.dry_run,
+            store: args.aws.resolve(layers),
+        })
+    }
 }
 
 /// SQS's limits on one SendMessageBatch call.
@@ -216,11 +243,7 @@ impl Sender<'_> {
 }
 
 /// Reads every record of one input into `sender`.
-async fn read_input(
-    input: &Input,
-    ctx: &AwsContext,
-    sender: &mut Sender<'_>,
-) -> anyhow::Result<()> {
+async fn read_input(input: &Input, ctx: &Wiring, sender: &mut Sender<'_>) -> anyhow::Result<()> {
     let mut lines = RecordLines::open(input, ctx).await?;
     while let Some((at, line)) = lines.next().await? {
         match line {
@@ -232,17 +255,9 @@ async fn read_input(
 }
 
 /// Runs `requeue`; the value is the exit status.
-pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
-    if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
-        return Err(UsageError(anyhow::anyhow!(
-            "--to {}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
-            args.to
-        ))
-        .into());
-    }
-    let file = ConfigFile::default();
+pub async fn run(args: RequeueSettings) -> anyhow::Result<i32> {
     let needs_aws = !args.dry_run || args.from.starts_with("s3://");
-    let ctx = AwsContext::load(&args.aws.settings(&file), needs_aws).await;
+    let ctx = Wiring::load(&args.store, needs_aws).await;
     let inputs = inputs(&args.from, &ctx).await?;
     let mut sender = Sender {
         sqs: (!args.dry_run).then(|| ctx.sqs(0)),
@@ -265,7 +280,7 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
     })
 }
 
-fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
+fn summary(args: &RequeueSettings, inputs: usize, tally: &Tally) -> String {
     let mut s = String::new();
     let whence = if inputs == 1 && !args.from.ends_with('/') {
         args.from.clone()

@@ -19,10 +19,11 @@ use clap::{Args, ValueEnum};
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
-use super::{plural, range_text, Archive, DEST_VALUE};
-use crate::cli::{exit, AwsArgs};
+use super::plural;
+use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
+use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, Layers, UsageError};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -69,9 +70,6 @@ pub enum Format {
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct StatsArgs {
-    /// Day-file location.
-    #[arg(long, value_name = DEST_VALUE, env = "S3EW_DEST")]
-    pub dest: String,
     /// First day counted (YYYYMMDD or YYYY-MM-DD). [default: the first day file]
     #[arg(long, value_name = "DAY")]
     pub from: Option<DayKey>,
@@ -85,10 +83,34 @@ pub struct StatsArgs {
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Day files read at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = defaults::STATS_CONCURRENCY)]
     pub concurrency: usize,
     #[command(flatten)]
-    pub aws: AwsArgs,
+    pub archive: ArchiveArgs,
+}
+
+/// What `stats` counts, resolved.
+#[derive(Debug, Clone)]
+pub struct StatsSettings {
+    pub archive: ArchiveSettings,
+    pub from: Option<DayKey>,
+    pub to: Option<DayKey>,
+    pub by: By,
+    pub format: Format,
+    pub concurrency: usize,
+}
+
+impl StatsSettings {
+    pub fn resolve(args: &StatsArgs, layers: &Layers) -> Result<StatsSettings, UsageError> {
+        Ok(StatsSettings {
+            archive: args.archive.resolve(layers)?,
+            from: args.from,
+            to: args.to,
+            by: args.by,
+            format: args.format,
+            concurrency: args.concurrency.max(1),
+        })
+    }
 }
 
 /// The `--format json` object, members in this order.
@@ -236,8 +258,8 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Runs `stats`; the value is the exit status.
-pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
-    let archive = Archive::open(&args.dest, &args.aws).await?;
+pub async fn run(args: StatsSettings) -> anyhow::Result<i32> {
+    let archive = Archive::open(&args.archive).await;
     let days = archive.days(args.from, args.to).await?;
     let by = args.by;
     let archive_ref = &archive;

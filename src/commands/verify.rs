@@ -28,10 +28,11 @@ use std::io::{self, BufRead};
 use clap::Args;
 use serde_json::Value;
 
-use super::{plural, range_text, Archive, DEST_VALUE};
-use crate::cli::{exit, AwsArgs};
+use super::plural;
+use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
+use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, Layers, UsageError};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -59,9 +60,6 @@ Exit status:
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct VerifyArgs {
-    /// Day-file location.
-    #[arg(long, value_name = DEST_VALUE, env = "S3EW_DEST")]
-    pub dest: String,
     /// First day checked (YYYYMMDD or YYYY-MM-DD). [default: the first day file]
     #[arg(long, value_name = "DAY")]
     pub from: Option<DayKey>,
@@ -72,10 +70,32 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub repair: bool,
     /// Findings listed per file (the rest are counted).
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    #[arg(long, value_name = "N", default_value_t = defaults::VERIFY_MAX_LISTED)]
     pub max_listed: usize,
     #[command(flatten)]
-    pub aws: AwsArgs,
+    pub archive: ArchiveArgs,
+}
+
+/// What `verify` checks, resolved.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub archive: ArchiveSettings,
+    pub from: Option<DayKey>,
+    pub to: Option<DayKey>,
+    pub repair: bool,
+    pub max_listed: usize,
+}
+
+impl VerifySettings {
+    pub fn resolve(args: &VerifyArgs, layers: &Layers) -> Result<VerifySettings, UsageError> {
+        Ok(VerifySettings {
+            archive: args.archive.resolve(layers)?,
+            from: args.from,
+            to: args.to,
+            repair: args.repair,
+            max_listed: args.max_listed,
+        })
+    }
 }
 
 /// What is wrong with a line.
@@ -263,82 +283,119 @@ pub fn check_day(reader: &mut dyn BufRead, day: DayKey, cap: usize) -> io::Resul
     Ok(check)
 }
 
+/// What a `verify` run found, summed over the files: the summary is rendered from it.
+#[derive(Debug, Default)]
+struct Totals {
+    days: u64,
+    lines: u64,
+    by_kind: BTreeMap<Kind, u64>,
+    files_with_findings: u64,
+    remaining: u64,
+    remaining_by_kind: BTreeMap<Kind, u64>,
+    repaired: u64,
+    repair_failures: u64,
+}
+
 /// Runs `verify`; the value is the exit status.
-pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
-    let archive = Archive::open(&args.dest, &args.aws).await?;
+pub async fn run(args: VerifySettings) -> anyhow::Result<i32> {
+    let archive = Archive::open(&args.archive).await;
     let days = archive.days(args.from, args.to).await?;
     let cap = args.max_listed;
-    let mut out = String::new();
-    let mut lines = 0u64;
-    let mut by_kind: BTreeMap<Kind, u64> = BTreeMap::new();
-    let mut files_with_findings = 0u64;
-    let mut remaining = 0u64;
-    let mut remaining_by_kind: BTreeMap<Kind, u64> = BTreeMap::new();
-    let mut repair_failures = 0u64;
-    let mut repaired = 0u64;
+    let mut totals = Totals {
+        days: days.len() as u64,
+        ..Totals::default()
+    };
     for &day in &days {
         let Some(check) = archive.scan(day, move |r| check_day(r, day, cap)).await? else {
             continue; // removed since the listing
         };
-        lines += check.lines;
+        totals.lines += check.lines;
         if check.total() == 0 {
             continue;
         }
-        files_with_findings += 1;
+        totals.files_with_findings += 1;
         for (k, n) in &check.counts {
-            *by_kind.entry(*k).or_default() += n;
+            *totals.by_kind.entry(*k).or_default() += n;
         }
+        let mut out = String::new();
         report_file(&mut out, &archive, day, &check);
-        let mut after = check;
-        if args.repair && after.repairable() {
-            match archive.rewrite(day).await {
-                Ok(stats) => {
-                    let before = after.lines;
-                    let now = stats.map_or(0, |s| s.total_lines);
-                    repaired += 1;
-                    let _ = writeln!(
-                        out,
-                        "  repaired: rewrote {} sorted and de-duplicated ({before} lines before)",
-                        plural(now, "line", "lines")
-                    );
-                    after = archive
-                        .scan(day, move |r| check_day(r, day, cap))
-                        .await?
-                        .unwrap_or_default();
-                    if after.total() > 0 {
-                        let _ = writeln!(
-                            out,
-                            "  after the repair, {} (not repairable, kept as is):",
-                            plural(after.total(), "finding remains", "findings remain")
-                        );
-                        list_findings(&mut out, &after, cap);
-                    }
-                }
-                Err(e) => {
-                    repair_failures += 1;
-                    let _ = writeln!(out, "  REPAIR FAILED: {e:#}");
-                }
-            }
-        }
-        remaining += after.total();
+        let after = if args.repair && check.repairable() {
+            repair(&archive, day, check, cap, &mut totals, &mut out).await?
+        } else {
+            check
+        };
+        totals.remaining += after.total();
         for (k, n) in &after.counts {
-            *remaining_by_kind.entry(*k).or_default() += n;
+            *totals.remaining_by_kind.entry(*k).or_default() += n;
         }
         print!("{out}");
-        out.clear();
     }
-    let total: u64 = by_kind.values().sum();
     let range = if args.from.is_some() || args.to.is_some() {
         format!(" ({})", range_text(args.from, args.to))
     } else {
         String::new()
     };
+    print!(
+        "{}",
+        totals_text(&totals, &archive.location.to_string(), &range, args.repair)
+    );
+    Ok(if totals.remaining == 0 && totals.repair_failures == 0 {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+/// Rewrites one day and checks it again; what the check finds after the repair.
+async fn repair(
+    archive: &Archive,
+    day: DayKey,
+    check: FileCheck,
+    cap: usize,
+    totals: &mut Totals,
+    out: &mut String,
+) -> anyhow::Result<FileCheck> {
+    match archive.rewrite(day).await {
+        Ok(stats) => {
+            let now = stats.map_or(0, |s| s.total_lines);
+            totals.repaired += 1;
+            let _ = writeln!(
+                out,
+                "  repaired: rewrote {} sorted and de-duplicated ({} lines before)",
+                plural(now, "line", "lines"),
+                check.lines
+            );
+            let after = archive
+                .scan(day, move |r| check_day(r, day, cap))
+                .await?
+                .unwrap_or_default();
+            if after.total() > 0 {
+                let _ = writeln!(
+                    out,
+                    "  after the repair, {} (not repairable, kept as is):",
+                    plural(after.total(), "finding remains", "findings remain")
+                );
+                list_findings(out, &after, cap);
+            }
+            Ok(after)
+        }
+        Err(e) => {
+            totals.repair_failures += 1;
+            let _ = writeln!(out, "  REPAIR FAILED: {e:#}");
+            Ok(check)
+        }
+    }
+}
+
+/// The closing lines of a run (pure).
+fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String {
+    let mut out = String::new();
+    let total: u64 = t.by_kind.values().sum();
     let _ = write!(
         out,
-        "checked {} ({}) in {}{range}: ",
-        plural(days.len() as u64, "day file", "day files"),
-        plural(lines, "line", "lines"),
-        archive.location
+        "checked {} ({}) in {location}{range}: ",
+        plural(t.days, "day file", "day files"),
+        plural(t.lines, "line", "lines"),
     );
     if total == 0 {
         let _ = writeln!(out, "clean");
@@ -347,37 +404,35 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             out,
             "{} in {} ({})",
             plural(total, "finding", "findings"),
-            plural(files_with_findings, "file", "files"),
-            kinds_text(&by_kind)
+            plural(t.files_with_findings, "file", "files"),
+            kinds_text(&t.by_kind)
         );
     }
-    if args.repair && total > 0 {
+    if repair && total > 0 {
         let _ = writeln!(
             out,
             "repaired {}; {}{}{}",
-            plural(repaired, "file", "files"),
-            plural(remaining, "finding remains", "findings remain"),
-            if remaining > 0 {
-                format!(" ({})", kinds_text(&remaining_by_kind))
+            plural(t.repaired, "file", "files"),
+            plural(t.remaining, "finding remains", "findings remain"),
+            if t.remaining > 0 {
+                format!(" ({})", kinds_text(&t.remaining_by_kind))
             } else {
                 String::new()
             },
-            if repair_failures > 0 {
-                format!("; {} FAILED", plural(repair_failures, "repair", "repairs"))
+            if t.repair_failures > 0 {
+                format!(
+                    "; {} FAILED",
+                    plural(t.repair_failures, "repair", "repairs")
+                )
             } else {
                 String::new()
             }
         );
     }
-    if days.is_empty() {
+    if t.days == 0 {
         let _ = writeln!(out, "(no day files found in the range)");
     }
-    print!("{out}");
-    Ok(if remaining == 0 && repair_failures == 0 {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    out
 }
 
 fn kinds_text(by_kind: &BTreeMap<Kind, u64>) -> String {

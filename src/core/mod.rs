@@ -9,6 +9,7 @@ pub mod classify;
 pub mod day;
 pub mod format;
 pub mod merge;
+pub mod metrics_log;
 pub mod quarantine;
 pub mod redact;
 pub mod rules;

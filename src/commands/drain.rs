@@ -1,0 +1,552 @@
+//! `drain`: the hourly job. Checks the locations, builds the source and the stores, drives the
+//! pipeline until the source is drained or a signal arrives, then prints the summary, writes the
+//! report, and publishes the GitHub step summary and metrics when asked.
+//!
+//! Also here: the progress display (a bar on a terminal, plain lines otherwise), signal
+//! handling, and the logging set-up that keeps log lines from tearing the bar.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::adapters::sqs::SqsSettings;
+use crate::location::{Location, SourceSpec};
+use crate::metrics::{FlushCounts, MetricsSettings};
+use crate::pipeline::{self, DrainOptions, Progress};
+use crate::report::Report;
+use crate::settings::{
+    self, defaults, AwsArgs, Layers, LocationArgs, MetricsArgs, QuarantineBodyArgs, RuleArgs,
+    SqsArgs, StoreSettings, UsageError,
+};
+use crate::wiring::{self, Wiring};
+
+pub const AFTER_HELP: &str = "\
+Examples:
+  # the bundled sample into a local directory, no AWS needed
+  s3-event-writer drain --source examples/messages.jsonl --dest /tmp/archive/prod
+
+  # the production job (QUEUE_URL in the environment)
+  s3-event-writer drain --dest s3://logpublish/events/prod/ --report report.json
+
+  # see what a run would change, without writing or deleting anything
+  s3-event-writer drain --dry-run
+
+Exit status:
+  0  every message read was kept, dropped or quarantined durably
+  1  some messages could not be written or deleted; they stay in the queue and come back
+  2  usage or configuration error; nothing was read
+  3  the source or destination could not be used (unreachable, denied, missing)";
+
+/// Arguments of `drain`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DrainArgs {
+    /// SQS queue URL, a FILE with one message body per line, or - for stdin. [default: $QUEUE_URL]
+    #[arg(long, value_name = "QUEUE_URL|FILE|-", env = "QUEUE_URL")]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub at: LocationArgs,
+    #[command(flatten)]
+    pub body: QuarantineBodyArgs,
+    /// Write the run report (JSON) to this file.
+    #[arg(long, value_name = "FILE", env = "S3EW_REPORT")]
+    pub report: Option<PathBuf>,
+    /// Write nothing and delete nothing; print what would change per day.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Most messages in one block (one flush of the day files).
+    #[arg(long, value_name = "N", env = "S3EW_BLOCK_MESSAGES", default_value_t = defaults::BLOCK_MESSAGES)]
+    pub block_messages: usize,
+    /// Stop after this many messages.
+    #[arg(long, value_name = "N", env = "S3EW_MAX_MESSAGES")]
+    pub max_messages: Option<u64>,
+    /// Day files merged at once.
+    #[arg(long, value_name = "N", env = "S3EW_DAY_CONCURRENCY", default_value_t = defaults::DAY_CONCURRENCY)]
+    pub day_concurrency: usize,
+    /// How many values per drop reason the summary lists.
+    #[arg(long, value_name = "N", default_value_t = defaults::SUMMARY_TOP)]
+    pub summary_top: usize,
+    /// Stop receiving after this many consecutive blocks in which every write failed (the
+    /// messages in hand are given back; exit status 1).
+    #[arg(long, value_name = "N", env = "S3EW_MAX_FAILED_BLOCKS", default_value_t = defaults::MAX_FAILED_BLOCKS)]
+    pub max_failed_blocks: u32,
+    /// Progress display on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    #[command(flatten)]
+    pub sqs: SqsArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// In GitHub Actions: append the summary as Markdown to the file $GITHUB_STEP_SUMMARY names,
+    /// and print an ::error:: annotation per failure on stdout.
+    #[arg(long)]
+    pub github_summary: bool,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// A progress bar on a terminal, a plain line every 10 s otherwise.
+    #[default]
+    Auto,
+    /// Plain progress lines only.
+    Lines,
+    /// Nothing but the final summary.
+    Off,
+}
+
+/// Everything `drain` needs, resolved.
+#[derive(Debug, Clone)]
+pub struct DrainSettings {
+    pub source: SourceSpec,
+    pub dest: Location,
+    pub quarantine: Location,
+    pub report: Option<PathBuf>,
+    pub rules: crate::core::Rules,
+    pub options: DrainOptions,
+    pub summary_top: usize,
+    pub progress: ProgressMode,
+    pub sqs: SqsSettings,
+    pub store: StoreSettings,
+    /// The step summary file (`--github-summary`).
+    pub github_summary: Option<PathBuf>,
+    /// `--metrics` and `--metrics-namespace`.
+    pub metrics: MetricsSettings,
+}
+
+impl DrainSettings {
+    pub fn resolve(args: &DrainArgs, layers: &Layers) -> Result<DrainSettings, UsageError> {
+        let f = &layers.file;
+        let Some(source) = args.source.clone().or_else(|| f.source.clone()) else {
+            return Err(UsageError::new(
+                "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL",
+            ));
+        };
+        let source = SourceSpec::parse(&source);
+        // Whether the quarantine is inside the day files is checked with the other locations
+        // before the run (crate::preflight): exit status 3.
+        let at = args.at.resolve(layers)?;
+        let max_messages = args.max_messages.or(f.max_messages);
+        let queue_url = match &source {
+            SourceSpec::Sqs(u) => u.clone(),
+            _ => String::new(),
+        };
+        let sqs = args.sqs.resolve(layers, queue_url, max_messages)?;
+        let flush_secs = args
+            .sqs
+            .flush_secs(layers, &sqs, matches!(source, SourceSpec::Sqs(_)));
+        Ok(DrainSettings {
+            options: DrainOptions {
+                block_messages: block_messages(layers.pick(
+                    "block_messages",
+                    args.block_messages,
+                    f.block_messages,
+                ))?,
+                flush_secs,
+                day_concurrency: layers
+                    .pick("day_concurrency", args.day_concurrency, f.day_concurrency)
+                    .max(1),
+                max_messages,
+                dry_run: args.dry_run,
+                run_id: pipeline::new_run_id(),
+                max_failed_blocks: settings::max_failed_blocks(layers.pick(
+                    "max_failed_blocks",
+                    args.max_failed_blocks,
+                    f.max_failed_blocks,
+                ))?,
+                quarantine_body: args.body.resolve(layers)?,
+            },
+            source,
+            dest: at.dest,
+            quarantine: at.quarantine,
+            sqs,
+            store: args.aws.resolve(layers),
+            report: args.report.clone().or_else(|| f.report.clone()),
+            rules: args.rules.resolve(layers)?,
+            summary_top: layers.pick("summary_top", args.summary_top, f.summary_top),
+            progress: args.progress,
+            github_summary: github_summary_file(
+                args.github_summary,
+                std::env::var_os("GITHUB_STEP_SUMMARY"),
+            )?,
+            metrics: args.metrics.resolve(layers, defaults::METRICS)?,
+        })
+    }
+}
+
+fn block_messages(n: usize) -> Result<usize, UsageError> {
+    if n == 0 {
+        return Err(UsageError::new("--block-messages must be at least 1"));
+    }
+    Ok(n)
+}
+
+/// Runs `drain` and publishes its outcome; the exit status.
+pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
+    let github = settings.github_summary.clone();
+    let metrics = settings.metrics.clone();
+    let outcome = drain(settings).await;
+    if outcome.is_err() {
+        print_fatal_metrics(&metrics);
+    }
+    if let (Some(path), Err(e)) = (&github, &outcome) {
+        publish_github_fatal(path, e);
+    }
+    Ok(if outcome?.succeeded() {
+        settings::exit::OK
+    } else {
+        settings::exit::PARTIAL
+    })
+}
+
+/// Checks the locations, builds the adapters, drives the pipeline until drained or
+/// interrupted, then reports.
+pub async fn drain(settings: DrainSettings) -> anyhow::Result<Report> {
+    let locations = [&settings.dest, &settings.quarantine];
+    let needs_aws = wiring::needs_aws(Some(&settings.source), &locations);
+    let wiring = Wiring::load(&settings.store, needs_aws).await;
+    crate::preflight::check_drain(
+        &settings.source,
+        &settings.dest,
+        &settings.quarantine,
+        wiring.s3_for(&locations).as_ref(),
+    )
+    .await?;
+    let mut source = wiring.source(&settings.source, &settings.sqs)?;
+    let days = wiring.day_store(&settings.dest);
+    let quarantine = wiring.quarantine_store(&settings.quarantine);
+    tracing::info!(source = %settings.source, dest = %settings.dest, quarantine = %settings.quarantine, dry_run = settings.options.dry_run, "drain starting");
+    let progress = Arc::new(Progress::default());
+    let ticker = spawn_progress(settings.progress, progress.clone());
+    let stores = pipeline::Stores {
+        days: &days,
+        quarantine: &quarantine,
+    };
+    let metrics = settings.metrics.clone();
+    let report = pipeline::drain_observed(
+        &mut source,
+        stores,
+        &settings.rules,
+        &settings.options,
+        &progress,
+        shutdown_signal(),
+        &mut |counts| super::print_metrics(&metrics, counts),
+    )
+    .await;
+    ticker.abort();
+    if let Some(pb) = PROGRESS_BAR.get() {
+        pb.finish_and_clear();
+    }
+    let report = report?;
+    publish(&settings, &report)?;
+    Ok(report)
+}
+
+/// The summary on stderr, the report file, the GitHub step summary.
+fn publish(settings: &DrainSettings, report: &Report) -> anyhow::Result<()> {
+    eprint!("{}", report.summary(settings.summary_top));
+    if let Some(path) = &settings.report {
+        super::write_report(path, report)?;
+    }
+    if let Some(path) = &settings.github_summary {
+        // The run is done: a summary that cannot be written is a warning, not its outcome.
+        if let Err(e) = publish_github(
+            path,
+            &report.github_markdown(settings.summary_top),
+            &report.github_annotations(),
+        ) {
+            tracing::warn!("{e:#}");
+        }
+    }
+    Ok(())
+}
+
+/// For a `drain` that could not run (exit status 3): one record with `Failures` 1, so the
+/// `Failures` alarm sees a run that never got going.
+pub fn print_fatal_metrics(settings: &MetricsSettings) {
+    let counts = FlushCounts {
+        failures: 1,
+        ..FlushCounts::default()
+    };
+    super::print_metrics(settings, &counts);
+}
+
+/// The file `--github-summary` appends to: `GITHUB_STEP_SUMMARY`, which GitHub Actions sets in
+/// every step. None without the flag; a usage error with the flag but without the variable.
+pub fn github_summary_file(
+    flag: bool,
+    env: Option<std::ffi::OsString>,
+) -> Result<Option<PathBuf>, UsageError> {
+    match (flag, env) {
+        (false, _) => Ok(None),
+        (true, Some(p)) if !p.is_empty() => Ok(Some(PathBuf::from(p))),
+        (true, _) => Err(UsageError::new(
+            "--github-summary needs GITHUB_STEP_SUMMARY, the file GitHub Actions sets in every step \
+             for the step summary; outside GitHub Actions leave the flag off (or set the variable \
+             to a file to append to)",
+        )),
+    }
+}
+
+/// Appends `markdown` to the step summary file and prints the annotations on stdout, where the
+/// runner reads workflow commands.
+pub fn publish_github(path: &Path, markdown: &str, annotations: &[String]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let append = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        f.write_all(markdown.as_bytes())?;
+        f.flush()
+    };
+    append().with_context(|| {
+        format!(
+            "cannot append the step summary to {} (GITHUB_STEP_SUMMARY)",
+            path.display()
+        )
+    })?;
+    let mut out = std::io::stdout().lock();
+    for line in annotations {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// For a `drain` that failed as a whole: the error as the step summary and an annotation.
+/// Best effort (a warning if it cannot be written): the error itself is what the caller reports.
+pub fn publish_github_fatal(path: &Path, error: &anyhow::Error) {
+    let text = format!("{error:#}");
+    let annotation =
+        crate::report::github_annotation("error", "s3-event-writer: drain could not run", &text);
+    if let Err(e) = publish_github(
+        path,
+        &crate::report::github_fatal_markdown(&text),
+        &[annotation],
+    ) {
+        tracing::warn!("{e:#}");
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The progress bar, when one is shown (log lines are printed above it).
+static PROGRESS_BAR: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
+
+fn progress_line(p: &Progress, started: std::time::Instant) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let received = p.received.load(Relaxed);
+    #[allow(clippy::cast_precision_loss)]
+    let rate = received as f64 / started.elapsed().as_secs_f64().max(1e-3);
+    format!(
+        "received {received}, kept {}, dropped {}, quarantined {}, deleted {} ({rate:.0} msg/s)",
+        p.kept.load(Relaxed),
+        p.dropped.load(Relaxed),
+        p.quarantined.load(Relaxed),
+        p.deleted.load(Relaxed)
+    )
+}
+
+fn spawn_progress(mode: ProgressMode, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
+    let started = std::time::Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    tokio::spawn(async move {
+        match mode {
+            ProgressMode::Off => {}
+            ProgressMode::Auto if tty => {
+                let pb = PROGRESS_BAR.get_or_init(|| {
+                    let pb = indicatif::ProgressBar::new_spinner();
+                    pb.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                            .expect("valid template"),
+                    );
+                    pb
+                });
+                loop {
+                    pb.set_message(progress_line(&progress, started));
+                    pb.tick();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+            _ => loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                tracing::info!("progress: {}", progress_line(&progress, started));
+            },
+        }
+    })
+}
+
+/// A tracing writer that keeps log lines from tearing the progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct StderrAbovePb;
+
+impl std::io::Write for StderrAbovePb {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match PROGRESS_BAR.get() {
+            Some(pb) => pb.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Sets up `tracing` on stderr, as JSON lines when `json` (`RUST_LOG` overrides the default
+/// level).
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("s3_event_writer=info,warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(|| StderrAbovePb);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_target(false).compact().init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::FromArgMatches as _;
+
+    #[derive(Debug, clap::Parser)]
+    struct Top {
+        #[command(flatten)]
+        config: settings::ConfigArgs,
+        #[command(flatten)]
+        drain: DrainArgs,
+    }
+
+    fn resolve(argv: &[&str]) -> Result<DrainSettings, UsageError> {
+        use clap::CommandFactory as _;
+        let mut v = vec!["drain"];
+        v.extend_from_slice(argv);
+        let m = Top::command().try_get_matches_from(v).unwrap();
+        let top = Top::from_arg_matches(&m).unwrap();
+        let layers = Layers::load(&m, &top.config)?;
+        DrainSettings::resolve(&top.drain, &layers)
+    }
+
+    #[test]
+    fn settings_default_dest_and_quarantine() {
+        let s = resolve(&["--source", "msgs.jsonl"]).unwrap();
+        assert_eq!(s.dest.to_string(), "s3://logpublish/events/prod/");
+        assert_eq!(
+            s.quarantine.to_string(),
+            "s3://logpublish/events/quarantine/"
+        );
+        assert_eq!(s.source, SourceSpec::File("msgs.jsonl".into()));
+        assert_eq!(s.options.block_messages, defaults::BLOCK_MESSAGES);
+        assert_eq!(
+            s.options.flush_secs, None,
+            "a file read once has no flush timer"
+        );
+    }
+
+    #[test]
+    fn max_failed_blocks_from_flag_file_or_default() {
+        let s = resolve(&["--source", "f"]).unwrap();
+        assert_eq!(s.options.max_failed_blocks, 3);
+        let s = resolve(&["--source", "f", "--max-failed-blocks", "1"]).unwrap();
+        assert_eq!(s.options.max_failed_blocks, 1);
+        let e = resolve(&["--source", "f", "--max-failed-blocks", "0"]).unwrap_err();
+        assert!(e.to_string().contains("--max-failed-blocks 0"), "{e}");
+        let config = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            config.path(),
+            "max_failed_blocks = 7\nsource = \"from-file\"\n",
+        )
+        .unwrap();
+        let path = config.path().to_str().unwrap();
+        let s = resolve(&["--config", path]).unwrap();
+        assert_eq!(s.options.max_failed_blocks, 7);
+        assert_eq!(s.source, SourceSpec::File("from-file".into()));
+        let s = resolve(&[
+            "--source",
+            "f",
+            "--config",
+            path,
+            "--max-failed-blocks",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.options.max_failed_blocks, 2,
+            "the flag wins over the file"
+        );
+    }
+
+    #[test]
+    fn no_source_is_a_usage_error_naming_the_flag_and_variable() {
+        let e = resolve(&[]).unwrap_err().to_string();
+        assert!(e.contains("--source") && e.contains("QUEUE_URL"), "{e}");
+    }
+
+    #[test]
+    fn a_queue_block_is_flushed_within_half_the_visibility_timeout() {
+        let s = resolve(&["--source", "https://sqs.us-west-2.amazonaws.com/1/q"]).unwrap();
+        assert_eq!(
+            s.options.flush_secs,
+            Some(defaults::VISIBILITY_TIMEOUT_SECS / 2)
+        );
+        assert_eq!(s.sqs.queue_url, "https://sqs.us-west-2.amazonaws.com/1/q");
+    }
+
+    #[test]
+    fn github_summary_needs_the_step_summary_variable() {
+        assert_eq!(github_summary_file(false, Some("/s".into())).unwrap(), None);
+        assert_eq!(
+            github_summary_file(true, Some("/tmp/step".into())).unwrap(),
+            Some(PathBuf::from("/tmp/step"))
+        );
+        for env in [None, Some(std::ffi::OsString::new())] {
+            let err = github_summary_file(true, env).unwrap_err().to_string();
+            assert!(
+                err.contains("--github-summary needs GITHUB_STEP_SUMMARY"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn publish_github_appends_to_the_summary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.md");
+        publish_github(&path, "first\n", &[]).unwrap();
+        publish_github(&path, "second\n", &[]).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nsecond\n");
+        let err = publish_github(&dir.path().join("no/such/dir"), "x", &[]).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cannot append the step summary to"),
+            "{err:#}"
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! One file per subcommand. Each resolves its settings from its arguments through
+//! [`crate::settings`] (`XSettings::resolve(&args, &layers)`), builds its backends through
+//! [`crate::wiring`], and runs (`run(settings) -> Result<exit status>`).
+//!
+//! Nothing here imports the clap top level ([`crate::cli`]); the argument structs of each
+//! command live in its file and are only flattened into `cli::Command`.
+
+use crate::metrics::{FlushCounts, MetricsSettings};
+
+pub mod backfill;
+pub mod doctor;
+pub mod drain;
+pub mod lambda;
+pub mod quarantine;
+pub mod requeue;
+pub mod stats;
+pub mod verify;
+
+/// Prints `counts` as one EMF line on stdout when metrics are on. A line that cannot be
+/// written (stdout closed) is a warning: metrics never change a run's outcome.
+pub fn print_metrics(settings: &MetricsSettings, counts: &FlushCounts) {
+    use std::io::Write as _;
+    let now = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
+    let Some(record) = settings.record(*counts, now) else {
+        return;
+    };
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{}", record.to_line()).and_then(|()| out.flush()) {
+        tracing::warn!(error = %e, "cannot print a metrics record on stdout");
+    }
+}
+
+/// `n thing` or `n things`.
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Writes `report` as pretty JSON to `path`.
+pub(crate) fn write_report<T: serde::Serialize>(
+    path: &std::path::Path,
+    report: &T,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let json = serde_json::to_vec_pretty(report)?;
+    std::fs::write(path, json)
+        .with_context(|| format!("cannot write the report to {}", path.display()))
+}

@@ -827,4 +827,142 @@ mod tests {
         assert_eq!(report.failures.len(), 1);
         assert_eq!(sum(|f| f.conflict_retries), 0);
     }
+
+    /// Day files in memory; merging a day in `failing` fails.
+    #[derive(Default)]
+    struct MemDays {
+        files: Mutex<BTreeMap<DayKey, std::collections::BTreeSet<Vec<u8>>>>,
+        failing: std::collections::BTreeSet<DayKey>,
+    }
+
+    impl DayStore for MemDays {
+        async fn merge_day(
+            &self,
+            day: DayKey,
+            lines: Arc<Vec<Vec<u8>>>,
+        ) -> Result<MergeStats, DestError> {
+            if self.failing.contains(&day) {
+                return Err(DestError::Store {
+                    location: day.to_string(),
+                    message: "SlowDown".into(),
+                });
+            }
+            let mut files = self.files.lock().unwrap();
+            let file = files.entry(day).or_default();
+            let before = file.len() as u64;
+            file.extend(lines.iter().cloned());
+            Ok(MergeStats {
+                new_lines: file.len() as u64 - before,
+                total_lines: file.len() as u64,
+                ..MergeStats::default()
+            })
+        }
+        async fn preview_day(
+            &self,
+            _day: DayKey,
+            _lines: Arc<Vec<Vec<u8>>>,
+        ) -> Result<MergeStats, DestError> {
+            Ok(MergeStats::default())
+        }
+        fn requests(&self) -> BTreeMap<String, u64> {
+            BTreeMap::new()
+        }
+    }
+
+    /// The delivery rule, on every body of the sample with every choice of failing days: a
+    /// message of a day whose write failed is never deleted (it is given back), a dropped one
+    /// always is, a kept one is deleted exactly when its day was written, a quarantined one
+    /// when its record was.
+    #[tokio::test]
+    async fn a_failed_days_messages_are_never_deleted_and_dropped_ones_always_are() {
+        let rules = Rules::default();
+        let bodies: Vec<&str> = include_str!("../examples/messages.jsonl").lines().collect();
+        let outcomes: Vec<Outcome> = bodies
+            .iter()
+            .map(|b| classify_bytes(b.as_bytes(), &rules, &mut Vec::new()))
+            .collect();
+        let all_days: Vec<DayKey> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Keep { day } => Some(*day),
+                _ => None,
+            })
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert!(all_days.len() >= 2, "the sample spans several days");
+        assert!(outcomes.iter().any(|o| matches!(o, Outcome::Drop { .. })));
+        for mask in 0..(1u32 << all_days.len().min(4)) {
+            let failing: std::collections::BTreeSet<DayKey> = all_days
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, d)| *d)
+                .collect();
+            for block_messages in [7, 1000] {
+                let days = MemDays {
+                    failing: failing.clone(),
+                    ..MemDays::default()
+                };
+                let quarantine = CountingQuarantine::default();
+                let mut source = VecSource {
+                    pending: bodies
+                        .iter()
+                        .enumerate()
+                        .map(|(i, b)| message(&format!("m{i}"), &i.to_string(), b))
+                        .collect(),
+                    ..VecSource::default()
+                };
+                let opts = DrainOptions {
+                    block_messages,
+                    max_failed_blocks: u32::MAX,
+                    ..DrainOptions::default()
+                };
+                let report = drain(
+                    &mut source,
+                    &days,
+                    &quarantine,
+                    &rules,
+                    &opts,
+                    &Progress::default(),
+                    std::future::pending(),
+                )
+                .await
+                .unwrap();
+                let acked: std::collections::BTreeSet<usize> =
+                    source.acked.iter().map(|h| h.parse().unwrap()).collect();
+                let abandoned: std::collections::BTreeSet<usize> = source
+                    .abandoned
+                    .iter()
+                    .map(|h| h.parse().unwrap())
+                    .collect();
+                assert!(acked.is_disjoint(&abandoned));
+                for (i, o) in outcomes.iter().enumerate() {
+                    let (deleted, given_back) = (acked.contains(&i), abandoned.contains(&i));
+                    match o {
+                        Outcome::Keep { day } if failing.contains(day) => {
+                            assert!(!deleted && given_back, "message {i} of failed day {day}");
+                        }
+                        Outcome::Keep { .. }
+                        | Outcome::Drop { .. }
+                        | Outcome::Quarantine { .. } => {
+                            assert!(
+                                deleted && !given_back,
+                                "message {i} ({o:?}), failing {failing:?}"
+                            );
+                        }
+                    }
+                }
+                let written: usize = days
+                    .files
+                    .lock()
+                    .unwrap()
+                    .keys()
+                    .filter(|d| failing.contains(d))
+                    .count();
+                assert_eq!(written, 0, "nothing reaches a failing day");
+                assert_eq!(report.deleted as usize, acked.len());
+            }
+        }
+    }
 }

@@ -12,8 +12,8 @@ use common::sizes;
 use s3_event_writer::adapters::aws::RequestCounter;
 use s3_event_writer::adapters::dir::{DirQuarantine, DirStore};
 use s3_event_writer::adapters::s3::{S3Quarantine, S3Settings, S3Store};
-use s3_event_writer::core::{classify, BodyPolicy, Outcome, Rules, SortOptions};
 use s3_event_writer::commands::lambda::{handle_batch, Record};
+use s3_event_writer::core::{classify, BodyPolicy, Outcome, Rules, SortOptions};
 use support::{Fault, FaultProxy, Moto};
 
 const BUCKET: &str = "logpublish";

@@ -8,7 +8,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::*;
+use crate::support::{
+    block_on_fresh, create_bucket, create_queue, create_queue_with_dlq, download_prefix,
+    get_object, head_etag, list_keys, put_object, queue_depth, raw_status, read_dir_files,
+    receive_all_bodies, s3_client, send_bodies, sqs_client, upload_dir, with_quick_retries_s3,
+    with_quick_retries_sqs, Fault, FaultProxy, Moto,
+};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;

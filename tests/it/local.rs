@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
 use crate::support::api::{minimise, record_name, Redaction};
-use crate::support::*;
+use crate::support::{
+    ami_event, ami_quarantine_bodies, assert_same_tree, bin, copy_dir, counts, fixture, read_json,
+    run, run_ok, sizes, tree, CALLER_VALUES, SETS,
+};
 
 fn drain_set(
     set: &str,

@@ -36,9 +36,9 @@
     clippy::too_many_lines
 )]
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-#[path = "../tests/support/mod.rs"]
+// The integration tests' support module; the bench uses only part of it.
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;
@@ -352,7 +352,7 @@ impl Bench {
 
 /// The writer, with the caller's environment kept from steering it (the tests' helper).
 fn writer() -> Command {
-    let mut c = common::bin();
+    let mut c = support::bin();
     c.env("RUST_LOG", "error");
     c
 }

@@ -3,30 +3,22 @@
 //! records of a day whose write failed, eight concurrent invocations on overlapping days, and
 //! quarantine records minimised by default and raw with `S3EW_QUARANTINE_VERBATIM`'s policy.
 
-mod common;
-mod support;
-
 use std::collections::BTreeMap;
 
-use common::sizes;
-use s3_event_writer::adapters::aws::RequestCounter;
-use s3_event_writer::adapters::dir::{DirQuarantine, DirStore};
-use s3_event_writer::adapters::s3::{S3Quarantine, S3Settings, S3Store};
-use s3_event_writer::commands::lambda::{handle_batch, Record};
-use s3_event_writer::core::{classify, BodyPolicy, Outcome, Rules, SortOptions};
-use support::{Fault, FaultProxy, Moto};
-
-const BUCKET: &str = "logpublish";
-const PREFIX: &str = "events/prod/";
+use crate::support::api::adapters::{
+    DirQuarantine, DirStore, RequestCounter, S3Quarantine, S3Settings, S3Store,
+};
+use crate::support::api::lambda::{handle_batch, Record};
+use crate::support::api::{classify, BodyPolicy, Outcome, Rules, SortOptions};
+use crate::support::{self, bodies_of, sizes, Fault, FaultProxy, Moto, BUCKET, PREFIX};
 
 fn records(set: &str) -> Vec<Record> {
-    std::fs::read_to_string(common::fixture(set).join("messages.jsonl"))
-        .unwrap()
-        .lines()
+    bodies_of(set)
+        .into_iter()
         .enumerate()
         .map(|(i, body)| Record {
             message_id: format!("{set}-{i:05}"),
-            body: body.to_owned(),
+            body,
         })
         .collect()
 }
@@ -46,7 +38,7 @@ async fn env(set: &str) -> Env {
     proxy.serialize_all(true);
     let s3 = support::s3_client(&moto.endpoint).await;
     support::create_bucket(&s3, BUCKET).await;
-    support::upload_dir(&s3, BUCKET, PREFIX, &common::fixture(set).join("existing")).await;
+    support::upload_dir(&s3, BUCKET, PREFIX, &support::fixture(set).join("existing")).await;
     let via_proxy = support::with_quick_retries_s3(&support::s3_client(&proxy.endpoint).await);
     let settings = S3Settings {
         bucket: BUCKET.into(),
@@ -69,7 +61,7 @@ async fn archive(env: &Env) -> BTreeMap<String, Vec<u8>> {
 }
 
 fn assert_expected(got: &BTreeMap<String, Vec<u8>>, set: &str) {
-    let expected = common::tree(&common::fixture(set).join("expected"));
+    let expected = support::tree(&support::fixture(set).join("expected"));
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         expected.keys().collect::<Vec<_>>()
@@ -101,7 +93,7 @@ async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
     assert!(out.failed.is_empty(), "{:?}", out.failed);
     assert_expected(&archive(&env).await, "emulator");
     let c: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(common::fixture("emulator").join("counts.json")).unwrap(),
+        &std::fs::read(support::fixture("emulator").join("counts.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(out.report.kept, c["kept"].as_u64().unwrap());
@@ -144,7 +136,7 @@ async fn a_failed_day_fails_exactly_its_records() {
         "exactly the failed day's records, and no dropped or quarantined one"
     );
     let got = archive(&env).await;
-    let want = common::tree(&common::fixture("emulator").join("expected"));
+    let want = support::tree(&support::fixture("emulator").join("expected"));
     assert_eq!(got["20261126"], want["20261126"]);
     assert_eq!(got["20261128"], want["20261128"]);
     assert!(!got.contains_key("20261127"));
@@ -186,7 +178,7 @@ async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quarantine_records_hold_no_caller_by_default_and_the_raw_bodies_with_verbatim() {
     let env = env("emulator").await;
-    let bad = common::ami_quarantine_bodies();
+    let bad = support::ami_quarantine_bodies();
     let records: Vec<Record> = bad
         .iter()
         .enumerate()
@@ -211,7 +203,7 @@ async fn quarantine_records_hold_no_caller_by_default_and_the_raw_bodies_with_ve
     assert_eq!(minimised.len(), bad.len());
     for bytes in minimised.values() {
         let text = String::from_utf8_lossy(bytes);
-        for caller in common::CALLER_VALUES {
+        for caller in support::CALLER_VALUES {
             assert!(!text.contains(caller), "{caller} in {text}");
         }
     }
@@ -244,7 +236,7 @@ async fn quarantine_records_hold_no_caller_by_default_and_the_raw_bodies_with_ve
 #[test]
 fn started_by_lambda_without_arguments_it_runs_the_lambda_command() {
     // Lambda runs `bootstrap` with no arguments; without S3EW_DEST it must say what is missing.
-    let out = common::bin()
+    let out = support::bin()
         .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
         .output()
         .unwrap();
@@ -257,7 +249,7 @@ const MATRIX_DAYS: [&str; 7] = [
     "20261101", "20261102", "20261103", "20261104", "20261105", "20261106", "20261107",
 ];
 
-/// The size-class matrix (`tests/common/sizes.rs`) as one invocation's records.
+/// The size-class matrix (`tests/it/support/sizes.rs`) as one invocation's records.
 fn size_matrix() -> (Vec<sizes::SizedDay>, Vec<Record>) {
     let matrix = sizes::matrix(
         &sizes::LOWERED,
@@ -362,7 +354,7 @@ async fn every_size_class_is_merged_through_the_handler_into_a_directory() {
         out.report.failures
     );
     sizes::assert_days(
-        &common::tree(&dest),
+        &support::tree(&dest),
         &matrix,
         "the Lambda handler into a directory",
     );

@@ -4,16 +4,17 @@
 //! (the quarantine included), minimised and raw quarantine records, dry runs, unsorted existing
 //! files, concurrent runs on one directory, and exit statuses.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use common::*;
-use s3_event_writer::core::{minimise, record_name, Redaction};
+use crate::support::api::{minimise, record_name, Redaction};
+use crate::support::{
+    ami_event, ami_quarantine_bodies, assert_same_tree, bin, copy_dir, counts, fixture, read_json,
+    run, run_ok, sizes, tree, CALLER_VALUES, SETS,
+};
 
 fn drain_set(
     set: &str,
@@ -743,7 +744,7 @@ fn unusable_locations_are_refused_before_anything_is_read_or_written() {
     assert_eq!(fs::read(file).unwrap(), b"x");
 }
 
-/// The size-class matrix (`tests/common/sizes.rs`) through `drain` into a directory.
+/// The size-class matrix (`tests/it/support/sizes.rs`) through `drain` into a directory.
 #[test]
 fn every_size_class_is_merged_through_drain_into_a_directory() {
     let tmp = tempfile::tempdir().unwrap();

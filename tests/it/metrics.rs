@@ -8,15 +8,14 @@
 
 #![allow(clippy::cast_possible_truncation)]
 
-mod common;
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{bin, fixture, read_json, run, run_ok};
-use support::{Fault, FaultProxy, Moto};
+use crate::support::{
+    self, bin, bodies_of, fixture, read_json, rt, run, run_ok, Fault, FaultProxy, Moto, BUCKET,
+    PREFIX,
+};
 
 const METRICS: [&str; 8] = [
     "Received",
@@ -328,20 +327,9 @@ fn with_github_summary_every_stdout_line_is_a_record_or_an_annotation() {
 /// writer's edit between our GET and PUT forces.
 #[test]
 fn emulator_records_count_deletes_and_conflict_retries() {
-    const BUCKET: &str = "logpublish";
-    const PREFIX: &str = "events/prod/";
-    let bodies: Vec<String> = fs::read_to_string(fixture("emulator").join("messages.jsonl"))
-        .unwrap()
-        .lines()
-        .take(150)
-        .map(str::to_owned)
-        .collect();
+    let bodies: Vec<String> = bodies_of("emulator").into_iter().take(150).collect();
     let moto = Moto::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rt();
     let queue = rt.block_on(async {
         let s3 = support::s3_client(&moto.endpoint).await;
         let sqs = support::sqs_client(&moto.endpoint).await;

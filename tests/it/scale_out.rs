@@ -8,29 +8,16 @@
 //! conditional writes and deletes. The local variant runs four processes on one directory.
 //! No timing is asserted.
 
-mod common;
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{assert_same_tree, bin, copy_dir, counts, fixture, read_json, run_ok, tree};
-use support::{FaultProxy, Moto};
+use crate::support::{
+    self, assert_same_tree, bin, bodies_of, copy_dir, counts, fixture, read_json, rt, run_ok, tree,
+    FaultProxy, Moto, BUCKET, DEST, PREFIX, QPREFIX,
+};
 
 const SET: &str = "emulator";
 const WRITERS: usize = 4;
-const BUCKET: &str = "logpublish";
-const DEST: &str = "s3://logpublish/events/prod/";
-const PREFIX: &str = "events/prod/";
-const QPREFIX: &str = "events/quarantine/";
-
-fn bodies() -> Vec<String> {
-    std::fs::read_to_string(fixture(SET).join("messages.jsonl"))
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
 
 /// `(reason, body)` of every quarantine record in `jsonl` texts, counted.
 fn quarantine_records<'a>(
@@ -76,14 +63,10 @@ fn total(records: &BTreeMap<(String, String), u64>) -> u64 {
 #[allow(clippy::too_many_lines)]
 fn four_writers_draining_one_queue_into_one_bucket_give_the_single_writer_archive() {
     let tmp = tempfile::tempdir().unwrap();
-    let bodies = bodies();
+    let bodies = bodies_of(SET);
     let oracle_quarantine = single_writer_quarantine(tmp.path());
     let moto = Moto::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = rt();
     let (s3, sqs, queue) = rt.block_on(async {
         let s3 = support::s3_client(&moto.endpoint).await;
         let sqs = support::sqs_client(&moto.endpoint).await;
@@ -199,7 +182,7 @@ fn four_processes_on_one_directory_give_the_single_writer_archive() {
     let oracle_quarantine = single_writer_quarantine(tmp.path());
     let dest = tmp.path().join("shared/prod");
     copy_dir(&fixture(SET).join("existing"), &dest);
-    let bodies = bodies();
+    let bodies = bodies_of(SET);
     let parts: Vec<_> = (0..WRITERS)
         .map(|i| {
             let p = tmp.path().join(format!("part{i}.jsonl"));

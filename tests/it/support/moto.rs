@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
@@ -555,5 +556,21 @@ pub async fn receive_all_bodies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<Str
                 .await
                 .unwrap_or_else(|e| panic!("deleting from {url}: {e:?}"));
         }
+    }
+}
+
+/// The HTTP status of a failed call's raw response (None when there was no response).
+pub fn raw_status<E, R: HasStatus>(err: &SdkError<E, R>) -> Option<u16> {
+    err.raw_response().map(HasStatus::status_code)
+}
+
+/// A raw HTTP response's status code.
+pub trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
     }
 }

@@ -1,39 +1,27 @@
-//! Proves the emulator harness (`tests/support`): moto behaves the way the program relies on
-//! (S3 conditional writes, NoSuchKey, SQS batches, dead-letter redrive), and the fault proxy
-//! counts, forwards and breaks requests the way the fault tests need.
+//! Proves the emulator harness (`support::moto` and `support::proxy`): moto behaves the way the
+//! program relies on (S3 conditional writes, NoSuchKey, SQS batches, dead-letter redrive), and
+//! the fault proxy counts, forwards and breaks requests the way the fault tests need.
 //!
 //! Every test starts its own moto server. Run with scripts/test.sh (it installs moto).
-
-mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::{
+    block_on_fresh, create_bucket, create_queue, create_queue_with_dlq, download_prefix,
+    get_object, head_etag, list_keys, put_object, queue_depth, raw_status, read_dir_files,
+    receive_all_bodies, s3_client, send_bodies, sqs_client, upload_dir, with_quick_retries_s3,
+    with_quick_retries_sqs, Fault, FaultProxy, Moto,
+};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-use support::*;
 
 const BUCKET: &str = "archive";
 
 fn bodies(n: usize) -> Vec<String> {
     (0..n).map(|i| format!(r#"{{"n":{i}}}"#)).collect()
-}
-
-/// The HTTP status of a failed call's raw response (None when there was no response).
-fn raw_status<E, R: HasStatus>(err: &SdkError<E, R>) -> Option<u16> {
-    err.raw_response().map(HasStatus::status_code)
-}
-
-trait HasStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HasStatus for aws_smithy_runtime_api::http::Response {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
 }
 
 async fn put_if_none_match(

@@ -3,9 +3,10 @@
 //! is classified exactly as the raw one.
 
 use proptest::prelude::*;
-use s3_event_writer::core::merge::{merge_sorted, merge_unsorted, sort_new_lines, SortOptions};
-use s3_event_writer::core::{
-    classify, classify_bytes, minimise, record_line, Outcome, Record, Redaction, Rules,
+
+use crate::support::api::{
+    classify, classify_bytes, merge_sorted, merge_unsorted, minimise, record_line, sort_new_lines,
+    trim_line_end, Outcome, QuarantineReason, Record, Redaction, Rules, SortOptions,
 };
 
 fn merged(existing: &[u8], new: &[Vec<u8>]) -> Vec<u8> {
@@ -72,7 +73,7 @@ proptest! {
             text.extend_from_slice(l);
             text.push(b'\n');
         }
-        let trim = |l: &[u8]| s3_event_writer::core::merge::trim_line_end(l).to_vec();
+        let trim = |l: &[u8]| trim_line_end(l).to_vec();
         let mut new: Vec<Vec<u8>> = new.into_iter().map(|l| trim(&l)).filter(|l| !l.is_empty()).collect();
         sort_new_lines(&mut new);
         let out = merged(&text, &new);
@@ -391,7 +392,7 @@ fn the_personal_data_page_shows_what_minimising_does() {
     assert_eq!(
         outcome_and_line(raw).0,
         Outcome::Quarantine {
-            reason: s3_event_writer::core::QuarantineReason::BadTimestamp
+            reason: QuarantineReason::BadTimestamp
         }
     );
     // The text example, byte for byte.

@@ -6,101 +6,18 @@
 //! a time: moto is not atomic under concurrent requests) and runs the binary against the proxy.
 //! The oracle for S3 is the local mode, which `tools_local` checks against the fixtures.
 
-mod common;
-mod support;
-
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{bin, copy_dir, fixture, sizes, tree};
-use s3_event_writer::core::{minimise, record_name, Redaction};
-use support::{FaultProxy, Moto};
-
-const BUCKET: &str = "logpublish";
-const DEST: &str = "s3://logpublish/events/prod/";
-const PREFIX: &str = "events/prod/";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-struct Stage {
-    proxy: FaultProxy,
-    #[allow(dead_code)] // kept alive for the proxy
-    moto: Moto,
-    rt: tokio::runtime::Runtime,
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-}
-
-impl Stage {
-    /// A bucket holding `archive`'s files under the prefix (none when `None`).
-    fn new(archive: Option<&Path>) -> Stage {
-        Stage::on(Moto::start(), archive)
-    }
-
-    /// [`Stage::new`] on a given moto server.
-    fn on(moto: Moto, archive: Option<&Path>) -> Stage {
-        let rt = rt();
-        let (s3, sqs) = rt.block_on(async {
-            let s3 = support::s3_client(&moto.endpoint).await;
-            let sqs = support::sqs_client(&moto.endpoint).await;
-            support::create_bucket(&s3, BUCKET).await;
-            if let Some(dir) = archive {
-                support::upload_dir(&s3, BUCKET, PREFIX, dir).await;
-            }
-            (s3, sqs)
-        });
-        let proxy = FaultProxy::start(&moto.endpoint);
-        proxy.serialize_all(true);
-        Stage {
-            proxy,
-            moto,
-            rt,
-            s3,
-            sqs,
-        }
-    }
-
-    fn bin(&self) -> Command {
-        let mut c = bin();
-        for (k, v) in support::env_for(&self.proxy.endpoint) {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.bin()
-            .args(args)
-            .output()
-            .expect("running s3-event-writer")
-    }
-
-    fn archive(&self) -> BTreeMap<String, Vec<u8>> {
-        self.rt
-            .block_on(support::download_prefix(&self.s3, BUCKET, PREFIX))
-    }
-
-    fn put(&self, key: &str, body: Vec<u8>) {
-        self.rt
-            .block_on(support::put_object(&self.s3, BUCKET, key, body));
-    }
-}
+use crate::support::api::{minimise, record_name, Redaction};
+use crate::support::{
+    self, bin, copy_dir, fixture, sizes, text, tree, Moto, Stage, BUCKET, DEST, PREFIX,
+};
 
 #[test]
 fn verify_and_repair_on_s3() {
     let expected = fixture("basic").join("expected");
-    let stage = Stage::new(Some(&expected));
+    let stage = Stage::bucket(Some(&expected));
     let out = stage.run(&["verify", "--dest", DEST]);
     assert_eq!(
         out.status.code(),
@@ -167,7 +84,7 @@ fn verify_and_repair_on_s3() {
 #[test]
 fn verify_repair_does_not_lose_a_concurrent_writers_line() {
     let expected = fixture("malformed").join("expected");
-    let stage = Stage::new(Some(&expected));
+    let stage = Stage::bucket(Some(&expected));
     let good = std::fs::read(expected.join("20261124")).unwrap();
     let owned = text(&good);
     let mut lines: Vec<&str> = owned.lines().collect();
@@ -248,7 +165,7 @@ fn backfill_into_s3_matches_local_mode() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
 
-    let stage = Stage::new(Some(&existing));
+    let stage = Stage::bucket(Some(&existing));
     let report = tmp.path().join("report.json");
     let out = stage.run(&[
         "backfill",
@@ -273,7 +190,7 @@ fn backfill_into_s3_matches_local_mode() {
     for bytes in archive.values() {
         assert!(!text(bytes).contains(CALLER));
     }
-    let r = common::read_json(&report);
+    let r = support::read_json(&report);
     assert_eq!(r["skipped"], 1);
     assert_eq!(r["days"]["20221106"]["new_lines"], 2);
     assert_eq!(r["days"]["20221106"]["total_lines"], 3);
@@ -283,7 +200,7 @@ fn backfill_into_s3_matches_local_mode() {
 #[test]
 fn stats_on_s3_matches_local_mode() {
     let expected = fixture("emulator").join("expected");
-    let stage = Stage::new(Some(&expected));
+    let stage = Stage::bucket(Some(&expected));
     let tmp = tempfile::tempdir().unwrap();
     let local = tmp.path().join("local");
     copy_dir(&expected, &local);
@@ -331,7 +248,7 @@ fn quarantine_records(bodies: &[String]) -> String {
 
 #[test]
 fn requeue_sends_every_quarantined_body_back_in_batches() {
-    let stage = Stage::new(None);
+    let stage = Stage::bucket(None);
     let queue = stage
         .rt
         .block_on(support::create_queue(&stage.sqs, "events"));
@@ -386,7 +303,7 @@ fn requeue_sends_every_quarantined_body_back_in_batches() {
 
 #[test]
 fn requeue_reports_unreadable_records_and_a_failing_queue() {
-    let stage = Stage::new(None);
+    let stage = Stage::bucket(None);
     let queue = stage
         .rt
         .block_on(support::create_queue(&stage.sqs, "events"));
@@ -435,7 +352,7 @@ fn size_matrix_on_s3(matrix: &[sizes::SizedDay], args: &[&str], what: &str) -> O
     let t = sizes::LOWERED;
     let existing = tmp.path().join("existing");
     sizes::write_existing(&existing, matrix);
-    let stage = Stage::on(Moto::start_with_env(&sizes::MOTO_ENV), Some(&existing));
+    let stage = Stage::bucket_on(Moto::start_with_env(&sizes::MOTO_ENV), Some(&existing));
     let mut cmd = stage.bin();
     cmd.args(args).args(["--dest", DEST]).args(t.flags());
     let started = std::time::Instant::now();
@@ -526,7 +443,7 @@ fn record_line(reason: &str, id: &str, body: &str) -> String {
 
 #[test]
 fn requeue_reads_a_whole_prefix_in_both_layouts_and_sends_each_record_once() {
-    let stage = Stage::new(None);
+    let stage = Stage::bucket(None);
     let queue = stage
         .rt
         .block_on(support::create_queue(&stage.sqs, "events"));
@@ -610,7 +527,7 @@ fn drain_queue(stage: &Stage, queue: &str, tmp: &Path, name: &str) -> serde_json
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    common::read_json(&report)
+    support::read_json(&report)
 }
 
 #[test]
@@ -627,23 +544,23 @@ fn requeued_minimised_bodies_give_the_archive_and_reasons_the_raw_ones_give() {
         .take(80)
         .map(str::to_owned)
         .collect();
-    raw.extend(common::ami_quarantine_bodies().into_iter().map(|(_, b)| b));
+    raw.extend(support::ami_quarantine_bodies().into_iter().map(|(_, b)| b));
     assert!(raw.iter().filter(|b| b.contains("CallerIDName")).count() > 40);
     let oracle = tmp.path().join("oracle/prod");
     copy_dir(&existing, &oracle);
     let msgs = tmp.path().join("raw.jsonl");
     std::fs::write(&msgs, raw.join("\n") + "\n").unwrap();
     let oracle_report = tmp.path().join("oracle.json");
-    common::run_ok(
+    support::run_ok(
         bin()
             .args(["drain", "--source", msgs.to_str().unwrap(), "--dest"])
             .arg(&oracle)
             .arg("--report")
             .arg(&oracle_report),
     );
-    let oracle_report = common::read_json(&oracle_report);
+    let oracle_report = support::read_json(&oracle_report);
 
-    let stage = Stage::new(Some(&existing));
+    let stage = Stage::bucket(Some(&existing));
     let queue = stage
         .rt
         .block_on(support::create_queue(&stage.sqs, "events"));
@@ -680,7 +597,7 @@ fn requeued_minimised_bodies_give_the_archive_and_reasons_the_raw_ones_give() {
 
 #[test]
 fn quarantine_list_and_show_read_both_layouts_on_s3_with_only_list_and_get() {
-    let stage = Stage::new(None);
+    let stage = Stage::bucket(None);
     let bodies: Vec<String> = (0..4).map(|i| format!("{{\"bad\": {i}")).collect();
     // An older writer's per-run object with three records, two reasons...
     let old = record_line("not_json", "m-0", &bodies[0])

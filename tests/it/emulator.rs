@@ -8,145 +8,16 @@
 
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
 
-mod common;
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{
-    bin, copy_dir, counts, fixture, read_json, run_bounded, run_ok, sizes, tree, KillOnDrop,
+use crate::support::{
+    self, bin, bodies_of, copy_dir, counts, fixture, read_json, run_bounded, run_ok, sizes, tree,
+    Fault, KillOnDrop, Moto, Stage, BUCKET, DEST, PREFIX,
 };
-use support::{Fault, FaultProxy, Moto};
-
-const BUCKET: &str = "logpublish";
-const DEST: &str = "s3://logpublish/events/prod/";
-const PREFIX: &str = "events/prod/";
-const QPREFIX: &str = "events/quarantine/";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn bodies_of(set: &str) -> Vec<String> {
-    std::fs::read_to_string(fixture(set).join("messages.jsonl"))
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// A staged emulator: the bucket with `existing/` day objects and a queue holding `bodies`.
-struct Stage {
-    /// In front of moto, forwarding one request at a time (moto is not atomic under concurrent
-    /// requests); tests inject their faults here.
-    proxy: FaultProxy,
-    moto: Moto,
-    rt: tokio::runtime::Runtime,
-    s3: aws_sdk_s3::Client,
-    sqs: aws_sdk_sqs::Client,
-    queue: String,
-    dlq: Option<String>,
-}
-
-impl Stage {
-    fn new(existing: &Path, bodies: &[String], dlq_max_receives: Option<u32>) -> Stage {
-        Stage::on(Moto::start(), existing, bodies, dlq_max_receives)
-    }
-
-    /// [`Stage::new`] on a given moto server.
-    fn on(moto: Moto, existing: &Path, bodies: &[String], dlq_max_receives: Option<u32>) -> Stage {
-        let rt = rt();
-        let (s3, sqs, queue, dlq) = rt.block_on(async {
-            let s3 = support::s3_client(&moto.endpoint).await;
-            let sqs = support::sqs_client(&moto.endpoint).await;
-            support::create_bucket(&s3, BUCKET).await;
-            support::upload_dir(&s3, BUCKET, PREFIX, existing).await;
-            let (queue, dlq) = match dlq_max_receives {
-                Some(n) => {
-                    let (q, d) = support::create_queue_with_dlq(&sqs, "events", n).await;
-                    (q, Some(d))
-                }
-                None => (support::create_queue(&sqs, "events").await, None),
-            };
-            support::send_bodies(&sqs, &queue, bodies).await;
-            (s3, sqs, queue, dlq)
-        });
-        let proxy = FaultProxy::start(&moto.endpoint);
-        proxy.serialize_all(true);
-        Stage {
-            proxy,
-            moto,
-            rt,
-            s3,
-            sqs,
-            queue,
-            dlq,
-        }
-    }
-
-    /// The binary, pointed at the proxy.
-    fn bin(&self) -> Command {
-        let mut c = bin();
-        for (k, v) in support::env_for(&self.proxy.endpoint) {
-            c.env(k, v);
-        }
-        c
-    }
-
-    /// `drain` from the queue into [`DEST`], pointed at the proxy.
-    fn drain(&self, report: &Path, extra: &[&str]) -> Command {
-        let mut c = self.bin();
-        c.args([
-            "drain",
-            "--source",
-            &self.queue,
-            "--dest",
-            DEST,
-            "--wait-secs",
-            "1",
-            "--progress",
-            "off",
-        ]);
-        c.arg("--report").arg(report);
-        c.args(extra);
-        c
-    }
-
-    fn archive(&self) -> BTreeMap<String, Vec<u8>> {
-        self.rt
-            .block_on(support::download_prefix(&self.s3, BUCKET, PREFIX))
-    }
-
-    fn quarantine_lines(&self) -> usize {
-        self.quarantine()
-            .values()
-            .map(|body| {
-                body.split(|b| *b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .count()
-            })
-            .sum()
-    }
-
-    /// The quarantine objects: key → bytes.
-    fn quarantine(&self) -> BTreeMap<String, Vec<u8>> {
-        self.rt
-            .block_on(support::download_prefix(&self.s3, BUCKET, QPREFIX))
-    }
-
-    fn depth(&self) -> (u64, u64) {
-        self.rt
-            .block_on(support::queue_depth(&self.sqs, &self.queue))
-    }
-}
 
 fn assert_archive(actual: &BTreeMap<String, Vec<u8>>, expected_dir: &Path) {
     let expected = tree(expected_dir);
@@ -448,7 +319,7 @@ fn a_lost_put_response_is_recognised_as_our_own_write() {
 fn a_bad_message_delivered_again_in_another_run_adds_no_second_record() {
     // Realistic AMI bodies for every quarantine reason an SQS message can have, among good ones.
     let tmp = tempfile::tempdir().unwrap();
-    let bad = common::ami_quarantine_bodies();
+    let bad = support::ami_quarantine_bodies();
     let mut bodies: Vec<String> = bodies_of("emulator").into_iter().take(40).collect();
     bodies.extend(bad.iter().map(|(_, b)| b.clone()));
     let existing = fixture("emulator").join("existing");
@@ -494,7 +365,7 @@ fn a_bad_message_delivered_again_in_another_run_adds_no_second_record() {
     );
     for bytes in records.values() {
         let text = String::from_utf8_lossy(bytes);
-        for caller in common::CALLER_VALUES {
+        for caller in support::CALLER_VALUES {
             assert!(!text.contains(caller), "{caller} in {text}");
         }
     }
@@ -762,7 +633,7 @@ fn a_missing_queue_is_fatal_and_named() {
     assert!(stderr.contains("no-such-queue"), "{stderr}");
 }
 
-/// The size-class matrix (`tests/common/sizes.rs`) through `drain` from SQS into S3: every day
+/// The size-class matrix (`tests/it/support/sizes.rs`) through `drain` from SQS into S3: every day
 /// byte for byte, and exactly the PutObject / multipart calls its size calls for.
 #[test]
 fn every_size_class_goes_up_through_drain_on_s3() {
@@ -893,7 +764,7 @@ fn follow_mode_flushes_on_time_and_stops_cleanly_on_sigterm() {
     std::thread::sleep(Duration::from_secs(2));
     stage.rt.block_on(support::send_bodies(
         &stage.sqs,
-        &stage.queue,
+        stage.queue(),
         &bodies[30..],
     ));
     let started = Instant::now();
@@ -989,7 +860,7 @@ fn a_missing_or_denied_bucket_is_refused_before_anything_is_received() {
     let before = stage.archive();
     let run = |dest: &str, quarantine: Option<&str>| {
         let mut c = stage.bin();
-        c.args(["drain", "--source", &stage.queue, "--dest", dest]);
+        c.args(["drain", "--source", stage.queue(), "--dest", dest]);
         c.args(["--max-attempts", "1", "--progress", "off"]);
         if let Some(q) = quarantine {
             c.args(["--quarantine", q]);
@@ -1109,7 +980,7 @@ fn a_write_slower_than_the_visibility_timeout_receives_every_message_once() {
     let other = competitor(
         proxy.endpoint.clone(),
         stage.moto.endpoint.clone(),
-        stage.queue.clone(),
+        stage.queue().to_owned(),
         sent,
         stop.clone(),
     );

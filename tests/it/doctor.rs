@@ -2,24 +2,9 @@
 //! mode. Checks the checklist's lines, the exit status, and that doctor changes nothing it
 //! should not (queue depth, objects).
 
-mod common;
-mod support;
-
 use std::process::Output;
 
-use common::bin;
-use support::Moto;
-
-const BUCKET: &str = "logpublish";
-const DEST: &str = "s3://logpublish/events/prod/";
-const QPREFIX: &str = "events/quarantine/";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::support::{self, bin, rt, Moto, BUCKET, DEST, QPREFIX};
 
 fn doctor(moto: &Moto, args: &[&str]) -> Output {
     let mut c = bin();
@@ -238,7 +223,7 @@ fn local_file_source_and_directory_dest_pass_without_creating_anything() {
     );
     // Doctor creates no directory, and its write probes leave nothing behind.
     assert!(!dest.exists());
-    assert_eq!(common::tree(tmp.path()).len(), 1, "only the message file");
+    assert_eq!(support::tree(tmp.path()).len(), 1, "only the message file");
 }
 
 #[test]

@@ -102,8 +102,6 @@ pub struct SizedDay {
     pub class: &'static str,
     /// The day file before the run.
     pub existing: Vec<u8>,
-    /// The lines the run adds (formatted), sorted.
-    pub new_lines: Vec<Vec<u8>>,
     /// The day file after the run.
     pub expected: Vec<u8>,
 }
@@ -186,7 +184,6 @@ fn sized_day(
         day: day.to_owned(),
         class,
         existing: join(existing.iter().map(Vec::as_slice)),
-        new_lines,
         expected,
     }
 }

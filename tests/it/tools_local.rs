@@ -4,23 +4,13 @@
 //! Fixture archives are the conformance sets' `expected/` day files; the counts the tests check
 //! are computed here from those files, independently of the program.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use common::{bin, copy_dir, fixture, read_json, sizes, tree, SETS};
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("running s3-event-writer")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::support::{self, bin, copy_dir, fixture, read_json, run, sizes, text, tree, SETS};
 
 /// A writable copy of a set's expected archive.
 fn archive_of(set: &str, dir: &Path) {
@@ -653,7 +643,7 @@ fn requeue_dry_run_reads_the_quickstart_quarantine_directory_as_the_readme_shows
     // docs/TOOLS.md "requeue": the Quickstart's quarantine, read from its directory, sends nothing.
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    common::run_ok(
+    support::run_ok(
         bin()
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["drain", "--source", "examples/messages.jsonl", "--dest"])
@@ -709,7 +699,7 @@ fn quarantine_list_and_show_the_quickstart_quarantine_as_the_docs_show() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
     let report = tmp.path().join("report.json");
-    common::run_ok(
+    support::run_ok(
         bin()
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["drain", "--source", "examples/messages.jsonl", "--dest"])

@@ -1,0 +1,18 @@
+//! The integration tests, as one test binary (one crate to link instead of one per file).
+//!
+//! One module per area; `support` holds everything they share. Run one area with
+//! `cargo test --test it AREA::`, e.g. `cargo test --test it emulator::`. The emulator tests
+//! need `S3EW_MOTO_SERVER` (scripts/test.sh installs moto and sets it).
+
+mod support;
+
+mod doctor;
+mod emulator;
+mod harness;
+mod lambda;
+mod local;
+mod metrics;
+mod properties;
+mod scale_out;
+mod tools_emulator;
+mod tools_local;

@@ -961,7 +961,7 @@ mod tests {
                     .filter(|d| failing.contains(d))
                     .count();
                 assert_eq!(written, 0, "nothing reaches a failing day");
-                assert_eq!(report.deleted as usize, acked.len());
+                assert_eq!(report.deleted, acked.len() as u64);
             }
         }
     }

@@ -14,5 +14,6 @@ mod local;
 mod metrics;
 mod properties;
 mod scale_out;
+mod settings;
 mod tools_emulator;
 mod tools_local;

@@ -5,22 +5,13 @@ use std::time::{Duration, Instant};
 
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_s3-event-writer"));
-    // Keep the caller's environment from steering the tests.
-    for v in [
-        "QUEUE_URL",
-        "S3EW_DEST",
-        "S3EW_QUARANTINE",
-        "S3EW_REPORT",
-        "S3EW_PROD_HOSTS",
-        "S3EW_DROP_EVENTS",
-        "S3EW_DROP_CHANNELS",
-        "S3EW_CONFIG",
-        "S3EW_QUARANTINE_VERBATIM",
-        "S3EW_PERSONAL_KEYS",
-        "S3EW_METRICS",
-        "S3EW_METRICS_NAMESPACE",
-        "GITHUB_STEP_SUMMARY",
-    ] {
+    // Keep the caller's environment from steering the tests: every setting the binary reads.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("S3EW_") {
+            c.env_remove(name);
+        }
+    }
+    for v in ["QUEUE_URL", "GITHUB_STEP_SUMMARY", "AWS_LAMBDA_RUNTIME_API"] {
         c.env_remove(v);
     }
     c.env("RUST_LOG", "warn");

@@ -139,7 +139,6 @@ fn classify_into(
     rules: &Rules,
     body_policy: &BodyPolicy,
     report: &mut Report,
-    progress: &Progress,
 ) {
     let mut line = Vec::with_capacity(256);
     for m in msgs {
@@ -167,6 +166,90 @@ fn classify_into(
             }
         }
     }
+}
+
+impl Classified {
+    /// Adds another part of the same block (order does not matter: a day's lines are sorted
+    /// before they are written, and a record is one record however many parts saw it).
+    fn absorb(&mut self, other: Classified) {
+        for (day, batch) in other.days {
+            let d = self.days.entry(day).or_default();
+            d.lines.extend(batch.lines);
+            d.receipts.extend(batch.receipts);
+        }
+        self.done.extend(other.done);
+        for (name, rec) in other.quarantine {
+            match self.quarantine.entry(name) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(rec);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    o.get_mut().receipts.extend(rec.receipts);
+                }
+            }
+        }
+    }
+}
+
+/// Batches smaller than this are classified on the pipeline's task (a queue's batches of 10):
+/// handing them to another thread would cost more than it saves.
+const PARALLEL_MIN_BATCH: usize = 256;
+
+/// Classifies large batches on the blocking pool, as many at once as there are cores, so a
+/// local run uses every core; results are merged into the block in hand as they finish.
+struct Classifier {
+    rules: Arc<Rules>,
+    policy: Arc<BodyPolicy>,
+    workers: usize,
+    pending: std::collections::VecDeque<tokio::task::JoinHandle<(Classified, Report)>>,
+}
+
+impl Classifier {
+    fn new(rules: &Rules, policy: &BodyPolicy) -> Classifier {
+        Classifier {
+            rules: Arc::new(rules.clone()),
+            policy: Arc::new(policy.clone()),
+            workers: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Classifies `msgs` into `block`, now or on another thread.
+    async fn add(&mut self, msgs: Vec<Message>, block: &mut Classified, report: &mut Report) {
+        if msgs.len() < PARALLEL_MIN_BATCH || self.workers < 2 {
+            classify_into(block, &msgs, &self.rules, &self.policy, report);
+            return;
+        }
+        while self.pending.len() >= self.workers {
+            self.join_one(block, report).await;
+        }
+        let (rules, policy) = (self.rules.clone(), self.policy.clone());
+        self.pending.push_back(tokio::task::spawn_blocking(move || {
+            let mut part = Classified::default();
+            let mut counts = Report::default();
+            classify_into(&mut part, &msgs, &rules, &policy, &mut counts);
+            (part, counts)
+        }));
+    }
+
+    async fn join_one(&mut self, block: &mut Classified, report: &mut Report) {
+        if let Some(task) = self.pending.pop_front() {
+            let (part, counts) = task.await.expect("classification does not panic");
+            block.absorb(part);
+            report.add_counts(&counts);
+        }
+    }
+
+    /// Waits for every batch still being classified.
+    async fn finish(&mut self, block: &mut Classified, report: &mut Report) {
+        while !self.pending.is_empty() {
+            self.join_one(block, report).await;
+        }
+    }
+}
+
+fn show_progress(progress: &Progress, report: &Report) {
+    progress.received.store(report.received, Ordering::Relaxed);
     progress.kept.store(report.kept, Ordering::Relaxed);
     progress.dropped.store(report.dropped, Ordering::Relaxed);
     progress
@@ -291,19 +374,16 @@ where
     let mut report = Report::new(opts.dry_run);
     report.from_queue = source.deletes();
     let mut brake = Brake::new(opts.max_failed_blocks);
+    let mut classifier = Classifier::new(rules, &opts.quarantine_body);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut stopping = false;
     let mut drained = false;
     let mut block_no = 0u32;
     let mut released: Vec<Receipt> = Vec::new();
     while !drained && !stopping {
-        let budget = opts.max_messages.map_or(usize::MAX, |m| {
-            usize::try_from(m.saturating_sub(report.received)).unwrap_or(usize::MAX)
-        });
-        if budget == 0 {
+        let Some(block_cap) = block_cap(opts, report.received) else {
             break;
-        }
-        let block_cap = opts.block_messages.max(1).min(budget);
+        };
         let quarantined_before = report.quarantined;
         let mark = Mark::of(&report, days.conflict_retries());
         let mut flush_started: Option<Instant> = None;
@@ -336,9 +416,9 @@ where
                             deadline = opts.flush_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
                         }
                         report.received += msgs.len() as u64;
-                        progress.received.store(report.received, Ordering::Relaxed);
                         in_block += msgs.len();
-                        classify_into(&mut block, &msgs, rules, &opts.quarantine_body, &mut report, progress);
+                        classifier.add(msgs, &mut block, &mut report).await;
+                        show_progress(progress, &report);
                     }
                     Batch::Idle => {}
                     Batch::Drained => {
@@ -349,6 +429,8 @@ where
                 },
             }
         }
+        classifier.finish(&mut block, &mut report).await;
+        show_progress(progress, &report);
         if in_block == 0 {
             if report.failures.len() > mark.failures {
                 on_flush(&mark.since(&Mark::of(&report, days.conflict_retries()), 0.0));
@@ -383,6 +465,14 @@ where
     report.conflict_retries = days.conflict_retries() - retries_at_start;
     report.elapsed_secs = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The most messages the next block may take, `None` once `max_messages` are in.
+fn block_cap(opts: &DrainOptions, received: u64) -> Option<usize> {
+    let budget = opts.max_messages.map_or(usize::MAX, |m| {
+        usize::try_from(m.saturating_sub(received)).unwrap_or(usize::MAX)
+    });
+    (budget > 0).then(|| opts.block_messages.max(1).min(budget))
 }
 
 /// Deletes the messages whose outcome is durable; a delete that fails is a failure of the run
@@ -892,6 +982,8 @@ mod tests {
             .collect();
         assert!(all_days.len() >= 2, "the sample spans several days");
         assert!(outcomes.iter().any(|o| matches!(o, Outcome::Drop { .. })));
+        let mut archives = Vec::new();
+        let mut counts = Vec::new();
         for mask in 0..(1u32 << all_days.len().min(4)) {
             let failing: std::collections::BTreeSet<DayKey> = all_days
                 .iter()
@@ -953,6 +1045,17 @@ mod tests {
                         }
                     }
                 }
+                if failing.is_empty() {
+                    // Blocks of 7 are classified inline, blocks of 1000 in parallel parts.
+                    archives.push(days.files.lock().unwrap().clone());
+                    counts.push((
+                        report.kept,
+                        report.dropped,
+                        report.quarantined,
+                        report.dropped_by.clone(),
+                        report.quarantined_by.clone(),
+                    ));
+                }
                 let written: usize = days
                     .files
                     .lock()
@@ -964,5 +1067,11 @@ mod tests {
                 assert_eq!(report.deleted, acked.len() as u64);
             }
         }
+        assert_eq!(archives.len(), 2);
+        assert_eq!(
+            archives[0], archives[1],
+            "inline and parallel classification agree"
+        );
+        assert_eq!(counts[0], counts[1]);
     }
 }

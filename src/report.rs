@@ -70,6 +70,22 @@ pub struct Report {
 }
 
 impl Report {
+    /// Adds the classification counts of `other` (a part of the same block).
+    pub fn add_counts(&mut self, other: &Report) {
+        self.kept += other.kept;
+        self.dropped += other.dropped;
+        self.quarantined += other.quarantined;
+        for (reason, values) in &other.dropped_by {
+            let mine = self.dropped_by.entry(reason.clone()).or_default();
+            for (value, n) in values {
+                *mine.entry(value.clone()).or_default() += n;
+            }
+        }
+        for (reason, n) in &other.quarantined_by {
+            *self.quarantined_by.entry(reason.clone()).or_default() += n;
+        }
+    }
+
     pub fn new(dry_run: bool) -> Report {
         let dropped_by = DropReason::ALL
             .iter()

@@ -185,7 +185,7 @@ fn add_quarantine(
     *report.quarantined_by.entry(code.to_string()).or_default() += 1;
     let raw = String::from_utf8_lossy(&m.body);
     let body = body_policy.apply(&raw);
-    let rec = QuarantineRecord {
+    let rec = QuarantineRecord::<&str> {
         reason: &code,
         message_id: &m.id,
         received_at: &m.received_at,

@@ -15,6 +15,7 @@ use crate::core::{DayKey, MergeStats};
 pub mod aws;
 pub mod dir;
 pub mod file;
+pub mod retry;
 pub mod s3;
 pub mod spool;
 pub mod sqs;

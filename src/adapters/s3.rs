@@ -25,7 +25,6 @@ use std::io::{self, BufReader};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
@@ -33,6 +32,7 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPa
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::aws::{describe_sdk_error, http_status, RequestCounter};
+use super::retry;
 use super::spool::{merge_with_fallback, Spool, Spooled};
 use super::{DayStore, DestError, QuarantineStore, Recorded};
 use crate::core::{DayKey, MergeStats, SortOptions};
@@ -437,7 +437,7 @@ impl S3Store {
         for attempt in 1..=attempts {
             if attempt > 1 {
                 self.conflict_retries.fetch_add(1, Ordering::Relaxed);
-                backoff(attempt).await;
+                retry::DAY_CONFLICT.pause(attempt - 1).await;
             }
             let keep_output = policy != WritePolicy::Preview;
             let (etag, stats, spooled) =
@@ -491,12 +491,6 @@ fn is_changed(e: &io::Error) -> bool {
         return false;
     };
     inner.is::<ChangedWhileReading>()
-}
-
-/// Full-jitter exponential backoff: up to 50 ms · 2^attempt, at most 5 s.
-async fn backoff(attempt: u32) {
-    let cap_ms = (50u64 << attempt.min(7)).min(5_000);
-    tokio::time::sleep(Duration::from_millis(fastrand::u64(cap_ms / 4..=cap_ms))).await;
 }
 
 impl DayStore for S3Store {
@@ -575,8 +569,8 @@ impl QuarantineStore for S3Quarantine {
             match http_status(&e) {
                 Some(412) => return Ok(Recorded::AlreadyThere(location)),
                 Some(409) if attempt < QUARANTINE_CONFLICT_ATTEMPTS => {
+                    retry::DAY_CONFLICT.pause(attempt).await;
                     attempt += 1;
-                    backoff(attempt).await;
                 }
                 Some(403) => {
                     return Err(DestError::AccessDenied {

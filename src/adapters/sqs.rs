@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::aws::{describe_sdk_error, RequestCounter};
+use super::retry;
 use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
 
 /// How the queue is read.
@@ -435,7 +436,8 @@ fn heartbeat_override(settings: &SqsSettings) -> aws_sdk_sqs::config::Builder {
 }
 
 /// Extends up to 10 messages with one ChangeMessageVisibilityBatch, retrying the entries that
-/// may succeed later with jittered backoff (at most [`HEARTBEAT_ATTEMPTS`] in all).
+/// may succeed later with jittered backoff ([`retry::SQS_HEARTBEAT`], at most
+/// [`HEARTBEAT_ATTEMPTS`] in all).
 async fn extend_batch(
     client: &aws_sdk_sqs::Client,
     settings: &SqsSettings,
@@ -445,8 +447,7 @@ async fn extend_batch(
     let mut todo = handles;
     for attempt in 1..=HEARTBEAT_ATTEMPTS {
         if attempt > 1 {
-            let cap_ms = 100u64 << (attempt - 2);
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(cap_ms / 2..=cap_ms))).await;
+            retry::SQS_HEARTBEAT.pause(attempt - 1).await;
         }
         let retry = extend_once(client, settings, todo, &mut done).await;
         if retry.is_empty() {
@@ -580,7 +581,7 @@ impl Source for SqsSource {
                 break;
             }
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+                retry::SQS_DELETE.pause(attempt).await;
             }
             let chunks: Vec<Vec<Receipt>> = todo.chunks(10).map(<[Receipt]>::to_vec).collect();
             let calls: Vec<_> = chunks

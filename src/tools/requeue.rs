@@ -20,7 +20,6 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use clap::Args;
@@ -28,6 +27,7 @@ use clap::Args;
 use super::plural;
 use super::records::{inputs, preview, Input, Line, Record, RecordLines};
 use crate::adapters::aws::describe_sdk_error;
+use crate::adapters::retry;
 use crate::cli::{exit, AwsArgs, AwsContext, ConfigFile, UsageError};
 use crate::core::quarantine::record_name;
 
@@ -98,8 +98,7 @@ async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, batch: Vec<Record>, 
     let mut why: Vec<String> = vec![String::new(); BATCH_ENTRIES];
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
-            let ms = 100u64 << (attempt - 2);
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(ms / 2..=ms))).await;
+            retry::SQS_SEND.pause(attempt - 1).await;
         }
         let entries: Vec<SendMessageBatchRequestEntry> = pending
             .iter()

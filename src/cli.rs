@@ -628,10 +628,10 @@ pub async fn run_drain(settings: DrainSettings) -> anyhow::Result<Report> {
         s3_client.as_ref(),
     )
     .await?;
-    let mut source = match &settings.source {
-        SourceSpec::File(p) => AnySource::File(FileSource::open(p)?),
-        SourceSpec::Stdin => AnySource::File(FileSource::stdin()),
-        SourceSpec::Sqs(_) => AnySource::Sqs(SqsSource::start(
+    let mut source: AnySource = match &settings.source {
+        SourceSpec::File(p) => Box::new(FileSource::open(p)?),
+        SourceSpec::Stdin => Box::new(FileSource::stdin()),
+        SourceSpec::Sqs(_) => Box::new(SqsSource::start(
             ctx.sqs(settings.sqs.wait_secs),
             settings.sqs.clone(),
             ctx.counter.clone(),
@@ -819,11 +819,11 @@ impl AwsContext {
     /// taken from `dest`).
     pub fn day_store(&self, dest: &Location, s3: S3Settings) -> AnyDayStore {
         match dest {
-            Location::Dir(d) => AnyDayStore::Dir(DirStore::new(d).with_sort_options(SortOptions {
+            Location::Dir(d) => Box::new(DirStore::new(d).with_sort_options(SortOptions {
                 memory_budget_bytes: s3.sort_memory_bytes,
                 spill_dir: s3.temp_dir,
             })),
-            Location::S3 { bucket, prefix } => AnyDayStore::S3(S3Store::new(
+            Location::S3 { bucket, prefix } => Box::new(S3Store::new(
                 self.s3(),
                 S3Settings {
                     bucket: bucket.clone(),
@@ -838,9 +838,9 @@ impl AwsContext {
     /// The quarantine store for `location`.
     pub fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
         match location {
-            Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
+            Location::Dir(d) => Box::new(DirQuarantine::new(d)),
             Location::S3 { bucket, prefix } => {
-                AnyQuarantine::S3(S3Quarantine::new(self.s3(), bucket.clone(), prefix.clone()))
+                Box::new(S3Quarantine::new(self.s3(), bucket.clone(), prefix.clone()))
             }
         }
     }

@@ -14,7 +14,7 @@ use std::io::{self, BufRead};
 
 use anyhow::Context as _;
 
-use crate::adapters::AnyDayStore;
+use crate::adapters::{AnyDayStore, DayStore as _};
 use crate::core::DayKey;
 use crate::location::Location;
 use crate::settings::ArchiveSettings;
@@ -46,16 +46,11 @@ impl Archive {
         from: Option<DayKey>,
         to: Option<DayKey>,
     ) -> anyhow::Result<Vec<DayKey>> {
-        let all = match &self.store {
-            AnyDayStore::Dir(d) => {
-                let d = d.clone();
-                tokio::task::spawn_blocking(move || d.list_days())
-                    .await
-                    .expect("listing task panicked")
-            }
-            AnyDayStore::S3(s) => s.list_days().await,
-        }
-        .with_context(|| format!("cannot list the day files of {}", self.location))?;
+        let all = self
+            .store
+            .list_days()
+            .await
+            .with_context(|| format!("cannot list the day files of {}", self.location))?;
         Ok(all
             .into_iter()
             .filter(|d| from.is_none_or(|f| *d >= f) && to.is_none_or(|t| *d <= t))
@@ -70,40 +65,23 @@ impl Archive {
         F: FnOnce(&mut dyn BufRead) -> io::Result<T> + Send + 'static,
     {
         let what = format!("{}{}", self.location_prefix(), day);
-        let result = match &self.store {
-            AnyDayStore::Dir(d) => {
-                let d = d.clone();
-                tokio::task::spawn_blocking(move || -> anyhow::Result<Option<T>> {
-                    let Some(mut reader) = d.open_day(day)? else {
-                        return Ok(None);
-                    };
-                    Ok(Some(f(&mut reader)?))
-                })
-                .await
-                .expect("reading task panicked")
-            }
-            AnyDayStore::S3(s) => {
-                let Some(body) = s.open_day(day).await? else {
-                    return Ok(None);
-                };
-                let handle = tokio::runtime::Handle::current();
-                tokio::task::spawn_blocking(move || -> anyhow::Result<Option<T>> {
-                    let mut reader = crate::adapters::s3::blocking_reader(body, handle);
-                    Ok(Some(f(&mut reader)?))
-                })
-                .await
-                .expect("reading task panicked")
-            }
-        };
+        let result = async {
+            let Some(mut reader) = self.store.open_day(day).await? else {
+                return Ok(None);
+            };
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Option<T>> {
+                Ok(Some(f(&mut reader)?))
+            })
+            .await
+            .expect("reading task panicked")
+        }
+        .await;
         result.with_context(|| format!("reading {what} failed"))
     }
 
     /// Rewrites one day sorted and de-duplicated (see `DirStore::rewrite_day`).
     pub async fn rewrite(&self, day: DayKey) -> anyhow::Result<Option<crate::core::MergeStats>> {
-        let stats = match &self.store {
-            AnyDayStore::Dir(d) => d.rewrite_day(day).await,
-            AnyDayStore::S3(s) => s.rewrite_day(day).await,
-        };
+        let stats = self.store.rewrite_day(day).await;
         Ok(stats?)
     }
 

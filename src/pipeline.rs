@@ -268,7 +268,7 @@ fn add_quarantine(
     *report.quarantined_by.entry(code.to_string()).or_default() += 1;
     let raw = String::from_utf8_lossy(&m.body);
     let body = body_policy.apply(&raw);
-    let rec = QuarantineRecord {
+    let rec = QuarantineRecord::<&str> {
         reason: &code,
         message_id: &m.id,
         received_at: &m.received_at,
@@ -957,6 +957,56 @@ mod tests {
         fn requests(&self) -> BTreeMap<String, u64> {
             BTreeMap::new()
         }
+        async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
+            Ok(self.files.lock().unwrap().keys().copied().collect())
+        }
+        async fn open_day(
+            &self,
+            _day: DayKey,
+        ) -> Result<Option<crate::adapters::DayReader>, DestError> {
+            Ok(None)
+        }
+        async fn rewrite_day(&self, _day: DayKey) -> Result<Option<MergeStats>, DestError> {
+            Ok(None)
+        }
+    }
+
+    /// Drains `bodies` (receipt handles are their indexes) into a [`MemDays`] whose `failing`
+    /// days fail.
+    async fn drain_sample(
+        bodies: &[&str],
+        failing: std::collections::BTreeSet<DayKey>,
+        block_messages: usize,
+    ) -> (MemDays, VecSource, Report) {
+        let days = MemDays {
+            failing,
+            ..MemDays::default()
+        };
+        let mut source = VecSource {
+            pending: bodies
+                .iter()
+                .enumerate()
+                .map(|(i, b)| message(&format!("m{i}"), &i.to_string(), b))
+                .collect(),
+            ..VecSource::default()
+        };
+        let opts = DrainOptions {
+            block_messages,
+            max_failed_blocks: u32::MAX,
+            ..DrainOptions::default()
+        };
+        let report = drain(
+            &mut source,
+            &days,
+            &CountingQuarantine::default(),
+            &Rules::default(),
+            &opts,
+            &Progress::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        (days, source, report)
     }
 
     /// The delivery rule, on every body of the sample with every choice of failing days: a
@@ -992,35 +1042,8 @@ mod tests {
                 .map(|(_, d)| *d)
                 .collect();
             for block_messages in [7, 1000] {
-                let days = MemDays {
-                    failing: failing.clone(),
-                    ..MemDays::default()
-                };
-                let quarantine = CountingQuarantine::default();
-                let mut source = VecSource {
-                    pending: bodies
-                        .iter()
-                        .enumerate()
-                        .map(|(i, b)| message(&format!("m{i}"), &i.to_string(), b))
-                        .collect(),
-                    ..VecSource::default()
-                };
-                let opts = DrainOptions {
-                    block_messages,
-                    max_failed_blocks: u32::MAX,
-                    ..DrainOptions::default()
-                };
-                let report = drain(
-                    &mut source,
-                    &days,
-                    &quarantine,
-                    &rules,
-                    &opts,
-                    &Progress::default(),
-                    std::future::pending(),
-                )
-                .await
-                .unwrap();
+                let (days, source, report) =
+                    drain_sample(&bodies, failing.clone(), block_messages).await;
                 let acked: std::collections::BTreeSet<usize> =
                     source.acked.iter().map(|h| h.parse().unwrap()).collect();
                 let abandoned: std::collections::BTreeSet<usize> = source

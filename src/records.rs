@@ -13,7 +13,6 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use serde::Deserialize;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::adapters::aws::describe_sdk_error;
@@ -22,18 +21,9 @@ use crate::location::Location;
 use crate::settings::UsageError;
 use crate::wiring::Wiring;
 
-/// One quarantine record as read back (only `body` is required: older writers' lines may lack
-/// the rest).
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Record {
-    #[serde(default)]
-    pub reason: String,
-    #[serde(default)]
-    pub message_id: String,
-    #[serde(default)]
-    pub received_at: String,
-    pub body: String,
-}
+/// One quarantine record as read back: the shape it is written in (only `body` is required:
+/// older writers' lines may lack the rest).
+pub(crate) type Record = crate::core::QuarantineRecord;
 
 /// One object or file of records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,7 +210,7 @@ impl RecordLines {
                 continue;
             }
             let at = format!("{} line {}", self.input, self.line_no);
-            let line = match serde_json::from_slice::<Record>(&self.buf) {
+            let line = match Record::parse(&self.buf) {
                 Ok(record) => Line::Record(record),
                 Err(e) => Line::Unreadable(e.to_string()),
             };

@@ -76,9 +76,9 @@ impl Wiring {
     /// The source of messages `spec` names.
     pub fn source(&self, spec: &SourceSpec, sqs: &SqsSettings) -> Result<AnySource, SourceError> {
         Ok(match spec {
-            SourceSpec::File(p) => AnySource::File(FileSource::open(p)?),
-            SourceSpec::Stdin => AnySource::File(FileSource::stdin()),
-            SourceSpec::Sqs(url) => AnySource::Sqs(SqsSource::start(
+            SourceSpec::File(p) => Box::new(FileSource::open(p)?),
+            SourceSpec::Stdin => Box::new(FileSource::stdin()),
+            SourceSpec::Sqs(url) => Box::new(SqsSource::start(
                 self.sqs(sqs.wait_secs),
                 SqsSettings {
                     queue_url: url.clone(),
@@ -93,9 +93,9 @@ impl Wiring {
     pub fn day_store(&self, dest: &Location) -> AnyDayStore {
         match dest {
             Location::Dir(d) => {
-                AnyDayStore::Dir(DirStore::new(d).with_sort_options(self.settings.sort_options()))
+                Box::new(DirStore::new(d).with_sort_options(self.settings.sort_options()))
             }
-            Location::S3 { bucket, prefix } => AnyDayStore::S3(S3Store::new(
+            Location::S3 { bucket, prefix } => Box::new(S3Store::new(
                 self.s3(),
                 S3Settings {
                     bucket: bucket.clone(),
@@ -110,9 +110,9 @@ impl Wiring {
     /// The quarantine store for `location`.
     pub fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
         match location {
-            Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
+            Location::Dir(d) => Box::new(DirQuarantine::new(d)),
             Location::S3 { bucket, prefix } => {
-                AnyQuarantine::S3(S3Quarantine::new(self.s3(), bucket.clone(), prefix.clone()))
+                Box::new(S3Quarantine::new(self.s3(), bucket.clone(), prefix.clone()))
             }
         }
     }

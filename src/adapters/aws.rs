@@ -146,7 +146,13 @@ pub fn s3_client(
 }
 
 /// A short, single-line description of an SDK error: the service's code and message when it
-/// answered, else the transport problem.
+/// answered (`SlowDown: Please reduce your request rate.`), `timed out`, `could not reach the
+/// endpoint: CAUSE: …` for a connection failure, else the error and its causes
+/// ([`error_chain`]). The one way errors of the AWS SDK are shown to the user.
+///
+/// Not `aws_smithy_types::error::display::DisplayErrorContext`: that appends the `Debug` form
+/// of the whole error (raw response included) and names a service error only `service error`,
+/// where messages and tests want the service's code.
 pub fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -165,28 +171,31 @@ where
         SdkError::TimeoutError(_) => "timed out".to_owned(),
         SdkError::DispatchFailure(d) => {
             let mut s = String::from("could not reach the endpoint");
-            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(err);
-            while let Some(e) = src {
+            if let Some(cause) = std::error::Error::source(err) {
                 s.push_str(": ");
-                s.push_str(&e.to_string());
-                src = e.source();
+                s.push_str(&error_chain(cause));
             }
             if d.is_timeout() {
                 s.push_str(" (timeout)");
             }
             s
         }
-        other => {
-            let mut s = other.to_string();
-            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(other);
-            while let Some(e) = src {
-                s.push_str(": ");
-                s.push_str(&e.to_string());
-                src = e.source();
-            }
-            s
-        }
+        other => error_chain(other),
     }
+}
+
+/// An error and its causes on one line, `error: cause: cause …`, each named once. For errors
+/// that are not SDK call errors (a credentials provider's, say); SDK errors go through
+/// [`describe_sdk_error`].
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        s.push_str(": ");
+        s.push_str(&e.to_string());
+        cause = e.source();
+    }
+    s
 }
 
 /// The HTTP status of a service error, if the service answered.

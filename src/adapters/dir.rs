@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::spool::{merge_with_fallback, Restart};
-use super::{DayStore, DestError, QuarantineStore, Recorded};
+use super::{DayReader, DayStore, DestError, QuarantineStore, Recorded};
 use crate::core::merge::{MergeStats, SortOptions};
 use crate::core::DayKey;
 
@@ -175,6 +175,29 @@ impl DayStore for DirStore {
     fn requests(&self) -> BTreeMap<String, u64> {
         BTreeMap::new()
     }
+
+    async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.list_days_blocking())
+            .await
+            .expect("listing task panicked")
+    }
+
+    async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.open_day_blocking(day))
+            .await
+            .expect("opening task panicked")
+    }
+
+    /// Rewrites a day file (the merge of zero new lines, which sorts an unsorted file with the
+    /// fallback sort) under the directory lock and atomically like a merge.
+    async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.rewrite_blocking(day))
+            .await
+            .expect("rewrite task panicked")
+    }
 }
 
 /// Quarantine records in a local directory, one file per record (`DIR/NAME.jsonl`, mode 0600:
@@ -272,22 +295,18 @@ impl QuarantineStore for DirQuarantine {
     }
 }
 
-/// Listing, reading and rewriting day files, for the archive tools (`verify`, `stats`).
+/// Listing, reading and rewriting day files, for the archive tools (`verify`, `stats`), behind
+/// [`DayStore`]'s `list_days`, `open_day` and `rewrite_day`.
 impl DirStore {
     /// The day files in the directory (`YYYYMMDD` names of regular files), in date order. Other
     /// names (temporary files, anything else) are skipped.
-    pub fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
+    fn list_days_blocking(&self) -> Result<Vec<DayKey>, DestError> {
         let entries = fs::read_dir(&self.dir)
             .map_err(|e| DestError::io(&self.dir, "listing the directory", e))?;
         let mut days = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| DestError::io(&self.dir, "listing the directory", e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if name.len() != 8 || !name.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            let Ok(day) = name.parse::<DayKey>() else {
+            let Some(day) = entry.file_name().to_str().and_then(DayKey::from_name) else {
                 continue;
             };
             if fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
@@ -298,24 +317,14 @@ impl DirStore {
         Ok(days)
     }
 
-    /// A buffered reader of one day file, `None` when there is none. Blocking.
-    pub fn open_day(&self, day: DayKey) -> Result<Option<BufReader<File>>, DestError> {
+    /// A buffered reader of one day file, `None` when there is none.
+    fn open_day_blocking(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
         let path = self.dir.join(day.as_str());
         match File::open(&path) {
-            Ok(f) => Ok(Some(BufReader::with_capacity(1 << 20, f))),
+            Ok(f) => Ok(Some(Box::new(BufReader::with_capacity(1 << 20, f)))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(DestError::io(&path, "opening the day file", e)),
         }
-    }
-
-    /// Rewrites a day file sorted, de-duplicated, without blank lines or trailing white space
-    /// (the merge of zero new lines, which sorts an unsorted file with the fallback sort), under
-    /// the directory lock and atomically like a merge. `None` when the day has no file.
-    pub async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.rewrite_blocking(day))
-            .await
-            .expect("rewrite task panicked")
     }
 
     fn rewrite_blocking(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {

@@ -1,10 +1,17 @@
 //! Sources and destinations behind small traits.
 //!
 //! A [`Source`] hands out batches of [`Message`]s and deletes (acknowledges) them when told to;
-//! a [`DayStore`] merges sorted new lines into one day file; a [`QuarantineStore`] creates one
-//! object or file per quarantine record, once per identity. The pipeline decides *when* to
-//! acknowledge; adapters only do I/O and report precise errors naming the file, queue or key
-//! involved.
+//! a [`DayStore`] merges sorted new lines into one day file, and lists, reads and rewrites day
+//! files for the archive tools; a [`QuarantineStore`] creates one object or file per quarantine
+//! record, once per identity. The pipeline decides *when* to acknowledge; adapters only do I/O
+//! and report precise errors naming the file, queue or key involved.
+//!
+//! Backends: [`file`] and [`sqs`] are sources; [`dir`] is a directory archive and quarantine;
+//! an object store implements the four primitives of [`object::ObjectStore`] and gets its day
+//! store, the read-merge-conditional-write loop, from [`object::ObjectDayStore`] ([`s3`] is
+//! one). The wiring picks backends at run time through the boxed [`AnySource`], [`AnyDayStore`]
+//! and [`AnyQuarantine`] (see [`dynamic`]): a new backend is one adapter file plus one line
+//! that boxes it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,11 +21,21 @@ use crate::core::{DayKey, MergeStats};
 
 pub mod aws;
 pub mod dir;
+pub mod dynamic;
 pub mod file;
 pub mod metrics_log;
+pub mod object;
+pub mod retry;
 pub mod s3;
 pub mod spool;
 pub mod sqs;
+
+pub use dynamic::{AnyDayStore, AnyQuarantine, AnySource, DynDayStore, DynQuarantine, DynSource};
+
+/// A day file opened for reading, line by line. Blocking: read it on a blocking thread
+/// (`spawn_blocking`), never on the async runtime's own threads (an object store's reader
+/// drives its download through the runtime it was opened on).
+pub type DayReader = Box<dyn std::io::BufRead + Send>;
 
 /// One message as read from a source.
 #[derive(Debug, Clone)]
@@ -100,6 +117,20 @@ pub trait DayStore: Send + Sync {
     fn conflict_retries(&self) -> u64 {
         0
     }
+    /// The days that have a day file, in date order (the archive tools' listing).
+    fn list_days(&self) -> impl Future<Output = Result<Vec<DayKey>, DestError>> + Send;
+    /// One day file, streamed (see [`DayReader`]); `None` when the day has none.
+    fn open_day(
+        &self,
+        day: DayKey,
+    ) -> impl Future<Output = Result<Option<DayReader>, DestError>> + Send;
+    /// Rewrites a day file sorted, de-duplicated, without blank lines or trailing white space
+    /// (the merge of zero new lines), as safely against concurrent writers as a merge. `None`
+    /// when the day has no file.
+    fn rewrite_day(
+        &self,
+        day: DayKey,
+    ) -> impl Future<Output = Result<Option<MergeStats>, DestError>> + Send;
 }
 
 /// What became of one quarantine record.
@@ -186,122 +217,6 @@ impl DestError {
             path: path.display().to_string(),
             action,
             error,
-        }
-    }
-}
-
-/// Any source the CLI can build.
-#[derive(Debug)]
-pub enum AnySource {
-    File(file::FileSource),
-    Sqs(sqs::SqsSource),
-}
-
-impl Source for AnySource {
-    async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
-        match self {
-            AnySource::File(s) => s.next_batch(max).await,
-            AnySource::Sqs(s) => s.next_batch(max).await,
-        }
-    }
-    async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
-        match self {
-            AnySource::File(s) => s.ack(receipts).await,
-            AnySource::Sqs(s) => s.ack(receipts).await,
-        }
-    }
-    async fn abandon(&mut self, receipts: Vec<Receipt>) {
-        match self {
-            AnySource::File(s) => s.abandon(receipts).await,
-            AnySource::Sqs(s) => s.abandon(receipts).await,
-        }
-    }
-    async fn release(&mut self, receipts: Vec<Receipt>) {
-        match self {
-            AnySource::File(s) => s.release(receipts).await,
-            AnySource::Sqs(s) => s.release(receipts).await,
-        }
-    }
-    async fn finish(&mut self) {
-        match self {
-            AnySource::File(s) => s.finish().await,
-            AnySource::Sqs(s) => s.finish().await,
-        }
-    }
-    fn requests(&self) -> BTreeMap<String, u64> {
-        match self {
-            AnySource::File(s) => s.requests(),
-            AnySource::Sqs(s) => s.requests(),
-        }
-    }
-    fn deletes(&self) -> bool {
-        match self {
-            AnySource::File(s) => s.deletes(),
-            AnySource::Sqs(s) => s.deletes(),
-        }
-    }
-}
-
-/// Any day store the CLI can build.
-#[derive(Debug)]
-pub enum AnyDayStore {
-    Dir(dir::DirStore),
-    S3(s3::S3Store),
-}
-
-impl DayStore for AnyDayStore {
-    async fn merge_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        match self {
-            AnyDayStore::Dir(s) => s.merge_day(day, lines).await,
-            AnyDayStore::S3(s) => s.merge_day(day, lines).await,
-        }
-    }
-    async fn preview_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        match self {
-            AnyDayStore::Dir(s) => s.preview_day(day, lines).await,
-            AnyDayStore::S3(s) => s.preview_day(day, lines).await,
-        }
-    }
-    fn requests(&self) -> BTreeMap<String, u64> {
-        match self {
-            AnyDayStore::Dir(s) => s.requests(),
-            AnyDayStore::S3(s) => s.requests(),
-        }
-    }
-    fn conflict_retries(&self) -> u64 {
-        match self {
-            AnyDayStore::Dir(s) => s.conflict_retries(),
-            AnyDayStore::S3(s) => s.conflict_retries(),
-        }
-    }
-}
-
-/// Any quarantine store the CLI can build.
-#[derive(Debug)]
-pub enum AnyQuarantine {
-    Dir(dir::DirQuarantine),
-    S3(s3::S3Quarantine),
-}
-
-impl QuarantineStore for AnyQuarantine {
-    async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
-        match self {
-            AnyQuarantine::Dir(s) => s.put_record(name, line).await,
-            AnyQuarantine::S3(s) => s.put_record(name, line).await,
-        }
-    }
-    fn location(&self) -> String {
-        match self {
-            AnyQuarantine::Dir(s) => s.location(),
-            AnyQuarantine::S3(s) => s.location(),
         }
     }
 }

@@ -1,46 +1,47 @@
-//! S3 as the archive (`s3://BUCKET/PREFIX/YYYYMMDD`) and as a quarantine location.
+//! S3 as an object store for day files (`s3://BUCKET/PREFIX/YYYYMMDD`) and as a quarantine
+//! location.
 //!
-//! A day is merged by optimistic concurrency: GetObject (streamed; its ETag remembered) → the
-//! core's streaming merge into a [`Spool`] → PutObject with `If-Match: <etag>`, or
-//! `If-None-Match: *` when the day is new. If another writer replaced the object in between,
-//! S3 answers 412 (or 409 for a concurrent conditional write) and the day is read and merged
-//! again, with jittered backoff, a bounded number of times. No writer's lines are lost, and a
-//! retried PUT whose first success response was lost sees 412, re-reads, finds its lines
-//! already there and stops. Each such new attempt is counted ([`DayStore::conflict_retries`],
-//! the `ConflictRetries` metric).
+//! [`S3Objects`] is S3's [`ObjectStore`]: GetObject (streamed, its ETag the version; `If-Match`
+//! when asked), PutObject with `If-Match: <etag>` or `If-None-Match: *`, and ListObjectsV2 page
+//! by page. The read-merge-conditional-write loop is the generic one of
+//! [`super::object::ObjectDayStore`]; [`S3Store`] is that loop on S3. A 412 (or a 409 for a
+//! concurrent conditional write) is a conflict: the day is read and merged again.
 //!
-//! Size classes of a merged day (defaults in brackets): up to `spool_memory_bytes` (8 MiB) it is
-//! held in memory and sent as one PutObject; above that it is spooled to a temporary file, sent
-//! as one PutObject streamed from that file up to `multipart_threshold_bytes` (64 MiB), and as a
-//! multipart upload of `part_size_bytes` parts (16 MiB) above it, with the same condition on
-//! CompleteMultipartUpload. Memory stays bounded by the spool's memory limit plus the parts in
-//! flight. The spool file lives until the upload has completed, retries included (the SDK
-//! re-opens it for every attempt). A missing object is 404 NoSuchKey; a 403 is
-//! never read as "empty": it is an error naming the key and the permission the writer lacks.
+//! Size classes of a merged day (defaults in brackets), decided here in the PUT: up to
+//! `spool_memory_bytes` (8 MiB) it is held in memory and sent as one PutObject; above that it is
+//! spooled to a temporary file, sent as one PutObject streamed from that file up to
+//! `multipart_threshold_bytes` (64 MiB), and as a multipart upload of `part_size_bytes` parts
+//! (16 MiB) above it, with the same condition on CompleteMultipartUpload. Memory stays bounded
+//! by the spool's memory limit plus the parts in flight. The spool file lives until the upload
+//! has completed, retries included (the SDK re-opens it for every attempt).
+//!
+//! Every S3 error is read once, by [`S3Failure::of`]: a missing object is 404 NoSuchKey; a 403
+//! is never read as "empty" but an error naming the key and the permission the caller lacks;
+//! 412/409 are left to the caller to read as a conflict.
 //!
 //! Quarantine records are one object each, created once per identity (see [`S3Quarantine`]).
 
 use std::collections::BTreeMap;
-use std::io::{self, BufReader};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::aws::{describe_sdk_error, http_status, RequestCounter};
-use super::spool::{merge_with_fallback, Spool, Spooled};
-use super::{DayStore, DestError, QuarantineStore, Recorded};
-use crate::core::{DayKey, MergeStats, SortOptions};
+use super::aws::{describe_sdk_error, http_status, HasStatus, RequestCounter};
+use super::object::{Condition, DaySettings, Fetched, ObjectDayStore, ObjectStore, PutError};
+use super::retry;
+use super::spool::Spooled;
+use super::{DestError, QuarantineStore, Recorded};
 
 /// What GET permission failures need, for error messages.
 const GET_PERMISSION: &str =
     "s3:GetObject on the day-file prefix (and s3:ListBucket on the bucket: without it a missing day answers 403, not 404)";
 const PUT_PERMISSION: &str = "s3:PutObject on the prefix";
+const LIST_PERMISSION: &str = "s3:ListBucket on the bucket";
+const QUARANTINE_PERMISSION: &str = "s3:PutObject on the quarantine prefix";
 
 /// How day files are written.
 #[derive(Debug, Clone)]
@@ -80,171 +81,112 @@ impl Default for S3Settings {
     }
 }
 
-/// Day files in S3.
-#[derive(Debug, Clone)]
-pub struct S3Store {
-    client: aws_sdk_s3::Client,
-    settings: Arc<S3Settings>,
-    counter: RequestCounter,
-    /// Read-merge-writes started again after a 412/409 (shared by clones).
-    conflict_retries: Arc<AtomicU64>,
-}
+/// Day files in S3: the generic read-merge-write loop on [`S3Objects`].
+pub type S3Store = ObjectDayStore<S3Objects>;
 
-enum Got {
-    Missing,
-    Found {
-        etag: String,
-        body: ByteStream,
-    },
-    /// The object changed since the ETag we hold (a conditional GET answered 412).
-    Changed,
-}
-
-/// Why a write attempt did not succeed.
-enum Attempt {
-    /// Another writer got there first: read and merge again.
-    Conflict(String),
-    Failed(DestError),
-}
-
-/// A marker error: the object changed while we re-read it for the fallback sort.
-#[derive(Debug, thiserror::Error)]
-#[error("the object changed while it was being read")]
-struct ChangedWhileReading;
-
-impl S3Store {
+impl ObjectDayStore<S3Objects> {
+    /// Day files under `settings.bucket`/`settings.prefix`.
     pub fn new(
         client: aws_sdk_s3::Client,
         settings: S3Settings,
         counter: RequestCounter,
     ) -> S3Store {
-        S3Store {
-            client,
-            settings: Arc::new(settings),
-            counter,
-            conflict_retries: Arc::new(AtomicU64::new(0)),
-        }
+        let days = DaySettings {
+            prefix: settings.prefix.clone(),
+            conflict_attempts: settings.conflict_attempts,
+            spool_memory_bytes: settings.spool_memory_bytes,
+            temp_dir: settings.temp_dir.clone(),
+            sort_memory_bytes: settings.sort_memory_bytes,
+        };
+        ObjectDayStore::with_objects(
+            S3Objects {
+                client,
+                settings: Arc::new(settings),
+                counter,
+            },
+            days,
+        )
     }
+}
 
-    fn key(&self, day: DayKey) -> String {
-        format!("{}{}", self.settings.prefix, day)
-    }
+/// One bucket as an [`ObjectStore`]; the size classes of a PUT follow its [`S3Settings`].
+#[derive(Debug, Clone)]
+pub struct S3Objects {
+    client: aws_sdk_s3::Client,
+    settings: Arc<S3Settings>,
+    counter: RequestCounter,
+}
 
-    fn location(&self, key: &str) -> String {
-        format!("s3://{}/{key}", self.settings.bucket)
-    }
+/// An S3 error, read once: its status, whether it means "no such key", and the error to report
+/// (a 403 as [`DestError::AccessDenied`] naming the permission, anything else as
+/// `OPERATION failed: CODE: MESSAGE`).
+struct S3Failure {
+    status: Option<u16>,
+    missing: bool,
+    /// The service's answer, for a conflict's log line.
+    why: String,
+    error: DestError,
+}
 
-    async fn get(&self, key: &str, if_match: Option<&str>) -> Result<Got, DestError> {
-        let mut req = self
-            .client
-            .get_object()
-            .bucket(&self.settings.bucket)
-            .key(key);
-        if let Some(etag) = if_match {
-            req = req.if_match(etag);
-        }
-        match req.send().await {
-            Ok(out) => Ok(Got::Found {
-                etag: out.e_tag.unwrap_or_default(),
-                body: out.body,
-            }),
-            Err(e) => {
-                if let SdkError::ServiceError(se) = &e {
-                    if se.err().is_no_such_key() {
-                        return Ok(Got::Missing);
-                    }
-                }
-                match http_status(&e) {
-                    Some(404) => Ok(Got::Missing),
-                    Some(412) => Ok(Got::Changed),
-                    Some(403) => Err(DestError::AccessDenied {
-                        location: self.location(key),
-                        operation: "GetObject",
-                        permission: GET_PERMISSION,
-                    }),
-                    _ => Err(DestError::Store {
-                        location: self.location(key),
-                        message: format!("GetObject failed: {}", describe_sdk_error(&e)),
-                    }),
-                }
+impl S3Failure {
+    fn of<E, R>(
+        e: &SdkError<E, R>,
+        location: &str,
+        operation: &'static str,
+        permission: &'static str,
+    ) -> S3Failure
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        let status = http_status(e);
+        let missing = status == Some(404)
+            || matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("NoSuchKey"));
+        let why = describe_sdk_error(e);
+        let error = if status == Some(403) {
+            DestError::AccessDenied {
+                location: location.to_owned(),
+                operation,
+                permission,
             }
+        } else {
+            DestError::Store {
+                location: location.to_owned(),
+                message: format!("{operation} failed: {why}"),
+            }
+        };
+        S3Failure {
+            status,
+            missing,
+            why,
+            error,
         }
     }
 
-    /// Reads the day (if any) and merges `lines` into a spool. Returns the ETag read (None for a
-    /// new day), the stats and the spooled output.
-    async fn read_and_merge(
+    /// A write's failure: 412/409 is a conflict (read and merge again), the rest fails.
+    fn for_write(self) -> PutError {
+        match self.status {
+            Some(412 | 409) => PutError::Conflict(self.why),
+            _ => PutError::Failed(self.error),
+        }
+    }
+}
+
+impl S3Objects {
+    fn write_error<E, R>(&self, key: &str, operation: &'static str, e: &SdkError<E, R>) -> PutError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + HasStatus,
+    {
+        S3Failure::of(e, &self.location(key), operation, PUT_PERMISSION).for_write()
+    }
+
+    async fn put_single(
         &self,
         key: &str,
-        lines: Arc<Vec<Vec<u8>>>,
-        keep_output: bool,
-    ) -> Result<(Option<String>, MergeStats, Option<Spooled>), Attempt> {
-        let first = self.get(key, None).await.map_err(Attempt::Failed)?;
-        let (etag, body) = match first {
-            Got::Missing => (None, None),
-            Got::Found { etag, body } => (Some(etag), Some(body)),
-            Got::Changed => return Err(Attempt::Conflict("changed while reading".into())),
-        };
-        let handle = tokio::runtime::Handle::current();
-        let this = self.clone();
-        let key_owned = key.to_owned();
-        let etag_for_reread = etag.clone();
-        let settings = self.settings.clone();
-        let result: io::Result<(MergeStats, Option<Spooled>)> =
-            tokio::task::spawn_blocking(move || {
-                let mut body = body;
-                let open = |again: bool| -> io::Result<Option<Box<dyn io::BufRead>>> {
-                    if again {
-                        // The fallback sort needs the object again: the same version, or we start over.
-                        let got = handle
-                            .block_on(this.get(&key_owned, etag_for_reread.as_deref()))
-                            .map_err(io::Error::other)?;
-                        body = match got {
-                            Got::Found { body, .. } => Some(body),
-                            Got::Missing | Got::Changed => {
-                                return Err(io::Error::other(ChangedWhileReading))
-                            }
-                        };
-                    }
-                    Ok(body.take().map(|b| {
-                        let _guard = handle.enter();
-                        let reader = tokio_util::io::SyncIoBridge::new(b.into_async_read());
-                        Box::new(BufReader::with_capacity(1 << 20, reader)) as Box<dyn io::BufRead>
-                    }))
-                };
-                let sort = SortOptions {
-                    memory_budget_bytes: settings.sort_memory_bytes,
-                    spill_dir: settings.temp_dir.clone(),
-                };
-                let location = format!("s3://{}/{key_owned}", settings.bucket);
-                if keep_output {
-                    let mut spool =
-                        Spool::new(settings.spool_memory_bytes, settings.temp_dir.clone());
-                    let stats = merge_with_fallback(open, &lines, &mut spool, &sort, &location)?;
-                    Ok((stats, Some(spool.finish()?)))
-                } else {
-                    let stats = merge_with_fallback(open, &lines, io::sink(), &sort, &location)?;
-                    Ok((stats, None))
-                }
-            })
-            .await
-            .expect("merge task panicked");
-        match result {
-            Ok((stats, spooled)) => Ok((etag, stats, spooled)),
-            Err(e) if is_changed(&e) => Err(Attempt::Conflict(
-                "changed while re-reading for the fallback sort".into(),
-            )),
-            // A broken connection mid-body is worth another read.
-            Err(e) => Err(Attempt::Conflict(format!("reading or merging failed: {e}"))),
-        }
-    }
-
-    async fn put(&self, key: &str, data: Spooled, etag: Option<&str>) -> Result<(), Attempt> {
-        if data.len() > self.settings.multipart_threshold_bytes {
-            if let Spooled::File(file, len) = data {
-                return self.put_multipart(key, file, len, etag).await;
-            }
-        }
+        data: Spooled,
+        condition: Condition<'_>,
+    ) -> Result<(), PutError> {
         // `ByteStream::from_path` opens the path lazily, at every attempt of the request (the
         // SDK's retries re-read it), so the spool file must outlive `send()`: it is held in
         // `spool_file` until the PUT has completed, however many attempts it took.
@@ -252,7 +194,7 @@ impl S3Store {
             Spooled::Memory(v) => (ByteStream::from(v), None),
             Spooled::File(f, _) => {
                 let body = ByteStream::from_path(f.path()).await.map_err(|e| {
-                    Attempt::Failed(DestError::Store {
+                    PutError::Failed(DestError::Store {
                         location: self.location(key),
                         message: format!("reading the spool: {e}"),
                     })
@@ -266,33 +208,14 @@ impl S3Store {
             .bucket(&self.settings.bucket)
             .key(key)
             .body(body);
-        req = match etag {
-            Some(t) => req.if_match(t),
-            None => req.if_none_match("*"),
+        req = match condition {
+            Condition::IfMatch(t) => req.if_match(t),
+            Condition::IfAbsent => req.if_none_match("*"),
         };
         let sent = req.send().await;
         drop(spool_file);
         sent.map(|_| ())
-            .map_err(|e| self.classify_write_error(key, "PutObject", &e))
-    }
-
-    fn classify_write_error<E, R>(&self, key: &str, op: &'static str, e: &SdkError<E, R>) -> Attempt
-    where
-        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + super::aws::HasStatus,
-    {
-        match http_status(e) {
-            Some(412 | 409) => Attempt::Conflict(describe_sdk_error(e)),
-            Some(403) => Attempt::Failed(DestError::AccessDenied {
-                location: self.location(key),
-                operation: op,
-                permission: PUT_PERMISSION,
-            }),
-            _ => Attempt::Failed(DestError::Store {
-                location: self.location(key),
-                message: format!("{op} failed: {}", describe_sdk_error(e)),
-            }),
-        }
+            .map_err(|e| self.write_error(key, "PutObject", &e))
     }
 
     async fn put_multipart(
@@ -300,8 +223,8 @@ impl S3Store {
         key: &str,
         file: tempfile::NamedTempFile,
         len: u64,
-        etag: Option<&str>,
-    ) -> Result<(), Attempt> {
+        condition: Condition<'_>,
+    ) -> Result<(), PutError> {
         let bucket = &self.settings.bucket;
         let created = self
             .client
@@ -311,10 +234,10 @@ impl S3Store {
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .send()
             .await
-            .map_err(|e| self.classify_write_error(key, "CreateMultipartUpload", &e))?;
+            .map_err(|e| self.write_error(key, "CreateMultipartUpload", &e))?;
         let upload_id = created.upload_id.unwrap_or_default();
         let result = self
-            .upload_parts_and_complete(key, &file, len, etag, &upload_id)
+            .upload_parts_and_complete(key, &file, len, condition, &upload_id)
             .await;
         if result.is_err() {
             let abort = self
@@ -337,9 +260,9 @@ impl S3Store {
         key: &str,
         file: &tempfile::NamedTempFile,
         len: u64,
-        etag: Option<&str>,
+        condition: Condition<'_>,
         upload_id: &str,
-    ) -> Result<(), Attempt> {
+    ) -> Result<(), PutError> {
         let part_size = self.settings.part_size_bytes.max(1);
         let parts = len.div_ceil(part_size);
         let path = file.path().to_path_buf();
@@ -355,7 +278,7 @@ impl S3Store {
                     .build()
                     .await
                     .map_err(|e| {
-                        Attempt::Failed(DestError::Store {
+                        PutError::Failed(DestError::Store {
                             location: self.location(key),
                             message: format!("reading the spool: {e}"),
                         })
@@ -372,8 +295,8 @@ impl S3Store {
                     .body(body)
                     .send()
                     .await
-                    .map_err(|e| self.classify_write_error(key, "UploadPart", &e))?;
-                Ok::<CompletedPart, Attempt>(
+                    .map_err(|e| self.write_error(key, "UploadPart", &e))?;
+                Ok::<CompletedPart, PutError>(
                     CompletedPart::builder()
                         .part_number(number)
                         .set_e_tag(out.e_tag)
@@ -398,130 +321,94 @@ impl S3Store {
                     .set_parts(Some(done))
                     .build(),
             );
-        req = match etag {
-            Some(t) => req.if_match(t),
-            None => req.if_none_match("*"),
+        req = match condition {
+            Condition::IfMatch(t) => req.if_match(t),
+            Condition::IfAbsent => req.if_none_match("*"),
         };
         req.send()
             .await
             .map(|_| ())
-            .map_err(|e| self.classify_write_error(key, "CompleteMultipartUpload", &e))
+            .map_err(|e| self.write_error(key, "CompleteMultipartUpload", &e))
+    }
+}
+
+impl ObjectStore for S3Objects {
+    fn location(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.settings.bucket)
     }
 
-    async fn merge(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-        write: bool,
-    ) -> Result<MergeStats, DestError> {
-        let policy = if write {
-            WritePolicy::NewLinesOnly
-        } else {
-            WritePolicy::Preview
-        };
-        let stats = self.read_merge_write(&self.key(day), lines, policy).await?;
-        // Only `WritePolicy::Always` answers None (for a missing object).
-        Ok(stats.unwrap_or_default())
-    }
-
-    /// The optimistic-concurrency loop shared by merges and repairs: read the day, merge, and
-    /// write it back conditionally; on 412/409 start over (jittered backoff, bounded).
-    async fn read_merge_write(
-        &self,
-        key: &str,
-        lines: Arc<Vec<Vec<u8>>>,
-        policy: WritePolicy,
-    ) -> Result<Option<MergeStats>, DestError> {
-        let attempts = self.settings.conflict_attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                self.conflict_retries.fetch_add(1, Ordering::Relaxed);
-                backoff(attempt).await;
-            }
-            let keep_output = policy != WritePolicy::Preview;
-            let (etag, stats, spooled) =
-                match self.read_and_merge(key, lines.clone(), keep_output).await {
-                    Ok(v) => v,
-                    Err(Attempt::Conflict(why)) => {
-                        tracing::info!(%key, attempt, why, "reading the day again");
-                        last = why;
-                        continue;
-                    }
-                    Err(Attempt::Failed(e)) => return Err(e),
-                };
-            match policy {
-                WritePolicy::Preview => return Ok(Some(stats)),
-                WritePolicy::NewLinesOnly if stats.new_lines == 0 => return Ok(Some(stats)),
-                WritePolicy::Always if etag.is_none() => return Ok(None),
-                _ => {}
-            }
-            let data = spooled.expect("kept output");
-            match self.put(key, data, etag.as_deref()).await {
-                Ok(()) => return Ok(Some(stats)),
-                Err(Attempt::Conflict(why)) => {
-                    tracing::info!(%key, attempt, why, "the day changed since it was read; merging again");
-                    last = why;
+    async fn get(&self, key: &str, if_version: Option<&str>) -> Result<Fetched, DestError> {
+        let mut req = self
+            .client
+            .get_object()
+            .bucket(&self.settings.bucket)
+            .key(key);
+        if let Some(etag) = if_version {
+            req = req.if_match(etag);
+        }
+        match req.send().await {
+            Ok(out) => Ok(Fetched::Found {
+                version: out.e_tag.unwrap_or_default(),
+                body: Box::new(out.body.into_async_read()),
+            }),
+            Err(e) => {
+                let failure = S3Failure::of(&e, &self.location(key), "GetObject", GET_PERMISSION);
+                match failure.status {
+                    _ if failure.missing => Ok(Fetched::Missing),
+                    Some(412) => Ok(Fetched::Changed),
+                    _ => Err(failure.error),
                 }
-                Err(Attempt::Failed(e)) => return Err(e),
             }
         }
-        tracing::warn!(%key, attempts, last, "giving up on a contended day");
-        Err(DestError::Contended {
-            location: self.location(key),
-            attempts,
-            last,
-        })
-    }
-}
-
-/// When [`S3Store::read_merge_write`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WritePolicy {
-    /// Never (dry runs).
-    Preview,
-    /// When the merge added lines (a day with no new lines is not touched).
-    NewLinesOnly,
-    /// Whenever the object exists (repairs rewrite it sorted and de-duplicated).
-    Always,
-}
-
-fn is_changed(e: &io::Error) -> bool {
-    let Some(inner) = e.get_ref() else {
-        return false;
-    };
-    inner.is::<ChangedWhileReading>()
-}
-
-/// Full-jitter exponential backoff: up to 50 ms · 2^attempt, at most 5 s.
-async fn backoff(attempt: u32) {
-    let cap_ms = (50u64 << attempt.min(7)).min(5_000);
-    tokio::time::sleep(Duration::from_millis(fastrand::u64(cap_ms / 4..=cap_ms))).await;
-}
-
-impl DayStore for S3Store {
-    async fn merge_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        self.merge(day, lines, true).await
     }
 
-    async fn preview_day(
+    async fn put(
         &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        self.merge(day, lines, false).await
+        key: &str,
+        data: Spooled,
+        condition: Condition<'_>,
+    ) -> Result<(), PutError> {
+        if data.len() > self.settings.multipart_threshold_bytes {
+            if let Spooled::File(file, len) = data {
+                return self.put_multipart(key, file, len, condition).await;
+            }
+        }
+        self.put_single(key, data, condition).await
+    }
+
+    /// ListObjectsV2 with the delimiter `/`, page by page.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, DestError> {
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.settings.bucket)
+                .prefix(prefix)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    S3Failure::of(&e, &self.location(prefix), "ListObjectsV2", LIST_PERMISSION)
+                        .error
+                })?;
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(keys)
     }
 
     fn requests(&self) -> BTreeMap<String, u64> {
         self.counter.snapshot()
-    }
-
-    fn conflict_retries(&self) -> u64 {
-        self.conflict_retries.load(Ordering::Relaxed)
     }
 }
 
@@ -572,25 +459,14 @@ impl QuarantineStore for S3Quarantine {
             let Err(e) = res else {
                 return Ok(Recorded::Created(location));
             };
-            match http_status(&e) {
+            let failure = S3Failure::of(&e, &location, "PutObject", QUARANTINE_PERMISSION);
+            match failure.status {
                 Some(412) => return Ok(Recorded::AlreadyThere(location)),
                 Some(409) if attempt < QUARANTINE_CONFLICT_ATTEMPTS => {
+                    retry::DAY_CONFLICT.pause(attempt).await;
                     attempt += 1;
-                    backoff(attempt).await;
                 }
-                Some(403) => {
-                    return Err(DestError::AccessDenied {
-                        location,
-                        operation: "PutObject",
-                        permission: "s3:PutObject on the quarantine prefix",
-                    })
-                }
-                _ => {
-                    return Err(DestError::Store {
-                        location,
-                        message: format!("PutObject failed: {}", describe_sdk_error(&e)),
-                    })
-                }
+                _ => return Err(failure.error),
             }
         }
     }
@@ -598,84 +474,4 @@ impl QuarantineStore for S3Quarantine {
     fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
     }
-}
-
-/// Listing, reading and rewriting day objects, for the archive tools (`verify`, `stats`).
-impl S3Store {
-    /// The day objects directly under the prefix (`PREFIX/YYYYMMDD`), in date order, read with
-    /// ListObjectsV2 page by page. Other keys are skipped.
-    pub async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
-        let prefix = &self.settings.prefix;
-        let mut days = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.settings.bucket)
-                .prefix(prefix)
-                .delimiter("/")
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| match http_status(&e) {
-                    Some(403) => DestError::AccessDenied {
-                        location: self.location(prefix),
-                        operation: "ListObjectsV2",
-                        permission: "s3:ListBucket on the bucket",
-                    },
-                    _ => DestError::Store {
-                        location: self.location(prefix),
-                        message: format!("ListObjectsV2 failed: {}", describe_sdk_error(&e)),
-                    },
-                })?;
-            for object in out.contents() {
-                let Some(name) = object.key().and_then(|k| k.strip_prefix(prefix.as_str())) else {
-                    continue;
-                };
-                if name.len() == 8 && name.bytes().all(|b| b.is_ascii_digit()) {
-                    if let Ok(day) = name.parse::<DayKey>() {
-                        days.push(day);
-                    }
-                }
-            }
-            match out.next_continuation_token() {
-                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        days.sort_unstable();
-        days.dedup();
-        Ok(days)
-    }
-
-    /// The body of one day object, streamed (`None` when there is none). Read it on a blocking
-    /// thread with [`blocking_reader`].
-    pub async fn open_day(&self, day: DayKey) -> Result<Option<ByteStream>, DestError> {
-        match self.get(&self.key(day), None).await? {
-            Got::Found { body, .. } => Ok(Some(body)),
-            Got::Missing | Got::Changed => Ok(None),
-        }
-    }
-
-    /// Rewrites a day object sorted, de-duplicated, without blank lines or trailing white space
-    /// (the merge of zero new lines), with the same conditional write as a merge: `If-Match` on
-    /// the ETag read, read and rewritten again when another writer got there first. `None` when
-    /// the day has no object.
-    pub async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        self.read_merge_write(&self.key(day), Arc::new(Vec::new()), WritePolicy::Always)
-            .await
-    }
-}
-
-/// A blocking, buffered reader of a streamed object body. Call it and read from it on a blocking
-/// thread (`spawn_blocking`); `handle` is the runtime that drives the download.
-pub fn blocking_reader(
-    body: ByteStream,
-    handle: tokio::runtime::Handle,
-) -> BufReader<tokio_util::io::SyncIoBridge<impl tokio::io::AsyncRead + Unpin + Send>> {
-    BufReader::with_capacity(
-        1 << 20,
-        tokio_util::io::SyncIoBridge::new_with_handle(body.into_async_read(), handle),
-    )
 }

@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::aws::{describe_sdk_error, RequestCounter};
+use super::retry;
 use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
 
 /// How the queue is read.
@@ -283,23 +284,7 @@ async fn receive_loop(
             }
             return;
         }
-        let received_at = jiff::Timestamp::now().to_string();
-        let batch: Vec<Message> = msgs
-            .into_iter()
-            .map(|m| {
-                let id = m.message_id.unwrap_or_default();
-                let handle = m.receipt_handle.unwrap_or_default();
-                Message {
-                    receipt: Receipt {
-                        id: id.clone(),
-                        handle,
-                    },
-                    id,
-                    body: m.body.unwrap_or_default().into_bytes(),
-                    received_at: received_at.clone(),
-                }
-            })
-            .collect();
+        let batch = to_messages(msgs);
         {
             let mut map = inflight.lock().expect("inflight lock");
             let due = sent_at + Timing::of(&settings).extend_after;
@@ -311,6 +296,26 @@ async fn receive_loop(
             return;
         }
     }
+}
+
+/// Received SQS messages as the pipeline's, stamped with the time of receipt.
+fn to_messages(msgs: Vec<aws_sdk_sqs::types::Message>) -> Vec<Message> {
+    let received_at = jiff::Timestamp::now().to_string();
+    msgs.into_iter()
+        .map(|m| {
+            let id = m.message_id.unwrap_or_default();
+            let handle = m.receipt_handle.unwrap_or_default();
+            Message {
+                receipt: Receipt {
+                    id: id.clone(),
+                    handle,
+                },
+                id,
+                body: m.body.unwrap_or_default().into_bytes(),
+                received_at: received_at.clone(),
+            }
+        })
+        .collect()
 }
 
 /// When the heartbeat acts, from the visibility timeout.
@@ -435,7 +440,8 @@ fn heartbeat_override(settings: &SqsSettings) -> aws_sdk_sqs::config::Builder {
 }
 
 /// Extends up to 10 messages with one ChangeMessageVisibilityBatch, retrying the entries that
-/// may succeed later with jittered backoff (at most [`HEARTBEAT_ATTEMPTS`] in all).
+/// may succeed later with jittered backoff ([`retry::SQS_HEARTBEAT`], at most
+/// [`HEARTBEAT_ATTEMPTS`] in all).
 async fn extend_batch(
     client: &aws_sdk_sqs::Client,
     settings: &SqsSettings,
@@ -445,8 +451,7 @@ async fn extend_batch(
     let mut todo = handles;
     for attempt in 1..=HEARTBEAT_ATTEMPTS {
         if attempt > 1 {
-            let cap_ms = 100u64 << (attempt - 2);
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(cap_ms / 2..=cap_ms))).await;
+            retry::SQS_HEARTBEAT.pause(attempt - 1).await;
         }
         let retry = extend_once(client, settings, todo, &mut done).await;
         if retry.is_empty() {
@@ -517,6 +522,50 @@ async fn extend_once(
     retry
 }
 
+/// One DeleteMessageBatch of up to 10 messages: how many were deleted, and the ones that were
+/// not, with why (every one of them when the call itself failed).
+async fn delete_batch(
+    client: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    chunk: Vec<Receipt>,
+) -> (usize, Vec<(Receipt, String)>) {
+    let entries: Vec<_> = chunk
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(&r.handle)
+                .build()
+                .ok()
+        })
+        .collect();
+    match client
+        .delete_message_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let failed: Vec<(Receipt, String)> = out
+                .failed
+                .iter()
+                .filter_map(|f| {
+                    let i: usize = f.id.parse().ok()?;
+                    let why = format!("{}: {}", f.code, f.message.as_deref().unwrap_or(""));
+                    Some((chunk[i].clone(), why))
+                })
+                .collect();
+            (chunk.len() - failed.len(), failed)
+        }
+        Err(e) => {
+            let why = describe_sdk_error(&e);
+            (0, chunk.into_iter().map(|r| (r, why.clone())).collect())
+        }
+    }
+}
+
 impl Source for SqsSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let max = max.max(1);
@@ -580,56 +629,11 @@ impl Source for SqsSource {
                 break;
             }
             if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+                retry::SQS_DELETE.pause(attempt).await;
             }
-            let chunks: Vec<Vec<Receipt>> = todo.chunks(10).map(<[Receipt]>::to_vec).collect();
-            let calls: Vec<_> = chunks
-                .into_iter()
-                .map(|chunk| {
-                    let client = self.client.clone();
-                    let url = self.settings.queue_url.clone();
-                    async move {
-                        let entries: Vec<_> = chunk
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(i, r)| {
-                                DeleteMessageBatchRequestEntry::builder()
-                                    .id(i.to_string())
-                                    .receipt_handle(&r.handle)
-                                    .build()
-                                    .ok()
-                            })
-                            .collect();
-                        match client
-                            .delete_message_batch()
-                            .queue_url(&url)
-                            .set_entries(Some(entries))
-                            .send()
-                            .await
-                        {
-                            Ok(out) => {
-                                let failed: Vec<(Receipt, String)> = out
-                                    .failed
-                                    .iter()
-                                    .filter_map(|f| {
-                                        let i: usize = f.id.parse().ok()?;
-                                        let why = format!(
-                                            "{}: {}",
-                                            f.code,
-                                            f.message.as_deref().unwrap_or("")
-                                        );
-                                        Some((chunk[i].clone(), why))
-                                    })
-                                    .collect();
-                                (chunk.len() - failed.len(), failed)
-                            }
-                            Err(e) => {
-                                let why = describe_sdk_error(&e);
-                                (0, chunk.into_iter().map(|r| (r, why.clone())).collect())
-                            }
-                        }
-                    }
-                })
+            let calls: Vec<_> = todo
+                .chunks(10)
+                .map(|chunk| delete_batch(&self.client, &self.settings.queue_url, chunk.to_vec()))
                 .collect();
             let results: Vec<(usize, Vec<(Receipt, String)>)> = stream::iter(calls)
                 .buffer_unordered(self.settings.delete_concurrency.max(1))

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::plural;
 use crate::adapters::metrics_log::MetricsLogSource;
-use crate::adapters::{DayStore, DestError, QuarantineStore, Recorded};
+use crate::adapters::{DayReader, DayStore, DestError, QuarantineStore, Recorded};
 use crate::archive::Archive;
 use crate::core::{DayKey, MergeStats, Rules};
 use crate::pipeline::{self, DrainOptions, Progress};
@@ -197,6 +197,16 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
     }
     fn requests(&self) -> BTreeMap<String, u64> {
         self.0.requests()
+    }
+    async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
+        self.0.list_days().await
+    }
+    async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
+        self.0.open_day(day).await
+    }
+    /// Previewing writes nothing: a rewrite is not done either.
+    async fn rewrite_day(&self, _day: DayKey) -> Result<Option<MergeStats>, DestError> {
+        Ok(None)
     }
 }
 

@@ -372,12 +372,7 @@ async fn check_credentials(sdk: &aws_config::SdkConfig) -> Check {
             ))
         }
         Err(e) => {
-            let mut detail = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                let _ = write!(detail, ": {s}");
-                src = s.source();
-            }
+            let detail = crate::adapters::aws::error_chain(&e);
             Check::fail(
                 format!("AWS credentials: none found ({detail}); region {region}{endpoint}"),
                 fix,

@@ -20,13 +20,13 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use clap::Args;
 
 use super::plural;
 use crate::adapters::aws::describe_sdk_error;
+use crate::adapters::retry;
 use crate::core::quarantine::record_name;
 use crate::records::{inputs, preview, Input, Line, Record, RecordLines};
 use crate::settings::{exit, AwsArgs, Layers, StoreSettings, UsageError};
@@ -125,8 +125,7 @@ async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, batch: Vec<Record>, 
     let mut why: Vec<String> = vec![String::new(); BATCH_ENTRIES];
     for attempt in 1..=ATTEMPTS {
         if attempt > 1 {
-            let ms = 100u64 << (attempt - 2);
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(ms / 2..=ms))).await;
+            retry::SQS_SEND.pause(attempt - 1).await;
         }
         let entries: Vec<SendMessageBatchRequestEntry> = pending
             .iter()

@@ -28,6 +28,17 @@ impl DayKey {
         Self::from_digits([&b[0..4], &b[5..7], &b[8..10]])
     }
 
+    /// The day a day file or object is named after: exactly eight ASCII digits `YYYYMMDD`
+    /// naming a real calendar date. Anything else (`YYYY-MM-DD`, temporary files, other keys)
+    /// is no day file. The one parser of day-file names: listings and [`FromStr`] use it.
+    pub fn from_name(name: &str) -> Option<DayKey> {
+        let b = name.as_bytes();
+        if b.len() != 8 {
+            return None;
+        }
+        Self::from_digits([&b[0..4], &b[4..6], &b[6..8]])
+    }
+
     fn from_digits([y, m, d]: [&[u8]; 3]) -> Option<DayKey> {
         let year = digits(y)?;
         let month = digits(m)?;
@@ -90,7 +101,7 @@ impl FromStr for DayKey {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
         let parsed = match b.len() {
-            8 => Self::from_digits([&b[0..4], &b[4..6], &b[6..8]]),
+            8 => Self::from_name(s),
             10 if b[4] == b'-' && b[7] == b'-' => Self::from_timestamp(s),
             _ => None,
         };
@@ -184,6 +195,26 @@ mod tests {
         assert!("20261131".parse::<DayKey>().is_err());
         assert!("2026112".parse::<DayKey>().is_err());
         assert!("2026-11-20T".parse::<DayKey>().is_err());
+    }
+
+    #[test]
+    fn day_file_names_are_exactly_eight_digits() {
+        assert_eq!(
+            DayKey::from_name("20261120").map(|d| d.to_string()),
+            Some("20261120".to_owned())
+        );
+        for name in [
+            "2026-11-20",
+            "20261131",
+            "2026112",
+            "202611200",
+            ".s3ew-abc",
+            "2026112x",
+            "+2026112",
+            "",
+        ] {
+            assert_eq!(DayKey::from_name(name), None, "{name:?}");
+        }
     }
 
     #[test]

@@ -8,23 +8,31 @@
 //! body, in hex, plus `.jsonl`: stable across runs, writers and versions, and it says nothing a
 //! record does not already say (a hash of the raw body would let anyone holding a minimised
 //! record confirm a guessed caller number).
+//!
+//! [`QuarantineRecord`] is the one shape of a record, for writing (borrowed strings, fields in
+//! the SPEC's order, so the bytes written never change) and for reading back (owned strings;
+//! only `body` is required, because lines of older writers may lack the rest).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The extension of every quarantine object or file (one JSON line each).
 pub const RECORD_EXTENSION: &str = ".jsonl";
 
-/// A quarantine record as written (SPEC "Quarantine").
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct QuarantineRecord<'a> {
-    pub reason: &'a str,
-    pub message_id: &'a str,
-    pub received_at: &'a str,
-    pub body: &'a str,
+/// A quarantine record (SPEC "Quarantine"): `QuarantineRecord<&str>` as written,
+/// `QuarantineRecord` (owned strings) as read back. The field order is the line's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineRecord<S = String> {
+    #[serde(default)]
+    pub reason: S,
+    #[serde(default)]
+    pub message_id: S,
+    #[serde(default)]
+    pub received_at: S,
+    pub body: S,
 }
 
-impl QuarantineRecord<'_> {
+impl<S: AsRef<str> + Serialize> QuarantineRecord<S> {
     /// The record as one JSON line, newline included.
     pub fn line(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec(self).expect("serialising into memory");
@@ -34,7 +42,15 @@ impl QuarantineRecord<'_> {
 
     /// The record's name under the quarantine location (see the module docs).
     pub fn name(&self) -> String {
-        record_name(self.message_id, self.body)
+        record_name(self.message_id.as_ref(), self.body.as_ref())
+    }
+}
+
+impl QuarantineRecord {
+    /// Reads one line back (either layout's lines: a record of an older writer may hold only
+    /// `body`).
+    pub fn parse(line: &[u8]) -> Result<QuarantineRecord, serde_json::Error> {
+        serde_json::from_slice(line)
     }
 }
 
@@ -60,7 +76,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 mod tests {
     use super::*;
 
-    fn rec<'a>(id: &'a str, at: &'a str, body: &'a str) -> QuarantineRecord<'a> {
+    fn rec<'a>(id: &'a str, at: &'a str, body: &'a str) -> QuarantineRecord<&'a str> {
         QuarantineRecord {
             reason: "not_json",
             message_id: id,
@@ -76,6 +92,26 @@ mod tests {
             String::from_utf8(line).unwrap(),
             "{\"reason\":\"not_json\",\"message_id\":\"m-1\",\"received_at\":\"2026-11-27T22:27:59.425Z\",\"body\":\"{not \\\"json\\\"\"}\n"
         );
+    }
+
+    #[test]
+    fn a_written_line_reads_back_as_the_same_record() {
+        let written = rec("m-1", "2026-11-27T22:27:59Z", "{\"a\":1}");
+        let read = QuarantineRecord::parse(&written.line()).unwrap();
+        assert_eq!(read.reason, "not_json");
+        assert_eq!(read.message_id, "m-1");
+        assert_eq!(read.received_at, "2026-11-27T22:27:59Z");
+        assert_eq!(read.body, "{\"a\":1}");
+        assert_eq!(read.line(), written.line());
+        assert_eq!(read.name(), written.name());
+    }
+
+    #[test]
+    fn an_older_line_with_only_a_body_is_read() {
+        let read = QuarantineRecord::parse(b"{\"body\":\"x\",\"extra\":2}").unwrap();
+        assert_eq!(read.body, "x");
+        assert!(read.reason.is_empty() && read.message_id.is_empty());
+        assert!(QuarantineRecord::parse(b"{\"reason\":\"x\"}").is_err());
     }
 
     #[test]

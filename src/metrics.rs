@@ -59,15 +59,6 @@ pub struct MetricsSettings {
     pub namespace: String,
 }
 
-impl Default for MetricsSettings {
-    fn default() -> Self {
-        MetricsSettings {
-            mode: MetricsMode::Off,
-            namespace: DEFAULT_NAMESPACE.to_owned(),
-        }
-    }
-}
-
 impl MetricsSettings {
     /// The record of one flush at `timestamp_ms`, or `None` when metrics are off.
     pub fn record(&self, counts: FlushCounts, timestamp_ms: u64) -> Option<EmfRecord> {

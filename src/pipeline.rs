@@ -67,21 +67,6 @@ pub struct DrainOptions {
     pub quarantine_body: BodyPolicy,
 }
 
-impl Default for DrainOptions {
-    fn default() -> Self {
-        DrainOptions {
-            block_messages: 100_000,
-            flush_secs: None,
-            day_concurrency: 4,
-            max_messages: None,
-            dry_run: false,
-            run_id: new_run_id(),
-            max_failed_blocks: 3,
-            quarantine_body: BodyPolicy::default(),
-        }
-    }
-}
-
 /// A run id: UTC time and randomness, sortable and unique enough for object names.
 pub fn new_run_id() -> String {
     let now = jiff::Timestamp::now()

@@ -33,6 +33,7 @@ use crate::adapters::sqs::{self, SqsSettings};
 use crate::core::{BodyPolicy, Redaction, Rules, SortOptions};
 use crate::location::{Location, LocationError};
 use crate::metrics::{self, MetricsMode, MetricsSettings};
+use crate::pipeline::DrainOptions;
 
 /// Exit statuses (also listed in `--help` and the README).
 pub mod exit {
@@ -118,6 +119,83 @@ pub mod defaults {
     /// Keys masked in quarantined text that is not JSON.
     pub fn personal_keys() -> Vec<String> {
         crate::core::Redaction::default().personal_keys().to_vec()
+    }
+}
+
+// The structs below belong to the layers under this one; their defaults are written here, with
+// the others, so that every default has one place (and `--help` shows the same values).
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        AwsSettings {
+            max_attempts: defaults::MAX_ATTEMPTS,
+            connect_timeout_secs: defaults::CONNECT_TIMEOUT_SECS,
+            read_timeout_secs: defaults::READ_TIMEOUT_SECS,
+            force_path_style: false,
+        }
+    }
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            bucket: String::new(),
+            prefix: String::new(),
+            multipart_threshold_bytes: defaults::MULTIPART_THRESHOLD_BYTES,
+            part_size_bytes: defaults::PART_SIZE_BYTES,
+            part_concurrency: defaults::PART_CONCURRENCY,
+            conflict_attempts: defaults::CONFLICT_ATTEMPTS,
+            spool_memory_bytes: defaults::SPOOL_MEMORY_BYTES,
+            temp_dir: None,
+            sort_memory_bytes: defaults::SORT_MEMORY_BYTES,
+        }
+    }
+}
+
+impl Default for SqsSettings {
+    fn default() -> Self {
+        SqsSettings {
+            queue_url: String::new(),
+            wait_secs: defaults::WAIT_SECS,
+            receivers: defaults::RECEIVERS,
+            visibility_timeout_secs: defaults::VISIBILITY_TIMEOUT_SECS,
+            follow: false,
+            max_messages: None,
+            delete_concurrency: defaults::DELETE_CONCURRENCY,
+        }
+    }
+}
+
+impl Default for SortOptions {
+    fn default() -> Self {
+        SortOptions {
+            memory_budget_bytes: defaults::SORT_MEMORY_BYTES,
+            spill_dir: None,
+        }
+    }
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            mode: defaults::METRICS,
+            namespace: defaults::METRICS_NAMESPACE.to_owned(),
+        }
+    }
+}
+
+impl Default for DrainOptions {
+    fn default() -> Self {
+        DrainOptions {
+            block_messages: defaults::BLOCK_MESSAGES,
+            flush_secs: None,
+            day_concurrency: defaults::DAY_CONCURRENCY,
+            max_messages: None,
+            dry_run: false,
+            run_id: crate::pipeline::new_run_id(),
+            max_failed_blocks: defaults::MAX_FAILED_BLOCKS,
+            quarantine_body: BodyPolicy::default(),
+        }
     }
 }
 

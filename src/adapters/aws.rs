@@ -38,17 +38,6 @@ pub struct AwsSettings {
     pub force_path_style: bool,
 }
 
-impl Default for AwsSettings {
-    fn default() -> Self {
-        AwsSettings {
-            max_attempts: 5,
-            connect_timeout_secs: 5,
-            read_timeout_secs: 30,
-            force_path_style: false,
-        }
-    }
-}
-
 /// Loads the shared configuration from the standard chain.
 pub async fn load_config(settings: &AwsSettings) -> SdkConfig {
     let region = RegionProviderChain::default_provider().or_else(Region::new(DEFAULT_REGION));

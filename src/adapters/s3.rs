@@ -65,22 +65,6 @@ pub struct S3Settings {
     pub sort_memory_bytes: usize,
 }
 
-impl Default for S3Settings {
-    fn default() -> Self {
-        S3Settings {
-            bucket: String::new(),
-            prefix: String::new(),
-            multipart_threshold_bytes: 64 << 20,
-            part_size_bytes: 16 << 20,
-            part_concurrency: 2,
-            conflict_attempts: 10,
-            spool_memory_bytes: 8 << 20,
-            temp_dir: None,
-            sort_memory_bytes: 16 << 20,
-        }
-    }
-}
-
 /// Day files in S3: the generic read-merge-write loop on [`S3Objects`].
 pub type S3Store = ObjectDayStore<S3Objects>;
 

@@ -58,20 +58,6 @@ pub struct SqsSettings {
     pub delete_concurrency: usize,
 }
 
-impl Default for SqsSettings {
-    fn default() -> Self {
-        SqsSettings {
-            queue_url: String::new(),
-            wait_secs: 5,
-            receivers: 4,
-            visibility_timeout_secs: 120,
-            follow: false,
-            max_messages: None,
-            delete_concurrency: 8,
-        }
-    }
-}
-
 /// The shortest visibility timeout the heartbeat can keep up with. A message is extended when a
 /// third of its timeout, and at least 1 s, is left; SQS counts in whole seconds, so at 1 s
 /// nothing would be left for the extension and its retries.

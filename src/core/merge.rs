@@ -178,15 +178,6 @@ pub struct SortOptions {
     pub spill_dir: Option<PathBuf>,
 }
 
-impl Default for SortOptions {
-    fn default() -> Self {
-        SortOptions {
-            memory_budget_bytes: 16 << 20,
-            spill_dir: None,
-        }
-    }
-}
-
 /// Per-line bookkeeping overhead counted against the budget (a `Vec` header and allocator slack).
 const LINE_OVERHEAD: usize = 32;
 

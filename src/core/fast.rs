@@ -63,7 +63,8 @@ struct EventMembers<'a> {
 /// The used members of a top-level object (an envelope or an event message).
 #[derive(Default)]
 struct Top<'a> {
-    message: Option<Str<'a>>,
+    /// The envelope's `Message`, decoded.
+    message: Option<String>,
     /// `Some(is "Notification")` once a `Type` member was seen.
     type_notification: Option<bool>,
     env_timestamp: Option<Str<'a>>,
@@ -176,10 +177,24 @@ impl<'a> Scanner<'a> {
 
     /// A string at the current position (its opening quote).
     fn string(&mut self) -> Option<Str<'a>> {
+        self.scan_string(None)
+    }
+
+    /// A string at the current position, decoded while it is validated (one pass: used for the
+    /// envelope's `Message`, which is long and full of escaped quotes).
+    fn string_decoded(&mut self) -> Option<String> {
+        let mut out = String::with_capacity(1024);
+        self.scan_string(Some(&mut out))?;
+        Some(out)
+    }
+
+    /// Validates a string; with `out`, appends its value there.
+    fn scan_string(&mut self, mut out: Option<&mut String>) -> Option<Str<'a>> {
         self.eat(b'"')?;
         let b = self.bytes();
         let start = self.pos;
         let mut i = start;
+        let mut run = start;
         let mut escaped = false;
         loop {
             while let Some(chunk) = b.get(i..i + 8) {
@@ -193,6 +208,9 @@ impl<'a> Scanner<'a> {
             }
             match *b.get(i)? {
                 b'"' => {
+                    if let Some(o) = out.as_deref_mut() {
+                        o.push_str(self.s.get(run..i)?);
+                    }
                     self.pos = i + 1;
                     return Some(Str {
                         raw: self.s.get(start..i)?,
@@ -201,7 +219,13 @@ impl<'a> Scanner<'a> {
                 }
                 b'\\' => {
                     escaped = true;
-                    i = self.escape(i + 1)?;
+                    let next = self.escape(i + 1)?;
+                    if let Some(o) = out.as_deref_mut() {
+                        o.push_str(self.s.get(run..i)?);
+                        o.push(decode_escape(b.get(i + 1..next)?));
+                        run = next;
+                    }
+                    i = next;
                 }
                 0..=0x1f => return None,
                 _ => i += 1,
@@ -353,7 +377,7 @@ impl<'a> Scanner<'a> {
         let mut top = Top::default();
         self.ws();
         self.object(|sc, key| match key {
-            "Message" => set(&mut top.message, sc.string_value()?),
+            "Message" => set(&mut top.message, sc.string_decoded()?),
             "Type" => {
                 let v = sc.string_value()?;
                 set(&mut top.type_notification, v.value() == "Notification")
@@ -372,39 +396,50 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The character of a validated escape (`e` is what follows the backslash: 1, 5 or 11 bytes).
+fn decode_escape(e: &[u8]) -> char {
+    match e.first() {
+        Some(b'b') => '\u{8}',
+        Some(b'f') => '\u{c}',
+        Some(b'n') => '\n',
+        Some(b'r') => '\r',
+        Some(b't') => '\t',
+        Some(b'u') => {
+            let unit = e.get(1..).and_then(hex4).unwrap_or(0xfffd);
+            let code = if is_high_surrogate(unit) {
+                let low = e.get(7..).and_then(hex4).unwrap_or(0xdc00);
+                0x10000 + ((u32::from(unit) - 0xd800) << 10) + (u32::from(low) - 0xdc00)
+            } else {
+                u32::from(unit)
+            };
+            char::from_u32(code).unwrap_or('\u{fffd}')
+        }
+        Some(&other) => char::from(other),
+        None => '\u{fffd}',
+    }
+}
+
 /// The value of a string whose escapes have been validated by [`Scanner::string`].
 fn unescape(raw: &str) -> String {
-    let b = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(off) = memchr::memchr(b'\\', &b[i..]) {
-        out.push_str(&raw[i..i + off]);
-        i += off + 1;
-        let c = b[i];
-        i += 1;
-        out.push(match c {
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let unit = hex4(&b[i..]).unwrap_or(0xfffd);
-                i += 4;
-                let code = if is_high_surrogate(unit) {
-                    let low = hex4(&b[i + 2..]).unwrap_or(0xdc00);
-                    i += 6;
-                    0x10000 + ((u32::from(unit) - 0xd800) << 10) + (u32::from(low) - 0xdc00)
-                } else {
-                    u32::from(unit)
-                };
-                char::from_u32(code).unwrap_or('\u{fffd}')
-            }
-            other => char::from(other),
-        });
-    }
-    out.push_str(&raw[i..]);
+    Scanner { s: raw, pos: 0 }.decode_raw(&mut out);
     out
+}
+
+impl Scanner<'_> {
+    /// Decodes the whole (validated, unquoted) text into `out`.
+    fn decode_raw(&mut self, out: &mut String) {
+        let b = self.bytes();
+        let mut i = 0;
+        while let Some(off) = memchr::memchr(b'\\', &b[i..]) {
+            out.push_str(&self.s[i..i + off]);
+            let at = i + off;
+            let next = self.escape(at + 1).unwrap_or(b.len());
+            out.push(decode_escape(&b[at + 1..next]));
+            i = next;
+        }
+        out.push_str(&self.s[i..]);
+    }
 }
 
 /// The fields of an event message, decoded; `None` when it has no `event` object.
@@ -436,7 +471,7 @@ fn classify_message(
 pub fn classify_fast(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Option<Outcome> {
     let top = Scanner::new(body).document()?;
     if top.message.is_some() || top.type_notification == Some(true) {
-        let inner = top.message?.value();
+        let inner = top.message?;
         let message = Scanner::new(&inner).document()?;
         let env_ts = top.env_timestamp.map(Str::value);
         classify_message(&message, env_ts.as_deref(), rules, line)

@@ -16,6 +16,11 @@
 //! does not use without building it, so the per-message cost is one pass over the body and one
 //! over the embedded `Message` string. Duplicate keys resolve like Python's `json` (the last one
 //! wins). This module never panics on any input: property tests feed it arbitrary bytes.
+//!
+//! [`classify`] first tries the specialised scanner of [`super::fast`], which handles the common
+//! shape and bails out on anything else; [`classify_serde`] is the serde_json path alone, the
+//! fallback and the reference the fast path is checked against. The rules themselves
+//! ([`decide`]) are shared by both paths.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -16,6 +16,11 @@
 //! does not use without building it, so the per-message cost is one pass over the body and one
 //! over the embedded `Message` string. Duplicate keys resolve like Python's `json` (the last one
 //! wins). This module never panics on any input: property tests feed it arbitrary bytes.
+//!
+//! [`classify`] first tries the specialised scanner of [`super::fast`], which handles the common
+//! shape and bails out on anything else; [`classify_serde`] is the serde_json path alone, the
+//! fallback and the reference the fast path is checked against. The rules themselves
+//! ([`decide`]) are shared by both paths.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -414,7 +419,20 @@ pub fn classify_bytes(body: &[u8], rules: &Rules, line: &mut Vec<u8>) -> Outcome
 
 /// Classifies one message body. On [`Outcome::Keep`] the record line (without newline) has been
 /// appended to `line`; otherwise `line` is unchanged.
+///
+/// The specialised scanner ([`classify_fast`](super::fast::classify_fast)) handles the common
+/// shape; anything it does not fully handle goes through [`classify_serde`]. Both give the
+/// same outcome and the same line for every body (differential tests in `core::fast`).
 pub fn classify(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
+    if let Some(o) = super::fast::classify_fast(body, rules, line) {
+        return o;
+    }
+    classify_serde(body, rules, line)
+}
+
+/// [`classify`] through serde_json alone: the reference the fast path is checked against (for
+/// tests and benchmarks; production code calls [`classify`]).
+pub fn classify_serde(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
     match classify_inner(body, rules, line) {
         Ok(o) => o,
         Err(reason) => Outcome::Quarantine { reason },
@@ -466,46 +484,68 @@ fn classify_message(
     let channel = text(event.channel.as_ref(), Field::Channel)?;
     let endpoint = text(event.endpoint.as_ref(), Field::Endpoint)?;
     let hostname = text(message.hostname.as_ref(), Field::Hostname)?;
+    let fields = Fields {
+        name: user_event.or(event_name),
+        timestamp: timestamp.or(envelope_timestamp),
+        channel,
+        endpoint,
+        hostname,
+    };
+    Ok(decide(&fields, rules, line))
+}
 
-    let name = user_event.or(event_name);
-    let timestamp = timestamp.or(envelope_timestamp);
-    let channel = channel.unwrap_or("");
-    let endpoint = endpoint.unwrap_or(channel);
+/// The decoded string fields of a structurally sound message (`None`: absent), with `name`
+/// already `UserEvent`-else-`Event` and `timestamp` already message-else-envelope.
+pub(crate) struct Fields<'s> {
+    pub name: Option<&'s str>,
+    pub timestamp: Option<&'s str>,
+    pub channel: Option<&'s str>,
+    pub endpoint: Option<&'s str>,
+    pub hostname: Option<&'s str>,
+}
 
-    let hostname = hostname.unwrap_or("");
+/// SPEC steps 2 to 5 on decoded fields: derive, drop, check the date, keep (appending the line).
+/// Shared by the serde path and the fast path, so they cannot disagree about the rules.
+pub(crate) fn decide(f: &Fields<'_>, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
+    let channel = f.channel.unwrap_or("");
+    let endpoint = f.endpoint.unwrap_or(channel);
+    let hostname = f.hostname.unwrap_or("");
     if !rules.is_prod_host(hostname) {
-        return Ok(Outcome::Drop {
+        return Outcome::Drop {
             reason: DropReason::Hostname,
             value: hostname.to_owned(),
-        });
+        };
     }
     if rules.is_dropped_channel(channel) {
-        return Ok(Outcome::Drop {
+        return Outcome::Drop {
             reason: DropReason::Channel,
             value: channel.to_owned(),
-        });
+        };
     }
-    let name = match name {
+    let name = match f.name {
         Some(n) if !rules.is_dropped_event(n) => n,
         other => {
-            return Ok(Outcome::Drop {
+            return Outcome::Drop {
                 reason: DropReason::Event,
                 value: other.unwrap_or("").to_owned(),
-            });
+            };
         }
     };
-    let timestamp = timestamp.ok_or(QuarantineReason::BadTimestamp)?;
-    let day = DayKey::from_timestamp(timestamp).ok_or(QuarantineReason::BadTimestamp)?;
+    let Some(day) = f.timestamp.and_then(DayKey::from_timestamp) else {
+        return Outcome::Quarantine {
+            reason: QuarantineReason::BadTimestamp,
+        };
+    };
     write_record(
         line,
         &Record {
-            timestamp,
+            timestamp: f.timestamp.unwrap_or(""),
             channel,
             endpoint,
             event: name,
         },
     );
-    Ok(Outcome::Keep { day })
+    Outcome::Keep { day }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod classify;
 pub mod day;
+pub mod fast;
 pub mod format;
 pub mod merge;
 pub mod metrics_log;
@@ -14,7 +15,9 @@ pub mod quarantine;
 pub mod redact;
 pub mod rules;
 
-pub use classify::{classify, classify_bytes, DropReason, Field, Outcome, QuarantineReason};
+pub use classify::{
+    classify, classify_bytes, classify_serde, DropReason, Field, Outcome, QuarantineReason,
+};
 pub use day::DayKey;
 pub use format::{record_line, write_record, Record};
 pub use merge::{merge_sorted, merge_unsorted, MergeError, MergeStats, SortOptions};

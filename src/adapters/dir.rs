@@ -206,7 +206,7 @@ impl DayStore for DirStore {
 /// A record is written to a temporary file (`.s3ew-*`) in the directory, fsynced, and linked
 /// into place without replacing anything (`persist_noclobber`), then the directory is fsynced;
 /// a name that exists already means the record is there. Temporary files older than
-/// [`STALE_TEMP`] (left by a killed run) are removed on a store's first write.
+/// `STALE_TEMP` (left by a killed run) are removed on a store's first write.
 #[derive(Debug)]
 pub struct DirQuarantine {
     dir: PathBuf,

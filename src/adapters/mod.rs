@@ -6,7 +6,7 @@
 //! record, once per identity. The pipeline decides *when* to acknowledge; adapters only do I/O
 //! and report precise errors naming the file, queue or key involved.
 //!
-//! Backends: [`file`] and [`sqs`] are sources; [`dir`] is a directory archive and quarantine;
+//! Backends: [`file`](mod@file) and [`sqs`] are sources; [`dir`] is a directory archive and quarantine;
 //! an object store implements the four primitives of [`object::ObjectStore`] and gets its day
 //! store, the read-merge-conditional-write loop, from [`object::ObjectDayStore`] ([`s3`] is
 //! one). The wiring picks backends at run time through the boxed [`AnySource`], [`AnyDayStore`]

@@ -15,7 +15,7 @@
 //! by the spool's memory limit plus the parts in flight. The spool file lives until the upload
 //! has completed, retries included (the SDK re-opens it for every attempt).
 //!
-//! Every S3 error is read once, by [`S3Failure::of`]: a missing object is 404 NoSuchKey; a 403
+//! Every S3 error is read once, by `S3Failure::of`: a missing object is 404 NoSuchKey; a 403
 //! is never read as "empty" but an error naming the key and the permission the caller lacks;
 //! 412/409 are left to the caller to read as a conflict.
 //!

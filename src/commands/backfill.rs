@@ -1,7 +1,7 @@
 //! `backfill`: fills the archive from the PBX's metrics log.
 //!
 //! The log is a message source ([`MetricsLogSource`]; the line format and the time rules are in
-//! [`crate::core::metrics_log`]) driven through the same [pipeline](crate::pipeline) as `drain`:
+//! [`crate::core::metrics_log`]) driven through the same [pipeline] as `drain`:
 //! the same classification, the same merge and conditional writes, blocks of `--block-lines`
 //! messages so memory is bounded by a block.
 //!

@@ -1,7 +1,7 @@
 //! The writer as an AWS Lambda function fed by an SQS event source mapping.
 //!
 //! One core, three ways to run it: the hourly `drain`, `drain --follow`, and this. An invocation
-//! is one block of the same [`pipeline`](crate::pipeline): every record is classified by the
+//! is one block of the same [`pipeline`]: every record is classified by the
 //! core, kept lines are merged into their day files with the same streaming merge and
 //! conditional writes, quarantine records go to one new object. The answer lists in
 //! `batchItemFailures` exactly the records whose outcome is not durable: the records of a day

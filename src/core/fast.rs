@@ -1,11 +1,11 @@
-//! The fast path of [`classify`](super::classify): a specialised scanner for the common shape of
+//! The fast path of [`classify`](mod@super::classify): a specialised scanner for the common shape of
 //! a message body, with the serde path ([`classify_serde`](super::classify::classify_serde)) as
 //! the fallback for everything else.
 //!
 //! The scanner reads the body once, byte by byte (eight at a time inside strings), validating
 //! it as strict JSON while it goes: it records the handful of members the classifier reads,
 //! skips the others, unescapes the envelope's `Message` string once, and scans the event message
-//! inside it the same way. Then the shared rules ([`decide`](super::classify::decide)) produce
+//! inside it the same way. Then the shared rules (`decide` in `classify.rs`) produce
 //! the outcome and the line, so the two paths cannot disagree about classification itself.
 //!
 //! Invariant: [`classify_fast`] returns `Some` only for a body it has fully validated and fully

@@ -340,24 +340,13 @@ impl LocationArgs {
             .quarantine
             .clone()
             .or_else(|| layers.file.quarantine.clone());
-        let quarantine = quarantine_location(quarantine.as_deref(), Some(&dest))?;
-        Ok(Locations {
-            dest: Location::parse(&dest)?,
-            quarantine,
-        })
+        let dest = Location::parse(&dest)?;
+        let quarantine = match quarantine {
+            Some(q) => Location::parse(&q)?,
+            None => dest.quarantine_beside()?,
+        };
+        Ok(Locations { dest, quarantine })
     }
-}
-
-/// The quarantine location as `drain` finds it: `quarantine` when given, else `quarantine/`
-/// beside `dest` ([`defaults::DEST`] when none).
-pub fn quarantine_location(
-    quarantine: Option<&str>,
-    dest: Option<&str>,
-) -> Result<Location, UsageError> {
-    Ok(match quarantine {
-        Some(q) => Location::parse(q)?,
-        None => Location::parse(dest.unwrap_or(defaults::DEST))?.quarantine_beside()?,
-    })
 }
 
 /// The classification rule lists (each replaces its default when given).

@@ -24,7 +24,7 @@ use super::plural;
 use crate::adapters::metrics_log::MetricsLogSource;
 use crate::adapters::{DayReader, DayStore, DestError, QuarantineStore, Recorded};
 use crate::archive::Archive;
-use crate::core::{DayKey, MergeStats, Rules};
+use crate::core::{DayKey, MergeStats, QuarantineRecord, Rules};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
 use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, Layers, RuleArgs, UsageError};
@@ -154,20 +154,19 @@ impl ListedQuarantine {
 
 impl QuarantineStore for ListedQuarantine {
     async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
-        let record: serde_json::Value =
-            serde_json::from_slice(&line).map_err(|e| DestError::Store {
-                location: name.to_owned(),
-                message: e.to_string(),
-            })?;
-        let field = |k: &str| record[k].as_str().unwrap_or_default().to_owned();
-        let number = field("message_id")
+        let record = QuarantineRecord::parse(&line).map_err(|e| DestError::Store {
+            location: name.to_owned(),
+            message: e.to_string(),
+        })?;
+        let number = record
+            .message_id
             .rsplit_once(':')
             .and_then(|(_, n)| n.parse().ok())
             .unwrap_or(0);
         self.lines
             .lock()
             .expect("not poisoned")
-            .push((number, field("reason")));
+            .push((number, record.reason));
         Ok(Recorded::Created(name.to_owned()))
     }
 

@@ -12,14 +12,20 @@
 //!    failed write are abandoned: they stay in the queue and come back after their visibility
 //!    timeout, and the run reports a failure (non-zero exit).
 //!
+//! The pipeline is two blocks deep: while one block is written and acknowledged, the next is
+//! received and classified (so receiving never waits for S3, and deletes overlap receives);
+//! a block is written only once the block before it is written and acknowledged, so writes
+//! never overlap and a day file has one writer per run.
+//!
 //! Each flush's counts go to the caller's observer ([`drain_observed`]; `drain --metrics emf`
 //! prints them as CloudWatch metrics); summed, they equal the report's.
 //!
 //! The failure brake: after `max_failed_blocks` consecutive blocks in which every write (every
 //! day and the quarantine) failed, the run stops receiving, gives back the messages received but
 //! not yet handed out (`Source::finish`), and reports the cause; so an outage of the destination
-//! does not cycle the whole backlog toward the dead-letter queue. A block with nothing to write
-//! neither counts nor resets the count.
+//! does not cycle the whole backlog toward the dead-letter queue; the block received while the
+//! last failing write was under way is given back too (`Source::release`), unwritten and not
+//! counted. A block with nothing to write neither counts nor resets the count.
 //!
 //! A quarantine record's `body` is minimised unless the options ask for raw bodies
 //! ([`BodyPolicy`]); its identity (message id and body) makes a re-delivered or re-run message
@@ -154,6 +160,18 @@ fn classify_into(
 }
 
 impl Classified {
+    /// Every receipt of the block: its days', its dropped messages' and its records'.
+    fn into_receipts(self) -> Vec<Receipt> {
+        let mut all = self.done;
+        for batch in self.days.into_values() {
+            all.extend(batch.receipts);
+        }
+        for rec in self.quarantine.into_values() {
+            all.extend(rec.receipts);
+        }
+        all
+    }
+
     /// Adds another part of the same block (order does not matter: a day's lines are sorted
     /// before they are written, and a record is one record however many parts saw it).
     fn absorb(&mut self, other: Classified) {
@@ -233,15 +251,6 @@ impl Classifier {
     }
 }
 
-fn show_progress(progress: &Progress, report: &Report) {
-    progress.received.store(report.received, Ordering::Relaxed);
-    progress.kept.store(report.kept, Ordering::Relaxed);
-    progress.dropped.store(report.dropped, Ordering::Relaxed);
-    progress
-        .quarantined
-        .store(report.quarantined, Ordering::Relaxed);
-}
-
 fn add_quarantine(
     c: &mut Classified,
     m: &Message,
@@ -296,48 +305,16 @@ pub struct Stores<'a, D, Q> {
     pub quarantine: &'a Q,
 }
 
-/// The report's counters at the start of a flush.
-#[derive(Debug, Clone, Copy)]
-struct Mark {
-    received: u64,
-    kept: u64,
-    dropped: u64,
-    quarantined: u64,
-    deleted: u64,
-    failures: usize,
-    conflict_retries: u64,
-}
-
-impl Mark {
-    fn of(report: &Report, conflict_retries: u64) -> Mark {
-        Mark {
-            received: report.received,
-            kept: report.kept,
-            dropped: report.dropped,
-            quarantined: report.quarantined,
-            deleted: report.deleted,
-            failures: report.failures.len(),
-            conflict_retries,
-        }
-    }
-
-    /// What changed since this mark.
-    fn since(&self, now: &Mark, duration_secs: f64) -> FlushCounts {
-        FlushCounts {
-            received: now.received - self.received,
-            kept: now.kept - self.kept,
-            dropped: now.dropped - self.dropped,
-            quarantined: now.quarantined - self.quarantined,
-            deleted: now.deleted - self.deleted,
-            failures: (now.failures - self.failures) as u64,
-            conflict_retries: now.conflict_retries - self.conflict_retries,
-            duration_secs,
-        }
-    }
-}
+/// The caller's observer of flushes.
+type OnFlush<'f> = &'f mut (dyn FnMut(&FlushCounts) + Send);
 
 /// [`drain`], calling `on_flush` with what each flush did (a block written, or a failure
 /// outside any block), once the flush is over. Summed, the calls equal the report's counts.
+///
+/// Pipelined: while one block is being written and acknowledged, the next one is received and
+/// classified, so at most two blocks are in hand (both received, neither deleted: the source's
+/// heartbeat keeps both invisible). Writes never overlap: a block is written only after the
+/// previous block's writes and acknowledgements are over, so the day files see one writer.
 pub async fn drain_observed<S, D, Q>(
     source: &mut S,
     stores: Stores<'_, D, Q>,
@@ -345,7 +322,7 @@ pub async fn drain_observed<S, D, Q>(
     opts: &DrainOptions,
     progress: &Progress,
     shutdown: impl Future<Output = ()>,
-    on_flush: &mut (dyn FnMut(&FlushCounts) + Send),
+    on_flush: OnFlush<'_>,
 ) -> Result<Report, PipelineError>
 where
     S: Source,
@@ -353,103 +330,315 @@ where
     Q: QuarantineStore,
 {
     let Stores { days, quarantine } = stores;
-    let started = Instant::now();
-    // A store may outlive the run (the Lambda function keeps one): count this run's retries.
-    let retries_at_start = days.conflict_retries();
-    let mut report = Report::new(opts.dry_run);
-    report.from_queue = source.deletes();
-    let mut brake = Brake::new(opts.max_failed_blocks);
+    let mut run = Run::new(days, opts, progress, source.deletes());
     let mut classifier = Classifier::new(rules, &opts.quarantine_body);
     let mut shutdown = std::pin::pin!(shutdown);
-    let mut stopping = false;
-    let mut drained = false;
-    let mut block_no = 0u32;
-    let mut released: Vec<Receipt> = Vec::new();
-    while !drained && !stopping {
-        let Some(block_cap) = block_cap(opts, report.received) else {
+    let mut writing = None;
+    while !run.drained && !run.stopping {
+        let Some(cap) = block_cap(opts, run.report.received) else {
             break;
         };
-        let quarantined_before = report.quarantined;
-        let mark = Mark::of(&report, days.conflict_retries());
-        let mut flush_started: Option<Instant> = None;
-        let mut block = Classified::default();
-        let mut in_block = 0usize;
+        let mut block = Block::default();
+        let filled = run
+            .fill(
+                source,
+                &mut block,
+                &mut classifier,
+                cap,
+                shutdown.as_mut(),
+                &mut writing,
+                on_flush,
+            )
+            .await;
+        classifier
+            .finish(&mut block.classified, &mut block.counts)
+            .await;
+        if let Err(e) = filled {
+            return Err(e.into());
+        }
+        // The previous block's writes end before this one's begin.
+        if let Some((written, closed)) = writing.take() {
+            run.settle(source, written.await, closed, on_flush).await;
+        }
+        if run.braked {
+            run.give_back(source, block).await;
+            break;
+        }
+        if let Some(closed) = run.close(&block, on_flush) {
+            let write = write_block(block.classified, days, quarantine, opts);
+            writing = Some((Box::pin(write), closed));
+        }
+    }
+    if let Some((written, closed)) = writing.take() {
+        run.settle(source, written.await, closed, on_flush).await;
+    }
+    Ok(run.finish(source).await)
+}
+
+/// One block being filled: its messages classified, and its own counts, which join the report
+/// when the block is closed (a block given back leaves no trace in the report).
+#[derive(Default)]
+struct Block {
+    classified: Classified,
+    counts: Report,
+    started: Option<Instant>,
+    /// Receive failures while this block was being filled.
+    source_failures: u64,
+}
+
+/// A closed block whose writes are under way: what its flush needs once they are over.
+struct Closed {
+    flush: FlushCounts,
+    /// Its days, and its quarantine if it has records: what the brake counts.
+    writes: usize,
+    started: Option<Instant>,
+    retries_at_start: u64,
+}
+
+type RecordWrite = Option<Result<Recorded, DestError>>;
+
+/// What one block's writes came to; nothing is acknowledged yet.
+struct Written {
+    done: Vec<Receipt>,
+    /// Each record's write (`None`: a dry run), with the deliveries it stands for.
+    records: Vec<(RecordWrite, Vec<Receipt>)>,
+    merges: Vec<(DayKey, Result<MergeStats, DestError>, Vec<Receipt>)>,
+    quarantine_location: Option<String>,
+}
+
+/// What ended a wait while a block was being filled.
+enum Event {
+    Shutdown,
+    Deadline,
+    Written(Written),
+    Batch(Result<Batch, SourceError>),
+}
+
+/// One drain's state between blocks.
+struct Run<'a, D> {
+    days: &'a D,
+    opts: &'a DrainOptions,
+    progress: &'a Progress,
+    report: Report,
+    brake: Brake,
+    started: Instant,
+    /// A store may outlive the run (the Lambda function keeps one): count this run's retries.
+    retries_at_start: u64,
+    /// Dry run: receipts given back at the end instead of acknowledged.
+    released: Vec<Receipt>,
+    stopping: bool,
+    drained: bool,
+    /// The failure brake stopped the run.
+    braked: bool,
+    block_no: u32,
+}
+
+impl<'a, D: DayStore> Run<'a, D> {
+    fn new(days: &'a D, opts: &'a DrainOptions, progress: &'a Progress, from_queue: bool) -> Self {
+        let mut report = Report::new(opts.dry_run);
+        report.from_queue = from_queue;
+        Run {
+            days,
+            opts,
+            progress,
+            report,
+            brake: Brake::new(opts.max_failed_blocks),
+            started: Instant::now(),
+            retries_at_start: days.conflict_retries(),
+            released: Vec::new(),
+            stopping: false,
+            drained: false,
+            braked: false,
+            block_no: 0,
+        }
+    }
+
+    /// Receives and classifies into `block` until it holds `cap` messages, its time is up (follow
+    /// mode), the source is drained, or the run stops. The block before it, being written in
+    /// the meantime, is settled (acknowledged) as soon as its writes are over.
+    #[allow(clippy::too_many_arguments)]
+    async fn fill<S: Source, W: Future<Output = Written>>(
+        &mut self,
+        source: &mut S,
+        block: &mut Block,
+        classifier: &mut Classifier,
+        cap: usize,
+        mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+        writing: &mut Option<(std::pin::Pin<Box<W>>, Closed)>,
+        on_flush: OnFlush<'_>,
+    ) -> Result<(), SourceError> {
         let mut deadline: Option<tokio::time::Instant> = None;
-        while in_block < block_cap {
+        while block_len(block) < cap {
             let flush_at = deadline;
-            tokio::select! {
+            let event = tokio::select! {
                 biased;
-                () = &mut shutdown, if !stopping => {
-                    tracing::info!("shutdown requested: finishing the block in hand");
-                    stopping = true;
-                    break;
+                () = shutdown.as_mut(), if !self.stopping => Event::Shutdown,
+                w = async { writing.as_mut().expect("guarded").0.as_mut().await }, if writing.is_some() => Event::Written(w),
+                () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => Event::Deadline,
+                batch = source.next_batch(cap - block_len(block)) => Event::Batch(batch),
+            };
+            match event {
+                Event::Shutdown => {
+                    tracing::info!("shutdown requested: finishing the blocks in hand");
+                    self.stopping = true;
+                    return Ok(());
                 }
-                () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => break,
-                batch = source.next_batch(block_cap - in_block) => match batch {
-                    Err(e) if report.received == 0 => return Err(e.into()),
-                    Err(e) => {
-                        // Finish what is in hand; what was not received stays in the queue.
-                        tracing::error!(error = %e, "receiving failed; finishing the block in hand");
-                        report.failures.push(Failure { what: "source".into(), error: e.to_string(), messages: 0 });
-                        stopping = true;
-                        break;
+                Event::Deadline => return Ok(()),
+                Event::Written(written) => {
+                    let (_, closed) = writing.take().expect("a block was being written");
+                    self.settle(source, written, closed, on_flush).await;
+                    if self.braked {
+                        return Ok(());
                     }
-                    Ok(batch) => match batch {
-                    Batch::Messages(msgs) => {
-                        flush_started.get_or_insert_with(Instant::now);
-                        if deadline.is_none() {
-                            deadline = opts.flush_secs.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
-                        }
-                        report.received += msgs.len() as u64;
-                        in_block += msgs.len();
-                        classifier.add(msgs, &mut block, &mut report).await;
-                        show_progress(progress, &report);
+                }
+                Event::Batch(Err(e)) if self.report.received == 0 && block_len(block) == 0 => {
+                    return Err(e);
+                }
+                Event::Batch(Err(e)) => {
+                    // Finish what is in hand; what was not received stays in the queue.
+                    tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
+                    self.report.failures.push(Failure {
+                        what: "source".into(),
+                        error: e.to_string(),
+                        messages: 0,
+                    });
+                    block.source_failures += 1;
+                    self.stopping = true;
+                    return Ok(());
+                }
+                Event::Batch(Ok(Batch::Messages(msgs))) => {
+                    block.started.get_or_insert_with(Instant::now);
+                    if deadline.is_none() {
+                        deadline = self
+                            .opts
+                            .flush_secs
+                            .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
                     }
-                    Batch::Idle => {}
-                    Batch::Drained => {
-                        drained = true;
-                        break;
-                    }
-                    },
-                },
+                    block.counts.received += msgs.len() as u64;
+                    classifier
+                        .add(msgs, &mut block.classified, &mut block.counts)
+                        .await;
+                    self.show_progress(&block.counts);
+                }
+                Event::Batch(Ok(Batch::Idle)) => {}
+                Event::Batch(Ok(Batch::Drained)) => {
+                    self.drained = true;
+                    return Ok(());
+                }
             }
         }
-        classifier.finish(&mut block, &mut report).await;
-        show_progress(progress, &report);
-        if in_block == 0 {
-            if report.failures.len() > mark.failures {
-                on_flush(&mark.since(&Mark::of(&report, days.conflict_retries()), 0.0));
+        Ok(())
+    }
+
+    /// Closes a filled block: its counts join the report. `None` when it holds no message (a
+    /// receive failure alone is still a flush).
+    fn close(&mut self, block: &Block, on_flush: OnFlush<'_>) -> Option<Closed> {
+        let c = &block.counts;
+        let flush = FlushCounts {
+            received: c.received,
+            kept: c.kept,
+            dropped: c.dropped,
+            quarantined: c.quarantined,
+            failures: block.source_failures,
+            ..FlushCounts::default()
+        };
+        if c.received == 0 {
+            if block.source_failures > 0 {
+                on_flush(&flush);
             }
-            continue;
+            return None;
         }
-        block_no += 1;
-        let writes = block.days.len()
-            + usize::from(report.quarantined > quarantined_before && !opts.dry_run);
-        let failures_before = report.failures.len();
-        tracing::debug!(run_id = %opts.run_id, block_no, messages = in_block, "writing a block");
-        let to_ack = write_block(block, days, quarantine, opts, source, &mut report).await;
-        if opts.dry_run {
-            released.extend(to_ack);
+        self.report.received += c.received;
+        self.report.add_counts(c);
+        self.show_progress(&Report::default());
+        self.block_no += 1;
+        let writes =
+            block.classified.days.len() + usize::from(c.quarantined > 0 && !self.opts.dry_run);
+        tracing::debug!(run_id = %self.opts.run_id, block_no = self.block_no, messages = c.received, "writing a block");
+        Some(Closed {
+            flush,
+            writes,
+            started: block.started,
+            retries_at_start: self.days.conflict_retries(),
+        })
+    }
+
+    /// A block's writes are over: counts them, abandons the messages of failed writes,
+    /// acknowledges the rest, consults the brake and reports the flush.
+    async fn settle<S: Source>(
+        &mut self,
+        source: &mut S,
+        written: Written,
+        closed: Closed,
+        on_flush: OnFlush<'_>,
+    ) {
+        let failures_before = self.report.failures.len();
+        let deleted_before = self.report.deleted;
+        let (to_ack, abandon) = record_writes(written, &mut self.report);
+        if !abandon.is_empty() {
+            source.abandon(abandon).await;
+        }
+        if self.opts.dry_run {
+            self.released.extend(to_ack);
         } else {
-            acknowledge(source, to_ack, &mut report, progress).await;
+            acknowledge(source, to_ack, &mut self.report, self.progress).await;
         }
-        if let Some(stop) = brake.after_block(writes, &report.failures[failures_before..]) {
+        if let Some(stop) = self
+            .brake
+            .after_block(closed.writes, &self.report.failures[failures_before..])
+        {
             tracing::error!(error = %stop.error, "stopping: every write is failing");
-            report.failures.push(stop);
-            stopping = true;
+            self.report.failures.push(stop);
+            self.stopping = true;
+            self.braked = true;
         }
-        let took = flush_started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        on_flush(&mark.since(&Mark::of(&report, days.conflict_retries()), took));
+        let mut flush = closed.flush;
+        flush.deleted = self.report.deleted - deleted_before;
+        flush.failures += (self.report.failures.len() - failures_before) as u64;
+        flush.conflict_retries = self.days.conflict_retries() - closed.retries_at_start;
+        flush.duration_secs = closed.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        on_flush(&flush);
     }
-    if !released.is_empty() {
-        source.release(released).await;
+
+    /// The brake stopped the run while `block` was in hand: its messages go back to the queue
+    /// now (visible again) instead of being written into a destination that keeps failing.
+    async fn give_back<S: Source>(&mut self, source: &mut S, block: Block) {
+        let receipts = block.classified.into_receipts();
+        if !receipts.is_empty() {
+            tracing::info!(messages = receipts.len(), "giving back the block in hand");
+            source.release(receipts).await;
+        }
+        self.show_progress(&Report::default());
     }
-    source.finish().await;
-    report.requests = source.requests();
-    report.requests.extend(days.requests());
-    report.conflict_retries = days.conflict_retries() - retries_at_start;
-    report.elapsed_secs = started.elapsed().as_secs_f64();
-    Ok(report)
+
+    async fn finish<S: Source>(mut self, source: &mut S) -> Report {
+        if !self.released.is_empty() {
+            source.release(std::mem::take(&mut self.released)).await;
+        }
+        source.finish().await;
+        let mut report = self.report;
+        report.requests = source.requests();
+        report.requests.extend(self.days.requests());
+        report.conflict_retries = self.days.conflict_retries() - self.retries_at_start;
+        report.elapsed_secs = self.started.elapsed().as_secs_f64();
+        report
+    }
+
+    /// The live counters: the report's and those of the block being filled.
+    fn show_progress(&self, block: &Report) {
+        let (r, p) = (&self.report, self.progress);
+        p.received
+            .store(r.received + block.received, Ordering::Relaxed);
+        p.kept.store(r.kept + block.kept, Ordering::Relaxed);
+        p.dropped
+            .store(r.dropped + block.dropped, Ordering::Relaxed);
+        p.quarantined
+            .store(r.quarantined + block.quarantined, Ordering::Relaxed);
+    }
+}
+
+fn block_len(block: &Block) -> usize {
+    usize::try_from(block.counts.received).unwrap_or(usize::MAX)
 }
 
 /// The most messages the next block may take, `None` once `max_messages` are in.
@@ -541,23 +730,19 @@ impl Brake {
     }
 }
 
-/// Writes one block; returns the receipts that may be acknowledged.
-async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
+/// Writes one block: its quarantine records and its days, concurrently. Touches neither the
+/// source nor the report, so it can run while the next block is being filled.
+async fn write_block<D: DayStore, Q: QuarantineStore>(
     c: Classified,
     days: &D,
     quarantine: &Q,
     opts: &DrainOptions,
-    source: &mut S,
-    report: &mut Report,
-) -> Vec<Receipt> {
+) -> Written {
     let Classified {
         days: day_batches,
         done,
         quarantine: records,
     } = c;
-    let mut to_ack = done;
-    let mut abandon = Vec::new();
-
     let dry_run = opts.dry_run;
     let quarantine_writes = stream::iter(records)
         .map(|(name, rec)| async move {
@@ -574,7 +759,7 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
         .map(|(day, mut batch)| async move {
             merge::sort_new_lines(&mut batch.lines);
             let lines = Arc::new(std::mem::take(&mut batch.lines));
-            let res = if opts.dry_run {
+            let res = if dry_run {
                 days.preview_day(day, lines).await
             } else {
                 days.merge_day(day, lines).await
@@ -582,15 +767,35 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
             (day, res, batch.receipts)
         })
         .buffer_unordered(opts.day_concurrency.max(1))
-        .collect::<Vec<(DayKey, Result<MergeStats, _>, Vec<Receipt>)>>();
-    let (quarantine_results, merge_results) = tokio::join!(quarantine_writes, merges);
-
-    if !quarantine_results.is_empty() && !dry_run {
-        report.quarantine_location = Some(quarantine.location());
+        .collect::<Vec<_>>();
+    let (records, merges) = tokio::join!(quarantine_writes, merges);
+    // Where the records went, for the report (a failed write still names the place).
+    let quarantine_location = (!records.is_empty() && !dry_run).then(|| quarantine.location());
+    Written {
+        done,
+        records,
+        merges,
+        quarantine_location,
     }
+}
+
+/// Counts a block's writes into the report; returns the receipts that may be acknowledged and
+/// those to abandon (their write failed: they stay in the queue).
+fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Receipt>) {
+    let Written {
+        done,
+        records,
+        merges,
+        quarantine_location,
+    } = written;
+    if quarantine_location.is_some() {
+        report.quarantine_location = quarantine_location;
+    }
+    let mut to_ack = done;
+    let mut abandon = Vec::new();
     let mut failed: Vec<DestError> = Vec::new();
     let mut failed_messages = 0u64;
-    for (res, receipts) in quarantine_results {
+    for (res, receipts) in records {
         match res {
             None => {}
             Some(Ok(Recorded::Created(location))) => {
@@ -621,7 +826,7 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
             messages: failed_messages,
         });
     }
-    for (day, res, receipts) in merge_results {
+    for (day, res, receipts) in merges {
         match res {
             Ok(stats) => {
                 tracing::info!(%day, new_lines = stats.new_lines, total_lines = stats.total_lines, "day merged");
@@ -641,10 +846,7 @@ async fn write_block<S: Source, D: DayStore, Q: QuarantineStore>(
             }
         }
     }
-    if !abandon.is_empty() {
-        source.abandon(abandon).await;
-    }
-    to_ack
+    (to_ack, abandon)
 }
 
 #[cfg(test)]
@@ -720,12 +922,21 @@ mod tests {
         );
     }
 
-    /// Messages handed out once; what is acknowledged and abandoned is recorded.
+    /// What a source and a store did, in order (shared by both in a test).
+    type Log = Arc<Mutex<Vec<String>>>;
+
+    fn log(log: &Log, event: String) {
+        log.lock().unwrap().push(event);
+    }
+
+    /// Messages handed out once; what is acknowledged, abandoned and released is recorded.
     #[derive(Default)]
     struct VecSource {
         pending: Vec<Message>,
         acked: Vec<String>,
         abandoned: Vec<String>,
+        released: Vec<String>,
+        log: Log,
     }
 
     impl Source for VecSource {
@@ -734,9 +945,11 @@ mod tests {
                 return Ok(Batch::Drained);
             }
             let rest = self.pending.split_off(max.min(self.pending.len()));
+            log(&self.log, format!("receive {}", self.pending.len()));
             Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
         }
         async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
+            log(&self.log, format!("delete {}", receipts.len()));
             self.acked.extend(receipts.iter().map(|r| r.handle.clone()));
             AckOutcome {
                 deleted: receipts.len() as u64,
@@ -747,7 +960,10 @@ mod tests {
             self.abandoned
                 .extend(receipts.into_iter().map(|r| r.handle));
         }
-        async fn release(&mut self, _receipts: Vec<Receipt>) {}
+        async fn release(&mut self, receipts: Vec<Receipt>) {
+            log(&self.log, format!("release {}", receipts.len()));
+            self.released.extend(receipts.into_iter().map(|r| r.handle));
+        }
         async fn finish(&mut self) {}
         fn requests(&self) -> BTreeMap<String, u64> {
             BTreeMap::new()
@@ -908,6 +1124,9 @@ mod tests {
     struct MemDays {
         files: Mutex<BTreeMap<DayKey, std::collections::BTreeSet<Vec<u8>>>>,
         failing: std::collections::BTreeSet<DayKey>,
+        /// How long a merge takes.
+        write_ms: u64,
+        log: Log,
     }
 
     impl DayStore for MemDays {
@@ -916,6 +1135,9 @@ mod tests {
             day: DayKey,
             lines: Arc<Vec<Vec<u8>>>,
         ) -> Result<MergeStats, DestError> {
+            log(&self.log, format!("write {day}"));
+            tokio::time::sleep(Duration::from_millis(self.write_ms)).await;
+            log(&self.log, format!("written {day}"));
             if self.failing.contains(&day) {
                 return Err(DestError::Store {
                     location: day.to_string(),
@@ -1081,5 +1303,176 @@ mod tests {
             "inline and parallel classification agree"
         );
         assert_eq!(counts[0], counts[1]);
+    }
+
+    /// `n` messages whose bodies are kept lines of one day (handles are their indexes), a
+    /// store whose merges take 50 ms, and a log both write to.
+    fn one_day(n: usize, failing: bool) -> (VecSource, MemDays, DayKey) {
+        let rules = Rules::default();
+        let (body, day) = include_str!("../examples/messages.jsonl")
+            .lines()
+            .find_map(
+                |b| match classify_bytes(b.as_bytes(), &rules, &mut Vec::new()) {
+                    Outcome::Keep { day } => Some((b, day)),
+                    _ => None,
+                },
+            )
+            .expect("the sample keeps a line");
+        let shared = Log::default();
+        let source = VecSource {
+            pending: (0..n)
+                .map(|i| message(&format!("m{i}"), &i.to_string(), body))
+                .collect(),
+            log: shared.clone(),
+            ..VecSource::default()
+        };
+        let days = MemDays {
+            failing: if failing {
+                [day].into()
+            } else {
+                std::collections::BTreeSet::new()
+            },
+            write_ms: 50,
+            log: shared,
+            ..MemDays::default()
+        };
+        (source, days, day)
+    }
+
+    /// The pipelined drain: each block is received while the one before it is being written,
+    /// and a block's write starts only after the block before it is written and deleted, so
+    /// at most two blocks are in hand and the day file has one writer at a time.
+    #[tokio::test(start_paused = true)]
+    async fn the_next_block_is_received_while_the_one_before_is_written_and_deleted() {
+        let (mut source, days, day) = one_day(9, false);
+        let opts = DrainOptions {
+            block_messages: 3,
+            ..DrainOptions::default()
+        };
+        let mut flushes = Vec::new();
+        let report = drain_observed(
+            &mut source,
+            Stores {
+                days: &days,
+                quarantine: &CountingQuarantine::default(),
+            },
+            &Rules::default(),
+            &opts,
+            &Progress::default(),
+            std::future::pending(),
+            &mut |f| flushes.push(*f),
+        )
+        .await
+        .unwrap();
+        let log = source.log.lock().unwrap().clone();
+        let (w, d) = (format!("write {day}"), format!("written {day}"));
+        assert_eq!(
+            log,
+            [
+                "receive 3",
+                &w,
+                "receive 3",
+                &d,
+                "delete 3",
+                &w,
+                "receive 3",
+                &d,
+                "delete 3",
+                &w,
+                &d,
+                "delete 3"
+            ],
+            "receives overlap writes; writes follow the deletes before them"
+        );
+        assert_eq!((report.received, report.deleted), (9, 9));
+        assert_eq!(
+            flushes
+                .iter()
+                .map(|f| (f.received, f.deleted))
+                .collect::<Vec<_>>(),
+            [(3, 3), (3, 3), (3, 3)],
+            "each flush counts its own block, though the next one was received meanwhile"
+        );
+        let in_hand = log.iter().fold((0i64, 0i64), |(now, most), e| {
+            let n: i64 = e.rsplit(' ').next().unwrap().parse().unwrap_or(0);
+            let now = match e.split(' ').next().unwrap() {
+                "receive" => now + n,
+                "delete" => now - n,
+                _ => now,
+            };
+            (now, most.max(now))
+        });
+        assert_eq!(in_hand, (0, 6), "at most two blocks in hand, none left");
+    }
+
+    /// A regression guard for the pipelined brake: the block received while the last failing
+    /// write was under way is given back (visible again), not written, and not counted.
+    #[tokio::test(start_paused = true)]
+    async fn the_brake_gives_back_the_block_received_during_the_last_failed_write() {
+        let (mut source, days, _) = one_day(9, true);
+        let opts = DrainOptions {
+            block_messages: 3,
+            max_failed_blocks: 1,
+            ..DrainOptions::default()
+        };
+        let report = drain(
+            &mut source,
+            &days,
+            &CountingQuarantine::default(),
+            &Rules::default(),
+            &opts,
+            &Progress::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            source.abandoned,
+            ["0", "1", "2"],
+            "the failed block stays in flight"
+        );
+        assert_eq!(
+            source.released,
+            ["3", "4", "5"],
+            "the block in hand goes back"
+        );
+        assert!(source.acked.is_empty());
+        assert_eq!(source.pending.len(), 3, "nothing more is received");
+        assert_eq!(report.received, 3, "a block given back is not counted");
+        assert_eq!(report.kept, 3);
+        let whats: Vec<&str> = report.failures.iter().map(|f| f.what.as_str()).collect();
+        assert_eq!(whats.last(), Some(&"brake"), "{whats:?}");
+        assert_eq!(whats.len(), 2, "{whats:?}");
+    }
+
+    /// A shutdown while a block is being written and the next one filled finishes both (the
+    /// blocks in hand), then stops.
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_finishes_both_blocks_in_hand() {
+        let (mut source, days, _) = one_day(12, false);
+        let opts = DrainOptions {
+            block_messages: 3,
+            ..DrainOptions::default()
+        };
+        let report = drain(
+            &mut source,
+            &days,
+            &CountingQuarantine::default(),
+            &Rules::default(),
+            &opts,
+            &Progress::default(),
+            tokio::time::sleep(Duration::from_millis(75)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.received, report.deleted);
+        assert_eq!(source.acked.len() as u64, report.received);
+        assert!(
+            (3..12).contains(&report.received),
+            "stopped before the end: {}",
+            report.received
+        );
+        assert_eq!(source.pending.len() as u64, 12 - report.received);
+        assert!(source.released.is_empty() && source.abandoned.is_empty());
     }
 }

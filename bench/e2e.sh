@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Receivers and requests against the AWS emulator: docs/PERFORMANCE.md, "Receivers".
 #
-# usage: bench/e2e.sh            (E2E_MESSAGES=200 E2E_DELAY_MS=20 E2E_RECEIVERS=1,2,4,8)
+# usage: bench/e2e.sh  (E2E_MESSAGES=200 E2E_DELAY_MS=20 E2E_RECEIVERS=1,2,4,8 E2E_ROUNDS=3 E2E_NO_DELAY_SECTION=1)
 #
 # Installs the pinned emulator into the cached venv when it is missing (like scripts/test.sh),
 # then runs `cargo bench --bench e2e`, which prints the figures.

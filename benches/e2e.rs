@@ -11,8 +11,14 @@
 //!    (ReceiveMessage of 10 + DeleteMessageBatch, the same number of tasks, the same proxy) —
 //!    the floor any writer on this emulator can reach.
 //!
+//! `E2E_ROUNDS` (default 3) rounds alternate the writer and the bare loop for each receiver
+//! count, and the medians are compared as throughput (writer / bare loop): the full drain
+//! against the bare loop to its end (both end with an empty long poll), the capped run against
+//! the bare loop to its last delete. `E2E_NO_DELAY_SECTION=0` skips the second section.
+//! The figure: `E2E_MESSAGES=400 E2E_DELAY_MS=250 E2E_RECEIVERS=1,8 bench/e2e.sh`.
+//!
 //! Each writer run is timed twice: a full drain (`--wait-secs 1`: it ends with one empty long
-//! poll per receiver and a GetQueueAttributes check), and a capped run (`--max-messages N`, no
+//! poll per receiver), and a capped run (`--max-messages N`, no
 //! end-of-drain detection: the steady rate). It prints messages/second, the 8-vs-1 ratios and
 //! requests per message from the proxy's counts.
 //!
@@ -357,6 +363,11 @@ fn writer() -> Command {
     c
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn rate(n: usize, secs: f64) -> f64 {
     n as f64 / secs.max(1e-9)
 }
@@ -368,6 +379,7 @@ fn main() {
     }
     let n: usize = env_or("E2E_MESSAGES", 200);
     let delay_ms: u64 = env_or("E2E_DELAY_MS", 20);
+    let rounds: usize = env_or("E2E_ROUNDS", 3).max(1);
     let receivers: Vec<usize> = std::env::var("E2E_RECEIVERS")
         .unwrap_or_else(|_| "1,2,4,8".into())
         .split(',')
@@ -386,10 +398,11 @@ fn main() {
     let mut b = Bench::new(n);
     let days = b.oracle.len();
 
-    for (label, delay) in [
-        (format!("proxy delay {delay_ms} ms per request"), delay_ms),
-        ("no proxy delay (emulator-bound)".to_owned(), 0),
-    ] {
+    let mut sections = vec![(format!("proxy delay {delay_ms} ms per request"), delay_ms)];
+    if env_or("E2E_NO_DELAY_SECTION", 1) == 1 {
+        sections.push(("no proxy delay (emulator-bound)".to_owned(), 0));
+    }
+    for (label, delay) in sections {
         b.proxy.set_delay(Duration::from_millis(delay));
         println!("\n== {label}");
         println!(
@@ -398,51 +411,73 @@ fn main() {
         let mut full = BTreeMap::new();
         let mut capped = BTreeMap::new();
         let mut bare = BTreeMap::new();
+        let mut bare_to_end = BTreeMap::new();
         for &r in &receivers {
-            let run = b.writer_run(r, false);
-            let cap = b.writer_run(r, true);
-            let (bare_last, bare_end, deliveries) = b.bare_run(r);
-            let sqs = run.sqs_requests();
-            let other = sqs - run.count("sqs:ReceiveMessage") - run.count("sqs:DeleteMessageBatch");
-            println!(
-                "{r:9} | {:6.0} msg/s {:5.2}s | {:6.0} msg/s {:5.2}s      | {:6.0} / {:6.0} msg/s ({deliveries} deliveries) | {:.3} ({}, {}, {other}); capped {:.3} | {:.1} | {}+{}, {}/{}",
-                rate(n, run.secs),
-                run.secs,
-                rate(n, cap.secs),
-                cap.secs,
-                rate(n, bare_last),
-                rate(n, bare_end),
-                sqs as f64 / n as f64,
-                run.count("sqs:ReceiveMessage"),
-                run.count("sqs:DeleteMessageBatch"),
-                cap.sqs_requests() as f64 / n as f64,
-                run.s3_requests() as f64 / run.days.max(1) as f64,
-                run.reruns,
-                cap.reruns,
-                run.exact,
-                cap.exact,
-            );
-            if run.received > n as u64 || cap.received > n as u64 {
+            // Alternating rounds, so drift in the machine's load touches both sides alike.
+            let (mut fulls, mut caps, mut bares, mut bare_ends) = (vec![], vec![], vec![], vec![]);
+            for round in 1..=rounds {
+                let run = b.writer_run(r, false);
+                let cap = b.writer_run(r, true);
+                let (bare_last, bare_end, deliveries) = b.bare_run(r);
+                let sqs = run.sqs_requests();
+                let other =
+                    sqs - run.count("sqs:ReceiveMessage") - run.count("sqs:DeleteMessageBatch");
                 println!(
-                    "          (moto handed out duplicates: received {} / {})",
-                    run.received, cap.received
+                    "{r:9} | {:6.0} msg/s {:5.2}s | {:6.0} msg/s {:5.2}s      | {:6.0} / {:6.0} msg/s ({deliveries} deliveries) | {:.3} ({}, {}, {other}); capped {:.3} | {:.1} | {}+{}, {}/{} (round {round})",
+                    rate(n, run.secs),
+                    run.secs,
+                    rate(n, cap.secs),
+                    cap.secs,
+                    rate(n, bare_last),
+                    rate(n, bare_end),
+                    sqs as f64 / n as f64,
+                    run.count("sqs:ReceiveMessage"),
+                    run.count("sqs:DeleteMessageBatch"),
+                    cap.sqs_requests() as f64 / n as f64,
+                    run.s3_requests() as f64 / run.days.max(1) as f64,
+                    run.reruns,
+                    cap.reruns,
+                    run.exact,
+                    cap.exact,
                 );
+                if run.received > n as u64 || cap.received > n as u64 {
+                    println!(
+                        "          (moto handed out duplicates: received {} / {})",
+                        run.received, cap.received
+                    );
+                }
+                fulls.push(run.secs);
+                caps.push(cap.secs);
+                bares.push(bare_last);
+                bare_ends.push(bare_end);
             }
-            full.insert(r, run.secs);
-            capped.insert(r, cap.secs);
-            bare.insert(r, bare_last);
+            let (f, c, bl, be) = (
+                median(fulls),
+                median(caps),
+                median(bares),
+                median(bare_ends),
+            );
+            println!(
+                "{r:9} | median of {rounds}: full drain {:.0} msg/s vs bare loop to its end {:.0} msg/s = {:.2}x; capped {:.0} msg/s vs bare loop to its last delete {:.0} msg/s = {:.2}x (throughput, writer / bare)",
+                rate(n, f),
+                rate(n, be),
+                be / f,
+                rate(n, c),
+                rate(n, bl),
+                bl / c,
+            );
+            full.insert(r, f);
+            capped.insert(r, c);
+            bare.insert(r, bl);
+            bare_to_end.insert(r, be);
         }
         if first != most {
             println!(
-                "{most} vs {first} receivers: full drain {:.2}x, capped {:.2}x, bare loop {:.2}x (target for the writer with the delay: >= 6x)",
+                "{most} vs {first} receivers (medians): full drain {:.2}x, capped {:.2}x, bare loop {:.2}x (to its last delete), {:.2}x (to its end)",
                 full[&first] / full[&most],
                 capped[&first] / capped[&most],
                 bare[&first] / bare[&most],
-            );
-            println!(
-                "writer (capped) vs bare loop at {most}: {:.2}x the bare loop's time; at {first}: {:.2}x",
-                capped[&most] / bare[&most],
-                capped[&first] / bare[&first],
+                bare_to_end[&first] / bare_to_end[&most],
             );
         }
         println!(

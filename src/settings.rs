@@ -67,8 +67,11 @@ pub mod defaults {
     pub const VISIBILITY_TIMEOUT_SECS: u64 = 120;
     /// How long a block stays open in `--follow` mode.
     pub const FOLLOW_FLUSH_SECS: u64 = 60;
-    /// DeleteMessageBatch calls in flight at once.
-    pub const DELETE_CONCURRENCY: usize = 8;
+    /// DeleteMessageBatch (and heartbeat ChangeMessageVisibilityBatch) calls in flight at once:
+    /// a block's deletes go out as soon as its writes are over, and at 32 calls of 10 a block
+    /// of a few hundred messages is deleted in one round trip (a standard queue takes nearly
+    /// unlimited calls per second).
+    pub const DELETE_CONCURRENCY: usize = 32;
     /// Attempts per AWS call, the first included.
     pub const MAX_ATTEMPTS: u32 = 5;
     /// Longest wait for a connection.

@@ -19,7 +19,9 @@
 //! timeout must be at least [`MIN_VISIBILITY_TIMEOUT_SECS`], so that the margin leaves time for
 //! an extension and its retries.
 //!
-//! Drain mode ends when every receiver has had an empty long poll; follow mode polls until
+//! Drain mode ends when every receiver has had an empty long poll (long polling has no false
+//! empty responses; with `wait_secs` 0, short polls, the queue's visible count is checked
+//! too); follow mode polls until
 //! [`Source::finish`] is called. Deletes are DeleteMessageBatch calls of 10, several in
 //! parallel; `Failed` entries are retried, then reported. Messages received but never handed to
 //! the pipeline (a `--max-messages` cap, a shutdown) are made visible again at the end.
@@ -144,10 +146,16 @@ impl SqsSource {
         self.receivers_done = false;
     }
 
-    /// After every receiver had an empty long poll: does the queue still report visible
-    /// messages (an empty poll is not proof on a distributed queue)? One GetQueueAttributes.
+    /// After every receiver had an empty poll: is the queue drained? An empty *long* poll
+    /// (`wait_secs` > 0) is the answer: long polling queries every SQS server, so it has no
+    /// false empty responses, and the end costs one long poll and no other request. A short
+    /// poll samples a subset of the servers, so with `wait_secs` 0 the queue's visible count
+    /// is asked (one GetQueueAttributes) and the receivers start again while it shows messages.
     async fn looks_drained(&mut self) -> bool {
-        if self.rechecks >= MAX_RECHECKS || self.budget.load(Ordering::SeqCst) == 0 {
+        if self.settings.wait_secs > 0
+            || self.rechecks >= MAX_RECHECKS
+            || self.budget.load(Ordering::SeqCst) == 0
+        {
             return true;
         }
         self.rechecks += 1;

@@ -136,6 +136,22 @@ fn conformance_over_sqs(set: &str, receivers: &str) {
         seen,
         "the report counts what went over the wire"
     );
+    // The end of the queue costs one empty long poll per receiver and nothing else (no
+    // GetQueueAttributes recheck: a long poll has no false empty responses).
+    assert_eq!(
+        proxy.count("sqs:GetQueueAttributes"),
+        0,
+        "{:?}",
+        proxy.counts()
+    );
+    if receivers == "1" {
+        assert_eq!(
+            proxy.count("sqs:ReceiveMessage"),
+            n.div_ceil(10) + 1,
+            "full receives, then one empty long poll: {:?}",
+            proxy.counts()
+        );
+    }
 }
 
 #[test]

@@ -14,7 +14,8 @@
 //! `E2E_ROUNDS` (default 3) rounds alternate the writer and the bare loop for each receiver
 //! count, and the medians are compared as throughput (writer / bare loop): the full drain
 //! against the bare loop to its end (both end with an empty long poll), the capped run against
-//! the bare loop to its last delete. `E2E_NO_DELAY_SECTION=0` skips the second section.
+//! the bare loop to its last delete. `E2E_NO_DELAY_SECTION=0` skips the second section;
+//! `E2E_WRITER_ARGS` adds flags to every writer run (e.g. `--block-messages 100`).
 //! The figure: `E2E_MESSAGES=400 E2E_DELAY_MS=250 E2E_RECEIVERS=1,8 bench/e2e.sh`.
 //!
 //! Each writer run is timed twice: a full drain (`--wait-secs 1`: it ends with one empty long
@@ -78,6 +79,8 @@ struct Bench {
     oracle: BTreeMap<String, Vec<u8>>,
     tmp: tempfile::TempDir,
     runs: usize,
+    /// `E2E_WRITER_ARGS`: more flags for every writer run (to compare settings).
+    writer_args: Vec<String>,
 }
 
 /// One timed writer run.
@@ -85,10 +88,33 @@ struct WriterRun {
     secs: f64,
     /// Requests seen by the proxy, per operation.
     counts: BTreeMap<String, u64>,
+    /// The emulator's service time per operation (the proxy's delay excluded).
+    moto_secs: BTreeMap<String, f64>,
+    /// Seconds the emulator had a request in hand.
+    moto_busy: f64,
     received: u64,
     days: usize,
     reruns: usize,
     exact: bool,
+}
+
+/// One timed bare-loop run.
+struct BareRun {
+    /// Seconds to the last message deleted.
+    last: f64,
+    /// Seconds to the end (every task had its empty receive).
+    end: f64,
+    deliveries: u64,
+    /// Seconds the emulator had a request in hand.
+    moto_busy: f64,
+    /// Its mean service time of a ReceiveMessage, in ms.
+    receive_ms: f64,
+}
+
+/// Mean service time of `op` in ms.
+fn mean_ms(secs: &BTreeMap<String, f64>, counts: &BTreeMap<String, u64>, op: &str) -> f64 {
+    let n = counts.get(op).copied().unwrap_or(0).max(1);
+    secs.get(op).copied().unwrap_or(0.0) * 1000.0 / n as f64
 }
 
 impl WriterRun {
@@ -171,6 +197,11 @@ impl Bench {
             oracle,
             tmp,
             runs: 0,
+            writer_args: std::env::var("E2E_WRITER_ARGS")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
         }
     }
 
@@ -214,7 +245,8 @@ impl Bench {
                 "--receivers",
                 &receivers.to_string(),
             ])
-            .args(extra);
+            .args(extra)
+            .args(self.writer_args.iter());
         c
     }
 
@@ -234,6 +266,8 @@ impl Bench {
         let out = cmd.output().expect("running the writer");
         let secs = started.elapsed().as_secs_f64();
         let counts = self.proxy.counts();
+        let moto_secs = self.proxy.upstream_secs();
+        let moto_busy = self.proxy.upstream_busy_secs();
         assert!(
             out.status.success(),
             "the writer failed: {}",
@@ -280,6 +314,8 @@ impl Bench {
         WriterRun {
             secs,
             counts,
+            moto_secs,
+            moto_busy,
             received,
             days: archive.len(),
             reruns,
@@ -288,10 +324,10 @@ impl Bench {
     }
 
     /// The bare loop: `tasks` tasks of ReceiveMessage (10) + DeleteMessageBatch through the
-    /// proxy until each gets an empty receive. Returns (seconds to the last message deleted,
-    /// seconds to the end, deliveries).
-    fn bare_run(&mut self, tasks: usize) -> (f64, f64, u64) {
+    /// proxy until each gets an empty receive.
+    fn bare_run(&mut self, tasks: usize) -> BareRun {
         let queue = self.stage();
+        self.proxy.reset_counts();
         let endpoint = self.proxy.endpoint.clone();
         let result = self.rt.block_on(async move {
             let sqs = support::sqs_client(&endpoint).await;
@@ -351,8 +387,15 @@ impl Bench {
             (last, end, deliveries, queue)
         });
         let (last, end, deliveries, queue) = result;
+        let moto = self.proxy.upstream_secs();
         self.drop_queue(&queue);
-        (last, end, deliveries)
+        BareRun {
+            last,
+            end,
+            deliveries,
+            moto_busy: self.proxy.upstream_busy_secs(),
+            receive_ms: mean_ms(&moto, &self.proxy.counts(), "sqs:ReceiveMessage"),
+        }
     }
 }
 
@@ -418,7 +461,9 @@ fn main() {
             for round in 1..=rounds {
                 let run = b.writer_run(r, false);
                 let cap = b.writer_run(r, true);
-                let (bare_last, bare_end, deliveries) = b.bare_run(r);
+                let bare_run = b.bare_run(r);
+                let (bare_last, bare_end, deliveries) =
+                    (bare_run.last, bare_run.end, bare_run.deliveries);
                 let sqs = run.sqs_requests();
                 let other =
                     sqs - run.count("sqs:ReceiveMessage") - run.count("sqs:DeleteMessageBatch");
@@ -439,6 +484,18 @@ fn main() {
                     cap.reruns,
                     run.exact,
                     cap.exact,
+                );
+                println!(
+                    "          emulator busy (a request in hand): writer {:.1} s of {:.1} s (ReceiveMessage {:.0} ms each, DeleteMessageBatch {:.0} ms), capped {:.1} s of {:.1} s; bare loop {:.1} s of {:.1} s (ReceiveMessage {:.0} ms each)",
+                    run.moto_busy,
+                    run.secs,
+                    mean_ms(&run.moto_secs, &run.counts, "sqs:ReceiveMessage"),
+                    mean_ms(&run.moto_secs, &run.counts, "sqs:DeleteMessageBatch"),
+                    cap.moto_busy,
+                    cap.secs,
+                    bare_run.moto_busy,
+                    bare_end,
+                    bare_run.receive_ms,
                 );
                 if run.received > n as u64 || cap.received > n as u64 {
                     println!(

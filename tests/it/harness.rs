@@ -256,6 +256,18 @@ async fn proxy_counts_operations_and_injected_errors_are_retried() {
     ];
     let counts_vec: Vec<(&str, u64)> = counts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     assert_eq!(counts_vec, expected);
+    let secs = proxy.upstream_secs();
+    assert_eq!(
+        secs.keys().collect::<Vec<_>>(),
+        counts.keys().collect::<Vec<_>>(),
+        "every forwarded operation is timed"
+    );
+    assert!(secs.values().all(|s| *s > 0.0), "{secs:?}");
+    let busy = proxy.upstream_busy_secs();
+    assert!(
+        busy > 0.0 && busy <= secs.values().sum::<f64>() + 1e-6,
+        "busy {busy} s: at most the sum of the service times, one request at a time here"
+    );
 
     // S3 503 SlowDown twice: the SDK's third (last default) attempt succeeds.
     proxy.reset_counts();

@@ -75,11 +75,39 @@ struct Pending {
 #[derive(Debug, Default)]
 struct State {
     counts: BTreeMap<String, u64>,
+    /// Seconds the upstream took to answer, per operation (the emulator's service time).
+    upstream_secs: BTreeMap<String, f64>,
+    /// Requests forwarded and not yet answered, since when at least one has been, and the
+    /// seconds during which at least one was (the emulator's busy time).
+    outstanding: usize,
+    busy_since: Option<std::time::Instant>,
+    busy_secs: f64,
     pending: HashMap<String, VecDeque<Pending>>,
     injected: BTreeMap<String, u32>,
     delay: Duration,
     serialize_s3: bool,
     serialize_all: bool,
+}
+
+impl State {
+    fn upstream_started(&mut self) -> std::time::Instant {
+        let now = std::time::Instant::now();
+        if self.outstanding == 0 {
+            self.busy_since = Some(now);
+        }
+        self.outstanding += 1;
+        now
+    }
+
+    fn upstream_ended(&mut self, op: String, asked: std::time::Instant) {
+        *self.upstream_secs.entry(op).or_default() += asked.elapsed().as_secs_f64();
+        self.outstanding = self.outstanding.saturating_sub(1);
+        if self.outstanding == 0 {
+            if let Some(since) = self.busy_since.take() {
+                self.busy_secs += since.elapsed().as_secs_f64();
+            }
+        }
+    }
 }
 
 struct Shared {
@@ -158,9 +186,28 @@ impl FaultProxy {
         self.shared.state().counts.get(op).copied().unwrap_or(0)
     }
 
-    /// Forgets the counts (not the pending faults).
+    /// Forgets the counts and upstream times (not the pending faults).
     pub fn reset_counts(&self) {
-        self.shared.state().counts.clear();
+        let mut state = self.shared.state();
+        state.counts.clear();
+        state.upstream_secs.clear();
+        state.busy_secs = 0.0;
+        if state.outstanding > 0 {
+            state.busy_since = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Seconds during which the upstream had at least one request in hand since the counts
+    /// were reset (the emulator's busy wall time; moto serves under one interpreter lock).
+    pub fn upstream_busy_secs(&self) -> f64 {
+        let state = self.shared.state();
+        state.busy_secs + state.busy_since.map_or(0.0, |t| t.elapsed().as_secs_f64())
+    }
+
+    /// Seconds the upstream (the emulator) took to answer so far, per operation: its service
+    /// time, without the proxy's added delay.
+    pub fn upstream_secs(&self) -> BTreeMap<String, f64> {
+        self.shared.state().upstream_secs.clone()
     }
 
     /// A fixed delay before forwarding every request (default none).
@@ -338,25 +385,29 @@ async fn handle(
         .body(Full::new(body))?;
     *upstream_req.headers_mut() = without_hop_by_hop(&parts.headers);
 
+    let asked = shared.state().upstream_started();
     let response = match shared.client.request(upstream_req).await {
         Ok(r) => r,
         Err(e) => {
+            shared.state().upstream_ended(op, asked);
             return Ok(plain_response(
                 StatusCode::BAD_GATEWAY,
                 format!("fault proxy: upstream request failed: {e}"),
-            ))
+            ));
         }
     };
     let (head, body) = response.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
+            shared.state().upstream_ended(op, asked);
             return Ok(plain_response(
                 StatusCode::BAD_GATEWAY,
                 format!("fault proxy: reading the upstream response failed: {e}"),
-            ))
+            ));
         }
     };
+    shared.state().upstream_ended(op, asked);
     if lose_response {
         // Hyper closes the connection without writing anything when the service fails.
         return Err(Box::new(LostResponse));

@@ -265,8 +265,8 @@ async fn proxy_counts_operations_and_injected_errors_are_retried() {
     assert!(secs.values().all(|s| *s > 0.0), "{secs:?}");
     let busy = proxy.upstream_busy_secs();
     assert!(
-        busy > 0.0 && busy <= secs.values().sum::<f64>() + 1e-6,
-        "busy {busy} s: at most the sum of the service times, one request at a time here"
+        busy > 0.0 && busy <= secs.values().sum::<f64>() * 1.01 + 1e-3,
+        "busy {busy} s: at most the sum of the service times, one request at a time here: {secs:?}"
     );
 
     // S3 503 SlowDown twice: the SDK's third (last default) attempt succeeds.

@@ -1004,7 +1004,7 @@ mod tests {
     fn message(id: &str, handle: &str, body: &str) -> Message {
         Message {
             id: id.into(),
-            body: body.as_bytes().to_vec(),
+            body: body.as_bytes().to_vec().into(),
             receipt: Receipt {
                 id: id.into(),
                 handle: handle.into(),

@@ -4,18 +4,26 @@
 //! overlaps classification and writing, and [`Source::next_batch`] is cancel-safe. Blank lines
 //! are skipped (a queue never delivers an empty body); a trailing `\r` is removed. Nothing is
 //! deleted: acknowledging is a no-op and the report's `deleted` stays 0.
+//!
+//! The file is read in large blocks ([`READ_BYTES`]) and each body is a slice of its block
+//! ([`Lines`]): no copy and no allocation per line. Only a line cut by the end of a block is
+//! copied, once, to the front of the next block.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 
+use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
 
 /// Bodies per batch sent by the reader thread.
 const CHUNK: usize = 1024;
+
+/// Bytes asked of the reader at once.
+const READ_BYTES: usize = 1 << 20;
 
 /// Reads bodies from a file or stdin.
 #[derive(Debug)]
@@ -44,7 +52,7 @@ impl FileSource {
     pub fn from_reader<R: Read + Send + 'static>(name: String, reader: R) -> FileSource {
         let (tx, rx) = mpsc::channel(4);
         std::thread::spawn(move || {
-            read_loop(&name, BufReader::with_capacity(1 << 20, reader), &tx);
+            read_loop(&name, Lines::new(reader, READ_BYTES), &tx);
         });
         FileSource {
             rx,
@@ -54,31 +62,30 @@ impl FileSource {
     }
 }
 
-fn read_loop<R: BufRead>(
+fn read_loop<R: Read>(
     name: &str,
-    mut reader: R,
+    mut lines: Lines<R>,
     tx: &mpsc::Sender<Result<Vec<Message>, SourceError>>,
 ) {
     let received_at = jiff::Timestamp::now().to_string();
     let mut line_no = 0u64;
     let mut batch = Vec::with_capacity(CHUNK);
-    let mut scratch = Vec::new();
     loop {
-        match next_line(&mut reader, &mut scratch) {
+        match lines.next_line() {
             Ok(None) => break,
-            Ok(Some(mut buf)) => {
+            Ok(Some(mut body)) => {
                 line_no += 1;
-                if buf.last() == Some(&b'\r') {
-                    buf.pop();
+                if body.last() == Some(&b'\r') {
+                    body.truncate(body.len() - 1);
                 }
-                if buf.iter().all(u8::is_ascii_whitespace) {
+                if body.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 batch.push(Message {
                     // Nothing is deleted from a file: its receipts are empty (no allocation).
                     receipt: Receipt::default(),
                     id: format!("{name}:{line_no}"),
-                    body: buf,
+                    body,
                     received_at: received_at.clone(),
                 });
                 if batch.len() == CHUNK && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
@@ -101,25 +108,69 @@ fn read_loop<R: BufRead>(
     }
 }
 
-/// The next line without its `\n`, copied once into a buffer of its own size: straight from
-/// the reader's buffer when the whole line is in it (almost always, with 1 MiB reads), else
-/// through `scratch`. `None` at the end.
-fn next_line<R: BufRead>(reader: &mut R, scratch: &mut Vec<u8>) -> io::Result<Option<Vec<u8>>> {
-    let available = reader.fill_buf()?;
-    if available.is_empty() {
-        return Ok(None);
+/// Lines of a byte stream, each a slice of a shared read block. A block is freed when the
+/// last line cut from it is dropped.
+struct Lines<R> {
+    reader: R,
+    /// Read and not yet handed out: the start of the next line, then more.
+    buf: BytesMut,
+    /// How much of `buf` is known to hold no `\n`.
+    scanned: usize,
+    read_bytes: usize,
+    eof: bool,
+}
+
+impl<R: Read> Lines<R> {
+    fn new(reader: R, read_bytes: usize) -> Self {
+        Lines {
+            reader,
+            buf: BytesMut::new(),
+            scanned: 0,
+            read_bytes: read_bytes.max(1),
+            eof: false,
+        }
     }
-    if let Some(end) = memchr::memchr(b'\n', available) {
-        let line = available[..end].to_vec();
-        reader.consume(end + 1);
-        return Ok(Some(line));
+
+    /// The next line without its `\n`; `None` at the end. A last line without `\n` counts.
+    fn next_line(&mut self) -> io::Result<Option<Bytes>> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.scanned..]) {
+                let end = self.scanned + i;
+                let mut line = self.buf.split_to(end + 1);
+                line.truncate(end);
+                self.scanned = 0;
+                return Ok(Some(line.freeze()));
+            }
+            self.scanned = self.buf.len();
+            if self.eof {
+                self.scanned = 0;
+                return Ok((!self.buf.is_empty()).then(|| self.buf.split().freeze()));
+            }
+            self.fill()?;
+        }
     }
-    scratch.clear();
-    reader.read_until(b'\n', scratch)?;
-    if scratch.last() == Some(&b'\n') {
-        scratch.pop();
+
+    /// Reads one more block after what is in hand (a new allocation once the block in hand is
+    /// shared by lines handed out: only the unfinished line is copied into it).
+    fn fill(&mut self) -> io::Result<()> {
+        let start = self.buf.len();
+        self.buf.reserve(self.read_bytes);
+        self.buf.resize(start + self.read_bytes, 0);
+        loop {
+            match self.reader.read(&mut self.buf[start..]) {
+                Ok(n) => {
+                    self.buf.truncate(start + n);
+                    self.eof = n == 0;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.buf.truncate(start);
+                    return Err(e);
+                }
+            }
+        }
     }
-    Ok(Some(scratch.as_slice().to_vec()))
 }
 
 impl Source for FileSource {
@@ -190,30 +241,81 @@ mod tests {
         }
     }
 
-    #[test]
-    fn lines_are_whole_on_both_sides_of_the_read_buffer() {
-        // Lines shorter than, equal to and longer than the buffer, and a last line without \n.
-        let text = b"abc\n12345678\n123456789012345678901\n\nxy\r\nend";
-        for capacity in [1, 3, 8, 9, 64] {
-            let mut reader = BufReader::with_capacity(capacity, &text[..]);
-            let mut scratch = Vec::new();
-            let mut lines = Vec::new();
-            while let Some(line) = next_line(&mut reader, &mut scratch).unwrap() {
-                lines.push(String::from_utf8(line).unwrap());
+    /// Reads every line of `text` through [`Lines`] with `read_bytes`, the reader giving at
+    /// most `trickle` bytes a call.
+    fn split(text: &[u8], read_bytes: usize, trickle: usize) -> Vec<String> {
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(out.len()).min(self.1);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
             }
-            assert_eq!(
-                lines,
-                [
-                    "abc",
-                    "12345678",
-                    "123456789012345678901",
-                    "",
-                    "xy\r",
-                    "end"
-                ],
-                "capacity {capacity}"
-            );
         }
+        let mut lines = Lines::new(Trickle(text, trickle), read_bytes);
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line().unwrap() {
+            out.push(String::from_utf8(line.to_vec()).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_whole_on_both_sides_of_the_read_block() {
+        // Lines shorter than, equal to and longer than the block, an empty line, a \r\n, a
+        // \n exactly at a block's end, and a last line without \n.
+        let text = b"abc\n12345678\n123456789012345678901\n\nxy\r\nend";
+        let want = [
+            "abc",
+            "12345678",
+            "123456789012345678901",
+            "",
+            "xy\r",
+            "end",
+        ];
+        for read_bytes in [1, 3, 4, 8, 9, 13, 64, READ_BYTES] {
+            for trickle in [1, 2, 7, usize::MAX] {
+                assert_eq!(
+                    split(text, read_bytes, trickle),
+                    want,
+                    "read_bytes {read_bytes}, trickle {trickle}"
+                );
+            }
+        }
+        assert!(split(b"", 8, usize::MAX).is_empty());
+        assert_eq!(split(b"\n", 8, usize::MAX), [""]);
+        assert_eq!(
+            split(b"a\n", 8, usize::MAX),
+            ["a"],
+            "no empty line after the last \\n"
+        );
+    }
+
+    /// Every line of a large input at the default block size, whichever line straddles a
+    /// block's end.
+    #[test]
+    fn lines_straddling_blocks_at_the_default_size_are_whole() {
+        let lines: Vec<String> = (0..3000)
+            .map(|i| format!("{i}:{}", "x".repeat(i * 7 % 1500)))
+            .collect();
+        let text = lines.join("\n") + "\n";
+        assert!(text.len() > 2 * READ_BYTES, "spans several blocks");
+        assert_eq!(split(text.as_bytes(), READ_BYTES, usize::MAX), lines);
+        assert_eq!(split(text.as_bytes(), READ_BYTES, 100_000), lines);
+    }
+
+    /// A read error is reported, not taken for the end.
+    #[test]
+    fn a_read_error_is_an_error() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk on fire"))
+            }
+        }
+        let err = Lines::new(Broken, 8).next_line().unwrap_err();
+        assert_eq!(err.to_string(), "disk on fire");
     }
 
     #[tokio::test]
@@ -223,7 +325,7 @@ mod tests {
         let msgs: Vec<_> = batches.into_iter().flatten().collect();
         let ids: Vec<_> = msgs.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["f:1", "f:4", "f:5"]);
-        assert_eq!(msgs[1].body, b"b");
+        assert_eq!(msgs[1].body, &b"b"[..]);
     }
 
     #[tokio::test]
@@ -237,7 +339,7 @@ mod tests {
         let batches = all(&mut src, 700).await;
         assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 2500);
         let last = batches.last().unwrap().last().unwrap();
-        assert_eq!(last.body, b"2499");
+        assert_eq!(last.body, &b"2499"[..]);
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl MetricsLogSource {
                 handle: String::new(),
             },
             id,
-            body: body.into_bytes(),
+            body: body.into_bytes().into(),
             received_at: received_at.to_owned(),
         }))
     }
@@ -172,7 +172,7 @@ mod tests {
         };
         assert_eq!(batch.len(), 2);
         assert!(batch[0].id.ends_with(":1") && batch[1].id.ends_with(":4"));
-        let body = String::from_utf8(batch[0].body.clone()).unwrap();
+        let body = String::from_utf8(batch[0].body.to_vec()).unwrap();
         assert!(body.contains("2022-04-04T22:45:55-07:00"), "{body}");
         assert!(
             !body.contains("5035550100"),

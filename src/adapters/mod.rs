@@ -42,8 +42,8 @@ pub type DayReader = Box<dyn std::io::BufRead + Send>;
 pub struct Message {
     /// The SQS MessageId, or `FILE:LINE` for a file source.
     pub id: String,
-    /// The raw body.
-    pub body: Vec<u8>,
+    /// The raw body (a file source's bodies are slices of one shared read buffer).
+    pub body: bytes::Bytes,
     /// The handle that deletes it (empty for a file source).
     pub receipt: Receipt,
     /// When it was received, RFC 3339.

@@ -305,7 +305,7 @@ fn to_messages(msgs: Vec<aws_sdk_sqs::types::Message>) -> Vec<Message> {
                     handle,
                 },
                 id,
-                body: m.body.unwrap_or_default().into_bytes(),
+                body: m.body.unwrap_or_default().into_bytes().into(),
                 received_at: received_at.clone(),
             }
         })

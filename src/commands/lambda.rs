@@ -61,7 +61,7 @@ impl BatchSource {
             .enumerate()
             .map(|(i, r)| Message {
                 id: r.message_id.clone(),
-                body: r.body.clone().into_bytes(),
+                body: r.body.clone().into_bytes().into(),
                 // The position identifies the record even if an id repeats.
                 receipt: Receipt {
                     id: r.message_id.clone(),

@@ -512,12 +512,14 @@ impl<'a> Scanner<'a> {
     }
 
     /// The members of a top-level object. Nested (the event message inside an envelope), the
-    /// envelope's own members (`Message`, `Type`, `Timestamp`) are skipped: the serde path
-    /// reads them there as any value and then ignores them.
+    /// envelope's own members (`Message`, `Type`, `Timestamp`) are checked to be strings and
+    /// otherwise ignored: the serde path reads them there as any value and then ignores them,
+    /// but reading a number as a value fails where skipping it does not (`1e400` is out of
+    /// range for an `f64`), so other values bail.
     fn members(&mut self, mut inner: Option<&mut Option<Top<'a>>>) -> Option<Top<'a>> {
         let mut top = Top::default();
         self.object(|sc, key| match key {
-            "Message" | "Type" | "Timestamp" if sc.nested => sc.skip(0),
+            "Message" | "Type" | "Timestamp" if sc.nested => sc.string().map(drop),
             "Message" => {
                 if let Some(slot) = inner.as_deref_mut() {
                     let at = sc.pos;
@@ -957,7 +959,7 @@ mod tests {
         ),
         // Skipped members: nested values, numbers, literals, the envelope's names of any type.
         (
-            r#"{\"timestamp\": \"2026-11-20\", \"Message\": 5, \"Type\": [1], \"Timestamp\": {}, \"hostname\": \"futel-prod-back\", \"x\": [1, -2.5e-3, 0, true, false, null, {\"b\": {}}, \"s\\\"\\u00e9\"], \"event\": {\"Event\": \"E\", \"Privilege\": {\"Channel\": 5, \"a\": [[]]}, \"Channel\": \"c\"}}"#,
+            r#"{\"timestamp\": \"2026-11-20\", \"Message\": \"5\", \"Type\": \"T\", \"Timestamp\": \"\", \"Message\": \"{}\", \"hostname\": \"futel-prod-back\", \"x\": [1, -2.5e-3, 0, true, false, null, {\"b\": {}}, \"s\\\"\\u00e9\"], \"event\": {\"Event\": \"E\", \"Privilege\": {\"Channel\": 5, \"a\": [[]]}, \"Channel\": \"c\"}}"#,
             true,
         ),
         (
@@ -967,6 +969,24 @@ mod tests {
         (
             r#"{\"timestamp\": \"2026-11-20\", \"hostname\": \"futel-prod-back\", \"x\": 01, \"event\": {\"Event\": \"E\", \"Channel\": \"c\"}}"#,
             false,
+        ),
+        // The envelope's names in the event message: read as values by serde (`1e400` is out of
+        // range there), so only strings are read in place; skipped members may hold anything.
+        (
+            r#"{\"timestamp\": \"2026-11-20\", \"Type\": 1e400, \"hostname\": \"futel-prod-back\", \"event\": {\"Event\": \"E\", \"Channel\": \"c\"}}"#,
+            false,
+        ),
+        (
+            r#"{\"timestamp\": \"2026-11-20\", \"Message\": -1e999, \"Timestamp\": 5, \"hostname\": \"futel-prod-back\", \"event\": {\"Event\": \"E\", \"Channel\": \"c\"}}"#,
+            false,
+        ),
+        (
+            r#"{\"timestamp\": \"2026-11-20\", \"Timestamp\": {\"a\": 1e400}, \"hostname\": \"futel-prod-back\", \"event\": {\"Event\": \"E\", \"Channel\": \"c\"}}"#,
+            false,
+        ),
+        (
+            r#"{\"timestamp\": \"2026-11-20\", \"other\": 1e400, \"hostname\": \"futel-prod-back\", \"event\": {\"Event\": \"E\", \"x\": -1e999, \"Channel\": \"c\"}}"#,
+            true,
         ),
         // Duplicate used members, escaped names (either level).
         (

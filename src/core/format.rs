@@ -151,9 +151,11 @@ pub fn record_line(record: &Record<'_>) -> Vec<u8> {
 /// Writes `s` as a Python-style JSON string literal (quotes included): copied as it is when it
 /// needs no escaping, else through [`PyFormatter`].
 pub fn write_py_string(out: &mut Vec<u8>, s: &str) {
-    if s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
+    // No early exit: a branch-free pass over these short values (vectorised) is cheaper.
+    let needs_escape = s.bytes().fold(0u8, |any, b| {
+        any | u8::from(!(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\')
+    });
+    if needs_escape == 0 {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());

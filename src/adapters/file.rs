@@ -5,8 +5,8 @@
 //! are skipped (a queue never delivers an empty body); a trailing `\r` is removed. Nothing is
 //! deleted: acknowledging is a no-op and the report's `deleted` stays 0.
 //!
-//! The file is read in large blocks ([`READ_BYTES`]) and each body is a slice of its block
-//! ([`Lines`]): no copy and no allocation per line. Only a line cut by the end of a block is
+//! The file is read in large blocks (1 MiB) and each body is a slice of its block
+//! (`Lines`): no copy and no allocation per line. Only a line cut by the end of a block is
 //! copied, once, to the front of the next block.
 
 use std::collections::BTreeMap;

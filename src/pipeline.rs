@@ -1178,6 +1178,26 @@ mod tests {
         }
     }
 
+    /// Drains `source` into `days` with the default rules and a counting quarantine.
+    async fn drain_into(
+        source: &mut VecSource,
+        days: &MemDays,
+        opts: &DrainOptions,
+        shutdown: impl Future<Output = ()>,
+    ) -> Report {
+        drain(
+            source,
+            days,
+            &CountingQuarantine::default(),
+            &Rules::default(),
+            opts,
+            &Progress::default(),
+            shutdown,
+        )
+        .await
+        .unwrap()
+    }
+
     /// Drains `bodies` (receipt handles are their indexes) into a [`MemDays`] whose `failing`
     /// days fail.
     async fn drain_sample(
@@ -1202,17 +1222,7 @@ mod tests {
             max_failed_blocks: u32::MAX,
             ..DrainOptions::default()
         };
-        let report = drain(
-            &mut source,
-            &days,
-            &CountingQuarantine::default(),
-            &Rules::default(),
-            &opts,
-            &Progress::default(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
+        let report = drain_into(&mut source, &days, &opts, std::future::pending()).await;
         (days, source, report)
     }
 
@@ -1415,17 +1425,7 @@ mod tests {
             max_failed_blocks: 1,
             ..DrainOptions::default()
         };
-        let report = drain(
-            &mut source,
-            &days,
-            &CountingQuarantine::default(),
-            &Rules::default(),
-            &opts,
-            &Progress::default(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
+        let report = drain_into(&mut source, &days, &opts, std::future::pending()).await;
         assert_eq!(
             source.abandoned,
             ["0", "1", "2"],
@@ -1454,17 +1454,13 @@ mod tests {
             block_messages: 3,
             ..DrainOptions::default()
         };
-        let report = drain(
+        let report = drain_into(
             &mut source,
             &days,
-            &CountingQuarantine::default(),
-            &Rules::default(),
             &opts,
-            &Progress::default(),
             tokio::time::sleep(Duration::from_millis(75)),
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(report.received, report.deleted);
         assert_eq!(source.acked.len() as u64, report.received);
         assert!(

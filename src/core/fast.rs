@@ -215,20 +215,7 @@ impl<'a> Scanner<'a> {
         let b = self.bytes();
         match *b.get(i)? {
             b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 1),
-            b'u' => {
-                let unit = hex4(b.get(i + 1..)?)?;
-                if is_high_surrogate(unit) {
-                    if b.get(i + 5..i + 7)? != b"\\u" {
-                        return None;
-                    }
-                    let low = hex4(b.get(i + 7..)?)?;
-                    is_low_surrogate(low).then_some(i + 11)
-                } else if is_low_surrogate(unit) {
-                    None
-                } else {
-                    Some(i + 5)
-                }
-            }
+            b'u' => unicode_escape(b, i, b"\\u"),
             _ => None,
         }
     }
@@ -574,6 +561,24 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// A `\u` escape whose `u` is at `i`; returns the index after it. A high surrogate must be
+/// followed by `lead` (`\u`, or `\\u` inside the escaped `Message`) and a low one.
+fn unicode_escape(b: &[u8], i: usize, lead: &[u8]) -> Option<usize> {
+    let unit = hex4(b.get(i + 1..)?)?;
+    if is_high_surrogate(unit) {
+        let low_at = i + 5 + lead.len();
+        if b.get(i + 5..low_at)? != lead {
+            return None;
+        }
+        let low = hex4(b.get(low_at..)?)?;
+        is_low_surrogate(low).then_some(low_at + 4)
+    } else if is_low_surrogate(unit) {
+        None
+    } else {
+        Some(i + 5)
+    }
+}
+
 /// An escape of the inner text read in place: `j` is just after its backslash (the outer
 /// `\\`); returns the index after it. The escape letter is raw, or for the inner `\"`, `\\`
 /// and `\/` an outer escape of it; hex digits must be raw, and a `\u` surrogate must be a high
@@ -585,20 +590,7 @@ fn inner_escape(b: &[u8], j: usize) -> Option<usize> {
             _ => None,
         },
         b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(j + 1),
-        b'u' => {
-            let unit = hex4(b.get(j + 1..)?)?;
-            if is_high_surrogate(unit) {
-                if b.get(j + 5..j + 8)? != b"\\\\u" {
-                    return None;
-                }
-                let low = hex4(b.get(j + 8..)?)?;
-                is_low_surrogate(low).then_some(j + 12)
-            } else if is_low_surrogate(unit) {
-                None
-            } else {
-                Some(j + 5)
-            }
-        }
+        b'u' => unicode_escape(b, j, b"\\\\u"),
         _ => None,
     }
 }

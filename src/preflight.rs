@@ -237,8 +237,8 @@ fn resolved(p: &Path) -> PathBuf {
     std::fs::canonicalize(&base).map_or(abs.clone(), |b| b.join(rest))
 }
 
-/// The checks of `drain`: the source file, the day-file location and the quarantine (checked
-/// at once), and that the quarantine is not inside the day files. `s3` is needed when a location is S3.
+/// The checks of `drain`, in order: the source file, the day-file location, the quarantine,
+/// and that the quarantine is not inside the day files. `s3` is needed when a location is S3.
 pub async fn check_drain(
     source: &SourceSpec,
     dest: &Location,
@@ -248,13 +248,8 @@ pub async fn check_drain(
     if let SourceSpec::File(path) = source {
         check_source_file(path)?;
     }
-    // Both at once (one round trip, not two); a problem with --dest is reported first.
-    let (dest_ok, quarantine_ok) = tokio::join!(
-        check_location("--dest", dest, s3),
-        check_location("--quarantine", quarantine, s3)
-    );
-    dest_ok?;
-    quarantine_ok?;
+    check_location("--dest", dest, s3).await?;
+    check_location("--quarantine", quarantine, s3).await?;
     check_apart(dest, quarantine)
 }
 

@@ -194,8 +194,9 @@ impl Classified {
     }
 }
 
-/// Batches smaller than this are classified on the pipeline's task (a queue's batches of 10):
-/// handing them to another thread would cost more than it saves.
+/// Batches smaller than this are classified (and days with fewer new lines sorted) on the
+/// pipeline's task (a queue's batches of 10): handing them to another thread would cost more
+/// than it saves.
 const PARALLEL_MIN_BATCH: usize = 256;
 
 /// Classifies large batches on the blocking pool, as many at once as there are cores, so a
@@ -756,9 +757,8 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
         .buffer_unordered(QUARANTINE_CONCURRENCY)
         .collect::<Vec<_>>();
     let merges = stream::iter(day_batches)
-        .map(|(day, mut batch)| async move {
-            merge::sort_new_lines(&mut batch.lines);
-            let lines = Arc::new(std::mem::take(&mut batch.lines));
+        .map(|(day, batch)| async move {
+            let lines = Arc::new(sorted(batch.lines).await);
             let res = if dry_run {
                 days.preview_day(day, lines).await
             } else {
@@ -777,6 +777,22 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
         merges,
         quarantine_location,
     }
+}
+
+/// `lines` sorted and de-duplicated. A large day is sorted on the blocking pool, so the days of a
+/// large block (a local run's one block) are sorted on every core at once rather than one
+/// after another on the pipeline's task.
+async fn sorted(mut lines: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    if lines.len() < PARALLEL_MIN_BATCH {
+        merge::sort_new_lines(&mut lines);
+        return lines;
+    }
+    tokio::task::spawn_blocking(move || {
+        merge::sort_new_lines(&mut lines);
+        lines
+    })
+    .await
+    .expect("sorting does not panic")
 }
 
 /// Counts a block's writes into the report; returns the receipts that may be acknowledged and

@@ -84,7 +84,7 @@ fn read_loop<R: Read>(
                 batch.push(Message {
                     // Nothing is deleted from a file: its receipts are empty (no allocation).
                     receipt: Receipt::default(),
-                    id: format!("{name}:{line_no}"),
+                    id: line_id(name, line_no),
                     body,
                     received_at: received_at.clone(),
                 });
@@ -106,6 +106,18 @@ fn read_loop<R: Read>(
     if !batch.is_empty() {
         let _ = tx.blocking_send(Ok(batch));
     }
+}
+
+/// A message id, `name:LINE` (built without the formatting machinery, which was 4 % of a local
+/// run: it is one per line).
+fn line_id(name: &str, line_no: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(line_no);
+    let mut id = String::with_capacity(name.len() + 1 + digits.len());
+    id.push_str(name);
+    id.push(':');
+    id.push_str(digits);
+    id
 }
 
 /// Lines of a byte stream, each a slice of a shared read block. A block is freed when the
@@ -239,6 +251,13 @@ mod tests {
                 Batch::Drained => return out,
             }
         }
+    }
+
+    #[test]
+    fn line_ids_are_name_colon_line_number() {
+        assert_eq!(line_id("messages.jsonl", 1), "messages.jsonl:1");
+        assert_eq!(line_id("stdin", u64::MAX), "stdin:18446744073709551615");
+        assert_eq!(line_id("", 0), ":0");
     }
 
     /// Reads every line of `text` through [`Lines`] with `read_bytes`, the reader giving at

@@ -407,9 +407,10 @@ fn text<'v>(v: Option<&'v Val<'_>>, field: Field) -> Result<Option<&'v str>, Qua
     }
 }
 
-/// Classifies raw bytes (a file line): bodies that are not UTF-8 are quarantined.
+/// Classifies raw bytes (a file line): bodies that are not UTF-8 are quarantined. (Checked with
+/// `simdutf8`: the check reads every byte of the body, and std's was 5 % of a local run.)
 pub fn classify_bytes(body: &[u8], rules: &Rules, line: &mut Vec<u8>) -> Outcome {
-    match std::str::from_utf8(body) {
+    match simdutf8::basic::from_utf8(body) {
         Ok(s) => classify(s, rules, line),
         Err(_) => Outcome::Quarantine {
             reason: QuarantineReason::NotUtf8,
@@ -961,6 +962,47 @@ mod tests {
         let o = classify_bytes(b"{\"a\": \"\xff\"}", &Rules::default(), &mut line);
         assert_eq!(o, q(QuarantineReason::NotUtf8));
         assert!(line.is_empty());
+    }
+
+    /// The UTF-8 check (simdutf8) agrees with std's on the edges of the encoding: truncated and
+    /// overlong sequences, surrogates, the last code point and one past it, inside a body long
+    /// enough for the vector loop (64 bytes) and at each offset around a vector's edge.
+    #[test]
+    fn utf8_check_agrees_with_std_at_the_edges() {
+        let seqs: [&[u8]; 14] = [
+            b"\xc3\xa9",
+            b"\xe2\x82\xac",
+            b"\xf0\x9f\x98\x80",
+            b"\xf4\x8f\xbf\xbf",
+            b"\xf4\x90\x80\x80",
+            b"\xed\xa0\x80",
+            b"\xc0\xaf",
+            b"\xe0\x80\xaf",
+            b"\xc3",
+            b"\xe2\x82",
+            b"\xf0\x9f\x98",
+            b"\x80",
+            b"\xff",
+            b"\xef\xbb\xbf",
+        ];
+        let rules = Rules::default();
+        for seq in seqs {
+            for at in [0, 1, 15, 16, 31, 32, 62, 63, 64, 65, 127] {
+                let mut body = b"{\"Message\": \"".to_vec();
+                body.resize(body.len() + at, b'a');
+                body.extend_from_slice(seq);
+                body.extend_from_slice(&[b'b'; 70]);
+                body.extend_from_slice(b"\"}");
+                let mut line = Vec::new();
+                let o = classify_bytes(&body, &rules, &mut line);
+                let std_ok = std::str::from_utf8(&body).is_ok();
+                assert_eq!(
+                    o == q(QuarantineReason::NotUtf8),
+                    !std_ok,
+                    "{seq:x?} at {at}: {o:?}"
+                );
+            }
+        }
     }
 
     #[test]

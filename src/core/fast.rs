@@ -111,6 +111,36 @@ fn specials(w: u64) -> u64 {
     zero(quote) | zero(backslash) | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
 }
 
+/// The index of the first byte at or after `i` that is `"`, `\` or below 0x20, or else of the
+/// first of the last (fewer than 8) bytes, which the caller looks at one by one. Sixteen bytes
+/// a step while they last (two independent words: their checks overlap in the CPU), then eight.
+#[allow(clippy::inline_always)] // called for every string; inlined: 2 % fewer instructions a message
+#[inline(always)]
+fn plain_run(b: &[u8], mut i: usize) -> usize {
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or_default());
+    while let Some(chunk) = b.get(i..i + 16) {
+        let (lo, hi) = chunk.split_at(8);
+        let (m_lo, m_hi) = (specials(word(lo)), specials(word(hi)));
+        if m_lo | m_hi != 0 {
+            let at = if m_lo != 0 {
+                m_lo.trailing_zeros() / 8
+            } else {
+                8 + m_hi.trailing_zeros() / 8
+            };
+            return i + at as usize;
+        }
+        i += 16;
+    }
+    while let Some(chunk) = b.get(i..i + 8) {
+        let m = specials(word(chunk));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
 fn hex4(b: &[u8]) -> Option<u16> {
     let mut v = 0u16;
     for &c in b.get(..4)? {
@@ -188,9 +218,38 @@ impl<'a> Scanner<'a> {
     }
 
     fn ws(&mut self) {
+        // Most positions hold no white space at all: one byte says so (a backslash may be a
+        // white space escape when nested, so it takes the general way).
+        if !matches!(
+            self.bytes().get(self.pos),
+            Some(b' ' | b'\t' | b'\n' | b'\r' | b'\\')
+        ) {
+            return;
+        }
         while let Some((b' ' | b'\t' | b'\n' | b'\r', n)) = self.token() {
             self.pos += n;
         }
+    }
+
+    /// Steps over `c` and the white space around it, as `ws`, `eat(c)`, `ws` would. The common
+    /// separators (`, ` and `: ` followed by no more white space) take one look at four bytes.
+    fn sep(&mut self, c: u8) -> Option<()> {
+        let b = self.bytes();
+        if b.get(self.pos) == Some(&c) && b.get(self.pos + 1) == Some(&b' ') {
+            let plain = match b.get(self.pos + 2) {
+                Some(b' ' | b'\t' | b'\n' | b'\r') | None => false,
+                Some(b'\\') => b.get(self.pos + 3) == Some(&b'"'),
+                Some(_) => true,
+            };
+            if plain {
+                self.pos += 2;
+                return Some(());
+            }
+        }
+        self.ws();
+        self.eat(c)?;
+        self.ws();
+        Some(())
     }
 
     /// The structural character at the current position. Every one but the quote and white
@@ -234,22 +293,14 @@ impl<'a> Scanner<'a> {
     /// backslash or a control character (valid only in ways the common shape never takes).
     fn nested_string(&mut self) -> Option<Str<'a>> {
         let b = self.bytes();
-        if b.get(self.pos..self.pos + 2)? != b"\\\"" {
+        if b.get(self.pos) != Some(&b'\\') || b.get(self.pos + 1) != Some(&b'"') {
             return None;
         }
         let start = self.pos + 2;
         let mut i = start;
         let mut escaped = false;
         loop {
-            while let Some(chunk) = b.get(i..i + 8) {
-                let w = u64::from_le_bytes(chunk.try_into().ok()?);
-                let m = specials(w);
-                if m != 0 {
-                    i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
+            i = plain_run(b, i);
             match *b.get(i)? {
                 b'\\' => match *b.get(i + 1)? {
                     b'"' => {
@@ -310,15 +361,7 @@ impl<'a> Scanner<'a> {
         let mut run = start;
         let mut escaped = false;
         loop {
-            while let Some(chunk) = b.get(i..i + 8) {
-                let w = u64::from_le_bytes(chunk.try_into().ok()?);
-                let m = specials(w);
-                if m != 0 {
-                    i += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
-            }
+            i = plain_run(b, i);
             match *b.get(i)? {
                 b'"' => {
                     if let Some(o) = out.as_deref_mut() {
@@ -354,9 +397,7 @@ impl<'a> Scanner<'a> {
         if k.escaped {
             return None;
         }
-        self.ws();
-        self.eat(b':')?;
-        self.ws();
+        self.sep(b':')?;
         Some(k.raw)
     }
 
@@ -460,6 +501,9 @@ impl<'a> Scanner<'a> {
         loop {
             let key = self.key()?;
             member(self, key)?;
+            if self.bytes().get(self.pos) == Some(&b',') && self.sep(b',').is_some() {
+                continue;
+            }
             self.ws();
             match self.peek()? {
                 b',' => {
@@ -807,6 +851,45 @@ mod tests {
             }
         }
         assert!(kinds[0] && kinds[1], "{kinds:?}");
+    }
+
+    /// `plain_run` stops at the first special byte wherever it lies in the 16- and 8-byte words
+    /// (and never at a byte that only looks like one with its high bit set), or where fewer
+    /// than 8 bytes are left.
+    #[test]
+    fn plain_run_stops_at_the_first_special_byte_in_every_lane() {
+        let naive =
+            |b: &[u8], i: usize| (i..b.len()).find(|&j| matches!(b[j], b'"' | b'\\' | 0..=0x1f));
+        for len in 0..48 {
+            for start in 0..len.min(9) + 1 {
+                for special in [None, Some(b'"'), Some(b'\\'), Some(0u8), Some(0x1f)] {
+                    for at in start..len.max(start + 1) {
+                        // Bytes that differ from a special one only in the high bit, or by one.
+                        let mut b: Vec<u8> = (0..len)
+                            .map(|j| [b'a', 0xa2, 0xdc, 0x9f, 0x80, b'!', b'#', 0x20][j % 8])
+                            .collect();
+                        if let (Some(c), true) = (special, at < len) {
+                            b[at] = c;
+                            // A second special after the first must not be the one found.
+                            if at + 3 < len {
+                                b[at + 3] = b'"';
+                            }
+                        }
+                        let got = plain_run(&b, start);
+                        assert!(got <= len, "{b:x?} from {start}");
+                        assert!(b[start..got]
+                            .iter()
+                            .all(|&c| !matches!(c, b'"' | b'\\' | 0..=0x1f)));
+                        match naive(&b, start) {
+                            Some(first) if first + 8 <= len || got == first => {
+                                assert_eq!(got, first, "{b:x?} from {start}")
+                            }
+                            _ => assert!(len - got < 8, "{b:x?} from {start}: {got}"),
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -861,7 +861,7 @@ mod tests {
         let naive =
             |b: &[u8], i: usize| (i..b.len()).find(|&j| matches!(b[j], b'"' | b'\\' | 0..=0x1f));
         for len in 0..48 {
-            for start in 0..len.min(9) + 1 {
+            for start in 0..=len.min(9) {
                 for special in [None, Some(b'"'), Some(b'\\'), Some(0u8), Some(0x1f)] {
                     for at in start..len.max(start + 1) {
                         // Bytes that differ from a special one only in the high bit, or by one.
@@ -882,7 +882,7 @@ mod tests {
                             .all(|&c| !matches!(c, b'"' | b'\\' | 0..=0x1f)));
                         match naive(&b, start) {
                             Some(first) if first + 8 <= len || got == first => {
-                                assert_eq!(got, first, "{b:x?} from {start}")
+                                assert_eq!(got, first, "{b:x?} from {start}");
                             }
                             _ => assert!(len - got < 8, "{b:x?} from {start}: {got}"),
                         }

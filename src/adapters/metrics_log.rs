@@ -67,7 +67,7 @@ impl MetricsLogSource {
     }
 
     /// What the next line is.
-    fn read_line(&mut self, received_at: &str) -> Result<LineRead, SourceError> {
+    fn read_line(&mut self, received_at: &std::sync::Arc<str>) -> Result<LineRead, SourceError> {
         self.buf.clear();
         let n = self
             .reader
@@ -100,7 +100,7 @@ impl MetricsLogSource {
             },
             id,
             body: body.into_bytes().into(),
-            received_at: received_at.to_owned(),
+            received_at: received_at.clone(),
         }))
     }
 }
@@ -110,7 +110,7 @@ impl Source for MetricsLogSource {
         if self.done {
             return Ok(Batch::Drained);
         }
-        let received_at = jiff::Timestamp::now().to_string();
+        let received_at: std::sync::Arc<str> = jiff::Timestamp::now().to_string().into();
         let mut batch = Vec::new();
         while batch.len() < max.max(1) {
             match self.read_line(&received_at)? {

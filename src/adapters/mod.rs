@@ -46,8 +46,9 @@ pub struct Message {
     pub body: bytes::Bytes,
     /// The handle that deletes it (empty for a file source).
     pub receipt: Receipt,
-    /// When it was received, RFC 3339.
-    pub received_at: String,
+    /// When it was received, RFC 3339 (one string shared by every message of a receive, or of
+    /// a whole file: no allocation per message).
+    pub received_at: Arc<str>,
 }
 
 /// What deletes a message from its source.

@@ -67,7 +67,7 @@ fn read_loop<R: Read>(
     mut lines: Lines<R>,
     tx: &mpsc::Sender<Result<Vec<Message>, SourceError>>,
 ) {
-    let received_at: std::sync::Arc<str> = jiff::Timestamp::now().to_string().into();
+    let received_at = super::received_now();
     let mut line_no = 0u64;
     let mut batch = Vec::with_capacity(CHUNK);
     loop {

@@ -110,7 +110,7 @@ impl Source for MetricsLogSource {
         if self.done {
             return Ok(Batch::Drained);
         }
-        let received_at: std::sync::Arc<str> = jiff::Timestamp::now().to_string().into();
+        let received_at = super::received_now();
         let mut batch = Vec::new();
         while batch.len() < max.max(1) {
             match self.read_line(&received_at)? {

@@ -51,6 +51,11 @@ pub struct Message {
     pub received_at: Arc<str>,
 }
 
+/// The `received_at` of messages received now: RFC 3339, one string for a whole receive.
+pub fn received_now() -> Arc<str> {
+    jiff::Timestamp::now().to_string().into()
+}
+
 /// What deletes a message from its source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {

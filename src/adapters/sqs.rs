@@ -294,7 +294,7 @@ async fn receive_loop(
 
 /// Received SQS messages as the pipeline's, stamped with the time of receipt.
 fn to_messages(msgs: Vec<aws_sdk_sqs::types::Message>) -> Vec<Message> {
-    let received_at: Arc<str> = jiff::Timestamp::now().to_string().into();
+    let received_at = super::received_now();
     msgs.into_iter()
         .map(|m| {
             let id = m.message_id.unwrap_or_default();

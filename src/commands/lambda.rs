@@ -55,7 +55,7 @@ struct BatchSource {
 
 impl BatchSource {
     fn new(records: &[Record]) -> BatchSource {
-        let received_at: std::sync::Arc<str> = jiff::Timestamp::now().to_string().into();
+        let received_at = crate::adapters::received_now();
         let pending = records
             .iter()
             .enumerate()

@@ -210,8 +210,7 @@ where
             chunk_bytes = 0;
         }
     }
-    chunk.sort_unstable();
-    chunk.dedup();
+    sort_new_lines(&mut chunk);
     let mut sources: Vec<Box<dyn Iterator<Item = io::Result<Vec<u8>>>>> = Vec::new();
     for run in runs {
         sources.push(Box::new(RunReader {
@@ -224,8 +223,7 @@ where
 }
 
 fn spill(chunk: &mut Vec<Vec<u8>>, opts: &SortOptions) -> io::Result<BufReader<File>> {
-    chunk.sort_unstable();
-    chunk.dedup();
+    sort_new_lines(chunk);
     let mut file = match &opts.spill_dir {
         Some(dir) => tempfile::tempfile_in(dir)?,
         None => tempfile::tempfile()?,
@@ -317,10 +315,53 @@ fn kway_merge<W: Write, L: AsRef<[u8]>>(
     Ok(out.stats)
 }
 
-/// Sorts and de-duplicates new lines (the form [`merge_sorted`] takes).
+/// Sorts and de-duplicates new lines (the form [`merge_sorted`] takes): byte order, exactly as
+/// `sort_unstable` and `dedup` would leave them, but faster for a day's lines.
+///
+/// The lines of one day share a long prefix (`{"timestamp": "2026-11-20T`, 26 bytes), which a
+/// plain comparison reads again every time, by a call to `memcmp`. So the prefix that all the
+/// lines share is measured once, and two lines are compared by the eight bytes after it, as one
+/// big-endian word (the hour, minute and second, as a rule), and by the rest only on a tie.
 pub fn sort_new_lines(lines: &mut Vec<Vec<u8>>) {
-    lines.sort_unstable();
-    lines.dedup();
+    let shared = shared_prefix_len(lines);
+    lines.sort_unstable_by(|a, b| cmp_after(a, b, shared));
+    lines.dedup_by(|a, b| cmp_after(a, b, shared).is_eq());
+}
+
+/// The length of the prefix that every line in `lines` begins with.
+fn shared_prefix_len(lines: &[Vec<u8>]) -> usize {
+    let Some((first, rest)) = lines.split_first() else {
+        return 0;
+    };
+    rest.iter().fold(first.len(), |shared, line| {
+        let (a, b) = (&first[..shared], line.as_slice());
+        a.iter()
+            .zip(b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(shared.min(b.len()))
+    })
+}
+
+/// The byte order of `a` and `b`, both of which begin with the same `shared` bytes.
+///
+/// The eight bytes after the shared prefix are compared as one word, a short line's padded with
+/// zeros. Words that differ order the lines as their bytes do: at the first differing byte either
+/// both lines have a byte, or the one that has ended (a zero) is a prefix of the other, which
+/// sorts first. Equal words (also a line that ends in zeros against a shorter one) fall back to
+/// comparing the rest.
+fn cmp_after(a: &[u8], b: &[u8], shared: usize) -> std::cmp::Ordering {
+    fn word(line: &[u8], at: usize) -> u64 {
+        if let Some(w) = line.get(at..at + 8) {
+            return u64::from_be_bytes(w.try_into().unwrap_or_default());
+        }
+        let mut w = [0u8; 8];
+        let tail = line.get(at..).unwrap_or_default();
+        w[..tail.len()].copy_from_slice(tail);
+        u64::from_be_bytes(w)
+    }
+    word(a, shared)
+        .cmp(&word(b, shared))
+        .then_with(|| a.get(shared..).cmp(&b.get(shared..)))
 }
 
 #[cfg(test)]
@@ -472,5 +513,60 @@ mod tests {
         let mut v = lines(&["b", "a", "b"]);
         sort_new_lines(&mut v);
         assert_eq!(v, lines(&["a", "b"]));
+    }
+
+    /// `sort_new_lines` against plain `sort_unstable` + `dedup`.
+    fn sorts_as_bytes_do(mut v: Vec<Vec<u8>>) {
+        let mut want = v.clone();
+        want.sort_unstable();
+        want.dedup();
+        sort_new_lines(&mut v);
+        assert_eq!(v, want);
+    }
+
+    #[test]
+    fn the_word_compare_keeps_byte_order_at_its_edges() {
+        let day = "{\"timestamp\": \"2026-11-20T";
+        // Lines that end inside or just after the compared word, zeros that match its padding,
+        // a line that is the shared prefix alone, high bytes, and equal words with different
+        // tails.
+        let tails: [&[u8]; 14] = [
+            b"",
+            b"0",
+            b"00:00:0",
+            b"00:00:00",
+            b"00:00:00\0",
+            b"00:00:00+",
+            b"00:00:00.5",
+            b"\0",
+            b"\0\0",
+            b"0\0",
+            b"\xff",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+            b"23:59:59+00:00",
+            b"23:59:59.999",
+        ];
+        let all: Vec<Vec<u8>> = tails.iter().map(|t| [day.as_bytes(), t].concat()).collect();
+        for a in &all {
+            for b in &all {
+                sorts_as_bytes_do(vec![a.clone(), b.clone(), a.clone()]);
+            }
+        }
+        sorts_as_bytes_do(all.iter().rev().cloned().collect());
+        // No shared prefix at all, and an empty line among others.
+        sorts_as_bytes_do(lines(&["b", "", "ab", "a", "", "a\0"]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sorts_and_dedups_as_bytes_do(
+            prefix in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..30),
+            tails in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(vec![0u8, 1, b'0', b'9', 0xff]), 0..12),
+                0..40,
+            ),
+        ) {
+            sorts_as_bytes_do(tails.iter().map(|t| [prefix.as_slice(), t].concat()).collect());
+        }
     }
 }

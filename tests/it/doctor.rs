@@ -1,15 +1,15 @@
-//! `doctor` end to end: the binary against a private AWS emulator (moto) per test, and in local
+//! `doctor` end to end: the binary against an AWS emulator of its own per test, and in local
 //! mode. Checks the checklist's lines, the exit status, and that doctor changes nothing it
 //! should not (queue depth, objects).
 
 use std::process::Output;
 
-use crate::support::{self, bin, rt, Moto, BUCKET, DEST, QPREFIX};
+use crate::support::{self, bin, needs_emulators, rt, Emulator, BUCKET, DEST, QPREFIX};
 
-fn doctor(moto: &Moto, args: &[&str]) -> Output {
+fn doctor(emulator: &Emulator, args: &[&str]) -> Output {
     let mut c = bin();
     c.arg("doctor").args(args);
-    for (k, v) in support::env_for(&moto.endpoint) {
+    for (k, v) in support::env_for(&emulator.endpoint) {
         c.env(k, v);
     }
     c.output().expect("running s3-event-writer doctor")
@@ -43,9 +43,10 @@ fn today() -> String {
 
 #[test]
 fn staged_setup_passes_shows_depth_and_consumes_nothing() {
-    let moto = Moto::start();
+    needs_emulators!();
+    let emulator = Emulator::start();
     let rt = rt();
-    let (s3, sqs) = rt.block_on(async { (moto.s3().await, moto.sqs().await) });
+    let (s3, sqs) = rt.block_on(async { (emulator.s3().await, emulator.sqs().await) });
     let queue = rt.block_on(async {
         support::create_bucket(&s3, BUCKET).await;
         support::put_object(&s3, BUCKET, &format!("events/prod/{}", today()), "x\n").await;
@@ -55,7 +56,7 @@ fn staged_setup_passes_shows_depth_and_consumes_nothing() {
         url
     });
 
-    let out = doctor(&moto, &["--source", &queue, "--dest", DEST]);
+    let out = doctor(&emulator, &["--source", &queue, "--dest", DEST]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(!text.contains("[FAIL]"), "{}", describe(&out));
@@ -90,12 +91,13 @@ fn staged_setup_passes_shows_depth_and_consumes_nothing() {
 
 #[test]
 fn missing_queue_fails_naming_it_with_a_fix() {
-    let moto = Moto::start();
+    needs_emulators!();
+    let emulator = Emulator::start();
     let rt = rt();
-    rt.block_on(async { support::create_bucket(&moto.s3().await, BUCKET).await });
-    let queue = format!("{}/123456789012/no-such-queue", moto.endpoint);
+    rt.block_on(async { support::create_bucket(&emulator.s3().await, BUCKET).await });
+    let queue = format!("{}/123456789012/no-such-queue", emulator.endpoint);
 
-    let out = doctor(&moto, &["--source", &queue, "--dest", DEST]);
+    let out = doctor(&emulator, &["--source", &queue, "--dest", DEST]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let (line, next) = line_with(&text, "[FAIL]", &queue).expect("a [FAIL] line naming the queue");
@@ -114,15 +116,16 @@ fn missing_queue_fails_naming_it_with_a_fix() {
 
 #[test]
 fn missing_bucket_fails_naming_it() {
-    let moto = Moto::start();
+    needs_emulators!();
+    let emulator = Emulator::start();
     let rt = rt();
     let queue = rt.block_on(async {
-        support::create_queue_with_dlq(&moto.sqs().await, "events", 5)
+        support::create_queue_with_dlq(&emulator.sqs().await, "events", 5)
             .await
             .0
     });
 
-    let out = doctor(&moto, &["--source", &queue, "--dest", DEST]);
+    let out = doctor(&emulator, &["--source", &queue, "--dest", DEST]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let (line, next) =
@@ -137,14 +140,15 @@ fn missing_bucket_fails_naming_it() {
 
 #[test]
 fn queue_without_redrive_policy_is_a_warning_only() {
-    let moto = Moto::start();
+    needs_emulators!();
+    let emulator = Emulator::start();
     let rt = rt();
     let queue = rt.block_on(async {
-        support::create_bucket(&moto.s3().await, BUCKET).await;
-        support::create_queue(&moto.sqs().await, "events").await
+        support::create_bucket(&emulator.s3().await, BUCKET).await;
+        support::create_queue(&emulator.sqs().await, "events").await
     });
 
-    let out = doctor(&moto, &["--source", &queue, "--dest", DEST]);
+    let out = doctor(&emulator, &["--source", &queue, "--dest", DEST]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (_, fix) = line_with(&text, "[warn]", "no redrive policy").expect("a [warn] line");
@@ -163,19 +167,20 @@ fn queue_without_redrive_policy_is_a_warning_only() {
 
 #[test]
 fn write_probe_creates_exactly_one_object_under_the_quarantine_prefix() {
-    let moto = Moto::start();
+    needs_emulators!();
+    let emulator = Emulator::start();
     let rt = rt();
-    let s3 = rt.block_on(moto.s3());
+    let s3 = rt.block_on(emulator.s3());
     let queue = rt.block_on(async {
         support::create_bucket(&s3, BUCKET).await;
-        support::create_queue_with_dlq(&moto.sqs().await, "events", 5)
+        support::create_queue_with_dlq(&emulator.sqs().await, "events", 5)
             .await
             .0
     });
     assert!(rt.block_on(support::list_keys(&s3, BUCKET, "")).is_empty());
 
     let out = doctor(
-        &moto,
+        &emulator,
         &["--source", &queue, "--dest", DEST, "--write-probe"],
     );
     let text = stdout(&out);

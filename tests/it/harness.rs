@@ -1,8 +1,7 @@
-//! Proves the emulator harness (`support::moto` and `support::proxy`): moto behaves the way the
-//! program relies on (S3 conditional writes, NoSuchKey, SQS batches, dead-letter redrive), and
-//! the fault proxy counts, forwards and breaks requests the way the fault tests need.
-//!
-//! Every test starts its own moto server. Run with scripts/test.sh (it installs moto).
+//! Proves the emulator harness (`support::emulator` and `support::proxy`): both emulators behave
+//! the way the program relies on (S3 conditional writes, NoSuchKey, SQS batches, dead-letter
+//! redrive), and the fault proxy counts, forwards and breaks requests the way the fault tests
+//! need (on the suite's emulator).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -10,15 +9,37 @@ use std::time::{Duration, Instant};
 
 use crate::support::{
     block_on_fresh, create_bucket, create_queue, create_queue_with_dlq, download_prefix,
-    get_object, head_etag, list_keys, put_object, queue_depth, raw_status, read_dir_files,
-    receive_all_bodies, s3_client, send_bodies, sqs_client, upload_dir, with_quick_retries_s3,
-    with_quick_retries_sqs, Fault, FaultProxy, Moto,
+    get_object, head_etag, list_keys, needs_emulators, put_object, queue_depth, raw_status,
+    read_dir_files, receive_all_bodies, s3_client, send_bodies, sqs_client, upload_dir,
+    with_quick_retries_s3, with_quick_retries_sqs, Emulator, Fault, FaultProxy, Kind,
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 
 const BUCKET: &str = "archive";
+
+/// The emulator properties the program relies on, checked on each emulator: a test module
+/// `NAME` with one test per emulator, each running `NAME(kind)`.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            use crate::support::{needs_emulators, Kind};
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn localstack() {
+                needs_emulators!();
+                super::$name(Kind::LocalStack).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn moto() {
+                needs_emulators!();
+                super::$name(Kind::Moto).await;
+            }
+        }
+    };
+}
 
 fn bodies(n: usize) -> Vec<String> {
     (0..n).map(|i| format!(r#"{{"n":{i}}}"#)).collect()
@@ -73,10 +94,10 @@ fn assert_precondition_failed<T: std::fmt::Debug>(
     assert!(service.meta().message().is_some(), "{service:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_conditional_writes_work_in_moto() {
-    let moto = Moto::start();
-    let s3 = moto.s3().await;
+on_both!(s3_conditional_writes_work);
+async fn s3_conditional_writes_work(kind: Kind) {
+    let emulator = Emulator::of(kind);
+    let s3 = emulator.s3().await;
     create_bucket(&s3, BUCKET).await;
 
     let etag = put_if_none_match(&s3, "day.jsonl", "one\n").await.unwrap();
@@ -98,7 +119,7 @@ async fn s3_conditional_writes_work_in_moto() {
         b"one\ntwo\n"
     );
 
-    // If-Match on a key that does not exist: moto answers 404 NoSuchKey, like S3.
+    // If-Match on a key that does not exist: 404 NoSuchKey, as on S3.
     let err = put_if_match(&s3, "missing.jsonl", &etag, "x\n")
         .await
         .expect_err("If-Match on a missing key");
@@ -106,10 +127,10 @@ async fn s3_conditional_writes_work_in_moto() {
     assert_eq!(err.into_service_error().code(), Some("NoSuchKey"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn s3_missing_key_is_no_such_key_and_dirs_round_trip() {
-    let moto = Moto::start();
-    let s3 = moto.s3().await;
+on_both!(s3_missing_key_is_no_such_key_and_dirs_round_trip);
+async fn s3_missing_key_is_no_such_key_and_dirs_round_trip(kind: Kind) {
+    let emulator = Emulator::of(kind);
+    let s3 = emulator.s3().await;
     create_bucket(&s3, BUCKET).await;
 
     let err = s3
@@ -140,10 +161,10 @@ async fn s3_missing_key_is_no_such_key_and_dirs_round_trip() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sqs_batches_drain_a_queue() {
-    let moto = Moto::start();
-    let sqs = moto.sqs().await;
+on_both!(sqs_batches_drain_a_queue);
+async fn sqs_batches_drain_a_queue(kind: Kind) {
+    let emulator = Emulator::of(kind);
+    let sqs = emulator.sqs().await;
     let url = create_queue(&sqs, "events").await;
     let sent = bodies(25);
     send_bodies(&sqs, &url, &sent).await;
@@ -192,10 +213,10 @@ async fn sqs_batches_drain_a_queue() {
     assert_eq!(queue_depth(&sqs, &url).await, (0, 0));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sqs_redrives_to_the_dlq_after_max_receive_count() {
-    let moto = Moto::start();
-    let sqs = moto.sqs().await;
+on_both!(sqs_redrives_to_the_dlq_after_max_receive_count);
+async fn sqs_redrives_to_the_dlq_after_max_receive_count(kind: Kind) {
+    let emulator = Emulator::of(kind);
+    let sqs = emulator.sqs().await;
     let (url, dlq) = create_queue_with_dlq(&sqs, "events", 2).await;
     send_bodies(&sqs, &url, &["poison".to_owned()]).await;
 
@@ -212,7 +233,7 @@ async fn sqs_redrives_to_the_dlq_after_max_receive_count() {
             .unwrap();
         seen.push(out.messages().len());
     }
-    // moto moves the message when a receive finds it already received maxReceiveCount times:
+    // The message moves when a receive finds it already received maxReceiveCount times:
     // receives 1 and 2 return it, receive 3 returns nothing and the message is in the DLQ.
     assert_eq!(seen, [1, 1, 0]);
     assert_eq!(queue_depth(&sqs, &url).await, (0, 0));
@@ -223,8 +244,9 @@ async fn sqs_redrives_to_the_dlq_after_max_receive_count() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn proxy_counts_operations_and_injected_errors_are_retried() {
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint);
+    needs_emulators!();
+    let emulator = Emulator::start();
+    let proxy = FaultProxy::start(&emulator.endpoint);
     let s3 = with_quick_retries_s3(&s3_client(&proxy.endpoint).await);
     let sqs = with_quick_retries_sqs(&sqs_client(&proxy.endpoint).await);
 
@@ -314,10 +336,11 @@ async fn proxy_counts_operations_and_injected_errors_are_retried() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lost_put_responses_take_effect_and_conditional_retries_see_412() {
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint);
+    needs_emulators!();
+    let emulator = Emulator::start();
+    let proxy = FaultProxy::start(&emulator.endpoint);
     let s3 = with_quick_retries_s3(&s3_client(&proxy.endpoint).await);
-    let direct = moto.s3().await;
+    let direct = emulator.s3().await;
     create_bucket(&s3, BUCKET).await;
 
     // A plain put: written upstream, the SDK retries and simply overwrites.
@@ -363,8 +386,9 @@ async fn lost_put_responses_take_effect_and_conditional_retries_see_412() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hooks_run_before_forwarding_and_delays_hold_requests() {
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint);
+    needs_emulators!();
+    let emulator = Emulator::start();
+    let proxy = FaultProxy::start(&emulator.endpoint);
     let s3 = s3_client(&proxy.endpoint).await;
     create_bucket(&s3, BUCKET).await;
     let etag = put_object(&s3, BUCKET, "day.jsonl", "ours\n").await;
@@ -372,7 +396,7 @@ async fn hooks_run_before_forwarding_and_delays_hold_requests() {
     // Another writer edits the object between our read and our conditional write.
     let calls = Arc::new(AtomicU32::new(0));
     let hook_calls = Arc::clone(&calls);
-    let endpoint = moto.endpoint.clone();
+    let endpoint = emulator.endpoint.clone();
     proxy.inject(
         "s3:PutObject",
         Fault::hook(move || {
@@ -442,8 +466,9 @@ async fn hooks_run_before_forwarding_and_delays_hold_requests() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serialized_s3_still_completes_concurrent_requests() {
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint);
+    needs_emulators!();
+    let emulator = Emulator::start();
+    let proxy = FaultProxy::start(&emulator.endpoint);
     let s3 = s3_client(&proxy.endpoint).await;
     create_bucket(&s3, BUCKET).await;
     proxy.serialize_s3(true);
@@ -465,9 +490,10 @@ async fn serialized_s3_still_completes_concurrent_requests() {
 /// The harness from a plain (sync) test, the way the binary's tests use it.
 #[test]
 fn harness_works_from_sync_tests() {
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint);
-    let env = moto.env_for(&proxy.endpoint);
+    needs_emulators!();
+    let emulator = Emulator::start();
+    let proxy = FaultProxy::start(&emulator.endpoint);
+    let env = emulator.env_for(&proxy.endpoint);
     let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("AWS_ENDPOINT_URL"), Some(proxy.endpoint.as_str()));
     assert_eq!(get("AWS_REGION"), Some("us-west-2"));
@@ -481,11 +507,55 @@ fn harness_works_from_sync_tests() {
     });
     assert_eq!(proxy.count("s3:PutObject"), 1);
 
-    moto.reset();
-    let endpoint = moto.endpoint.clone();
+    emulator.reset();
+    let endpoint = emulator.endpoint.clone();
     let buckets = block_on_fresh(async {
         let s3 = s3_client(&endpoint).await;
         s3.list_buckets().send().await.unwrap().buckets().len()
     });
     assert_eq!(buckets, 0);
+}
+
+/// Without the emulators installed (an empty cache), an emulator test returns at once after one
+/// line saying how to install them, so a plain `cargo test` on a fresh clone passes the rest;
+/// with `S3EW_REQUIRE_EMULATORS` (what scripts/test.sh sets) the same test fails instead.
+#[test]
+fn without_the_emulators_a_test_says_so_once_and_passes_unless_they_are_required() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = |require: bool| {
+        let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+        c.args([
+            "--exact",
+            "--test-threads",
+            "1",
+            "harness::harness_works_from_sync_tests",
+            "harness::sqs_batches_drain_a_queue::moto",
+        ])
+        .env("S3EW_CACHE", empty.path())
+        .env_remove("S3EW_REQUIRE_EMULATORS");
+        if require {
+            c.env("S3EW_REQUIRE_EMULATORS", "1");
+        }
+        c.output().unwrap()
+    };
+    let out = run(false);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("2 passed"), "{stdout}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("emulator tests skipped"))
+        .collect();
+    assert_eq!(said.len(), 1, "once, in one line: {stderr}");
+    assert!(
+        said[0].contains("run scripts/test.sh") && said[0].contains("moto and LocalStack"),
+        "{}",
+        said[0]
+    );
+
+    let out = run(true);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("2 failed"), "{stdout}");
 }

@@ -10,7 +10,9 @@ use crate::support::api::adapters::{
 };
 use crate::support::api::lambda::{handle_batch, Record};
 use crate::support::api::{classify, BodyPolicy, Outcome, Rules, SortOptions};
-use crate::support::{self, bodies_of, sizes, Fault, FaultProxy, Moto, BUCKET, PREFIX};
+use crate::support::{
+    self, bodies_of, needs_emulators, sizes, Emulator, Fault, FaultProxy, Kind, BUCKET, PREFIX,
+};
 
 fn records(set: &str) -> Vec<Record> {
     bodies_of(set)
@@ -24,7 +26,7 @@ fn records(set: &str) -> Vec<Record> {
 }
 
 struct Env {
-    _moto: Moto,
+    _emulator: Emulator,
     proxy: FaultProxy,
     s3: aws_sdk_s3::Client,
     days: S3Store,
@@ -32,11 +34,9 @@ struct Env {
 }
 
 async fn env(set: &str) -> Env {
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(&moto.endpoint);
-    // moto's conditional writes are not atomic under concurrent requests.
-    proxy.serialize_all(true);
-    let s3 = support::s3_client(&moto.endpoint).await;
+    let emulator = Emulator::start();
+    let proxy = emulator.proxy();
+    let s3 = support::s3_client(&emulator.endpoint).await;
     support::create_bucket(&s3, BUCKET).await;
     support::upload_dir(&s3, BUCKET, PREFIX, &support::fixture(set).join("existing")).await;
     let via_proxy = support::with_quick_retries_s3(&support::s3_client(&proxy.endpoint).await);
@@ -48,7 +48,7 @@ async fn env(set: &str) -> Env {
     let days = S3Store::new(via_proxy.clone(), settings, RequestCounter::default());
     let quarantine = S3Quarantine::new(via_proxy, BUCKET.into(), "events/quarantine/".into());
     Env {
-        _moto: moto,
+        _emulator: emulator,
         proxy,
         s3,
         days,
@@ -73,6 +73,7 @@ fn assert_expected(got: &BTreeMap<String, Vec<u8>>, set: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
+    needs_emulators!();
     let env = env("emulator").await;
     let records = records("emulator");
     let started = std::time::Instant::now();
@@ -109,6 +110,7 @@ async fn a_batch_is_written_byte_for_byte_and_nothing_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_day_fails_exactly_its_records() {
+    needs_emulators!();
     let env = env("emulator").await;
     let records = records("emulator");
     env.proxy
@@ -144,6 +146,7 @@ async fn a_failed_day_fails_exactly_its_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive() {
+    needs_emulators!();
     let env = env("emulator").await;
     let records = records("emulator");
     // Eight interleaved slices: every invocation touches every day.
@@ -177,6 +180,7 @@ async fn eight_concurrent_invocations_on_overlapping_days_give_the_exact_archive
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quarantine_records_hold_no_caller_by_default_and_the_raw_bodies_with_verbatim() {
+    needs_emulators!();
     let env = env("emulator").await;
     let bad = support::ami_quarantine_bodies();
     let records: Vec<Record> = bad
@@ -250,14 +254,8 @@ const MATRIX_DAYS: [&str; 7] = [
 ];
 
 /// The size-class matrix (`tests/it/support/sizes.rs`) as one invocation's records.
-fn size_matrix() -> (Vec<sizes::SizedDay>, Vec<Record>) {
-    let matrix = sizes::matrix(
-        &sizes::LOWERED,
-        &MATRIX_DAYS,
-        2,
-        |d, i| sizes::event(d, i).1,
-        false,
-    );
+fn size_matrix(t: &sizes::Thresholds) -> (Vec<sizes::SizedDay>, Vec<Record>) {
+    let matrix = sizes::matrix(t, &MATRIX_DAYS, 2, |d, i| sizes::event(d, i).1, false);
     let records = MATRIX_DAYS
         .iter()
         .flat_map(|d| {
@@ -272,14 +270,13 @@ fn size_matrix() -> (Vec<sizes::SizedDay>, Vec<Record>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_size_class_goes_up_through_the_handler_on_s3() {
-    let (matrix, records) = size_matrix();
-    let t = sizes::LOWERED;
+    needs_emulators!();
+    let (emulator, t) = sizes::emulator(Kind::for_suite());
+    let (matrix, records) = size_matrix(&t);
     let tmp = tempfile::tempdir().unwrap();
     sizes::write_existing(tmp.path(), &matrix);
-    let moto = Moto::start_with_env(&sizes::MOTO_ENV);
-    let proxy = FaultProxy::start(&moto.endpoint);
-    proxy.serialize_all(true);
-    let s3 = support::s3_client(&moto.endpoint).await;
+    let proxy = emulator.proxy();
+    let s3 = support::s3_client(&emulator.endpoint).await;
     support::create_bucket(&s3, BUCKET).await;
     support::upload_dir(&s3, BUCKET, PREFIX, tmp.path()).await;
     let via_proxy = support::s3_client(&proxy.endpoint).await;
@@ -329,7 +326,7 @@ async fn every_size_class_goes_up_through_the_handler_on_s3() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_size_class_is_merged_through_the_handler_into_a_directory() {
-    let (matrix, records) = size_matrix();
+    let (matrix, records) = size_matrix(&sizes::LOWERED);
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("prod");
     sizes::write_existing(&dest, &matrix);

@@ -2,7 +2,8 @@
 //!
 //! One module per area; `support` holds everything they share. Run one area with
 //! `cargo test --test it AREA::`, e.g. `cargo test --test it emulator::`. The emulator tests
-//! need `S3EW_MOTO_SERVER` (scripts/test.sh installs moto and sets it).
+//! use the emulators `scripts/test.sh` installs into its cache (see `support::emulator`); without
+//! them they return at once, after one line saying so.
 
 mod support;
 

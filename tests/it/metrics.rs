@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::support::{
-    self, bin, bodies_of, fixture, read_json, rt, run, run_ok, Fault, FaultProxy, Moto, BUCKET,
-    PREFIX,
+    self, bin, bodies_of, fixture, needs_emulators, read_json, rt, run, run_ok, Emulator, Fault,
+    BUCKET, PREFIX,
 };
 
 const METRICS: [&str; 8] = [
@@ -327,21 +327,21 @@ fn with_github_summary_every_stdout_line_is_a_record_or_an_annotation() {
 /// writer's edit between our GET and PUT forces.
 #[test]
 fn emulator_records_count_deletes_and_conflict_retries() {
+    needs_emulators!();
     let bodies: Vec<String> = bodies_of("emulator").into_iter().take(150).collect();
-    let moto = Moto::start();
+    let emulator = Emulator::start();
     let rt = rt();
     let queue = rt.block_on(async {
-        let s3 = support::s3_client(&moto.endpoint).await;
-        let sqs = support::sqs_client(&moto.endpoint).await;
+        let s3 = support::s3_client(&emulator.endpoint).await;
+        let sqs = support::sqs_client(&emulator.endpoint).await;
         support::create_bucket(&s3, BUCKET).await;
         support::upload_dir(&s3, BUCKET, PREFIX, &fixture("emulator").join("existing")).await;
         let queue = support::create_queue(&sqs, "events").await;
         support::send_bodies(&sqs, &queue, &bodies).await;
         queue
     });
-    let proxy = FaultProxy::start(&moto.endpoint);
-    proxy.serialize_all(true);
-    let endpoint = moto.endpoint.clone();
+    let proxy = emulator.proxy();
+    let endpoint = emulator.endpoint.clone();
     // Just before our PUT of 20261126, another writer rewrites that object: 412, a retry.
     proxy.inject_on_path(
         "s3:PutObject",

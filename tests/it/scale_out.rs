@@ -2,18 +2,20 @@
 //!
 //! Four copies of the binary drain one queue into one bucket at the same time (the emulator
 //! conformance set): the archive must be the single-writer archive byte for byte, the queue
-//! empty, and the quarantine records exactly the single writer's. The proxy in front of moto
-//! forwards one request at a time, because moto is not atomic under concurrent requests (lost deletes, duplicate
-//! receives, non-atomic conditional writes); the writers still interleave their reads, merges,
-//! conditional writes and deletes. The local variant runs four processes on one directory.
+//! empty, and the quarantine records exactly the single writer's. On LocalStack (the default)
+//! the writers' requests race for real, conditional writes answering 412; on moto the proxy
+//! forwards one request at a time, because moto is not atomic under concurrent requests (lost
+//! deletes, duplicate receives, non-atomic conditional writes), and the writers still interleave
+//! their reads, merges, conditional writes and deletes. The local variant runs four processes
+//! on one directory.
 //! No timing is asserted.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::support::{
-    self, assert_same_tree, bin, bodies_of, copy_dir, counts, fixture, read_json, rt, run_ok, tree,
-    FaultProxy, Moto, BUCKET, DEST, PREFIX, QPREFIX,
+    self, assert_same_tree, bin, bodies_of, copy_dir, counts, fixture, needs_emulators, read_json,
+    rt, run_ok, tree, Emulator, BUCKET, DEST, PREFIX, QPREFIX,
 };
 
 const SET: &str = "emulator";
@@ -62,22 +64,22 @@ fn total(records: &BTreeMap<(String, String), u64>) -> u64 {
 #[test]
 #[allow(clippy::too_many_lines)]
 fn four_writers_draining_one_queue_into_one_bucket_give_the_single_writer_archive() {
+    needs_emulators!();
     let tmp = tempfile::tempdir().unwrap();
     let bodies = bodies_of(SET);
     let oracle_quarantine = single_writer_quarantine(tmp.path());
-    let moto = Moto::start();
+    let emulator = Emulator::start();
     let rt = rt();
     let (s3, sqs, queue) = rt.block_on(async {
-        let s3 = support::s3_client(&moto.endpoint).await;
-        let sqs = support::sqs_client(&moto.endpoint).await;
+        let s3 = support::s3_client(&emulator.endpoint).await;
+        let sqs = support::sqs_client(&emulator.endpoint).await;
         support::create_bucket(&s3, BUCKET).await;
         support::upload_dir(&s3, BUCKET, PREFIX, &fixture(SET).join("existing")).await;
         let queue = support::create_queue(&sqs, "events").await;
         support::send_bodies(&sqs, &queue, &bodies).await;
         (s3, sqs, queue)
     });
-    let proxy = FaultProxy::start(&moto.endpoint);
-    proxy.serialize_all(true);
+    let proxy = emulator.proxy();
 
     // Different receiver counts and block sizes, so the writers flush at different moments
     // and several of them read, merge and write the same days concurrently.

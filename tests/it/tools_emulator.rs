@@ -2,8 +2,8 @@
 //! requeue from an S3 quarantine object or prefix (both record layouts) to an SQS queue, with
 //! requeued minimised bodies drained into the archive the raw ones give.
 //!
-//! Each test starts its own moto server with the fault proxy in front (forwarding one request at
-//! a time: moto is not atomic under concurrent requests) and runs the binary against the proxy.
+//! Each test has an emulator of its own ([`Stage`]) with the fault proxy in front and runs the
+//! binary against the proxy.
 //! The oracle for S3 is the local mode, which `tools_local` checks against the fixtures.
 
 use std::path::Path;
@@ -11,11 +11,13 @@ use std::process::Output;
 
 use crate::support::api::{minimise, record_name, Redaction};
 use crate::support::{
-    self, bin, copy_dir, fixture, sizes, text, tree, Moto, Stage, BUCKET, DEST, PREFIX,
+    self, bin, copy_dir, fixture, needs_emulators, sizes, text, tree, Emulator, Kind, Stage,
+    BUCKET, DEST, PREFIX,
 };
 
 #[test]
 fn verify_and_repair_on_s3() {
+    needs_emulators!();
     let expected = fixture("basic").join("expected");
     let stage = Stage::bucket(Some(&expected));
     let out = stage.run(&["verify", "--dest", DEST]);
@@ -83,6 +85,7 @@ fn verify_and_repair_on_s3() {
 
 #[test]
 fn verify_repair_does_not_lose_a_concurrent_writers_line() {
+    needs_emulators!();
     let expected = fixture("malformed").join("expected");
     let stage = Stage::bucket(Some(&expected));
     let good = std::fs::read(expected.join("20261124")).unwrap();
@@ -133,6 +136,7 @@ const CALLER: &str = "+15035550199";
 
 #[test]
 fn backfill_into_s3_matches_local_mode() {
+    needs_emulators!();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("metrics.log");
     let lines = [
@@ -199,6 +203,7 @@ fn backfill_into_s3_matches_local_mode() {
 
 #[test]
 fn stats_on_s3_matches_local_mode() {
+    needs_emulators!();
     let expected = fixture("emulator").join("expected");
     let stage = Stage::bucket(Some(&expected));
     let tmp = tempfile::tempdir().unwrap();
@@ -248,6 +253,7 @@ fn quarantine_records(bodies: &[String]) -> String {
 
 #[test]
 fn requeue_sends_every_quarantined_body_back_in_batches() {
+    needs_emulators!();
     let stage = Stage::bucket(None);
     let queue = stage
         .rt
@@ -303,6 +309,7 @@ fn requeue_sends_every_quarantined_body_back_in_batches() {
 
 #[test]
 fn requeue_reports_unreadable_records_and_a_failing_queue() {
+    needs_emulators!();
     let stage = Stage::bucket(None);
     let queue = stage
         .rt
@@ -345,14 +352,18 @@ fn requeue_reports_unreadable_records_and_a_failing_queue() {
     );
 }
 
-/// Runs a tool of the size-class matrix on S3 (thresholds lowered, the emulator's part minimum
-/// with them) and checks every day byte for byte and the write calls each size needs.
-fn size_matrix_on_s3(matrix: &[sizes::SizedDay], args: &[&str], what: &str) -> Output {
+/// Runs a tool on the size-class matrix at `t` on S3 (the emulator and thresholds of
+/// [`sizes::emulator`]) and checks every day byte for byte and the write calls each size needs.
+fn size_matrix_on_s3(
+    (emulator, t): (Emulator, sizes::Thresholds),
+    matrix: &[sizes::SizedDay],
+    args: &[&str],
+    what: &str,
+) -> Output {
     let tmp = tempfile::tempdir().unwrap();
-    let t = sizes::LOWERED;
     let existing = tmp.path().join("existing");
     sizes::write_existing(&existing, matrix);
-    let stage = Stage::bucket_on(Moto::start_with_env(&sizes::MOTO_ENV), Some(&existing));
+    let stage = Stage::bucket_on(emulator, Some(&existing));
     let mut cmd = stage.bin();
     cmd.args(args).args(["--dest", DEST]).args(t.flags());
     let started = std::time::Instant::now();
@@ -394,8 +405,15 @@ const MATRIX_DAYS: [&str; 7] = [
 /// `verify --repair` rewrites unsorted days of every size class sorted, byte for byte.
 #[test]
 fn every_size_class_is_repaired_through_verify_on_s3() {
-    let matrix = sizes::matrix(&sizes::LOWERED, &MATRIX_DAYS, 0, |_, _| Vec::new(), true);
-    let out = size_matrix_on_s3(&matrix, &["verify", "--repair"], "verify --repair on S3");
+    needs_emulators!();
+    let (emulator, t) = sizes::emulator(Kind::for_suite());
+    let matrix = sizes::matrix(&t, &MATRIX_DAYS, 0, |_, _| Vec::new(), true);
+    let out = size_matrix_on_s3(
+        (emulator, t),
+        &matrix,
+        &["verify", "--repair"],
+        "verify --repair on S3",
+    );
     assert!(
         text(&out.stdout).contains("repaired 7 files"),
         "{}",
@@ -406,17 +424,13 @@ fn every_size_class_is_repaired_through_verify_on_s3() {
 /// `backfill` adds metrics lines to days of every size class.
 #[test]
 fn every_size_class_is_merged_through_backfill_on_s3() {
+    needs_emulators!();
     let tmp = tempfile::tempdir().unwrap();
     let days = [
         "20220110", "20220111", "20220112", "20220113", "20220114", "20220115", "20220116",
     ];
-    let matrix = sizes::matrix(
-        &sizes::LOWERED,
-        &days,
-        3,
-        |d, i| sizes::metrics(d, i).1,
-        false,
-    );
+    let (emulator, t) = sizes::emulator(Kind::for_suite());
+    let matrix = sizes::matrix(&t, &days, 3, |d, i| sizes::metrics(d, i).1, false);
     let log = tmp.path().join("metrics.log");
     let lines: Vec<String> = days
         .iter()
@@ -424,6 +438,7 @@ fn every_size_class_is_merged_through_backfill_on_s3() {
         .collect();
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
     size_matrix_on_s3(
+        (emulator, t),
         &matrix,
         &["backfill", "--source", log.to_str().unwrap()],
         "backfill on S3",
@@ -443,6 +458,7 @@ fn record_line(reason: &str, id: &str, body: &str) -> String {
 
 #[test]
 fn requeue_reads_a_whole_prefix_in_both_layouts_and_sends_each_record_once() {
+    needs_emulators!();
     let stage = Stage::bucket(None);
     let queue = stage
         .rt
@@ -532,6 +548,7 @@ fn drain_queue(stage: &Stage, queue: &str, tmp: &Path, name: &str) -> serde_json
 
 #[test]
 fn requeued_minimised_bodies_give_the_archive_and_reasons_the_raw_ones_give() {
+    needs_emulators!();
     // Records of good bodies, written the way the writer writes them (minimised, one per
     // object), stand for messages quarantined by a cause since fixed; the realistic bad bodies
     // are quarantined again. Sent back with requeue and drained, they give byte for byte the
@@ -597,6 +614,7 @@ fn requeued_minimised_bodies_give_the_archive_and_reasons_the_raw_ones_give() {
 
 #[test]
 fn quarantine_list_and_show_read_both_layouts_on_s3_with_only_list_and_get() {
+    needs_emulators!();
     let stage = Stage::bucket(None);
     let bodies: Vec<String> = (0..4).map(|i| format!("{{\"bad\": {i}")).collect();
     // An older writer's per-run object with three records, two reasons...

@@ -4,10 +4,10 @@
 //!
 //! The thresholds, with their defaults: the in-memory spool (8 MiB) < the part size (16 MiB) =
 //! the fallback sort's memory budget (16 MiB) < the multipart threshold (64 MiB). The matrix
-//! lowers them for speed by 64 and keeps that order ([`Thresholds::check_order`]). Its 256 KiB
-//! parts are below S3's 5 MiB minimum for all parts but the last, so the emulator is started
-//! with its minimum lowered to match ([`MOTO_ENV`]); real S3 would refuse them, and
-//! `--part-size-bytes` must stay at 5 MiB or more there. Every class is one day:
+//! lowers them and keeps that order ([`Thresholds::check_order`]): on S3's side to S3's own 5 MiB
+//! part minimum ([`S3_MINIMUM`], what LocalStack and S3 accept), in a directory and on moto by
+//! 64 ([`LOWERED`]: 256 KiB parts, which only moto with its minimum lowered accepts, through
+//! [`emulator`]). Every class is one day:
 //!
 //! | class | merged day | path on S3 |
 //! | --- | --- | --- |
@@ -24,6 +24,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+use super::{Emulator, Kind};
 
 /// The thresholds of the write path, in bytes.
 #[derive(Debug, Clone, Copy)]
@@ -50,9 +52,28 @@ pub const LOWERED: Thresholds = Thresholds {
     multipart: 1 << 20,
 };
 
-/// Environment for a moto server that accepts [`LOWERED`]'s parts (moto, like S3, refuses
-/// parts under 5 MiB but the last by default).
-pub const MOTO_ENV: [(&str, &str); 1] = [("S3_UPLOAD_PART_MIN_SIZE", "262144")];
+/// The defaults' order at the smallest part S3 accepts (5 MiB, all parts but the last).
+pub const S3_MINIMUM: Thresholds = Thresholds {
+    spool: 5 << 19,
+    part: 5 << 20,
+    sort: 5 << 20,
+    multipart: 20 << 20,
+};
+
+/// An emulator of `kind` for the matrix on S3, and the thresholds to run it at: LocalStack
+/// (S3's own part minimum) at [`S3_MINIMUM`]; moto, with its minimum lowered to match, at
+/// [`LOWERED`].
+pub fn emulator(kind: Kind) -> (Emulator, Thresholds) {
+    if kind.lowers_part_minimum() {
+        let min = LOWERED.part.to_string();
+        (
+            Emulator::moto_with_env(&[("S3_UPLOAD_PART_MIN_SIZE", &min)]),
+            LOWERED,
+        )
+    } else {
+        (Emulator::of(kind), S3_MINIMUM)
+    }
+}
 
 /// The core's per-line overhead in the fallback sort's memory count.
 const SORT_LINE_OVERHEAD: u64 = 32;

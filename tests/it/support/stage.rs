@@ -1,5 +1,5 @@
-//! A staged emulator: a private moto server with the archive's bucket (and, for `drain`, a
-//! queue), the fault proxy in front of it, and the binary pointed at the proxy.
+//! A staged emulator: an emulator of the test's own with the archive's bucket (and, for `drain`,
+//! a queue), the fault proxy in front of it, and the binary pointed at the proxy.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use super::{
     bin, create_bucket, create_queue, create_queue_with_dlq, download_prefix, env_for, put_object,
-    queue_depth, rt, s3_client, send_bodies, sqs_client, upload_dir, FaultProxy, Moto,
+    queue_depth, rt, s3_client, send_bodies, sqs_client, upload_dir, Emulator, FaultProxy,
 };
 
 /// The archive's bucket.
@@ -23,12 +23,11 @@ pub const QPREFIX: &str = "events/quarantine/";
 /// `events` holding the bodies (with a dead-letter queue when asked).
 #[derive(Debug)]
 pub struct Stage {
-    /// In front of moto, forwarding one request at a time (moto is not atomic under concurrent
-    /// requests); tests inject their faults here.
+    /// In front of the emulator (see [`Emulator::proxy`]); tests inject their faults here.
     pub proxy: FaultProxy,
-    pub moto: Moto,
+    pub emulator: Emulator,
     pub rt: tokio::runtime::Runtime,
-    /// Clients talking to moto directly (not through the proxy).
+    /// Clients talking to the emulator directly (not through the proxy).
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     queue: Option<String>,
@@ -39,35 +38,39 @@ impl Stage {
     /// `existing`'s day files under [`PREFIX`] and a queue holding `bodies` (with a dead-letter
     /// queue after `dlq_max_receives` receives when given).
     pub fn new(existing: &Path, bodies: &[String], dlq_max_receives: Option<u32>) -> Stage {
-        Stage::on(Moto::start(), existing, bodies, dlq_max_receives)
+        Stage::on(Emulator::start(), existing, bodies, dlq_max_receives)
     }
 
-    /// [`Stage::new`] on a given moto server.
+    /// [`Stage::new`] on a given emulator.
     pub fn on(
-        moto: Moto,
+        emulator: Emulator,
         existing: &Path,
         bodies: &[String],
         dlq_max_receives: Option<u32>,
     ) -> Stage {
-        Stage::start(moto, Some(existing), Some((bodies, dlq_max_receives)))
+        Stage::start(emulator, Some(existing), Some((bodies, dlq_max_receives)))
     }
 
     /// A bucket only, holding `archive`'s files under [`PREFIX`] (none when `None`); the tests
     /// create their queues themselves.
     pub fn bucket(archive: Option<&Path>) -> Stage {
-        Stage::bucket_on(Moto::start(), archive)
+        Stage::bucket_on(Emulator::start(), archive)
     }
 
-    /// [`Stage::bucket`] on a given moto server.
-    pub fn bucket_on(moto: Moto, archive: Option<&Path>) -> Stage {
-        Stage::start(moto, archive, None)
+    /// [`Stage::bucket`] on a given emulator.
+    pub fn bucket_on(emulator: Emulator, archive: Option<&Path>) -> Stage {
+        Stage::start(emulator, archive, None)
     }
 
-    fn start(moto: Moto, archive: Option<&Path>, queue: Option<(&[String], Option<u32>)>) -> Stage {
+    fn start(
+        emulator: Emulator,
+        archive: Option<&Path>,
+        queue: Option<(&[String], Option<u32>)>,
+    ) -> Stage {
         let rt = rt();
         let (s3, sqs, queue, dlq) = rt.block_on(async {
-            let s3 = s3_client(&moto.endpoint).await;
-            let sqs = sqs_client(&moto.endpoint).await;
+            let s3 = s3_client(&emulator.endpoint).await;
+            let sqs = sqs_client(&emulator.endpoint).await;
             create_bucket(&s3, BUCKET).await;
             if let Some(dir) = archive {
                 upload_dir(&s3, BUCKET, PREFIX, dir).await;
@@ -88,11 +91,10 @@ impl Stage {
             };
             (s3, sqs, queue, dlq)
         });
-        let proxy = FaultProxy::start(&moto.endpoint);
-        proxy.serialize_all(true);
+        let proxy = emulator.proxy();
         Stage {
             proxy,
-            moto,
+            emulator,
             rt,
             s3,
             sqs,

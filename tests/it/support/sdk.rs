@@ -1,15 +1,9 @@
-//! A private moto server (the AWS emulator) per test, and SDK helpers to stage and inspect it.
-//!
-//! `Moto::start()` runs `$S3EW_MOTO_SERVER -H 127.0.0.1 -p PORT` on a free loopback port and
-//! waits until it answers; dropping the `Moto` kills the server. Tests run in parallel threads,
-//! each with its own server, so no test sees another's buckets or queues.
+//! SDK clients and helpers to stage and inspect an emulator (or a proxy in front of one): buckets,
+//! objects, queues, messages.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
@@ -21,135 +15,13 @@ use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 
 /// The region every emulator test uses.
 pub const REGION: &str = "us-west-2";
-/// The fake credentials every emulator test uses (moto accepts anything).
+/// The fake credentials every emulator test uses (both emulators accept anything).
 pub const ACCESS_KEY_ID: &str = "testing";
 pub const SECRET_ACCESS_KEY: &str = "testing";
 
-const NOT_INSTALLED: &str = "the AWS emulator is not installed: run the tests with \
-                             scripts/test.sh (it installs moto[server] into a venv)";
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A moto server on a random loopback port, killed on drop.
-#[derive(Debug)]
-pub struct Moto {
-    /// `http://127.0.0.1:PORT`
-    pub endpoint: String,
-    pub port: u16,
-    child: Child,
-    log: tempfile::NamedTempFile,
-}
-
-impl Moto {
-    /// Starts a fresh server and waits (up to 20 s) until it answers HTTP.
-    ///
-    /// # Panics
-    /// When `S3EW_MOTO_SERVER` is unset or missing, or the server does not come up.
-    pub fn start() -> Moto {
-        Self::start_with_env(&[])
-    }
-
-    /// [`Moto::start`] with extra environment for the server, e.g. moto's
-    /// `S3_UPLOAD_PART_MIN_SIZE` (5 MiB by default, as on S3) to test multipart uploads with
-    /// small parts.
-    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
-        let exe = moto_server_path();
-        // Another process can grab the port between our probe and moto's bind; that shows up
-        // as moto exiting early, and we simply try another port.
-        let mut last_failure = String::new();
-        for _attempt in 0..3 {
-            match Self::try_start(&exe, env) {
-                Ok(moto) => return moto,
-                Err(failure) => last_failure = failure,
-            }
-        }
-        panic!("moto did not start ({}):\n{last_failure}", exe.display());
-    }
-
-    fn try_start(exe: &Path, env: &[(&str, &str)]) -> Result<Moto, String> {
-        let port = free_port();
-        let log = tempfile::Builder::new()
-            .prefix("s3ew-moto-")
-            .suffix(".log")
-            .tempfile()
-            .expect("creating the moto log file");
-        let out = log.reopen().expect("opening the moto log file");
-        let err = log.reopen().expect("opening the moto log file");
-        let child = Command::new(exe)
-            .envs(env.iter().copied())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", exe.display()));
-        let mut moto = Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            port,
-            child,
-            log,
-        };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if let Some(status) = moto.child.try_wait().expect("polling moto") {
-                return Err(format!(
-                    "moto exited with {status} on port {port}; log tail:\n{}",
-                    moto.log_tail()
-                ));
-            }
-            if matches!(raw_http(port, "GET", "/moto-api/"), Ok(s) if s < 500) {
-                return Ok(moto);
-            }
-            if Instant::now() > deadline {
-                // Dropping `moto` kills the child.
-                return Err(format!(
-                    "moto did not answer on port {port} within {STARTUP_TIMEOUT:?}; log tail:\n{}",
-                    moto.log_tail()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Forgets every bucket, object and queue (`POST /moto-api/reset`).
-    pub fn reset(&self) {
-        let status = raw_http(self.port, "POST", "/moto-api/reset").expect("resetting moto");
-        assert_eq!(status, 200, "moto reset answered {status}");
-    }
-
-    /// The last lines of the server's log (for failure messages).
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    /// Environment for the program under test (or any SDK) talking to `endpoint` — this
-    /// server's own endpoint, or a proxy in front of it: fake credentials, the test region,
-    /// the endpoint, path-style S3 addressing, and no instance-metadata lookups.
-    #[allow(clippy::unused_self)] // a method so tests read `moto.env_for(&proxy.endpoint)`
-    pub fn env_for(&self, endpoint: &str) -> Vec<(String, String)> {
-        env_for(endpoint)
-    }
-
-    /// An S3 client talking straight to this server.
-    pub async fn s3(&self) -> aws_sdk_s3::Client {
-        s3_client(&self.endpoint).await
-    }
-
-    /// An SQS client talking straight to this server.
-    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
-        sqs_client(&self.endpoint).await
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// See [`Moto::env_for`].
+/// Environment for the program under test (or any SDK) talking to `endpoint` (an emulator, or
+/// a proxy in front of one): fake credentials, the test region, the endpoint, path-style S3
+/// addressing, and no instance-metadata lookups.
 pub fn env_for(endpoint: &str) -> Vec<(String, String)> {
     [
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
@@ -162,46 +34,6 @@ pub fn env_for(endpoint: &str) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
-}
-
-fn moto_server_path() -> PathBuf {
-    let Some(path) = std::env::var_os("S3EW_MOTO_SERVER") else {
-        panic!("{NOT_INSTALLED} (S3EW_MOTO_SERVER is not set)");
-    };
-    let path = PathBuf::from(path);
-    assert!(
-        path.is_file(),
-        "{NOT_INSTALLED} (S3EW_MOTO_SERVER={} does not exist)",
-        path.display()
-    );
-    path
-}
-
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("binding a loopback port")
-        .port()
-}
-
-/// One tiny HTTP/1.1 request over a fresh connection; returns the status code.
-fn raw_http(port: u16, method: &str, path: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\
-         Connection: close\r\n\r\n"
-    )?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let head = String::from_utf8_lossy(&response[..response.len().min(64)]).into_owned();
-    head.strip_prefix("HTTP/1.")
-        .and_then(|rest| rest.get(2..5))
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {head:?}")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,7 +54,7 @@ async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// An S3 client for `endpoint` (moto or a proxy), path-style, default retries (3 attempts).
+/// An S3 client for `endpoint` (an emulator or a proxy), path-style, default retries (3 attempts).
 pub async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::config::Builder::from(&sdk_config(endpoint).await)
         .force_path_style(true)
@@ -230,7 +62,7 @@ pub async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-/// An SQS client for `endpoint` (moto or a proxy), default retries (3 attempts).
+/// An SQS client for `endpoint` (an emulator or a proxy), default retries (3 attempts).
 pub async fn sqs_client(endpoint: &str) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&sdk_config(endpoint).await)
 }

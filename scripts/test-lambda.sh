@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # The built function under the local Lambda emulator (cargo lambda watch), invoked with an SQS
-# event made of the `emulator` conformance bodies, writing to the S3 emulator (moto). Checks the
-# batch response (no failures) and the day objects byte for byte against expected/.
-# Called by scripts/test.sh; installs pinned cargo-lambda and uses the moto venv it made.
+# event made of the `emulator` conformance bodies, writing to the S3 emulator (LocalStack, or moto
+# with S3EW_EMULATOR=moto). Checks the batch response (no failures) and the day objects byte for
+# byte against expected/. Called by scripts/test.sh; installs what it needs when it is missing
+# (scripts/install-emulators.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CARGO_LAMBDA_VERSION="1.9.2"
 CACHE="${S3EW_CACHE:-$HOME/.cache/s3-event-writer}"
-MOTO_VENV="$CACHE/moto-venv"
-CL_VENV="$CACHE/cargo-lambda-venv"
-if ! "$CL_VENV/bin/cargo-lambda" lambda --version 2>/dev/null | grep -q "$CARGO_LAMBDA_VERSION"; then
-  echo "== installing cargo-lambda==$CARGO_LAMBDA_VERSION into $CL_VENV"
-  python3 -m venv "$CL_VENV"
-  "$CL_VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
-fi
-export PATH="$CL_VENV/bin:$PATH"
+scripts/install-emulators.sh cargo-lambda
+export PATH="$CACHE/cargo-lambda-venv/bin:$PATH"
+EMULATOR=${S3EW_EMULATOR:-localstack}
+case $EMULATOR in
+  localstack) PY="$CACHE/localstack-venv/bin/python" ;;
+  moto) PY="$CACHE/moto-venv/bin/python" ;;
+  *) echo "test-lambda.sh: S3EW_EMULATOR=$EMULATOR: expected localstack or moto" >&2; exit 2 ;;
+esac
+scripts/install-emulators.sh "$EMULATOR"
 
-free_port() { "$MOTO_VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -27,15 +28,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-moto_port=$(free_port)
-"$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$work/moto.log" 2>&1 &
+port=$(free_port)
+endpoint="http://127.0.0.1:$port"
+if [ "$EMULATOR" = moto ]; then
+  "$CACHE/moto-venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$work/emulator.log" 2>&1 &
+else
+  SERVICES=s3 GATEWAY_LISTEN="127.0.0.1:$port" LOCALSTACK_HOST="127.0.0.1:$port" DNS_ADDRESS=0 \
+    DISABLE_EVENTS=1 LOCALSTACK_TELEMETRY_DISABLED=1 EAGER_SERVICE_LOADING=1 OVERRIDE_IN_DOCKER=0 \
+    FILESYSTEM_ROOT="$work/localstack" "$PY" -m localstack.runtime.main >"$work/emulator.log" 2>&1 &
+fi
 pids+=($!)
-endpoint="http://127.0.0.1:$moto_port"
 
-"$MOTO_VENV/bin/python" - "$endpoint" "$work/event.json" <<'PY'
+"$PY" - "$endpoint" "$work/event.json" <<'PY'
 import json, os, sys, time, boto3
 endpoint, event_path = sys.argv[1], sys.argv[2]
-for _ in range(100):
+for _ in range(600):
     try:
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id="t", aws_secret_access_key="t")
         s3.create_bucket(Bucket="logpublish", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
@@ -68,7 +75,7 @@ done
 echo "batch response: $response"
 [ "$response" = '{"batchItemFailures":[]}' ] || { echo "FAILED: unexpected batch response"; tail -20 "$work/watch.log" "$work/invoke.err"; exit 1; }
 
-"$MOTO_VENV/bin/python" - "$endpoint" <<'PY'
+"$PY" - "$endpoint" <<'PY'
 import os, sys, boto3
 s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-west-2", aws_access_key_id="t", aws_secret_access_key="t")
 base = "tests/fixtures/conformance/emulator/expected"

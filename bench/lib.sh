@@ -1,4 +1,4 @@
-# Shared by the bench/*.sh scripts (sourced, not run): paths, the release build, the emulator venv.
+# Shared by the bench/*.sh scripts (sourced, not run): paths, the release build, the emulators.
 # shellcheck shell=bash
 
 BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,17 +16,9 @@ build_release() {
   [[ -x "$BIN" ]] || { echo "no release binary at $BIN" >&2; exit 1; }
 }
 
-# The pinned AWS emulator in a cached venv, the same way scripts/test.sh installs it.
-# Sets MOTO_VENV and exports S3EW_MOTO_SERVER.
-ensure_moto() {
-  local version="5.2.5"
-  MOTO_VENV="$S3EW_CACHE/moto-venv"
-  if ! "$MOTO_VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$version')" 2>/dev/null; then
-    echo "== installing moto[server]==$version into $MOTO_VENV" >&2
-    python3 -m venv "$MOTO_VENV"
-    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$version"
-  fi
-  export S3EW_MOTO_SERVER="$MOTO_VENV/bin/moto_server"
+# The pinned AWS emulators in their cached venvs (scripts/install-emulators.sh).
+ensure_emulators() {
+  "$BENCH_ROOT/scripts/install-emulators.sh" localstack moto
 }
 
 # Nanoseconds since the epoch.

@@ -34,7 +34,7 @@ trap cleanup EXIT
 
 describe_machine
 build_release
-ensure_moto
+ensure_emulators
 PY="$MOTO_VENV/bin/python"
 
 echo "== building a sorted day file of $SIZE_MIB MiB for $DAY"
@@ -116,7 +116,7 @@ verify "$WORK/local/prod/$KEY" local
 echo "== (b) S3 on moto"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 ENDPOINT="http://127.0.0.1:$PORT"
-"$S3EW_MOTO_SERVER" -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
+"$S3EW_CACHE/moto-venv/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
 MOTO_PID=$!
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-west-2 \
   AWS_ENDPOINT_URL="$ENDPOINT" S3EW_S3_PATH_STYLE=true AWS_EC2_METADATA_DISABLED=true

@@ -1,12 +1,15 @@
-//! End-to-end drain throughput against the AWS emulator (docs/PERFORMANCE.md, "Receivers").
+//! End-to-end drain throughput against an AWS emulator (docs/PERFORMANCE.md, "Receivers").
 //!
-//! `cargo bench --bench e2e` (or `bench/e2e.sh`, which installs the emulator first) stages
-//! `E2E_MESSAGES` (default 200; see below) realistic bodies (`bench/gen_messages.py`, 5 days) in a fresh
-//! moto queue per run and drains them into a fresh S3 prefix with the binary, through the
-//! loopback fault proxy, for `--receivers` 1, 2, 4, 8 (`E2E_RECEIVERS`):
+//! `cargo bench --bench e2e` (or `bench/e2e.sh`, which installs the emulators first) stages
+//! `E2E_MESSAGES` (default 200) realistic bodies (`bench/gen_messages.py`, 5 days) in a fresh
+//! queue per run and drains them into a fresh S3 prefix with the binary, through the loopback
+//! fault proxy, for `--receivers` 1, 2, 4, 8 (`E2E_RECEIVERS`), on LocalStack (`S3EW_EMULATOR=moto`
+//! for moto):
 //!
 //! 1. with `E2E_DELAY_MS` (default 20) added to every request, the latency of a real AWS
-//!    region: more receivers should hide it;
+//!    region: more receivers should hide it. Each median is also printed against the latency
+//!    floor, (ReceiveMessage + DeleteMessageBatch calls, one each per 10 messages) x the delay /
+//!    the receivers;
 //! 2. without the delay: the emulator-bound throughput, next to a bare SDK loop
 //!    (ReceiveMessage of 10 + DeleteMessageBatch, the same number of tasks, the same proxy) —
 //!    the floor any writer on this emulator can reach.
@@ -23,17 +26,18 @@
 //! end-of-drain detection: the steady rate). It prints messages/second, the 8-vs-1 ratios and
 //! requests per message from the proxy's counts.
 //!
-//! moto is not atomic under concurrent requests (two DeleteMessageBatch calls can undo each
-//! other's deletes, two receives can hand out one message), and serialising the proxy would
-//! remove the very parallelism measured here. So the archive is checked loosely: every day is
-//! present and the queue is empty after at most one more (untimed) run; whether the archive also
-//! equals the local-mode oracle byte for byte is printed, not asserted.
+//! The proxy never serialises requests here, since the parallelism is what is measured, and moto
+//! is not atomic under concurrent requests (two DeleteMessageBatch calls can undo each other's
+//! deletes, two receives can hand out one message). So the archive is checked loosely: every
+//! day is present and the queue is empty after at most one more (untimed) run; whether the
+//! archive also equals the local-mode oracle byte for byte is printed, not asserted.
 //!
-//! Why 200 messages: moto 5.2.5 spends CPU time proportional to the queue's depth on every
-//! SendMessageBatch and ReceiveMessage (measured on the 2-core bench machine: a ReceiveMessage
-//! of 10 takes about 25 ms at depth 10, 110 ms at 100, 280 ms at 500, 780 ms at 1000), all of
-//! it under one Python interpreter lock. A 2000-message run would spend minutes inside moto and
-//! measure nothing but moto; `E2E_MESSAGES=2000` still works.
+//! Why LocalStack by default: one ReceiveMessage costs it about 2 ms whatever the queue's depth,
+//! while moto 5.2.5 spends CPU time proportional to the depth, in-flight messages included, on
+//! every SendMessageBatch and ReceiveMessage (about 25 ms at depth 10, 780 ms at 1000 on the
+//! 2-core bench machine), all under one interpreter lock. The writer keeps its messages in flight
+//! until their lines are durable, so on moto it pays for that depth and the bare loop does not:
+//! moto measures moto.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it does nothing.
 
@@ -55,7 +59,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-use support::{FaultProxy, Moto};
+use support::{Emulator, FaultProxy};
 
 const BUCKET: &str = "bench";
 const DAYS: usize = 5;
@@ -70,7 +74,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 struct Bench {
     /// Kept alive for the whole run (dropping it stops the server).
-    _moto: Moto,
+    _emulator: Emulator,
     proxy: FaultProxy,
     rt: tokio::runtime::Runtime,
     s3: aws_sdk_s3::Client,
@@ -89,9 +93,9 @@ struct WriterRun {
     /// Requests seen by the proxy, per operation.
     counts: BTreeMap<String, u64>,
     /// The emulator's service time per operation (the proxy's delay excluded).
-    moto_secs: BTreeMap<String, f64>,
+    emulator_secs: BTreeMap<String, f64>,
     /// Seconds the emulator had a request in hand.
-    moto_busy: f64,
+    emulator_busy: f64,
     received: u64,
     days: usize,
     reruns: usize,
@@ -106,7 +110,7 @@ struct BareRun {
     end: f64,
     deliveries: u64,
     /// Seconds the emulator had a request in hand.
-    moto_busy: f64,
+    emulator_busy: f64,
     /// Its mean service time of a ReceiveMessage, in ms.
     receive_ms: f64,
 }
@@ -175,20 +179,21 @@ impl Bench {
             String::from_utf8_lossy(&out.stderr)
         );
         let oracle = support::read_dir_files(&oracle_dir);
-        let moto = Moto::start();
+        let emulator = Emulator::start();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("a runtime");
         let (s3, sqs) = rt.block_on(async {
-            let s3 = support::s3_client(&moto.endpoint).await;
+            let s3 = support::s3_client(&emulator.endpoint).await;
             support::create_bucket(&s3, BUCKET).await;
-            (s3, support::sqs_client(&moto.endpoint).await)
+            (s3, support::sqs_client(&emulator.endpoint).await)
         });
-        let proxy = FaultProxy::start(&moto.endpoint);
+        // Never serialised, even on moto: the parallelism is what is measured.
+        let proxy = FaultProxy::start(&emulator.endpoint);
         Bench {
-            _moto: moto,
+            _emulator: emulator,
             proxy,
             rt,
             s3,
@@ -205,7 +210,7 @@ impl Bench {
         }
     }
 
-    /// A fresh queue holding every body (staged straight into moto, not through the proxy).
+    /// A fresh queue holding every body (staged straight into the emulator, not through the proxy).
     fn stage(&mut self) -> String {
         self.runs += 1;
         let name = format!("e2e-{}", self.runs);
@@ -266,8 +271,8 @@ impl Bench {
         let out = cmd.output().expect("running the writer");
         let secs = started.elapsed().as_secs_f64();
         let counts = self.proxy.counts();
-        let moto_secs = self.proxy.upstream_secs();
-        let moto_busy = self.proxy.upstream_busy_secs();
+        let emulator_secs = self.proxy.upstream_secs();
+        let emulator_busy = self.proxy.upstream_busy_secs();
         assert!(
             out.status.success(),
             "the writer failed: {}",
@@ -288,7 +293,7 @@ impl Bench {
                 "the queue still holds {visible} + {in_flight} messages after {reruns} reruns"
             );
             if in_flight > 0 {
-                // Deletes moto lost: those messages come back after their visibility timeout.
+                // Deletes the emulator lost (moto): those messages come back after their visibility timeout.
                 std::thread::sleep(Duration::from_secs(VISIBILITY_SECS + 1));
             }
             let out = self
@@ -314,8 +319,8 @@ impl Bench {
         WriterRun {
             secs,
             counts,
-            moto_secs,
-            moto_busy,
+            emulator_secs,
+            emulator_busy,
             received,
             days: archive.len(),
             reruns,
@@ -387,14 +392,14 @@ impl Bench {
             (last, end, deliveries, queue)
         });
         let (last, end, deliveries, queue) = result;
-        let moto = self.proxy.upstream_secs();
+        let upstream = self.proxy.upstream_secs();
         self.drop_queue(&queue);
         BareRun {
             last,
             end,
             deliveries,
-            moto_busy: self.proxy.upstream_busy_secs(),
-            receive_ms: mean_ms(&moto, &self.proxy.counts(), "sqs:ReceiveMessage"),
+            emulator_busy: self.proxy.upstream_busy_secs(),
+            receive_ms: mean_ms(&upstream, &self.proxy.counts(), "sqs:ReceiveMessage"),
         }
     }
 }
@@ -404,6 +409,14 @@ fn writer() -> Command {
     let mut c = support::bin();
     c.env("RUST_LOG", "error");
     c
+}
+
+/// The least time `receivers` receivers can drain `n` messages in when every request takes
+/// `delay_ms`: one ReceiveMessage and one DeleteMessageBatch per 10 messages, spread over the
+/// receivers, one after another on each.
+fn latency_floor(n: usize, receivers: usize, delay_ms: u64) -> f64 {
+    let requests = 2 * n.div_ceil(10);
+    requests as f64 * delay_ms as f64 / 1000.0 / receivers.max(1) as f64
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -435,7 +448,8 @@ fn main() {
         .last()
         .expect("E2E_RECEIVERS lists receiver counts");
     println!(
-        "e2e: {n} messages over {DAYS} days per run, a fresh queue and S3 prefix per run, writer {} (bench profile)",
+        "e2e: {n} messages over {DAYS} days per run, a fresh queue and S3 prefix per run, on {:?} (S3EW_EMULATOR), writer {} (bench profile)",
+        support::Kind::for_suite(),
         PathBuf::from(env!("CARGO_BIN_EXE_s3-event-writer")).display()
     );
     let mut b = Bench::new(n);
@@ -487,19 +501,19 @@ fn main() {
                 );
                 println!(
                     "          emulator busy (a request in hand): writer {:.1} s of {:.1} s (ReceiveMessage {:.0} ms each, DeleteMessageBatch {:.0} ms), capped {:.1} s of {:.1} s; bare loop {:.1} s of {:.1} s (ReceiveMessage {:.0} ms each)",
-                    run.moto_busy,
+                    run.emulator_busy,
                     run.secs,
-                    mean_ms(&run.moto_secs, &run.counts, "sqs:ReceiveMessage"),
-                    mean_ms(&run.moto_secs, &run.counts, "sqs:DeleteMessageBatch"),
-                    cap.moto_busy,
+                    mean_ms(&run.emulator_secs, &run.counts, "sqs:ReceiveMessage"),
+                    mean_ms(&run.emulator_secs, &run.counts, "sqs:DeleteMessageBatch"),
+                    cap.emulator_busy,
                     cap.secs,
-                    bare_run.moto_busy,
+                    bare_run.emulator_busy,
                     bare_end,
                     bare_run.receive_ms,
                 );
                 if run.received > n as u64 || cap.received > n as u64 {
                     println!(
-                        "          (moto handed out duplicates: received {} / {})",
+                        "          (the emulator handed out duplicates: received {} / {})",
                         run.received, cap.received
                     );
                 }
@@ -523,6 +537,15 @@ fn main() {
                 rate(n, bl),
                 bl / c,
             );
+            if delay > 0 {
+                let floor = latency_floor(n, r, delay);
+                println!(
+                    "{r:9} | latency floor (receives + deletes) x {delay} ms / {r} receivers = {floor:.2}s: full drain {:.2}x it, capped {:.2}x it, bare loop {:.2}x it (time / floor)",
+                    f / floor,
+                    c / floor,
+                    bl / floor,
+                );
+            }
             full.insert(r, f);
             capped.insert(r, c);
             bare.insert(r, bl);

@@ -12,20 +12,21 @@
 //! passes the rest; `scripts/test.sh` sets `S3EW_REQUIRE_EMULATORS=1`, which makes a missing
 //! emulator a failure instead.
 //!
-//! - **moto**: a fresh server per test (`moto_server` on a free port, up in about a second),
-//!   killed when the [`Emulator`] drops. Its SQS loses receipt handles and its conditional
-//!   writes are not atomic under concurrent requests, so [`Emulator::proxy`] puts a proxy that
-//!   forwards one request at a time in front of it ([`Kind::serializes_requests`]).
-//! - **LocalStack**: a server takes about 8 s and 500 MB to start in host mode, so servers are
-//!   pooled: a test checks one out for its own use (no other test touches it meanwhile), finds
-//!   it empty (every bucket, object, upload and queue left by the previous test is deleted at
-//!   checkout), and gives it back when the [`Emulator`] drops. A pool holds at most as many
-//!   servers as tests ran at once. Each runs under a tiny supervisor (`localstack_server.py`) that kills
-//!   it when the test process's end closes the supervisor's standard input, so nothing outlives
-//!   the test binary, and that gives it an S3 storage directory of its own.
-//!   Its PutObject conditions are atomic (a per-key lock) and its receive cost is flat, so no
-//!   request is serialised. Its CompleteMultipartUpload checks `If-Match` / `If-None-Match`
-//!   without that lock: no test races two multipart completions of one key on it.
+//! Servers are pooled within the test process: a test checks one out for its own use (no other
+//! test touches it meanwhile), finds it empty (moto is reset; every LocalStack bucket, object,
+//! upload and queue the previous test left is deleted), and gives it back when the [`Emulator`]
+//! drops. A pool holds at most as many servers as tests ran at once. Each server runs under a
+//! tiny supervisor (`supervise.py`) that kills it when the test process's end closes the
+//! supervisor's standard input, so nothing outlives the test binary, and then deletes the
+//! server's directory.
+//!
+//! - **LocalStack** (about 8 s and 500 MB to start in host mode, `localstack_server.py`): its
+//!   PutObject conditions are atomic (a per-key lock) and its receive cost is flat, so no request
+//!   is serialised. Its CompleteMultipartUpload checks `If-Match` / `If-None-Match` without that
+//!   lock: no test races two multipart completions of one key on it.
+//! - **moto** (about 2 s to start): its SQS loses receipt handles and its conditional writes are
+//!   not atomic under concurrent requests, so [`Emulator::proxy`] puts a proxy that forwards one
+//!   request at a time in front of it ([`Kind::serializes_requests`]).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -79,14 +80,6 @@ pub fn cache_dir() -> PathBuf {
     PathBuf::from(home).join(".cache/s3-event-writer")
 }
 
-fn moto_server() -> PathBuf {
-    cache_dir().join("moto-venv/bin/moto_server")
-}
-
-fn localstack_python() -> PathBuf {
-    cache_dir().join("localstack-venv/bin/python")
-}
-
 /// `scripts/test.sh` writes `s3ew-key` (the pin it installed) into a venv last.
 fn installed(venv: &str) -> bool {
     cache_dir().join(venv).join("s3ew-key").is_file()
@@ -136,8 +129,9 @@ pub struct Emulator {
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     pub port: u16,
-    /// Taken on drop (a LocalStack server goes back to the pool).
+    /// Taken on drop, back to the pool when `pooled`.
     server: Option<Process>,
+    pooled: bool,
 }
 
 /// A server process and its log; killed on drop.
@@ -145,13 +139,10 @@ pub struct Emulator {
 struct Process {
     port: u16,
     child: Child,
-    /// LocalStack's supervisor stops the server when this closes.
+    /// The supervisor stops the server when this closes.
     stdin: Option<ChildStdin>,
+    /// In the server's own directory, which the supervisor deletes when the server stops.
     log: PathBuf,
-    /// The server's own directory (its log, and LocalStack's files), deleted on drop (moto) or
-    /// by the supervisor when the server stops (LocalStack, whose pooled servers are never
-    /// dropped).
-    _dir: Option<tempfile::TempDir>,
 }
 
 impl Process {
@@ -168,23 +159,28 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        // LocalStack's supervisor stops its server when its input closes; give it a moment
-        // before killing it (a killed supervisor would leave its server running).
-        if self.stdin.take().is_some() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while self.alive() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        // The supervisor stops its server when its input closes; give it a moment before
+        // killing it (a killed supervisor would leave its server running).
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// LocalStack servers not checked out by a test.
-static POOL: Mutex<Vec<Process>> = Mutex::new(Vec::new());
+/// Servers not checked out by a test, per kind (LocalStack's, moto's).
+static POOLS: [Mutex<Vec<Process>>; 2] = [Mutex::new(Vec::new()), Mutex::new(Vec::new())];
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
+
+impl Kind {
+    fn pool(self) -> &'static Mutex<Vec<Process>> {
+        &POOLS[self as usize]
+    }
+}
 
 impl Emulator {
     /// The suite's emulator ([`Kind::for_suite`]).
@@ -192,64 +188,48 @@ impl Emulator {
         Emulator::of(Kind::for_suite())
     }
 
-    /// An emulator of this kind.
+    /// An empty emulator of this kind, from the pool or new.
     ///
     /// # Panics
     /// When it is not installed or does not come up.
     pub fn of(kind: Kind) -> Emulator {
-        match kind {
-            Kind::Moto => Emulator::moto_with_env(&[]),
-            Kind::LocalStack => {
-                let server = checkout_localstack();
-                Emulator {
-                    kind,
-                    endpoint: format!("http://127.0.0.1:{}", server.port),
-                    port: server.port,
-                    server: Some(server),
+        let server = loop {
+            let idle = kind
+                .pool()
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop();
+            let Some(mut server) = idle else {
+                break start(kind, &[]);
+            };
+            if !server.alive() {
+                continue;
+            }
+            // A server that cannot be emptied is dropped (which stops it) for a fresh one.
+            match empty(kind, server.port) {
+                Ok(()) => break server,
+                Err(e) => {
+                    eprintln!("a pooled {kind:?} could not be emptied, starting another: {e}")
                 }
             }
-        }
+        };
+        Emulator::new(kind, server, true)
     }
 
-    /// A fresh moto server (a LocalStack server is never fresh: see the module docs) with extra
-    /// environment, e.g. `S3_UPLOAD_PART_MIN_SIZE` (5 MiB by
-    /// default, as on S3) to test multipart uploads with small parts.
+    /// A new moto server, not pooled, with extra environment, e.g. `S3_UPLOAD_PART_MIN_SIZE`
+    /// (5 MiB by default, as on S3) to test multipart uploads with small parts.
     pub fn moto_with_env(env: &[(&str, &str)]) -> Emulator {
-        let exe = moto_server();
-        // Another process can grab the port between our probe and the bind; that shows up as
-        // the server exiting early, and we simply try another port.
-        let mut last_failure = String::new();
-        for _attempt in 0..3 {
-            let port = free_port();
-            let mut command = Command::new(&exe);
-            command
-                .envs(env.iter().copied())
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
-            let dir = tempfile::Builder::new()
-                .prefix("s3ew-moto-")
-                .tempdir()
-                .expect("creating moto's directory");
-            let path = dir.path().to_owned();
-            match spawn_and_wait(
-                command,
-                port,
-                &path,
-                Some(dir),
-                "moto",
-                |p| matches!(raw_http(p.port, "GET", "/moto-api/"), Ok(s) if s < 500),
-            ) {
-                Ok(process) => {
-                    return Emulator {
-                        kind: Kind::Moto,
-                        endpoint: format!("http://127.0.0.1:{port}"),
-                        port,
-                        server: Some(process),
-                    }
-                }
-                Err(failure) => last_failure = failure,
-            }
+        Emulator::new(Kind::Moto, start(Kind::Moto, env), false)
+    }
+
+    fn new(kind: Kind, server: Process, pooled: bool) -> Emulator {
+        Emulator {
+            kind,
+            endpoint: format!("http://127.0.0.1:{}", server.port),
+            port: server.port,
+            server: Some(server),
+            pooled,
         }
-        panic!("moto did not start ({}):\n{last_failure}", exe.display());
     }
 
     /// A fault proxy in front of this emulator, forwarding one request at a time where the
@@ -262,14 +242,7 @@ impl Emulator {
 
     /// Forgets every bucket, object and queue.
     pub fn reset(&self) {
-        match self.kind {
-            Kind::Moto => {
-                let status =
-                    raw_http(self.port, "POST", "/moto-api/reset").expect("resetting moto");
-                assert_eq!(status, 200, "moto reset answered {status}");
-            }
-            Kind::LocalStack => wipe(&self.endpoint).expect("emptying LocalStack"),
-        }
+        empty(self.kind, self.port).expect("emptying the emulator");
     }
 
     /// See [`env_for`](super::env_for): the program under test talking to `endpoint`.
@@ -292,8 +265,10 @@ impl Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         if let Some(mut server) = self.server.take() {
-            if self.kind == Kind::LocalStack && server.alive() {
-                POOL.lock()
+            if self.pooled && server.alive() {
+                self.kind
+                    .pool()
+                    .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .push(server);
             }
@@ -301,67 +276,81 @@ impl Drop for Emulator {
     }
 }
 
-/// An idle pooled LocalStack server, emptied, or a new one.
-fn checkout_localstack() -> Process {
-    loop {
-        let idle = POOL
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let Some(mut server) = idle else {
-            return start_localstack();
-        };
-        if !server.alive() {
-            continue;
-        }
-        // A server that cannot be emptied is dropped (which stops it) for a fresh one.
-        match wipe(&format!("http://127.0.0.1:{}", server.port)) {
-            Ok(()) => return server,
-            Err(e) => eprintln!("a pooled LocalStack could not be emptied, starting another: {e}"),
-        }
+/// Deletes everything in the server on `port`: moto's reset, or every LocalStack bucket and
+/// queue.
+fn empty(kind: Kind, port: u16) -> Result<(), String> {
+    match kind {
+        Kind::Moto => match raw_http(port, "POST", "/moto-api/reset") {
+            Ok(200) => Ok(()),
+            other => Err(format!("moto reset answered {other:?}")),
+        },
+        Kind::LocalStack => wipe(&format!("http://127.0.0.1:{port}")),
     }
 }
 
-fn start_localstack() -> Process {
-    let python = localstack_python();
+/// Starts a server of `kind` under the supervisor (`supervise.py`) on a free port, in a
+/// directory of its own; `env` goes to the server.
+fn start(kind: Kind, env: &[(&str, &str)]) -> Process {
+    let support = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support");
+    let (python, name) = match kind {
+        Kind::LocalStack => (cache_dir().join("localstack-venv/bin/python"), "LocalStack"),
+        Kind::Moto => (cache_dir().join("moto-venv/bin/python"), "moto"),
+    };
+    // Another process can grab the port between our probe and the bind; that shows up as the
+    // server exiting early, and we simply try another port.
     let mut last_failure = String::new();
     for _attempt in 0..3 {
         let port = free_port();
-        let root = tempfile::Builder::new()
-            .prefix("s3ew-localstack-")
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("s3ew-{}-", name.to_lowercase()))
             .tempdir()
-            .expect("creating LocalStack's directory")
+            .expect("creating the emulator's directory")
             .keep();
-        let listen = format!("127.0.0.1:{port}");
         let mut command = Command::new(&python);
         command
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/it/support/localstack_server.py"
-            ))
-            .env("S3EW_LOCALSTACK_S3_DIR", root.join("s3"))
-            .env("SERVICES", "sqs,s3")
-            .env("GATEWAY_LISTEN", &listen)
-            .env("LOCALSTACK_HOST", &listen)
-            .env("SQS_ENDPOINT_STRATEGY", "path")
-            .env("DNS_ADDRESS", "0")
-            .env("DISABLE_EVENTS", "1")
-            .env("LOCALSTACK_TELEMETRY_DISABLED", "1")
-            .env("EAGER_SERVICE_LOADING", "1")
-            .env("OVERRIDE_IN_DOCKER", "0")
-            .env("FILESYSTEM_ROOT", &root);
-        match spawn_and_wait(command, port, &root, None, "LocalStack", |p| {
-            std::fs::read_to_string(&p.log).is_ok_and(|log| log.lines().any(|l| l == "Ready."))
-        }) {
+            .arg(format!("{support}/supervise.py"))
+            .arg(&dir)
+            .arg(&python)
+            .envs(env.iter().copied());
+        let listen = format!("127.0.0.1:{port}");
+        match kind {
+            Kind::Moto => {
+                command
+                    .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+                    .arg(port.to_string());
+            }
+            Kind::LocalStack => {
+                command
+                    .arg(format!("{support}/localstack_server.py"))
+                    .env("S3EW_LOCALSTACK_S3_DIR", dir.join("s3"))
+                    .env("SERVICES", "sqs,s3")
+                    .env("GATEWAY_LISTEN", &listen)
+                    .env("LOCALSTACK_HOST", &listen)
+                    .env("SQS_ENDPOINT_STRATEGY", "path")
+                    .env("DNS_ADDRESS", "0")
+                    .env("DISABLE_EVENTS", "1")
+                    .env("LOCALSTACK_TELEMETRY_DISABLED", "1")
+                    .env("EAGER_SERVICE_LOADING", "1")
+                    .env("OVERRIDE_IN_DOCKER", "0")
+                    .env("FILESYSTEM_ROOT", &dir);
+            }
+        }
+        let ready = |p: &Process| match kind {
+            Kind::Moto => matches!(raw_http(p.port, "GET", "/moto-api/"), Ok(s) if s < 500),
+            Kind::LocalStack => {
+                std::fs::read_to_string(&p.log).is_ok_and(|log| log.lines().any(|l| l == "Ready."))
+            }
+        };
+        match spawn_and_wait(command, port, &dir, name, ready) {
             Ok(process) => return process,
             Err(failure) => {
-                eprintln!("LocalStack did not start, trying again: {failure}");
+                eprintln!("{name} did not start, trying again: {failure}");
                 last_failure = failure;
             }
         }
     }
     panic!(
-        "LocalStack did not start ({}):\n{last_failure}",
+        "{name} did not start ({}):\n{last_failure}",
         python.display()
     );
 }
@@ -371,7 +360,6 @@ fn spawn_and_wait(
     mut command: Command,
     port: u16,
     dir: &std::path::Path,
-    owned_dir: Option<tempfile::TempDir>,
     name: &str,
     ready: impl Fn(&Process) -> bool,
 ) -> Result<Process, String> {
@@ -391,7 +379,6 @@ fn spawn_and_wait(
         child,
         stdin,
         log,
-        _dir: owned_dir,
     };
     let deadline = Instant::now() + STARTUP_TIMEOUT;
     loop {

@@ -279,10 +279,9 @@ fn rerun_until_empty(stage: &Stage, tmp: &Path, runs: usize) {
     for i in 0..runs {
         let report = tmp.join(format!("rerun-{i}.json"));
         run_ok(&mut stage.drain(&report, &[]));
-        if stage.depth() == (0, 0) {
+        if stage.wait_until_nothing_in_flight() == (0, 0) {
             return;
         }
-        std::thread::sleep(Duration::from_millis(2100));
     }
     panic!(
         "the queue is not empty after {runs} reruns: {:?}",
@@ -349,7 +348,7 @@ fn crash_at(op: &str, nth: u32) {
         "the kill point {op} #{nth} was reached"
     );
     assert!(!status.success(), "the writer was killed");
-    std::thread::sleep(Duration::from_millis(2100));
+    stage.wait_until_nothing_in_flight();
     rerun_until_empty(&stage, tmp.path(), 5);
     assert_archive(&stage.archive(), &oracle);
 }
@@ -503,7 +502,7 @@ fn a_bad_message_delivered_again_in_another_run_adds_no_second_record() {
     }
     proxy.clear_faults();
     proxy.reset_counts();
-    std::thread::sleep(Duration::from_millis(2100));
+    stage.wait_until_nothing_in_flight();
 
     let second = tmp.path().join("second.json");
     run_ok(&mut stage.drain(&second, &["--receivers", "1"]));
@@ -656,7 +655,7 @@ fn a_poison_message_goes_to_the_dead_letter_queue_while_the_rest_drains() {
                 .find(|f| f["what"] == "day 20261201");
             assert_eq!(day.map(|f| f["messages"].clone()), Some(1.into()), "{r}");
         }
-        std::thread::sleep(Duration::from_millis(if i == 0 { 5200 } else { 2200 }));
+        stage.wait_until_nothing_in_flight();
     }
     assert_eq!(
         codes[0],
@@ -900,8 +899,16 @@ fn follow_mode_flushes_on_time_and_stops_cleanly_on_sigterm() {
             .spawn()
             .unwrap(),
     );
-    // More messages arrive while it runs; both batches are flushed without stopping it.
-    std::thread::sleep(Duration::from_secs(2));
+    // More messages arrive while it runs (once it has drained the first ones); both batches are
+    // flushed without stopping it.
+    let started = Instant::now();
+    while stage.depth() != (0, 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "follow mode did not drain the first batch"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stage.rt.block_on(support::send_bodies(
         &stage.sqs,
         stage.queue(),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use super::{
     bin, create_bucket, create_queue, create_queue_with_dlq, download_prefix, env_for, put_object,
@@ -174,5 +175,23 @@ impl Stage {
     /// The queue's depth: `(visible, in flight)`.
     pub fn depth(&self) -> (u64, u64) {
         self.rt.block_on(queue_depth(&self.sqs, self.queue()))
+    }
+
+    /// Waits (up to a minute) until no message is in flight: what a killed or failed run held
+    /// is visible again once its visibility timeout lapsed. Returns the depth then.
+    pub fn wait_until_nothing_in_flight(&self) -> (u64, u64) {
+        let started = Instant::now();
+        loop {
+            let depth = self.depth();
+            if depth.1 == 0 {
+                return depth;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{} messages still in flight after a minute",
+                depth.1
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }

@@ -2,9 +2,9 @@
 # Installs the AWS emulators the tests and benches talk to, once, into the cache directory
 # S3EW_CACHE (default ~/.cache/s3-event-writer); a no-op when they are there:
 #   localstack-venv/   LocalStack (localstack-core, host mode), pinned by
-#                      scripts/localstack-requirements.txt; needs Python 3.12 or later, found as
-#                      S3EW_PYTHON, python3.14..python3.12 or python3 on PATH, or under pyenv
-#                      (PyPI, ~500 MB)
+#                      scripts/localstack-requirements.txt; needs Python 3.13 or later (it
+#                      imports warnings.deprecated), found as S3EW_PYTHON, python3.14, python3.13
+#                      or python3 on PATH, or under pyenv (PyPI, ~500 MB)
 #   moto-venv/         moto[server], pinned below (PyPI, ~320 MB)
 #   cargo-lambda-venv/ cargo-lambda and zig, pinned below: the local Lambda emulator that
 #                      scripts/test-lambda.sh runs the function under (PyPI, ~470 MB)
@@ -20,15 +20,15 @@ LOCK=scripts/localstack-requirements.txt
 CACHE="${S3EW_CACHE:-$HOME/.cache/s3-event-writer}"
 mkdir -p "$CACHE"
 
-# The first Python of at least 3.12 among the candidates.
-python312() {
+# The first Python of at least 3.13 among the candidates.
+python313() {
   local candidates=()
   [ -n "${S3EW_PYTHON:-}" ] && candidates+=("$S3EW_PYTHON")
-  candidates+=(python3.14 python3.13 python3.12 python3)
+  candidates+=(python3.14 python3.13 python3)
   local p
-  for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3; do candidates+=("$p"); done
+  for p in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[3-9]*/bin/python3; do candidates+=("$p"); done
   for p in "${candidates[@]}"; do
-    if "$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+    if "$p" -c 'import sys; sys.exit(sys.version_info < (3, 13))' >/dev/null 2>&1; then
       command -v "$p"
       return 0
     fi
@@ -61,8 +61,8 @@ venv() {
 
 localstack() {
   local python
-  python=$(python312) || {
-    echo "install-emulators.sh: LocalStack needs Python 3.12 or later and none was found (S3EW_PYTHON, python3.14..python3.12, python3, pyenv's versions): install one, or set S3EW_PYTHON to it" >&2
+  python=$(python313) || {
+    echo "install-emulators.sh: LocalStack needs Python 3.13 or later and none was found (S3EW_PYTHON, python3.14, python3.13, python3, pyenv's versions): install one, or set S3EW_PYTHON to it" >&2
     return 1
   }
   venv localstack "$python" "$(sha256sum "$LOCK" | cut -c1-16)" localstack -r "$LOCK"

@@ -48,7 +48,7 @@
 )]
 
 // The integration tests' support module; the bench uses only part of it.
-#[allow(dead_code, unused_imports)]
+#[allow(dead_code, unused_imports, unused_macros)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 

@@ -215,10 +215,10 @@ fn conformance_round(
         "{:?}",
         proxy.counts()
     );
-    let receives = proxy.count("sqs:ReceiveMessage");
+    let receive_calls = proxy.count("sqs:ReceiveMessage");
     if receivers == "1" {
         assert_eq!(
-            receives,
+            receive_calls,
             n.div_ceil(10) + 1,
             "full receives, then one empty long poll: {:?}",
             proxy.counts()
@@ -233,7 +233,7 @@ fn conformance_round(
         records,
         bound,
         requests: seen,
-        receives,
+        receives: receive_calls,
     }
 }
 

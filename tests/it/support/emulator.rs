@@ -209,7 +209,7 @@ impl Emulator {
             match empty(kind, server.port) {
                 Ok(()) => break server,
                 Err(e) => {
-                    eprintln!("a pooled {kind:?} could not be emptied, starting another: {e}")
+                    eprintln!("a pooled {kind:?} could not be emptied, starting another: {e}");
                 }
             }
         };

@@ -50,7 +50,7 @@ use crate::core::{
     QuarantineRecord, Rules,
 };
 use crate::metrics::FlushCounts;
-use crate::report::{Failure, Report};
+use crate::report::{Failure, FailureKind, Report};
 
 /// How a drain runs.
 #[derive(Debug, Clone)]
@@ -502,7 +502,7 @@ impl<'a, D: DayStore> Run<'a, D> {
                     // Finish what is in hand; what was not received stays in the queue.
                     tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
                     self.report.failures.push(Failure {
-                        what: "source".into(),
+                        kind: FailureKind::Source,
                         error: e.to_string(),
                         messages: 0,
                     });
@@ -670,7 +670,7 @@ async fn acknowledge<S: Source>(
     progress.deleted.store(report.deleted, Ordering::Relaxed);
     if let Some((_, first)) = outcome.failed.first() {
         report.failures.push(Failure {
-            what: "delete".into(),
+            kind: FailureKind::Delete,
             error: format!(
                 "{} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently",
                 outcome.failed.len()
@@ -704,9 +704,9 @@ impl Brake {
         }
         let days = failures
             .iter()
-            .filter(|f| f.what.starts_with("day "))
+            .filter(|f| matches!(f.kind, FailureKind::Day(_)))
             .count();
-        let quarantine = usize::from(failures.iter().any(|f| f.what == "quarantine"));
+        let quarantine = usize::from(failures.iter().any(|f| f.kind == FailureKind::Quarantine));
         if days + quarantine < writes {
             self.failed_blocks = 0;
             return None;
@@ -719,10 +719,10 @@ impl Brake {
     fn failure(&self, last: &[Failure]) -> Failure {
         let cause = last
             .iter()
-            .find(|f| f.what.starts_with("day ") || f.what == "quarantine")
-            .map_or_else(String::new, |f| format!(" (last: {}: {})", f.what, f.error));
+            .find(|f| matches!(f.kind, FailureKind::Day(_) | FailureKind::Quarantine))
+            .map_or_else(String::new, |f| format!(" (last: {}: {})", f.kind, f.error));
         Failure {
-            what: "brake".into(),
+            kind: FailureKind::Brake,
             error: format!(
                 "stopped receiving after {} consecutive blocks in which every write failed{cause}; \
                  the messages in hand were given back to the queue: fix the cause and run again \
@@ -837,7 +837,7 @@ fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Re
     if let Some(first) = failed.first() {
         tracing::error!(error = %first, records = failed.len(), "quarantine writes failed");
         report.failures.push(Failure {
-            what: "quarantine".into(),
+            kind: FailureKind::Quarantine,
             error: format!(
                 "{} of the block's quarantine records could not be written (first: {first})",
                 failed.len()
@@ -857,7 +857,7 @@ fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Re
             Err(e) => {
                 tracing::error!(%day, error = %e, "day merge failed; its messages stay in the queue");
                 report.failures.push(Failure {
-                    what: format!("day {day}"),
+                    kind: FailureKind::Day(day),
                     error: e.to_string(),
                     messages: receipts.len() as u64,
                 });
@@ -875,24 +875,28 @@ mod tests {
     use crate::adapters::AckOutcome;
     use std::sync::Mutex;
 
-    fn failed(what: &str) -> Failure {
+    fn failed(kind: FailureKind) -> Failure {
         Failure {
-            what: what.into(),
+            kind,
             error: "SlowDown".into(),
             messages: 1,
         }
     }
 
+    fn failed_day(day: &str) -> Failure {
+        failed(FailureKind::Day(day.parse().unwrap()))
+    }
+
     #[test]
     fn the_brake_stops_at_the_limit_of_consecutive_blocks_whose_writes_all_failed() {
-        let two_days = [failed("day 20261201"), failed("day 20261202")];
+        let two_days = [failed_day("20261201"), failed_day("20261202")];
         let mut brake = Brake::new(3);
         assert!(brake.after_block(2, &two_days).is_none());
         assert!(brake.after_block(2, &two_days).is_none());
         let stop = brake
             .after_block(2, &two_days)
             .expect("the third block stops the run");
-        assert_eq!(stop.what, "brake");
+        assert_eq!(stop.kind, FailureKind::Brake);
         assert!(
             stop.error.starts_with("stopped receiving after 3 consecutive blocks in which every write failed (last: day 20261201: SlowDown)"),
             "{}",
@@ -903,30 +907,36 @@ mod tests {
     #[test]
     fn a_block_with_one_write_that_succeeded_resets_the_brake() {
         let mut brake = Brake::new(2);
-        assert!(brake.after_block(1, &[failed("day 20261201")]).is_none());
+        assert!(brake.after_block(1, &[failed_day("20261201")]).is_none());
         // Two days, one failed; a delete failure is no write failure.
         assert!(brake
-            .after_block(2, &[failed("day 20261201"), failed("delete")])
+            .after_block(2, &[failed_day("20261201"), failed(FailureKind::Delete)])
             .is_none());
-        assert!(brake.after_block(1, &[failed("day 20261201")]).is_none());
-        assert!(brake.after_block(1, &[failed("day 20261201")]).is_some());
+        assert!(brake.after_block(1, &[failed_day("20261201")]).is_none());
+        assert!(brake.after_block(1, &[failed_day("20261201")]).is_some());
     }
 
     #[test]
     fn the_quarantine_counts_as_a_write_and_a_block_without_writes_changes_nothing() {
         let mut brake = Brake::new(2);
-        assert!(brake.after_block(1, &[failed("quarantine")]).is_none());
+        assert!(brake
+            .after_block(1, &[failed(FailureKind::Quarantine)])
+            .is_none());
         assert!(brake.after_block(0, &[]).is_none(), "only dropped messages");
         // A day written, the quarantine failed: not every write failed.
-        assert!(brake.after_block(2, &[failed("quarantine")]).is_none());
-        assert!(brake.after_block(1, &[failed("quarantine")]).is_none());
+        assert!(brake
+            .after_block(2, &[failed(FailureKind::Quarantine)])
+            .is_none());
+        assert!(brake
+            .after_block(1, &[failed(FailureKind::Quarantine)])
+            .is_none());
         let stop = brake
             .after_block(
                 2,
                 &[
-                    failed("day 20261201"),
-                    failed("quarantine"),
-                    failed("quarantine"),
+                    failed_day("20261201"),
+                    failed(FailureKind::Quarantine),
+                    failed(FailureKind::Quarantine),
                 ],
             )
             .expect("every write failed, twice in a row");
@@ -936,8 +946,63 @@ mod tests {
             stop.error
         );
         assert!(
-            Brake::new(0).after_block(1, &[failed("day 1")]).is_some(),
+            Brake::new(0)
+                .after_block(1, &[failed_day("20261201")])
+                .is_some(),
             "at least 1"
+        );
+    }
+
+    /// The brake counts the failures as the pipeline records them (`record_writes`), by their
+    /// kind, not by their text: a block whose days and quarantine all failed counts, a block
+    /// with one day written resets the count.
+    #[test]
+    fn the_brake_counts_the_failures_the_pipeline_records() {
+        fn refused<T>() -> Result<T, DestError> {
+            Err(DestError::Store {
+                location: "test".into(),
+                message: "SlowDown".into(),
+            })
+        }
+        let receipts = |h: &str| {
+            vec![Receipt {
+                id: h.into(),
+                handle: h.into(),
+            }]
+        };
+        let block = |second_day: Result<MergeStats, DestError>| Written {
+            done: Vec::new(),
+            records: vec![(Some(refused()), receipts("q"))],
+            merges: vec![
+                ("20261201".parse().unwrap(), refused(), receipts("a")),
+                ("20261202".parse().unwrap(), second_day, receipts("b")),
+            ],
+            quarantine_location: Some("test".into()),
+        };
+        let mut brake = Brake::new(2);
+        let mut after = |written: Written| {
+            let mut report = Report::default();
+            let (acked, _) = record_writes(written, &mut report);
+            (acked.len(), brake.after_block(3, &report.failures))
+        };
+        assert!(
+            matches!(after(block(refused())), (0, None)),
+            "one failed block"
+        );
+        assert!(
+            matches!(after(block(Ok(MergeStats::default()))), (1, None)),
+            "a day written resets the count"
+        );
+        assert!(matches!(after(block(refused())), (0, None)));
+        let (_, stop) = after(block(refused()));
+        let stop = stop.expect("two failed blocks in a row stop the run");
+        assert_eq!(stop.kind, FailureKind::Brake);
+        assert!(
+            stop.error.contains(
+                "(last: quarantine: 1 of the block's quarantine records could not be written"
+            ),
+            "{}",
+            stop.error
         );
     }
 
@@ -1490,9 +1555,9 @@ mod tests {
         assert_eq!(source.pending.len(), 3, "nothing more is received");
         assert_eq!(report.received, 3, "a block given back is not counted");
         assert_eq!(report.kept, 3);
-        let whats: Vec<&str> = report.failures.iter().map(|f| f.what.as_str()).collect();
-        assert_eq!(whats.last(), Some(&"brake"), "{whats:?}");
-        assert_eq!(whats.len(), 2, "{whats:?}");
+        let kinds: Vec<FailureKind> = report.failures.iter().map(|f| f.kind).collect();
+        assert_eq!(kinds.last(), Some(&FailureKind::Brake), "{kinds:?}");
+        assert_eq!(kinds.len(), 2, "{kinds:?}");
     }
 
     /// A shutdown while a block is being written and the next one filled finishes both (the

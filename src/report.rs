@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::core::DropReason;
+use crate::core::{DayKey, DropReason};
 
 /// One day's result. Over several flushes `new_lines` adds up and `total_lines` is the last.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -24,11 +24,46 @@ pub struct DayReport {
 /// Something that did not complete; its messages stayed in the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
-    /// `day YYYYMMDD`, `quarantine`, `delete` or `source`.
-    pub what: String,
+    /// What failed; serialised as the text `what` ([`FailureKind`]'s `Display`).
+    #[serde(rename = "what")]
+    pub kind: FailureKind,
     pub error: String,
     /// Messages left behind because of it.
     pub messages: u64,
+}
+
+/// What failed. Code (the failure brake) matches on the kind; its text, `day YYYYMMDD`,
+/// `quarantine`, `delete`, `source` or `brake`, is written here only, for the report's `what`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A day's merge.
+    Day(DayKey),
+    /// A block's quarantine records.
+    Quarantine,
+    /// Acknowledging (deleting) messages.
+    Delete,
+    /// Receiving.
+    Source,
+    /// The failure brake stopped the run.
+    Brake,
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureKind::Day(day) => write!(f, "day {day}"),
+            FailureKind::Quarantine => f.write_str("quarantine"),
+            FailureKind::Delete => f.write_str("delete"),
+            FailureKind::Source => f.write_str("source"),
+            FailureKind::Brake => f.write_str("brake"),
+        }
+    }
+}
+
+impl Serialize for FailureKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Everything a run did.
@@ -186,7 +221,7 @@ impl Report {
                     format!(" ({n} messages not written: run again with the same input)")
                 }
             };
-            let _ = writeln!(s, "FAILED {}: {}{left}", f.what, f.error);
+            let _ = writeln!(s, "FAILED {}: {}{left}", f.kind, f.error);
         }
         s
     }
@@ -237,7 +272,7 @@ impl Report {
             .map(|f| {
                 github_annotation(
                     "error",
-                    &format!("s3-event-writer: {} failed", f.what),
+                    &format!("s3-event-writer: {} failed", f.kind),
                     &format!(
                         "{} ({} left in the queue; they come back at the next run)",
                         shorten(&f.error, GITHUB_MAX_TEXT),
@@ -372,7 +407,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} |",
-                markdown_cell(&f.what),
+                markdown_cell(&f.kind.to_string()),
                 f.messages,
                 markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT))
             );
@@ -475,6 +510,37 @@ fn most_frequent(values: &BTreeMap<String, u64>) -> (u64, Vec<(&str, u64)>) {
 mod tests {
     use super::*;
 
+    fn day(s: &str) -> DayKey {
+        s.parse().unwrap()
+    }
+
+    /// Code matches on a failure's kind; its text is what the report has always printed as
+    /// `what`, in the JSON and in the summary.
+    #[test]
+    fn a_failures_what_is_the_text_the_report_has_always_printed() {
+        for (kind, text) in [
+            (FailureKind::Day(day("20261201")), "day 20261201"),
+            (FailureKind::Quarantine, "quarantine"),
+            (FailureKind::Delete, "delete"),
+            (FailureKind::Source, "source"),
+            (FailureKind::Brake, "brake"),
+        ] {
+            assert_eq!(kind.to_string(), text);
+            let failure = Failure {
+                kind,
+                error: "boom".into(),
+                messages: 2,
+            };
+            assert_eq!(
+                serde_json::to_string(&failure).unwrap(),
+                format!(r#"{{"what":"{text}","error":"boom","messages":2}}"#)
+            );
+            let mut r = Report::new(false);
+            r.failures.push(failure);
+            assert!(r.summary(1).contains(&format!("FAILED {text}: boom")));
+        }
+    }
+
     #[test]
     fn report_json_has_the_spec_members() {
         let mut r = Report::new(false);
@@ -518,12 +584,12 @@ mod tests {
         h.insert("b".into(), 9);
         h.insert("c".into(), 1);
         r.failures.push(Failure {
-            what: "day 20261120".into(),
+            kind: FailureKind::Day(day("20261120")),
             error: "boom".into(),
             messages: 4,
         });
         r.failures.push(Failure {
-            what: "brake".into(),
+            kind: FailureKind::Brake,
             error: "stopped".into(),
             messages: 0,
         });
@@ -554,6 +620,10 @@ mod tests {
 mod github_tests {
     use super::*;
 
+    fn day(s: &str) -> DayKey {
+        s.parse().unwrap()
+    }
+
     fn sample() -> Report {
         let mut r = Report::new(false);
         (r.received, r.kept, r.dropped, r.quarantined, r.deleted) = (619, 480, 106, 33, 615);
@@ -580,7 +650,7 @@ mod github_tests {
             .unwrap()
             .insert(String::new(), 67);
         r.failures.push(Failure {
-            what: "day 20261128".into(),
+            kind: FailureKind::Day(day("20261128")),
             error: "PutObject: AccessDenied".into(),
             messages: 4,
         });
@@ -639,8 +709,9 @@ mod github_tests {
     #[test]
     fn markdown_cells_cannot_break_the_table_or_inject_markup() {
         let mut r = Report::new(false);
+        // A failure's `what` is one of a few fixed texts; its error can be anything.
         r.failures.push(Failure {
-            what: "day |20261128|".into(),
+            kind: FailureKind::Day(day("20261128")),
             error: "a|b\nc <script>x</script> `code` **bold** [l](u) \\|".into(),
             messages: 1,
         });
@@ -672,7 +743,7 @@ mod github_tests {
     fn annotations_one_error_per_failure_and_a_quarantine_warning() {
         let mut r = sample();
         r.failures.push(Failure {
-            what: "delete".into(),
+            kind: FailureKind::Delete,
             error: "50% done\r\nthrottled: a, b".into(),
             messages: 1,
         });
@@ -710,7 +781,7 @@ mod github_tests {
             r.days.insert(format!("2026{d:04}"), DayReport::default());
         }
         r.failures.push(Failure {
-            what: "source".into(),
+            kind: FailureKind::Source,
             error: "é".repeat(2000),
             messages: 0,
         });

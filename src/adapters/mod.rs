@@ -202,9 +202,9 @@ pub enum DestError {
         operation: &'static str,
         permission: &'static str,
     },
-    /// Every read-merge-write attempt met a concurrent change (412/409) or a failed read; `last`
-    /// says what the last attempt met, so a disk or network problem is not mistaken for
-    /// contention.
+    /// Every read-merge-write attempt met a concurrent change (412/409) or a broken read; `last`
+    /// says what the last attempt met, so a network problem is not mistaken for contention (a
+    /// local disk problem fails at once, as [`DestError::Io`]).
     #[error("{location}: gave up after {attempts} read-merge-write attempts (last: {last}); its messages stay in the queue")]
     Contended {
         location: String,

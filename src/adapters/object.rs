@@ -14,7 +14,9 @@
 //! [`DestError::Contended`]. No writer's lines are lost, and a retried PUT whose first success
 //! answer was lost meets a conflict, re-reads, finds its lines already there and stops. Each new
 //! attempt is counted ([`DayStore::conflict_retries`]). A read that breaks mid-body is worth
-//! another attempt too; any other failure ends the merge at once.
+//! another attempt too; any other failure ends the merge at once: a refused GET or PUT, and a
+//! local error (the spool or the fallback sort's temporary files: a full disk, a missing
+//! directory), which is reported as such, naming the temporary directory.
 //!
 //! Invariants: the spooled output is handed to the store's PUT by value and lives until that PUT
 //! has completed (retries included); a day with no new lines is not written; an unsorted day is
@@ -139,6 +141,57 @@ enum Attempt {
     Failed(DestError),
 }
 
+/// Why the merge on the blocking thread failed. The merge only sees `io::Error`s, so the
+/// failures worth another read travel inside one (tagged where they arise: the object's body,
+/// the second GET) and are told apart by type, never by text; any other error is local.
+#[derive(Debug, thiserror::Error)]
+enum MergeFailure {
+    /// The object changed (or went) while it was re-read for the fallback sort.
+    #[error("the object changed while it was being read")]
+    Changed,
+    /// Reading the object's body broke (a dropped connection mid-body).
+    #[error("reading the object failed: {0}")]
+    Read(io::Error),
+    /// The second GET, for the fallback sort, failed (like the first, it ends the merge).
+    #[error(transparent)]
+    Get(DestError),
+    /// A local error: the spool or the fallback sort's files in the temporary directory (a full
+    /// disk, a missing or unwritable directory). Reading again would not help.
+    #[error("{0}")]
+    Local(io::Error),
+}
+
+impl MergeFailure {
+    /// A failure to pass through the merge as an `io::Error` (keeping its kind).
+    fn into_io(self) -> io::Error {
+        let kind = match &self {
+            MergeFailure::Read(e) => e.kind(),
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, self)
+    }
+
+    /// What an error out of the merge was: one tagged on its way in, or else a local one.
+    fn of(e: io::Error) -> MergeFailure {
+        if !matches!(e.get_ref(), Some(inner) if inner.is::<MergeFailure>()) {
+            return MergeFailure::Local(e);
+        }
+        let inner = e.into_inner().expect("checked above");
+        *inner.downcast::<MergeFailure>().expect("checked above")
+    }
+}
+
+/// The object's body, its read errors tagged as [`MergeFailure::Read`].
+struct BodyReader<R>(R);
+
+impl<R: io::Read> io::Read for BodyReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| MergeFailure::Read(e).into_io())
+    }
+}
+
 /// When [`ObjectDayStore::read_merge_write`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WritePolicy {
@@ -149,11 +202,6 @@ enum WritePolicy {
     /// Whenever the object exists (repairs rewrite it sorted and de-duplicated).
     Always,
 }
-
-/// A marker error: the object changed while we re-read it for the fallback sort.
-#[derive(Debug, thiserror::Error)]
-#[error("the object changed while it was being read")]
-struct ChangedWhileReading;
 
 /// What one read and merge produced: the version read (`None` for a new day), the stats, and
 /// the output (unless previewing).
@@ -255,17 +303,17 @@ impl<O: ObjectStore> ObjectDayStore<O> {
                     // over.
                     let got = handle
                         .block_on(objects.get(&key, reread.as_deref()))
-                        .map_err(io::Error::other)?;
+                        .map_err(|e| MergeFailure::Get(e).into_io())?;
                     body = match got {
                         Fetched::Found { body, .. } => Some(body),
                         Fetched::Missing | Fetched::Changed => {
-                            return Err(io::Error::other(ChangedWhileReading))
+                            return Err(MergeFailure::Changed.into_io())
                         }
                     };
                 }
                 Ok(body.take().map(|b| {
                     let _guard = handle.enter();
-                    let reader = tokio_util::io::SyncIoBridge::new(b);
+                    let reader = BodyReader(tokio_util::io::SyncIoBridge::new(b));
                     Box::new(BufReader::with_capacity(1 << 20, reader)) as Box<dyn io::BufRead>
                 }))
             };
@@ -279,14 +327,32 @@ impl<O: ObjectStore> ObjectDayStore<O> {
         })
         .await
         .expect("merge task panicked");
-        match result {
-            Ok((stats, spooled)) => Ok((version, stats, spooled)),
-            Err(e) if is_changed(&e) => Err(Attempt::Again(
-                "changed while re-reading for the fallback sort".into(),
-            )),
+        let e = match result {
+            Ok((stats, spooled)) => return Ok((version, stats, spooled)),
+            Err(e) => e,
+        };
+        Err(match MergeFailure::of(e) {
+            MergeFailure::Changed => {
+                Attempt::Again("changed while re-reading for the fallback sort".into())
+            }
             // A broken connection mid-body is worth another read.
-            Err(e) => Err(Attempt::Again(format!("reading or merging failed: {e}"))),
-        }
+            e @ MergeFailure::Read(_) => Attempt::Again(e.to_string()),
+            MergeFailure::Get(e) => Attempt::Failed(e),
+            // A full disk or a missing temporary directory stays so: the day fails at once.
+            MergeFailure::Local(e) => Attempt::Failed(DestError::io(
+                &self.temp_dir(),
+                "writing the merge to temporary files",
+                e,
+            )),
+        })
+    }
+
+    /// Where the spool and the fallback sort put their temporary files.
+    fn temp_dir(&self) -> PathBuf {
+        self.settings
+            .temp_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
     }
 
     async fn merge(
@@ -324,13 +390,6 @@ where
         let stats = merge_with_fallback(open, lines, io::sink(), &sort, location)?;
         Ok((stats, None))
     }
-}
-
-fn is_changed(e: &io::Error) -> bool {
-    let Some(inner) = e.get_ref() else {
-        return false;
-    };
-    inner.is::<ChangedWhileReading>()
 }
 
 impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
@@ -393,5 +452,208 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
     async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
         self.read_merge_write(&self.key(day), Arc::new(Vec::new()), WritePolicy::Always)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Objects by key: (version, body).
+    type Objects = BTreeMap<String, (u64, Vec<u8>)>;
+
+    /// Objects in memory. GETs are counted; the bodies of the next `broken_reads` GETs break at
+    /// their end, as a connection dropped mid-body.
+    #[derive(Debug, Clone, Default)]
+    struct MemObjects {
+        objects: Arc<Mutex<Objects>>,
+        gets: Arc<AtomicU64>,
+        broken_reads: Arc<AtomicU64>,
+    }
+
+    /// A body read that fails.
+    struct Broken;
+
+    impl tokio::io::AsyncRead for Broken {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "connection reset by peer",
+            )))
+        }
+    }
+
+    impl ObjectStore for MemObjects {
+        fn location(&self, key: &str) -> String {
+            format!("mem://{key}")
+        }
+
+        async fn get(&self, key: &str, if_version: Option<&str>) -> Result<Fetched, DestError> {
+            self.gets.fetch_add(1, Ordering::SeqCst);
+            let Some((version, data)) = self.objects.lock().unwrap().get(key).cloned() else {
+                return Ok(Fetched::Missing);
+            };
+            let version = version.to_string();
+            if if_version.is_some_and(|v| v != version) {
+                return Ok(Fetched::Changed);
+            }
+            let broken = self
+                .broken_reads
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+            let data = io::Cursor::new(data);
+            let body: Body = if broken {
+                Box::new(tokio::io::AsyncReadExt::chain(data, Broken))
+            } else {
+                Box::new(data)
+            };
+            Ok(Fetched::Found { version, body })
+        }
+
+        async fn put(
+            &self,
+            key: &str,
+            data: Spooled,
+            condition: Condition<'_>,
+        ) -> Result<(), PutError> {
+            let bytes = match data {
+                Spooled::Memory(v) => v,
+                Spooled::File(f, _) => std::fs::read(f.path()).unwrap(),
+            };
+            let mut objects = self.objects.lock().unwrap();
+            let current = objects.get(key).map(|(v, _)| *v);
+            let allowed = match condition {
+                Condition::IfMatch(v) => current.map(|c| c.to_string()).as_deref() == Some(v),
+                Condition::IfAbsent => current.is_none(),
+            };
+            if !allowed {
+                return Err(PutError::Conflict("PreconditionFailed".into()));
+            }
+            objects.insert(key.to_owned(), (current.unwrap_or(0) + 1, bytes));
+            Ok(())
+        }
+
+        async fn list(&self, prefix: &str) -> Result<Vec<String>, DestError> {
+            let objects = self.objects.lock().unwrap();
+            Ok(objects
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect())
+        }
+
+        fn requests(&self) -> BTreeMap<String, u64> {
+            BTreeMap::new()
+        }
+    }
+
+    const DAY: &str = "20261201";
+
+    /// A store whose day `DAY` holds `body`, and the day store on it; every merged output
+    /// spills to a file in `temp_dir`.
+    fn day_store(
+        body: &str,
+        temp_dir: Option<PathBuf>,
+    ) -> (MemObjects, ObjectDayStore<MemObjects>) {
+        let objects = MemObjects::default();
+        objects
+            .objects
+            .lock()
+            .unwrap()
+            .insert(format!("days/{DAY}"), (1, body.as_bytes().to_vec()));
+        let days = ObjectDayStore::with_objects(
+            objects.clone(),
+            DaySettings {
+                prefix: "days/".into(),
+                conflict_attempts: 3,
+                spool_memory_bytes: 0,
+                temp_dir,
+                sort_memory_bytes: 1,
+            },
+        );
+        (objects, days)
+    }
+
+    fn lines(lines: &[&str]) -> Arc<Vec<Vec<u8>>> {
+        Arc::new(lines.iter().map(|l| l.as_bytes().to_vec()).collect())
+    }
+
+    fn stored(objects: &MemObjects) -> (u64, String) {
+        let (version, body) = objects.objects.lock().unwrap()[&format!("days/{DAY}")].clone();
+        (version, String::from_utf8(body).unwrap())
+    }
+
+    /// A local error (the spool's, or the fallback sort's, temporary directory is missing)
+    /// fails the day at once, naming the directory and the io error: not read again, not
+    /// reported as contention, nothing written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_local_error_fails_the_day_at_once_naming_the_temporary_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("no-such-dir");
+        let day: DayKey = DAY.parse().unwrap();
+        // A merge's output spools to the missing directory; a preview of an unsorted day
+        // spills the fallback sort's runs there, after a second GET of the day.
+        for (existing, preview, gets) in [("{\"a\": 1}\n", false, 1), ("b\na\n", true, 2)] {
+            let (objects, days) = day_store(existing, Some(missing.clone()));
+            let merged = if preview {
+                days.preview_day(day, lines(&["c"])).await
+            } else {
+                days.merge_day(day, lines(&["c"])).await
+            };
+            let err = merged.unwrap_err();
+            match &err {
+                DestError::Io { path, error, .. } => {
+                    assert_eq!(path, &missing.display().to_string());
+                    assert_eq!(error.kind(), io::ErrorKind::NotFound, "{error}");
+                }
+                other => panic!("not a local error: {other}"),
+            }
+            assert!(
+                err.to_string().starts_with(&format!(
+                    "{}: writing the merge to temporary files failed: ",
+                    missing.display()
+                )),
+                "{err}"
+            );
+            assert_eq!(objects.gets.load(Ordering::SeqCst), gets, "no read again");
+            assert_eq!(days.conflict_retries(), 0);
+            assert_eq!(
+                stored(&objects),
+                (1, existing.to_owned()),
+                "nothing written"
+            );
+        }
+    }
+
+    /// A body that breaks mid-read is still read again (an attempt counted as a retry); when
+    /// every read breaks, the day gives up after its attempts, saying why.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broken_read_is_read_again() {
+        let (objects, days) = day_store("{\"a\": 1}\n", None);
+        let day: DayKey = DAY.parse().unwrap();
+        objects.broken_reads.store(1, Ordering::SeqCst);
+        let stats = days.merge_day(day, lines(&["{\"b\": 2}"])).await.unwrap();
+        assert_eq!((stats.new_lines, stats.total_lines), (1, 2));
+        assert_eq!(objects.gets.load(Ordering::SeqCst), 2);
+        assert_eq!(days.conflict_retries(), 1);
+        assert_eq!(stored(&objects), (2, "{\"a\": 1}\n{\"b\": 2}\n".to_owned()));
+
+        objects.broken_reads.store(u64::MAX, Ordering::SeqCst);
+        let err = days
+            .merge_day(day, lines(&["{\"c\": 3}"]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, DestError::Contended { attempts: 3, last, .. }
+                if last == "reading the object failed: connection reset by peer"),
+            "{err}"
+        );
+        assert_eq!(objects.gets.load(Ordering::SeqCst), 5);
+        assert_eq!(stored(&objects).0, 2, "nothing written");
     }
 }

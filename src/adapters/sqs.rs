@@ -23,8 +23,11 @@
 //! empty responses; with `wait_secs` 0, short polls, the queue's visible count is checked
 //! too); follow mode polls until
 //! [`Source::finish`] is called. Deletes are DeleteMessageBatch calls of 10, several in
-//! parallel; `Failed` entries are retried, then reported. Messages received but never handed to
-//! the pipeline (a `--max-messages` cap, a shutdown) are made visible again at the end.
+//! parallel; `Failed` entries are retried, then reported. A message counts as deleted (or
+//! extended) only when the batch answer lists it as `Successful`; an entry the answer does not
+//! account for (none listed, or an id the request did not send) fails too. Messages received
+//! but never handed to the pipeline (a `--max-messages` cap, a shutdown) are made visible again
+//! at the end.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,7 +35,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, QueueAttributeName,
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, QueueAttributeName,
 };
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
@@ -497,23 +501,93 @@ async fn extend_once(
             return handles.into_iter().map(|h| (h, why.clone())).collect();
         }
     };
-    let mut failed: HashMap<usize, (bool, String)> = out
-        .failed
-        .iter()
-        .filter_map(|f| {
-            let why = format!("{}: {}", f.code, f.message.as_deref().unwrap_or(""));
-            Some((f.id.parse().ok()?, (f.sender_fault, why)))
-        })
-        .collect();
+    let outcomes = entry_outcomes(
+        &settings.queue_url,
+        "ChangeMessageVisibilityBatch",
+        handles.len(),
+        out.successful.iter().map(|e| e.id.as_str()),
+        &out.failed,
+    );
     let mut retry = Vec::new();
-    for (i, handle) in handles.into_iter().enumerate() {
-        match failed.remove(&i) {
-            None => done.push(Extended::At(handle, sent_at)),
-            Some((true, why)) => done.push(Extended::Refused(handle, why)),
-            Some((false, why)) => retry.push((handle, why)),
+    for (handle, outcome) in handles.into_iter().zip(outcomes) {
+        match outcome {
+            EntryOutcome::Done => done.push(Extended::At(handle, sent_at)),
+            EntryOutcome::Failed {
+                sender_fault: true,
+                why,
+            } => done.push(Extended::Refused(handle, why)),
+            EntryOutcome::Failed {
+                sender_fault: false,
+                why,
+            } => retry.push((handle, why)),
         }
     }
     retry
+}
+
+/// What a batch call's answer says of one entry of its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EntryOutcome {
+    /// SQS listed it as successful.
+    Done,
+    /// Not done: SQS listed it as failed (`sender_fault` as SQS said), or did not say.
+    Failed { sender_fault: bool, why: String },
+}
+
+/// Maps the answer of a batch call (DeleteMessageBatch, ChangeMessageVisibilityBatch) onto the
+/// `sent` entries of its request, whose ids are their indexes: one outcome per entry, in order.
+/// Only an entry SQS listed as successful, and not as failed, is done: a message is acknowledged
+/// only when SQS said so. An id the request did not send (out of range, not a number) matches no
+/// entry and never panics: it is named, with the queue, in the error of every entry the answer
+/// left without an outcome, and those entries are failures SQS does not blame on the sender
+/// (worth another attempt). An id listed twice counts once (its first failure, if any).
+fn entry_outcomes<'a>(
+    queue: &str,
+    operation: &str,
+    sent: usize,
+    successful: impl IntoIterator<Item = &'a str>,
+    failed: &[BatchResultErrorEntry],
+) -> Vec<EntryOutcome> {
+    let mut outcomes: Vec<Option<EntryOutcome>> = vec![None; sent];
+    let mut unknown: Vec<String> = Vec::new();
+    // The entry an id names: exactly the text that was sent (not `01`, not `+1`).
+    let index = |id: &str| id.parse::<usize>().ok().filter(|i| i.to_string() == id);
+    // Failures first: an entry listed both ways is not done.
+    for f in failed {
+        match index(&f.id).and_then(|i| outcomes.get_mut(i)) {
+            Some(slot) => {
+                slot.get_or_insert_with(|| EntryOutcome::Failed {
+                    sender_fault: f.sender_fault,
+                    why: format!("{}: {}", f.code, f.message.as_deref().unwrap_or("")),
+                });
+            }
+            None => unknown.push(format!("{:?}", f.id)),
+        }
+    }
+    for id in successful {
+        match index(id).and_then(|i| outcomes.get_mut(i)) {
+            Some(slot) => {
+                slot.get_or_insert(EntryOutcome::Done);
+            }
+            None => unknown.push(format!("{id:?}")),
+        }
+    }
+    let unknown = if unknown.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; it named entries the request did not send: {}",
+            unknown.join(", ")
+        )
+    };
+    let unreported = EntryOutcome::Failed {
+        sender_fault: false,
+        why: format!("{operation} on {queue}: SQS's answer did not report on this entry{unknown}"),
+    };
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| unreported.clone()))
+        .collect()
 }
 
 /// One DeleteMessageBatch of up to 10 messages: how many were deleted, and the ones that were
@@ -542,16 +616,22 @@ async fn delete_batch(
         .await
     {
         Ok(out) => {
-            let failed: Vec<(Receipt, String)> = out
-                .failed
-                .iter()
-                .filter_map(|f| {
-                    let i: usize = f.id.parse().ok()?;
-                    let why = format!("{}: {}", f.code, f.message.as_deref().unwrap_or(""));
-                    Some((chunk[i].clone(), why))
-                })
-                .collect();
-            (chunk.len() - failed.len(), failed)
+            let outcomes = entry_outcomes(
+                queue_url,
+                "DeleteMessageBatch",
+                chunk.len(),
+                out.successful.iter().map(|e| e.id.as_str()),
+                &out.failed,
+            );
+            let mut deleted = 0;
+            let mut failed = Vec::new();
+            for (receipt, outcome) in chunk.into_iter().zip(outcomes) {
+                match outcome {
+                    EntryOutcome::Done => deleted += 1,
+                    EntryOutcome::Failed { why, .. } => failed.push((receipt, why)),
+                }
+            }
+            (deleted, failed)
         }
         Err(e) => {
             let why = describe_sdk_error(&e);
@@ -696,6 +776,101 @@ impl Source for SqsSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const QUEUE: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/events";
+
+    fn failed_entry(id: &str, sender_fault: bool) -> BatchResultErrorEntry {
+        BatchResultErrorEntry::builder()
+            .id(id)
+            .sender_fault(sender_fault)
+            .code("ReceiptHandleIsInvalid")
+            .message("bad handle")
+            .build()
+            .unwrap()
+    }
+
+    /// The outcomes of a DeleteMessageBatch of `sent` entries.
+    fn outcomes(
+        sent: usize,
+        successful: &[&str],
+        failed: &[BatchResultErrorEntry],
+    ) -> Vec<EntryOutcome> {
+        entry_outcomes(
+            QUEUE,
+            "DeleteMessageBatch",
+            sent,
+            successful.iter().copied(),
+            failed,
+        )
+    }
+
+    fn refused() -> EntryOutcome {
+        EntryOutcome::Failed {
+            sender_fault: true,
+            why: "ReceiptHandleIsInvalid: bad handle".into(),
+        }
+    }
+
+    /// The error of an entry the answer did not report on.
+    fn unreported(outcome: &EntryOutcome) -> &str {
+        match outcome {
+            EntryOutcome::Failed {
+                sender_fault: false,
+                why,
+            } => why,
+            other => panic!("not an unreported entry: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_answer_maps_onto_the_entries_by_their_ids() {
+        assert_eq!(
+            outcomes(3, &["2", "0"], &[failed_entry("1", true)]),
+            [EntryOutcome::Done, refused(), EntryOutcome::Done]
+        );
+    }
+
+    /// An id the request did not send cannot be matched to a message: no panic (an id out of
+    /// range used to index the request's receipts), and no entry counted as done without SQS
+    /// saying so (a non-numeric id used to be skipped, its entry counted deleted). The entries
+    /// left without an outcome fail with an error naming the queue and the id.
+    #[test]
+    fn an_id_the_request_did_not_send_is_an_error_naming_it_and_deletes_nothing() {
+        let out_of_range = outcomes(2, &["0"], &[failed_entry("7", true)]);
+        assert_eq!(out_of_range[0], EntryOutcome::Done);
+        assert_eq!(
+            unreported(&out_of_range[1]),
+            format!("DeleteMessageBatch on {QUEUE}: SQS's answer did not report on this entry; it named entries the request did not send: \"7\"")
+        );
+        let not_a_number = outcomes(2, &["first", "+1"], &[failed_entry("-1", false)]);
+        for o in &not_a_number {
+            let why = unreported(o);
+            assert!(why.contains(QUEUE), "{why}");
+            assert!(why.ends_with("\"-1\", \"first\", \"+1\""), "{why}");
+        }
+        let nothing = outcomes(1, &[], &[]);
+        assert!(
+            unreported(&nothing[0]).ends_with("did not report on this entry"),
+            "{nothing:?}"
+        );
+    }
+
+    /// An id listed twice counts once: its message is not failed twice, nor a second message
+    /// counted done in its place; listed both as done and as failed, it is failed.
+    #[test]
+    fn a_duplicate_id_counts_once_and_a_failure_wins() {
+        let twice_done = outcomes(2, &["0", "0"], &[]);
+        assert_eq!(twice_done[0], EntryOutcome::Done);
+        unreported(&twice_done[1]);
+        assert_eq!(
+            outcomes(
+                2,
+                &["1", "0"],
+                &[failed_entry("1", true), failed_entry("1", false)]
+            ),
+            [EntryOutcome::Done, refused()]
+        );
+    }
 
     fn timing(secs: u64) -> (Duration, Duration) {
         let t = Timing::of(&SqsSettings {

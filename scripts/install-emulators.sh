@@ -49,7 +49,7 @@ venv() {
   rm -rf "$dir"
   {
     "$python" -m venv "$dir" &&
-      "$dir/bin/pip" install --disable-pip-version-check "$@" &&
+      "$dir/bin/pip" install --disable-pip-version-check --no-compile "$@" &&
       "$dir/bin/python" -c "import $module"
   } >"$CACHE/$name-install.log" 2>&1 || {
     echo "== installing $name FAILED; the end of $CACHE/$name-install.log:" >&2

@@ -20,6 +20,12 @@
 //! are no dimensions (`"Dimensions": [[]]`), which is what the Terraform `Failures` alarm
 //! watches by default.
 //!
+//! `drain --metric-data FILE` writes the same eight metrics once more, as the run's totals, plus
+//! `SuccessfulRuns` (1 when the run drained and its exit status is 0, else 0), in the input
+//! shape of `aws cloudwatch put-metric-data --cli-input-json` ([`MetricData`]): the hourly job
+//! publishes that file, which feeds the `Failures` alarm and the heartbeat alarm (no successful
+//! run for three hours).
+//!
 //! This module is pure: the caller supplies the timestamp and writes the line.
 
 use serde::ser::{SerializeMap as _, Serializer};
@@ -209,6 +215,56 @@ impl EmfRecord {
     }
 }
 
+/// A run's totals as the input of `aws cloudwatch put-metric-data --cli-input-json`:
+/// `{"Namespace": …, "MetricData": [{"MetricName": …, "Value": …, "Unit": …}, …]}`, no dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricData {
+    pub namespace: String,
+    pub counts: FlushCounts,
+    /// Whether the run drained and ended with exit status 0 (`SuccessfulRuns` 1). A dry run or a
+    /// run with failures is not a successful run.
+    pub successful: bool,
+}
+
+/// One datum of [`MetricData`].
+#[derive(Serialize)]
+struct Datum {
+    #[serde(rename = "MetricName")]
+    name: &'static str,
+    #[serde(rename = "Value")]
+    value: f64,
+    #[serde(rename = "Unit")]
+    unit: &'static str,
+}
+
+impl Serialize for MetricData {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^53
+        let mut data: Vec<Datum> = self
+            .counts
+            .metrics()
+            .into_iter()
+            .map(|(name, unit, value)| Datum {
+                name,
+                unit,
+                value: match value {
+                    Value::Count(n) => n as f64,
+                    Value::Seconds(s) => round_ms(s),
+                },
+            })
+            .collect();
+        data.push(Datum {
+            name: "SuccessfulRuns",
+            unit: "Count",
+            value: if self.successful { 1.0 } else { 0.0 },
+        });
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("Namespace", &self.namespace)?;
+        map.serialize_entry("MetricData", &data)?;
+        map.end()
+    }
+}
+
 /// A namespace CloudWatch accepts: 1 to 255 characters, no `:` at the start, printable ASCII.
 pub fn check_namespace(namespace: &str) -> Result<(), String> {
     let ok = !namespace.is_empty()
@@ -324,6 +380,52 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_str(&EmfRecord::new("n", c, 0).to_line()).unwrap();
         assert_eq!(v["DurationSeconds"].as_f64(), Some(0.0));
+    }
+
+    #[test]
+    fn metric_data_has_the_run_totals_and_one_successful_run_only_when_it_succeeded() {
+        for successful in [true, false] {
+            let data = MetricData {
+                namespace: "ns".to_owned(),
+                counts: counts(2),
+                successful,
+            };
+            let v = serde_json::to_value(&data).unwrap();
+            assert_eq!(v["Namespace"], "ns");
+            let got: Vec<(String, f64, String)> = v["MetricData"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    assert_eq!(d.as_object().unwrap().len(), 3, "no dimensions: {d}");
+                    (
+                        d["MetricName"].as_str().unwrap().to_owned(),
+                        d["Value"].as_f64().unwrap(),
+                        d["Unit"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            let want = [
+                ("Received", 20.0, "Count"),
+                ("Kept", 12.0, "Count"),
+                ("Dropped", 6.0, "Count"),
+                ("Quarantined", 2.0, "Count"),
+                ("Deleted", 20.0, "Count"),
+                ("Failures", 1.0, "Count"),
+                ("ConflictRetries", 0.0, "Count"),
+                ("DurationSeconds", 0.5, "Seconds"),
+                (
+                    "SuccessfulRuns",
+                    if successful { 1.0 } else { 0.0 },
+                    "Count",
+                ),
+            ];
+            let want: Vec<(String, f64, String)> = want
+                .iter()
+                .map(|&(n, v, u)| (n.to_owned(), v, u.to_owned()))
+                .collect();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -229,6 +229,7 @@ pub struct ConfigFile {
     pub quarantine_verbatim: Option<bool>,
     pub personal_keys: Option<Vec<String>>,
     pub report: Option<PathBuf>,
+    pub metric_data: Option<PathBuf>,
     pub prod_hosts: Option<Vec<String>>,
     pub drop_events: Option<Vec<String>>,
     pub drop_channel_containing: Option<Vec<String>>,

@@ -54,6 +54,12 @@ pub struct DrainArgs {
     /// Write the run report (JSON) to this file.
     #[arg(long, value_name = "FILE", env = "S3EW_REPORT")]
     pub report: Option<PathBuf>,
+    /// When the run ends, write its totals for CloudWatch to this file, in the input shape of
+    /// `aws cloudwatch put-metric-data --cli-input-json file://FILE` (the eight --metrics counts
+    /// and SuccessfulRuns: 1 when the run drained with exit status 0). Not written on a usage
+    /// error (exit status 2).
+    #[arg(long, value_name = "FILE", env = "S3EW_METRIC_DATA")]
+    pub metric_data: Option<PathBuf>,
     /// Write nothing and delete nothing; print what would change per day.
     #[arg(long)]
     pub dry_run: bool,
@@ -108,6 +114,8 @@ pub struct DrainSettings {
     pub dest: Location,
     pub quarantine: Location,
     pub report: Option<PathBuf>,
+    /// `--metric-data`.
+    pub metric_data: Option<PathBuf>,
     pub rules: crate::core::Rules,
     pub options: DrainOptions,
     pub summary_top: usize,
@@ -168,6 +176,7 @@ impl DrainSettings {
             sqs,
             store: args.aws.resolve(layers),
             report: args.report.clone().or_else(|| f.report.clone()),
+            metric_data: args.metric_data.clone().or_else(|| f.metric_data.clone()),
             rules: args.rules.resolve(layers)?,
             summary_top: layers.pick("summary_top", args.summary_top, f.summary_top),
             progress: args.progress,
@@ -191,9 +200,13 @@ fn block_messages(n: usize) -> Result<usize, UsageError> {
 pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
     let github = settings.github_summary.clone();
     let metrics = settings.metrics.clone();
+    let metric_data = settings.metric_data.clone();
     let outcome = drain(settings).await;
     if outcome.is_err() {
         print_fatal_metrics(&metrics);
+    }
+    if let Some(path) = &metric_data {
+        write_metric_data(path, &metrics.namespace, outcome.as_ref().ok());
     }
     if let (Some(path), Err(e)) = (&github, &outcome) {
         publish_github_fatal(path, e);
@@ -270,12 +283,37 @@ fn publish(settings: &DrainSettings, report: &Report) -> anyhow::Result<()> {
 /// For a `drain` that could not run (exit status 3): one record with `Failures` 1, so the
 /// `Failures` alarm sees a run that never got going.
 pub fn print_fatal_metrics(settings: &MetricsSettings) {
-    let counts = FlushCounts {
-        failures: 1,
-        ..FlushCounts::default()
-    };
-    super::print_metrics(settings, &counts);
+    super::print_metrics(settings, &FATAL_COUNTS);
 }
+
+/// `--metric-data`: the run's totals (a run that could not start counts one failure, as its
+/// metrics record does). Best effort: the run is over, and a file that cannot be written leaves
+/// the heartbeat alarm without data, which it treats as breaching.
+fn write_metric_data(path: &Path, namespace: &str, report: Option<&Report>) {
+    let data = crate::metrics::MetricData {
+        namespace: namespace.to_owned(),
+        counts: report.map_or(FATAL_COUNTS, FlushCounts::of_report),
+        successful: report.is_some_and(|r| r.succeeded() && !r.dry_run),
+    };
+    let written = serde_json::to_vec_pretty(&data)
+        .map_err(std::io::Error::other)
+        .and_then(|json| std::fs::write(path, json));
+    if let Err(e) = written {
+        tracing::warn!(error = %e, "cannot write the metric data to {}", path.display());
+    }
+}
+
+/// What a `drain` that could not run (exit status 3) counts: one failure.
+const FATAL_COUNTS: FlushCounts = FlushCounts {
+    received: 0,
+    kept: 0,
+    dropped: 0,
+    quarantined: 0,
+    deleted: 0,
+    failures: 1,
+    conflict_retries: 0,
+    duration_secs: 0.0,
+};
 
 /// The file `--github-summary` appends to: `GITHUB_STEP_SUMMARY`, which GitHub Actions sets in
 /// every step. None without the flag; a usage error with the flag but without the variable.

@@ -6,7 +6,7 @@
 //! setting is chosen (flag, environment, config file), how bad values are refused, and that
 //! `--github-summary`'s annotations and the records share stdout line by line.
 
-#![allow(clippy::cast_possible_truncation)]
+#![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::float_cmp)] // counts as CloudWatch values: whole numbers
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -396,4 +396,152 @@ fn emulator_records_count_deletes_and_conflict_retries() {
         sum(&recs, "ConflictRetries") >= 1,
         "the 412 was retried and counted"
     );
+}
+
+/// `--metric-data FILE` as `aws cloudwatch put-metric-data --cli-input-json` reads it:
+/// `(name, value)` in order, after checking the namespace and that every datum has a unit and no
+/// dimensions.
+fn metric_data(path: &Path) -> Vec<(String, f64)> {
+    let v = read_json(path);
+    assert_eq!(v["Namespace"], "s3-event-writer", "{v}");
+    v["MetricData"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert!(
+                d["Unit"].is_string() && d.get("Dimensions").is_none(),
+                "{d}"
+            );
+            (
+                d["MetricName"].as_str().unwrap().to_owned(),
+                d["Value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn datum(data: &[(String, f64)], name: &str) -> f64 {
+    data.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} in {data:?}"))
+        .1
+}
+
+#[test]
+fn metric_data_holds_the_run_totals_and_counts_a_successful_run_only_on_exit_status_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("metric-data.json");
+    let file_arg = file.to_str().unwrap();
+
+    // Exit status 0: the report's totals and one successful run.
+    let (out, report) = drain_examples(tmp.path(), &["--metric-data", file_arg]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = metric_data(&file);
+    let names: Vec<&str> = data.iter().map(|(n, _)| n.as_str()).collect();
+    let mut expected = METRICS.to_vec();
+    expected.push("SuccessfulRuns");
+    assert_eq!(names, expected);
+    let report = read_json(&report);
+    for (metric, field) in [
+        ("Received", "received"),
+        ("Kept", "kept"),
+        ("Dropped", "dropped"),
+        ("Quarantined", "quarantined"),
+        ("Deleted", "deleted"),
+        ("ConflictRetries", "conflict_retries"),
+    ] {
+        assert_eq!(
+            datum(&data, metric),
+            report[field].as_f64().unwrap(),
+            "{metric}"
+        );
+    }
+    assert!(datum(&data, "Received") > 500.0);
+    assert_eq!(datum(&data, "Failures"), 0.0);
+    assert_eq!(datum(&data, "SuccessfulRuns"), 1.0);
+
+    // A dry run (set by the variable this time) drains nothing: not a successful run.
+    fs::remove_file(&file).unwrap();
+    let msgs = example_messages();
+    let out = bin()
+        .env("S3EW_METRIC_DATA", &file)
+        .args(["drain", "--dry-run", "--progress", "off", "--source"])
+        .arg(&msgs)
+        .arg("--dest")
+        .arg(tmp.path().join("dry"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = metric_data(&file);
+    assert!(datum(&data, "Received") > 0.0);
+    assert_eq!(datum(&data, "SuccessfulRuns"), 0.0);
+}
+
+#[test]
+fn metric_data_of_a_partial_run_and_of_a_run_that_cannot_start_count_failures_and_no_success() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("metric-data.json");
+    let file_arg = file.to_str().unwrap();
+
+    // Exit status 1: a day file cannot be written (a directory stands where it should be).
+    let dest = tmp.path().join("prod");
+    fs::create_dir_all(dest.join("20261123")).unwrap();
+    let report = tmp.path().join("r.json");
+    let msgs = fixture("malformed").join("messages.jsonl");
+    let out = run(&[
+        "drain",
+        "--source",
+        msgs.to_str().unwrap(),
+        "--dest",
+        dest.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--metric-data",
+        file_arg,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data = metric_data(&file);
+    let failures = read_json(&report)["failures"].as_array().unwrap().len();
+    assert!(failures > 0);
+    assert_eq!(datum(&data, "Failures"), failures as f64);
+    assert_eq!(datum(&data, "SuccessfulRuns"), 0.0);
+
+    // Exit status 3: one failure, as the EMF record of such a run.
+    fs::remove_file(&file).unwrap();
+    let out = run(&[
+        "drain",
+        "--source",
+        tmp.path().join("missing.jsonl").to_str().unwrap(),
+        "--dest",
+        tmp.path().join("other").to_str().unwrap(),
+        "--metric-data",
+        file_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let data = metric_data(&file);
+    assert_eq!(datum(&data, "Failures"), 1.0);
+    assert_eq!(datum(&data, "Received"), 0.0);
+    assert_eq!(datum(&data, "SuccessfulRuns"), 0.0);
+
+    // Exit status 2: nothing was read and nothing is written.
+    fs::remove_file(&file).unwrap();
+    let out = run(&["drain", "--block-messages", "0", "--metric-data", file_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!file.exists(), "no metric data on a usage error");
 }

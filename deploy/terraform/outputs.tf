@@ -114,6 +114,7 @@ output "alarm_names" {
     aws_cloudwatch_metric_alarm.dlq_not_empty[*].alarm_name,
     aws_cloudwatch_metric_alarm.queue_oldest_message[*].alarm_name,
     aws_cloudwatch_metric_alarm.failures[*].alarm_name,
+    aws_cloudwatch_metric_alarm.heartbeat[*].alarm_name,
     aws_cloudwatch_metric_alarm.lambda_errors[*].alarm_name,
   )
 }

@@ -406,7 +406,13 @@ variable "lambda_code_signing_config_arn" {
 # ---------------------------------------------------------------------------
 
 variable "enable_alarms" {
-  description = "Create the CloudWatch alarms: dead-letter queue not empty, oldest message too old, Failures reported, Lambda errors (with enable_lambda)."
+  description = "Create the CloudWatch alarms: dead-letter queue not empty, oldest message too old, Failures reported, no successful hourly run (with enable_heartbeat_alarm), Lambda errors (with enable_lambda)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_heartbeat_alarm" {
+  description = "With enable_alarms, alarm when the hourly job published no SuccessfulRuns for 3 hours (missing data breaches). Keep true while the hourly GitHub Actions job drains; set false for a Lambda-only deployment, whose function publishes no SuccessfulRuns."
   type        = bool
   default     = true
 }
@@ -476,9 +482,9 @@ variable "metrics_dimensions" {
 }
 
 variable "alarm_failures_period_seconds" {
-  description = "Period of the Failures and Lambda errors alarms."
+  description = "Period of the Failures and Lambda errors alarms. The default, an hour, makes consecutive periods consecutive hourly runs (each publishes its Failures once); a Lambda-only deployment may lower it to 900."
   type        = number
-  default     = 900
+  default     = 3600
 
   validation {
     condition     = var.alarm_failures_period_seconds >= 60 && var.alarm_failures_period_seconds % 60 == 0
@@ -487,7 +493,7 @@ variable "alarm_failures_period_seconds" {
 }
 
 variable "alarm_failures_evaluation_periods" {
-  description = "Consecutive periods with Failures (or Lambda errors) > 0 before the alarm fires: one failure that the next delivery fixes is not worth a page."
+  description = "Consecutive periods with Failures (or Lambda errors) > 0 before the alarm fires: one failed run or delivery that the next one fixes is not worth a page."
   type        = number
   default     = 2
 

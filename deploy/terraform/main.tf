@@ -57,7 +57,7 @@ data "aws_iam_policy_document" "writer" {
       "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes",
     ]
-    resources = [local.queue_arn]
+    resources = compact([local.queue_arn]) # empty only with no queue, which the policy's precondition reports
   }
 
   statement {
@@ -149,7 +149,17 @@ data "aws_iam_policy_document" "writer" {
       resources   = [for p in var.read_only_prefixes : "${local.bucket_arn}/${p}*"]
     }
   }
+}
 
+resource "aws_iam_policy" "writer" {
+  name        = "${var.name}-writer"
+  description = "s3-event-writer: drain ${coalesce(local.queue_arn, "-")} into s3://${var.bucket_name}/${var.day_prefix} and s3://${var.bucket_name}/${var.quarantine_prefix}"
+  policy      = data.aws_iam_policy_document.writer.json
+  tags        = var.tags
+
+  # Here rather than on the document: a data source with conditions is read
+  # only at apply when it depends on a resource with changes (a created
+  # queue), and the document is wanted in the plan.
   lifecycle {
     precondition {
       condition     = var.create_queue ? var.queue_name != null : (var.queue_arn != null || var.queue_name != null)
@@ -164,13 +174,6 @@ data "aws_iam_policy_document" "writer" {
       error_message = "The drained queue ${coalesce(local.queue_arn, "-")} is in deny_queue_arns."
     }
   }
-}
-
-resource "aws_iam_policy" "writer" {
-  name        = "${var.name}-writer"
-  description = "s3-event-writer: drain ${local.queue_arn} into s3://${var.bucket_name}/${var.day_prefix} and s3://${var.bucket_name}/${var.quarantine_prefix}"
-  policy      = data.aws_iam_policy_document.writer.json
-  tags        = var.tags
 }
 
 # ===========================================================================

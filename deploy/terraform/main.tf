@@ -360,6 +360,10 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   })
 }
 
+# local.queue_arn is the created queue's ARN here. Through the local, not
+# aws_sqs_queue.main directly, the document is read in the plan whenever the
+# ARN is known (a data source that names a resource with changes is read only
+# at apply), which lets tests/policies.tftest.hcl check it.
 data "aws_iam_policy_document" "queue" {
   count = var.create_queue ? 1 : 0
 
@@ -367,7 +371,7 @@ data "aws_iam_policy_document" "queue" {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
-    resources = [aws_sqs_queue.main[0].arn]
+    resources = [local.queue_arn]
 
     principals {
       type        = "AWS"
@@ -387,7 +391,7 @@ data "aws_iam_policy_document" "queue" {
       sid       = "AllowSnsTopics"
       effect    = "Allow"
       actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.main[0].arn]
+      resources = [local.queue_arn]
 
       principals {
         type        = "Service"

@@ -161,3 +161,56 @@ run "no_queue_is_refused" {
 
   expect_failures = [aws_iam_policy.writer]
 }
+
+# What the shadow deployment (examples/shadow) asks of a created queue: its own
+# dead-letter queue and redrive, 14 days' retention on both, encryption on
+# both, and a queue policy that lets only the topic send and refuses non-TLS.
+run "created_queue_has_its_dead_letter_queue_retention_encryption_and_topic" {
+  command = plan
+
+  override_resource {
+    target          = aws_sqs_queue.main
+    override_during = plan
+    values          = { arn = "arn:aws:sqs:us-west-2:123456789012:events-shadow", id = "https://sqs.us-west-2.amazonaws.com/123456789012/events-shadow" }
+  }
+  override_resource {
+    target          = aws_sqs_queue.dlq
+    override_during = plan
+    values          = { arn = "arn:aws:sqs:us-west-2:123456789012:events-shadow-dlq", id = "https://sqs.us-west-2.amazonaws.com/123456789012/events-shadow-dlq" }
+  }
+
+  variables {
+    queue_arn      = null
+    create_queue   = true
+    queue_name     = "events-shadow"
+    sns_topic_arns = ["arn:aws:sns:us-west-2:123456789012:events"]
+  }
+
+  assert {
+    condition = (
+      aws_sqs_queue.dlq[0].name == "events-shadow-dlq" &&
+      jsondecode(aws_sqs_queue.main[0].redrive_policy) == { deadLetterTargetArn = "arn:aws:sqs:us-west-2:123456789012:events-shadow-dlq", maxReceiveCount = 5 } &&
+      jsondecode(aws_sqs_queue_redrive_allow_policy.dlq[0].redrive_allow_policy).sourceQueueArns == ["arn:aws:sqs:us-west-2:123456789012:events-shadow"]
+    )
+    error_message = "the queue redrives to its own dead-letter queue after 5 receives"
+  }
+  assert {
+    condition     = aws_sqs_queue.main[0].message_retention_seconds == 1209600 && aws_sqs_queue.dlq[0].message_retention_seconds == 1209600
+    error_message = "both queues keep messages 14 days"
+  }
+  assert {
+    condition     = aws_sqs_queue.main[0].sqs_managed_sse_enabled && aws_sqs_queue.dlq[0].sqs_managed_sse_enabled
+    error_message = "both queues are encrypted (SQS-managed SSE without a key)"
+  }
+  assert {
+    condition = jsonencode({
+      for st in jsondecode(data.aws_iam_policy_document.queue[0].json).Statement : st.Sid => [
+        st.Effect, sort(flatten([st.Action])), st.Principal, st.Condition
+      ]
+      }) == jsonencode({
+      DenyInsecureTransport = ["Deny", ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:ReceiveMessage", "sqs:SendMessage"], { AWS = "*" }, { Bool = { "aws:SecureTransport" = "false" } }]
+      AllowSnsTopics        = ["Allow", ["sqs:SendMessage"], { Service = "sns.amazonaws.com" }, { ArnEquals = { "aws:SourceArn" = "arn:aws:sns:us-west-2:123456789012:events" } }]
+    })
+    error_message = "only the topic may send, and never without TLS: ${data.aws_iam_policy_document.queue[0].json}"
+  }
+}

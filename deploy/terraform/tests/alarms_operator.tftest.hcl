@@ -1,5 +1,5 @@
-# terraform test (plans only, AWS mocked): which alarms, topic, key and operator
-# policy the module creates for each documented setting (docs/DEPLOY.md,
+# terraform test (plans only, AWS mocked): which alarms (the heartbeat too),
+# topic, key and operator policy the module creates for each documented setting (docs/DEPLOY.md,
 # "Alarms" and "The operator policy"). Run by scripts/lint-deploy.sh when
 # terraform can install the AWS provider.
 
@@ -46,8 +46,28 @@ run "defaults_on_an_existing_queue" {
     error_message = "the age alarm watches the queue with a 2 h threshold and keeps its state without data"
   }
   assert {
-    condition     = aws_cloudwatch_metric_alarm.failures[0].namespace == "s3-event-writer" && aws_cloudwatch_metric_alarm.failures[0].metric_name == "Failures" && aws_cloudwatch_metric_alarm.failures[0].evaluation_periods == 2 && aws_cloudwatch_metric_alarm.failures[0].period == 900
-    error_message = "Failures > 0 in 2 consecutive 900 s periods"
+    condition     = aws_cloudwatch_metric_alarm.failures[0].namespace == "s3-event-writer" && aws_cloudwatch_metric_alarm.failures[0].metric_name == "Failures" && aws_cloudwatch_metric_alarm.failures[0].evaluation_periods == 2 && aws_cloudwatch_metric_alarm.failures[0].period == 3600
+    error_message = "Failures > 0 in 2 consecutive hours (two hourly runs)"
+  }
+  assert {
+    condition = (
+      length(aws_cloudwatch_metric_alarm.heartbeat) == 1 &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].namespace == "s3-event-writer" &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].metric_name == "SuccessfulRuns" &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].dimensions == null &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].statistic == "Sum" &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].comparison_operator == "LessThanThreshold" &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].threshold == 1 &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].period == 3600 &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].evaluation_periods == 3 &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].datapoints_to_alarm == 3 &&
+      aws_cloudwatch_metric_alarm.heartbeat[0].treat_missing_data == "breaching"
+    )
+    error_message = "the heartbeat is on by default: SuccessfulRuns (no dimensions) summed < 1 in each of 3 consecutive hours, missing data breaching"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.heartbeat[0].alarm_actions == toset([aws_sns_topic.alarms[0].arn]) && aws_cloudwatch_metric_alarm.heartbeat[0].ok_actions == toset([aws_sns_topic.alarms[0].arn])
+    error_message = "the heartbeat notifies the topic, also when it clears"
   }
   assert {
     condition     = length(aws_sns_topic.alarms) == 1 && length(aws_kms_key.alarms) == 1 && aws_kms_key.alarms[0].enable_key_rotation
@@ -98,6 +118,14 @@ run "created_queue_lambda_and_topics_passed_in" {
     lambda_zip_path    = "tests/alarms_operator.tftest.hcl"
     create_alarm_topic = false
     alarm_topic_arns   = ["arn:aws:sns:us-west-2:123456789012:oncall"]
+
+    enable_heartbeat_alarm = false
+    metrics_namespace      = "writer/lambda"
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.heartbeat) == 0 && aws_cloudwatch_metric_alarm.failures[0].namespace == "writer/lambda"
+    error_message = "a Lambda-only deployment turns the heartbeat off and keeps the Failures alarm, in its namespace"
   }
 
   assert {
@@ -119,7 +147,7 @@ run "everything_off" {
   }
 
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.failures) == 0 && length(aws_cloudwatch_metric_alarm.queue_oldest_message) == 0 && length(aws_sns_topic.alarms) == 0 && length(aws_kms_key.alarms) == 0 && length(aws_iam_policy.operator) == 0
+    condition     = length(aws_cloudwatch_metric_alarm.failures) == 0 && length(aws_cloudwatch_metric_alarm.queue_oldest_message) == 0 && length(aws_cloudwatch_metric_alarm.heartbeat) == 0 && length(aws_sns_topic.alarms) == 0 && length(aws_kms_key.alarms) == 0 && length(aws_iam_policy.operator) == 0
     error_message = "enable_alarms = false and create_operator_policy = false create nothing"
   }
 }

@@ -45,6 +45,7 @@ module "s3_event_writer" {
   # Alarms to the topic NAME-alarms (docs/DEPLOY.md, "Alarms"), and the
   # operator policy for requeue, the quarantine and the dead-letter queue.
   enable_alarms                          = var.enable_alarms
+  enable_heartbeat_alarm                 = var.enable_heartbeat_alarm
   alarm_email_addresses                  = var.alarm_email_addresses
   alarm_topic_arns                       = var.alarm_topic_arns
   alarm_queue_age_threshold_seconds      = var.alarm_queue_age_threshold_seconds

@@ -123,6 +123,12 @@ variable "enable_alarms" {
   default     = true
 }
 
+variable "enable_heartbeat_alarm" {
+  description = "Alarm when the hourly job has had no successful run for 3 hours. Set false once the Lambda function alone drains (lambda_mapping_enabled and the hourly workflow disabled)."
+  type        = bool
+  default     = true
+}
+
 variable "alarm_email_addresses" {
   description = "E-mail addresses subscribed to the alarm topic (each must confirm the subscription)."
   type        = list(string)

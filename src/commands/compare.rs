@@ -21,7 +21,7 @@ use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
 use super::plural;
-use crate::adapters::DayStore as _;
+use crate::adapters::{DayStore as _, DestError};
 use crate::archive::{range_text, Archive};
 use crate::core::compare::{compare_sorted, DayComparison, Diff, Disorder, Side};
 use crate::core::DayKey;
@@ -124,11 +124,16 @@ pub enum CompareError {
         error: String,
         advice: String,
     },
-    #[error("archive {side}: reading {key} failed: {error}")]
+    /// A day file could not be opened (the error names its key).
+    #[error("archive {side}: {error}")]
+    Open { side: Side, error: DestError },
+    /// A day file broke off while it was read.
+    #[error("archive {side}: reading {key} failed after line {line}: {error}; run compare again, and if it fails again check the file")]
     Read {
         side: Side,
         key: String,
-        error: String,
+        line: u64,
+        error: std::io::Error,
     },
 }
 
@@ -188,7 +193,10 @@ pub struct Names {
 impl Names {
     fn of(archives: &[Archive; 2]) -> Names {
         Names {
-            location: [archives[0].location.to_string(), archives[1].location.to_string()],
+            location: [
+                archives[0].location.to_string(),
+                archives[1].location.to_string(),
+            ],
             prefix: [archives[0].location_prefix(), archives[1].location_prefix()],
         }
     }
@@ -358,9 +366,9 @@ fn day_json(day: DayKey, outcome: &DayOutcome, names: &Names) -> DayJson {
     let outcome = match outcome {
         DayOutcome::MissingIn(Side::A) => OutcomeJson::MissingInA,
         DayOutcome::MissingIn(Side::B) => OutcomeJson::MissingInB,
-        DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => OutcomeJson::Equal {
-            in_both: d.in_both,
-        },
+        DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => {
+            OutcomeJson::Equal { in_both: d.in_both }
+        }
         DayOutcome::Compared(DayComparison::Compared(Diff {
             in_both,
             only_in_a,
@@ -445,11 +453,7 @@ async fn compare_day(
             .store
             .open_day(day)
             .await
-            .map_err(|e| CompareError::Read {
-                side,
-                key: names.key(side, day),
-                error: e.to_string(),
-            })
+            .map_err(|error| CompareError::Open { side, error })
     };
     let (a, b) = futures::try_join!(open(Side::A), open(Side::B))?;
     let (a, b) = match (a, b) {
@@ -466,7 +470,8 @@ async fn compare_day(
         Err(e) => Err(CompareError::Read {
             side: e.side,
             key: names.key(e.side, day),
-            error: format!("after line {}: {}", e.line, e.error),
+            line: e.line,
+            error: e.error,
         }),
     }
 }
@@ -670,12 +675,29 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_read_names_the_side_key_and_line() {
+        let e = CompareError::Read {
+            side: Side::B,
+            key: "s3://b/events/shadow/20261127".into(),
+            line: 41,
+            error: std::io::Error::other("connection reset"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "archive B: reading s3://b/events/shadow/20261127 failed after line 41: connection reset; run compare again, and if it fails again check the file"
+        );
+    }
+
+    #[test]
     fn an_empty_side_or_range_is_pointed_out() {
         let mut s = Summary::default();
         s.add(&DayOutcome::MissingIn(Side::B));
-        assert!(summary_text(&s, &names(), "..", &[Side::B])
-            .ends_with("\nB has no day file in the range: is s3://b/events/shadow/ the right location?\n"));
-        assert!(summary_text(&Summary::default(), &names(), "..", &[Side::A, Side::B])
-            .ends_with("\n(no day files found in the range)\n"));
+        assert!(summary_text(&s, &names(), "..", &[Side::B]).ends_with(
+            "\nB has no day file in the range: is s3://b/events/shadow/ the right location?\n"
+        ));
+        assert!(
+            summary_text(&Summary::default(), &names(), "..", &[Side::A, Side::B])
+                .ends_with("\n(no day files found in the range)\n")
+        );
     }
 }

@@ -247,7 +247,7 @@ mod tests {
     fn diff(a: &str, b: &str, show: usize) -> Diff {
         match cmp(a, b, show) {
             DayComparison::Compared(d) => d,
-            other => panic!("{other:?}"),
+            other @ DayComparison::Unsorted { .. } => panic!("{other:?}"),
         }
     }
 

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{backfill, doctor, drain, lambda, quarantine, requeue, stats, verify};
+use crate::commands::{
+    backfill, compare, doctor, drain, lambda, quarantine, requeue, stats, verify,
+};
 use crate::settings::ConfigArgs;
 
 const AFTER_HELP: &str = "\
@@ -51,6 +53,8 @@ pub enum Command {
     Verify(Box<verify::VerifyArgs>),
     /// Count events over a range of days, as a chart, JSON or CSV.
     Stats(Box<stats::StatsArgs>),
+    /// Compare two archives day by day (a shadow run against the legacy writer's).
+    Compare(Box<compare::CompareArgs>),
     /// Send quarantined bodies back to a queue.
     Requeue(Box<requeue::RequeueArgs>),
     /// List the quarantine (records by reason) or show one object's records.
@@ -150,6 +154,7 @@ mod tests {
             &["backfill", "--source", "m", "--dest", "/d"],
             &["verify", "--dest", "/d"],
             &["stats", "--dest", "/d"],
+            &["compare", "/a", "s3://b/p/"],
             &["requeue", "--from", "/q", "--to", "https://sqs.x/1/q"],
             &["quarantine", "list"],
             &["lambda"],

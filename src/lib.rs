@@ -3,7 +3,7 @@
 //! The layers, top to bottom; each imports only the ones below it:
 //! - [`cli`]: the clap definition of the program (only `main` uses it);
 //! - [`commands`]: one file per subcommand (drain, lambda, doctor, backfill, verify, stats,
-//!   requeue, quarantine), each resolving its settings and running;
+//!   compare, requeue, quarantine), each resolving its settings and running;
 //! - [`settings`]: flag, then environment, then `--config`, then the default, resolved once into
 //!   typed settings; every default lives here;
 //! - [`wiring`]: builds sources and stores from settings (the one place that maps a location to
@@ -14,8 +14,8 @@
 //!   is durable), with [`preflight`] checks, the run [`report`] and [`metrics`];
 //! - [`adapters`]: sources (SQS, a file or stdin, the PBX's metrics log) and stores (S3, a local
 //!   directory) behind small traits, and [`location`] parsing;
-//! - [`core`]: pure decode, classification, the byte-exact line format, day keys and the
-//!   streaming merge (no async, no SDK types).
+//! - [`core`]: pure decode, classification, the byte-exact line format, day keys, the
+//!   streaming merge and comparison (no async, no SDK types).
 
 pub mod adapters;
 pub mod archive;

@@ -3,7 +3,7 @@
 use clap::{ArgMatches, FromArgMatches as _};
 use s3_event_writer::cli::{self, Cli, Command, LogFormat};
 use s3_event_writer::commands::{
-    backfill, doctor, drain, lambda, quarantine, requeue, stats, verify,
+    backfill, compare, doctor, drain, lambda, quarantine, requeue, stats, verify,
 };
 use s3_event_writer::settings::{exit, Layers, UsageError};
 
@@ -68,6 +68,9 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<i32> {
         Command::Stats(args) => {
             runtime.block_on(stats::run(stats::StatsSettings::resolve(&args, &layers)?))
         }
+        Command::Compare(args) => runtime.block_on(compare::run(
+            compare::CompareSettings::resolve(&args, &layers)?,
+        )),
         Command::Requeue(args) => runtime.block_on(requeue::run(
             requeue::RequeueSettings::resolve(&args, &layers)?,
         )),

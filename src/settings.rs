@@ -106,6 +106,10 @@ pub mod defaults {
     pub const VERIFY_MAX_LISTED: usize = 10;
     /// `stats`: day files read at once.
     pub const STATS_CONCURRENCY: usize = 4;
+    /// `compare`: lines shown per day and side that are only on that side.
+    pub const COMPARE_SHOW: usize = 3;
+    /// `compare`: days read at once (each from both archives).
+    pub const COMPARE_CONCURRENCY: usize = 4;
     /// `quarantine show`: the width lines are shortened to.
     pub const SHOW_WIDTH: usize = 120;
 

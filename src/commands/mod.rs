@@ -8,6 +8,7 @@
 use crate::metrics::{FlushCounts, MetricsSettings};
 
 pub mod backfill;
+pub mod compare;
 pub mod doctor;
 pub mod drain;
 pub mod lambda;

@@ -1,11 +1,12 @@
-//! The pure core: decode, classify, format, day key, streaming merge, quarantine records and
-//! their minimisation.
+//! The pure core: decode, classify, format, day key, streaming merge and comparison, quarantine
+//! records and their minimisation.
 //!
 //! Nothing here is async or knows about AWS; everything is a function of its inputs (the merge
 //! reads and writes through `std::io` traits). The SPEC's byte-exact rules live here and only
 //! here, so the adapters and the pipeline cannot disagree about them.
 
 pub mod classify;
+pub mod compare;
 pub mod day;
 pub mod fast;
 pub mod format;

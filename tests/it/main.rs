@@ -7,6 +7,7 @@
 
 mod support;
 
+mod compare;
 mod doctor;
 mod emulator;
 mod harness;

@@ -105,6 +105,7 @@ fn an_unknown_config_key_is_a_usage_error_for_every_command() {
         &["drain", "--source", "-", "--config", c][..],
         &["verify", "--config", c],
         &["stats", "--config", c],
+        &["compare", "x", "y", "--config", c],
         &["doctor", "--config", c],
         &["backfill", "--source", "x", "--config", c],
         &[

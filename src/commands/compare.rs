@@ -1,0 +1,703 @@
+//! `compare`: says whether two archives hold the same lines, day by day (a shadow run's
+//! evidence: the legacy writer into one prefix, this one into another).
+//!
+//! Each archive is `s3://BUCKET/PREFIX/` or a DIR, in any mix. The day files of both are listed
+//! (within `--from`/`--to`); a day on one side only is `missing in A` or `missing in B`, a day
+//! on both is streamed from both at once through [`crate::core::compare`]'s merge walk: `equal`,
+//! `differ` (lines only in A and only in B, counted, the first `--show` of each printed) or
+//! `unsortable` (a file not sorted and de-duplicated at some line: the side, key and line are
+//! named and `verify` advised; it counts as a difference).
+//!
+//! Invariants: read-only; memory per day is the walk's line buffers and the lines shown, never
+//! a whole day; days are read `--concurrency` at a time and reported in date order. Exit 0 when
+//! every day in the range is equal on both sides, 1 when any differs or is missing on one side,
+//! 2 on a usage error, 3 when a side cannot be listed or read.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use clap::Args;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+
+use super::plural;
+use crate::adapters::{DayStore as _, DestError};
+use crate::archive::{range_text, Archive};
+use crate::core::compare::{compare_sorted, DayComparison, Diff, Disorder, Side};
+use crate::core::DayKey;
+use crate::location::Location;
+use crate::settings::{defaults, exit, AwsArgs, Layers, StoreSettings, UsageError};
+use crate::wiring::{needs_aws, Wiring};
+
+const AFTER_HELP: &str = "\
+Examples:
+  # a shadow run: the legacy writer's archive against this writer's
+  s3-event-writer compare s3://logpublish/events/prod/ s3://logpublish/events/shadow/
+
+  # one week, an S3 archive against a local copy, as JSON
+  s3-event-writer compare s3://logpublish/events/prod/ /srv/archive/prod --from 20261101 --to 20261107 --json
+
+Day files must be sorted and de-duplicated; a file that is not is reported as unsortable (with
+its line) and counted as a difference: run verify on it.
+
+Exit status:
+  0  every day in the range holds the same lines in both archives
+  1  some day differs, is unsortable or is missing on one side
+  2  usage error
+  3  an archive could not be listed or read (missing directory or bucket, denied, unreachable)";
+
+/// Arguments of `compare`.
+#[derive(Debug, Clone, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct CompareArgs {
+    /// The first archive: s3://BUCKET/PREFIX/ or a DIR (say, the legacy writer's).
+    #[arg(value_name = "A")]
+    pub a: String,
+    /// The second archive: s3://BUCKET/PREFIX/ or a DIR (say, this writer's shadow run).
+    #[arg(value_name = "B")]
+    pub b: String,
+    /// First day compared (YYYYMMDD or YYYY-MM-DD). [default: the first day file of either]
+    #[arg(long, value_name = "DAY")]
+    pub from: Option<DayKey>,
+    /// Last day compared (YYYYMMDD or YYYY-MM-DD). [default: the last day file of either]
+    #[arg(long, value_name = "DAY")]
+    pub to: Option<DayKey>,
+    /// Lines shown per day and side that are only on that side (the rest are counted).
+    #[arg(long, value_name = "N", default_value_t = defaults::COMPARE_SHOW)]
+    pub show: usize,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// List equal days too.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Days read at once (each from both archives).
+    #[arg(long, value_name = "N", default_value_t = defaults::COMPARE_CONCURRENCY)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// What `compare` compares, resolved.
+#[derive(Debug, Clone)]
+pub struct CompareSettings {
+    pub a: Location,
+    pub b: Location,
+    pub store: StoreSettings,
+    pub from: Option<DayKey>,
+    pub to: Option<DayKey>,
+    pub show: usize,
+    pub json: bool,
+    pub verbose: bool,
+    pub concurrency: usize,
+}
+
+impl CompareSettings {
+    pub fn resolve(args: &CompareArgs, layers: &Layers) -> Result<CompareSettings, UsageError> {
+        if let (Some(from), Some(to)) = (args.from, args.to) {
+            if from > to {
+                return Err(UsageError::new(format!(
+                    "--from {from} is after --to {to}: give the earlier day to --from"
+                )));
+            }
+        }
+        Ok(CompareSettings {
+            a: Location::parse(&args.a)?,
+            b: Location::parse(&args.b)?,
+            store: args.aws.resolve(layers),
+            from: args.from,
+            to: args.to,
+            show: args.show,
+            json: args.json,
+            verbose: args.verbose,
+            concurrency: args.concurrency.max(1),
+        })
+    }
+}
+
+/// A side that cannot be used (exit status 3).
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("archive {side} cannot be used: {error}; {advice}")]
+    List {
+        side: Side,
+        error: String,
+        advice: String,
+    },
+    /// A day file could not be opened (the error names its key).
+    #[error("archive {side}: {error}")]
+    Open { side: Side, error: DestError },
+    /// A day file broke off while it was read.
+    #[error("archive {side}: reading {key} failed after line {line}: {error}; run compare again, and if it fails again check the file")]
+    Read {
+        side: Side,
+        key: String,
+        line: u64,
+        error: std::io::Error,
+    },
+}
+
+/// What one day came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayOutcome {
+    /// The day has a file on one side only: the other.
+    MissingIn(Side),
+    /// Both sides have a file: what the walk found.
+    Compared(DayComparison),
+}
+
+/// The days of a run, by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Days with a file on either side.
+    pub days: u64,
+    pub equal: u64,
+    /// Days with a file on both sides that do not hold the same lines (unsortable ones included).
+    pub differ: u64,
+    /// Of `differ`: days whose walk stopped at a line out of order or repeated.
+    pub unsortable: u64,
+    pub missing_in_a: u64,
+    pub missing_in_b: u64,
+}
+
+impl Summary {
+    pub fn add(&mut self, outcome: &DayOutcome) {
+        self.days += 1;
+        match outcome {
+            DayOutcome::MissingIn(Side::A) => self.missing_in_a += 1,
+            DayOutcome::MissingIn(Side::B) => self.missing_in_b += 1,
+            DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => self.equal += 1,
+            DayOutcome::Compared(DayComparison::Compared(_)) => self.differ += 1,
+            DayOutcome::Compared(DayComparison::Unsorted { .. }) => {
+                self.differ += 1;
+                self.unsortable += 1;
+            }
+        }
+    }
+
+    /// Whether every day was equal on both sides.
+    pub fn all_equal(&self) -> bool {
+        self.equal == self.days
+    }
+}
+
+/// The two archives, as the output names them.
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// `s3://b/p/` or `DIR`, as given to `verify --dest`.
+    pub location: [String; 2],
+    /// Where day files are, as a prefix their names follow (`s3://b/p/`, `DIR/`).
+    pub prefix: [String; 2],
+}
+
+impl Names {
+    fn of(archives: &[Archive; 2]) -> Names {
+        Names {
+            location: [
+                archives[0].location.to_string(),
+                archives[1].location.to_string(),
+            ],
+            prefix: [archives[0].location_prefix(), archives[1].location_prefix()],
+        }
+    }
+
+    fn index(side: Side) -> usize {
+        match side {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+
+    fn key(&self, side: Side, day: DayKey) -> String {
+        format!("{}{day}", self.prefix[Names::index(side)])
+    }
+}
+
+/// A line for a terminal: lossy UTF-8, control characters escaped (pure).
+fn shown(line: &[u8]) -> String {
+    String::from_utf8_lossy(line)
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The text of one day: nothing for an equal day unless `verbose` (pure).
+pub fn day_text(day: DayKey, outcome: &DayOutcome, names: &Names, verbose: bool) -> String {
+    let mut out = String::new();
+    match outcome {
+        DayOutcome::MissingIn(side) => {
+            let _ = writeln!(out, "{day}: missing in {side}");
+        }
+        DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => {
+            if verbose {
+                let _ = writeln!(out, "{day}: equal, {}", plural(d.in_both, "line", "lines"));
+            }
+        }
+        DayOutcome::Compared(DayComparison::Compared(d)) => {
+            let _ = writeln!(
+                out,
+                "{day}: differ: {} only in A, {} only in B, {} in both",
+                plural(d.only_in_a, "line", "lines"),
+                plural(d.only_in_b, "line", "lines"),
+                d.in_both
+            );
+            list_only(&mut out, Side::A, d.only_in_a, &d.first_only_in_a);
+            list_only(&mut out, Side::B, d.only_in_b, &d.first_only_in_b);
+        }
+        DayOutcome::Compared(DayComparison::Unsorted {
+            side,
+            line,
+            disorder,
+        }) => {
+            let how = match disorder {
+                Disorder::OutOfOrder => format!("sorts before line {}", line - 1),
+                Disorder::Duplicate => format!("repeats line {}", line - 1),
+            };
+            let _ = writeln!(
+                out,
+                "{day}: unsortable: {side}'s {} line {line} {how}; not compared past it: run `s3-event-writer verify --dest {} --from {day} --to {day}` (--repair sorts and de-duplicates it)",
+                names.key(*side, day),
+                names.location[Names::index(*side)],
+            );
+        }
+    }
+    out
+}
+
+fn list_only(out: &mut String, side: Side, count: u64, first: &[Vec<u8>]) {
+    for line in first {
+        let _ = writeln!(out, "  only in {side}: {}", shown(line));
+    }
+    let more = count - first.len() as u64;
+    if more > 0 {
+        let _ = writeln!(out, "  ... and {more} more only in {side}");
+    }
+}
+
+/// The closing line(s) of a run (pure). `range` is the days covered; `empty` the sides that
+/// had no day file in it.
+pub fn summary_text(s: &Summary, names: &Names, range: &str, empty: &[Side]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "compared {} ({range}) of A {} and B {}: {} equal, {} differing{}, {} missing in A, {} missing in B",
+        plural(s.days, "day", "days"),
+        names.location[0],
+        names.location[1],
+        s.equal,
+        s.differ,
+        if s.unsortable > 0 {
+            format!(" ({} unsortable)", s.unsortable)
+        } else {
+            String::new()
+        },
+        s.missing_in_a,
+        s.missing_in_b,
+    );
+    if s.days == 0 {
+        let _ = writeln!(out, "(no day files found in the range)");
+    } else {
+        for side in empty {
+            let _ = writeln!(
+                out,
+                "{side} has no day file in the range: is {} the right location?",
+                names.location[Names::index(*side)]
+            );
+        }
+    }
+    out
+}
+
+/// The `--json` document, members in this order.
+#[derive(Debug, Serialize)]
+struct CompareJson<'a> {
+    a: &'a str,
+    b: &'a str,
+    from: Option<String>,
+    to: Option<String>,
+    equal: bool,
+    summary: &'a Summary,
+    days: Vec<DayJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct DayJson {
+    day: String,
+    #[serde(flatten)]
+    outcome: OutcomeJson,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum OutcomeJson {
+    Equal {
+        in_both: u64,
+    },
+    Differ {
+        in_both: u64,
+        only_in_a: u64,
+        only_in_b: u64,
+        first_only_in_a: Vec<String>,
+        first_only_in_b: Vec<String>,
+    },
+    Unsortable {
+        side: &'static str,
+        key: String,
+        line: u64,
+        problem: &'static str,
+    },
+    MissingInA,
+    MissingInB,
+}
+
+fn day_json(day: DayKey, outcome: &DayOutcome, names: &Names) -> DayJson {
+    let text = |lines: &[Vec<u8>]| -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect()
+    };
+    let outcome = match outcome {
+        DayOutcome::MissingIn(Side::A) => OutcomeJson::MissingInA,
+        DayOutcome::MissingIn(Side::B) => OutcomeJson::MissingInB,
+        DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => {
+            OutcomeJson::Equal { in_both: d.in_both }
+        }
+        DayOutcome::Compared(DayComparison::Compared(Diff {
+            in_both,
+            only_in_a,
+            only_in_b,
+            first_only_in_a,
+            first_only_in_b,
+        })) => OutcomeJson::Differ {
+            in_both: *in_both,
+            only_in_a: *only_in_a,
+            only_in_b: *only_in_b,
+            first_only_in_a: text(first_only_in_a),
+            first_only_in_b: text(first_only_in_b),
+        },
+        DayOutcome::Compared(DayComparison::Unsorted {
+            side,
+            line,
+            disorder,
+        }) => OutcomeJson::Unsortable {
+            side: match side {
+                Side::A => "a",
+                Side::B => "b",
+            },
+            key: names.key(*side, day),
+            line: *line,
+            problem: match disorder {
+                Disorder::OutOfOrder => "out_of_order",
+                Disorder::Duplicate => "duplicate",
+            },
+        },
+    };
+    DayJson {
+        day: day.to_string(),
+        outcome,
+    }
+}
+
+/// Every day listed on either side, in date order, with the side it is missing on (pure).
+pub fn pair_days(a: &[DayKey], b: &[DayKey]) -> Vec<(DayKey, Option<Side>)> {
+    let mut days: BTreeMap<DayKey, Option<Side>> = a.iter().map(|d| (*d, Some(Side::B))).collect();
+    for d in b {
+        days.entry(*d)
+            .and_modify(|missing| *missing = None)
+            .or_insert(Some(Side::A));
+    }
+    days.into_iter().collect()
+}
+
+/// Lists one side's days in the range, or says why it cannot be used.
+async fn list(
+    archive: &Archive,
+    side: Side,
+    from: Option<DayKey>,
+    to: Option<DayKey>,
+) -> Result<Vec<DayKey>, CompareError> {
+    archive
+        .days(from, to)
+        .await
+        .map_err(|e| CompareError::List {
+            side,
+            error: format!("{e:#}"),
+            advice: match &archive.location {
+                Location::Dir(_) => "check the path: it must be an existing, readable directory"
+                    .to_owned(),
+                Location::S3 { bucket, .. } => format!(
+                    "check the bucket name {bucket}, the endpoint and that the credentials may list it (s3:ListBucket); `s3-event-writer doctor --dest {}` checks them",
+                    archive.location
+                ),
+            },
+        })
+}
+
+/// Compares one day present in both listings; `None` when it has gone from both since.
+async fn compare_day(
+    archives: &[Archive; 2],
+    names: &Names,
+    day: DayKey,
+    show: usize,
+) -> Result<Option<DayOutcome>, CompareError> {
+    let open = |side: Side| async move {
+        let i = Names::index(side);
+        archives[i]
+            .store
+            .open_day(day)
+            .await
+            .map_err(|error| CompareError::Open { side, error })
+    };
+    let (a, b) = futures::try_join!(open(Side::A), open(Side::B))?;
+    let (a, b) = match (a, b) {
+        (Some(a), Some(b)) => (a, b),
+        (None, None) => return Ok(None),
+        (None, Some(_)) => return Ok(Some(DayOutcome::MissingIn(Side::A))),
+        (Some(_), None) => return Ok(Some(DayOutcome::MissingIn(Side::B))),
+    };
+    let walked = tokio::task::spawn_blocking(move || compare_sorted(a, b, show))
+        .await
+        .expect("comparing task panicked");
+    match walked {
+        Ok(c) => Ok(Some(DayOutcome::Compared(c))),
+        Err(e) => Err(CompareError::Read {
+            side: e.side,
+            key: names.key(e.side, day),
+            line: e.line,
+            error: e.error,
+        }),
+    }
+}
+
+/// Runs `compare`; the value is the exit status.
+pub async fn run(args: CompareSettings) -> anyhow::Result<i32> {
+    let wiring = Wiring::load(&args.store, needs_aws(None, &[&args.a, &args.b])).await;
+    let archives = [args.a.clone(), args.b.clone()].map(|location| Archive {
+        store: wiring.day_store(&location),
+        location,
+    });
+    let names = Names::of(&archives);
+    let (listed_a, listed_b) = futures::try_join!(
+        list(&archives[0], Side::A, args.from, args.to),
+        list(&archives[1], Side::B, args.from, args.to)
+    )?;
+    let days = pair_days(&listed_a, &listed_b);
+    let (archives_ref, names_ref, show) = (&archives, &names, args.show);
+    let mut results = stream::iter(days.iter().copied())
+        .map(|(day, missing)| async move {
+            let outcome = match missing {
+                Some(side) => Some(DayOutcome::MissingIn(side)),
+                None => compare_day(archives_ref, names_ref, day, show).await?,
+            };
+            Ok::<_, CompareError>((day, outcome))
+        })
+        .buffered(args.concurrency);
+    let mut summary = Summary::default();
+    let mut json_days = Vec::new();
+    let mut covered: Option<(DayKey, DayKey)> = None;
+    while let Some(result) = results.next().await {
+        let (day, outcome) = result?;
+        let Some(outcome) = outcome else { continue };
+        summary.add(&outcome);
+        covered = Some(covered.map_or((day, day), |(first, _)| (first, day)));
+        if args.json {
+            json_days.push(day_json(day, &outcome, &names));
+        } else {
+            print!("{}", day_text(day, &outcome, &names, args.verbose));
+        }
+    }
+    let from = args.from.or(covered.map(|c| c.0));
+    let to = args.to.or(covered.map(|c| c.1));
+    if args.json {
+        let doc = CompareJson {
+            a: &names.location[0],
+            b: &names.location[1],
+            from: from.map(|d| d.to_string()),
+            to: to.map(|d| d.to_string()),
+            equal: summary.all_equal(),
+            summary: &summary,
+            days: json_days,
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        let empty: Vec<Side> = [(Side::A, &listed_a), (Side::B, &listed_b)]
+            .iter()
+            .filter(|(_, l)| l.is_empty())
+            .map(|(s, _)| *s)
+            .collect();
+        print!(
+            "{}",
+            summary_text(&summary, &names, &range_text(from, to), &empty)
+        );
+    }
+    Ok(if summary.all_equal() {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day() -> DayKey {
+        "20261127".parse().unwrap()
+    }
+
+    fn names() -> Names {
+        Names {
+            location: ["/a/prod".into(), "s3://b/events/shadow/".into()],
+            prefix: ["/a/prod/".into(), "s3://b/events/shadow/".into()],
+        }
+    }
+
+    fn differ(only_a: u64, first_a: &[&str], only_b: u64, first_b: &[&str]) -> DayOutcome {
+        let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect();
+        DayOutcome::Compared(DayComparison::Compared(Diff {
+            in_both: 5,
+            only_in_a: only_a,
+            only_in_b: only_b,
+            first_only_in_a: v(first_a),
+            first_only_in_b: v(first_b),
+        }))
+    }
+
+    fn equal(lines: u64) -> DayOutcome {
+        DayOutcome::Compared(DayComparison::Compared(Diff {
+            in_both: lines,
+            ..Diff::default()
+        }))
+    }
+
+    #[test]
+    fn days_are_paired_in_date_order() {
+        let d = |s: &str| s.parse::<DayKey>().unwrap();
+        assert_eq!(
+            pair_days(
+                &[d("20261120"), d("20261122"), d("20261123")],
+                &[d("20261121"), d("20261122"), d("20261124")]
+            ),
+            [
+                (d("20261120"), Some(Side::B)),
+                (d("20261121"), Some(Side::A)),
+                (d("20261122"), None),
+                (d("20261123"), Some(Side::B)),
+                (d("20261124"), Some(Side::A)),
+            ]
+        );
+        assert!(pair_days(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn equal_days_are_listed_only_when_verbose() {
+        assert_eq!(day_text(day(), &equal(3), &names(), false), "");
+        assert_eq!(
+            day_text(day(), &equal(1), &names(), true),
+            "20261127: equal, 1 line\n"
+        );
+    }
+
+    #[test]
+    fn a_differing_day_shows_its_lines_and_counts_the_rest() {
+        let text = day_text(day(), &differ(4, &["x", "y"], 1, &["z"]), &names(), false);
+        assert_eq!(
+            text,
+            "20261127: differ: 4 lines only in A, 1 line only in B, 5 in both\n  only in A: x\n  only in A: y\n  ... and 2 more only in A\n  only in B: z\n"
+        );
+        let text = day_text(day(), &differ(0, &[], 1, &["a\u{1b}[2J"]), &names(), false);
+        assert!(text.contains("  only in B: a\\u{1b}[2J\n"), "{text}");
+    }
+
+    #[test]
+    fn an_unsortable_day_names_the_key_and_the_verify_run() {
+        let outcome = DayOutcome::Compared(DayComparison::Unsorted {
+            side: Side::B,
+            line: 7,
+            disorder: Disorder::Duplicate,
+        });
+        assert_eq!(
+            day_text(day(), &outcome, &names(), false),
+            "20261127: unsortable: B's s3://b/events/shadow/20261127 line 7 repeats line 6; not compared past it: run `s3-event-writer verify --dest s3://b/events/shadow/ --from 20261127 --to 20261127` (--repair sorts and de-duplicates it)\n"
+        );
+        let json = serde_json::to_value(day_json(day(), &outcome, &names())).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"day": "20261127", "status": "unsortable", "side": "b",
+                "key": "s3://b/events/shadow/20261127", "line": 7, "problem": "duplicate"})
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_every_outcome() {
+        let mut s = Summary::default();
+        for o in [
+            equal(3),
+            differ(1, &["x"], 0, &[]),
+            DayOutcome::Compared(DayComparison::Unsorted {
+                side: Side::A,
+                line: 2,
+                disorder: Disorder::OutOfOrder,
+            }),
+            DayOutcome::MissingIn(Side::A),
+            DayOutcome::MissingIn(Side::B),
+            DayOutcome::MissingIn(Side::B),
+        ] {
+            s.add(&o);
+        }
+        assert_eq!(
+            s,
+            Summary {
+                days: 6,
+                equal: 1,
+                differ: 2,
+                unsortable: 1,
+                missing_in_a: 1,
+                missing_in_b: 2
+            }
+        );
+        assert!(!s.all_equal());
+        assert_eq!(
+            summary_text(&s, &names(), "20261120..20261127", &[]),
+            "compared 6 days (20261120..20261127) of A /a/prod and B s3://b/events/shadow/: 1 equal, 2 differing (1 unsortable), 1 missing in A, 2 missing in B\n"
+        );
+        let mut one = Summary::default();
+        one.add(&equal(3));
+        assert!(one.all_equal());
+        assert!(Summary::default().all_equal());
+    }
+
+    #[test]
+    fn a_broken_read_names_the_side_key_and_line() {
+        let e = CompareError::Read {
+            side: Side::B,
+            key: "s3://b/events/shadow/20261127".into(),
+            line: 41,
+            error: std::io::Error::other("connection reset"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "archive B: reading s3://b/events/shadow/20261127 failed after line 41: connection reset; run compare again, and if it fails again check the file"
+        );
+    }
+
+    #[test]
+    fn an_empty_side_or_range_is_pointed_out() {
+        let mut s = Summary::default();
+        s.add(&DayOutcome::MissingIn(Side::B));
+        assert!(summary_text(&s, &names(), "..", &[Side::B]).ends_with(
+            "\nB has no day file in the range: is s3://b/events/shadow/ the right location?\n"
+        ));
+        assert!(
+            summary_text(&Summary::default(), &names(), "..", &[Side::A, Side::B])
+                .ends_with("\n(no day files found in the range)\n")
+        );
+    }
+}

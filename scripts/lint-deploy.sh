@@ -85,7 +85,11 @@ if command -v terraform >/dev/null 2>&1; then
   # called), in a copy so that init leaves no .terraform or lock file in the repository. It needs
   # the AWS provider: skipped when terraform init cannot install it (no registry access and no
   # provider mirror in the terraform CLI configuration). S3EW_TF_PLUGIN_DIR names a directory of
-  # providers (registry.terraform.io/hashicorp/aws/VERSION/OS_ARCH/...) to install from instead.
+  # providers (registry.terraform.io/hashicorp/aws/VERSION/OS_ARCH/...) to install from instead;
+  # /opt/tf-plugins when it exists (the project's machines keep one there, without registry access).
+  if [ -z "${S3EW_TF_PLUGIN_DIR:-}" ] && [ -d /opt/tf-plugins/registry.terraform.io ]; then
+    S3EW_TF_PLUGIN_DIR=/opt/tf-plugins
+  fi
   tf_copy=$(mktemp -d)
   cp -r deploy/terraform "$tf_copy/module"
   init_args=(-backend=false -input=false -no-color)

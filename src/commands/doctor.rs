@@ -38,11 +38,7 @@ use crate::settings::{AwsArgs, Layers, LocationArgs, StoreSettings, UsageError};
 use crate::wiring::{self, Wiring};
 
 mod queue;
-pub use queue::{
-    dlq_retention_check, parse_redrive_policy, queue_checks, retention_check, QueueArn, QueueFacts,
-    RedrivePolicy, RedrivePolicyError, MAX_RETENTION_SECS, MIN_MAX_RECEIVE_COUNT,
-    RETENTION_MIN_INTERVALS, RETENTION_WARN_SECS, SCHEDULE_INTERVAL_SECS,
-};
+use queue::{dlq_retention_check, queue_checks, QueueArn, QueueFacts, MAX_RETENTION_SECS};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -393,7 +389,7 @@ async fn check_credentials(sdk: &aws_config::SdkConfig) -> Check {
     }
 }
 
-/// The queue's checks: one GetQueueAttributes, decided by [`queue_checks`], then the
+/// The queue's checks: one GetQueueAttributes, decided by `queue_checks`, then the
 /// dead-letter queue's retention when its policy names one.
 async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<Check> {
     let res = sqs

@@ -340,6 +340,7 @@ where
     let mut writing = None;
     while !run.drained && !run.stopping {
         let Some(cap) = block_cap(opts, run.report.received) else {
+            run.report.max_messages_reached = true;
             break;
         };
         let mut block = Block::default();
@@ -1232,6 +1233,43 @@ mod tests {
         assert_eq!(sum(|f| f.failures), report.failures.len() as u64);
         assert_eq!(report.failures.len(), 1);
         assert_eq!(sum(|f| f.conflict_retries), 0);
+    }
+
+    #[tokio::test]
+    async fn the_report_says_when_max_messages_stopped_the_run() {
+        for (max, received, reached) in [
+            (Some(3), 3, true),
+            (Some(5), 5, true),
+            (Some(6), 5, false),
+            (None, 5, false),
+        ] {
+            let tmp = tempfile::tempdir().unwrap();
+            let days = DirStore::new(tmp.path());
+            let mut source = VecSource {
+                pending: (0..5)
+                    .map(|i| message(&format!("m{i}"), &format!("h{i}"), r#"{"n": 1}"#))
+                    .collect(),
+                ..VecSource::default()
+            };
+            let opts = DrainOptions {
+                block_messages: 2,
+                max_messages: max,
+                ..DrainOptions::default()
+            };
+            let report = drain(
+                &mut source,
+                &days,
+                &CountingQuarantine::default(),
+                &Rules::default(),
+                &opts,
+                &Progress::default(),
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(report.received, received, "{max:?}");
+            assert_eq!(report.max_messages_reached, reached, "{max:?}");
+        }
     }
 
     /// Day files in memory; merging a day in `failing` fails.

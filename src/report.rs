@@ -97,6 +97,9 @@ pub struct Report {
     /// 412/409).
     pub conflict_retries: u64,
     pub dry_run: bool,
+    /// The run stopped because it had read `--max-messages` messages (for a dry run from a
+    /// queue, 100 by default): more may be waiting in the queue.
+    pub max_messages_reached: bool,
     pub elapsed_secs: f64,
     /// Whether the messages came from a queue (where a failed message stays and comes back) or
     /// from a file (which must be read again). Not serialised.
@@ -143,6 +146,19 @@ impl Report {
         self.failures.iter().map(|f| f.messages).sum()
     }
 
+    /// When `--max-messages` stopped the run: that more may be waiting, and for a dry run what
+    /// reading them costs.
+    fn max_messages_line(&self) -> Option<String> {
+        let n = self.received;
+        self.max_messages_reached.then(|| {
+            if self.dry_run {
+                format!("stopped at {n} messages (--max-messages, or a dry run's default): more may be waiting in the queue; each message read spent one of its maxReceiveCount receives; give --max-messages to read more")
+            } else {
+                format!("stopped at {n} messages (--max-messages): more may be waiting in the queue for the next run")
+            }
+        })
+    }
+
     /// The human summary: counts, days, top drop values, quarantine reasons, failures.
     pub fn summary(&self, top: usize) -> String {
         let mut s = String::new();
@@ -164,6 +180,9 @@ impl Report {
             self.quarantined,
             self.deleted
         );
+        if let Some(line) = self.max_messages_line() {
+            let _ = writeln!(s, "{line}");
+        }
         if self.days.is_empty() {
             let _ = writeln!(s, "days: none touched");
         }
@@ -255,6 +274,9 @@ impl Report {
             self.deleted,
             self.elapsed_secs
         );
+        if let Some(line) = self.max_messages_line() {
+            let _ = writeln!(s, "{line}\n");
+        }
         self.github_days(&mut s);
         self.github_quarantine(&mut s);
         self.github_dropped(&mut s, top);
@@ -613,6 +635,24 @@ mod tests {
         );
         assert!(!r.succeeded());
         assert_eq!(r.left_behind(), 4);
+    }
+
+    #[test]
+    fn summary_and_step_summary_say_when_max_messages_stopped_the_run() {
+        let mut r = Report::new(true);
+        r.received = 100;
+        assert!(!r.summary(5).contains("stopped at"));
+        assert!(!r.github_markdown(5).contains("stopped at"));
+        r.max_messages_reached = true;
+        let dry = "stopped at 100 messages (--max-messages, or a dry run's default): more may be waiting in the queue; each message read spent one of its maxReceiveCount receives; give --max-messages to read more\n";
+        assert!(r.summary(5).contains(dry), "{}", r.summary(5));
+        assert!(r.github_markdown(5).contains(dry));
+        r.dry_run = false;
+        assert!(r.summary(5).contains(
+            "stopped at 100 messages (--max-messages): more may be waiting in the queue for the next run\n"
+        ));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["max_messages_reached"], true);
     }
 }
 

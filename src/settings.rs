@@ -59,6 +59,9 @@ pub mod defaults {
     pub const SUMMARY_TOP: usize = 5;
     /// Consecutive blocks whose writes all failed before a run stops.
     pub const MAX_FAILED_BLOCKS: u32 = 3;
+    /// Most messages a dry run from a queue reads when `--max-messages` is not given: each one
+    /// it reads spends one of the message's `maxReceiveCount` receives.
+    pub const DRY_RUN_MAX_MESSAGES: u64 = 100;
     /// Long-poll wait of each receive.
     pub const WAIT_SECS: u64 = 5;
     /// Receives in flight at once.
@@ -686,6 +689,14 @@ pub fn max_failed_blocks(n: u32) -> Result<u32, UsageError> {
     Ok(n)
 }
 
+/// The most messages a drain reads: `given` (`--max-messages`, its variable or the config file)
+/// when set, in either direction; else [`defaults::DRY_RUN_MAX_MESSAGES`] for a dry run from a
+/// queue, where every message read spends one of its receives; else no limit (a real run, or a
+/// dry run of a file, which costs nothing).
+pub fn max_messages(given: Option<u64>, dry_run: bool, from_queue: bool) -> Option<u64> {
+    given.or((dry_run && from_queue).then_some(defaults::DRY_RUN_MAX_MESSAGES))
+}
+
 /// CloudWatch metrics.
 #[derive(Debug, Clone, Default, Args)]
 pub struct MetricsArgs {
@@ -875,6 +886,22 @@ mod tests {
         let layers = Layers::load(&m, &a.config).unwrap();
         let e = a.body.resolve(&layers).unwrap_err().to_string();
         assert!(e.starts_with("--personal-key (S3EW_PERSONAL_KEYS"), "{e}");
+    }
+
+    #[test]
+    fn a_dry_run_from_a_queue_reads_100_messages_unless_told_otherwise() {
+        assert_eq!(defaults::DRY_RUN_MAX_MESSAGES, 100);
+        assert_eq!(max_messages(None, true, true), Some(100));
+        assert_eq!(max_messages(Some(120), true, true), Some(120), "above");
+        assert_eq!(max_messages(Some(30), true, true), Some(30), "below");
+        assert_eq!(max_messages(Some(0), true, true), Some(0));
+        assert_eq!(max_messages(None, false, true), None, "a real run");
+        assert_eq!(max_messages(Some(30), false, true), Some(30));
+        assert_eq!(
+            max_messages(None, true, false),
+            None,
+            "a file costs nothing"
+        );
     }
 
     #[test]

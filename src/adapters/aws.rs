@@ -154,7 +154,8 @@ where
             match (e.code(), e.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_owned(),
-                _ => format!("{e}"),
+                // No code: an answer the SDK could not read; the cause says why.
+                _ => error_chain(e),
             }
         }
         SdkError::TimeoutError(_) => "timed out".to_owned(),

@@ -4,11 +4,14 @@
 //! Role: a thin, read-mostly layer over the same AWS wiring as `drain` ([`Wiring`]). Each
 //! probe is a small async function that makes at most one or two calls and turns the answer into
 //! a [`Check`]; the checklist is rendered by the pure [`render`] and the exit status by the pure
-//! [`exit_status`].
+//! [`exit_status`]. The queue's checks (depth, retention against the hourly schedule, redrive
+//! policy, the dead-letter queue's retention) are decided by the pure functions of `queue`
+//! from the attributes, with their thresholds there.
 //!
 //! Invariants:
-//! - the queue is only described (`GetQueueAttributes`): doctor never receives, changes or
-//!   deletes a message, so it is safe to run at any time, next to a drain;
+//! - the queue and its dead-letter queue are only described (`GetQueueAttributes`), the bucket's
+//!   versioning only read (`GetBucketVersioning`): doctor never receives, changes or deletes a
+//!   message, so it is safe to run at any time, next to a drain;
 //! - nothing is written unless `--write-probe` is given, and then exactly one new, empty object
 //!   (`QUARANTINE_PREFIX.doctor-probe-RUNID`, created with `If-None-Match: *`) — it is left in
 //!   place because the writer's policy has no `s3:DeleteObject`. For a local quarantine the
@@ -23,6 +26,7 @@ use std::path::Path;
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::BucketVersioningStatus;
 use aws_sdk_sqs::types::QueueAttributeName;
 use clap::Args;
 
@@ -32,6 +36,9 @@ pub use crate::preflight::{classify, Problem};
 use crate::preflight::{dir_state, problem_of, DirState};
 use crate::settings::{AwsArgs, Layers, LocationArgs, StoreSettings, UsageError};
 use crate::wiring::{self, Wiring};
+
+mod queue;
+use queue::{dlq_retention_check, queue_checks, QueueArn, QueueFacts, MAX_RETENTION_SECS};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -298,6 +305,7 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
             checks.push(bucket_check);
             let key = format!("{prefix}{today}");
             if bucket_there {
+                checks.push(check_versioning(&s3, bucket).await);
                 checks.push(check_day_read(&s3, bucket, prefix, &key).await);
             } else {
                 checks.push(Check::skip(format!(
@@ -381,46 +389,8 @@ async fn check_credentials(sdk: &aws_config::SdkConfig) -> Check {
     }
 }
 
-/// The queue's checks from its attributes (pure): depth and visibility timeout, then the
-/// dead-letter queue.
-pub fn queue_checks<S: std::hash::BuildHasher>(
-    url: &str,
-    attrs: &std::collections::HashMap<QueueAttributeName, String, S>,
-) -> Vec<Check> {
-    let get = |n: QueueAttributeName| attrs.get(&n).map_or("?", String::as_str);
-    let mut out = vec![Check::ok(format!(
-        "queue {url}: readable; {} visible, {} in flight, visibility timeout {} s",
-        get(QueueAttributeName::ApproximateNumberOfMessages),
-        get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        get(QueueAttributeName::VisibilityTimeout),
-    ))];
-    let redrive = attrs
-        .get(&QueueAttributeName::RedrivePolicy)
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| serde_json::from_str::<serde_json::Value>(p).unwrap_or_default());
-    out.push(match redrive {
-        Some(policy) => {
-            let target = policy
-                .get("deadLetterTargetArn")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("?");
-            let receives = match policy.get("maxReceiveCount") {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(v @ serde_json::Value::Number(_)) => v.to_string(),
-                _ => "?".to_owned(),
-            };
-            Check::ok(format!(
-                "queue {url}: dead-letter queue {target} after {receives} receives"
-            ))
-        }
-        None => Check::warn(
-            format!("queue {url}: no redrive policy, so a message that keeps failing comes back forever and is never set aside"),
-            "give it a dead-letter queue: the Terraform module (deploy/terraform, see docs/DEPLOY.md) creates one with create_queue = true (QUEUE-dlq, queue_max_receive_count); for an existing queue add a RedrivePolicy (console: Edit → Dead-letter queue)",
-        ),
-    });
-    out
-}
-
+/// The queue's checks: one GetQueueAttributes, decided by `queue_checks`, then the
+/// dead-letter queue's retention when its policy names one.
 async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<Check> {
     let res = sqs
         .get_queue_attributes()
@@ -428,13 +398,20 @@ async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
         .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .attribute_names(QueueAttributeName::MessageRetentionPeriod)
         .attribute_names(QueueAttributeName::RedrivePolicy)
         .send()
         .await;
     let err = match res {
         Ok(out) => {
             let none = std::collections::HashMap::new();
-            return queue_checks(url, out.attributes().unwrap_or(&none));
+            let facts = QueueFacts::from_attributes(out.attributes().unwrap_or(&none));
+            let arn = queue_arn_from_url(url, region);
+            let mut checks = queue_checks(url, arn.as_deref(), &facts);
+            if let (Some(Ok(policy)), Some(secs)) = (&facts.redrive, facts.retention_secs()) {
+                checks.push(check_dlq_retention(sqs, url, &policy.dead_letter_target, secs).await);
+            }
+            return checks;
         }
         Err(e) => e,
     };
@@ -469,6 +446,91 @@ async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<
             format!("check that the SQS endpoint is reachable and that QUEUE_URL, AWS_REGION (now {region}) and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SQS are right.{region_hint}"),
         ),
     }]
+}
+
+/// The dead-letter queue's retention against the queue's (`queue_secs`): one
+/// GetQueueAttributes on its URL, derived from its ARN beside the queue's URL. A dead-letter
+/// queue that cannot be described (the writer's policy covers its own queue only) is a skip.
+async fn check_dlq_retention(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    dlq: &QueueArn,
+    queue_secs: u64,
+) -> Check {
+    let Some(dlq_url) = dlq.url_beside(url) else {
+        return Check::skip(format!(
+            "dead-letter queue {dlq}: retention not checked (not in the queue's region, or the queue URL has no /ACCOUNT/NAME path)"
+        ));
+    };
+    let res = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::MessageRetentionPeriod)
+        .send()
+        .await;
+    let err = match res {
+        Ok(out) => {
+            let secs = out
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::MessageRetentionPeriod))
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            return match secs {
+                Some(secs) => dlq_retention_check(dlq, &dlq_url, secs, queue_secs),
+                None => Check::skip(format!(
+                    "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url} gave no MessageRetentionPeriod in seconds)"
+                )),
+            };
+        }
+        Err(e) => e,
+    };
+    let missing = matches!(&err, SdkError::ServiceError(se) if se.err().is_queue_does_not_exist());
+    match if missing { Problem::Missing } else { problem_of(&err) } {
+        Problem::Missing => Check::warn(
+            format!("dead-letter queue {dlq}: does not exist ({dlq_url}), so messages that keep failing have nowhere to go"),
+            format!("create it (aws sqs create-queue --queue-name {} --attributes MessageRetentionPeriod={MAX_RETENTION_SECS}), or point the queue's RedrivePolicy at one that exists", dlq.name),
+        ),
+        Problem::Denied => Check::skip(format!(
+            "dead-letter queue {dlq}: retention not checked (sqs:GetQueueAttributes on it is denied: the writer's policy covers its own queue only; run doctor with your own credentials to check it)"
+        )),
+        other => Check::skip(format!(
+            "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url}: {other})"
+        )),
+    }
+}
+
+/// Bucket versioning from GetBucketVersioning's status (pure): `Enabled` is ok, anything else
+/// (`Suspended`, or never enabled: no status) warns.
+pub fn versioning_check(bucket: &str, status: Option<&BucketVersioningStatus>) -> Check {
+    let state = match status {
+        Some(BucketVersioningStatus::Enabled) => {
+            return Check::ok(format!(
+                "bucket {bucket}: versioning Enabled: an overwritten or deleted day file can be recovered"
+            ));
+        }
+        Some(s) => format!("versioning {}", s.as_str()),
+        None => "versioning was never enabled".to_owned(),
+    };
+    Check::warn(
+        format!("bucket {bucket}: {state}, so an overwritten or deleted day file cannot be recovered (the migration guide requires versioning)"),
+        format!("aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled (deploy/terraform enables it on a bucket it creates)"),
+    )
+}
+
+async fn check_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Check {
+    let err = match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(out) => return versioning_check(bucket, out.status()),
+        Err(e) => e,
+    };
+    match problem_of(&err) {
+        Problem::Denied => Check::warn(
+            format!("bucket {bucket}: versioning not checked: access denied to s3:GetBucketVersioning"),
+            format!("allow s3:GetBucketVersioning on {} (the writer policy of deploy/terraform grants it), or run doctor with your own credentials", bucket_arn(bucket)),
+        ),
+        other => Check::warn(
+            format!("bucket {bucket}: versioning not checked: GetBucketVersioning failed: {other}"),
+            format!("check it by hand: aws s3api get-bucket-versioning --bucket {bucket}"),
+        ),
+    }
 }
 
 fn wrong_region_fix(bucket: &str, region: &str, found: Option<&String>) -> String {
@@ -658,7 +720,6 @@ fn check_dir_day_read(file: &Path) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
     fn render_puts_fix_lines_under_their_check_and_tallies() {
@@ -750,39 +811,30 @@ mod tests {
     }
 
     #[test]
-    fn queue_checks_show_depth_and_warn_without_dlq() {
-        let mut attrs = HashMap::new();
-        attrs.insert(
-            QueueAttributeName::ApproximateNumberOfMessages,
-            "3".to_owned(),
-        );
-        attrs.insert(
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-            "1".to_owned(),
-        );
-        attrs.insert(QueueAttributeName::VisibilityTimeout, "300".to_owned());
-        let checks = queue_checks("https://q", &attrs);
-        assert_eq!(checks[0].status, Status::Ok);
-        assert!(checks[0]
-            .what
-            .contains("3 visible, 1 in flight, visibility timeout 300 s"));
-        assert_eq!(checks[1].status, Status::Warn);
-        assert!(checks[1]
-            .fix
-            .as_deref()
-            .unwrap()
-            .contains("deploy/terraform"));
-
-        attrs.insert(
-            QueueAttributeName::RedrivePolicy,
-            r#"{"deadLetterTargetArn":"arn:aws:sqs:us-west-2:1:q-dlq","maxReceiveCount":5}"#
-                .to_owned(),
-        );
-        let checks = queue_checks("https://q", &attrs);
-        assert_eq!(checks[1].status, Status::Ok);
-        assert!(checks[1]
-            .what
-            .contains("arn:aws:sqs:us-west-2:1:q-dlq after 5 receives"));
+    fn only_enabled_versioning_passes() {
+        let ok = versioning_check("logpublish", Some(&BucketVersioningStatus::Enabled));
+        assert_eq!(ok.status, Status::Ok);
+        assert!(ok.what.contains("versioning Enabled"), "{ok:?}");
+        let fix = "aws s3api put-bucket-versioning --bucket logpublish --versioning-configuration Status=Enabled";
+        for (status, state) in [
+            (
+                Some(BucketVersioningStatus::Suspended),
+                "versioning Suspended",
+            ),
+            (None, "versioning was never enabled"),
+            (
+                Some(BucketVersioningStatus::from("Sometimes")),
+                "versioning Sometimes",
+            ),
+        ] {
+            let c = versioning_check("logpublish", status.as_ref());
+            assert_eq!(c.status, Status::Warn, "{c:?}");
+            assert!(
+                c.what.starts_with(&format!("bucket logpublish: {state}, so an overwritten or deleted day file cannot be recovered")),
+                "{c:?}"
+            );
+            assert!(c.fix.as_deref().unwrap().starts_with(fix), "{c:?}");
+        }
     }
 
     #[test]

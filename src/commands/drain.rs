@@ -60,7 +60,10 @@ pub struct DrainArgs {
     /// error (exit status 2).
     #[arg(long, value_name = "FILE", env = "S3EW_METRIC_DATA")]
     pub metric_data: Option<PathBuf>,
-    /// Write nothing and delete nothing; print what would change per day.
+    /// Write nothing and delete nothing; print what would change per day. Each message read from
+    /// a queue is given back, but its receive counts toward the queue's maxReceiveCount (after
+    /// that many, SQS moves it to the dead-letter queue), so a dry run from a queue reads at most
+    /// 100 messages unless --max-messages is given.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
@@ -68,7 +71,7 @@ pub struct DrainArgs {
     /// Most messages in one block (one flush of the day files).
     #[arg(long, value_name = "N", env = "S3EW_BLOCK_MESSAGES", default_value_t = defaults::BLOCK_MESSAGES)]
     pub block_messages: usize,
-    /// Stop after this many messages.
+    /// Stop after this many messages. [default: unlimited; 100 for a --dry-run from a queue]
     #[arg(long, value_name = "N", env = "S3EW_MAX_MESSAGES")]
     pub max_messages: Option<u64>,
     /// Day files merged at once.
@@ -140,7 +143,11 @@ impl DrainSettings {
         // Whether the quarantine is inside the day files is checked with the other locations
         // before the run (crate::preflight): exit status 3.
         let at = args.at.resolve(layers)?;
-        let max_messages = args.max_messages.or(f.max_messages);
+        let max_messages = settings::max_messages(
+            args.max_messages.or(f.max_messages),
+            args.dry_run,
+            matches!(source, SourceSpec::Sqs(_)),
+        );
         let queue_url = match &source {
             SourceSpec::Sqs(u) => u.clone(),
             _ => String::new(),
@@ -556,6 +563,58 @@ mod tests {
             Some(defaults::VISIBILITY_TIMEOUT_SECS / 2)
         );
         assert_eq!(s.sqs.queue_url, "https://sqs.us-west-2.amazonaws.com/1/q");
+    }
+
+    #[test]
+    fn a_dry_run_from_a_queue_is_capped_unless_max_messages_is_given() {
+        const QUEUE: &str = "https://sqs.us-west-2.amazonaws.com/1/q";
+        let cap = |argv: &[&str]| {
+            let s = resolve(argv).unwrap();
+            assert_eq!(s.sqs.max_messages, s.options.max_messages, "{argv:?}");
+            s.options.max_messages
+        };
+        let default = Some(defaults::DRY_RUN_MAX_MESSAGES);
+        assert_eq!(cap(&["--source", QUEUE, "--dry-run"]), default);
+        for n in ["120", "30"] {
+            let given = &["--source", QUEUE, "--dry-run", "--max-messages", n];
+            assert_eq!(cap(given), n.parse().ok(), "the flag wins, above or below");
+        }
+        assert_eq!(cap(&["--source", QUEUE]), None, "a real run is not capped");
+        assert_eq!(
+            cap(&["--source", "f.jsonl", "--dry-run"]),
+            None,
+            "a file costs no receives"
+        );
+        let config = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(config.path(), "max_messages = 250\n").unwrap();
+        let path = config.path().to_str().unwrap();
+        assert_eq!(
+            cap(&["--source", QUEUE, "--dry-run", "--config", path]),
+            Some(250),
+            "the config file wins too"
+        );
+    }
+
+    #[test]
+    fn help_says_what_a_dry_run_spends_and_its_cap() {
+        use clap::CommandFactory as _;
+        let help = Top::command().render_long_help().to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains("its receive counts toward the queue's maxReceiveCount"),
+            "{help}"
+        );
+        let cap = defaults::DRY_RUN_MAX_MESSAGES;
+        assert!(
+            help.contains(&format!("a dry run from a queue reads at most {cap} messages unless --max-messages is given")),
+            "{help}"
+        );
+        assert!(
+            help.contains(&format!(
+                "[default: unlimited; {cap} for a --dry-run from a queue]"
+            )),
+            "{help}"
+        );
     }
 
     #[test]

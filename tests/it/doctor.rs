@@ -4,7 +4,12 @@
 
 use std::process::Output;
 
-use crate::support::{self, bin, needs_emulators, rt, Emulator, BUCKET, DEST, QPREFIX};
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::support::{
+    self, bin, needs_emulators, rt, Emulator, Fault, Kind, Stage, BUCKET, DEST, QPREFIX,
+};
 
 fn doctor(emulator: &Emulator, args: &[&str]) -> Output {
     let mut c = bin();
@@ -41,6 +46,29 @@ fn today() -> String {
     jiff::Timestamp::now().strftime("%Y%m%d").to_string()
 }
 
+async fn set_versioning(s3: &aws_sdk_s3::Client, status: BucketVersioningStatus) {
+    s3.put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .expect("PutBucketVersioning");
+}
+
+async fn set_queue_attribute(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: QueueAttributeName,
+    value: &str,
+) {
+    sqs.set_queue_attributes()
+        .queue_url(url)
+        .attributes(name, value)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("SetQueueAttributes on {url}: {e:?}"));
+}
+
 #[test]
 fn staged_setup_passes_shows_depth_and_consumes_nothing() {
     needs_emulators!();
@@ -68,6 +96,16 @@ fn staged_setup_passes_shows_depth_and_consumes_nothing() {
     assert!(depth.contains("3 visible, 0 in flight"), "{text}");
     assert!(
         line_with(&text, "[ok]", "dead-letter queue").is_some_and(|(l, _)| l.contains("-dlq")),
+        "{text}"
+    );
+    // SQS's default retention, 4 days, is just enough.
+    assert!(
+        line_with(
+            &text,
+            "[ok]",
+            "messages are kept 4 days (MessageRetentionPeriod 345600 s)"
+        )
+        .is_some(),
         "{text}"
     );
     assert!(
@@ -152,8 +190,11 @@ fn queue_without_redrive_policy_is_a_warning_only() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let (_, fix) = line_with(&text, "[warn]", "no redrive policy").expect("a [warn] line");
+    let fix = fix.unwrap_or_default();
     assert!(
-        fix.is_some_and(|f| f.contains("deploy/terraform")),
+        fix.contains("deploy/terraform")
+            && fix.contains("aws sqs create-queue --queue-name events-dlq")
+            && fix.contains(&format!("aws sqs set-queue-attributes --queue-url {queue}")),
         "{text}"
     );
     // No day file staged: a 404 is fine.
@@ -162,7 +203,13 @@ fn queue_without_redrive_policy_is_a_warning_only() {
         line_with(&text, "[ok]", &day).is_some_and(|(l, _)| l.contains("missing (404)")),
         "{text}"
     );
-    assert!(text.contains("1 warning, 0 failures"), "{text}");
+    // The other warning: the bucket is not versioned (LocalStack), or its versioning cannot be
+    // read (moto's answer has a root element the SDK refuses).
+    assert!(
+        line_with(&text, "[warn]", "bucket logpublish: versioning").is_some(),
+        "{text}"
+    );
+    assert!(text.contains("2 warnings, 0 failures"), "{text}");
 }
 
 #[test]
@@ -270,4 +317,241 @@ fn no_source_at_all_is_a_failed_check() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let (_, fix) = line_with(&text, "[FAIL]", "QUEUE_URL").expect("a [FAIL] line");
     assert!(fix.is_some_and(|f| f.contains("fix:")), "{text}");
+}
+
+#[test]
+fn bucket_versioning_enabled_passes_and_otherwise_warns_with_the_command() {
+    needs_emulators!();
+    // LocalStack: moto answers GetBucketVersioning with the root element
+    // GetBucketVersioningResponse instead of S3's VersioningConfiguration, which the SDK refuses.
+    let emulator = Emulator::of(Kind::LocalStack);
+    let rt = rt();
+    let s3 = rt.block_on(emulator.s3());
+    let queue = rt.block_on(async {
+        support::create_bucket(&s3, BUCKET).await;
+        support::create_queue_with_dlq(&emulator.sqs().await, "events", 5)
+            .await
+            .0
+    });
+    let fix = "fix: aws s3api put-bucket-versioning --bucket logpublish --versioning-configuration Status=Enabled";
+
+    let out = doctor(&emulator, &["--source", &queue, "--dest", DEST]);
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning only: {}",
+        describe(&out)
+    );
+    let (line, next) = line_with(
+        &text,
+        "[warn]",
+        "bucket logpublish: versioning was never enabled",
+    )
+    .expect("a [warn] line for a bucket never versioned");
+    assert!(line.contains("cannot be recovered"), "{text}");
+    assert!(
+        next.is_some_and(|l| l.trim_start().starts_with(fix)),
+        "{text}"
+    );
+
+    rt.block_on(set_versioning(&s3, BucketVersioningStatus::Suspended));
+    let text = stdout(&doctor(&emulator, &["--source", &queue, "--dest", DEST]));
+    let (_, next) = line_with(&text, "[warn]", "bucket logpublish: versioning Suspended")
+        .expect("a [warn] line for suspended versioning");
+    assert!(
+        next.is_some_and(|l| l.trim_start().starts_with(fix)),
+        "{text}"
+    );
+
+    rt.block_on(set_versioning(&s3, BucketVersioningStatus::Enabled));
+    let out = doctor(&emulator, &["--source", &queue, "--dest", DEST]);
+    let text = stdout(&out);
+    assert!(
+        line_with(&text, "[ok]", "bucket logpublish: versioning Enabled").is_some(),
+        "{text}"
+    );
+    assert!(text.contains("0 warnings, 0 failures"), "{text}");
+}
+
+#[test]
+fn denied_versioning_names_the_permission() {
+    needs_emulators!();
+    let stage = Stage::bucket(None);
+    let queue = stage
+        .rt
+        .block_on(support::create_queue_with_dlq(&stage.sqs, "events", 5))
+        .0;
+    stage
+        .proxy
+        .inject("s3:GetBucketVersioning", Fault::Status(403), 1);
+
+    let out = stage.run(&["doctor", "--source", &queue, "--dest", DEST]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(stage.proxy.injected("s3:GetBucketVersioning"), 1);
+    let (line, next) = line_with(&text, "[warn]", "bucket logpublish: versioning not checked")
+        .expect("a [warn] line");
+    assert!(
+        line.contains("access denied to s3:GetBucketVersioning"),
+        "{text}"
+    );
+    let fix = next.unwrap_or_default();
+    assert!(
+        fix.contains("allow s3:GetBucketVersioning on arn:aws:s3:::logpublish")
+            && fix.contains("your own credentials"),
+        "{text}"
+    );
+}
+
+#[test]
+fn queue_retention_fails_below_two_hours_warns_below_four_days() {
+    needs_emulators!();
+    let emulator = Emulator::start();
+    let rt = rt();
+    let sqs = rt.block_on(emulator.sqs());
+    rt.block_on(async { support::create_bucket(&emulator.s3().await, BUCKET).await });
+    // Each queue has a dead-letter queue kept 14 days, so only the retention line differs.
+    let queue_kept = |name: &str, secs: u64| {
+        rt.block_on(async {
+            let (url, dlq) = support::create_queue_with_dlq(&sqs, name, 5).await;
+            let secs = secs.to_string();
+            set_queue_attribute(
+                &sqs,
+                &url,
+                QueueAttributeName::MessageRetentionPeriod,
+                &secs,
+            )
+            .await;
+            set_queue_attribute(
+                &sqs,
+                &dlq,
+                QueueAttributeName::MessageRetentionPeriod,
+                "1209600",
+            )
+            .await;
+            url
+        })
+    };
+    let set_fix = |url: &str| {
+        format!("aws sqs set-queue-attributes --queue-url {url} --attributes MessageRetentionPeriod=1209600")
+    };
+
+    let short = queue_kept("short", 3_600);
+    let out = doctor(&emulator, &["--source", &short, "--dest", DEST]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let (line, next) = line_with(&text, "[FAIL]", "MessageRetentionPeriod 3600 s")
+        .expect("a [FAIL] line for 1 h of retention");
+    assert!(
+        line.contains("less than 2 × the job's interval of 1 h"),
+        "{text}"
+    );
+    assert!(next.is_some_and(|f| f.contains(&set_fix(&short))), "{text}");
+
+    let medium = queue_kept("medium", 86_400);
+    let out = doctor(&emulator, &["--source", &medium, "--dest", DEST]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (line, next) = line_with(&text, "[warn]", "MessageRetentionPeriod 86400 s")
+        .expect("a [warn] line for 1 day of retention");
+    assert!(line.contains("less than 4 days"), "{text}");
+    assert!(
+        next.is_some_and(|f| f.contains(&set_fix(&medium))),
+        "{text}"
+    );
+
+    let long = queue_kept("long", 1_209_600);
+    let out = doctor(&emulator, &["--source", &long, "--dest", DEST]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        line_with(
+            &text,
+            "[ok]",
+            "messages are kept 14 days (MessageRetentionPeriod 1209600 s)"
+        )
+        .is_some(),
+        "{text}"
+    );
+    assert!(
+        line_with(&text, "[ok]", "no less than the queue's 14 days")
+            .is_some_and(|(l, _)| l.contains("dead-letter queue arn:aws:sqs:")),
+        "the dead-letter queue's retention was read: {text}"
+    );
+}
+
+#[test]
+fn a_low_max_receive_count_and_a_short_lived_dead_letter_queue_warn() {
+    needs_emulators!();
+    let emulator = Emulator::start();
+    let rt = rt();
+    let sqs = rt.block_on(emulator.sqs());
+    let (queue, dlq) = rt.block_on(async {
+        support::create_bucket(&emulator.s3().await, BUCKET).await;
+        let (url, dlq) = support::create_queue_with_dlq(&sqs, "events", 2).await;
+        set_queue_attribute(
+            &sqs,
+            &url,
+            QueueAttributeName::MessageRetentionPeriod,
+            "1209600",
+        )
+        .await;
+        set_queue_attribute(
+            &sqs,
+            &dlq,
+            QueueAttributeName::MessageRetentionPeriod,
+            "345600",
+        )
+        .await;
+        (url, dlq)
+    });
+    let dlq_arn = rt.block_on(support::queue_arn(&sqs, &dlq));
+
+    let out = doctor(&emulator, &["--source", &queue, "--dest", DEST]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let (line, next) = line_with(&text, "[warn]", "after only 2 receives")
+        .expect("a [warn] line for maxReceiveCount 2");
+    assert!(
+        line.contains(&dlq_arn) && line.contains("every dry run"),
+        "{text}"
+    );
+    assert!(
+        next.is_some_and(|f| f.contains(r#"\"maxReceiveCount\":\"5\""#)),
+        "{text}"
+    );
+    let (line, next) = line_with(
+        &text,
+        "[warn]",
+        &format!("dead-letter queue {dlq_arn}: messages are kept 4 days"),
+    )
+    .expect("a [warn] line for the dead-letter queue's shorter retention");
+    assert!(line.contains("less than the queue's 14 days"), "{text}");
+    assert!(
+        next.is_some_and(|f| f.contains(&format!(
+            "--queue-url {dlq} --attributes MessageRetentionPeriod=1209600"
+        ))),
+        "{text}"
+    );
+
+    // Raised to 5 receives: the redrive line passes.
+    let policy =
+        serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}).to_string();
+    rt.block_on(set_queue_attribute(
+        &sqs,
+        &queue,
+        QueueAttributeName::RedrivePolicy,
+        &policy,
+    ));
+    let text = stdout(&doctor(&emulator, &["--source", &queue, "--dest", DEST]));
+    assert!(
+        line_with(
+            &text,
+            "[ok]",
+            &format!("dead-letter queue {dlq_arn} after 5 receives")
+        )
+        .is_some(),
+        "{text}"
+    );
 }

@@ -685,6 +685,116 @@ fn dry_run_writes_and_deletes_nothing_and_gives_the_messages_back() {
         .any(|d| d["new_lines"].as_u64().unwrap() > 0));
 }
 
+/// Receives every visible message once, with its `ApproximateReceiveCount`, then makes them all
+/// visible again. The counts, sorted.
+fn receive_counts(stage: &Stage) -> Vec<u64> {
+    use aws_sdk_sqs::types::{
+        ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName,
+    };
+    stage.rt.block_on(async {
+        let (sqs, url) = (&stage.sqs, stage.queue());
+        let mut counts = Vec::new();
+        let mut handles = Vec::new();
+        loop {
+            let out = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(60)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .send()
+                .await
+                .expect("ReceiveMessage");
+            if out.messages().is_empty() {
+                break;
+            }
+            for m in out.messages() {
+                let count = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .expect("an ApproximateReceiveCount");
+                counts.push(count);
+                handles.push(m.receipt_handle().expect("a receipt handle").to_owned());
+            }
+        }
+        for chunk in handles.chunks(10) {
+            let entries = chunk.iter().enumerate().map(|(i, h)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(h)
+                    .visibility_timeout(0)
+                    .build()
+                    .unwrap()
+            });
+            let out = sqs
+                .change_message_visibility_batch()
+                .queue_url(url)
+                .set_entries(Some(entries.collect()))
+                .send()
+                .await
+                .expect("ChangeMessageVisibilityBatch");
+            assert!(out.failed().is_empty(), "{:?}", out.failed());
+        }
+        counts.sort_unstable();
+        counts
+    })
+}
+
+/// A dry run spends one receive (of the queue's maxReceiveCount) per message it reads: from a
+/// queue it reads 100 unless --max-messages says otherwise, exactly, although receives take
+/// up to 10 at a time; a real run is not capped.
+#[test]
+fn a_dry_run_reads_at_most_100_messages_unless_max_messages_is_given() {
+    needs_emulators!();
+    let tmp = tempfile::tempdir().unwrap();
+    let bodies: Vec<String> = bodies_of("emulator").into_iter().take(130).collect();
+    let stage = Stage::new(&fixture("emulator").join("existing"), &bodies, None);
+    let before = stage.archive();
+    let report_path = tmp.path().join("r.json");
+
+    let out = run_ok(&mut stage.drain(&report_path, &["--dry-run"]));
+    let r = read_json(&report_path);
+    assert_eq!(
+        (r["received"].as_u64(), r["deleted"].as_u64()),
+        (Some(100), Some(0))
+    );
+    assert_eq!(r["max_messages_reached"], true);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("stopped at 100 messages (--max-messages, or a dry run's default): more may be waiting in the queue"),
+        "{stderr}"
+    );
+    assert_eq!(stage.depth(), (130, 0), "every message is visible again");
+    // Our own receive is the second for the 100 the dry run read, the first for the others.
+    let counts = receive_counts(&stage);
+    assert_eq!(counts.len(), 130);
+    assert_eq!(counts.iter().filter(|&&c| c == 1).count(), 30, "{counts:?}");
+    assert_eq!(
+        counts.iter().filter(|&&c| c == 2).count(),
+        100,
+        "{counts:?}"
+    );
+
+    run_ok(&mut stage.drain(&report_path, &["--dry-run", "--max-messages", "120"]));
+    let r = read_json(&report_path);
+    assert_eq!(
+        (r["received"].as_u64(), r["deleted"].as_u64()),
+        (Some(120), Some(0))
+    );
+    assert_eq!(stage.archive(), before, "dry runs write nothing");
+
+    let out = run_ok(&mut stage.drain(&report_path, &[]));
+    let r = read_json(&report_path);
+    assert_eq!(
+        (r["received"].as_u64(), r["deleted"].as_u64()),
+        (Some(130), Some(130))
+    );
+    assert_eq!(r["max_messages_reached"], false);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("stopped at"));
+    assert_eq!(stage.depth(), (0, 0));
+}
+
 #[test]
 fn access_denied_names_the_key_and_the_permission_and_keeps_the_messages() {
     needs_emulators!();

@@ -592,6 +592,7 @@ fn classify_s3(method: &Method, uri: &Uri, headers: &HeaderMap) -> &'static str 
             Method::PUT if params.is_empty() => "CreateBucket",
             Method::HEAD => "HeadBucket",
             Method::GET if value("list-type") == Some("2") => "ListObjectsV2",
+            Method::GET if has("versioning") => "GetBucketVersioning",
             Method::POST if has("delete") => "DeleteObjects",
             _ => "Other",
         };

@@ -511,7 +511,7 @@ pub fn versioning_check(bucket: &str, status: Option<&BucketVersioningStatus>) -
         None => "versioning was never enabled".to_owned(),
     };
     Check::warn(
-        format!("bucket {bucket}: {state}, so an overwritten or deleted day file cannot be recovered (the migration guide requires versioning)"),
+        format!("bucket {bucket}: {state}, so an overwritten or deleted day file cannot be recovered (docs/MIGRATION.md requires versioning)"),
         format!("aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled (deploy/terraform enables it on a bucket it creates)"),
     )
 }

@@ -6,7 +6,11 @@
 //! setting is chosen (flag, environment, config file), how bad values are refused, and that
 //! `--github-summary`'s annotations and the records share stdout line by line.
 
-#![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss, clippy::float_cmp)] // counts as CloudWatch values: whole numbers
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::float_cmp
+)] // counts as CloudWatch values: whole numbers
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod acceptance;
 mod doctor;
 mod emulator;
 mod harness;

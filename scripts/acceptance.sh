@@ -15,8 +15,7 @@
 #   --steps LIST          the steps to run, e.g. 1,5 [default: 1,2,3,4,5]
 #   --keep                delete nothing: leave the scratch resources for a look (the names are
 #                         printed; delete them yourself)
-#   --conformance DIR     the conformance sets [default: tests/fixtures/conformance beside this
-#                         script]
+#   --conformance DIR     the conformance sets [default: the checkout's tests/fixtures/conformance]
 #
 # Steps, one row each (or more) of the Markdown table printed at the end:
 #   1  the conformance sets drained from SQS: each day file byte for byte, the quarantine, counts
@@ -446,7 +445,7 @@ step2() {
   elif [ "$d" != "0 0" ]; then
     row "$step" FAILED "the queue still holds messages (visible, in flight: $d)"
   else
-    row "$step" held "$messages messages ($distinct distinct lines, $days days, one in ten sent twice) by 4 drains at once: every line once; received $received ($per), deleted $received; $conflicts conflict retries; verify clean; queue empty"
+    row "$step" held "$messages messages ($distinct distinct lines, $days days, one in ten sent twice) by 4 drains at once: every line once; received $received ($per), deleted $received; conflict retries: $conflicts; verify clean; queue empty"
   fi
 }
 
@@ -501,11 +500,11 @@ step3() {
   awsx s3 cp --quiet "s3://$bucket/$key" "$work/got3/day" >"$work/got3.log" 2>&1 ||
     { row "$data" FAILED "downloading the day: $(tail_of "$work/got3.log")"; row "$atom" FAILED "not shown"; return; }
   local sizes="seeded $((seed_bytes >> 20)).$(((seed_bytes & 1048575) * 10 >> 20)) MiB ($seed_lines lines; threshold 8 MiB, parts 5 MiB)"
-  local traffic="$((round * new)) new lines in $round round(s) of 2 drains; $completes CompleteMultipartUpload, $parts UploadPart, $conflicts conflict retries"
+  local traffic="$((round * new)) new lines by 2 drains at once (rounds of $new: $round); CompleteMultipartUpload: $completes, UploadPart: $parts, conflict retries: $conflicts"
   if cmp -s "$work/expect3" "$work/got3/day"; then
     row "$data" held "$sizes: all $lines lines once; $traffic"
     if [ "$on_aws" = 0 ]; then
-      row "$atom" "not shown on this endpoint" "its CompleteMultipartUpload conditions are not atomic ($conflicts conflict retries seen); on S3 a retry here is the If-Match refusing the slower writer"
+      row "$atom" "not shown on this endpoint" "its CompleteMultipartUpload conditions are not atomic (conflict retries seen: $conflicts); on S3 a retry here is the If-Match refusing the slower writer"
     elif [ "$conflicts" -gt 0 ]; then
       row "$atom" held "the writers collided: S3 refused the slower CompleteMultipartUpload (If-Match) $conflicts time(s), the writer merged again, no line lost"
     else
@@ -515,16 +514,18 @@ step3() {
   fi
   # Lines are missing: were they never written, or overwritten by a writer that completed on an
   # old version (the lost update that If-Match prevents)? Every version of the day tells.
-  local versions v prev='' lost_update=0 missing never
+  local versions v n=0 prev='' lost_update=0 missing never
   missing=$(LC_ALL=C comm -23 "$work/expect3" "$work/got3/day" | wc -l | tr -d ' ')
+  # Oldest first (S3 lists a key's versions newest first).
   versions=$(awsx s3api list-object-versions --bucket "$bucket" --prefix "$key" |
     jq -r --arg k "$key" '[(.Versions // [])[] | select(.Key == $k)] | reverse | .[].VersionId') || versions=''
   : >"$work/union3"
   for v in $versions; do
-    awsx s3api get-object --bucket "$bucket" --key "$key" --version-id "$v" "$work/got3/v-$v" >/dev/null 2>&1 || continue
-    if [ -n "$prev" ] && [ "$(LC_ALL=C comm -23 "$prev" "$work/got3/v-$v" | wc -l)" -gt 0 ]; then lost_update=1; fi
-    cat "$work/got3/v-$v" >>"$work/union3"
-    prev="$work/got3/v-$v"
+    n=$((n + 1))
+    awsx s3api get-object --bucket "$bucket" --key "$key" --version-id "$v" "$work/got3/v$n" >/dev/null 2>&1 || continue
+    if [ -n "$prev" ] && [ "$(LC_ALL=C comm -23 "$prev" "$work/got3/v$n" | wc -l)" -gt 0 ]; then lost_update=1; fi
+    cat "$work/got3/v$n" >>"$work/union3"
+    prev="$work/got3/v$n"
   done
   LC_ALL=C sort -u -o "$work/union3" "$work/union3"
   never=$(LC_ALL=C comm -23 "$work/expect3" "$work/union3" | wc -l | tr -d ' ')

@@ -6,8 +6,8 @@
 //! Each run checks the script's table (every step's row, with the result this endpoint can give:
 //! `held`, or `not shown on this endpoint` for what depends on AWS itself), its exit status, and
 //! that nothing it made is left, whether it ends, fails a step or is stopped: no bucket, queue or
-//! IAM role. Step 2 runs with `--messages 400`
-//! (the default, for AWS, is 4000) to keep the run short.
+//! IAM role (`--keep` leaves them, and says so). Step 2 runs with `--messages 400` (the default,
+//! for AWS, is 4000) to keep the run short.
 //!
 //! The script needs the AWS CLI and jq. The AWS CLI is the one the LocalStack venv pins
 //! (`awscli` in scripts/localstack-requirements.txt, a dependency of localstack-core), put first

@@ -5,6 +5,8 @@
 #                      scripts/localstack-requirements.txt; needs Python 3.13 or later (it
 #                      imports warnings.deprecated), found as S3EW_PYTHON, python3.14, python3.13
 #                      or python3 on PATH, or under pyenv (PyPI, ~500 MB)
+#                      It holds the AWS CLI too (awscli, a dependency of localstack-core), which
+#                      tests/it/acceptance.rs runs scripts/acceptance.sh with.
 #   moto-venv/         moto[server], pinned below (PyPI, ~320 MB)
 #   cargo-lambda-venv/ cargo-lambda and zig, pinned below: the local Lambda emulator that
 #                      scripts/test-lambda.sh runs the function under (PyPI, ~470 MB)

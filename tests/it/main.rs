@@ -7,6 +7,7 @@
 
 mod support;
 
+mod acceptance;
 mod compare;
 mod doctor;
 mod emulator;

@@ -323,7 +323,8 @@ fn start(kind: Kind, env: &[(&str, &str)]) -> Process {
                 command
                     .arg(format!("{support}/localstack_server.py"))
                     .env("S3EW_LOCALSTACK_S3_DIR", dir.join("s3"))
-                    .env("SERVICES", "sqs,s3")
+                    // STS and IAM for scripts/acceptance.sh (tests/it/acceptance.rs).
+                    .env("SERVICES", "sqs,s3,sts,iam")
                     .env("GATEWAY_LISTEN", &listen)
                     .env("LOCALSTACK_HOST", &listen)
                     .env("SQS_ENDPOINT_STRATEGY", "path")

@@ -549,3 +549,71 @@ fn metric_data_of_a_partial_run_and_of_a_run_that_cannot_start_count_failures_an
     assert_eq!(out.status.code(), Some(2));
     assert!(!file.exists(), "no metric data on a usage error");
 }
+
+/// The hourly workflow's publish step, as it runs there: `aws cloudwatch put-metric-data
+/// --cli-input-json file://metric-data.json` (the AWS CLI checks the input against the API's
+/// model before sending) accepts the file, and CloudWatch (moto's) then holds every metric in the
+/// namespace the alarms watch.
+#[test]
+fn the_hourly_workflows_publish_command_accepts_the_metric_data() {
+    needs_emulators!();
+    let workflow = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".github/workflows/hourly.yml"),
+    )
+    .unwrap();
+    let command = "aws cloudwatch put-metric-data --cli-input-json file://metric-data.json";
+    assert!(workflow.contains(command), "the workflow's step changed");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("metric-data.json");
+    let (out, _) = drain_examples(tmp.path(), &["--metric-data", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+
+    let emulator = Emulator::of(support::Kind::Moto);
+    let aws = support::emulator::cache_dir().join("localstack-venv/bin/aws");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(&aws)
+            .current_dir(tmp.path())
+            .envs(emulator.env_for(&emulator.endpoint))
+            .args([
+                "--endpoint-url",
+                &emulator.endpoint,
+                "--region",
+                "us-west-2",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "aws {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let words: Vec<&str> = command.split(' ').skip(1).collect();
+    cli(&words);
+    let listed: serde_json::Value = serde_json::from_str(&cli(&[
+        "cloudwatch",
+        "list-metrics",
+        "--namespace",
+        "s3-event-writer",
+        "--output",
+        "json",
+    ]))
+    .unwrap();
+    let mut names: Vec<&str> = listed["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["Dimensions"], serde_json::json!([]), "{m}");
+            m["MetricName"].as_str().unwrap()
+        })
+        .collect();
+    names.sort_unstable();
+    let mut expected = METRICS.to_vec();
+    expected.push("SuccessfulRuns");
+    expected.sort_unstable();
+    assert_eq!(names, expected);
+}

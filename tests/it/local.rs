@@ -960,3 +960,51 @@ fn markdown_link_targets(line: &str) -> Vec<&str> {
     }
     out
 }
+
+/// One version everywhere: every release the docs pin (`S3EW_VERSION`, `version=`, `--tag v`) is
+/// the version in `Cargo.toml`, which is what `release.yml` builds for the tag `vVERSION`, and
+/// CHANGELOG.md has its section.
+#[test]
+fn the_docs_pin_the_version_cargo_toml_says_and_the_changelog_has_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let version = env!("CARGO_PKG_VERSION");
+    let mut pages = vec![root.join("README.md")];
+    for entry in fs::read_dir(root.join("docs")).unwrap() {
+        pages.push(entry.unwrap().path());
+    }
+    let (mut pins, mut wrong) = (0, Vec::new());
+    for page in pages.iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+        let text = fs::read_to_string(page).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if !["S3EW_VERSION", "version=", "--tag v"]
+                .iter()
+                .any(|cue| line.contains(cue))
+            {
+                continue;
+            }
+            for token in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.')) {
+                let token = token.trim_start_matches('v').trim_end_matches('.');
+                let parts: Vec<&str> = token.split('.').collect();
+                if parts.len() != 3 || !parts.iter().all(|p| p.parse::<u32>().is_ok()) {
+                    continue;
+                }
+                pins += 1;
+                if token != version {
+                    let page = page.strip_prefix(root).unwrap().display();
+                    wrong.push(format!("{page}:{}: {token}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(pins >= 4, "found only {pins} pinned versions: did the cues change?");
+    assert!(
+        wrong.is_empty(),
+        "pinned versions other than Cargo.toml's {version}:\n{}",
+        wrong.join("\n")
+    );
+    let changelog = fs::read_to_string(root.join("CHANGELOG.md")).unwrap();
+    assert!(
+        changelog.contains(&format!("\n## [{version}] - ")),
+        "CHANGELOG.md has no section for {version}"
+    );
+}

@@ -973,7 +973,10 @@ fn the_docs_pin_the_version_cargo_toml_says_and_the_changelog_has_it() {
         pages.push(entry.unwrap().path());
     }
     let (mut pins, mut wrong) = (0, Vec::new());
-    for page in pages.iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+    for page in pages
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+    {
         let text = fs::read_to_string(page).unwrap();
         for (n, line) in text.lines().enumerate() {
             if !["S3EW_VERSION", "version=", "--tag v"]
@@ -996,7 +999,10 @@ fn the_docs_pin_the_version_cargo_toml_says_and_the_changelog_has_it() {
             }
         }
     }
-    assert!(pins >= 4, "found only {pins} pinned versions: did the cues change?");
+    assert!(
+        pins >= 4,
+        "found only {pins} pinned versions: did the cues change?"
+    );
     assert!(
         wrong.is_empty(),
         "pinned versions other than Cargo.toml's {version}:\n{}",

@@ -104,7 +104,7 @@ fn list_record_files(dir: &std::path::Path) -> anyhow::Result<Vec<Input>> {
 
 /// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
 async fn list_record_keys(ctx: &Wiring, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let s3 = ctx.s3();
+    let s3 = ctx.s3().await;
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -164,6 +164,7 @@ impl RecordLines {
             Input::S3 { bucket, key } => {
                 let out = ctx
                     .s3()
+                    .await
                     .get_object()
                     .bucket(bucket)
                     .key(key)

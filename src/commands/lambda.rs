@@ -250,9 +250,9 @@ pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
 
 /// Runs the Lambda runtime loop (the `lambda` subcommand).
 pub async fn run(settings: LambdaSettings) -> anyhow::Result<i32> {
-    let wiring = Wiring::load(&settings.store, true).await;
-    let days = wiring.day_store(&settings.dest);
-    let quarantine = wiring.quarantine_store(&settings.quarantine);
+    let wiring = Wiring::new(&settings.store);
+    let days = wiring.day_store(&settings.dest).await;
+    let quarantine = wiring.quarantine_store(&settings.quarantine).await;
     let (days, quarantine, rules) = (&days, &quarantine, &settings.rules);
     let body = &settings.quarantine_body;
     let metrics = &settings.metrics;

@@ -140,8 +140,8 @@ mod tests {
 
     fn wiring() -> Wiring {
         Wiring::new(&StoreSettings {
-            aws: Default::default(),
-            s3: Default::default(),
+            aws: crate::adapters::aws::AwsSettings::default(),
+            s3: S3Settings::default(),
         })
     }
 

@@ -104,7 +104,7 @@ impl CompareSettings {
         Ok(CompareSettings {
             a: Location::parse(&args.a)?,
             b: Location::parse(&args.b)?,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
             from: args.from,
             to: args.to,
             show: args.show,

@@ -239,7 +239,7 @@ impl DoctorSettings {
             dest: at.dest,
             quarantine,
             write_probe: args.write_probe,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
         })
     }
 

@@ -181,7 +181,7 @@ impl DrainSettings {
             dest: at.dest,
             quarantine: at.quarantine,
             sqs,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
             report: args.report.clone().or_else(|| f.report.clone()),
             metric_data: args.metric_data.clone().or_else(|| f.metric_data.clone()),
             rules: args.rules.resolve(layers)?,

@@ -216,7 +216,7 @@ impl LambdaSettings {
             quarantine: at.quarantine,
             rules: args.rules.resolve(layers)?,
             quarantine_body: args.body.resolve(layers)?,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
             metrics: args.metrics.resolve(layers, defaults::LAMBDA_METRICS)?,
         })
     }

@@ -95,7 +95,7 @@ impl QuarantineSettings {
         Ok(QuarantineSettings {
             command: args.command.clone(),
             location: at.at.resolve(layers)?.quarantine,
-            store: at.aws.resolve(layers),
+            store: at.aws.resolve(layers)?,
         })
     }
 }

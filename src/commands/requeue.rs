@@ -93,7 +93,7 @@ impl RequeueSettings {
             from: args.from.clone(),
             to: args.to.clone(),
             dry_run: args.dry_run,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
         })
     }
 }

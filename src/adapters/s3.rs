@@ -54,11 +54,14 @@ pub const MAX_PARTS: u64 = 10_000;
 /// The part size of a multipart upload of `len` bytes: `configured`, or when that would take
 /// more than [`MAX_PARTS`] parts, `len / MAX_PARTS` rounded up to a whole MiB. Any `len` up to
 /// S3's largest object (5 TiB) then takes at most [`MAX_PARTS`] parts of at most
-/// [`MAX_PART_BYTES`].
+/// [`MAX_PART_BYTES`] (or `configured`, when larger).
 pub fn part_size(configured: u64, len: u64) -> u64 {
     const MIB: u64 = 1 << 20;
-    let least = len.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
-    configured.max(1).max(least)
+    let configured = configured.max(1);
+    if len.div_ceil(configured) <= MAX_PARTS {
+        return configured;
+    }
+    len.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB
 }
 
 /// How day files are written.
@@ -495,6 +498,10 @@ mod tests {
         assert_eq!(part_size(configured, MAX_PARTS * configured), configured);
         assert_eq!(parts(configured, MAX_PARTS * configured), MAX_PARTS);
         assert_eq!(part_size(configured, 100 * MIB), configured);
+        // A part under a MiB (an emulator's) is kept while it suffices.
+        assert_eq!(part_size(256 << 10, 4 * MIB + 1), 256 << 10);
+        assert_eq!(part_size(1, MAX_PARTS), 1);
+        assert_eq!(part_size(1, MAX_PARTS + 1), MIB);
     }
 
     #[test]

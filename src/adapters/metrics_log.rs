@@ -9,7 +9,7 @@
 //!   kept in flight and is what the next call returns (messages over that call's `max` wait for
 //!   the call after);
 //! - a line that is not a metrics line (or not UTF-8) is not a message: it is counted and its
-//!   number kept ([`MetricsLogSource::skipped`], for the batches returned); blank lines are not
+//!   number kept ([`MetricsLogSource::skipped`]); blank lines are not
 //!   lines of the log;
 //! - a message's id is `PATH:LINE`; nothing is deleted (acknowledging is a no-op).
 
@@ -93,8 +93,8 @@ impl MetricsLogSource {
         })
     }
 
-    /// Line numbers of the lines that are not metrics lines, in order, up to the last batch
-    /// returned.
+    /// Line numbers of the lines that are not metrics lines, in order, among the batches read
+    /// so far (at the end of a run: the whole log).
     pub fn skipped(&self) -> &[u64] {
         &self.skipped
     }

@@ -31,12 +31,7 @@ impl Archive {
     /// Builds the store of the archive.
     pub async fn open(settings: &ArchiveSettings) -> Archive {
         let location = settings.location.clone();
-        let wiring = Wiring::load(
-            &settings.store,
-            crate::wiring::needs_aws(None, &[&location]),
-        )
-        .await;
-        let store = wiring.day_store(&location);
+        let store = Wiring::new(&settings.store).day_store(&location).await;
         Archive { location, store }
     }
 

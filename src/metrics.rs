@@ -95,7 +95,7 @@ impl FlushCounts {
             dropped: report.dropped,
             quarantined: report.quarantined,
             deleted: report.deleted,
-            failures: report.failures.len() as u64,
+            failures: report.failure_count(),
             conflict_retries: report.conflict_retries,
             duration_secs: report.elapsed_secs,
         }

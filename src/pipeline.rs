@@ -143,15 +143,7 @@ fn classify_into(
             }
             Outcome::Drop { reason, value } => {
                 report.dropped += 1;
-                // The reason's map is looked up by `&str`: no allocation per dropped message.
-                let by_value = match report.dropped_by.get_mut(reason.as_str()) {
-                    Some(m) => m,
-                    None => report
-                        .dropped_by
-                        .entry(reason.as_str().to_owned())
-                        .or_default(),
-                };
-                *by_value.entry(value).or_default() += 1;
+                report.count_drop(reason.as_str(), &value, 1);
                 c.done.push(m.receipt.clone());
             }
             Outcome::Quarantine { reason } => {
@@ -502,7 +494,7 @@ impl<'a, D: DayStore> Run<'a, D> {
                 Event::Batch(Err(e)) => {
                     // Finish what is in hand; what was not received stays in the queue.
                     tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
-                    self.report.failures.push(Failure {
+                    self.report.add_failure(Failure {
                         kind: FailureKind::Source,
                         error: e.to_string(),
                         messages: 0,
@@ -577,8 +569,10 @@ impl<'a, D: DayStore> Run<'a, D> {
         closed: Closed,
         on_flush: OnFlush<'_>,
     ) {
-        let failures_before = self.report.failures.len();
         let deleted_before = self.report.deleted;
+        // This block's failures are collected apart, for the brake, then added to the report
+        // (which lists only the first ones).
+        let listed = std::mem::take(&mut self.report.failures);
         let (to_ack, abandon) = record_writes(written, &mut self.report);
         if !abandon.is_empty() {
             source.abandon(abandon).await;
@@ -588,18 +582,19 @@ impl<'a, D: DayStore> Run<'a, D> {
         } else {
             acknowledge(source, to_ack, &mut self.report, self.progress).await;
         }
-        if let Some(stop) = self
-            .brake
-            .after_block(closed.writes, &self.report.failures[failures_before..])
-        {
+        let mut failures = std::mem::replace(&mut self.report.failures, listed);
+        if let Some(stop) = self.brake.after_block(closed.writes, &failures) {
             tracing::error!(error = %stop.error, "stopping: every write is failing");
-            self.report.failures.push(stop);
+            failures.push(stop);
             self.stopping = true;
             self.braked = true;
         }
         let mut flush = closed.flush;
         flush.deleted = self.report.deleted - deleted_before;
-        flush.failures += (self.report.failures.len() - failures_before) as u64;
+        flush.failures += failures.len() as u64;
+        for f in failures {
+            self.report.add_failure(f);
+        }
         flush.conflict_retries = self.days.conflict_retries() - closed.retries_at_start;
         flush.duration_secs = closed.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
         on_flush(&flush);
@@ -1623,5 +1618,94 @@ mod tests {
         );
         assert_eq!(source.pending.len() as u64, 12 - report.received);
         assert!(source.released.is_empty() && source.abandoned.is_empty());
+    }
+
+    /// A `--follow`-like run of many blocks, each with a drop of a new value and a failed day:
+    /// the report lists the first `MAX_DROP_VALUES` values and `MAX_FAILURES` failures and
+    /// counts the rest, every total exact.
+    #[tokio::test]
+    async fn a_long_run_keeps_the_reports_lists_bounded_and_its_counts_exact() {
+        use crate::report::{MAX_DROP_VALUES, MAX_FAILURES};
+        let blocks = MAX_DROP_VALUES.max(MAX_FAILURES) + 200;
+        let day: DayKey = "20261127".parse().unwrap();
+        let days = MemDays {
+            failing: [day].into(),
+            ..MemDays::default()
+        };
+        let pending = (0..blocks)
+            .flat_map(|i| {
+                [
+                    message(
+                        &format!("d{i}"),
+                        &format!("hd{i}"),
+                        &format!(r#"{{"timestamp": "2026-11-27T00:00:00+00:00", "hostname": "dev-{i}", "event": {{"Event": "UserEvent", "Channel": "SIP/x", "UserEvent": "e"}}}}"#),
+                    ),
+                    message(
+                        &format!("k{i}"),
+                        &format!("hk{i}"),
+                        &format!(r#"{{"timestamp": "2026-11-27T00:00:00+00:00", "hostname": "futel-prod-back", "event": {{"Event": "UserEvent", "Channel": "SIP/k-{i}", "UserEvent": "e"}}}}"#),
+                    ),
+                ]
+            })
+            .collect();
+        let mut source = VecSource {
+            pending,
+            ..VecSource::default()
+        };
+        let opts = DrainOptions {
+            block_messages: 2,
+            max_failed_blocks: u32::MAX,
+            ..DrainOptions::default()
+        };
+        let mut flush_failures = 0;
+        let report = drain_observed(
+            &mut source,
+            Stores {
+                days: &days,
+                quarantine: &CountingQuarantine::default(),
+            },
+            &Rules::default(),
+            &opts,
+            &Progress::default(),
+            std::future::pending(),
+            &mut |f| flush_failures += f.failures,
+        )
+        .await
+        .unwrap();
+        let blocks = blocks as u64;
+        assert_eq!((report.kept, report.dropped), (blocks, blocks));
+        let hosts = &report.dropped_by["hostname"];
+        assert_eq!(hosts.len(), MAX_DROP_VALUES);
+        assert_eq!(
+            report.dropped_by_other["hostname"],
+            blocks - MAX_DROP_VALUES as u64
+        );
+        assert_eq!(
+            hosts.values().sum::<u64>() + report.dropped_by_other["hostname"],
+            report.dropped
+        );
+        assert_eq!(report.failures.len(), MAX_FAILURES);
+        assert_eq!(report.failures_not_listed, blocks - MAX_FAILURES as u64);
+        assert_eq!(report.failure_count(), blocks);
+        assert_eq!(flush_failures, blocks, "every failure reaches the flushes");
+        assert_eq!(report.left_behind(), blocks, "one kept message per block");
+        assert!(!report.succeeded());
+        let summary = report.summary(3);
+        assert!(
+            summary.contains(&format!(
+                "dropped by hostname: {blocks} (dev-0 1, dev-1 1, dev-10 1, ... {} more values, {} of values not listed)",
+                MAX_DROP_VALUES - 3,
+                blocks - MAX_DROP_VALUES as u64
+            )),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(&format!(
+                "FAILED {} more times, not listed ({} messages)",
+                blocks - MAX_FAILURES as u64,
+                blocks - MAX_FAILURES as u64
+            )),
+            "{summary}"
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! object or file, named by its identity (this version), and one object per run or block holding
 //! many records (earlier versions, still found in real buckets). Under a prefix or in a
 //! directory, every `*.jsonl` name is an input, in name order; names starting with `.` (doctor's
-//! probe, temporary files) are skipped. Inputs are streamed line by line, never held whole.
+//! probe, temporary files) are skipped. Inputs are streamed line by line, never held whole;
+//! a directory is listed on tokio's blocking pool, not on the runtime's threads.
 //!
 //! A line that is not a record is reported with where it is (input and line number), never a
 //! crash; blank lines are skipped.
@@ -65,7 +66,8 @@ pub(crate) async fn inputs(from: &str, ctx: &Wiring) -> anyhow::Result<Vec<Input
         }
     }
     let path = PathBuf::from(from);
-    if !from.starts_with("s3://") && !path.is_dir() {
+    let is_dir = tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir());
+    if !from.starts_with("s3://") && !is_dir {
         return Ok(vec![Input::File(path)]);
     }
     let location = Location::parse(from).map_err(|e| UsageError(e.into()))?;
@@ -83,7 +85,12 @@ pub(crate) async fn inputs_under(location: &Location, ctx: &Wiring) -> anyhow::R
                 key,
             })
             .collect()),
-        Location::Dir(dir) => list_record_files(dir),
+        Location::Dir(dir) => {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || list_record_files(&dir))
+                .await
+                .context("listing a quarantine directory")?
+        }
     }
 }
 
@@ -104,7 +111,7 @@ fn list_record_files(dir: &std::path::Path) -> anyhow::Result<Vec<Input>> {
 
 /// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
 async fn list_record_keys(ctx: &Wiring, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let s3 = ctx.s3();
+    let s3 = ctx.s3().await;
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -164,6 +171,7 @@ impl RecordLines {
             Input::S3 { bucket, key } => {
                 let out = ctx
                     .s3()
+                    .await
                     .get_object()
                     .bucket(bucket)
                     .key(key)
@@ -231,5 +239,50 @@ pub(crate) fn preview(body: &str, width: usize) -> String {
         format!("{one_line}…")
     } else {
         one_line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::adapters::aws::AwsSettings;
+    use crate::adapters::s3::S3Settings;
+    use crate::settings::StoreSettings;
+
+    /// On a current-thread runtime, a task spawned before a directory is listed runs while it
+    /// is listed; the listing is every record file, in name order.
+    #[test]
+    fn listing_a_directory_leaves_the_runtime_to_other_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in (0..2000).rev() {
+            std::fs::write(dir.path().join(format!("r{i:05}.jsonl")), "").unwrap();
+        }
+        std::fs::write(dir.path().join(".doctor-probe.jsonl"), "").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "").unwrap();
+        let ctx = Wiring::new(&StoreSettings {
+            aws: AwsSettings::default(),
+            s3: S3Settings::default(),
+        });
+        let location = Location::Dir(dir.path().to_owned());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let ran = Arc::new(AtomicBool::new(false));
+            let flag = ran.clone();
+            let other = tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+            let inputs = inputs_under(&location, &ctx).await.unwrap();
+            assert!(
+                ran.load(Ordering::SeqCst),
+                "the other task did not run while the directory was listed"
+            );
+            other.await.unwrap();
+            let names: Vec<String> = inputs.iter().map(ToString::to_string).collect();
+            assert_eq!(names.len(), 2000);
+            assert!(names[0].ends_with("r00000.jsonl") && names[1999].ends_with("r01999.jsonl"));
+        });
     }
 }

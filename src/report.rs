@@ -6,6 +6,11 @@
 //! --github-summary`) as a Markdown step summary ([`Report::github_markdown`]) and one
 //! workflow-command annotation per failure ([`Report::github_annotations`]). All rendering here
 //! is pure: the caller writes the strings.
+//!
+//! Invariant: a report's size is bounded however long the run (`drain --follow`): `dropped_by`
+//! keeps the first [`MAX_DROP_VALUES`] distinct values of each reason (drops of any further
+//! value are counted in `dropped_by_other`), and `failures` the first [`MAX_FAILURES`] failures
+//! (later ones are counted in `failures_not_listed`). Every count stays exact.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,6 +18,11 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::core::{DayKey, DropReason};
+
+/// Distinct values listed per drop reason in `dropped_by`.
+pub const MAX_DROP_VALUES: usize = 1000;
+/// Failures listed in `failures`.
+pub const MAX_FAILURES: usize = 1000;
 
 /// One day's result. Over several flushes `new_lines` adds up and `total_lines` is the last.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -78,6 +88,9 @@ pub struct Report {
     pub deleted: u64,
     /// `{"hostname": {value: count}, "channel": {...}, "event": {...}}`.
     pub dropped_by: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Drops of values not listed in `dropped_by` (past [`MAX_DROP_VALUES`]), by reason; empty
+    /// unless a reason had that many distinct values.
+    pub dropped_by_other: BTreeMap<String, u64>,
     /// `{"YYYYMMDD": {"new_lines": n, "total_lines": n}}`.
     pub days: BTreeMap<String, DayReport>,
     /// Quarantined messages by reason.
@@ -89,8 +102,13 @@ pub struct Report {
     /// Quarantined messages whose record was already there (a rerun, a re-delivery): nothing
     /// was written for them.
     pub quarantine_already_there: u64,
-    /// What failed; empty on success.
+    /// What failed; empty on success. The first [`MAX_FAILURES`]; see [`Report::add_failure`].
     pub failures: Vec<Failure>,
+    /// Failures after the first [`MAX_FAILURES`]: counted, not listed.
+    pub failures_not_listed: u64,
+    /// Messages the failures not listed left behind. Not serialised.
+    #[serde(skip)]
+    pub messages_not_listed: u64,
     /// Requests by API call (`sqs:ReceiveMessage`, `s3:PutObject`, ...).
     pub requests: BTreeMap<String, u64>,
     /// Day read-merge-writes started again because another writer changed the day (S3's
@@ -114,10 +132,12 @@ impl Report {
         self.dropped += other.dropped;
         self.quarantined += other.quarantined;
         for (reason, values) in &other.dropped_by {
-            let mine = self.dropped_by.entry(reason.clone()).or_default();
             for (value, n) in values {
-                *mine.entry(value.clone()).or_default() += n;
+                self.count_drop(reason, value, *n);
             }
+        }
+        for (reason, n) in &other.dropped_by_other {
+            *self.dropped_by_other.entry(reason.clone()).or_default() += n;
         }
         for (reason, n) in &other.quarantined_by {
             *self.quarantined_by.entry(reason.clone()).or_default() += n;
@@ -136,14 +156,47 @@ impl Report {
         }
     }
 
+    /// Counts `n` drops of `value` for `reason`: under the value's entry while the reason has
+    /// fewer than [`MAX_DROP_VALUES`] values or already lists it, else in `dropped_by_other`.
+    /// (`reason` is looked up by `&str` and `value` copied only when new: no allocation per
+    /// dropped message.)
+    pub fn count_drop(&mut self, reason: &str, value: &str, n: u64) {
+        let by_value = match self.dropped_by.get_mut(reason) {
+            Some(m) => m,
+            None => self.dropped_by.entry(reason.to_owned()).or_default(),
+        };
+        if let Some(count) = by_value.get_mut(value) {
+            *count += n;
+        } else if by_value.len() < MAX_DROP_VALUES {
+            by_value.insert(value.to_owned(), n);
+        } else {
+            *self.dropped_by_other.entry(reason.to_owned()).or_default() += n;
+        }
+    }
+
+    /// Adds a failure: listed while fewer than [`MAX_FAILURES`] are, else counted.
+    pub fn add_failure(&mut self, failure: Failure) {
+        if self.failures.len() < MAX_FAILURES {
+            self.failures.push(failure);
+        } else {
+            self.failures_not_listed += 1;
+            self.messages_not_listed += failure.messages;
+        }
+    }
+
+    /// Every failure, listed or not.
+    pub fn failure_count(&self) -> u64 {
+        self.failures.len() as u64 + self.failures_not_listed
+    }
+
     /// True when every message read was kept, dropped or quarantined durably (and deleted).
     pub fn succeeded(&self) -> bool {
-        self.failures.is_empty()
+        self.failure_count() == 0
     }
 
     /// Messages left in the queue because something failed.
     pub fn left_behind(&self) -> u64 {
-        self.failures.iter().map(|f| f.messages).sum()
+        self.failures.iter().map(|f| f.messages).sum::<u64>() + self.messages_not_listed
     }
 
     /// When `--max-messages` stopped the run: that more may be waiting, and for a dry run what
@@ -198,16 +251,21 @@ impl Report {
                 continue;
             }
             let (total, ranked) = most_frequent(values);
+            let other = self.dropped_by_other.get(reason).copied().unwrap_or(0);
             let shown: Vec<String> = ranked
                 .iter()
                 .take(top)
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
-            let more = if ranked.len() > top {
+            let mut more = if ranked.len() > top {
                 format!(", ... {} more values", ranked.len() - top)
             } else {
                 String::new()
             };
+            if other > 0 {
+                let _ = write!(more, ", {other} of values not listed");
+            }
+            let total = total + other;
             let _ = writeln!(
                 s,
                 "  dropped by {reason}: {total} ({}{more})",
@@ -241,6 +299,13 @@ impl Report {
                 }
             };
             let _ = writeln!(s, "FAILED {}: {}{left}", f.kind, f.error);
+        }
+        if self.failures_not_listed > 0 {
+            let _ = writeln!(
+                s,
+                "FAILED {} more times, not listed ({} messages)",
+                self.failures_not_listed, self.messages_not_listed
+            );
         }
         s
     }
@@ -325,12 +390,12 @@ impl Report {
 
     fn github_outcome(&self) -> String {
         let run = if self.dry_run { "dry run, " } else { "" };
-        if self.failures.is_empty() {
+        if self.succeeded() {
             format!("{run}OK")
         } else {
             format!(
                 "{run}FAILED ({}, {} left in the queue)",
-                plural(self.failures.len() as u64, "failure"),
+                plural(self.failure_count(), "failure"),
                 plural(self.left_behind(), "message")
             )
         }
@@ -402,11 +467,16 @@ impl Report {
                 continue;
             }
             let (total, ranked) = most_frequent(values);
-            let shown: Vec<String> = ranked
+            let other = self.dropped_by_other.get(reason).copied().unwrap_or(0);
+            let mut shown: Vec<String> = ranked
                 .iter()
                 .take(top)
                 .map(|(k, n)| format!("{} {n}", markdown_cell(k)))
                 .collect();
+            if other > 0 {
+                shown.push(format!("{other} of values not listed"));
+            }
+            let total = total + other;
             let _ = writeln!(
                 s,
                 "| {} | {total} | {} |",
@@ -434,7 +504,8 @@ impl Report {
                 markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT))
             );
         }
-        more_rows(s, self.failures.len(), "failures");
+        let total = usize::try_from(self.failure_count()).unwrap_or(usize::MAX);
+        more_rows(s, total, "failures");
         s.push('\n');
     }
 }
@@ -845,5 +916,60 @@ mod github_tests {
         );
         assert!(md.contains("AccessDenied \\<sqs:ReceiveMessage\\>"), "{md}");
         assert!(md.contains("s3-event-writer doctor"), "{md}");
+    }
+
+    #[test]
+    fn drop_values_past_the_limit_are_counted_not_listed() {
+        let mut r = Report::new(false);
+        for i in 0..MAX_DROP_VALUES + 5 {
+            r.count_drop("channel", &format!("v{i}"), 2);
+        }
+        r.count_drop("channel", "v0", 1);
+        let channel = &r.dropped_by["channel"];
+        assert_eq!(channel.len(), MAX_DROP_VALUES);
+        assert_eq!(channel["v0"], 3, "a listed value keeps counting");
+        assert_eq!(r.dropped_by_other["channel"], 10);
+        assert!(!r.dropped_by_other.contains_key("hostname"));
+        // Adding a block's counts applies the same limit.
+        let mut block = Report::new(false);
+        block.count_drop("channel", "new", 4);
+        block.count_drop("channel", "v1", 1);
+        r.add_counts(&block);
+        assert_eq!(r.dropped_by["channel"]["v1"], 3);
+        assert_eq!(r.dropped_by_other["channel"], 14);
+    }
+
+    #[test]
+    fn failures_past_the_limit_are_counted_not_listed() {
+        let mut r = Report::new(false);
+        assert!(r.succeeded());
+        for i in 0..MAX_FAILURES as u64 + 3 {
+            r.add_failure(Failure {
+                kind: FailureKind::Delete,
+                error: "e".into(),
+                messages: i % 2,
+            });
+        }
+        assert_eq!(r.failures.len(), MAX_FAILURES);
+        assert_eq!(
+            (r.failures_not_listed, r.failure_count()),
+            (3, MAX_FAILURES as u64 + 3)
+        );
+        let n = MAX_FAILURES as u64 + 3;
+        assert_eq!(r.left_behind(), n / 2, "every other failure left a message");
+        let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["failures_not_listed"], 3);
+        assert!(r.github_markdown(3).contains(&format!(
+            "| … {} more failures (see the report) |",
+            MAX_FAILURES + 3 - GITHUB_MAX_ROWS
+        )));
+    }
+
+    #[test]
+    fn a_normal_runs_report_has_the_counts_of_nothing_left_out() {
+        let v: serde_json::Value = serde_json::to_value(Report::new(false)).unwrap();
+        assert_eq!(v["failures_not_listed"], 0);
+        assert_eq!(v["dropped_by_other"], serde_json::json!({}));
+        assert!(v.get("messages_not_listed").is_none());
     }
 }

@@ -28,7 +28,7 @@ use clap::{ArgMatches, Args};
 use serde::Deserialize;
 
 use crate::adapters::aws::AwsSettings;
-use crate::adapters::s3::S3Settings;
+use crate::adapters::s3::{self, S3Settings};
 use crate::adapters::sqs::{self, SqsSettings};
 use crate::core::{BodyPolicy, Redaction, Rules, SortOptions};
 use crate::location::{Location, LocationError};
@@ -463,9 +463,19 @@ pub struct AwsArgs {
     /// Day files larger than this are uploaded in parts.
     #[arg(long, value_name = "BYTES", env = "S3EW_MULTIPART_THRESHOLD_BYTES", default_value_t = defaults::MULTIPART_THRESHOLD_BYTES)]
     pub multipart_threshold_bytes: u64,
-    /// Size of each uploaded part (at least 5 MiB on AWS).
+    /// Size of each uploaded part: 5 MiB to 5 GiB (S3's limits); larger for a day of more
+    /// than 10,000 parts.
     #[arg(long, value_name = "BYTES", env = "S3EW_PART_SIZE_BYTES", default_value_t = defaults::PART_SIZE_BYTES)]
     pub part_size_bytes: u64,
+    /// The smallest part size accepted, for tests against emulators that accept smaller parts
+    /// than S3 (see docs/DEVELOPMENT.md). [default: S3's 5 MiB]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        env = "S3EW_MIN_PART_SIZE_BYTES",
+        hide = true
+    )]
+    pub min_part_size_bytes: Option<u64>,
     /// Read-merge-write attempts per day when other writers keep changing it.
     #[arg(long, value_name = "N", env = "S3EW_CONFLICT_ATTEMPTS", default_value_t = defaults::CONFLICT_ATTEMPTS)]
     pub conflict_attempts: u32,
@@ -502,7 +512,7 @@ impl StoreSettings {
 
 impl AwsArgs {
     /// Client and write settings.
-    pub fn resolve(&self, layers: &Layers) -> StoreSettings {
+    pub fn resolve(&self, layers: &Layers) -> Result<StoreSettings, UsageError> {
         let f = &layers.file;
         let aws = AwsSettings {
             max_attempts: layers
@@ -521,14 +531,15 @@ impl AwsArgs {
         let s3 = S3Settings {
             bucket: String::new(),
             prefix: String::new(),
-            multipart_threshold_bytes: layers.pick(
+            multipart_threshold_bytes: multipart_threshold(layers.pick(
                 "multipart_threshold_bytes",
                 self.multipart_threshold_bytes,
                 f.multipart_threshold_bytes,
-            ),
-            part_size_bytes: layers
-                .pick("part_size_bytes", self.part_size_bytes, f.part_size_bytes)
-                .max(1),
+            ))?,
+            part_size_bytes: part_size(
+                layers.pick("part_size_bytes", self.part_size_bytes, f.part_size_bytes),
+                self.min_part_size_bytes,
+            )?,
             part_concurrency: defaults::PART_CONCURRENCY,
             conflict_attempts: layers
                 .pick(
@@ -551,8 +562,44 @@ impl AwsArgs {
                 )
                 .max(1),
         };
-        StoreSettings { aws, s3 }
+        Ok(StoreSettings { aws, s3 })
     }
+}
+
+/// `--part-size-bytes`: within S3's part limits, 5 MiB to 5 GiB. `min` (the hidden
+/// `--min-part-size-bytes`, `S3EW_MIN_PART_SIZE_BYTES`) lowers the minimum for emulators that
+/// accept smaller parts.
+fn part_size(bytes: u64, min: Option<u64>) -> Result<u64, UsageError> {
+    let min = min.unwrap_or(s3::MIN_PART_BYTES).max(1);
+    if (min..=s3::MAX_PART_BYTES).contains(&bytes) {
+        return Ok(bytes);
+    }
+    Err(UsageError::new(format_args!(
+        "--part-size-bytes {bytes} (S3EW_PART_SIZE_BYTES, part_size_bytes in the config file): \
+         must be {min}..={} bytes ({} to 5 GiB): S3 refuses smaller parts (but the last) and \
+         larger ones",
+        s3::MAX_PART_BYTES,
+        if min == s3::MIN_PART_BYTES {
+            "5 MiB".to_owned()
+        } else {
+            format!("{min} bytes")
+        }
+    )))
+}
+
+/// `--multipart-threshold-bytes`: at most 5 GiB, S3's largest PutObject (a day up to the
+/// threshold goes up in one). A threshold under the part size is accepted: a day just above it
+/// goes up as one part, which S3 accepts at any size as the last part.
+fn multipart_threshold(bytes: u64) -> Result<u64, UsageError> {
+    if bytes <= s3::MAX_PART_BYTES {
+        return Ok(bytes);
+    }
+    Err(UsageError::new(format_args!(
+        "--multipart-threshold-bytes {bytes} (S3EW_MULTIPART_THRESHOLD_BYTES, \
+         multipart_threshold_bytes in the config file): must be at most {} bytes (5 GiB): S3 \
+         refuses a single PutObject larger than that",
+        s3::MAX_PART_BYTES
+    )))
 }
 
 /// The archive an archive tool (verify, stats, backfill) works on.
@@ -582,7 +629,7 @@ impl ArchiveArgs {
         };
         Ok(ArchiveSettings {
             location: Location::parse(&dest)?,
-            store: self.aws.resolve(layers),
+            store: self.aws.resolve(layers)?,
         })
     }
 }
@@ -786,7 +833,7 @@ mod tests {
         assert_eq!(rules.prod_hosts, ["flag"], "flag over file");
         assert_eq!(rules.drop_channel_substrings, ["x"], "file over default");
         assert_eq!(rules.drop_events, Rules::default().drop_events, "default");
-        assert_eq!(a.aws.resolve(&layers).aws.max_attempts, 2);
+        assert_eq!(a.aws.resolve(&layers).unwrap().aws.max_attempts, 2);
         let sqs = a.sqs.resolve(&layers, String::new(), None).unwrap();
         assert_eq!(sqs.receivers, 3);
         assert_eq!(a.at.resolve(&layers).unwrap().dest.to_string(), "/tmp/d");
@@ -796,7 +843,7 @@ mod tests {
     fn without_flags_or_file_every_setting_is_its_default() {
         let (a, m) = parse(&[]);
         let layers = Layers::load(&m, &a.config).unwrap();
-        let store = a.aws.resolve(&layers);
+        let store = a.aws.resolve(&layers).unwrap();
         assert_eq!(store.aws.max_attempts, defaults::MAX_ATTEMPTS);
         assert_eq!(store.aws.read_timeout_secs, defaults::READ_TIMEOUT_SECS);
         assert_eq!(
@@ -918,5 +965,55 @@ mod tests {
             a.sqs.flush_secs(&layers, &sqs, false),
             Some(defaults::FOLLOW_FLUSH_SECS)
         );
+    }
+
+    #[test]
+    fn the_part_size_is_held_to_s3s_limits() {
+        let refused = |bytes, min| part_size(bytes, min).unwrap_err().0.to_string();
+        let text = refused(1 << 20, None);
+        assert!(
+            text.starts_with("--part-size-bytes 1048576 (S3EW_PART_SIZE_BYTES")
+                && text.contains("must be 5242880..=5368709120 bytes (5 MiB to 5 GiB)"),
+            "{text}"
+        );
+        assert!(refused(0, None).starts_with("--part-size-bytes 0 "));
+        assert_eq!(part_size(5 << 20, None).unwrap(), 5 << 20);
+        assert_eq!(part_size(5 << 30, None).unwrap(), 5 << 30);
+        let text = refused((5 << 30) + 1, None);
+        assert!(text.starts_with("--part-size-bytes 5368709121 "), "{text}");
+        // The emulators' hatch lowers the minimum, not the maximum.
+        assert_eq!(part_size(256 << 10, Some(256 << 10)).unwrap(), 256 << 10);
+        let text = refused((256 << 10) - 1, Some(256 << 10));
+        assert!(text.contains("must be 262144..="), "{text}");
+        assert!(part_size((5 << 30) + 1, Some(1)).is_err());
+        assert!(part_size(0, Some(0)).is_err(), "a part has at least 1 byte");
+    }
+
+    #[test]
+    fn the_multipart_threshold_is_at_most_s3s_largest_put() {
+        assert_eq!(multipart_threshold(5 << 30).unwrap(), 5 << 30);
+        assert_eq!(multipart_threshold(0).unwrap(), 0, "under the part size");
+        let text = multipart_threshold((5 << 30) + 1)
+            .unwrap_err()
+            .0
+            .to_string();
+        assert!(
+            text.starts_with("--multipart-threshold-bytes 5368709121 (")
+                && text.contains("at most 5368709120 bytes (5 GiB)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_part_size_from_the_file_or_the_variable_is_checked_too() {
+        let file = with_file("part_size_bytes = 1048576\n");
+        let path = file.path().to_str().unwrap();
+        let (a, m) = parse(&["--config", path]);
+        let layers = Layers::load(&m, &a.config).unwrap();
+        let err = a.aws.resolve(&layers).unwrap_err().0.to_string();
+        assert!(err.starts_with("--part-size-bytes 1048576 "), "{err}");
+        let (a, m) = parse(&["--config", path, "--min-part-size-bytes", "1048576"]);
+        let layers = Layers::load(&m, &a.config).unwrap();
+        assert_eq!(a.aws.resolve(&layers).unwrap().s3.part_size_bytes, 1 << 20);
     }
 }

@@ -2,12 +2,17 @@
 //! settings: the one place that knows which adapter serves which location.
 //!
 //! Invariants:
-//! - the AWS SDK configuration (credential chain, region) is loaded only when a location or the
-//!   source is on AWS, so local runs start nothing AWS-related;
+//! - the AWS SDK configuration (credential chain, region) is loaded on the first request for an
+//!   AWS client, once per [`Wiring`] and its clones, so local runs start nothing AWS-related and
+//!   no command decides up front whether it needs AWS;
 //! - every client of one [`Wiring`] shares one request counter, so a run's report counts every
 //!   call it made;
 //! - a new backend is one adapter file plus one arm in [`Wiring::day_store`] /
 //!   [`Wiring::quarantine_store`] / [`Wiring::source`] (and its [`Location`] parsing).
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
 
 use crate::adapters::aws::{self, RequestCounter};
 use crate::adapters::dir::{DirQuarantine, DirStore};
@@ -18,8 +23,8 @@ use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource, SourceError};
 use crate::location::{Location, SourceSpec};
 use crate::settings::StoreSettings;
 
-/// Whether a command using `source` and `locations` needs the AWS SDK.
-pub fn needs_aws(source: Option<&SourceSpec>, locations: &[&Location]) -> bool {
+/// Whether any of `source` and `locations` is on AWS (a queue or a bucket).
+pub fn on_aws(source: Option<&SourceSpec>, locations: &[&Location]) -> bool {
     matches!(source, Some(SourceSpec::Sqs(_)))
         || locations.iter().any(|l| matches!(l, Location::S3 { .. }))
 }
@@ -27,59 +32,68 @@ pub fn needs_aws(source: Option<&SourceSpec>, locations: &[&Location]) -> bool {
 /// AWS clients and adapter factories for the locations a command uses.
 #[derive(Debug, Clone)]
 pub struct Wiring {
-    sdk: Option<aws_config::SdkConfig>,
+    sdk: Arc<OnceCell<aws_config::SdkConfig>>,
     pub settings: StoreSettings,
     pub counter: RequestCounter,
 }
 
 impl Wiring {
-    /// Loads the SDK configuration when `needs_aws` (see [`needs_aws`]).
-    pub async fn load(settings: &StoreSettings, needs_aws: bool) -> Wiring {
-        let sdk = if needs_aws {
-            Some(aws::load_config(&settings.aws).await)
-        } else {
-            None
-        };
+    /// A wiring for `settings`; nothing is loaded until a client is asked for.
+    pub fn new(settings: &StoreSettings) -> Wiring {
         Wiring {
-            sdk,
+            sdk: Arc::default(),
             settings: settings.clone(),
             counter: RequestCounter::default(),
         }
     }
 
-    /// The SDK configuration, when loaded.
-    pub fn sdk(&self) -> Option<&aws_config::SdkConfig> {
-        self.sdk.as_ref()
-    }
-
-    fn config(&self) -> &aws_config::SdkConfig {
+    /// The SDK configuration, loaded from the standard chain on first use.
+    pub async fn sdk(&self) -> &aws_config::SdkConfig {
         self.sdk
-            .as_ref()
-            .expect("Wiring::load(needs_aws = true) for an AWS location")
+            .get_or_init(|| aws::load_config(&self.settings.aws))
+            .await
     }
 
-    /// An S3 client (the wiring must have been loaded for AWS).
-    pub fn s3(&self) -> aws_sdk_s3::Client {
-        aws::s3_client(self.config(), &self.settings.aws, &self.counter)
+    /// Whether the SDK configuration has been loaded.
+    pub fn sdk_loaded(&self) -> bool {
+        self.sdk.initialized()
+    }
+
+    /// An S3 client.
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        aws::s3_client(self.sdk().await, &self.settings.aws, &self.counter)
     }
 
     /// An SQS client whose read timeout outlasts a `wait_secs` long poll.
-    pub fn sqs(&self, wait_secs: u64) -> aws_sdk_sqs::Client {
-        aws::sqs_client(self.config(), &self.settings.aws, wait_secs, &self.counter)
+    pub async fn sqs(&self, wait_secs: u64) -> aws_sdk_sqs::Client {
+        aws::sqs_client(
+            self.sdk().await,
+            &self.settings.aws,
+            wait_secs,
+            &self.counter,
+        )
     }
 
     /// An S3 client when any of `locations` is on S3.
-    pub fn s3_for(&self, locations: &[&Location]) -> Option<aws_sdk_s3::Client> {
-        needs_aws(None, locations).then(|| self.s3())
+    pub async fn s3_for(&self, locations: &[&Location]) -> Option<aws_sdk_s3::Client> {
+        if on_aws(None, locations) {
+            Some(self.s3().await)
+        } else {
+            None
+        }
     }
 
     /// The source of messages `spec` names.
-    pub fn source(&self, spec: &SourceSpec, sqs: &SqsSettings) -> Result<AnySource, SourceError> {
+    pub async fn source(
+        &self,
+        spec: &SourceSpec,
+        sqs: &SqsSettings,
+    ) -> Result<AnySource, SourceError> {
         Ok(match spec {
             SourceSpec::File(p) => Box::new(FileSource::open(p)?),
             SourceSpec::Stdin => Box::new(FileSource::stdin()),
             SourceSpec::Sqs(url) => Box::new(SqsSource::start(
-                self.sqs(sqs.wait_secs),
+                self.sqs(sqs.wait_secs).await,
                 SqsSettings {
                     queue_url: url.clone(),
                     ..sqs.clone()
@@ -90,13 +104,13 @@ impl Wiring {
     }
 
     /// The day-file store for `dest`.
-    pub fn day_store(&self, dest: &Location) -> AnyDayStore {
+    pub async fn day_store(&self, dest: &Location) -> AnyDayStore {
         match dest {
             Location::Dir(d) => {
                 Box::new(DirStore::new(d).with_sort_options(self.settings.sort_options()))
             }
             Location::S3 { bucket, prefix } => Box::new(S3Store::new(
-                self.s3(),
+                self.s3().await,
                 S3Settings {
                     bucket: bucket.clone(),
                     prefix: prefix.clone(),
@@ -108,12 +122,53 @@ impl Wiring {
     }
 
     /// The quarantine store for `location`.
-    pub fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
+    pub async fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
         match location {
             Location::Dir(d) => Box::new(DirQuarantine::new(d)),
-            Location::S3 { bucket, prefix } => {
-                Box::new(S3Quarantine::new(self.s3(), bucket.clone(), prefix.clone()))
-            }
+            Location::S3 { bucket, prefix } => Box::new(S3Quarantine::new(
+                self.s3().await,
+                bucket.clone(),
+                prefix.clone(),
+            )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wiring() -> Wiring {
+        Wiring::new(&StoreSettings {
+            aws: crate::adapters::aws::AwsSettings::default(),
+            s3: S3Settings::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn local_locations_load_nothing_from_aws() {
+        let w = wiring();
+        let dir = Location::Dir("/nonexistent/days".into());
+        let _days = w.day_store(&dir).await;
+        let _quarantine = w.quarantine_store(&dir).await;
+        assert!(w.s3_for(&[&dir]).await.is_none());
+        assert!(!w.sdk_loaded());
+    }
+
+    /// No command decides up front whether it needs AWS: asking for an S3 store (or any
+    /// client) loads the configuration, once, shared by the wiring's clones.
+    #[tokio::test]
+    async fn an_aws_location_loads_the_configuration_on_first_need() {
+        let w = wiring();
+        let copy = w.clone();
+        let s3 = Location::S3 {
+            bucket: "logpublish".into(),
+            prefix: "events/prod/".into(),
+        };
+        let _days = w.day_store(&s3).await;
+        assert!(w.sdk_loaded() && copy.sdk_loaded());
+        let _quarantine = copy.quarantine_store(&s3).await;
+        let _sqs = copy.sqs(0).await;
+        assert!(std::ptr::eq(w.sdk().await, copy.sdk().await));
     }
 }

@@ -3,16 +3,23 @@
 //! same pipeline as a queue message.
 //!
 //! Invariants:
-//! - lines are read in order, at most one batch ahead, with no await point in
-//!   [`Source::next_batch`], so it is cancel-safe;
+//! - lines are read in order, one batch at a time, on tokio's blocking pool
+//!   ([`tokio::task::spawn_blocking`]): the runtime's threads never wait on the file;
+//! - [`Source::next_batch`] is cancel-safe: a batch whose read outlives a cancelled call is
+//!   kept in flight and is what the next call returns (messages over that call's `max` wait for
+//!   the call after);
 //! - a line that is not a metrics line (or not UTF-8) is not a message: it is counted and its
-//!   number kept ([`MetricsLogSource::skipped`]); blank lines are not lines of the log;
+//!   number kept ([`MetricsLogSource::skipped`]); blank lines are not
+//!   lines of the log;
 //! - a message's id is `PATH:LINE`; nothing is deleted (acknowledging is a no-op).
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
 
 use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
 use crate::core::metrics_log::message_of_line;
@@ -25,17 +32,38 @@ enum LineRead {
     Message(Message),
 }
 
-/// Reads a metrics log.
+/// One batch's read: its messages, the lines skipped on the way, and whether the log ended.
 #[derive(Debug)]
-pub struct MetricsLogSource {
+struct ReadBatch {
+    messages: Vec<Message>,
+    skipped: Vec<u64>,
+    end: bool,
+}
+
+/// The open log, owned by whichever thread is reading it.
+#[derive(Debug)]
+struct LogReader {
     path: PathBuf,
     reader: BufReader<File>,
     tz: jiff::tz::TimeZone,
     hostname: String,
     line: u64,
+    buf: Vec<u8>,
+}
+
+/// A batch being read on the blocking pool; the reader comes back with it.
+type InFlight = JoinHandle<(Box<LogReader>, Result<ReadBatch, SourceError>)>;
+
+/// Reads a metrics log.
+#[derive(Debug)]
+pub struct MetricsLogSource {
+    /// `None` while a batch is in flight.
+    reader: Option<Box<LogReader>>,
+    in_flight: Option<InFlight>,
+    /// Read, not yet returned (a batch read for a call with a larger `max`).
+    ahead: Vec<Message>,
     skipped: Vec<u64>,
     done: bool,
-    buf: Vec<u8>,
 }
 
 impl MetricsLogSource {
@@ -50,24 +78,62 @@ impl MetricsLogSource {
             error,
         })?;
         Ok(MetricsLogSource {
-            path: path.to_owned(),
-            reader: BufReader::with_capacity(1 << 20, file),
-            tz,
-            hostname,
-            line: 0,
+            reader: Some(Box::new(LogReader {
+                path: path.to_owned(),
+                reader: BufReader::with_capacity(1 << 20, file),
+                tz,
+                hostname,
+                line: 0,
+                buf: Vec::new(),
+            })),
+            in_flight: None,
+            ahead: Vec::new(),
             skipped: Vec::new(),
             done: false,
-            buf: Vec::new(),
         })
     }
 
-    /// Line numbers of the lines that are not metrics lines, in order.
+    /// Line numbers of the lines that are not metrics lines, in order, among the batches read
+    /// so far (at the end of a run: the whole log).
     pub fn skipped(&self) -> &[u64] {
         &self.skipped
     }
 
-    /// What the next line is.
-    fn read_line(&mut self, received_at: &std::sync::Arc<str>) -> Result<LineRead, SourceError> {
+    /// At most `max` messages from the front of what was read ahead.
+    fn take_ahead(&mut self, max: usize) -> Vec<Message> {
+        let rest = self.ahead.split_off(max.min(self.ahead.len()));
+        std::mem::replace(&mut self.ahead, rest)
+    }
+}
+
+impl LogReader {
+    /// Reads lines until `max` messages or the end of the log (blocking).
+    fn read_batch(&mut self, max: usize) -> Result<ReadBatch, SourceError> {
+        let received_at = super::received_now();
+        let mut batch = ReadBatch {
+            messages: Vec::new(),
+            skipped: Vec::new(),
+            end: false,
+        };
+        while batch.messages.len() < max {
+            match self.read_line(&received_at, &mut batch.skipped)? {
+                LineRead::End => {
+                    batch.end = true;
+                    break;
+                }
+                LineRead::NoMessage => {}
+                LineRead::Message(m) => batch.messages.push(m),
+            }
+        }
+        Ok(batch)
+    }
+
+    /// What the next line is; a line that is not a metrics line goes into `skipped`.
+    fn read_line(
+        &mut self,
+        received_at: &Arc<str>,
+        skipped: &mut Vec<u64>,
+    ) -> Result<LineRead, SourceError> {
         self.buf.clear();
         let n = self
             .reader
@@ -82,14 +148,14 @@ impl MetricsLogSource {
         }
         self.line += 1;
         let Ok(text) = std::str::from_utf8(&self.buf) else {
-            self.skipped.push(self.line);
+            skipped.push(self.line);
             return Ok(LineRead::NoMessage);
         };
         if text.trim().is_empty() {
             return Ok(LineRead::NoMessage);
         }
         let Ok(body) = message_of_line(text, &self.tz, &self.hostname) else {
-            self.skipped.push(self.line);
+            skipped.push(self.line);
             return Ok(LineRead::NoMessage);
         };
         let id = format!("{}:{}", self.path.display(), self.line);
@@ -107,25 +173,40 @@ impl MetricsLogSource {
 
 impl Source for MetricsLogSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
-        if self.done {
-            return Ok(Batch::Drained);
+        let max = max.max(1);
+        if !self.ahead.is_empty() {
+            return Ok(Batch::Messages(self.take_ahead(max)));
         }
-        let received_at = super::received_now();
-        let mut batch = Vec::new();
-        while batch.len() < max.max(1) {
-            match self.read_line(&received_at)? {
-                LineRead::End => {
-                    self.done = true;
-                    break;
-                }
-                LineRead::NoMessage => {}
-                LineRead::Message(m) => batch.push(m),
+        let in_flight = match (&mut self.in_flight, self.reader.take()) {
+            (Some(handle), _) => handle,
+            (None, Some(mut reader)) if !self.done => {
+                self.in_flight.insert(tokio::task::spawn_blocking(move || {
+                    let read = reader.read_batch(max);
+                    (reader, read)
+                }))
             }
-        }
-        Ok(if batch.is_empty() {
+            (None, reader) => {
+                self.reader = reader;
+                return Ok(Batch::Drained);
+            }
+        };
+        // Cancelled here, the read stays in `in_flight` for the next call.
+        let joined = in_flight.await;
+        self.in_flight = None;
+        let (reader, read) = joined.map_err(|e| SourceError::Read {
+            path: "the metrics log".to_owned(),
+            line: 0,
+            error: std::io::Error::other(format!("the reading task ended: {e}")),
+        })?;
+        self.reader = Some(reader);
+        let read = read?;
+        self.done = read.end;
+        self.skipped.extend(read.skipped);
+        self.ahead = read.messages;
+        Ok(if self.ahead.is_empty() {
             Batch::Drained
         } else {
-            Batch::Messages(batch)
+            Batch::Messages(self.take_ahead(max))
         })
     }
 
@@ -181,6 +262,84 @@ mod tests {
         assert_eq!(source.skipped(), [2]);
         assert!(matches!(
             source.next_batch(10).await.unwrap(),
+            Batch::Drained
+        ));
+    }
+
+    /// A log of `n` metrics lines, one a second from midnight.
+    fn large_log(dir: &Path, n: u32) -> PathBuf {
+        use std::fmt::Write as _;
+        let path = dir.join("metrics");
+        let mut text = String::new();
+        for i in 0..n {
+            let (h, m, s) = (i / 3600 % 24, i / 60 % 60, i % 60);
+            writeln!(
+                text,
+                "2022-04-04 {h:02}:{m:02}:{s:02},1 UNIQUEID=1.{i}, CHANNEL=SIP/630-{i}, name=operator"
+            )
+            .unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn tz() -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get("America/Los_Angeles").unwrap()
+    }
+
+    /// On a current-thread runtime, a task spawned before a large batch is read runs while it
+    /// is read: the read does not hold the runtime's only thread.
+    #[test]
+    fn reading_a_batch_leaves_the_runtime_to_other_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = large_log(dir.path(), 50_000);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut source = MetricsLogSource::open(&path, tz(), "h".into()).unwrap();
+            let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = ran.clone();
+            let other = tokio::spawn(async move {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+            let Batch::Messages(batch) = source.next_batch(50_000).await.unwrap() else {
+                panic!("expected messages");
+            };
+            assert!(
+                ran.load(std::sync::atomic::Ordering::SeqCst),
+                "the other task did not run while a batch of {} was read",
+                batch.len()
+            );
+            assert_eq!(batch.len(), 50_000);
+            other.await.unwrap();
+        });
+    }
+
+    /// A call dropped while its batch is being read loses nothing: the next calls return that
+    /// batch, at most `max` messages at a time, and every line comes once, in order.
+    #[tokio::test]
+    async fn a_cancelled_read_is_the_next_calls_batch() {
+        use futures::FutureExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = large_log(dir.path(), 100_000);
+        let mut source = MetricsLogSource::open(&path, tz(), "h".into()).unwrap();
+        assert!(
+            source.next_batch(100_000).now_or_never().is_none(),
+            "the read is still under way"
+        );
+        let mut lines = Vec::new();
+        while let Batch::Messages(batch) = source.next_batch(30_000).await.unwrap() {
+            assert!(batch.len() <= 30_000);
+            lines.extend(
+                batch
+                    .iter()
+                    .map(|m| m.id.rsplit(':').next().unwrap().parse::<u64>().unwrap()),
+            );
+        }
+        assert_eq!(lines, (1..=100_000).collect::<Vec<u64>>());
+        assert!(matches!(
+            source.next_batch(1).await.unwrap(),
             Batch::Drained
         ));
     }

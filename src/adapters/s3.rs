@@ -11,7 +11,8 @@
 //! `spool_memory_bytes` (8 MiB) it is held in memory and sent as one PutObject; above that it is
 //! spooled to a temporary file, sent as one PutObject streamed from that file up to
 //! `multipart_threshold_bytes` (64 MiB), and as a multipart upload of `part_size_bytes` parts
-//! (16 MiB) above it, with the same condition on CompleteMultipartUpload. Memory stays bounded
+//! (16 MiB) above it, with the same condition on CompleteMultipartUpload; a day that would need
+//! more than S3's 10,000 parts goes up in larger parts ([`part_size`]). Memory stays bounded
 //! by the spool's memory limit plus the parts in flight. The spool file lives until the upload
 //! has completed, retries included (the SDK re-opens it for every attempt).
 //!
@@ -43,6 +44,26 @@ const PUT_PERMISSION: &str = "s3:PutObject on the prefix";
 const LIST_PERMISSION: &str = "s3:ListBucket on the bucket";
 const QUARANTINE_PERMISSION: &str = "s3:PutObject on the quarantine prefix";
 
+/// S3's smallest part (all but the last part of an upload may not be smaller).
+pub const MIN_PART_BYTES: u64 = 5 << 20;
+/// S3's largest part, and its largest PutObject.
+pub const MAX_PART_BYTES: u64 = 5 << 30;
+/// S3's most parts in one upload.
+pub const MAX_PARTS: u64 = 10_000;
+
+/// The part size of a multipart upload of `len` bytes: `configured`, or when that would take
+/// more than [`MAX_PARTS`] parts, `len / MAX_PARTS` rounded up to a whole MiB. Any `len` up to
+/// S3's largest object (5 TiB) then takes at most [`MAX_PARTS`] parts of at most
+/// [`MAX_PART_BYTES`] (or `configured`, when larger).
+pub fn part_size(configured: u64, len: u64) -> u64 {
+    const MIB: u64 = 1 << 20;
+    let configured = configured.max(1);
+    if len.div_ceil(configured) <= MAX_PARTS {
+        return configured;
+    }
+    len.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB
+}
+
 /// How day files are written.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
@@ -51,7 +72,8 @@ pub struct S3Settings {
     pub prefix: String,
     /// Outputs above this size go up as a multipart upload.
     pub multipart_threshold_bytes: u64,
-    /// Size of each part (at least 5 MiB on real S3).
+    /// Size of each part (at least 5 MiB on real S3); grown for a day of more than
+    /// [`MAX_PARTS`] parts.
     pub part_size_bytes: u64,
     /// Parts uploaded at once.
     pub part_concurrency: usize,
@@ -247,7 +269,7 @@ impl S3Objects {
         condition: Condition<'_>,
         upload_id: &str,
     ) -> Result<(), PutError> {
-        let part_size = self.settings.part_size_bytes.max(1);
+        let part_size = part_size(self.settings.part_size_bytes, len);
         let parts = len.div_ceil(part_size);
         let path = file.path().to_path_buf();
         let uploads = (0..parts).map(|i| {
@@ -457,5 +479,63 @@ impl QuarantineStore for S3Quarantine {
 
     fn location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn parts(configured: u64, len: u64) -> u64 {
+        len.div_ceil(part_size(configured, len))
+    }
+
+    #[test]
+    fn a_day_of_exactly_the_most_parts_keeps_the_configured_size() {
+        let configured = 16 * MIB;
+        assert_eq!(part_size(configured, MAX_PARTS * configured), configured);
+        assert_eq!(parts(configured, MAX_PARTS * configured), MAX_PARTS);
+        assert_eq!(part_size(configured, 100 * MIB), configured);
+        // A part under a MiB (an emulator's) is kept while it suffices.
+        assert_eq!(part_size(256 << 10, 4 * MIB + 1), 256 << 10);
+        assert_eq!(part_size(1, MAX_PARTS), 1);
+        assert_eq!(part_size(1, MAX_PARTS + 1), MIB);
+    }
+
+    #[test]
+    fn one_byte_more_grows_the_part_to_the_next_mib() {
+        let configured = 16 * MIB;
+        let len = MAX_PARTS * configured + 1;
+        assert_eq!(
+            len.div_ceil(configured),
+            MAX_PARTS + 1,
+            "the configured size"
+        );
+        assert_eq!(part_size(configured, len), 17 * MIB);
+        assert!(parts(configured, len) <= MAX_PARTS);
+    }
+
+    #[test]
+    fn every_size_up_to_s3s_largest_object_fits_the_limits() {
+        let largest = 5u64 << 40;
+        for configured in [1, 256 << 10, MIN_PART_BYTES, 16 * MIB, MAX_PART_BYTES] {
+            for len in [
+                1,
+                MAX_PARTS * MIB - 1,
+                MAX_PARTS * MIB,
+                MAX_PARTS * MIB + 1,
+                MAX_PARTS * MIN_PART_BYTES + 1,
+                largest / 3,
+                largest - 1,
+                largest,
+            ] {
+                let size = part_size(configured, len);
+                assert!(size >= configured, "{configured} {len}");
+                assert!(size <= MAX_PART_BYTES.max(configured), "{configured} {len}");
+                assert!(parts(configured, len) <= MAX_PARTS, "{configured} {len}");
+            }
+        }
     }
 }

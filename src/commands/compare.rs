@@ -27,7 +27,7 @@ use crate::core::compare::{compare_sorted, DayComparison, Diff, Disorder, Side};
 use crate::core::DayKey;
 use crate::location::Location;
 use crate::settings::{defaults, exit, AwsArgs, Layers, StoreSettings, UsageError};
-use crate::wiring::{needs_aws, Wiring};
+use crate::wiring::Wiring;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -104,7 +104,7 @@ impl CompareSettings {
         Ok(CompareSettings {
             a: Location::parse(&args.a)?,
             b: Location::parse(&args.b)?,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
             from: args.from,
             to: args.to,
             show: args.show,
@@ -478,11 +478,17 @@ async fn compare_day(
 
 /// Runs `compare`; the value is the exit status.
 pub async fn run(args: CompareSettings) -> anyhow::Result<i32> {
-    let wiring = Wiring::load(&args.store, needs_aws(None, &[&args.a, &args.b])).await;
-    let archives = [args.a.clone(), args.b.clone()].map(|location| Archive {
-        store: wiring.day_store(&location),
-        location,
-    });
+    let wiring = Wiring::new(&args.store);
+    let archives = [
+        Archive {
+            store: wiring.day_store(&args.a).await,
+            location: args.a.clone(),
+        },
+        Archive {
+            store: wiring.day_store(&args.b).await,
+            location: args.b.clone(),
+        },
+    ];
     let names = Names::of(&archives);
     let (listed_a, listed_b) = futures::try_join!(
         list(&archives[0], Side::A, args.from, args.to),

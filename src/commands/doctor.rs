@@ -239,20 +239,21 @@ impl DoctorSettings {
             dest: at.dest,
             quarantine,
             write_probe: args.write_probe,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
         })
     }
 
-    fn needs_aws(&self) -> bool {
+    /// Whether anything the run would use is on AWS (so its credentials need checking).
+    fn on_aws(&self) -> bool {
         let quarantine = self.quarantine.as_ref().ok();
         let locations: Vec<&Location> = std::iter::once(&self.dest).chain(quarantine).collect();
-        wiring::needs_aws(self.source.as_ref(), &locations)
+        wiring::on_aws(self.source.as_ref(), &locations)
     }
 }
 
 /// Runs `doctor`: prints the checklist on stdout; returns the exit status.
 pub async fn run(plan: DoctorSettings) -> anyhow::Result<i32> {
-    let ctx = Wiring::load(&plan.store, plan.needs_aws()).await;
+    let ctx = Wiring::new(&plan.store);
     let checks = run_checks(&plan, &ctx).await;
     print!("{}", render(&checks));
     Ok(exit_status(&checks))
@@ -265,18 +266,18 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     // 1. Credentials (only when something is on AWS).
     let mut aws_ok = true;
     let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
-    match ctx.sdk() {
-        Some(sdk) => {
-            if let Some(r) = sdk.region() {
-                r.as_ref().clone_into(&mut region);
-            }
-            let c = check_credentials(sdk).await;
-            aws_ok = c.status != Status::Fail;
-            checks.push(c);
+    if plan.on_aws() {
+        let sdk = ctx.sdk().await;
+        if let Some(r) = sdk.region() {
+            r.as_ref().clone_into(&mut region);
         }
-        None => checks.push(Check::skip(
+        let c = check_credentials(sdk).await;
+        aws_ok = c.status != Status::Fail;
+        checks.push(c);
+    } else {
+        checks.push(Check::skip(
             "AWS credentials: not needed (no queue or bucket among the locations)",
-        )),
+        ));
     }
     let no_creds = |what: &str| Check::skip(format!("{what} (no AWS credentials)"));
 
@@ -287,7 +288,7 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
             "set QUEUE_URL to the queue URL (terraform output -raw QUEUE_URL in deploy/terraform/examples/complete), or give --source QUEUE_URL|FILE|-",
         )),
         Some(SourceSpec::Sqs(url)) if aws_ok => {
-            checks.extend(check_queue(&ctx.sqs(0), url, &region).await);
+            checks.extend(check_queue(&ctx.sqs(0).await, url, &region).await);
         }
         Some(SourceSpec::Sqs(url)) => checks.push(no_creds(&format!("queue {url}"))),
         Some(SourceSpec::File(path)) => checks.push(check_file_source(path)),
@@ -299,7 +300,7 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     // 3. and 4. The archive: the bucket or directory, and today's day file.
     match &plan.dest {
         Location::S3 { bucket, prefix } if aws_ok => {
-            let s3 = ctx.s3();
+            let s3 = ctx.s3().await;
             let bucket_check = check_bucket(&s3, bucket, prefix, &region).await;
             let bucket_there = bucket_check.status != Status::Fail;
             checks.push(bucket_check);
@@ -328,7 +329,7 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
         ))),
         (Ok(Location::S3 { bucket, prefix }), true) if aws_ok => {
             let key = format!("{prefix}.doctor-probe-{}", crate::pipeline::new_run_id());
-            checks.push(write_probe_s3(&ctx.s3(), bucket, &key).await);
+            checks.push(write_probe_s3(&ctx.s3().await, bucket, &key).await);
         }
         (Ok(q @ Location::S3 { .. }), true) => {
             checks.push(no_creds(&format!("quarantine write to {q}")));

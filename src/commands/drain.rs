@@ -22,7 +22,7 @@ use crate::settings::{
     self, defaults, AwsArgs, Layers, LocationArgs, MetricsArgs, QuarantineBodyArgs, RuleArgs,
     SqsArgs, StoreSettings, UsageError,
 };
-use crate::wiring::{self, Wiring};
+use crate::wiring::Wiring;
 
 pub const AFTER_HELP: &str = "\
 Examples:
@@ -181,7 +181,7 @@ impl DrainSettings {
             dest: at.dest,
             quarantine: at.quarantine,
             sqs,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
             report: args.report.clone().or_else(|| f.report.clone()),
             metric_data: args.metric_data.clone().or_else(|| f.metric_data.clone()),
             rules: args.rules.resolve(layers)?,
@@ -229,18 +229,17 @@ pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
 /// interrupted, then reports.
 pub async fn drain(settings: DrainSettings) -> anyhow::Result<Report> {
     let locations = [&settings.dest, &settings.quarantine];
-    let needs_aws = wiring::needs_aws(Some(&settings.source), &locations);
-    let wiring = Wiring::load(&settings.store, needs_aws).await;
+    let wiring = Wiring::new(&settings.store);
     crate::preflight::check_drain(
         &settings.source,
         &settings.dest,
         &settings.quarantine,
-        wiring.s3_for(&locations).as_ref(),
+        wiring.s3_for(&locations).await.as_ref(),
     )
     .await?;
-    let mut source = wiring.source(&settings.source, &settings.sqs)?;
-    let days = wiring.day_store(&settings.dest);
-    let quarantine = wiring.quarantine_store(&settings.quarantine);
+    let mut source = wiring.source(&settings.source, &settings.sqs).await?;
+    let days = wiring.day_store(&settings.dest).await;
+    let quarantine = wiring.quarantine_store(&settings.quarantine).await;
     tracing::info!(source = %settings.source, dest = %settings.dest, quarantine = %settings.quarantine, dry_run = settings.options.dry_run, "drain starting");
     let progress = Arc::new(Progress::default());
     let ticker = spawn_progress(settings.progress, progress.clone());

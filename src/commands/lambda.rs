@@ -216,7 +216,7 @@ impl LambdaSettings {
             quarantine: at.quarantine,
             rules: args.rules.resolve(layers)?,
             quarantine_body: args.body.resolve(layers)?,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
             metrics: args.metrics.resolve(layers, defaults::LAMBDA_METRICS)?,
         })
     }
@@ -250,9 +250,9 @@ pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
 
 /// Runs the Lambda runtime loop (the `lambda` subcommand).
 pub async fn run(settings: LambdaSettings) -> anyhow::Result<i32> {
-    let wiring = Wiring::load(&settings.store, true).await;
-    let days = wiring.day_store(&settings.dest);
-    let quarantine = wiring.quarantine_store(&settings.quarantine);
+    let wiring = Wiring::new(&settings.store);
+    let days = wiring.day_store(&settings.dest).await;
+    let quarantine = wiring.quarantine_store(&settings.quarantine).await;
     let (days, quarantine, rules) = (&days, &quarantine, &settings.rules);
     let body = &settings.quarantine_body;
     let metrics = &settings.metrics;

@@ -95,7 +95,7 @@ impl QuarantineSettings {
         Ok(QuarantineSettings {
             command: args.command.clone(),
             location: at.at.resolve(layers)?.quarantine,
-            store: at.aws.resolve(layers),
+            store: at.aws.resolve(layers)?,
         })
     }
 }
@@ -183,10 +183,8 @@ fn out(text: &str) -> std::io::Result<()> {
 }
 
 /// The location and the wiring able to read it.
-async fn open(settings: &QuarantineSettings, s3_key: bool) -> (Location, Wiring) {
-    let location = settings.location.clone();
-    let needs_aws = s3_key || matches!(location, Location::S3 { .. });
-    (location, Wiring::load(&settings.store, needs_aws).await)
+fn open(settings: &QuarantineSettings) -> (Location, Wiring) {
+    (settings.location.clone(), Wiring::new(&settings.store))
 }
 
 /// An input's name under `location`, as `list` prints it.
@@ -253,7 +251,7 @@ async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts
 }
 
 async fn list(args: &ListArgs, settings: &QuarantineSettings) -> anyhow::Result<i32> {
-    let (location, ctx) = open(settings, false).await;
+    let (location, ctx) = open(settings);
     let inputs = inputs(&location, &ctx).await?;
     let mut listing = Listing {
         location: location.to_string(),
@@ -369,7 +367,7 @@ fn show_input(key: &str, location: &Location) -> Input {
 }
 
 async fn show(args: &ShowArgs, settings: &QuarantineSettings) -> anyhow::Result<i32> {
-    let (location, ctx) = open(settings, args.key.starts_with("s3://")).await;
+    let (location, ctx) = open(settings);
     let input = show_input(&args.key, &location);
     let mut lines = RecordLines::open(&input, &ctx).await?;
     let mut unreadable = 0u64;

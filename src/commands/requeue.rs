@@ -93,7 +93,7 @@ impl RequeueSettings {
             from: args.from.clone(),
             to: args.to.clone(),
             dry_run: args.dry_run,
-            store: args.aws.resolve(layers),
+            store: args.aws.resolve(layers)?,
         })
     }
 }
@@ -255,11 +255,14 @@ async fn read_input(input: &Input, ctx: &Wiring, sender: &mut Sender<'_>) -> any
 
 /// Runs `requeue`; the value is the exit status.
 pub async fn run(args: RequeueSettings) -> anyhow::Result<i32> {
-    let needs_aws = !args.dry_run || args.from.starts_with("s3://");
-    let ctx = Wiring::load(&args.store, needs_aws).await;
+    let ctx = Wiring::new(&args.store);
     let inputs = inputs(&args.from, &ctx).await?;
     let mut sender = Sender {
-        sqs: (!args.dry_run).then(|| ctx.sqs(0)),
+        sqs: if args.dry_run {
+            None
+        } else {
+            Some(ctx.sqs(0).await)
+        },
         queue: &args.to,
         batch: Vec::new(),
         batch_bytes: 0,

@@ -1,7 +1,7 @@
 //! `verify`: checks day files against the archive's invariants, and optionally repairs them.
 //!
 //! Every day file in the range is streamed once and each line is checked: sorted by bytes after
-//! the line above it, not a duplicate of an earlier line, not blank, no trailing white space, a
+//! the line above it, not a duplicate of the line above, not blank, no trailing white space, a
 //! final newline, a JSON object of exactly the string fields `timestamp`, `channel`, `endpoint`
 //! and `event` (older lines without `endpoint` are accepted), and a timestamp whose date is the
 //! file's day. Findings are listed per file with their line numbers (the first `--max-listed`
@@ -17,12 +17,13 @@
 //! - after a repair the file is read again, and the exit status reflects what remains:
 //!   0 when every file is clean, 1 when any finding remains (or a repair failed).
 //!
-//! Memory per file: the current and previous line, plus a 128-bit hash per distinct line for
-//! duplicate detection (about 40 bytes a line).
+//! Memory per file: the current and the previous line ([`DayChecker`]), whatever the file's
+//! size. In a sorted file every duplicate is next to its twin; in a file out of order, a
+//! duplicate away from its twin is not reported (the order finding is, and the repair, which
+//! sorts, removes it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
-use std::hash::{Hash, Hasher};
 use std::io::{self, BufRead};
 
 use clap::Args;
@@ -42,9 +43,11 @@ Examples:
   # check November in S3 and fix order, duplicates and white space
   s3-event-writer verify --dest s3://logpublish/events/prod/ --from 20261101 --to 20261130 --repair
 
-Checks per line: sorted after the line above, no duplicates, no blank lines or trailing white
-space, a final newline, a JSON object of the string fields timestamp/channel/endpoint/event
-(endpoint may be missing on older lines), and a timestamp dated the file's day.
+Checks per line: sorted after the line above, not a duplicate of the line above (in a sorted
+file every duplicate is; in a file out of order --repair removes the others), no blank lines
+or trailing white space, a final newline, a JSON object of the string fields
+timestamp/channel/endpoint/event (endpoint may be missing on older lines), and a timestamp
+dated the file's day.
 
 --repair rewrites a file sorted and de-duplicated with the same conditional write as drain; it
 never removes a line other than an exact duplicate or a blank line. Lines with a bad shape or a
@@ -180,18 +183,6 @@ impl FileCheck {
     }
 }
 
-/// A 128-bit hash of a line (two SipHash passes with different leading bytes): collisions
-/// between distinct lines are not a practical concern.
-fn line_hash(line: &[u8]) -> u128 {
-    let mut a = std::collections::hash_map::DefaultHasher::new();
-    0u8.hash(&mut a);
-    line.hash(&mut a);
-    let mut b = std::collections::hash_map::DefaultHasher::new();
-    1u8.hash(&mut b);
-    line.hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
-}
-
 /// Checks one record line (trailing white space already stripped): `Err((kind, detail))` when
 /// it is not a record of the archive's shape or not dated `day`.
 fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
@@ -224,16 +215,49 @@ fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
 
 /// Checks one day file read from `reader`, listing at most `cap` findings.
 pub fn check_day(reader: &mut dyn BufRead, day: DayKey, cap: usize) -> io::Result<FileCheck> {
-    let mut check = FileCheck::default();
+    let mut checker = DayChecker::new(day, cap);
     let mut buf = Vec::with_capacity(256);
-    let mut prev: Vec<u8> = Vec::with_capacity(256);
-    let mut prev_line = 0u64;
-    let mut seen: HashMap<u128, u64> = HashMap::new();
     loop {
         buf.clear();
         if reader.read_until(b'\n', &mut buf)? == 0 {
             break;
         }
+        checker.line(&buf);
+    }
+    Ok(checker.finish())
+}
+
+/// Checking one day file, line by line. Between lines it holds the previous line and nothing
+/// else, whatever the file's size ([`DayChecker::held_bytes`]).
+#[derive(Debug)]
+pub struct DayChecker {
+    day: DayKey,
+    cap: usize,
+    check: FileCheck,
+    /// The previous non-blank line (trailing white space removed) and its number (0: none).
+    prev: Vec<u8>,
+    prev_line: u64,
+    /// The number of the first line of the run of equal lines `prev` ends.
+    run_first: u64,
+}
+
+impl DayChecker {
+    pub fn new(day: DayKey, cap: usize) -> DayChecker {
+        DayChecker {
+            day,
+            cap,
+            check: FileCheck::default(),
+            prev: Vec::with_capacity(256),
+            prev_line: 0,
+            run_first: 0,
+        }
+    }
+
+    /// Checks the next physical line, `buf`: its bytes up to and including its newline (none
+    /// on a last line without one).
+    pub fn line(&mut self, buf: &[u8]) {
+        let cap = self.cap;
+        let check = &mut self.check;
         check.lines += 1;
         let n = check.lines;
         let content = if let Some(c) = buf.strip_suffix(b"\n") {
@@ -245,12 +269,12 @@ pub fn check_day(reader: &mut dyn BufRead, day: DayKey, cap: usize) -> io::Resul
                 Kind::NoFinalNewline,
                 "the last line has no newline".into(),
             );
-            &buf[..]
+            buf
         };
         let line = trim_line_end(content);
         if line.is_empty() {
             check.add(cap, n, Kind::Blank, String::new());
-            continue;
+            return;
         }
         if line.len() < content.len() {
             check.add(
@@ -260,27 +284,42 @@ pub fn check_day(reader: &mut dyn BufRead, day: DayKey, cap: usize) -> io::Resul
                 format!("{} trailing bytes", content.len() - line.len()),
             );
         }
-        if let Some(first) = seen.get(&line_hash(line)) {
-            check.add(cap, n, Kind::Duplicate, format!("of line {first}"));
+        // Sorted, equal lines are adjacent: the line above is all duplicates need.
+        if self.prev_line > 0 && line == self.prev.as_slice() {
+            check.add(
+                cap,
+                n,
+                Kind::Duplicate,
+                format!("of line {}", self.run_first),
+            );
         } else {
-            seen.insert(line_hash(line), n);
-            if prev_line > 0 && line < prev.as_slice() {
+            if self.prev_line > 0 && line < self.prev.as_slice() {
                 check.add(
                     cap,
                     n,
                     Kind::OutOfOrder,
-                    format!("sorts before line {prev_line}"),
+                    format!("sorts before line {}", self.prev_line),
                 );
             }
+            self.run_first = n;
         }
-        if let Err((kind, detail)) = check_record(line, day) {
+        if let Err((kind, detail)) = check_record(line, self.day) {
             check.add(cap, n, kind, detail);
         }
-        prev.clear();
-        prev.extend_from_slice(line);
-        prev_line = n;
+        self.prev.clear();
+        self.prev.extend_from_slice(line);
+        self.prev_line = n;
     }
-    Ok(check)
+
+    /// Bytes held from one line to the next: the previous line's buffer, never more than the
+    /// longest line (or 256).
+    pub fn held_bytes(&self) -> usize {
+        self.prev.capacity()
+    }
+
+    pub fn finish(self) -> FileCheck {
+        self.check
+    }
 }
 
 /// What a `verify` run found, summed over the files: the summary is rendered from it.
@@ -542,5 +581,51 @@ mod tests {
         let c = check_day(&mut text.as_bytes(), day(), 5).unwrap();
         assert_eq!(c.listed.len(), 5);
         assert_eq!(c.total(), 29);
+    }
+
+    /// A duplicate away from its twin in a file out of order is the repair's to remove: the
+    /// check reports the order and holds no more than the line above.
+    #[test]
+    fn a_duplicate_away_from_its_twin_is_left_to_the_repair_that_sorts() {
+        let a = rec("2026-11-20T00", "a");
+        let b = rec("2026-11-20T01", "b");
+        let c = check(&format!("{b}\n{a}\n{b}\n"));
+        let got: Vec<(u64, Kind)> = c.listed.iter().map(|f| (f.line, f.kind)).collect();
+        assert_eq!(got, [(2, Kind::OutOfOrder)]);
+        assert!(c.repairable());
+    }
+
+    #[test]
+    fn a_run_of_duplicates_names_its_first_line() {
+        let a = rec("2026-11-20T00", "a");
+        let b = rec("2026-11-20T01", "b");
+        let c = check(&format!("{a}\n{b}\n{b}\n{b}\n"));
+        let got: Vec<(u64, &str)> = c
+            .listed
+            .iter()
+            .map(|f| (f.line, f.detail.as_str()))
+            .collect();
+        assert_eq!(got, [(3, "of line 2"), (4, "of line 2")]);
+    }
+
+    /// A large day with a duplicate every 1000 lines: each is found, and between lines the
+    /// check holds one line's bytes, not one entry per line.
+    #[test]
+    fn a_large_day_is_checked_holding_only_the_line_above() {
+        let mut checker = DayChecker::new(day(), 10);
+        let mut longest = 0;
+        for i in 0..200_000u32 {
+            let line = format!("{}\n", rec(&format!("2026-11-20T{i:07}"), "e"));
+            checker.line(line.as_bytes());
+            if i % 1000 == 0 {
+                checker.line(line.as_bytes());
+            }
+            longest = longest.max(line.len());
+            assert!(checker.held_bytes() <= longest.max(256), "line {i}");
+        }
+        let c = checker.finish();
+        assert_eq!(c.lines, 200_200);
+        assert_eq!(c.counts.get(&Kind::Duplicate), Some(&200));
+        assert_eq!(c.total(), 200, "{:?}", c.listed);
     }
 }

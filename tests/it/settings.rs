@@ -187,3 +187,39 @@ fn the_lambda_function_reads_the_same_variables_as_the_flags() {
         text(&out.stderr)
     );
 }
+
+/// `--part-size-bytes` is held to S3's limits at start-up (exit 2, nothing read), unless the
+/// emulators' hidden `S3EW_MIN_PART_SIZE_BYTES` lowers the minimum.
+#[test]
+fn a_part_size_outside_s3s_limits_is_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dest = tmp.path().join("prod");
+    let sample = fixture("malformed").join("messages.jsonl");
+    let drain = |part: &str, min: Option<&str>| {
+        let mut c = bin();
+        c.args(["drain", "--progress", "off", "--source"])
+            .arg(&sample)
+            .arg("--dest")
+            .arg(&dest)
+            .args(["--part-size-bytes", part]);
+        if let Some(min) = min {
+            c.env("S3EW_MIN_PART_SIZE_BYTES", min);
+        }
+        c.output().unwrap()
+    };
+    for part in ["1048576", "5368709121"] {
+        let out = drain(part, None);
+        assert_eq!(out.status.code(), Some(2), "{part}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("--part-size-bytes {part} "))
+                && err.contains("5242880..=5368709120 bytes (5 MiB to 5 GiB)"),
+            "{err}"
+        );
+        assert!(!dest.exists(), "{part}: nothing was written");
+    }
+    let out = drain("5242880", None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = drain("1048576", Some("1048576"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -92,17 +92,22 @@ impl Thresholds {
         assert_eq!(d.multipart / d.part, self.multipart / self.part, "{self:?}");
     }
 
-    /// The command-line flags that set them.
+    /// The command-line flags that set them; parts under S3's 5 MiB minimum come with the
+    /// hidden flag that lowers it for emulators.
     pub fn flags(&self) -> Vec<String> {
-        [
+        let mut flags = vec![
             ("--spool-memory-bytes", self.spool),
             ("--part-size-bytes", self.part),
             ("--sort-memory-bytes", self.sort),
             ("--multipart-threshold-bytes", self.multipart),
-        ]
-        .iter()
-        .flat_map(|(flag, v)| [(*flag).to_owned(), v.to_string()])
-        .collect()
+        ];
+        if self.part < S3_MINIMUM.part {
+            flags.push(("--min-part-size-bytes", self.part));
+        }
+        flags
+            .iter()
+            .flat_map(|(flag, v)| [(*flag).to_owned(), v.to_string()])
+            .collect()
     }
 
     /// Parts of the multipart upload a merged day of `len` bytes needs (0: one PutObject).

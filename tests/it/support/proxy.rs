@@ -80,6 +80,11 @@ struct State {
     /// Requests forwarded and not yet answered, since when at least one has been, and the
     /// seconds during which at least one was (the emulator's busy time).
     outstanding: usize,
+    /// The most requests forwarded and not yet answered at once.
+    max_outstanding: usize,
+    /// Requests inside the proxy's delay (`set_delay`, `Fault::Delay`) now, and the most at once.
+    delaying: usize,
+    max_delaying: usize,
     busy_since: Option<std::time::Instant>,
     busy_secs: f64,
     pending: HashMap<String, VecDeque<Pending>>,
@@ -96,6 +101,7 @@ impl State {
             self.busy_since = Some(now);
         }
         self.outstanding += 1;
+        self.max_outstanding = self.max_outstanding.max(self.outstanding);
         now
     }
 
@@ -208,6 +214,16 @@ impl FaultProxy {
     /// time, without the proxy's added delay.
     pub fn upstream_secs(&self) -> BTreeMap<String, f64> {
         self.shared.state().upstream_secs.clone()
+    }
+
+    /// The most requests the proxy held in a delay at the same time.
+    pub fn max_concurrent_delays(&self) -> usize {
+        self.shared.state().max_delaying
+    }
+
+    /// The most requests forwarded to the emulator and not yet answered at the same time.
+    pub fn max_concurrent_upstream(&self) -> usize {
+        self.shared.state().max_outstanding
     }
 
     /// A fixed delay before forwarding every request (default none).
@@ -334,6 +350,17 @@ impl fmt::Display for LostResponse {
 
 impl std::error::Error for LostResponse {}
 
+/// Holds a request for `delay`, counted in [`FaultProxy::max_concurrent_delays`].
+async fn hold(shared: &Shared, delay: Duration) {
+    {
+        let mut state = shared.state();
+        state.delaying += 1;
+        state.max_delaying = state.max_delaying.max(state.delaying);
+    }
+    tokio::time::sleep(delay).await;
+    shared.state().delaying -= 1;
+}
+
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
@@ -349,7 +376,7 @@ async fn handle(
         (state.delay, fault)
     };
     if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+        hold(&shared, delay).await;
     }
     let mut lose_response = false;
     match fault {
@@ -357,7 +384,7 @@ async fn handle(
         Some(Fault::Status(status)) => {
             return Ok(error_response(&op, status, parts.method == Method::HEAD));
         }
-        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Delay(d)) => hold(&shared, d).await,
         Some(Fault::LoseResponse) => lose_response = true,
         Some(Fault::Hook(hook)) => {
             if let Err(e) = tokio::task::spawn_blocking(move || hook()).await {

@@ -1096,7 +1096,7 @@ mod tests {
     /// A day's new lines are sorted and de-duplicated the same way on both sides of the
     /// hand-over to the blocking pool (inline below `PARALLEL_MIN_BATCH` lines, on the pool from
     /// it), duplicates and all.
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn days_are_sorted_alike_inline_and_on_the_blocking_pool() {
         for n in [
             PARALLEL_MIN_BATCH - 1,
@@ -1124,7 +1124,7 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_blocks_records_go_out_eight_at_once_each_acknowledged_on_its_own() {
         let tmp = tempfile::tempdir().unwrap();
         let days = DirStore::new(tmp.path());
@@ -1170,7 +1170,7 @@ mod tests {
             .contains("1 of the block's quarantine records"));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn every_flush_is_observed_and_the_flushes_sum_to_the_report() {
         let tmp = tempfile::tempdir().unwrap();
         let days = DirStore::new(tmp.path());
@@ -1230,7 +1230,7 @@ mod tests {
         assert_eq!(sum(|f| f.conflict_retries), 0);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_report_says_when_max_messages_stopped_the_run() {
         for (max, received, reached) in [
             (Some(3), 3, true),
@@ -1378,7 +1378,7 @@ mod tests {
     /// message of a day whose write failed is never deleted (it is given back), a dropped one
     /// always is, a kept one is deleted exactly when its day was written, a quarantined one
     /// when its record was.
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_failed_days_messages_are_never_deleted_and_dropped_ones_always_are() {
         let rules = Rules::default();
         let bodies: Vec<&str> = include_str!("../examples/messages.jsonl").lines().collect();
@@ -1623,7 +1623,7 @@ mod tests {
     /// A `--follow`-like run of many blocks, each with a drop of a new value and a failed day:
     /// the report lists the first `MAX_DROP_VALUES` values and `MAX_FAILURES` failures and
     /// counts the rest, every total exact.
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_long_run_keeps_the_reports_lists_bounded_and_its_counts_exact() {
         use crate::report::{MAX_DROP_VALUES, MAX_FAILURES};
         let blocks = MAX_DROP_VALUES.max(MAX_FAILURES) + 200;

@@ -392,11 +392,11 @@ fn invalid_value(cmd: &Command, path: &[String], file: &Path, e: &clap::Error) -
             find(cmd, path)?
                 .get_arguments()
                 .find(|a| a.get_long() == Some(long.as_str()))
-                .map(|a| a.get_id().to_string())
+                .map(|a| format!("{}: ", a.get_id()))
         })
         .unwrap_or_default();
     UsageError(anyhow::anyhow!(
-        "the config file {} is not valid: {key}: {}",
+        "the config file {} is not valid: {key}{}",
         file.display(),
         // clap's first line, without its "For more information, try '--help'".
         e.to_string()

@@ -204,6 +204,45 @@ mod tests {
     }
 
     #[test]
+    fn the_config_keys_are_the_settings_with_a_variable() {
+        let keys = crate::settings::config_keys(&command());
+        let want = [
+            "block_messages",
+            "conflict_attempts",
+            "day_concurrency",
+            "dest",
+            "drop_channel_containing",
+            "drop_events",
+            "flush_secs",
+            "follow",
+            "max_attempts",
+            "max_failed_blocks",
+            "max_messages",
+            "metric_data",
+            "metrics",
+            "metrics_namespace",
+            "multipart_threshold_bytes",
+            "part_size_bytes",
+            "path_style",
+            "personal_keys",
+            "prod_hosts",
+            "quarantine",
+            "quarantine_verbatim",
+            "read_timeout_secs",
+            "receivers",
+            "report",
+            "sort_memory_bytes",
+            "source",
+            "spool_memory_bytes",
+            "summary_top",
+            "temp_dir",
+            "visibility_timeout_secs",
+            "wait_secs",
+        ];
+        assert_eq!(keys.iter().map(String::as_str).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
     fn the_lambda_function_takes_its_destination_from_the_config_file() {
         let resolve = |config: &str| {
             let cli = parse_with(&["lambda"], config).unwrap();

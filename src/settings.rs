@@ -290,15 +290,12 @@ fn is_setting(arg: &Arg) -> bool {
 }
 
 /// The settings of `cmd` and of all its subcommands: the keys a config file may hold.
-fn keys(cmd: &Command, into: &mut BTreeSet<String>) {
-    into.extend(
-        cmd.get_arguments()
-            .filter(|a| is_setting(a))
-            .map(|a| a.get_id().to_string()),
-    );
-    for sub in cmd.get_subcommands() {
-        keys(sub, into);
-    }
+pub fn config_keys(cmd: &Command) -> BTreeSet<String> {
+    cmd.get_arguments()
+        .filter(|a| is_setting(a))
+        .map(|a| a.get_id().to_string())
+        .chain(cmd.get_subcommands().flat_map(config_keys))
+        .collect()
 }
 
 /// The subcommand of `cmd` that `path` names.
@@ -333,8 +330,7 @@ pub fn with_config_file(cmd: Command, path: &[String], file: &Path) -> Result<Co
     let table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
-    let mut known = BTreeSet::new();
-    keys(&cmd, &mut known);
+    let known = config_keys(&cmd);
     let Some(leaf) = find(&cmd, path) else {
         return Ok(cmd);
     };

@@ -243,6 +243,24 @@ mod tests {
     }
 
     #[test]
+    fn summary_top_and_backfills_day_concurrency_have_their_variables() {
+        let env = |sub: &str, id: &str| {
+            let cmd = command();
+            let arg = cmd.find_subcommand(sub).unwrap().get_arguments();
+            let env = arg
+                .into_iter()
+                .find(|a| a.get_id() == id)
+                .unwrap()
+                .get_env();
+            env.map(|e| e.to_string_lossy().into_owned())
+        };
+        assert_eq!(env("drain", "summary_top").unwrap(), "S3EW_SUMMARY_TOP");
+        for sub in ["drain", "backfill"] {
+            assert_eq!(env(sub, "day_concurrency").unwrap(), "S3EW_DAY_CONCURRENCY");
+        }
+    }
+
+    #[test]
     fn the_lambda_function_takes_its_destination_from_the_config_file() {
         let resolve = |config: &str| {
             let cli = parse_with(&["lambda"], config).unwrap();

@@ -114,22 +114,15 @@ pub fn write_man(args: &ManArgs, out: &mut dyn std::io::Write) -> anyhow::Result
 /// flag, restated with the variable that set it.
 pub fn name_the_variable(error: &clap::Error) -> String {
     let text = error.to_string();
-    let Some(clap::error::ContextValue::String(arg)) =
-        error.get(clap::error::ContextKind::InvalidArg)
-    else {
+    let Some(long) = crate::settings::flag_of(error) else {
         return text;
     };
-    let long = arg
-        .trim_start_matches("--")
-        .split(['=', ' ', '['])
-        .next()
-        .unwrap_or_default();
     let sub = command();
     let env = sub
         .get_subcommands()
         .flat_map(clap::Command::get_arguments)
         .chain(sub.get_arguments())
-        .find(|a| a.get_long() == Some(long))
+        .find(|a| a.get_long() == Some(long.as_str()))
         .and_then(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()));
     match env {
         Some(var) => format!("{var}: {}", text.trim_start_matches("error: ")),
@@ -185,6 +178,101 @@ mod tests {
         ] {
             assert!(help.contains(&want), "drain --help lacks {want}");
         }
+    }
+
+    fn parse_with(argv: &[&str], config: &str) -> Result<Cli, crate::settings::ParseError> {
+        use clap::FromArgMatches as _;
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), config).unwrap();
+        let mut all: Vec<std::ffi::OsString> = vec!["s3-event-writer".into()];
+        all.extend(argv.iter().map(Into::into));
+        all.extend(["--config".into(), file.path().into()]);
+        let m = crate::settings::parse(command, &all)?;
+        Ok(Cli::from_arg_matches(&m).unwrap())
+    }
+
+    #[test]
+    fn one_config_file_serves_every_command() {
+        // `block_messages` is drain's: verify ignores it, even a value drain would refuse.
+        let file = "dest = \"/d\"\nblock_messages = \"many\"\n";
+        let cli = parse_with(&["verify"], file).unwrap();
+        let Command::Verify(v) = cli.command else {
+            panic!()
+        };
+        assert_eq!(v.archive.dest.as_deref(), Some("/d"));
+        assert!(parse_with(&["drain"], file).is_err());
+    }
+
+    #[test]
+    fn the_config_keys_are_the_settings_with_a_variable() {
+        let keys = crate::settings::config_keys(&command());
+        let want = [
+            "block_messages",
+            "conflict_attempts",
+            "day_concurrency",
+            "dest",
+            "drop_channel_containing",
+            "drop_events",
+            "flush_secs",
+            "follow",
+            "max_attempts",
+            "max_failed_blocks",
+            "max_messages",
+            "metric_data",
+            "metrics",
+            "metrics_namespace",
+            "multipart_threshold_bytes",
+            "part_size_bytes",
+            "path_style",
+            "personal_keys",
+            "prod_hosts",
+            "quarantine",
+            "quarantine_verbatim",
+            "read_timeout_secs",
+            "receivers",
+            "report",
+            "sort_memory_bytes",
+            "source",
+            "spool_memory_bytes",
+            "summary_top",
+            "temp_dir",
+            "visibility_timeout_secs",
+            "wait_secs",
+        ];
+        assert_eq!(keys.iter().map(String::as_str).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn summary_top_and_backfills_day_concurrency_have_their_variables() {
+        let env = |sub: &str, id: &str| {
+            let cmd = command();
+            let arg = cmd.find_subcommand(sub).unwrap().get_arguments();
+            let env = arg
+                .into_iter()
+                .find(|a| a.get_id() == id)
+                .unwrap()
+                .get_env();
+            env.map(|e| e.to_string_lossy().into_owned())
+        };
+        assert_eq!(env("drain", "summary_top").unwrap(), "S3EW_SUMMARY_TOP");
+        for sub in ["drain", "backfill"] {
+            assert_eq!(env(sub, "day_concurrency").unwrap(), "S3EW_DAY_CONCURRENCY");
+        }
+    }
+
+    #[test]
+    fn the_lambda_function_takes_its_destination_from_the_config_file() {
+        let resolve = |config: &str| {
+            let cli = parse_with(&["lambda"], config).unwrap();
+            let Command::Lambda(args) = cli.command else {
+                panic!()
+            };
+            crate::commands::lambda::LambdaSettings::resolve(&args).map(|s| s.dest.to_string())
+        };
+        let dest = crate::settings::defaults::DEST;
+        assert_eq!(resolve(&format!("dest = {dest:?}\n")).unwrap(), dest);
+        let e = resolve("max_attempts = 2\n").unwrap_err().to_string();
+        assert!(e.starts_with("S3EW_DEST is not set"), "{e}");
     }
 
     #[test]

@@ -1,30 +1,36 @@
 //! The thin entry point: parse, resolve settings, dispatch, map the outcome to an exit status.
 
-use clap::{ArgMatches, FromArgMatches as _};
+use clap::FromArgMatches as _;
 use s3_event_writer::cli::{self, Cli, Command, LogFormat};
 use s3_event_writer::commands::{
     backfill, compare, doctor, drain, lambda, quarantine, requeue, stats, verify,
 };
-use s3_event_writer::settings::{exit, Layers, UsageError};
+use s3_event_writer::settings::{self, exit, ParseError, UsageError};
 
 fn main() {
     // Lambda starts the function (named `bootstrap`) without arguments: that means `lambda`,
     // with every setting from the environment.
     let lambda_start =
         std::env::args_os().len() == 1 && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let matches = if lambda_start {
-        cli::command()
-            .try_get_matches_from(["s3-event-writer", "lambda"])
-            .unwrap_or_else(|e| {
-                eprintln!("error: {}", cli::name_the_variable(&e));
-                std::process::exit(exit::USAGE)
-            })
+    let argv: Vec<std::ffi::OsString> = if lambda_start {
+        vec!["s3-event-writer".into(), "lambda".into()]
     } else {
-        cli::command().get_matches()
+        std::env::args_os().collect()
     };
+    let matches = settings::parse(cli::command, &argv).unwrap_or_else(|e| match e {
+        ParseError::Clap(e) if lambda_start => {
+            eprintln!("error: {}", cli::name_the_variable(&e));
+            std::process::exit(exit::USAGE)
+        }
+        ParseError::Clap(e) => e.exit(),
+        ParseError::Config(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(exit::USAGE)
+        }
+    });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     drain::init_logging(cli.log_format == LogFormat::Json);
-    let code = match run(cli, &matches) {
+    let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some();
@@ -39,47 +45,34 @@ fn main() {
     std::process::exit(code);
 }
 
-/// The innermost subcommand's matches: where a setting's source is looked up.
-fn leaf(matches: &ArgMatches) -> &ArgMatches {
-    match matches.subcommand() {
-        Some((_, sub)) => leaf(sub),
-        None => matches,
-    }
-}
-
-fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<i32> {
-    let layers = Layers::load(leaf(matches), &cli.config)?;
+fn run(cli: Cli) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Drain(args) => {
-            runtime.block_on(drain::run(drain::DrainSettings::resolve(&args, &layers)?))
+        Command::Drain(args) => runtime.block_on(drain::run(drain::DrainSettings::resolve(&args)?)),
+        Command::Doctor(args) => {
+            runtime.block_on(doctor::run(doctor::DoctorSettings::resolve(&args)?))
         }
-        Command::Doctor(args) => runtime.block_on(doctor::run(doctor::DoctorSettings::resolve(
-            &args, &layers,
-        )?)),
-        Command::Backfill(args) => runtime.block_on(backfill::run(
-            backfill::BackfillSettings::resolve(&args, &layers)?,
-        )),
-        Command::Verify(args) => runtime.block_on(verify::run(verify::VerifySettings::resolve(
-            &args, &layers,
-        )?)),
-        Command::Stats(args) => {
-            runtime.block_on(stats::run(stats::StatsSettings::resolve(&args, &layers)?))
+        Command::Backfill(args) => {
+            runtime.block_on(backfill::run(backfill::BackfillSettings::resolve(&args)?))
         }
-        Command::Compare(args) => runtime.block_on(compare::run(
-            compare::CompareSettings::resolve(&args, &layers)?,
-        )),
-        Command::Requeue(args) => runtime.block_on(requeue::run(
-            requeue::RequeueSettings::resolve(&args, &layers)?,
-        )),
+        Command::Verify(args) => {
+            runtime.block_on(verify::run(verify::VerifySettings::resolve(&args)?))
+        }
+        Command::Stats(args) => runtime.block_on(stats::run(stats::StatsSettings::resolve(&args)?)),
+        Command::Compare(args) => {
+            runtime.block_on(compare::run(compare::CompareSettings::resolve(&args)?))
+        }
+        Command::Requeue(args) => {
+            runtime.block_on(requeue::run(requeue::RequeueSettings::resolve(&args)?))
+        }
         Command::Quarantine(args) => runtime.block_on(quarantine::run(
-            quarantine::QuarantineSettings::resolve(&args, &layers)?,
+            quarantine::QuarantineSettings::resolve(&args)?,
         )),
-        Command::Lambda(args) => runtime.block_on(lambda::run(lambda::LambdaSettings::resolve(
-            &args, &layers,
-        )?)),
+        Command::Lambda(args) => {
+            runtime.block_on(lambda::run(lambda::LambdaSettings::resolve(&args)?))
+        }
         Command::Completions(args) => {
             cli::write_completions(args.shell, &mut std::io::stdout());
             Ok(exit::OK)

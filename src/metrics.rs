@@ -29,7 +29,7 @@
 //! This module is pure: the caller supplies the timestamp and writes the line.
 
 use serde::ser::{SerializeMap as _, Serializer};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::report::Report;
 
@@ -37,8 +37,7 @@ use crate::report::Report;
 pub const DEFAULT_NAMESPACE: &str = "s3-event-writer";
 
 /// Whether and how metrics are emitted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum MetricsMode {
     /// No metrics.
     #[default]

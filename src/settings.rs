@@ -8,11 +8,21 @@
 //! [`AwsSettings`], [`S3Settings`], [`SqsSettings`], [`BodyPolicy`], [`MetricsSettings`],
 //! [`Location`]).
 //!
+//! Each setting is declared once, as a clap argument with its variable (`env`) and its default
+//! (`default_value_t` from [`defaults`]); the config file, the environment and the flags all
+//! arrive through that one declaration, and a `resolve` reads the parsed value.
+//!
 //! Invariants:
 //! - precedence is the same for every setting and every entry point: command-line flag, then
 //!   environment variable, then the TOML file of `--config` / `S3EW_CONFIG`, then the default.
-//!   clap reads the first two; [`Layers::pick`] asks clap where a value came from
-//!   ([`clap::parser::ValueSource`]), so a default never hides a config-file value;
+//!   [`parse`] parses once to find `--config` and the subcommand, then again with each key of
+//!   the file as the default of the argument of that id ([`with_config_file`]), so clap itself
+//!   puts a flag and a variable above the file, and the file above the built-in default;
+//! - the settings are the arguments with a variable (but the global `--config` and
+//!   `--log-format`, and hidden ones); a config key is a setting's id, the long flag in
+//!   snake_case, and its value is read by the flag's own parser, a list as the flag repeated. A
+//!   key that is no command's setting is an error; one that is another command's is ignored, so
+//!   one file serves every command;
 //! - every default is a constant in [`defaults`], and `--help` shows it from there (clap's
 //!   `default_value_t`), so help and behaviour cannot drift;
 //! - the Lambda function parses the same argument groups from its environment (an empty command
@@ -20,12 +30,12 @@
 //! - a setting that cannot be used is a [`UsageError`] (exit status 2) naming the flag, its
 //!   variable or the config key, and what to do.
 
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use clap::parser::ValueSource;
-use clap::{ArgMatches, Args};
-use serde::Deserialize;
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches as _};
 
 use crate::adapters::aws::AwsSettings;
 use crate::adapters::s3::{self, S3Settings};
@@ -226,52 +236,6 @@ impl From<LocationError> for UsageError {
     }
 }
 
-/// The `--config` file: the same settings as the flags, snake_case. Unknown keys are errors.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    pub source: Option<String>,
-    pub dest: Option<String>,
-    pub quarantine: Option<String>,
-    pub quarantine_verbatim: Option<bool>,
-    pub personal_keys: Option<Vec<String>>,
-    pub report: Option<PathBuf>,
-    pub metric_data: Option<PathBuf>,
-    pub prod_hosts: Option<Vec<String>>,
-    pub drop_events: Option<Vec<String>>,
-    pub drop_channel_containing: Option<Vec<String>>,
-    pub block_messages: Option<usize>,
-    pub max_messages: Option<u64>,
-    pub day_concurrency: Option<usize>,
-    pub summary_top: Option<usize>,
-    pub max_failed_blocks: Option<u32>,
-    pub wait_secs: Option<u64>,
-    pub receivers: Option<usize>,
-    pub visibility_timeout_secs: Option<u64>,
-    pub follow: Option<bool>,
-    pub flush_secs: Option<u64>,
-    pub max_attempts: Option<u32>,
-    pub read_timeout_secs: Option<u64>,
-    pub path_style: Option<bool>,
-    pub multipart_threshold_bytes: Option<u64>,
-    pub part_size_bytes: Option<u64>,
-    pub conflict_attempts: Option<u32>,
-    pub temp_dir: Option<PathBuf>,
-    pub spool_memory_bytes: Option<usize>,
-    pub sort_memory_bytes: Option<usize>,
-    pub metrics: Option<MetricsMode>,
-    pub metrics_namespace: Option<String>,
-}
-
-impl ConfigFile {
-    pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("the config file {} is not valid", path.display()))
-    }
-}
-
 /// `--config`, accepted by every command.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConfigArgs {
@@ -281,42 +245,175 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 }
 
-/// The command line and environment as clap parsed them, with the config file: the layers a
-/// setting is picked from.
+/// Why the command line (with its config file) could not be parsed.
 #[derive(Debug)]
-pub struct Layers<'m> {
-    matches: &'m ArgMatches,
-    /// The `--config` file (empty without one).
-    pub file: ConfigFile,
+pub enum ParseError {
+    /// clap's own: help, version, or a bad flag or variable.
+    Clap(clap::Error),
+    /// The config file cannot be read or used.
+    Config(UsageError),
 }
 
-impl<'m> Layers<'m> {
-    /// Reads the config file `config` names, if any.
-    pub fn load(matches: &'m ArgMatches, config: &ConfigArgs) -> Result<Layers<'m>, UsageError> {
-        let file = match &config.config {
-            Some(p) => ConfigFile::load(p).map_err(UsageError)?,
-            None => ConfigFile::default(),
+/// Parses `argv` with `command()`; when `--config` (or `S3EW_CONFIG`) names a file, parses
+/// again with the file's values as the defaults of the arguments they name (see
+/// [`with_config_file`]). `command` must flatten [`ConfigArgs`].
+pub fn parse(command: impl Fn() -> Command, argv: &[OsString]) -> Result<ArgMatches, ParseError> {
+    let first = command()
+        .try_get_matches_from(argv)
+        .map_err(ParseError::Clap)?;
+    let config = ConfigArgs::from_arg_matches(&first).map_err(ParseError::Clap)?;
+    let Some(file) = config.config else {
+        return Ok(first);
+    };
+    let path = subcommand_path(&first);
+    let cmd = with_config_file(command(), &path, &file).map_err(ParseError::Config)?;
+    // The first parse succeeded, so an error now is a value from the file.
+    cmd.try_get_matches_from(argv)
+        .map_err(|e| ParseError::Config(invalid_value(&command(), &path, &file, &e)))
+}
+
+/// The names of the subcommands `matches` went through, outermost first.
+fn subcommand_path(matches: &ArgMatches) -> Vec<String> {
+    let mut path = Vec::new();
+    let mut m = matches;
+    while let Some((name, sub)) = m.subcommand() {
+        path.push(name.to_owned());
+        m = sub;
+    }
+    path
+}
+
+/// Whether `arg` is a setting, one the config file may set: an argument with an environment
+/// variable, other than the global ones (`--config`, `--log-format`) and the hidden ones.
+fn is_setting(arg: &Arg) -> bool {
+    arg.get_env().is_some() && !arg.is_global_set() && !arg.is_hide_set()
+}
+
+/// The settings of `cmd` and of all its subcommands: the keys a config file may hold.
+pub fn config_keys(cmd: &Command) -> BTreeSet<String> {
+    cmd.get_arguments()
+        .filter(|a| is_setting(a))
+        .map(|a| a.get_id().to_string())
+        .chain(cmd.get_subcommands().flat_map(config_keys))
+        .collect()
+}
+
+/// The subcommand of `cmd` that `path` names.
+fn find<'c>(cmd: &'c Command, path: &[String]) -> Option<&'c Command> {
+    path.iter().try_fold(cmd, |c, name| c.find_subcommand(name))
+}
+
+/// Changes the subcommand of `cmd` that `path` names.
+fn change(cmd: Command, path: &[String], f: Box<dyn FnOnce(Command) -> Command + '_>) -> Command {
+    match path.split_first() {
+        None => f(cmd),
+        Some((name, rest)) => cmd.mut_subcommand(name, |sub| change(sub, rest, f)),
+    }
+}
+
+/// `cmd` with the config file `file` read into the subcommand `path` names: each key is the id
+/// of a setting (an argument with a variable: its long flag in snake_case, e.g.
+/// `block_messages`), and its value becomes that argument's default, so a flag and a variable
+/// still beat it. A list is the argument repeated. A key that is a setting of another command
+/// only is ignored (one file serves every command); a key that is no command's setting is an
+/// error.
+pub fn with_config_file(cmd: Command, path: &[String], file: &Path) -> Result<Command, UsageError> {
+    let invalid = |what: String| {
+        UsageError(anyhow::anyhow!(
+            "the config file {} is not valid: {what}",
+            file.display()
+        ))
+    };
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the config file {}", file.display()))
+        .map_err(UsageError)?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| invalid(e.to_string()))?;
+    let known = config_keys(&cmd);
+    let Some(leaf) = find(&cmd, path) else {
+        return Ok(cmd);
+    };
+    let mut defaults = Vec::new();
+    for (key, value) in table {
+        if !known.contains(&key) {
+            return Err(invalid(format!(
+                "unknown key `{key}` (a key is a flag's name in snake_case, e.g. block_messages)"
+            )));
+        }
+        let Some(arg) = leaf
+            .get_arguments()
+            .find(|a| is_setting(a) && a.get_id() == &key)
+        else {
+            continue;
         };
-        Ok(Layers { matches, file })
+        let list = matches!(arg.get_action(), ArgAction::Append);
+        let values = texts(&value, list).map_err(|e| invalid(format!("{key}: {e}")))?;
+        defaults.push((key, values));
     }
+    Ok(change(
+        cmd,
+        path,
+        Box::new(|mut c| {
+            for (key, values) in defaults {
+                c = c.mut_arg(key, |a| a.default_values(values));
+            }
+            c
+        }),
+    ))
+}
 
-    /// Whether the argument `id` was given on the command line or in its variable.
-    pub fn given(&self, id: &str) -> bool {
-        matches!(
-            self.matches.value_source(id),
-            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
-        )
-    }
-
-    /// The flag's value when given (flag or variable), else the file's, else the flag's
-    /// default (`value`, which clap filled from [`defaults`]).
-    pub fn pick<T>(&self, id: &str, value: T, file: Option<T>) -> T {
-        if self.given(id) {
-            value
-        } else {
-            file.unwrap_or(value)
+/// A TOML value as the text(s) its flag would be given: a list only for a `list` setting.
+fn texts(value: &toml::Value, list: bool) -> Result<Vec<String>, String> {
+    fn scalar(v: &toml::Value) -> Result<String, String> {
+        match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            _ => Err(format!("{v} is not a string, a number or a boolean")),
         }
     }
+    match value {
+        toml::Value::Array(items) if list => items.iter().map(scalar).collect(),
+        toml::Value::Array(_) => Err("takes one value, not a list".to_owned()),
+        v => Ok(vec![scalar(v)?]),
+    }
+}
+
+/// The clap error of a value the config file `file` gave, restated with its key.
+fn invalid_value(cmd: &Command, path: &[String], file: &Path, e: &clap::Error) -> UsageError {
+    let key = flag_of(e)
+        .and_then(|long| {
+            find(cmd, path)?
+                .get_arguments()
+                .find(|a| a.get_long() == Some(long.as_str()))
+                .map(|a| format!("{}: ", a.get_id()))
+        })
+        .unwrap_or_default();
+    UsageError(anyhow::anyhow!(
+        "the config file {} is not valid: {key}{}",
+        file.display(),
+        // clap's first line, without its "For more information, try '--help'".
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+    ))
+}
+
+/// The long flag (without `--`) a clap error is about.
+pub fn flag_of(error: &clap::Error) -> Option<String> {
+    let Some(clap::error::ContextValue::String(arg)) =
+        error.get(clap::error::ContextKind::InvalidArg)
+    else {
+        return None;
+    };
+    arg.trim_start_matches("--")
+        .split(['=', ' ', '['])
+        .next()
+        .map(str::to_owned)
 }
 
 /// Where day files and quarantine records go.
@@ -338,22 +435,12 @@ pub struct Locations {
 }
 
 impl LocationArgs {
-    /// The day-file location, as given or configured.
-    pub fn dest(&self, layers: &Layers) -> String {
-        layers.pick("dest", self.dest.clone(), layers.file.dest.clone())
-    }
-
     /// Both locations. The quarantine defaults to `quarantine/` beside the day files; whether it
     /// lies inside them is for the caller to check (drain's preflight, doctor's checklist).
-    pub fn resolve(&self, layers: &Layers) -> Result<Locations, UsageError> {
-        let dest = self.dest(layers);
-        let quarantine = self
-            .quarantine
-            .clone()
-            .or_else(|| layers.file.quarantine.clone());
-        let dest = Location::parse(&dest)?;
-        let quarantine = match quarantine {
-            Some(q) => Location::parse(&q)?,
+    pub fn resolve(&self) -> Result<Locations, UsageError> {
+        let dest = Location::parse(&self.dest)?;
+        let quarantine = match &self.quarantine {
+            Some(q) => Location::parse(q)?,
             None => dest.quarantine_beside()?,
         };
         Ok(Locations { dest, quarantine })
@@ -371,25 +458,16 @@ pub struct RuleArgs {
     pub drop_events: Vec<String>,
     /// Drop channels containing this substring (repeatable; replaces the default list).
     #[arg(long = "drop-channel-containing", value_name = "TEXT", env = "S3EW_DROP_CHANNELS", value_delimiter = ',', default_values_t = defaults::drop_channels())]
-    pub drop_channels: Vec<String>,
+    pub drop_channel_containing: Vec<String>,
 }
 
 impl RuleArgs {
     /// The rules, checked.
-    pub fn resolve(&self, layers: &Layers) -> Result<Rules, UsageError> {
-        let f = &layers.file;
+    pub fn resolve(&self) -> Result<Rules, UsageError> {
         let rules = Rules {
-            prod_hosts: layers.pick("prod_hosts", self.prod_hosts.clone(), f.prod_hosts.clone()),
-            drop_channel_substrings: layers.pick(
-                "drop_channels",
-                self.drop_channels.clone(),
-                f.drop_channel_containing.clone(),
-            ),
-            drop_events: layers.pick(
-                "drop_events",
-                self.drop_events.clone(),
-                f.drop_events.clone(),
-            ),
+            prod_hosts: self.prod_hosts.clone(),
+            drop_channel_substrings: self.drop_channel_containing.clone(),
+            drop_events: self.drop_events.clone(),
         };
         rules.validate().map_err(|e| UsageError(e.into()))?;
         Ok(rules)
@@ -423,24 +501,13 @@ pub struct QuarantineBodyArgs {
 
 impl QuarantineBodyArgs {
     /// Raw bodies when verbatim, else minimised with the personal keys (checked either way).
-    pub fn resolve(&self, layers: &Layers) -> Result<BodyPolicy, UsageError> {
-        let f = &layers.file;
-        let verbatim = layers.pick(
-            "quarantine_verbatim",
-            self.quarantine_verbatim,
-            f.quarantine_verbatim,
-        );
-        let keys = layers.pick(
-            "personal_keys",
-            self.personal_keys.clone(),
-            f.personal_keys.clone(),
-        );
-        let redaction = Redaction::new(keys).map_err(|e| {
+    pub fn resolve(&self) -> Result<BodyPolicy, UsageError> {
+        let redaction = Redaction::new(self.personal_keys.clone()).map_err(|e| {
             UsageError(anyhow::anyhow!(
                 "--personal-key (S3EW_PERSONAL_KEYS, personal_keys): {e}"
             ))
         })?;
-        Ok(if verbatim {
+        Ok(if self.quarantine_verbatim {
             BodyPolicy::Verbatim
         } else {
             BodyPolicy::Minimised(redaction)
@@ -512,55 +579,23 @@ impl StoreSettings {
 
 impl AwsArgs {
     /// Client and write settings.
-    pub fn resolve(&self, layers: &Layers) -> Result<StoreSettings, UsageError> {
-        let f = &layers.file;
+    pub fn resolve(&self) -> Result<StoreSettings, UsageError> {
         let aws = AwsSettings {
-            max_attempts: layers
-                .pick("max_attempts", self.max_attempts, f.max_attempts)
-                .max(1),
+            max_attempts: self.max_attempts.max(1),
             connect_timeout_secs: defaults::CONNECT_TIMEOUT_SECS,
-            read_timeout_secs: layers
-                .pick(
-                    "read_timeout_secs",
-                    self.read_timeout_secs,
-                    f.read_timeout_secs,
-                )
-                .max(1),
-            force_path_style: layers.pick("path_style", self.path_style, f.path_style),
+            read_timeout_secs: self.read_timeout_secs.max(1),
+            force_path_style: self.path_style,
         };
         let s3 = S3Settings {
             bucket: String::new(),
             prefix: String::new(),
-            multipart_threshold_bytes: multipart_threshold(layers.pick(
-                "multipart_threshold_bytes",
-                self.multipart_threshold_bytes,
-                f.multipart_threshold_bytes,
-            ))?,
-            part_size_bytes: part_size(
-                layers.pick("part_size_bytes", self.part_size_bytes, f.part_size_bytes),
-                self.min_part_size_bytes,
-            )?,
+            multipart_threshold_bytes: multipart_threshold(self.multipart_threshold_bytes)?,
+            part_size_bytes: part_size(self.part_size_bytes, self.min_part_size_bytes)?,
             part_concurrency: defaults::PART_CONCURRENCY,
-            conflict_attempts: layers
-                .pick(
-                    "conflict_attempts",
-                    self.conflict_attempts,
-                    f.conflict_attempts,
-                )
-                .max(1),
-            spool_memory_bytes: layers.pick(
-                "spool_memory_bytes",
-                self.spool_memory_bytes,
-                f.spool_memory_bytes,
-            ),
-            temp_dir: self.temp_dir.clone().or_else(|| f.temp_dir.clone()),
-            sort_memory_bytes: layers
-                .pick(
-                    "sort_memory_bytes",
-                    self.sort_memory_bytes,
-                    f.sort_memory_bytes,
-                )
-                .max(1),
+            conflict_attempts: self.conflict_attempts.max(1),
+            spool_memory_bytes: self.spool_memory_bytes,
+            temp_dir: self.temp_dir.clone(),
+            sort_memory_bytes: self.sort_memory_bytes.max(1),
         };
         Ok(StoreSettings { aws, s3 })
     }
@@ -621,15 +656,15 @@ pub struct ArchiveSettings {
 }
 
 impl ArchiveArgs {
-    pub fn resolve(&self, layers: &Layers) -> Result<ArchiveSettings, UsageError> {
-        let Some(dest) = self.dest.clone().or_else(|| layers.file.dest.clone()) else {
+    pub fn resolve(&self) -> Result<ArchiveSettings, UsageError> {
+        let Some(dest) = &self.dest else {
             return Err(UsageError::new(
                 "no archive: give --dest s3://BUCKET/PREFIX/ or DIR, set S3EW_DEST, or set dest in the --config file",
             ));
         };
         Ok(ArchiveSettings {
-            location: Location::parse(&dest)?,
-            store: self.aws.resolve(layers)?,
+            location: Location::parse(dest)?,
+            store: self.aws.resolve()?,
         })
     }
 }
@@ -662,12 +697,10 @@ impl SqsArgs {
     /// caps the run.
     pub fn resolve(
         &self,
-        layers: &Layers,
         queue_url: String,
         max_messages: Option<u64>,
     ) -> Result<SqsSettings, UsageError> {
-        let f = &layers.file;
-        let wait_secs = layers.pick("wait_secs", self.wait_secs, f.wait_secs);
+        let wait_secs = self.wait_secs;
         if wait_secs > 20 {
             return Err(UsageError::new(
                 "--wait-secs must be 0..=20 (SQS's longest long poll)",
@@ -676,13 +709,9 @@ impl SqsArgs {
         Ok(SqsSettings {
             queue_url,
             wait_secs,
-            receivers: layers.pick("receivers", self.receivers, f.receivers).max(1),
-            visibility_timeout_secs: visibility_timeout(layers.pick(
-                "visibility_timeout_secs",
-                self.visibility_timeout_secs,
-                f.visibility_timeout_secs,
-            ))?,
-            follow: layers.pick("follow", self.follow, f.follow),
+            receivers: self.receivers.max(1),
+            visibility_timeout_secs: visibility_timeout(self.visibility_timeout_secs)?,
+            follow: self.follow,
             max_messages,
             delete_concurrency: defaults::DELETE_CONCURRENCY,
         })
@@ -691,8 +720,8 @@ impl SqsArgs {
     /// How long a block may stay open: from a queue at most half the visibility timeout (so
     /// its messages are written and deleted long before they could come back), in follow mode
     /// `--flush-secs`; `None` for a file read once.
-    pub fn flush_secs(&self, layers: &Layers, sqs: &SqsSettings, from_queue: bool) -> Option<u64> {
-        let given = self.flush_secs.or(layers.file.flush_secs);
+    pub fn flush_secs(&self, sqs: &SqsSettings, from_queue: bool) -> Option<u64> {
+        let given = self.flush_secs;
         if from_queue {
             let cap = (sqs.visibility_timeout_secs / 2).max(1);
             let default = if sqs.follow {
@@ -759,23 +788,15 @@ pub struct MetricsArgs {
 
 impl MetricsArgs {
     /// The metrics settings; `default` is the entry point's mode when nothing sets one.
-    pub fn resolve(
-        &self,
-        layers: &Layers,
-        default: MetricsMode,
-    ) -> Result<MetricsSettings, UsageError> {
-        let namespace = layers.pick(
-            "metrics_namespace",
-            self.metrics_namespace.clone(),
-            layers.file.metrics_namespace.clone(),
-        );
+    pub fn resolve(&self, default: MetricsMode) -> Result<MetricsSettings, UsageError> {
+        let namespace = self.metrics_namespace.clone();
         metrics::check_namespace(&namespace).map_err(|e| {
             UsageError(anyhow::anyhow!(
                 "--metrics-namespace (S3EW_METRICS_NAMESPACE) {namespace:?}: {e}"
             ))
         })?;
         Ok(MetricsSettings {
-            mode: self.metrics.or(layers.file.metrics).unwrap_or(default),
+            mode: self.metrics.unwrap_or(default),
             namespace,
         })
     }
@@ -784,7 +805,6 @@ impl MetricsArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::FromArgMatches as _;
 
     #[derive(Debug, Args)]
     struct All {
@@ -804,10 +824,18 @@ mod tests {
         metrics: MetricsArgs,
     }
 
-    fn parse(argv: &[&str]) -> (All, ArgMatches) {
-        let cmd = All::augment_args(clap::Command::new("t").no_binary_name(true));
-        let m = cmd.try_get_matches_from(argv).unwrap();
-        (All::from_arg_matches(&m).unwrap(), m)
+    fn command() -> Command {
+        All::augment_args(Command::new("t").no_binary_name(true))
+    }
+
+    fn try_parse(argv: &[&str]) -> Result<All, ParseError> {
+        let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        let m = super::parse(command, &argv)?;
+        Ok(All::from_arg_matches(&m).unwrap())
+    }
+
+    fn parse(argv: &[&str]) -> All {
+        try_parse(argv).unwrap()
     }
 
     fn with_file(text: &str) -> tempfile::NamedTempFile {
@@ -821,29 +849,95 @@ mod tests {
         All::augment_args(clap::Command::new("t")).debug_assert();
     }
 
+    fn config_error(text: &str) -> String {
+        let file = with_file(text);
+        match try_parse(&["--config", file.path().to_str().unwrap()]) {
+            Err(ParseError::Config(e)) => e.to_string(),
+            other => panic!("{text:?} is accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_config_value_that_cannot_be_used_names_its_key() {
+        let e = config_error("max_attempts = \"five\"\n");
+        assert!(
+            e.contains("is not valid: max_attempts: invalid value 'five'"),
+            "{e}"
+        );
+        assert!(!e.contains("--help"), "{e}");
+        let e = config_error("receivers = [1, 2]\n");
+        assert!(
+            e.contains("is not valid: receivers: takes one value"),
+            "{e}"
+        );
+        let e = config_error("dest = { bucket = \"b\" }\n");
+        assert!(e.contains("is not valid: dest: "), "{e}");
+        let e = config_error("follow = \"sometimes\"\n");
+        assert!(e.contains("is not valid: follow: "), "{e}");
+        let e = config_error("metrics = \"loud\"\n");
+        assert!(e.contains("is not valid: metrics: "), "{e}");
+        let e = config_error("dest = \n");
+        assert!(e.contains("is not valid"), "{e}");
+        // Not a setting: a run switch and the hidden emulator hatch.
+        for key in [
+            "dry_run = true\n",
+            "min_part_size_bytes = 1\n",
+            "config = \"x\"\n",
+        ] {
+            let e = config_error(key);
+            assert!(e.contains("is not valid: unknown key"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_config_file_sets_switches_lists_and_options() {
+        let file = with_file(
+            "follow = true\npath_style = true\nquarantine_verbatim = true\ndrop_events = []\n\
+             personal_keys = \"pin\"\nflush_secs = 7\nvisibility_timeout_secs = 60\n\
+             prod_hosts = [\"a,b\", \"c\"]\nmetrics = \"emf\"\ntemp_dir = \"/t\"\n",
+        );
+        let path = file.path().to_str().unwrap();
+        let a = parse(&["--config", path]);
+        assert!(a.sqs.follow && a.aws.path_style && a.body.quarantine_verbatim);
+        assert!(a.rules.drop_events.is_empty(), "an empty list empties it");
+        assert_eq!(a.body.personal_keys, ["pin"], "one value is a list of one");
+        assert_eq!(a.sqs.flush_secs, Some(7));
+        assert_eq!(a.sqs.visibility_timeout_secs, 60);
+        assert_eq!(
+            a.rules.prod_hosts,
+            ["a", "b", "c"],
+            "a comma separates values"
+        );
+        assert_eq!(a.metrics.metrics, Some(MetricsMode::Emf));
+        assert_eq!(a.aws.temp_dir, Some(PathBuf::from("/t")));
+        let a = parse(&["--config", path, "--quarantine-verbatim=false"]);
+        assert!(!a.body.quarantine_verbatim, "the flag beats the file");
+        let file = with_file("follow = false\n");
+        let a = parse(&["--config", file.path().to_str().unwrap(), "--follow"]);
+        assert!(a.sqs.follow, "the flag beats the file");
+    }
+
     #[test]
     fn a_flag_beats_the_file_and_the_file_beats_the_default() {
         let file = with_file(
             "dest = \"/tmp/d\"\nprod_hosts = [\"p\"]\ndrop_channel_containing = [\"x\"]\nmax_attempts = 2\nreceivers = 9\n",
         );
         let path = file.path().to_str().unwrap();
-        let (a, m) = parse(&["--config", path, "--prod-host", "flag", "--receivers", "3"]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        let rules = a.rules.resolve(&layers).unwrap();
+        let a = parse(&["--config", path, "--prod-host", "flag", "--receivers", "3"]);
+        let rules = a.rules.resolve().unwrap();
         assert_eq!(rules.prod_hosts, ["flag"], "flag over file");
         assert_eq!(rules.drop_channel_substrings, ["x"], "file over default");
         assert_eq!(rules.drop_events, Rules::default().drop_events, "default");
-        assert_eq!(a.aws.resolve(&layers).unwrap().aws.max_attempts, 2);
-        let sqs = a.sqs.resolve(&layers, String::new(), None).unwrap();
+        assert_eq!(a.aws.resolve().unwrap().aws.max_attempts, 2);
+        let sqs = a.sqs.resolve(String::new(), None).unwrap();
         assert_eq!(sqs.receivers, 3);
-        assert_eq!(a.at.resolve(&layers).unwrap().dest.to_string(), "/tmp/d");
+        assert_eq!(a.at.resolve().unwrap().dest.to_string(), "/tmp/d");
     }
 
     #[test]
     fn without_flags_or_file_every_setting_is_its_default() {
-        let (a, m) = parse(&[]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        let store = a.aws.resolve(&layers).unwrap();
+        let a = parse(&[]);
+        let store = a.aws.resolve().unwrap();
         assert_eq!(store.aws.max_attempts, defaults::MAX_ATTEMPTS);
         assert_eq!(store.aws.read_timeout_secs, defaults::READ_TIMEOUT_SECS);
         assert_eq!(
@@ -854,44 +948,42 @@ mod tests {
         assert_eq!(store.s3.spool_memory_bytes, defaults::SPOOL_MEMORY_BYTES);
         assert_eq!(store.s3.sort_memory_bytes, defaults::SORT_MEMORY_BYTES);
         assert_eq!(store.s3.conflict_attempts, defaults::CONFLICT_ATTEMPTS);
-        let sqs = a.sqs.resolve(&layers, String::new(), None).unwrap();
+        let sqs = a.sqs.resolve(String::new(), None).unwrap();
         assert_eq!(sqs.wait_secs, defaults::WAIT_SECS);
         assert_eq!(
             sqs.visibility_timeout_secs,
             defaults::VISIBILITY_TIMEOUT_SECS
         );
-        let at = a.at.resolve(&layers).unwrap();
+        let at = a.at.resolve().unwrap();
         assert_eq!(at.dest.to_string(), defaults::DEST);
         assert_eq!(
             at.quarantine.to_string(),
             "s3://logpublish/events/quarantine/"
         );
-        assert_eq!(a.rules.resolve(&layers).unwrap(), Rules::default());
-        assert_eq!(a.body.resolve(&layers).unwrap(), BodyPolicy::default());
-        let metrics = a.metrics.resolve(&layers, defaults::METRICS).unwrap();
+        assert_eq!(a.rules.resolve().unwrap(), Rules::default());
+        assert_eq!(a.body.resolve().unwrap(), BodyPolicy::default());
+        let metrics = a.metrics.resolve(defaults::METRICS).unwrap();
         assert_eq!(metrics, MetricsSettings::default());
-        let lambda = a
-            .metrics
-            .resolve(&layers, defaults::LAMBDA_METRICS)
-            .unwrap();
+        let lambda = a.metrics.resolve(defaults::LAMBDA_METRICS).unwrap();
         assert_eq!(lambda.mode, MetricsMode::Emf);
     }
 
     #[test]
     fn unknown_config_keys_are_an_error() {
-        assert!(toml::from_str::<ConfigFile>("destination = \"x\"").is_err());
         let file = with_file("destination = \"x\"\n");
-        let (a, m) = parse(&["--config", file.path().to_str().unwrap()]);
-        let e = Layers::load(&m, &a.config).unwrap_err();
-        assert!(format!("{e}").contains("is not valid"), "{e}");
+        let Err(ParseError::Config(e)) = try_parse(&["--config", file.path().to_str().unwrap()])
+        else {
+            panic!("an unknown key is accepted")
+        };
+        let e = e.to_string();
+        assert!(e.contains("is not valid: unknown key `destination`"), "{e}");
     }
 
     #[test]
     fn visibility_timeouts_too_small_to_heartbeat_are_refused() {
         for (given, ok) in [("1", false), ("2", true), ("43200", true), ("43201", false)] {
-            let (a, m) = parse(&["--visibility-timeout", given]);
-            let layers = Layers::load(&m, &a.config).unwrap();
-            match (a.sqs.resolve(&layers, String::new(), None), ok) {
+            let a = parse(&["--visibility-timeout", given]);
+            match (a.sqs.resolve(String::new(), None), ok) {
                 (Ok(s), true) => assert_eq!(s.visibility_timeout_secs.to_string(), given),
                 (Err(e), false) => {
                     let e = e.to_string();
@@ -907,9 +999,8 @@ mod tests {
 
     #[test]
     fn empty_channel_substring_is_refused() {
-        let (a, m) = parse(&["--drop-channel-containing", ""]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        assert!(a.rules.resolve(&layers).is_err());
+        let a = parse(&["--drop-channel-containing", ""]);
+        assert!(a.rules.resolve().is_err());
     }
 
     #[test]
@@ -920,18 +1011,15 @@ mod tests {
             (&["--quarantine-verbatim=false"][..], false),
             (&["--quarantine-verbatim=yes"][..], true),
         ] {
-            let (a, m) = parse(argv);
-            let layers = Layers::load(&m, &a.config).unwrap();
-            let policy = a.body.resolve(&layers).unwrap();
+            let a = parse(argv);
+            let policy = a.body.resolve().unwrap();
             assert_eq!(policy == BodyPolicy::Verbatim, want_verbatim, "{argv:?}");
         }
         let file = with_file("quarantine_verbatim = true\n");
-        let (a, m) = parse(&["--config", file.path().to_str().unwrap()]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        assert_eq!(a.body.resolve(&layers).unwrap(), BodyPolicy::Verbatim);
-        let (a, m) = parse(&["--personal-key", "a\"b"]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        let e = a.body.resolve(&layers).unwrap_err().to_string();
+        let a = parse(&["--config", file.path().to_str().unwrap()]);
+        assert_eq!(a.body.resolve().unwrap(), BodyPolicy::Verbatim);
+        let a = parse(&["--personal-key", "a\"b"]);
+        let e = a.body.resolve().unwrap_err().to_string();
         assert!(e.starts_with("--personal-key (S3EW_PERSONAL_KEYS"), "{e}");
     }
 
@@ -953,16 +1041,14 @@ mod tests {
 
     #[test]
     fn flush_secs_never_exceed_half_the_visibility_timeout_from_a_queue() {
-        let (a, m) = parse(&["--visibility-timeout", "30", "--flush-secs", "100"]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        let sqs = a.sqs.resolve(&layers, "q".into(), None).unwrap();
-        assert_eq!(a.sqs.flush_secs(&layers, &sqs, true), Some(15));
-        assert_eq!(a.sqs.flush_secs(&layers, &sqs, false), None);
-        let (a, m) = parse(&["--follow"]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        let sqs = a.sqs.resolve(&layers, String::new(), None).unwrap();
+        let a = parse(&["--visibility-timeout", "30", "--flush-secs", "100"]);
+        let sqs = a.sqs.resolve("q".into(), None).unwrap();
+        assert_eq!(a.sqs.flush_secs(&sqs, true), Some(15));
+        assert_eq!(a.sqs.flush_secs(&sqs, false), None);
+        let a = parse(&["--follow"]);
+        let sqs = a.sqs.resolve(String::new(), None).unwrap();
         assert_eq!(
-            a.sqs.flush_secs(&layers, &sqs, false),
+            a.sqs.flush_secs(&sqs, false),
             Some(defaults::FOLLOW_FLUSH_SECS)
         );
     }
@@ -1008,12 +1094,10 @@ mod tests {
     fn a_part_size_from_the_file_or_the_variable_is_checked_too() {
         let file = with_file("part_size_bytes = 1048576\n");
         let path = file.path().to_str().unwrap();
-        let (a, m) = parse(&["--config", path]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        let err = a.aws.resolve(&layers).unwrap_err().0.to_string();
+        let a = parse(&["--config", path]);
+        let err = a.aws.resolve().unwrap_err().0.to_string();
         assert!(err.starts_with("--part-size-bytes 1048576 "), "{err}");
-        let (a, m) = parse(&["--config", path, "--min-part-size-bytes", "1048576"]);
-        let layers = Layers::load(&m, &a.config).unwrap();
-        assert_eq!(a.aws.resolve(&layers).unwrap().s3.part_size_bytes, 1 << 20);
+        let a = parse(&["--config", path, "--min-part-size-bytes", "1048576"]);
+        assert_eq!(a.aws.resolve().unwrap().s3.part_size_bytes, 1 << 20);
     }
 }

@@ -27,7 +27,7 @@ use crate::archive::Archive;
 use crate::core::{DayKey, MergeStats, QuarantineRecord, Rules};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
-use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, Layers, RuleArgs, UsageError};
+use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, RuleArgs, UsageError};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -77,7 +77,7 @@ pub struct BackfillArgs {
     #[arg(long, value_name = "N", default_value_t = defaults::BACKFILL_BLOCK_LINES)]
     pub block_lines: usize,
     /// Day files merged at once.
-    #[arg(long, value_name = "N", default_value_t = defaults::DAY_CONCURRENCY)]
+    #[arg(long, value_name = "N", env = "S3EW_DAY_CONCURRENCY", default_value_t = defaults::DAY_CONCURRENCY)]
     pub day_concurrency: usize,
     #[command(flatten)]
     pub rules: RuleArgs,
@@ -100,7 +100,7 @@ pub struct BackfillSettings {
 }
 
 impl BackfillSettings {
-    pub fn resolve(args: &BackfillArgs, layers: &Layers) -> Result<BackfillSettings, UsageError> {
+    pub fn resolve(args: &BackfillArgs) -> Result<BackfillSettings, UsageError> {
         let tz = jiff::tz::TimeZone::get(&args.tz).map_err(|e| {
             UsageError::new(format!(
                 "--tz {}: not a time zone of the tz database ({e})",
@@ -114,15 +114,9 @@ impl BackfillSettings {
             report: args.report.clone(),
             dry_run: args.dry_run,
             block_lines: args.block_lines.max(1),
-            day_concurrency: layers
-                .pick(
-                    "day_concurrency",
-                    args.day_concurrency,
-                    layers.file.day_concurrency,
-                )
-                .max(1),
-            rules: args.rules.resolve(layers)?,
-            archive: args.archive.resolve(layers)?,
+            day_concurrency: args.day_concurrency.max(1),
+            rules: args.rules.resolve()?,
+            archive: args.archive.resolve()?,
         })
     }
 }

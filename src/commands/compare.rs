@@ -26,7 +26,7 @@ use crate::archive::{range_text, Archive};
 use crate::core::compare::{compare_sorted, DayComparison, Diff, Disorder, Side};
 use crate::core::DayKey;
 use crate::location::Location;
-use crate::settings::{defaults, exit, AwsArgs, Layers, StoreSettings, UsageError};
+use crate::settings::{defaults, exit, AwsArgs, StoreSettings, UsageError};
 use crate::wiring::Wiring;
 
 const AFTER_HELP: &str = "\
@@ -93,7 +93,7 @@ pub struct CompareSettings {
 }
 
 impl CompareSettings {
-    pub fn resolve(args: &CompareArgs, layers: &Layers) -> Result<CompareSettings, UsageError> {
+    pub fn resolve(args: &CompareArgs) -> Result<CompareSettings, UsageError> {
         if let (Some(from), Some(to)) = (args.from, args.to) {
             if from > to {
                 return Err(UsageError::new(format!(
@@ -104,7 +104,7 @@ impl CompareSettings {
         Ok(CompareSettings {
             a: Location::parse(&args.a)?,
             b: Location::parse(&args.b)?,
-            store: args.aws.resolve(layers)?,
+            store: args.aws.resolve()?,
             from: args.from,
             to: args.to,
             show: args.show,

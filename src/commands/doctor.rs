@@ -34,7 +34,7 @@ use crate::adapters::aws::describe_sdk_error;
 use crate::location::{Location, SourceSpec};
 pub use crate::preflight::{classify, Problem};
 use crate::preflight::{dir_state, problem_of, DirState};
-use crate::settings::{AwsArgs, Layers, LocationArgs, StoreSettings, UsageError};
+use crate::settings::{AwsArgs, LocationArgs, StoreSettings, UsageError};
 use crate::wiring::{self, Wiring};
 
 mod queue;
@@ -224,8 +224,8 @@ pub struct DoctorSettings {
 }
 
 impl DoctorSettings {
-    pub fn resolve(args: &DoctorArgs, layers: &Layers) -> Result<DoctorSettings, UsageError> {
-        let at = args.at.resolve(layers)?;
+    pub fn resolve(args: &DoctorArgs) -> Result<DoctorSettings, UsageError> {
+        let at = args.at.resolve()?;
         let quarantine = match at.dest.check_quarantine(&at.quarantine) {
             Ok(()) => Ok(at.quarantine),
             Err(e) => Err(Check::fail(
@@ -233,13 +233,13 @@ impl DoctorSettings {
                 "give --quarantine (or S3EW_QUARANTINE) a location outside the day files, e.g. quarantine/ beside them",
             )),
         };
-        let source = args.source.clone().or_else(|| layers.file.source.clone());
+        let source = args.source.clone();
         Ok(DoctorSettings {
             source: source.as_deref().map(SourceSpec::parse),
             dest: at.dest,
             quarantine,
             write_probe: args.write_probe,
-            store: args.aws.resolve(layers)?,
+            store: args.aws.resolve()?,
         })
     }
 

@@ -19,8 +19,8 @@ use crate::metrics::{FlushCounts, MetricsSettings};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
 use crate::settings::{
-    self, defaults, AwsArgs, Layers, LocationArgs, MetricsArgs, QuarantineBodyArgs, RuleArgs,
-    SqsArgs, StoreSettings, UsageError,
+    self, defaults, AwsArgs, LocationArgs, MetricsArgs, QuarantineBodyArgs, RuleArgs, SqsArgs,
+    StoreSettings, UsageError,
 };
 use crate::wiring::Wiring;
 
@@ -78,7 +78,7 @@ pub struct DrainArgs {
     #[arg(long, value_name = "N", env = "S3EW_DAY_CONCURRENCY", default_value_t = defaults::DAY_CONCURRENCY)]
     pub day_concurrency: usize,
     /// How many values per drop reason the summary lists.
-    #[arg(long, value_name = "N", default_value_t = defaults::SUMMARY_TOP)]
+    #[arg(long, value_name = "N", env = "S3EW_SUMMARY_TOP", default_value_t = defaults::SUMMARY_TOP)]
     pub summary_top: usize,
     /// Stop receiving after this many consecutive blocks in which every write failed (the
     /// messages in hand are given back; exit status 1).
@@ -132,9 +132,8 @@ pub struct DrainSettings {
 }
 
 impl DrainSettings {
-    pub fn resolve(args: &DrainArgs, layers: &Layers) -> Result<DrainSettings, UsageError> {
-        let f = &layers.file;
-        let Some(source) = args.source.clone().or_else(|| f.source.clone()) else {
+    pub fn resolve(args: &DrainArgs) -> Result<DrainSettings, UsageError> {
+        let Some(source) = args.source.clone() else {
             return Err(UsageError::new(
                 "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL",
             ));
@@ -142,9 +141,9 @@ impl DrainSettings {
         let source = SourceSpec::parse(&source);
         // Whether the quarantine is inside the day files is checked with the other locations
         // before the run (crate::preflight): exit status 3.
-        let at = args.at.resolve(layers)?;
+        let at = args.at.resolve()?;
         let max_messages = settings::max_messages(
-            args.max_messages.or(f.max_messages),
+            args.max_messages,
             args.dry_run,
             matches!(source, SourceSpec::Sqs(_)),
         );
@@ -152,46 +151,36 @@ impl DrainSettings {
             SourceSpec::Sqs(u) => u.clone(),
             _ => String::new(),
         };
-        let sqs = args.sqs.resolve(layers, queue_url, max_messages)?;
+        let sqs = args.sqs.resolve(queue_url, max_messages)?;
         let flush_secs = args
             .sqs
-            .flush_secs(layers, &sqs, matches!(source, SourceSpec::Sqs(_)));
+            .flush_secs(&sqs, matches!(source, SourceSpec::Sqs(_)));
         Ok(DrainSettings {
             options: DrainOptions {
-                block_messages: block_messages(layers.pick(
-                    "block_messages",
-                    args.block_messages,
-                    f.block_messages,
-                ))?,
+                block_messages: block_messages(args.block_messages)?,
                 flush_secs,
-                day_concurrency: layers
-                    .pick("day_concurrency", args.day_concurrency, f.day_concurrency)
-                    .max(1),
+                day_concurrency: args.day_concurrency.max(1),
                 max_messages,
                 dry_run: args.dry_run,
                 run_id: pipeline::new_run_id(),
-                max_failed_blocks: settings::max_failed_blocks(layers.pick(
-                    "max_failed_blocks",
-                    args.max_failed_blocks,
-                    f.max_failed_blocks,
-                ))?,
-                quarantine_body: args.body.resolve(layers)?,
+                max_failed_blocks: settings::max_failed_blocks(args.max_failed_blocks)?,
+                quarantine_body: args.body.resolve()?,
             },
             source,
             dest: at.dest,
             quarantine: at.quarantine,
             sqs,
-            store: args.aws.resolve(layers)?,
-            report: args.report.clone().or_else(|| f.report.clone()),
-            metric_data: args.metric_data.clone().or_else(|| f.metric_data.clone()),
-            rules: args.rules.resolve(layers)?,
-            summary_top: layers.pick("summary_top", args.summary_top, f.summary_top),
+            store: args.aws.resolve()?,
+            report: args.report.clone(),
+            metric_data: args.metric_data.clone(),
+            rules: args.rules.resolve()?,
+            summary_top: args.summary_top,
             progress: args.progress,
             github_summary: github_summary_file(
                 args.github_summary,
                 std::env::var_os("GITHUB_STEP_SUMMARY"),
             )?,
-            metrics: args.metrics.resolve(layers, defaults::METRICS)?,
+            metrics: args.metrics.resolve(defaults::METRICS)?,
         })
     }
 }
@@ -493,10 +482,14 @@ mod tests {
         use clap::CommandFactory as _;
         let mut v = vec!["drain"];
         v.extend_from_slice(argv);
-        let m = Top::command().try_get_matches_from(v).unwrap();
+        let v: Vec<std::ffi::OsString> = v.into_iter().map(Into::into).collect();
+        let m = match settings::parse(Top::command, &v) {
+            Ok(m) => m,
+            Err(settings::ParseError::Config(e)) => return Err(e),
+            Err(settings::ParseError::Clap(e)) => panic!("{e}"),
+        };
         let top = Top::from_arg_matches(&m).unwrap();
-        let layers = Layers::load(&m, &top.config)?;
-        DrainSettings::resolve(&top.drain, &layers)
+        DrainSettings::resolve(&top.drain)
     }
 
     #[test]

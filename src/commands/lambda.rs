@@ -34,7 +34,7 @@ use crate::metrics::{FlushCounts, MetricsSettings};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
 use crate::settings::{
-    defaults, exit, AwsArgs, Layers, LocationArgs, MetricsArgs, QuarantineBodyArgs, RuleArgs,
+    defaults, exit, AwsArgs, LocationArgs, MetricsArgs, QuarantineBodyArgs, RuleArgs,
     StoreSettings, UsageError,
 };
 use crate::wiring::Wiring;
@@ -174,7 +174,9 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
 
 /// The function's settings: the same argument groups as `drain`'s, read from the environment
 /// (`S3EW_*`, and the file `S3EW_CONFIG` names) since the function has no command line.
+/// `--dest` has no default here: empty when neither `S3EW_DEST` nor the config file sets it.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(mut_arg("dest", |a| a.default_value("").hide_default_value(true)))]
 pub struct LambdaArgs {
     #[command(flatten)]
     pub at: LocationArgs,
@@ -203,21 +205,21 @@ pub struct LambdaSettings {
 impl LambdaSettings {
     /// `S3EW_DEST` (or `dest` in the config file) is required: a function has no business
     /// writing to the default archive by accident. The quarantine must lie outside it.
-    pub fn resolve(args: &LambdaArgs, layers: &Layers) -> Result<LambdaSettings, UsageError> {
-        if !layers.given("dest") && layers.file.dest.is_none() {
+    pub fn resolve(args: &LambdaArgs) -> Result<LambdaSettings, UsageError> {
+        if args.at.dest.is_empty() {
             return Err(UsageError::new(
                 "S3EW_DEST is not set: the function needs s3://BUCKET/PREFIX/",
             ));
         }
-        let at = args.at.resolve(layers)?;
+        let at = args.at.resolve()?;
         at.dest.check_quarantine(&at.quarantine)?;
         Ok(LambdaSettings {
             dest: at.dest,
             quarantine: at.quarantine,
-            rules: args.rules.resolve(layers)?,
-            quarantine_body: args.body.resolve(layers)?,
-            store: args.aws.resolve(layers)?,
-            metrics: args.metrics.resolve(layers, defaults::LAMBDA_METRICS)?,
+            rules: args.rules.resolve()?,
+            quarantine_body: args.body.resolve()?,
+            store: args.aws.resolve()?,
+            metrics: args.metrics.resolve(defaults::LAMBDA_METRICS)?,
         })
     }
 }
@@ -289,8 +291,7 @@ mod tests {
         let cmd = LambdaArgs::augment_args(clap::Command::new("lambda").no_binary_name(true));
         let m = cmd.try_get_matches_from(argv).unwrap();
         let parsed = LambdaArgs::from_arg_matches(&m).unwrap();
-        let layers = Layers::load(&m, &crate::settings::ConfigArgs::default())?;
-        LambdaSettings::resolve(&parsed, &layers)
+        LambdaSettings::resolve(&parsed)
     }
 
     const DEST: &str = "--dest=s3://logpublish/events/prod/";

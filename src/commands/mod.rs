@@ -1,5 +1,5 @@
 //! One file per subcommand. Each resolves its settings from its arguments through
-//! [`crate::settings`] (`XSettings::resolve(&args, &layers)`), builds its backends through
+//! [`crate::settings`] (`XSettings::resolve(&args)`), builds its backends through
 //! [`crate::wiring`], and runs (`run(settings) -> Result<exit status>`).
 //!
 //! Nothing here imports the clap top level ([`crate::cli`]); the argument structs of each

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::plural;
 use crate::location::Location;
 use crate::records::{inputs_under, preview, Input, Line, RecordLines};
-use crate::settings::{defaults, exit, AwsArgs, Layers, LocationArgs, StoreSettings, UsageError};
+use crate::settings::{defaults, exit, AwsArgs, LocationArgs, StoreSettings, UsageError};
 use crate::wiring::Wiring;
 
 /// Objects read at once by `list`.
@@ -84,18 +84,15 @@ pub struct QuarantineSettings {
 }
 
 impl QuarantineSettings {
-    pub fn resolve(
-        args: &QuarantineArgs,
-        layers: &Layers,
-    ) -> Result<QuarantineSettings, UsageError> {
+    pub fn resolve(args: &QuarantineArgs) -> Result<QuarantineSettings, UsageError> {
         let at = match &args.command {
             QuarantineCommand::List(a) => &a.at,
             QuarantineCommand::Show(a) => &a.at,
         };
         Ok(QuarantineSettings {
             command: args.command.clone(),
-            location: at.at.resolve(layers)?.quarantine,
-            store: at.aws.resolve(layers)?,
+            location: at.at.resolve()?.quarantine,
+            store: at.aws.resolve()?,
         })
     }
 }
@@ -457,7 +454,6 @@ mod tests {
             Drain(Box<super::super::drain::DrainArgs>),
             Quarantine(QuarantineArgs),
         }
-        let none = crate::settings::ConfigArgs::default();
         for (dest, quarantine) in [
             (None, None),
             (Some("s3://b/events/prod/"), None),
@@ -471,18 +467,13 @@ mod tests {
                 argv.extend(dest.iter().flat_map(|d| ["--dest", *d]));
                 argv.extend(quarantine.iter().flat_map(|q| ["--quarantine", *q]));
                 let m = Top::command().try_get_matches_from(argv).unwrap();
-                let sub = m.subcommand().unwrap().1;
-                let leaf = sub.subcommand().map_or(sub, |(_, l)| l);
-                let layers = Layers::load(leaf, &none).unwrap();
                 places.push(match Top::from_arg_matches(&m).unwrap().command {
                     Both::Drain(a) => {
-                        super::super::drain::DrainSettings::resolve(&a, &layers)
+                        super::super::drain::DrainSettings::resolve(&a)
                             .unwrap()
                             .quarantine
                     }
-                    Both::Quarantine(a) => {
-                        QuarantineSettings::resolve(&a, &layers).unwrap().location
-                    }
+                    Both::Quarantine(a) => QuarantineSettings::resolve(&a).unwrap().location,
                 });
             }
             assert_eq!(places[0], places[1], "{dest:?} {quarantine:?}");

@@ -29,7 +29,7 @@ use crate::adapters::aws::describe_sdk_error;
 use crate::adapters::retry;
 use crate::core::quarantine::record_name;
 use crate::records::{inputs, preview, Input, Line, Record, RecordLines};
-use crate::settings::{exit, AwsArgs, Layers, StoreSettings, UsageError};
+use crate::settings::{exit, AwsArgs, StoreSettings, UsageError};
 use crate::wiring::Wiring;
 
 const AFTER_HELP: &str = "\
@@ -82,7 +82,7 @@ pub struct RequeueSettings {
 }
 
 impl RequeueSettings {
-    pub fn resolve(args: &RequeueArgs, layers: &Layers) -> Result<RequeueSettings, UsageError> {
+    pub fn resolve(args: &RequeueArgs) -> Result<RequeueSettings, UsageError> {
         if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
             return Err(UsageError::new(format!(
                 "--to {}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
@@ -93,7 +93,7 @@ impl RequeueSettings {
             from: args.from.clone(),
             to: args.to.clone(),
             dry_run: args.dry_run,
-            store: args.aws.resolve(layers)?,
+            store: args.aws.resolve()?,
         })
     }
 }

@@ -23,7 +23,7 @@ use super::plural;
 use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
-use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, Layers, UsageError};
+use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, UsageError};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -101,9 +101,9 @@ pub struct StatsSettings {
 }
 
 impl StatsSettings {
-    pub fn resolve(args: &StatsArgs, layers: &Layers) -> Result<StatsSettings, UsageError> {
+    pub fn resolve(args: &StatsArgs) -> Result<StatsSettings, UsageError> {
         Ok(StatsSettings {
-            archive: args.archive.resolve(layers)?,
+            archive: args.archive.resolve()?,
             from: args.from,
             to: args.to,
             by: args.by,

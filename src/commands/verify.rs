@@ -33,7 +33,7 @@ use super::plural;
 use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
-use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, Layers, UsageError};
+use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, UsageError};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -90,9 +90,9 @@ pub struct VerifySettings {
 }
 
 impl VerifySettings {
-    pub fn resolve(args: &VerifyArgs, layers: &Layers) -> Result<VerifySettings, UsageError> {
+    pub fn resolve(args: &VerifyArgs) -> Result<VerifySettings, UsageError> {
         Ok(VerifySettings {
-            archive: args.archive.resolve(layers)?,
+            archive: args.archive.resolve()?,
             from: args.from,
             to: args.to,
             repair: args.repair,

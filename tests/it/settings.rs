@@ -72,6 +72,40 @@ fn every_command_reads_its_settings_from_the_config_file() {
 }
 
 #[test]
+fn a_flag_beats_the_environment_and_the_environment_beats_the_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let [file, env, flag] = ["file", "env", "flag"].map(|d| tmp.path().join(d).join("prod"));
+    let config = tmp.path().join("writer.toml");
+    fs::write(&config, format!("dest = {:?}\n", file.to_str().unwrap())).unwrap();
+    let sample = fixture("malformed").join("messages.jsonl");
+    let drain = |dest_flag: Option<&std::path::Path>, dest_env: Option<&std::path::Path>| {
+        let mut c = bin();
+        c.args(["drain", "--progress", "off", "--source"])
+            .arg(&sample)
+            .arg("--config")
+            .arg(&config);
+        if let Some(d) = dest_flag {
+            c.arg("--dest").arg(d);
+        }
+        if let Some(d) = dest_env {
+            c.env("S3EW_DEST", d);
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    };
+    drain(None, None);
+    assert!(file.exists(), "the file beats the default");
+    drain(None, Some(&env));
+    assert!(env.exists(), "the environment beats the file");
+    fs::remove_dir_all(&env).unwrap();
+    drain(Some(&flag), Some(&env));
+    assert!(
+        flag.exists() && !env.exists(),
+        "the flag beats the environment"
+    );
+}
+
+#[test]
 fn backfill_applies_the_configured_rules() {
     // The drift this guards: backfill once ignored the config file's rule lists.
     let tmp = tempfile::tempdir().unwrap();

@@ -14,19 +14,30 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use crate::adapters::aws::{self, RequestCounter};
+use crate::adapters::aws::{self, RequestCounter, S3Clients};
 use crate::adapters::dir::{DirQuarantine, DirStore};
 use crate::adapters::file::FileSource;
 use crate::adapters::s3::{S3Quarantine, S3Settings, S3Store};
 use crate::adapters::sqs::{SqsSettings, SqsSource};
 use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource, SourceError};
+use crate::archive::Archive;
 use crate::location::{Location, SourceSpec};
-use crate::settings::StoreSettings;
+use crate::settings::{ArchiveSettings, StoreSettings};
 
 /// Whether any of `source` and `locations` is on AWS (a queue or a bucket).
 pub fn on_aws(source: Option<&SourceSpec>, locations: &[&Location]) -> bool {
     matches!(source, Some(SourceSpec::Sqs(_)))
         || locations.iter().any(|l| matches!(l, Location::S3 { .. }))
+}
+
+/// The archive `settings` names, opened for reading and rewriting.
+pub async fn open_archive(settings: &ArchiveSettings) -> Archive {
+    Archive {
+        location: settings.location.clone(),
+        store: Wiring::new(&settings.store)
+            .day_store(&settings.location)
+            .await,
+    }
 }
 
 /// AWS clients and adapter factories for the locations a command uses.
@@ -131,6 +142,12 @@ impl Wiring {
                 prefix.clone(),
             )),
         }
+    }
+}
+
+impl S3Clients for Wiring {
+    async fn s3(&self) -> aws_sdk_s3::Client {
+        Wiring::s3(self).await
     }
 }
 

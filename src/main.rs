@@ -3,7 +3,7 @@
 use clap::{ArgMatches, FromArgMatches as _};
 use s3_event_writer::cli::{self, Cli, Command, LogFormat};
 use s3_event_writer::commands::{
-    backfill, compare, doctor, drain, lambda, quarantine, requeue, stats, verify,
+    backfill, compare, console, doctor, drain, lambda, quarantine, requeue, stats, verify,
 };
 use s3_event_writer::settings::{exit, Layers, UsageError};
 
@@ -23,7 +23,7 @@ fn main() {
         cli::command().get_matches()
     };
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    drain::init_logging(cli.log_format == LogFormat::Json);
+    console::init_logging(cli.log_format == LogFormat::Json);
     let code = match run(cli, &matches) {
         Ok(code) => code,
         Err(e) => {

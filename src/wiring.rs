@@ -7,7 +7,8 @@
 //!   no command decides up front whether it needs AWS;
 //! - every client of one [`Wiring`] shares one request counter, so a run's report counts every
 //!   call it made;
-//! - a new backend is one adapter file plus one arm in [`Wiring::day_store`] /
+//! - a new backend is one adapter file, one variant of its role's enum
+//!   ([`crate::adapters::any`]) and one arm in [`Wiring::day_store`] /
 //!   [`Wiring::quarantine_store`] / [`Wiring::source`] (and its [`Location`] parsing).
 
 use std::sync::Arc;
@@ -101,9 +102,9 @@ impl Wiring {
         sqs: &SqsSettings,
     ) -> Result<AnySource, SourceError> {
         Ok(match spec {
-            SourceSpec::File(p) => Box::new(FileSource::open(p)?),
-            SourceSpec::Stdin => Box::new(FileSource::stdin()),
-            SourceSpec::Sqs(url) => Box::new(SqsSource::start(
+            SourceSpec::File(p) => AnySource::File(FileSource::open(p)?),
+            SourceSpec::Stdin => AnySource::File(FileSource::stdin()),
+            SourceSpec::Sqs(url) => AnySource::Sqs(SqsSource::start(
                 self.sqs(sqs.wait_secs).await,
                 SqsSettings {
                     queue_url: url.clone(),
@@ -118,9 +119,9 @@ impl Wiring {
     pub async fn day_store(&self, dest: &Location) -> AnyDayStore {
         match dest {
             Location::Dir(d) => {
-                Box::new(DirStore::new(d).with_sort_options(self.settings.sort_options()))
+                AnyDayStore::Dir(DirStore::new(d).with_sort_options(self.settings.sort_options()))
             }
-            Location::S3 { bucket, prefix } => Box::new(S3Store::new(
+            Location::S3 { bucket, prefix } => AnyDayStore::S3(S3Store::new(
                 self.s3().await,
                 S3Settings {
                     bucket: bucket.clone(),
@@ -135,8 +136,8 @@ impl Wiring {
     /// The quarantine store for `location`.
     pub async fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
         match location {
-            Location::Dir(d) => Box::new(DirQuarantine::new(d)),
-            Location::S3 { bucket, prefix } => Box::new(S3Quarantine::new(
+            Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
+            Location::S3 { bucket, prefix } => AnyQuarantine::S3(S3Quarantine::new(
                 self.s3().await,
                 bucket.clone(),
                 prefix.clone(),

@@ -17,10 +17,9 @@ use anyhow::Context as _;
 use crate::adapters::{AnyDayStore, DayStore as _};
 use crate::core::DayKey;
 use crate::location::Location;
-use crate::settings::ArchiveSettings;
-use crate::wiring::Wiring;
 
-/// An archive (day-file location) opened for reading and rewriting.
+/// An archive (day-file location) opened for reading and rewriting (built by
+/// `wiring::open_archive`).
 #[derive(Debug)]
 pub struct Archive {
     pub location: Location,
@@ -28,13 +27,6 @@ pub struct Archive {
 }
 
 impl Archive {
-    /// Builds the store of the archive.
-    pub async fn open(settings: &ArchiveSettings) -> Archive {
-        let location = settings.location.clone();
-        let store = Wiring::new(&settings.store).day_store(&location).await;
-        Archive { location, store }
-    }
-
     /// The day files from `from` to `to` (both included, either open), in date order.
     pub async fn days(
         &self,

@@ -15,15 +15,8 @@ use crate::commands::{
 };
 use crate::settings::ConfigArgs;
 
-const AFTER_HELP: &str = "\
-Exit status:
-  0  every message read was kept, dropped or quarantined durably
-  1  some messages could not be written or deleted; they stay in the queue and come back
-  2  usage or configuration error; nothing was read
-  3  the source or destination could not be used (unreachable, denied, missing)";
-
 #[derive(Debug, Parser)]
-#[command(name = "s3-event-writer", version, about = "Drains telephone-system events from SQS into a daily, de-duplicated JSON-lines archive in S3", after_help = AFTER_HELP)]
+#[command(name = "s3-event-writer", version, about = "Drains telephone-system events from SQS into a daily, de-duplicated JSON-lines archive in S3", after_help = drain::EXIT_STATUS_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -3,7 +3,7 @@
 use clap::FromArgMatches as _;
 use s3_event_writer::cli::{self, Cli, Command, LogFormat};
 use s3_event_writer::commands::{
-    backfill, compare, doctor, drain, lambda, quarantine, requeue, stats, verify,
+    backfill, compare, console, doctor, drain, lambda, quarantine, requeue, stats, verify,
 };
 use s3_event_writer::settings::{self, exit, ParseError, UsageError};
 
@@ -29,7 +29,7 @@ fn main() {
         }
     });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    drain::init_logging(cli.log_format == LogFormat::Json);
+    console::init_logging(cli.log_format == LogFormat::Json);
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {

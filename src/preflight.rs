@@ -299,25 +299,48 @@ async fn check_location(
     }
 }
 
-/// One ListObjectsV2 of `prefix` (at most one key): the bucket exists and the writer may list
-/// its prefix. On failure: what is wrong and the fix.
-async fn check_bucket(
+/// The fix for [`Problem::BadCredentials`].
+pub const FIX_CREDENTIALS: &str =
+    "renew the credentials (`aws sso login`, a fresh session, or a valid access key) and check AWS_PROFILE";
+
+/// Why [`probe_prefix`] failed: the [`Problem`] and the SDK's description of the error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeError {
+    pub problem: Problem,
+    pub detail: String,
+}
+
+/// The bucket probe of `drain`'s checks and `doctor`: one ListObjectsV2 of `prefix` (at most
+/// one key), which shows that the bucket exists and the caller may list its prefix.
+pub async fn probe_prefix(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-) -> Result<(), (String, String)> {
-    let Err(err) = s3
-        .list_objects_v2()
+) -> Result<(), ProbeError> {
+    s3.list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
         .max_keys(1)
         .send()
         .await
-    else {
+        .map(drop)
+        .map_err(|e| ProbeError {
+            problem: problem_of(&e),
+            detail: describe_sdk_error(&e),
+        })
+}
+
+/// [`probe_prefix`]; on failure: what is wrong and the fix.
+async fn check_bucket(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<(), (String, String)> {
+    let Err(err) = probe_prefix(s3, bucket, prefix).await else {
         return Ok(());
     };
     let arn = format!("arn:aws:s3:::{bucket}");
-    Err(match problem_of(&err) {
+    Err(match err.problem {
         Problem::Missing => (
             format!("bucket {bucket} does not exist"),
             "check the bucket name (and AWS_REGION), or create the bucket (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)".into(),
@@ -326,10 +349,7 @@ async fn check_bucket(
             format!("access denied listing {prefix} in bucket {bucket} (ListObjectsV2)"),
             format!("allow s3:ListBucket on {arn} for s3:prefix {prefix}* to the writer's role (deploy/terraform, see docs/DEPLOY.md), or check the bucket name"),
         ),
-        Problem::BadCredentials(code) => (
-            format!("the credentials were refused ({code})"),
-            "renew the credentials (`aws sso login`, a fresh session, or a valid access key) and check AWS_PROFILE".into(),
-        ),
+        p @ Problem::BadCredentials(_) => (p.to_string(), FIX_CREDENTIALS.into()),
         p @ Problem::WrongRegion(_) => (
             format!("bucket {bucket} {p}"),
             "set AWS_REGION to the bucket's region (the queue must be in the same region)".into(),

@@ -16,11 +16,10 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use crate::adapters::aws::describe_sdk_error;
+use crate::adapters::aws::{describe_sdk_error, S3Clients};
 use crate::core::quarantine::RECORD_EXTENSION;
 use crate::location::Location;
 use crate::settings::UsageError;
-use crate::wiring::Wiring;
 
 /// One quarantine record as read back: the shape it is written in (only `body` is required:
 /// older writers' lines may lack the rest).
@@ -48,7 +47,7 @@ fn is_record_name(name: &str) -> bool {
 }
 
 /// What a `--from` names: one input, or every record under a prefix or in a directory.
-pub(crate) async fn inputs(from: &str, ctx: &Wiring) -> anyhow::Result<Vec<Input>> {
+pub(crate) async fn inputs(from: &str, ctx: &impl S3Clients) -> anyhow::Result<Vec<Input>> {
     if let Some(rest) = from.strip_prefix("s3://") {
         let (bucket, key) = rest
             .split_once('/')
@@ -75,7 +74,10 @@ pub(crate) async fn inputs(from: &str, ctx: &Wiring) -> anyhow::Result<Vec<Input
 }
 
 /// Every record under a quarantine location (prefix or directory), in name order.
-pub(crate) async fn inputs_under(location: &Location, ctx: &Wiring) -> anyhow::Result<Vec<Input>> {
+pub(crate) async fn inputs_under(
+    location: &Location,
+    ctx: &impl S3Clients,
+) -> anyhow::Result<Vec<Input>> {
     match location {
         Location::S3 { bucket, prefix } => Ok(list_record_keys(ctx, bucket, prefix)
             .await?
@@ -110,7 +112,11 @@ fn list_record_files(dir: &std::path::Path) -> anyhow::Result<Vec<Input>> {
 }
 
 /// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
-async fn list_record_keys(ctx: &Wiring, bucket: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
+async fn list_record_keys(
+    ctx: &impl S3Clients,
+    bucket: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
     let s3 = ctx.s3().await;
     let mut keys = Vec::new();
     let mut token: Option<String> = None;
@@ -166,7 +172,7 @@ pub(crate) struct RecordLines {
 
 impl RecordLines {
     /// Opens `input` (GetObject or a file open); an error names it.
-    pub async fn open(input: &Input, ctx: &Wiring) -> anyhow::Result<RecordLines> {
+    pub async fn open(input: &Input, ctx: &impl S3Clients) -> anyhow::Result<RecordLines> {
         let reader: Box<dyn AsyncBufRead + Unpin + Send> = match input {
             Input::S3 { bucket, key } => {
                 let out = ctx
@@ -248,9 +254,15 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::adapters::aws::AwsSettings;
-    use crate::adapters::s3::S3Settings;
-    use crate::settings::StoreSettings;
+
+    /// No S3 here: the test lists a directory.
+    struct NoS3;
+
+    impl S3Clients for NoS3 {
+        async fn s3(&self) -> aws_sdk_s3::Client {
+            unreachable!("a directory listing asked for an S3 client")
+        }
+    }
 
     /// On a current-thread runtime, a task spawned before a directory is listed runs while it
     /// is listed; the listing is every record file, in name order.
@@ -262,10 +274,7 @@ mod tests {
         }
         std::fs::write(dir.path().join(".doctor-probe.jsonl"), "").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "").unwrap();
-        let ctx = Wiring::new(&StoreSettings {
-            aws: AwsSettings::default(),
-            s3: S3Settings::default(),
-        });
+        let ctx = NoS3;
         let location = Location::Dir(dir.path().to_owned());
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -246,29 +246,26 @@ impl Report {
                 d.new_lines, d.total_lines
             );
         }
-        for (reason, values) in &self.dropped_by {
-            if values.is_empty() {
-                continue;
-            }
-            let (total, ranked) = most_frequent(values);
-            let other = self.dropped_by_other.get(reason).copied().unwrap_or(0);
-            let shown: Vec<String> = ranked
+        for row in self.drop_rows() {
+            let shown: Vec<String> = row
+                .ranked
                 .iter()
                 .take(top)
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
-            let mut more = if ranked.len() > top {
-                format!(", ... {} more values", ranked.len() - top)
+            let mut more = if row.ranked.len() > top {
+                format!(", ... {} more values", row.ranked.len() - top)
             } else {
                 String::new()
             };
-            if other > 0 {
-                let _ = write!(more, ", {other} of values not listed");
+            if row.not_listed > 0 {
+                let _ = write!(more, ", {} of values not listed", row.not_listed);
             }
-            let total = total + other;
             let _ = writeln!(
                 s,
-                "  dropped by {reason}: {total} ({}{more})",
+                "  dropped by {}: {} ({}{more})",
+                row.reason,
+                row.total,
                 shown.join(", ")
             );
         }
@@ -363,7 +360,7 @@ impl Report {
                     &format!(
                         "{} ({} left in the queue; they come back at the next run)",
                         shorten(&f.error, GITHUB_MAX_TEXT),
-                        plural(f.messages, "message")
+                        plural(f.messages, "message", "messages")
                     ),
                 )
             })
@@ -379,7 +376,7 @@ impl Report {
                 "s3-event-writer: messages quarantined",
                 &format!(
                     "{} quarantined ({}): {}",
-                    plural(self.quarantined, "message"),
+                    plural(self.quarantined, "message", "messages"),
                     reasons.join(", "),
                     self.quarantine_location.as_deref().unwrap_or("not written")
                 ),
@@ -395,8 +392,8 @@ impl Report {
         } else {
             format!(
                 "{run}FAILED ({}, {} left in the queue)",
-                plural(self.failure_count(), "failure"),
-                plural(self.left_behind(), "message")
+                plural(self.failure_count(), "failure", "failures"),
+                plural(self.left_behind(), "message", "messages")
             )
         }
     }
@@ -435,7 +432,7 @@ impl Report {
         let _ = writeln!(
             s,
             "**Quarantined** {}: a person should read them\n\n| reason | messages |\n| --- | ---: |",
-            plural(self.quarantined, "message")
+            plural(self.quarantined, "message", "messages")
         );
         for (reason, n) in self.quarantined_by.iter().take(GITHUB_MAX_ROWS) {
             let _ = writeln!(s, "| {} | {n} |", markdown_cell(reason));
@@ -460,27 +457,23 @@ impl Report {
         let _ = writeln!(
             s,
             "**Dropped** {} (by the rules)\n\n| by | messages | most frequent values |\n| --- | ---: | --- |",
-            plural(self.dropped, "message")
+            plural(self.dropped, "message", "messages")
         );
-        for (reason, values) in &self.dropped_by {
-            if values.is_empty() {
-                continue;
-            }
-            let (total, ranked) = most_frequent(values);
-            let other = self.dropped_by_other.get(reason).copied().unwrap_or(0);
-            let mut shown: Vec<String> = ranked
+        for row in self.drop_rows() {
+            let mut shown: Vec<String> = row
+                .ranked
                 .iter()
                 .take(top)
                 .map(|(k, n)| format!("{} {n}", markdown_cell(k)))
                 .collect();
-            if other > 0 {
-                shown.push(format!("{other} of values not listed"));
+            if row.not_listed > 0 {
+                shown.push(format!("{} of values not listed", row.not_listed));
             }
-            let total = total + other;
             let _ = writeln!(
                 s,
-                "| {} | {total} | {} |",
-                markdown_cell(reason),
+                "| {} | {} | {} |",
+                markdown_cell(row.reason),
+                row.total,
                 shown.join(", ")
             );
         }
@@ -567,11 +560,12 @@ fn shorten(s: &str, max: usize) -> String {
     }
 }
 
-fn plural(n: u64, what: &str) -> String {
+/// `n thing` or `n things`: `one` for 1, `many` otherwise.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
-        format!("1 {what}")
+        format!("{n} {one}")
     } else {
-        format!("{n} {what}s")
+        format!("{n} {many}")
     }
 }
 
@@ -586,17 +580,38 @@ fn more_rows(s: &mut String, total: usize, what: &str) {
     s.push('\n');
 }
 
-/// The total of a drop reason's values, and the values by count (most first, then by name),
-/// a missing value shown as `(none)`.
-fn most_frequent(values: &BTreeMap<String, u64>) -> (u64, Vec<(&str, u64)>) {
-    let total = values.values().sum();
-    let mut ranked: Vec<(&String, &u64)> = values.iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let ranked = ranked
-        .into_iter()
-        .map(|(k, n)| (if k.is_empty() { "(none)" } else { k.as_str() }, *n))
-        .collect();
-    (total, ranked)
+/// One drop reason as the summaries show it.
+struct DropRow<'a> {
+    reason: &'a str,
+    /// Every message dropped for the reason, listed values or not.
+    total: u64,
+    /// The listed values by count (most first, then by name), a missing value shown as `(none)`.
+    ranked: Vec<(&'a str, u64)>,
+    /// Messages whose value is past the listing limit (`dropped_by_other`).
+    not_listed: u64,
+}
+
+impl Report {
+    /// The drop reasons with at least one listed value, in reason order.
+    fn drop_rows(&self) -> impl Iterator<Item = DropRow<'_>> {
+        self.dropped_by
+            .iter()
+            .filter(|(_, values)| !values.is_empty())
+            .map(|(reason, values)| {
+                let not_listed = self.dropped_by_other.get(reason).copied().unwrap_or(0);
+                let mut ranked: Vec<(&String, &u64)> = values.iter().collect();
+                ranked.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                DropRow {
+                    reason,
+                    total: values.values().sum::<u64>() + not_listed,
+                    ranked: ranked
+                        .into_iter()
+                        .map(|(k, n)| (if k.is_empty() { "(none)" } else { k.as_str() }, *n))
+                        .collect(),
+                    not_listed,
+                }
+            })
+    }
 }
 
 #[cfg(test)]

@@ -7,26 +7,38 @@
 //!   no command decides up front whether it needs AWS;
 //! - every client of one [`Wiring`] shares one request counter, so a run's report counts every
 //!   call it made;
-//! - a new backend is one adapter file plus one arm in [`Wiring::day_store`] /
+//! - a new backend is one adapter file, one variant of its role's enum
+//!   ([`crate::adapters::any`]) and one arm in [`Wiring::day_store`] /
 //!   [`Wiring::quarantine_store`] / [`Wiring::source`] (and its [`Location`] parsing).
 
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use crate::adapters::aws::{self, RequestCounter};
+use crate::adapters::aws::{self, RequestCounter, S3Clients};
 use crate::adapters::dir::{DirQuarantine, DirStore};
 use crate::adapters::file::FileSource;
 use crate::adapters::s3::{S3Quarantine, S3Settings, S3Store};
 use crate::adapters::sqs::{SqsSettings, SqsSource};
 use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource, SourceError};
+use crate::archive::Archive;
 use crate::location::{Location, SourceSpec};
-use crate::settings::StoreSettings;
+use crate::settings::{ArchiveSettings, StoreSettings};
 
 /// Whether any of `source` and `locations` is on AWS (a queue or a bucket).
 pub fn on_aws(source: Option<&SourceSpec>, locations: &[&Location]) -> bool {
     matches!(source, Some(SourceSpec::Sqs(_)))
         || locations.iter().any(|l| matches!(l, Location::S3 { .. }))
+}
+
+/// The archive `settings` names, opened for reading and rewriting.
+pub async fn open_archive(settings: &ArchiveSettings) -> Archive {
+    Archive {
+        location: settings.location.clone(),
+        store: Wiring::new(&settings.store)
+            .day_store(&settings.location)
+            .await,
+    }
 }
 
 /// AWS clients and adapter factories for the locations a command uses.
@@ -90,9 +102,9 @@ impl Wiring {
         sqs: &SqsSettings,
     ) -> Result<AnySource, SourceError> {
         Ok(match spec {
-            SourceSpec::File(p) => Box::new(FileSource::open(p)?),
-            SourceSpec::Stdin => Box::new(FileSource::stdin()),
-            SourceSpec::Sqs(url) => Box::new(SqsSource::start(
+            SourceSpec::File(p) => AnySource::File(FileSource::open(p)?),
+            SourceSpec::Stdin => AnySource::File(FileSource::stdin()),
+            SourceSpec::Sqs(url) => AnySource::Sqs(SqsSource::start(
                 self.sqs(sqs.wait_secs).await,
                 SqsSettings {
                     queue_url: url.clone(),
@@ -107,9 +119,9 @@ impl Wiring {
     pub async fn day_store(&self, dest: &Location) -> AnyDayStore {
         match dest {
             Location::Dir(d) => {
-                Box::new(DirStore::new(d).with_sort_options(self.settings.sort_options()))
+                AnyDayStore::Dir(DirStore::new(d).with_sort_options(self.settings.sort_options()))
             }
-            Location::S3 { bucket, prefix } => Box::new(S3Store::new(
+            Location::S3 { bucket, prefix } => AnyDayStore::S3(S3Store::new(
                 self.s3().await,
                 S3Settings {
                     bucket: bucket.clone(),
@@ -124,13 +136,19 @@ impl Wiring {
     /// The quarantine store for `location`.
     pub async fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
         match location {
-            Location::Dir(d) => Box::new(DirQuarantine::new(d)),
-            Location::S3 { bucket, prefix } => Box::new(S3Quarantine::new(
+            Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
+            Location::S3 { bucket, prefix } => AnyQuarantine::S3(S3Quarantine::new(
                 self.s3().await,
                 bucket.clone(),
                 prefix.clone(),
             )),
         }
+    }
+}
+
+impl S3Clients for Wiring {
+    async fn s3(&self) -> aws_sdk_s3::Client {
+        Wiring::s3(self).await
     }
 }
 

@@ -134,6 +134,13 @@ pub fn s3_client(
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+/// Hands out S3 clients, the first one (and the AWS configuration) built on demand, so a caller
+/// that may not need S3 can take one without loading anything (`wiring::Wiring`).
+pub trait S3Clients: Sync {
+    /// An S3 client.
+    fn s3(&self) -> impl std::future::Future<Output = aws_sdk_s3::Client> + Send;
+}
+
 /// A short, single-line description of an SDK error: the service's code and message when it
 /// answered (`SlowDown: Please reduce your request rate.`), `timed out`, `could not reach the
 /// endpoint: CAUSE: …` for a connection failure, else the error and its causes

@@ -9,9 +9,8 @@
 //! Backends: [`file`](mod@file) and [`sqs`] are sources; [`dir`] is a directory archive and quarantine;
 //! an object store implements the four primitives of [`object::ObjectStore`] and gets its day
 //! store, the read-merge-conditional-write loop, from [`object::ObjectDayStore`] ([`s3`] is
-//! one). The wiring picks backends at run time through the boxed [`AnySource`], [`AnyDayStore`]
-//! and [`AnyQuarantine`] (see [`dynamic`]): a new backend is one adapter file plus one line
-//! that boxes it.
+//! one). The wiring picks backends at run time through the enums [`AnySource`], [`AnyDayStore`]
+//! and [`AnyQuarantine`] (see [`any`]): a new backend is one adapter file plus one variant.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -19,9 +18,9 @@ use std::sync::Arc;
 
 use crate::core::{DayKey, MergeStats};
 
+pub mod any;
 pub mod aws;
 pub mod dir;
-pub mod dynamic;
 pub mod file;
 pub mod metrics_log;
 pub mod object;
@@ -30,7 +29,7 @@ pub mod s3;
 pub mod spool;
 pub mod sqs;
 
-pub use dynamic::{AnyDayStore, AnyQuarantine, AnySource, DynDayStore, DynQuarantine, DynSource};
+pub use any::{AnyDayStore, AnyQuarantine, AnySource};
 
 /// A day file opened for reading, line by line. Blocking: read it on a blocking thread
 /// (`spawn_blocking`), never on the async runtime's own threads (an object store's reader

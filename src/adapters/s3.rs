@@ -208,17 +208,17 @@ impl S3Objects {
                 (body, Some(f))
             }
         };
-        let mut req = self
+        let (if_match, if_none_match) = headers(condition);
+        let sent = self
             .client
             .put_object()
             .bucket(&self.settings.bucket)
             .key(key)
-            .body(body);
-        req = match condition {
-            Condition::IfMatch(t) => req.if_match(t),
-            Condition::IfAbsent => req.if_none_match("*"),
-        };
-        let sent = req.send().await;
+            .body(body)
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match)
+            .send()
+            .await;
         drop(spool_file);
         sent.map(|_| ())
             .map_err(|e| self.write_error(key, "PutObject", &e))
@@ -316,8 +316,8 @@ impl S3Objects {
             .try_collect()
             .await?;
         done.sort_by_key(|p| p.part_number);
-        let mut req = self
-            .client
+        let (if_match, if_none_match) = headers(condition);
+        self.client
             .complete_multipart_upload()
             .bucket(&self.settings.bucket)
             .key(key)
@@ -326,15 +326,22 @@ impl S3Objects {
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(done))
                     .build(),
-            );
-        req = match condition {
-            Condition::IfMatch(t) => req.if_match(t),
-            Condition::IfAbsent => req.if_none_match("*"),
-        };
-        req.send()
+            )
+            .set_if_match(if_match)
+            .set_if_none_match(if_none_match)
+            .send()
             .await
             .map(|_| ())
             .map_err(|e| self.write_error(key, "CompleteMultipartUpload", &e))
+    }
+}
+
+/// `condition` as the `If-Match` and `If-None-Match` headers of a PutObject or a
+/// CompleteMultipartUpload.
+fn headers(condition: Condition<'_>) -> (Option<String>, Option<String>) {
+    match condition {
+        Condition::IfMatch(etag) => (Some(etag.to_owned()), None),
+        Condition::IfAbsent => (None, Some("*".to_owned())),
     }
 }
 

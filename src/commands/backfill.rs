@@ -23,7 +23,6 @@ use serde::Serialize;
 use super::plural;
 use crate::adapters::metrics_log::MetricsLogSource;
 use crate::adapters::{DayReader, DayStore, DestError, QuarantineStore, Recorded};
-use crate::archive::Archive;
 use crate::core::{DayKey, MergeStats, QuarantineRecord, Rules};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
@@ -205,7 +204,7 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
 
 /// Runs `backfill`; the value is the exit status.
 pub async fn run(settings: BackfillSettings) -> anyhow::Result<i32> {
-    let archive = Archive::open(&settings.archive).await;
+    let archive = crate::wiring::open_archive(&settings.archive).await;
     let mut source = MetricsLogSource::open(
         &settings.source,
         settings.tz.clone(),

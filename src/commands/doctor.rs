@@ -33,7 +33,9 @@ use clap::Args;
 use crate::adapters::aws::describe_sdk_error;
 use crate::location::{Location, SourceSpec};
 pub use crate::preflight::{classify, Problem};
-use crate::preflight::{dir_state, problem_of, DirState};
+use crate::preflight::{
+    dir_state, probe_prefix, problem_of, DirState, ProbeError, FIX_CREDENTIALS,
+};
 use crate::settings::{AwsArgs, LocationArgs, StoreSettings, UsageError};
 use crate::wiring::{self, Wiring};
 
@@ -154,13 +156,12 @@ pub fn render(checks: &[Check]) -> String {
     }
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     let (fails, warns) = (count(Status::Fail), count(Status::Warn));
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let _ = writeln!(
         out,
-        "{} ok, {warns} warning{}, {fails} failure{}{}",
+        "{} ok, {}, {}{}",
         count(Status::Ok),
-        plural(warns),
-        plural(fails),
+        super::plural(warns as u64, "warning", "warnings"),
+        super::plural(fails as u64, "failure", "failures"),
         if fails == 0 {
             ": the writer can run"
         } else {
@@ -438,10 +439,7 @@ async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<
             format!("queue {url}: access denied to sqs:GetQueueAttributes"),
             format!("allow sqs:GetQueueAttributes on {arn} (the writer also needs sqs:ReceiveMessage, sqs:DeleteMessage and sqs:ChangeMessageVisibility there; the writer policy of deploy/terraform has all four).{region_hint}"),
         ),
-        Problem::BadCredentials(code) => Check::fail(
-            format!("queue {url}: the credentials were refused ({code})"),
-            "renew the credentials (`aws sso login`, a fresh session, or a valid access key) and check AWS_PROFILE",
-        ),
+        p @ Problem::BadCredentials(_) => Check::fail(format!("queue {url}: {p}"), FIX_CREDENTIALS),
         Problem::WrongRegion(_) | Problem::Other(_) => Check::fail(
             format!("queue {url}: GetQueueAttributes failed: {}", describe_sdk_error(&err)),
             format!("check that the SQS endpoint is reachable and that QUEUE_URL, AWS_REGION (now {region}) and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_SQS are right.{region_hint}"),
@@ -553,32 +551,20 @@ async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, regio
         ),
         // The writer's policy may allow s3:ListBucket only for its prefixes, which HeadBucket
         // (no prefix) does not match: listing the prefix is the check that matters then.
-        Problem::Denied => match s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .max_keys(1)
-            .send()
-            .await
-        {
-            Ok(_) => Check::ok(format!(
+        Problem::Denied => match probe_prefix(s3, bucket, prefix).await {
+            Ok(()) => Check::ok(format!(
                 "bucket {bucket}: exists (HeadBucket denied, but listing the prefix {prefix} is allowed: s3:ListBucket is limited to the writer's prefixes)"
             )),
-            Err(e) => match problem_of(&e) {
-                Problem::Missing => Check::fail(
-                    format!("bucket {bucket}: does not exist (NoSuchBucket)"),
-                    "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
-                ),
-                _ => Check::fail(
-                    format!("bucket {bucket}: access denied (HeadBucket 403; ListObjectsV2 of {prefix}: {})", describe_sdk_error(&e)),
-                    format!("allow s3:ListBucket on {arn} (at least for s3:prefix {prefix}*); without it S3 also answers 403 instead of 404 for a day file that does not exist yet"),
-                ),
-            },
+            Err(ProbeError { problem: Problem::Missing, .. }) => Check::fail(
+                format!("bucket {bucket}: does not exist (NoSuchBucket)"),
+                "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
+            ),
+            Err(ProbeError { detail, .. }) => Check::fail(
+                format!("bucket {bucket}: access denied (HeadBucket 403; ListObjectsV2 of {prefix}: {detail})"),
+                format!("allow s3:ListBucket on {arn} (at least for s3:prefix {prefix}*); without it S3 also answers 403 instead of 404 for a day file that does not exist yet"),
+            ),
         },
-        Problem::BadCredentials(code) => Check::fail(
-            format!("bucket {bucket}: the credentials were refused ({code})"),
-            "renew the credentials (`aws sso login`, a fresh session, or a valid access key) and check AWS_PROFILE",
-        ),
+        p @ Problem::BadCredentials(_) => Check::fail(format!("bucket {bucket}: {p}"), FIX_CREDENTIALS),
         Problem::WrongRegion(found) => Check::fail(
             format!("bucket {bucket}: {}", Problem::WrongRegion(found.clone())),
             wrong_region_fix(bucket, region, found.as_ref()),

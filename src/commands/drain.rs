@@ -2,17 +2,15 @@
 //! pipeline until the source is drained or a signal arrives, then prints the summary, writes the
 //! report, and publishes the GitHub step summary and metrics when asked.
 //!
-//! Also here: the progress display (a bar on a terminal, plain lines otherwise), signal
-//! handling, and the logging set-up that keeps log lines from tearing the bar.
+//! Also here: signal handling. The progress display is [`super::console`]'s.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
+use clap::Args;
 
+use super::console::{self, ProgressMode};
 use crate::adapters::sqs::SqsSettings;
 use crate::location::{Location, SourceSpec};
 use crate::metrics::{FlushCounts, MetricsSettings};
@@ -24,7 +22,24 @@ use crate::settings::{
 };
 use crate::wiring::Wiring;
 
-pub const AFTER_HELP: &str = "\
+/// The exit statuses of `drain` (and of the program's top-level `--help`), as a literal so
+/// [`AFTER_HELP`] can append it.
+macro_rules! exit_status_help {
+    () => {
+        "\
+Exit status:
+  0  every message read was kept, dropped or quarantined durably
+  1  some messages could not be written or deleted; they stay in the queue and come back
+  2  usage or configuration error; nothing was read
+  3  the source or destination could not be used (unreachable, denied, missing)"
+    };
+}
+
+/// The exit statuses, as `--help` lists them.
+pub const EXIT_STATUS_HELP: &str = exit_status_help!();
+
+pub const AFTER_HELP: &str = concat!(
+    "\
 Examples:
   # the bundled sample into a local directory, no AWS needed
   s3-event-writer drain --source examples/messages.jsonl --dest /tmp/archive/prod
@@ -35,11 +50,9 @@ Examples:
   # see what a run would change, without writing or deleting anything
   s3-event-writer drain --dry-run
 
-Exit status:
-  0  every message read was kept, dropped or quarantined durably
-  1  some messages could not be written or deleted; they stay in the queue and come back
-  2  usage or configuration error; nothing was read
-  3  the source or destination could not be used (unreachable, denied, missing)";
+",
+    exit_status_help!()
+);
 
 /// Arguments of `drain`.
 #[derive(Debug, Clone, Default, Args)]
@@ -97,17 +110,6 @@ pub struct DrainArgs {
     pub github_summary: bool,
     #[command(flatten)]
     pub metrics: MetricsArgs,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum ProgressMode {
-    /// A progress bar on a terminal, a plain line every 10 s otherwise.
-    #[default]
-    Auto,
-    /// Plain progress lines only.
-    Lines,
-    /// Nothing but the final summary.
-    Off,
 }
 
 /// Everything `drain` needs, resolved.
@@ -231,7 +233,7 @@ pub async fn drain(settings: DrainSettings) -> anyhow::Result<Report> {
     let quarantine = wiring.quarantine_store(&settings.quarantine).await;
     tracing::info!(source = %settings.source, dest = %settings.dest, quarantine = %settings.quarantine, dry_run = settings.options.dry_run, "drain starting");
     let progress = Arc::new(Progress::default());
-    let ticker = spawn_progress(settings.progress, progress.clone());
+    let ticker = console::spawn_progress(settings.progress, progress.clone());
     let stores = pipeline::Stores {
         days: &days,
         quarantine: &quarantine,
@@ -248,9 +250,7 @@ pub async fn drain(settings: DrainSettings) -> anyhow::Result<Report> {
     )
     .await;
     ticker.abort();
-    if let Some(pb) = PROGRESS_BAR.get() {
-        pb.finish_and_clear();
-    }
+    console::clear_progress_bar();
     let report = report?;
     publish(&settings, &report)?;
     Ok(report)
@@ -384,84 +384,6 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// The progress bar, when one is shown (log lines are printed above it).
-static PROGRESS_BAR: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
-
-fn progress_line(p: &Progress, started: std::time::Instant) -> String {
-    use std::sync::atomic::Ordering::Relaxed;
-    let received = p.received.load(Relaxed);
-    #[allow(clippy::cast_precision_loss)]
-    let rate = received as f64 / started.elapsed().as_secs_f64().max(1e-3);
-    format!(
-        "received {received}, kept {}, dropped {}, quarantined {}, deleted {} ({rate:.0} msg/s)",
-        p.kept.load(Relaxed),
-        p.dropped.load(Relaxed),
-        p.quarantined.load(Relaxed),
-        p.deleted.load(Relaxed)
-    )
-}
-
-fn spawn_progress(mode: ProgressMode, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
-    let started = std::time::Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    tokio::spawn(async move {
-        match mode {
-            ProgressMode::Off => {}
-            ProgressMode::Auto if tty => {
-                let pb = PROGRESS_BAR.get_or_init(|| {
-                    let pb = indicatif::ProgressBar::new_spinner();
-                    pb.set_style(
-                        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                            .expect("valid template"),
-                    );
-                    pb
-                });
-                loop {
-                    pb.set_message(progress_line(&progress, started));
-                    pb.tick();
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-            _ => loop {
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                tracing::info!("progress: {}", progress_line(&progress, started));
-            },
-        }
-    })
-}
-
-/// A tracing writer that keeps log lines from tearing the progress bar.
-#[derive(Debug, Clone, Copy)]
-pub struct StderrAbovePb;
-
-impl std::io::Write for StderrAbovePb {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match PROGRESS_BAR.get() {
-            Some(pb) => pb.suspend(|| std::io::stderr().write(buf)),
-            None => std::io::stderr().write(buf),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
-}
-
-/// Sets up `tracing` on stderr, as JSON lines when `json` (`RUST_LOG` overrides the default
-/// level).
-pub fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("s3_event_writer=info,warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(|| StderrAbovePb);
-    if json {
-        builder.json().init();
-    } else {
-        builder.with_target(false).compact().init();
     }
 }
 

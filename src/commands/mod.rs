@@ -2,6 +2,8 @@
 //! [`crate::settings`] (`XSettings::resolve(&args)`), builds its backends through
 //! [`crate::wiring`], and runs (`run(settings) -> Result<exit status>`).
 //!
+//! [`console`] is what they share on stderr: the logging set-up and the progress display.
+//!
 //! Nothing here imports the clap top level ([`crate::cli`]); the argument structs of each
 //! command live in its file and are only flattened into `cli::Command`.
 
@@ -9,6 +11,7 @@ use crate::metrics::{FlushCounts, MetricsSettings};
 
 pub mod backfill;
 pub mod compare;
+pub mod console;
 pub mod doctor;
 pub mod drain;
 pub mod lambda;
@@ -31,14 +34,7 @@ pub fn print_metrics(settings: &MetricsSettings, counts: &FlushCounts) {
     }
 }
 
-/// `n thing` or `n things`.
-pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
+pub(crate) use crate::report::plural;
 
 /// Writes `report` as pretty JSON to `path`.
 pub(crate) fn write_report<T: serde::Serialize>(

@@ -20,7 +20,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
 use super::plural;
-use crate::archive::{range_text, Archive};
+use crate::archive::range_text;
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
 use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, UsageError};
@@ -259,7 +259,7 @@ fn csv_field(s: &str) -> String {
 
 /// Runs `stats`; the value is the exit status.
 pub async fn run(args: StatsSettings) -> anyhow::Result<i32> {
-    let archive = Archive::open(&args.archive).await;
+    let archive = crate::wiring::open_archive(&args.archive).await;
     let days = archive.days(args.from, args.to).await?;
     let by = args.by;
     let archive_ref = &archive;

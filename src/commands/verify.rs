@@ -337,7 +337,7 @@ struct Totals {
 
 /// Runs `verify`; the value is the exit status.
 pub async fn run(args: VerifySettings) -> anyhow::Result<i32> {
-    let archive = Archive::open(&args.archive).await;
+    let archive = crate::wiring::open_archive(&args.archive).await;
     let days = archive.days(args.from, args.to).await?;
     let cap = args.max_listed;
     let mut totals = Totals {

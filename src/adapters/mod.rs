@@ -29,6 +29,7 @@ pub mod retry;
 pub mod s3;
 pub mod spool;
 pub mod sqs;
+pub mod sqs_batch;
 
 pub use dynamic::{AnyDayStore, AnyQuarantine, AnySource, DynDayStore, DynQuarantine, DynSource};
 

@@ -19,8 +19,8 @@
 //!
 //! [`classify`] first tries the specialised scanner of [`super::fast`], which handles the common
 //! shape and bails out on anything else; [`classify_serde`] is the serde_json path alone, the
-//! fallback and the reference the fast path is checked against. The rules themselves
-//! (`decide`) are shared by both paths.
+//! fallback and the reference the fast path is checked against. The members both read and the
+//! rules themselves (`decide`) are [`super::rules`]'s.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -28,6 +28,7 @@ pub mod retry;
 pub mod s3;
 pub mod spool;
 pub mod sqs;
+pub mod sqs_batch;
 
 pub use any::{AnyDayStore, AnyQuarantine, AnySource};
 

@@ -3,9 +3,9 @@
 //! The ceiling of retry `n` (1 for the first retry, i.e. the second attempt) is
 //! `base · 2^(n-1)`, at most `cap`; the pause is drawn uniformly from `[ceiling / floor,
 //! ceiling]` in whole milliseconds, so `floor = 1` is a fixed pause and a large `floor` is
-//! (nearly) full jitter. Each caller keeps its own constants ([`DAY_CONFLICT`],
-//! [`SQS_HEARTBEAT`], [`SQS_DELETE`], [`SQS_SEND`]), so timings are those each place has always
-//! had. Calls the SDK retries by itself are left to the SDK's retry configuration.
+//! (nearly) full jitter. Each kind of retry has its constants: [`DAY_CONFLICT`] here, SQS batch
+//! entries' in [`super::sqs_batch`]. Calls the SDK retries by itself are left to the SDK's retry
+//! configuration.
 
 use std::time::Duration;
 
@@ -26,27 +26,6 @@ pub const DAY_CONFLICT: Backoff = Backoff {
     base: Duration::from_millis(200),
     cap: Duration::from_secs(5),
     floor: 4,
-};
-
-/// A heartbeat entry tried again within its pass: 100, 200, 400 ms, at least half of that.
-pub const SQS_HEARTBEAT: Backoff = Backoff {
-    base: Duration::from_millis(100),
-    cap: Duration::from_millis(400),
-    floor: 2,
-};
-
-/// Failed DeleteMessageBatch entries sent again: 400 ms, then 800 ms, no jitter.
-pub const SQS_DELETE: Backoff = Backoff {
-    base: Duration::from_millis(400),
-    cap: Duration::from_millis(800),
-    floor: 1,
-};
-
-/// Failed SendMessageBatch entries of `requeue` sent again: 100, 200, 400 ms, at least half.
-pub const SQS_SEND: Backoff = Backoff {
-    base: Duration::from_millis(100),
-    cap: Duration::from_millis(400),
-    floor: 2,
 };
 
 impl Backoff {
@@ -82,23 +61,13 @@ mod tests {
     }
 
     #[test]
-    fn each_place_keeps_its_timings() {
+    fn a_day_conflict_waits_a_quarter_to_all_of_a_doubling_ceiling() {
         let ms = Duration::from_millis;
-        // S3: attempt 2 waited 50 ms << 2, a quarter to all of it; never above 5 s.
+        // 200 ms at the first retry, a quarter to all of it; never above 5 s.
         let (lo, hi) = bounds(DAY_CONFLICT, 1);
         assert!(lo >= ms(50) && hi <= ms(200), "{lo:?} {hi:?}");
         let (lo, hi) = bounds(DAY_CONFLICT, 9);
         assert!(lo >= ms(1250) && hi <= ms(5000), "{lo:?} {hi:?}");
-        // Deletes: 400 ms then 800 ms, exactly.
-        assert_eq!(SQS_DELETE.delay(1), ms(400));
-        assert_eq!(SQS_DELETE.delay(2), ms(800));
-        // Heartbeat and requeue: 100 << (attempt - 2), half to all of it.
-        for (retry, cap) in [(1, 100), (2, 200), (3, 400)] {
-            for b in [SQS_HEARTBEAT, SQS_SEND] {
-                let (lo, hi) = bounds(b, retry);
-                assert!(lo >= ms(cap / 2) && hi <= ms(cap), "{retry}: {lo:?} {hi:?}");
-            }
-        }
     }
 
     #[test]

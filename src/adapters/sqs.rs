@@ -23,9 +23,10 @@
 //! empty responses; with `wait_secs` 0, short polls, the queue's visible count is checked
 //! too); follow mode polls until
 //! [`Source::finish`] is called. Deletes are DeleteMessageBatch calls of 10, several in
-//! parallel; `Failed` entries are retried, then reported. A message counts as deleted (or
-//! extended) only when the batch answer lists it as `Successful`; an entry the answer does not
-//! account for (none listed, or an id the request did not send) fails too. Messages received
+//! parallel; failed entries are retried as [`sqs_batch`] says (not those SQS refuses as the
+//! sender's fault), then reported. A message counts as deleted (or extended) only when the batch
+//! answer lists it as `Successful`; an entry the answer does not account for (none listed, or an
+//! id the request did not send) fails too. Messages received
 //! but never handed to the pipeline (a `--max-messages` cap, a shutdown) are made visible again
 //! at the end.
 
@@ -35,15 +36,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{
-    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
-    DeleteMessageBatchRequestEntry, QueueAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, QueueAttributeName,
 };
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::aws::{describe_sdk_error, RequestCounter};
-use super::retry;
+use super::sqs_batch::{self, Answer, EntryOutcome};
 use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
 
 /// How the queue is read.
@@ -70,8 +70,6 @@ pub struct SqsSettings {
 pub const MIN_VISIBILITY_TIMEOUT_SECS: u64 = 2;
 /// SQS's longest visibility timeout (12 hours).
 pub const MAX_VISIBILITY_TIMEOUT_SECS: u64 = 43_200;
-/// Attempts per heartbeat entry within one pass (the first included).
-const HEARTBEAT_ATTEMPTS: u32 = 4;
 
 #[derive(Debug)]
 struct InFlight {
@@ -437,207 +435,101 @@ fn heartbeat_override(settings: &SqsSettings) -> aws_sdk_sqs::config::Builder {
         )
 }
 
-/// Extends up to 10 messages with one ChangeMessageVisibilityBatch, retrying the entries that
-/// may succeed later with jittered backoff ([`retry::SQS_HEARTBEAT`], at most
-/// [`HEARTBEAT_ATTEMPTS`] in all).
+/// Extends up to 10 messages with one ChangeMessageVisibilityBatch, its entries retried as
+/// [`sqs_batch`] does.
 async fn extend_batch(
     client: &aws_sdk_sqs::Client,
     settings: &SqsSettings,
     handles: Vec<String>,
 ) -> Vec<Extended> {
-    let mut done = Vec::with_capacity(handles.len());
-    let mut todo = handles;
-    for attempt in 1..=HEARTBEAT_ATTEMPTS {
-        if attempt > 1 {
-            retry::SQS_HEARTBEAT.pause(attempt - 1).await;
-        }
-        let retry = extend_once(client, settings, todo, &mut done).await;
-        if retry.is_empty() {
-            break;
-        }
-        if attempt == HEARTBEAT_ATTEMPTS {
-            done.extend(retry.into_iter().map(|(h, why)| Extended::Failed(h, why)));
-            break;
-        }
-        todo = retry.into_iter().map(|(h, _)| h).collect();
-    }
-    done
-}
-
-/// One ChangeMessageVisibilityBatch call: what succeeded or was refused goes to `done`; the
-/// entries worth another attempt (and why they failed) are returned.
-async fn extend_once(
-    client: &aws_sdk_sqs::Client,
-    settings: &SqsSettings,
-    handles: Vec<String>,
-    done: &mut Vec<Extended>,
-) -> Vec<(String, String)> {
     let timeout = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
-    let entries: Vec<_> = handles
-        .iter()
-        .enumerate()
-        .filter_map(|(i, h)| {
-            ChangeMessageVisibilityBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(h)
-                .visibility_timeout(timeout)
-                .build()
-                .ok()
-        })
-        .collect();
-    let sent_at = Instant::now();
-    let sent = client
-        .change_message_visibility_batch()
-        .queue_url(&settings.queue_url)
-        .set_entries(Some(entries))
-        .customize()
-        .config_override(heartbeat_override(settings))
-        .send()
-        .await;
-    let out = match sent {
-        Ok(out) => out,
-        Err(e) => {
-            let why = describe_sdk_error(&e);
-            return handles.into_iter().map(|h| (h, why.clone())).collect();
-        }
-    };
-    let outcomes = entry_outcomes(
+    let settled = sqs_batch::send(
         &settings.queue_url,
         "ChangeMessageVisibilityBatch",
         handles.len(),
-        out.successful.iter().map(|e| e.id.as_str()),
-        &out.failed,
-    );
-    let mut retry = Vec::new();
-    for (handle, outcome) in handles.into_iter().zip(outcomes) {
-        match outcome {
-            EntryOutcome::Done => done.push(Extended::At(handle, sent_at)),
+        |ids| {
+            let entries: Vec<_> = ids
+                .iter()
+                .filter_map(|&i| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(handles.get(i)?)
+                        .visibility_timeout(timeout)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let call = client
+                .change_message_visibility_batch()
+                .queue_url(&settings.queue_url)
+                .set_entries(Some(entries))
+                .customize()
+                .config_override(heartbeat_override(settings))
+                .send();
+            async move {
+                call.await
+                    .map(Answer::from)
+                    .map_err(|e| describe_sdk_error(&e))
+            }
+        },
+    )
+    .await;
+    handles
+        .into_iter()
+        .zip(settled)
+        .map(|(handle, s)| match s.outcome {
+            EntryOutcome::Done => Extended::At(handle, s.sent_at),
             EntryOutcome::Failed {
                 sender_fault: true,
                 why,
-            } => done.push(Extended::Refused(handle, why)),
+            } => Extended::Refused(handle, why),
             EntryOutcome::Failed {
                 sender_fault: false,
                 why,
-            } => retry.push((handle, why)),
-        }
-    }
-    retry
-}
-
-/// What a batch call's answer says of one entry of its request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum EntryOutcome {
-    /// SQS listed it as successful.
-    Done,
-    /// Not done: SQS listed it as failed (`sender_fault` as SQS said), or did not say.
-    Failed { sender_fault: bool, why: String },
-}
-
-/// Maps the answer of a batch call (DeleteMessageBatch, ChangeMessageVisibilityBatch) onto the
-/// `sent` entries of its request, whose ids are their indexes: one outcome per entry, in order.
-/// Only an entry SQS listed as successful, and not as failed, is done: a message is acknowledged
-/// only when SQS said so. An id the request did not send (out of range, not a number) matches no
-/// entry and never panics: it is named, with the queue, in the error of every entry the answer
-/// left without an outcome, and those entries are failures SQS does not blame on the sender
-/// (worth another attempt). An id listed twice counts once (its first failure, if any).
-fn entry_outcomes<'a>(
-    queue: &str,
-    operation: &str,
-    sent: usize,
-    successful: impl IntoIterator<Item = &'a str>,
-    failed: &[BatchResultErrorEntry],
-) -> Vec<EntryOutcome> {
-    let mut outcomes: Vec<Option<EntryOutcome>> = vec![None; sent];
-    let mut unknown: Vec<String> = Vec::new();
-    // The entry an id names: exactly the text that was sent (not `01`, not `+1`).
-    let index = |id: &str| id.parse::<usize>().ok().filter(|i| i.to_string() == id);
-    // Failures first: an entry listed both ways is not done.
-    for f in failed {
-        match index(&f.id).and_then(|i| outcomes.get_mut(i)) {
-            Some(slot) => {
-                slot.get_or_insert_with(|| EntryOutcome::Failed {
-                    sender_fault: f.sender_fault,
-                    why: format!("{}: {}", f.code, f.message.as_deref().unwrap_or("")),
-                });
-            }
-            None => unknown.push(format!("{:?}", f.id)),
-        }
-    }
-    for id in successful {
-        match index(id).and_then(|i| outcomes.get_mut(i)) {
-            Some(slot) => {
-                slot.get_or_insert(EntryOutcome::Done);
-            }
-            None => unknown.push(format!("{id:?}")),
-        }
-    }
-    let unknown = if unknown.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; it named entries the request did not send: {}",
-            unknown.join(", ")
-        )
-    };
-    let unreported = EntryOutcome::Failed {
-        sender_fault: false,
-        why: format!("{operation} on {queue}: SQS's answer did not report on this entry{unknown}"),
-    };
-    outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| unreported.clone()))
+            } => Extended::Failed(handle, why),
+        })
         .collect()
 }
 
-/// One DeleteMessageBatch of up to 10 messages: how many were deleted, and the ones that were
-/// not, with why (every one of them when the call itself failed).
+/// One DeleteMessageBatch of up to 10 messages, its entries retried as [`sqs_batch`] does: how
+/// many were deleted, and the ones that were not, with why.
 async fn delete_batch(
     client: &aws_sdk_sqs::Client,
     queue_url: &str,
     chunk: Vec<Receipt>,
-) -> (usize, Vec<(Receipt, String)>) {
-    let entries: Vec<_> = chunk
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(&r.handle)
-                .build()
-                .ok()
-        })
-        .collect();
-    match client
-        .delete_message_batch()
-        .queue_url(queue_url)
-        .set_entries(Some(entries))
-        .send()
-        .await
-    {
-        Ok(out) => {
-            let outcomes = entry_outcomes(
-                queue_url,
-                "DeleteMessageBatch",
-                chunk.len(),
-                out.successful.iter().map(|e| e.id.as_str()),
-                &out.failed,
-            );
-            let mut deleted = 0;
-            let mut failed = Vec::new();
-            for (receipt, outcome) in chunk.into_iter().zip(outcomes) {
-                match outcome {
-                    EntryOutcome::Done => deleted += 1,
-                    EntryOutcome::Failed { why, .. } => failed.push((receipt, why)),
-                }
-            }
-            (deleted, failed)
+) -> (u64, Vec<(Receipt, String)>) {
+    let settled = sqs_batch::send(queue_url, "DeleteMessageBatch", chunk.len(), |ids| {
+        let entries: Vec<_> = ids
+            .iter()
+            .filter_map(|&i| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&chunk.get(i)?.handle)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        let call = client
+            .delete_message_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send();
+        async move {
+            call.await
+                .map(Answer::from)
+                .map_err(|e| describe_sdk_error(&e))
         }
-        Err(e) => {
-            let why = describe_sdk_error(&e);
-            (0, chunk.into_iter().map(|r| (r, why.clone())).collect())
+    })
+    .await;
+    let mut deleted = 0;
+    let mut failed = Vec::new();
+    for (receipt, s) in chunk.into_iter().zip(settled) {
+        match s.outcome {
+            EntryOutcome::Done => deleted += 1,
+            EntryOutcome::Failed { why, .. } => failed.push((receipt, why)),
         }
     }
+    (deleted, failed)
 }
 
 impl Source for SqsSource {
@@ -696,41 +588,23 @@ impl Source for SqsSource {
     }
 
     async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
+        let calls: Vec<_> = receipts
+            .chunks(10)
+            .map(|chunk| delete_batch(&self.client, &self.settings.queue_url, chunk.to_vec()))
+            .collect();
+        let results: Vec<(u64, Vec<(Receipt, String)>)> = stream::iter(calls)
+            .buffer_unordered(self.settings.delete_concurrency.max(1))
+            .collect()
+            .await;
+        self.forget(&receipts);
         let mut outcome = AckOutcome::default();
-        let mut todo = receipts;
-        for attempt in 0..3 {
-            if todo.is_empty() {
-                break;
-            }
-            if attempt > 0 {
-                retry::SQS_DELETE.pause(attempt).await;
-            }
-            let calls: Vec<_> = todo
-                .chunks(10)
-                .map(|chunk| delete_batch(&self.client, &self.settings.queue_url, chunk.to_vec()))
-                .collect();
-            let results: Vec<(usize, Vec<(Receipt, String)>)> = stream::iter(calls)
-                .buffer_unordered(self.settings.delete_concurrency.max(1))
-                .collect()
-                .await;
-            let mut failed = Vec::new();
-            for (ok, f) in results {
-                outcome.deleted += ok as u64;
-                failed.extend(f);
-            }
-            let done: Vec<Receipt> = todo
-                .iter()
-                .filter(|r| !failed.iter().any(|(f, _)| f.handle == r.handle))
-                .cloned()
-                .collect();
-            self.forget(&done);
-            if !failed.is_empty() {
-                tracing::warn!(queue = %self.settings.queue_url, failed = failed.len(), first = %failed[0].1, attempt = attempt + 1, "some deletes failed");
-            }
-            todo = failed.iter().map(|(r, _)| r.clone()).collect();
-            outcome.failed = failed;
+        for (deleted, failed) in results {
+            outcome.deleted += deleted;
+            outcome.failed.extend(failed);
         }
-        self.forget(&todo);
+        if let Some((_, first)) = outcome.failed.first() {
+            tracing::warn!(queue = %self.settings.queue_url, failed = outcome.failed.len(), %first, "some deletes failed");
+        }
         outcome
     }
 
@@ -776,101 +650,6 @@ impl Source for SqsSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const QUEUE: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/events";
-
-    fn failed_entry(id: &str, sender_fault: bool) -> BatchResultErrorEntry {
-        BatchResultErrorEntry::builder()
-            .id(id)
-            .sender_fault(sender_fault)
-            .code("ReceiptHandleIsInvalid")
-            .message("bad handle")
-            .build()
-            .unwrap()
-    }
-
-    /// The outcomes of a DeleteMessageBatch of `sent` entries.
-    fn outcomes(
-        sent: usize,
-        successful: &[&str],
-        failed: &[BatchResultErrorEntry],
-    ) -> Vec<EntryOutcome> {
-        entry_outcomes(
-            QUEUE,
-            "DeleteMessageBatch",
-            sent,
-            successful.iter().copied(),
-            failed,
-        )
-    }
-
-    fn refused() -> EntryOutcome {
-        EntryOutcome::Failed {
-            sender_fault: true,
-            why: "ReceiptHandleIsInvalid: bad handle".into(),
-        }
-    }
-
-    /// The error of an entry the answer did not report on.
-    fn unreported(outcome: &EntryOutcome) -> &str {
-        match outcome {
-            EntryOutcome::Failed {
-                sender_fault: false,
-                why,
-            } => why,
-            other => panic!("not an unreported entry: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_batch_answer_maps_onto_the_entries_by_their_ids() {
-        assert_eq!(
-            outcomes(3, &["2", "0"], &[failed_entry("1", true)]),
-            [EntryOutcome::Done, refused(), EntryOutcome::Done]
-        );
-    }
-
-    /// An id the request did not send cannot be matched to a message: no panic (an id out of
-    /// range used to index the request's receipts), and no entry counted as done without SQS
-    /// saying so (a non-numeric id used to be skipped, its entry counted deleted). The entries
-    /// left without an outcome fail with an error naming the queue and the id.
-    #[test]
-    fn an_id_the_request_did_not_send_is_an_error_naming_it_and_deletes_nothing() {
-        let out_of_range = outcomes(2, &["0"], &[failed_entry("7", true)]);
-        assert_eq!(out_of_range[0], EntryOutcome::Done);
-        assert_eq!(
-            unreported(&out_of_range[1]),
-            format!("DeleteMessageBatch on {QUEUE}: SQS's answer did not report on this entry; it named entries the request did not send: \"7\"")
-        );
-        let not_a_number = outcomes(2, &["first", "+1"], &[failed_entry("-1", false)]);
-        for o in &not_a_number {
-            let why = unreported(o);
-            assert!(why.contains(QUEUE), "{why}");
-            assert!(why.ends_with("\"-1\", \"first\", \"+1\""), "{why}");
-        }
-        let nothing = outcomes(1, &[], &[]);
-        assert!(
-            unreported(&nothing[0]).ends_with("did not report on this entry"),
-            "{nothing:?}"
-        );
-    }
-
-    /// An id listed twice counts once: its message is not failed twice, nor a second message
-    /// counted done in its place; listed both as done and as failed, it is failed.
-    #[test]
-    fn a_duplicate_id_counts_once_and_a_failure_wins() {
-        let twice_done = outcomes(2, &["0", "0"], &[]);
-        assert_eq!(twice_done[0], EntryOutcome::Done);
-        unreported(&twice_done[1]);
-        assert_eq!(
-            outcomes(
-                2,
-                &["1", "0"],
-                &[failed_entry("1", true), failed_entry("1", false)]
-            ),
-            [EntryOutcome::Done, refused()]
-        );
-    }
 
     fn timing(secs: u64) -> (Duration, Duration) {
         let t = Timing::of(&SqsSettings {

@@ -6,9 +6,10 @@
 //! one record per object, named by its identity (this version), and one object per run or
 //! block holding many records (earlier versions, still found in real buckets). Names starting
 //! with `.` (doctor's probe, temporary files) are skipped. Each `body` is sent unchanged with
-//! SendMessageBatch: at most 10 entries and 256 KiB of bodies per call. Entries the queue
-//! reports as failed are sent again (up to 4 attempts in all, with backoff); what still fails is
-//! listed with its message id and the queue's error.
+//! SendMessageBatch: at most 10 entries and 256 KiB of bodies per call. Entries that fail are
+//! sent again as [`sqs_batch`] says (up to 4 attempts in all, with backoff), except those the
+//! queue refuses as the sender's fault (an invalid body); what still fails is listed with its
+//! message id and the queue's error.
 //!
 //! Invariants: a body is sent byte for byte as it was quarantined (minimised or raw: a minimised
 //! body keeps every field the classifier reads, so it is classified as the raw one was; the next
@@ -26,7 +27,7 @@ use clap::Args;
 
 use super::plural;
 use crate::adapters::aws::describe_sdk_error;
-use crate::adapters::retry;
+use crate::adapters::sqs_batch::{self, Answer, EntryOutcome};
 use crate::core::quarantine::record_name;
 use crate::records::{inputs, preview, Input, Line, Record, RecordLines};
 use crate::settings::{exit, AwsArgs, StoreSettings, UsageError};
@@ -44,8 +45,8 @@ Examples:
   # send a local quarantine directory's bodies back
   s3-event-writer requeue --from /srv/archive/quarantine --to $QUEUE_URL
 
-Bodies are sent unchanged, 10 per SendMessageBatch call; failed entries are retried 3 times; a
-record found twice (same message id and body) is sent once. The quarantine is not changed:
+Bodies are sent unchanged, 10 per SendMessageBatch call; failed entries are retried 3 times
+(not those SQS refuses as invalid); a record found twice (same message id and body) is sent once. The quarantine is not changed:
 delete the records yourself once the bodies are back.
 
 Exit status:
@@ -101,8 +102,6 @@ impl RequeueSettings {
 /// SQS's limits on one SendMessageBatch call.
 const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 256 * 1024;
-/// Attempts per entry, the first included.
-const ATTEMPTS: u32 = 4;
 
 /// What happened.
 #[derive(Debug, Default)]
@@ -118,72 +117,45 @@ struct Tally {
     calls: u64,
 }
 
-/// Sends one batch, retrying failed entries; records the outcome.
+/// Sends one batch, its entries retried as [`sqs_batch`] does; records the outcome.
 async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, batch: Vec<Record>, tally: &mut Tally) {
-    // Entry ids are the positions in the batch; they stay the same across retries.
-    let mut pending: Vec<(usize, Record)> = batch.into_iter().enumerate().collect();
-    let mut why: Vec<String> = vec![String::new(); BATCH_ENTRIES];
-    for attempt in 1..=ATTEMPTS {
-        if attempt > 1 {
-            retry::SQS_SEND.pause(attempt - 1).await;
-        }
-        let entries: Vec<SendMessageBatchRequestEntry> = pending
+    let calls = &mut tally.calls;
+    let settled = sqs_batch::send(queue, "SendMessageBatch", batch.len(), |ids| {
+        *calls += 1;
+        let entries: Vec<_> = ids
             .iter()
-            .map(|(i, r)| {
+            .filter_map(|&i| {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(&r.body)
+                    .message_body(&batch.get(i)?.body)
                     .build()
-                    .expect("id and body are set")
+                    .ok()
             })
             .collect();
-        tally.calls += 1;
-        let result = sqs
+        let call = sqs
             .send_message_batch()
             .queue_url(queue)
             .set_entries(Some(entries))
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let ok: std::collections::HashSet<&str> = out
-                    .successful()
-                    .iter()
-                    .map(aws_sdk_sqs::types::SendMessageBatchResultEntry::id)
-                    .collect();
-                for f in out.failed() {
-                    if let Ok(i) = f.id().parse::<usize>() {
-                        if let Some(w) = why.get_mut(i) {
-                            *w = format!(
-                                "{}{}",
-                                f.code(),
-                                f.message().map(|m| format!(": {m}")).unwrap_or_default()
-                            );
-                        }
-                    }
-                }
-                let before = pending.len();
-                pending.retain(|(i, _)| !ok.contains(i.to_string().as_str()));
-                tally.sent += (before - pending.len()) as u64;
-            }
-            Err(e) => {
-                let message = describe_sdk_error(&e);
-                for (i, _) in &pending {
-                    why[*i].clone_from(&message);
-                }
+            .send();
+        async move {
+            call.await
+                .map(Answer::from)
+                .map_err(|e| describe_sdk_error(&e))
+        }
+    })
+    .await;
+    for (i, (r, s)) in batch.into_iter().zip(settled).enumerate() {
+        match s.outcome {
+            EntryOutcome::Done => tally.sent += 1,
+            EntryOutcome::Failed { why, .. } => {
+                let id = if r.message_id.is_empty() {
+                    format!("entry {i}")
+                } else {
+                    r.message_id
+                };
+                tally.failed.push((id, why));
             }
         }
-        if pending.is_empty() {
-            return;
-        }
-    }
-    for (i, r) in pending {
-        let id = if r.message_id.is_empty() {
-            format!("entry {i}")
-        } else {
-            r.message_id
-        };
-        tally.failed.push((id, std::mem::take(&mut why[i])));
     }
 }
 

@@ -19,132 +19,19 @@
 //!
 //! [`classify`] first tries the specialised scanner of [`super::fast`], which handles the common
 //! shape and bails out on anything else; [`classify_serde`] is the serde_json path alone, the
-//! fallback and the reference the fast path is checked against. The rules themselves
-//! (`decide`) are shared by both paths.
+//! fallback and the reference the fast path is checked against. The members both read and the
+//! rules themselves (`decide`) are [`super::rules`]'s.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::day::DayKey;
-use super::format::{write_record, Record};
-use super::rules::Rules;
-
-/// Why a message was dropped (the `dropped_by` keys of the report).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DropReason {
-    Hostname,
-    Channel,
-    Event,
-}
-
-impl DropReason {
-    pub const ALL: [DropReason; 3] = [DropReason::Hostname, DropReason::Channel, DropReason::Event];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DropReason::Hostname => "hostname",
-            DropReason::Channel => "channel",
-            DropReason::Event => "event",
-        }
-    }
-}
-
-impl fmt::Display for DropReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A field whose value must be a string when present.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Field {
-    UserEvent,
-    Event,
-    Channel,
-    Endpoint,
-    Timestamp,
-    Hostname,
-    EnvelopeTimestamp,
-}
-
-impl Field {
-    pub fn path(self) -> &'static str {
-        match self {
-            Field::UserEvent => "event.UserEvent",
-            Field::Event => "event.Event",
-            Field::Channel => "event.Channel",
-            Field::Endpoint => "event.endpoint",
-            Field::Timestamp => "timestamp",
-            Field::Hostname => "hostname",
-            Field::EnvelopeTimestamp => "Timestamp",
-        }
-    }
-}
-
-/// Why a message was quarantined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum QuarantineReason {
-    /// The body is not valid UTF-8 (only possible for file sources).
-    NotUtf8,
-    /// The body is not JSON.
-    NotJson,
-    /// The body is JSON but not an object.
-    NotObject,
-    /// An envelope without a `Message` member.
-    EnvelopeWithoutMessage,
-    /// An envelope whose `Message` is not a string.
-    MessageNotString,
-    /// An envelope whose `Message` string is not JSON.
-    MessageNotJson,
-    /// An envelope whose `Message` is JSON but not an object.
-    MessageNotObject,
-    /// The event message has no `event` object.
-    NoEventObject,
-    /// A used field holds something other than a string.
-    FieldNotString(Field),
-    /// The timestamp is missing or does not begin with a calendar date.
-    BadTimestamp,
-}
-
-impl QuarantineReason {
-    /// A stable machine-readable name (the `reason` of a quarantine record).
-    pub fn code(self) -> Cow<'static, str> {
-        Cow::Borrowed(match self {
-            QuarantineReason::NotUtf8 => "not_utf8",
-            QuarantineReason::NotJson => "not_json",
-            QuarantineReason::NotObject => "not_object",
-            QuarantineReason::EnvelopeWithoutMessage => "envelope_without_message",
-            QuarantineReason::MessageNotString => "message_not_string",
-            QuarantineReason::MessageNotJson => "message_not_json",
-            QuarantineReason::MessageNotObject => "message_not_object",
-            QuarantineReason::NoEventObject => "no_event_object",
-            QuarantineReason::FieldNotString(f) => {
-                return Cow::Owned(format!("field_not_string:{}", f.path()))
-            }
-            QuarantineReason::BadTimestamp => "bad_timestamp",
-        })
-    }
-}
-
-impl fmt::Display for QuarantineReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.code())
-    }
-}
-
-/// What became of one message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Keep: the line was appended to the caller's buffer; it belongs to `day`.
-    Keep { day: DayKey },
-    /// Drop, counted under `reason` and `value` (a missing value is `""`).
-    Drop { reason: DropReason, value: String },
-    /// Quarantine: keep the raw body for a person.
-    Quarantine { reason: QuarantineReason },
-}
+use super::rules::{
+    decide, Field, Fields, On, Outcome, QuarantineReason, Rules, Values, EVENT, MESSAGE,
+    NOTIFICATION, TYPE,
+};
 
 /// A JSON value of a used field: a string, or anything else (which is an error when present).
 enum Val<'a> {
@@ -209,54 +96,59 @@ impl<'de> Deserialize<'de> for Val<'de> {
     }
 }
 
-/// Identifies a member name without allocating (escaped names arrive as transient `&str`).
-macro_rules! key_enum {
-    ($name:ident { $($variant:ident = $lit:literal),* $(,)? }) => {
-        #[derive(Clone, Copy)]
-        enum $name { $($variant,)* Other }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct KeyVisitor;
-                impl<'de> Visitor<'de> for KeyVisitor {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                        f.write_str("a member name")
-                    }
-                    fn visit_str<E: de::Error>(self, v: &str) -> Result<$name, E> {
-                        Ok(match v { $($lit => $name::$variant,)* _ => $name::Other })
-                    }
-                }
-                d.deserialize_str(KeyVisitor)
-            }
-        }
-    };
+/// A member name the classifier reads, identified without allocating (escaped names arrive as
+/// transient `&str`).
+#[derive(Clone, Copy)]
+enum Key {
+    Message,
+    Type,
+    Event,
+    Field(Field),
+    Other,
 }
 
-key_enum!(ObjKey {
-    Message = "Message",
-    Type = "Type",
-    EnvTimestamp = "Timestamp",
-    Timestamp = "timestamp",
-    Hostname = "hostname",
-    Event = "event",
-});
+/// Reads a member name of a top-level object (an envelope or an event message), or of an
+/// `event` object.
+#[derive(Clone, Copy)]
+enum KeyOf {
+    Top,
+    Event,
+}
 
-key_enum!(EventKey {
-    UserEvent = "UserEvent",
-    Event = "Event",
-    Channel = "Channel",
-    Endpoint = "endpoint",
-});
+impl KeyOf {
+    fn key(self, name: &str) -> Key {
+        let field = match self {
+            KeyOf::Top => match name {
+                MESSAGE => return Key::Message,
+                TYPE => return Key::Type,
+                EVENT => return Key::Event,
+                _ => Field::named(On::Message, name).or_else(|| Field::named(On::Envelope, name)),
+            },
+            KeyOf::Event => Field::named(On::Event, name),
+        };
+        field.map_or(Key::Other, Key::Field)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for KeyOf {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyOf {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(self.key(v))
+    }
+}
 
 /// The members of an `event` object that classification uses.
-#[derive(Default)]
-struct EventFields<'a> {
-    user_event: Option<Val<'a>>,
-    event: Option<Val<'a>>,
-    channel: Option<Val<'a>>,
-    endpoint: Option<Val<'a>>,
-}
+type EventFields<'a> = Values<Val<'a>>;
 
 /// An `event` member: an object, or something else.
 enum EventVal<'a> {
@@ -274,13 +166,10 @@ impl<'de> Deserialize<'de> for EventVal<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut ev = EventFields::default();
-                while let Some(key) = map.next_key::<EventKey>()? {
+                while let Some(key) = map.next_key_seed(KeyOf::Event)? {
                     match key {
-                        EventKey::UserEvent => ev.user_event = Some(map.next_value()?),
-                        EventKey::Event => ev.event = Some(map.next_value()?),
-                        EventKey::Channel => ev.channel = Some(map.next_value()?),
-                        EventKey::Endpoint => ev.endpoint = Some(map.next_value()?),
-                        EventKey::Other => {
+                        Key::Field(f) => ev.replace(f, map.next_value()?),
+                        _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
@@ -319,13 +208,14 @@ impl<'de> Deserialize<'de> for EventVal<'de> {
 struct ObjFields<'a> {
     message: Option<Val<'a>>,
     type_is_notification: bool,
-    env_timestamp: Option<Val<'a>>,
-    timestamp: Option<Val<'a>>,
-    hostname: Option<Val<'a>>,
+    /// The envelope's and the event message's fields.
+    fields: Values<Val<'a>>,
     event: Option<EventVal<'a>>,
 }
 
-/// A JSON document that is an object (with its fields) or not.
+/// A JSON document that is an object (with its fields) or not. (Built once per document and
+/// matched at once, never stored: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
 enum Doc<'a> {
     Obj(ObjFields<'a>),
     NotObject,
@@ -341,18 +231,16 @@ impl<'de> Deserialize<'de> for Doc<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut o = ObjFields::default();
-                while let Some(key) = map.next_key::<ObjKey>()? {
+                while let Some(key) = map.next_key_seed(KeyOf::Top)? {
                     match key {
-                        ObjKey::Message => o.message = Some(map.next_value()?),
-                        ObjKey::Type => {
+                        Key::Message => o.message = Some(map.next_value()?),
+                        Key::Type => {
                             let v: Val<'de> = map.next_value()?;
-                            o.type_is_notification = v.as_str() == Some("Notification");
+                            o.type_is_notification = v.as_str() == Some(NOTIFICATION);
                         }
-                        ObjKey::EnvTimestamp => o.env_timestamp = Some(map.next_value()?),
-                        ObjKey::Timestamp => o.timestamp = Some(map.next_value()?),
-                        ObjKey::Hostname => o.hostname = Some(map.next_value()?),
-                        ObjKey::Event => o.event = Some(map.next_value()?),
-                        ObjKey::Other => {
+                        Key::Field(f) => o.fields.replace(f, map.next_value()?),
+                        Key::Event => o.event = Some(map.next_value()?),
+                        Key::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
@@ -463,7 +351,10 @@ fn classify_inner(
         let Doc::Obj(message) = doc else {
             return Err(QuarantineReason::MessageNotObject);
         };
-        let env_ts = text(top.env_timestamp.as_ref(), Field::EnvelopeTimestamp)?;
+        let env_ts = text(
+            top.fields.get(Field::EnvelopeTimestamp),
+            Field::EnvelopeTimestamp,
+        )?;
         classify_message(&message, env_ts, rules, line)
     } else {
         classify_message(&top, None, rules, line)
@@ -479,79 +370,28 @@ fn classify_message(
     let Some(EventVal::Obj(event)) = &message.event else {
         return Err(QuarantineReason::NoEventObject);
     };
-    let user_event = text(event.user_event.as_ref(), Field::UserEvent)?;
-    let event_name = text(event.event.as_ref(), Field::Event)?;
-    let timestamp = text(message.timestamp.as_ref(), Field::Timestamp)?;
-    let channel = text(event.channel.as_ref(), Field::Channel)?;
-    let endpoint = text(event.endpoint.as_ref(), Field::Endpoint)?;
-    let hostname = text(message.hostname.as_ref(), Field::Hostname)?;
-    let fields = Fields {
-        name: user_event.or(event_name),
-        timestamp: timestamp.or(envelope_timestamp),
-        channel,
-        endpoint,
-        hostname,
-    };
-    Ok(decide(&fields, rules, line))
-}
-
-/// The decoded string fields of a structurally sound message (`None`: absent), with `name`
-/// already `UserEvent`-else-`Event` and `timestamp` already message-else-envelope.
-pub(crate) struct Fields<'s> {
-    pub name: Option<&'s str>,
-    pub timestamp: Option<&'s str>,
-    pub channel: Option<&'s str>,
-    pub endpoint: Option<&'s str>,
-    pub hostname: Option<&'s str>,
-}
-
-/// SPEC steps 2 to 5 on decoded fields: derive, drop, check the date, keep (appending the line).
-/// Shared by the serde path and the fast path, so they cannot disagree about the rules.
-pub(crate) fn decide(f: &Fields<'_>, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
-    let channel = f.channel.unwrap_or("");
-    let endpoint = f.endpoint.unwrap_or(channel);
-    let hostname = f.hostname.unwrap_or("");
-    if !rules.is_prod_host(hostname) {
-        return Outcome::Drop {
-            reason: DropReason::Hostname,
-            value: hostname.to_owned(),
+    let mut values: Values<&str> = Values::default();
+    for f in Field::ALL {
+        let v = match f.on() {
+            On::Event => text(event.get(f), f)?,
+            On::Message => text(message.fields.get(f), f)?,
+            On::Envelope => envelope_timestamp,
         };
-    }
-    if rules.is_dropped_channel(channel) {
-        return Outcome::Drop {
-            reason: DropReason::Channel,
-            value: channel.to_owned(),
-        };
-    }
-    let name = match f.name {
-        Some(n) if !rules.is_dropped_event(n) => n,
-        other => {
-            return Outcome::Drop {
-                reason: DropReason::Event,
-                value: other.unwrap_or("").to_owned(),
-            };
+        if let Some(v) = v {
+            values.replace(f, v);
         }
-    };
-    let Some(day) = f.timestamp.and_then(DayKey::from_timestamp) else {
-        return Outcome::Quarantine {
-            reason: QuarantineReason::BadTimestamp,
-        };
-    };
-    write_record(
+    }
+    Ok(decide(
+        &Fields::from_values(|f| values.get(f).copied()),
+        rules,
         line,
-        &Record {
-            timestamp: f.timestamp.unwrap_or(""),
-            channel,
-            endpoint,
-            event: name,
-        },
-    );
-    Outcome::Keep { day }
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::DropReason;
     use serde_json::json;
 
     fn run(body: &str) -> (Outcome, String) {

@@ -8,7 +8,7 @@
 //! place*, inside the escaped text, in the same pass (a quote of the event message is the
 //! escape `\"`, an escape of it begins with `\\`; both levels are validated), so nothing is
 //! decoded but the few used values that hold an escape (borrowed otherwise). Then the shared
-//! rules (`decide` in `classify.rs`) produce the outcome and the line, so the two paths cannot
+//! rules (`decide` in [`super::rules`]) produce the outcome and the line, so the two paths cannot
 //! disagree about classification itself.
 //!
 //! The in-place scan handles the common escaped shape only: outside its strings, only `\"`
@@ -38,8 +38,9 @@
 
 use std::borrow::Cow;
 
-use super::classify::{decide, Fields, Outcome};
-use super::rules::Rules;
+use super::rules::{
+    decide, Field, Fields, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
+};
 
 /// Nesting (of skipped arrays and objects) beyond which the fast path gives up. serde_json
 /// accepts any depth in a skipped member; giving up keeps recursion here shallow.
@@ -68,15 +69,6 @@ impl<'a> Str<'a> {
     }
 }
 
-/// The members of an `event` object that classification uses.
-#[derive(Default)]
-struct EventMembers<'a> {
-    user_event: Option<Str<'a>>,
-    event: Option<Str<'a>>,
-    channel: Option<Str<'a>>,
-    endpoint: Option<Str<'a>>,
-}
-
 /// The used members of a top-level object (an envelope or an event message).
 #[derive(Default)]
 struct Top<'a> {
@@ -84,10 +76,10 @@ struct Top<'a> {
     message: Option<String>,
     /// `Some(is "Notification")` once a `Type` member was seen.
     type_notification: Option<bool>,
-    env_timestamp: Option<Str<'a>>,
-    timestamp: Option<Str<'a>>,
-    hostname: Option<Str<'a>>,
-    event: Option<EventMembers<'a>>,
+    /// The envelope's and the event message's fields.
+    fields: Values<Str<'a>>,
+    /// The `event` object's fields.
+    event: Option<Values<Str<'a>>>,
 }
 
 /// Stores `v` in `slot` unless the member was already given (a duplicate: bail).
@@ -520,13 +512,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// An `event` object, its used members read into `ev`.
-    fn event(&mut self, ev: &mut EventMembers<'a>) -> Option<()> {
-        self.object(|sc, key| match key {
-            "UserEvent" => set(&mut ev.user_event, sc.string_value()?),
-            "Event" => set(&mut ev.event, sc.string_value()?),
-            "Channel" => set(&mut ev.channel, sc.string_value()?),
-            "endpoint" => set(&mut ev.endpoint, sc.string_value()?),
-            _ => sc.skip(1),
+    fn event(&mut self, ev: &mut Values<Str<'a>>) -> Option<()> {
+        self.object(|sc, key| match Field::named(On::Event, key) {
+            Some(f) => ev.set_once(f, sc.string_value()?),
+            None => sc.skip(1),
         })
     }
 
@@ -553,8 +542,8 @@ impl<'a> Scanner<'a> {
         mut inner: Option<&mut Option<Top<'a>>>,
     ) -> Option<()> {
         self.object(|sc, key| match key {
-            "Message" | "Type" | "Timestamp" if sc.nested => sc.string().map(drop),
-            "Message" => {
+            MESSAGE | TYPE if sc.nested => sc.string().map(drop),
+            MESSAGE => {
                 if let Some(slot) = inner.as_deref_mut() {
                     if slot.is_some() || top.message.is_some() {
                         return None;
@@ -568,20 +557,21 @@ impl<'a> Scanner<'a> {
                 }
                 set(&mut top.message, sc.string_decoded()?)
             }
-            "Type" => {
+            TYPE => {
                 let v = sc.string_value()?;
-                set(&mut top.type_notification, v.value() == "Notification")
+                set(&mut top.type_notification, v.value() == NOTIFICATION)
             }
-            "Timestamp" => set(&mut top.env_timestamp, sc.string_value()?),
-            "timestamp" => set(&mut top.timestamp, sc.string_value()?),
-            "hostname" => set(&mut top.hostname, sc.string_value()?),
-            "event" => {
+            EVENT => {
                 if top.event.is_some() {
                     return None;
                 }
-                sc.event(top.event.insert(EventMembers::default()))
+                sc.event(top.event.insert(Values::default()))
             }
-            _ => sc.skip(0),
+            _ => match Field::named(On::Message, key).or_else(|| Field::named(On::Envelope, key)) {
+                Some(f) if sc.nested && f.on() == On::Envelope => sc.string().map(drop),
+                Some(f) => top.fields.set_once(f, sc.string_value()?),
+                None => sc.skip(0),
+            },
         })
     }
 
@@ -693,20 +683,22 @@ fn classify_message(
     line: &mut Vec<u8>,
 ) -> Option<Outcome> {
     let ev = message.event.as_ref()?;
-    let user_event = ev.user_event.map(Str::value);
-    let event = ev.event.map(Str::value);
-    let timestamp = message.timestamp.map(Str::value);
-    let channel = ev.channel.map(Str::value);
-    let endpoint = ev.endpoint.map(Str::value);
-    let hostname = message.hostname.map(Str::value);
-    let fields = Fields {
-        name: user_event.as_deref().or(event.as_deref()),
-        timestamp: timestamp.as_deref().or(envelope_timestamp),
-        channel: channel.as_deref(),
-        endpoint: endpoint.as_deref(),
-        hostname: hostname.as_deref(),
-    };
-    Some(decide(&fields, rules, line))
+    let mut values: Values<Cow<'_, str>> = Values::default();
+    for f in Field::ALL {
+        let v = match f.on() {
+            On::Event => ev.get(f).map(|s| s.value()),
+            On::Message => message.fields.get(f).map(|s| s.value()),
+            On::Envelope => envelope_timestamp.map(Cow::Borrowed),
+        };
+        if let Some(v) = v {
+            values.replace(f, v);
+        }
+    }
+    Some(decide(
+        &Fields::from_values(|f| values.get(f).map(AsRef::as_ref)),
+        rules,
+        line,
+    ))
 }
 
 /// Classifies `body` if it has the common shape, exactly as the serde path would; `None` (with
@@ -716,7 +708,7 @@ pub fn classify_fast(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Option<Ou
     let mut in_place = None;
     Scanner::new(body).document(&mut top, Some(&mut in_place))?;
     if in_place.is_some() || top.message.is_some() || top.type_notification == Some(true) {
-        let env_ts = top.env_timestamp.map(Str::value);
+        let env_ts = top.fields.get(Field::EnvelopeTimestamp).map(|s| s.value());
         if let Some(message) = &in_place {
             return classify_message(message, env_ts.as_deref(), rules, line);
         }

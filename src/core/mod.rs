@@ -16,12 +16,10 @@ pub mod quarantine;
 pub mod redact;
 pub mod rules;
 
-pub use classify::{
-    classify, classify_bytes, classify_serde, DropReason, Field, Outcome, QuarantineReason,
-};
+pub use classify::{classify, classify_bytes, classify_serde};
 pub use day::DayKey;
 pub use format::{record_line, write_record, Record};
 pub use merge::{merge_sorted, merge_unsorted, MergeError, MergeStats, SortOptions};
 pub use quarantine::{record_name, QuarantineRecord};
 pub use redact::{minimise, BodyPolicy, Redaction, RedactionError};
-pub use rules::Rules;
+pub use rules::{DropReason, Field, Outcome, QuarantineReason, Rules};

@@ -38,6 +38,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::classify::is_json_document;
+use super::rules::{Field, On, EVENT, MESSAGE, TYPE};
 
 /// The personal keys masked in unparseable text by default: caller and connected-line numbers
 /// and names, and the dialled extension.
@@ -162,13 +163,20 @@ enum Role {
     Masked,
 }
 
+/// The role of member `key` at `level`: the classifier's members ([`super::rules`]), and the
+/// envelope's `MessageId`, which names the message.
 fn role(level: Level, key: &str) -> Role {
+    let on: &[On] = match level {
+        Level::Top => &[On::Envelope, On::Message],
+        Level::Message => &[On::Message],
+        Level::Event => &[On::Event],
+        Level::Other => &[],
+    };
     match (level, key) {
-        (Level::Top, "Type" | "Timestamp" | "MessageId")
-        | (Level::Top | Level::Message, "timestamp" | "hostname")
-        | (Level::Event, "UserEvent" | "Event" | "Channel" | "endpoint") => Role::Kept,
-        (Level::Top, "Message") => Role::Message,
-        (Level::Top | Level::Message, "event") => Role::Event,
+        (Level::Top, MESSAGE) => Role::Message,
+        (Level::Top | Level::Message, EVENT) => Role::Event,
+        (Level::Top, TYPE | "MessageId") => Role::Kept,
+        _ if on.iter().any(|&on| Field::named(on, key).is_some()) => Role::Kept,
         _ => Role::Masked,
     }
 }

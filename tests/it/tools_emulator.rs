@@ -349,6 +349,71 @@ fn requeue_reports_unreadable_records_and_a_failing_queue() {
     );
 }
 
+/// A body SQS refuses (a character SQS does not allow) is reported with the queue's error; the
+/// valid bodies of its batch are sent. SQS blames such an entry on the sender (`SenderFault`):
+/// it is not sent again. An entry failed for a reason that may pass is sent again: LocalStack
+/// does not mark this one as the sender's fault, and the proxy makes its answer AWS's.
+#[test]
+fn requeue_does_not_send_again_a_body_the_queue_refuses_as_the_senders_fault() {
+    needs_emulators!();
+    // moto accepts any character in a body.
+    let stage = Stage::bucket_on(Emulator::of(Kind::LocalStack), None);
+    let queue = stage
+        .rt
+        .block_on(support::create_queue(&stage.sqs, "events"));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("q.jsonl");
+    let bodies = vec![
+        "{\"a\": 1}".to_owned(),
+        "{\"b\": \"\u{1}\"}".to_owned(),
+        "{\"c\": 3}".to_owned(),
+    ];
+    std::fs::write(&file, quarantine_records(&bodies)).unwrap();
+    let requeue = || {
+        let out = stage.run(&["requeue", "--from", file.to_str().unwrap(), "--to", &queue]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("FAILED m-1: InvalidMessageContents: Invalid characters found."),
+            "{stderr}"
+        );
+        let mut got = stage
+            .rt
+            .block_on(support::receive_all_bodies(&stage.sqs, &queue));
+        got.sort();
+        assert_eq!(got, [bodies[0].clone(), bodies[2].clone()]);
+        stderr
+    };
+
+    // As LocalStack answers (SenderFault false): sent again, 4 calls in all.
+    let stderr = requeue();
+    assert!(
+        stderr.contains("sent 2, failed 1 (4 SendMessageBatch calls)"),
+        "{stderr}"
+    );
+    assert_eq!(stage.proxy.count("sqs:SendMessageBatch"), 4);
+
+    // As AWS answers (SenderFault true): one call.
+    let senders_fault = |body: bytes::Bytes| {
+        let mut answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        for failed in answer["Failed"].as_array_mut().unwrap() {
+            failed["SenderFault"] = true.into();
+        }
+        serde_json::to_vec(&answer).unwrap().into()
+    };
+    stage.proxy.inject(
+        "sqs:SendMessageBatch",
+        support::Fault::Rewrite(std::sync::Arc::new(senders_fault)),
+        1,
+    );
+    let stderr = requeue();
+    assert!(
+        stderr.contains("sent 2, failed 1 (1 SendMessageBatch call)"),
+        "{stderr}"
+    );
+    assert_eq!(stage.proxy.count("sqs:SendMessageBatch"), 5);
+}
+
 /// Runs a tool on the size-class matrix at `t` on S3 (the emulator and thresholds of
 /// [`sizes::emulator`]) and checks every day byte for byte and the write calls each size needs.
 fn size_matrix_on_s3(

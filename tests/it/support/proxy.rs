@@ -44,6 +44,9 @@ pub enum Fault {
     /// Run this (on a blocking thread; it may block, e.g. to edit the same object with another
     /// client) and then forward the request.
     Hook(Arc<dyn Fn() + Send + Sync>),
+    /// Forward the request, then answer upstream's status and headers with its body passed
+    /// through this (to give an answer the emulator does not, as the real service would).
+    Rewrite(Arc<dyn Fn(Bytes) -> Bytes + Send + Sync>),
 }
 
 impl Fault {
@@ -60,6 +63,7 @@ impl fmt::Debug for Fault {
             Fault::Delay(d) => f.debug_tuple("Delay").field(d).finish(),
             Fault::LoseResponse => f.write_str("LoseResponse"),
             Fault::Hook(_) => f.write_str("Hook(..)"),
+            Fault::Rewrite(_) => f.write_str("Rewrite(..)"),
         }
     }
 }
@@ -379,6 +383,7 @@ async fn handle(
         hold(&shared, delay).await;
     }
     let mut lose_response = false;
+    let mut rewrite = None;
     match fault {
         None => {}
         Some(Fault::Status(status)) => {
@@ -386,6 +391,7 @@ async fn handle(
         }
         Some(Fault::Delay(d)) => hold(&shared, d).await,
         Some(Fault::LoseResponse) => lose_response = true,
+        Some(Fault::Rewrite(f)) => rewrite = Some(f),
         Some(Fault::Hook(hook)) => {
             if let Err(e) = tokio::task::spawn_blocking(move || hook()).await {
                 eprintln!("fault proxy: the hook for {op} failed: {e}");
@@ -439,9 +445,17 @@ async fn handle(
         // Hyper closes the connection without writing anything when the service fails.
         return Err(Box::new(LostResponse));
     }
+    let mut headers = without_hop_by_hop(&head.headers);
+    let body = match rewrite {
+        Some(f) => {
+            headers.remove(http::header::CONTENT_LENGTH);
+            f(body)
+        }
+        None => body,
+    };
     let mut out = Response::new(Full::new(body));
     *out.status_mut() = head.status;
-    *out.headers_mut() = without_hop_by_hop(&head.headers);
+    *out.headers_mut() = headers;
     Ok(out)
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lint the deployment files: Terraform (fmt, test with AWS mocked, checkov) and GitHub workflows
+# Lint the deployment files: Terraform (docs/TERRAFORM.md up to date, fmt, test with AWS mocked, checkov) and GitHub workflows
 # and Dependabot (actionlint, the hourly workflow's stage step, zizmor). Installs pinned tools on
 # first use and reuses them:
 #   ${S3EW_CACHE:-$HOME/.cache/s3-event-writer}/lint-venv       checkov, zizmor (PyPI)
@@ -77,6 +77,8 @@ run() { # run NAME COMMAND...
     failed+=("$name")
   fi
 }
+
+run "terraform tables (docs/TERRAFORM.md)" python3 scripts/terraform-tables.py --check
 
 if command -v terraform >/dev/null 2>&1; then
   run "terraform fmt" terraform fmt -check -recursive -diff deploy/terraform

@@ -103,6 +103,89 @@ pub fn write_man(args: &ManArgs, out: &mut dyn std::io::Write) -> anyhow::Result
     Ok(())
 }
 
+/// The option reference (`docs/REFERENCE.md`): one Markdown table per visible command, from the
+/// same definition `--help` uses, so the page cannot say what the parser does not do.
+pub fn reference_markdown() -> String {
+    let mut root = command();
+    root.build();
+    let mut out = String::from(
+        "# Option reference\n\nGenerated from the command-line definition (`--help`); do not edit. \
+         Regenerate with `S3EW_REGENERATE=1 cargo test --test it reference`.\n\n\
+         Precedence: flag, then variable, then the config file (`--config`), then the default. \
+         A config key is a TOML key of that file.\n",
+    );
+    reference_section(&root, "s3-event-writer", &mut out);
+    for sub in root.get_subcommands().filter(|c| !c.is_hide_set()) {
+        reference_section(
+            sub,
+            &format!("s3-event-writer {}", sub.get_name()),
+            &mut out,
+        );
+        for leaf in sub.get_subcommands().filter(|c| !c.is_hide_set()) {
+            let name = format!("s3-event-writer {} {}", sub.get_name(), leaf.get_name());
+            reference_section(leaf, &name, &mut out);
+        }
+    }
+    out
+}
+
+fn reference_section(cmd: &clap::Command, name: &str, out: &mut String) {
+    use std::fmt::Write as _;
+    let is_root = name == "s3-event-writer";
+    let args: Vec<&clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set() && (is_root || !a.is_global_set()))
+        .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+        .collect();
+    let about = cmd.get_about().map(ToString::to_string).unwrap_or_default();
+    let _ = write!(out, "\n## `{name}`\n\n{}\n", first_sentence(&about));
+    if args.is_empty() {
+        return;
+    }
+    out.push_str("\n| Flag | Variable | Config key | Default | Meaning |\n|---|---|---|---|---|\n");
+    for arg in args {
+        let flag = match (arg.get_long(), arg.get_short()) {
+            (Some(l), Some(s)) => format!("`-{s}`, `--{l}`"),
+            (Some(l), None) => format!("`--{l}`"),
+            _ => format!("`<{}>`", arg.get_id().as_str().to_uppercase()),
+        };
+        let var = arg
+            .get_env()
+            .map(|e| format!("`{}`", e.to_string_lossy()))
+            .unwrap_or_default();
+        let key = if crate::settings::is_setting(arg) {
+            format!("`{}`", arg.get_id())
+        } else {
+            String::new()
+        };
+        let default = arg
+            .get_default_values()
+            .iter()
+            .map(|v| format!("`{}`", v.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let help = arg
+            .get_long_help()
+            .or(arg.get_help())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {flag} | {var} | {key} | {default} | {} |",
+            first_sentence(&help).replace('|', "\\|")
+        );
+    }
+}
+
+/// The first sentence of a help text, on one line.
+fn first_sentence(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.find(". ") {
+        Some(end) => one_line[..=end].to_owned(),
+        None => one_line,
+    }
+}
+
 /// For the Lambda function, whose settings come from the environment: a clap error about a
 /// flag, restated with the variable that set it.
 pub fn name_the_variable(error: &clap::Error) -> String {

@@ -285,7 +285,7 @@ fn subcommand_path(matches: &ArgMatches) -> Vec<String> {
 
 /// Whether `arg` is a setting, one the config file may set: an argument with an environment
 /// variable, other than the global ones (`--config`, `--log-format`) and the hidden ones.
-fn is_setting(arg: &Arg) -> bool {
+pub fn is_setting(arg: &Arg) -> bool {
     arg.get_env().is_some() && !arg.is_global_set() && !arg.is_hide_set()
 }
 

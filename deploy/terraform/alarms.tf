@@ -18,6 +18,7 @@ locals {
   # The dead-letter queue: the module's, or the one named for an existing queue.
   dlq_arn   = try(coalesce(one(aws_sqs_queue.dlq[*].arn), var.dead_letter_queue_arn), null)
   dlq_name  = try(element(split(":", local.dlq_arn), 5), null)
+  runbook   = "https://github.com/${var.github_repository}/blob/HEAD/docs/RUNBOOK.md"
   dlq_count = var.enable_alarms && (var.create_queue || var.dead_letter_queue_arn != null) ? 1 : 0
 }
 
@@ -101,7 +102,7 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
   count = local.dlq_count
 
   alarm_name        = "${var.name}-dead-letter-queue-not-empty"
-  alarm_description = "Messages in ${local.dlq_name}: they reached the redrive policy's maxReceiveCount. Read the latest run's summary, fix the cause, then move them back (aws sqs start-message-move-task --source-arn ${local.dlq_arn}). docs/DEPLOY.md, Alarms."
+  alarm_description = "Messages in ${local.dlq_name}: they reached the redrive policy's maxReceiveCount. Read the latest run's summary, fix the cause, then move them back (aws sqs start-message-move-task --source-arn ${local.dlq_arn}). Runbook: ${local.runbook}#name-dead-letter-queue-not-empty"
   namespace         = "AWS/SQS"
   metric_name       = "ApproximateNumberOfMessagesVisible"
   dimensions = {
@@ -122,7 +123,7 @@ resource "aws_cloudwatch_metric_alarm" "queue_oldest_message" {
   count = local.alarms_count
 
   alarm_name          = "${var.name}-queue-oldest-message-too-old"
-  alarm_description   = "The oldest message in ${local.queue_name} has waited over ${var.alarm_queue_age_threshold_seconds} s: the drain has stopped or keeps failing (schedule disabled after 60 days without activity, role or variables changed, red runs). docs/DEPLOY.md, Alarms."
+  alarm_description   = "The oldest message in ${local.queue_name} has waited over ${var.alarm_queue_age_threshold_seconds} s: the drain has stopped or keeps failing (schedule disabled after 60 days without activity, role or variables changed, red runs). Runbook: ${local.runbook}#name-queue-oldest-message-too-old"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
   dimensions          = { QueueName = local.queue_name }
@@ -146,7 +147,7 @@ resource "aws_cloudwatch_metric_alarm" "failures" {
   count = local.alarms_count
 
   alarm_name          = "${var.name}-failures"
-  alarm_description   = "s3-event-writer reported Failures (hourly runs or Lambda invocations) in ${var.alarm_failures_evaluation_periods} consecutive periods of ${var.alarm_failures_period_seconds} s: a day file or the quarantine cannot be written, or messages cannot be deleted. The failed messages stay in the queue. Read the runs' summaries. docs/DEPLOY.md, Alarms."
+  alarm_description   = "s3-event-writer reported Failures (hourly runs or Lambda invocations) in ${var.alarm_failures_evaluation_periods} consecutive periods of ${var.alarm_failures_period_seconds} s: a day file or the quarantine cannot be written, or messages cannot be deleted. The failed messages stay in the queue. Read the runs' summaries. Runbook: ${local.runbook}#name-failures"
   namespace           = var.metrics_namespace
   metric_name         = "Failures"
   dimensions          = var.metrics_dimensions
@@ -172,7 +173,7 @@ resource "aws_cloudwatch_metric_alarm" "heartbeat" {
   count = var.enable_alarms && var.enable_heartbeat_alarm ? 1 : 0
 
   alarm_name          = "${var.name}-no-successful-run"
-  alarm_description   = "No successful hourly run of s3-event-writer (metric SuccessfulRuns in ${var.metrics_namespace}) for 3 hours: the schedule stopped (workflow disabled by GitHub, file off the default branch), the role cannot be assumed, the job's variables are wrong, or every run fails. Open Actions > hourly drain. docs/DEPLOY.md, Alarms."
+  alarm_description   = "No successful hourly run of s3-event-writer (metric SuccessfulRuns in ${var.metrics_namespace}) for 3 hours: the schedule stopped (workflow disabled by GitHub, file off the default branch), the role cannot be assumed, the job's variables are wrong, or every run fails. Open Actions > hourly drain. Runbook: ${local.runbook}#name-no-successful-run"
   namespace           = var.metrics_namespace
   metric_name         = "SuccessfulRuns"
   statistic           = "Sum"
@@ -191,7 +192,7 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   count = var.enable_alarms && var.enable_lambda ? 1 : 0
 
   alarm_name          = "${var.name}-lambda-errors"
-  alarm_description   = "The function ${var.name} failed whole invocations (crash, timeout, out of memory) in ${var.alarm_failures_evaluation_periods} consecutive periods of ${var.alarm_failures_period_seconds} s; their records go back to the queue. Read /aws/lambda/${var.name}. docs/LAMBDA.md."
+  alarm_description   = "The function ${var.name} failed whole invocations (crash, timeout, out of memory) in ${var.alarm_failures_evaluation_periods} consecutive periods of ${var.alarm_failures_period_seconds} s; their records go back to the queue. Read /aws/lambda/${var.name}. Runbook: ${local.runbook}#name-lambda-errors"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
   dimensions          = { FunctionName = one(aws_lambda_function.this[*].function_name) }

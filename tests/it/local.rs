@@ -1014,3 +1014,20 @@ fn the_docs_pin_the_version_cargo_toml_says_and_the_changelog_has_it() {
         "CHANGELOG.md has no section for {version}"
     );
 }
+
+/// docs/REFERENCE.md is generated from the command-line definition `--help` uses; it fails
+/// when the page is out of date. `S3EW_REGENERATE=1` rewrites it instead.
+#[test]
+fn reference_page_is_generated_from_the_cli() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/REFERENCE.md");
+    let want = s3_event_writer::cli::reference_markdown();
+    if std::env::var_os("S3EW_REGENERATE").is_some() {
+        fs::write(&path, &want).unwrap();
+    }
+    let have = fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/REFERENCE.md is out of date: run `S3EW_REGENERATE=1 cargo test --test it reference`"
+    );
+    assert!(want.contains("| `--block-messages` | `S3EW_BLOCK_MESSAGES` | `block_messages` |"));
+}

@@ -700,7 +700,7 @@ fn simulation_keeps_the_delivery_rules() {
     }
 }
 
-const CI_SEEDS: u64 = 2_000;
+const CI_SEEDS: u64 = 10_000;
 
 /// The long run over `SIM_SEEDS=a..b` (default 0..100000).
 #[test]

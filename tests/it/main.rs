@@ -18,5 +18,6 @@ mod metrics;
 mod properties;
 mod scale_out;
 mod settings;
+mod simulation;
 mod tools_emulator;
 mod tools_local;

@@ -19,3 +19,17 @@ pub mod adapters {
 pub mod lambda {
     pub use s3_event_writer::commands::lambda::{handle_batch, Record};
 }
+
+/// What the simulation runs and models (`simulation`): the pipeline, the source and object
+/// store traits, and the day store built on an object store.
+pub mod sim {
+    pub use s3_event_writer::adapters::object::{
+        Body, Condition, DaySettings, Fetched, ObjectDayStore, ObjectStore, PutError,
+    };
+    pub use s3_event_writer::adapters::spool::Spooled;
+    pub use s3_event_writer::adapters::{
+        AckOutcome, Batch, DestError, Message, QuarantineStore, Receipt, Recorded, Source,
+        SourceError,
+    };
+    pub use s3_event_writer::pipeline::{drain, DrainOptions, Progress};
+}

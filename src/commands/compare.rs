@@ -462,9 +462,17 @@ async fn compare_day(
         (None, Some(_)) => return Ok(Some(DayOutcome::MissingIn(Side::A))),
         (Some(_), None) => return Ok(Some(DayOutcome::MissingIn(Side::B))),
     };
-    let walked = tokio::task::spawn_blocking(move || compare_sorted(a, b, show))
-        .await
-        .expect("comparing task panicked");
+    let walked = match tokio::task::spawn_blocking(move || compare_sorted(a, b, show)).await {
+        Ok(walked) => walked,
+        Err(join) => {
+            return Err(CompareError::Read {
+                side: Side::A,
+                key: names.key(Side::A, day),
+                line: 0,
+                error: std::io::Error::other(format!("the comparison stopped: {join}")),
+            })
+        }
+    };
     match walked {
         Ok(c) => Ok(Some(DayOutcome::Compared(c))),
         Err(e) => Err(CompareError::Read {
@@ -495,10 +503,15 @@ pub async fn run(args: CompareSettings) -> anyhow::Result<i32> {
         list(&archives[1], Side::B, args.from, args.to)
     )?;
     let days = pair_days(&listed_a, &listed_b);
-    let (archives_ref, names_ref, show) = (&archives, &names, args.show);
+    // After the first error no new day is started, and the days in flight are read to their
+    // end before the error is returned: their reads run on blocking threads, which must not
+    // outlive the runtime.
+    let stopped = std::sync::atomic::AtomicBool::new(false);
+    let (archives_ref, names_ref, show, stopped_ref) = (&archives, &names, args.show, &stopped);
     let mut results = stream::iter(days.iter().copied())
         .map(|(day, missing)| async move {
             let outcome = match missing {
+                _ if stopped_ref.load(std::sync::atomic::Ordering::SeqCst) => None,
                 Some(side) => Some(DayOutcome::MissingIn(side)),
                 None => compare_day(archives_ref, names_ref, day, show).await?,
             };
@@ -509,7 +522,14 @@ pub async fn run(args: CompareSettings) -> anyhow::Result<i32> {
     let mut json_days = Vec::new();
     let mut covered: Option<(DayKey, DayKey)> = None;
     while let Some(result) = results.next().await {
-        let (day, outcome) = result?;
+        let (day, outcome) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                while results.next().await.is_some() {}
+                return Err(e.into());
+            }
+        };
         let Some(outcome) = outcome else { continue };
         summary.add(&outcome);
         covered = Some(covered.map_or((day, day), |(first, _)| (first, day)));

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole local run against the legacy writer's way (bench/legacy_baseline.py), same input,
-# same machine, same run: docs/PERFORMANCE.md, "Local run vs the legacy baseline".
+# same machine, same run: docs/PERFORMANCE.md, the "local run" row.
 #
 # usage: bench/compare_baseline.sh [N=100000]        (ROUNDS=5 by default)
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Peak memory of merging new lines into a large existing day file: docs/PERFORMANCE.md,
-# "Merging into a large day file".
+# the "merge ... into a 512 MiB day" rows and "bench/merge_rss.sh" under Method.
 #
 # usage: bench/merge_rss.sh [SIZE_MIB=512]
 #

@@ -889,8 +889,9 @@ fn a_realistic_event_reaches_the_archive_as_four_fields_without_its_caller() {
 }
 
 /// The README is what a newcomer reads to the end: it stays under 15 KiB, and the rest lives in
-/// docs/. Every relative link in README.md and docs/*.md must point to a file that exists
-/// (anchors are not checked), so moving a section cannot leave a dead link behind.
+/// docs/. Every relative link in README.md and docs/*.md must point to a file that exists and,
+/// with `#anchor`, to one of that page's headings, so moving a section cannot leave a dead link
+/// behind.
 #[test]
 fn readme_is_short_and_relative_links_in_the_docs_resolve() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -922,11 +923,21 @@ fn readme_is_short_and_relative_links_in_the_docs_resolve() {
                 continue;
             }
             for link in markdown_link_targets(line) {
-                let target = link.split('#').next().unwrap();
-                if target.is_empty() || link.contains("://") || link.starts_with("mailto:") {
+                if link.contains("://") || link.starts_with("mailto:") {
                     continue;
                 }
-                if !page.parent().unwrap().join(target).exists() {
+                let (target, anchor) = link.split_once('#').unwrap_or((link, ""));
+                let file = if target.is_empty() {
+                    page.clone()
+                } else {
+                    page.parent().unwrap().join(target)
+                };
+                let found = if anchor.is_empty() {
+                    file.exists()
+                } else {
+                    heading_anchors(&file).iter().any(|a| a == anchor)
+                };
+                if !found {
                     dead.push(format!(
                         "{}:{}: {link}",
                         page.strip_prefix(root).unwrap().display(),
@@ -945,6 +956,59 @@ fn readme_is_short_and_relative_links_in_the_docs_resolve() {
         "links to missing files:\n{}",
         dead.join("\n")
     );
+}
+
+/// The anchors GitHub gives the headings of a Markdown page: lower case, spaces as hyphens, every
+/// character but letters, digits, `-` and `_` left out.
+fn heading_anchors(page: &Path) -> Vec<String> {
+    let text = fs::read_to_string(page).unwrap_or_default();
+    let mut in_fence = false;
+    let mut anchors = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        let Some(heading) = line.trim_start_matches('#').strip_prefix(' ') else {
+            continue;
+        };
+        if in_fence || !line.starts_with('#') {
+            continue;
+        }
+        anchors.push(
+            heading
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect(),
+        );
+    }
+    anchors
+}
+
+/// Every option row of the README's short table names a flag and its variable as the generated
+/// reference does.
+#[test]
+fn the_readme_option_table_agrees_with_the_reference() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let reference = s3_event_writer::cli::reference_markdown();
+    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `--")).collect();
+    assert!(rows.len() >= 5, "the README's option table: {rows:?}");
+    for row in rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let flag = cells[1].split(' ').next().unwrap().trim_end_matches('`');
+        let want = if cells[2].is_empty() {
+            format!("| {flag}` |  |")
+        } else {
+            format!("| {flag}` | {} |", cells[2])
+        };
+        assert!(
+            reference.contains(&want),
+            "{row}: the reference has no `{want}`"
+        );
+    }
 }
 
 /// The targets of the inline links `[text](target)` (or `[text](target "title")`) on one line.

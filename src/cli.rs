@@ -103,78 +103,118 @@ pub fn write_man(args: &ManArgs, out: &mut dyn std::io::Write) -> anyhow::Result
     Ok(())
 }
 
-/// The option reference (`docs/REFERENCE.md`): one Markdown table per visible command, from the
+/// The option reference (`docs/REFERENCE.md`): one Markdown table per visible command (rows that
+/// read the same in several commands once, under "Shared options"), from the
 /// same definition `--help` uses, so the page cannot say what the parser does not do.
 pub fn reference_markdown() -> String {
+    const HEADER: &str =
+        "\n| Flag | Variable | Config key | Default | Meaning |\n|---|---|---|---|---|\n";
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
     let mut root = command();
     root.build();
+    let mut sections = vec![reference_section(&root, "s3-event-writer")];
+    for sub in root
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+    {
+        sections.push(reference_section(
+            sub,
+            &format!("s3-event-writer {}", sub.get_name()),
+        ));
+        for leaf in sub
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+        {
+            let name = format!("s3-event-writer {} {}", sub.get_name(), leaf.get_name());
+            sections.push(reference_section(leaf, &name));
+        }
+    }
+    // A row that reads the same in several commands is printed once, under "Shared options".
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, _, rows) in &sections {
+        for (_, row) in rows {
+            *uses.entry(row.as_str()).or_default() += 1;
+        }
+    }
+    let shared = |row: &str| uses.get(row).is_some_and(|n| *n > 1);
     let mut out = String::from(
         "# Option reference\n\nGenerated from the command-line definition (`--help`); do not edit. \
          Regenerate with `S3EW_REGENERATE=1 cargo test --test it reference`.\n\n\
          Precedence: flag, then variable, then the config file (`--config`), then the default. \
-         A config key is a TOML key of that file.\n",
+         A config key is a TOML key of that file. \
+         Options that several commands share are listed once, under [Shared options](#shared-options).\n",
     );
-    reference_section(&root, "s3-event-writer", &mut out);
-    for sub in root.get_subcommands().filter(|c| !c.is_hide_set()) {
-        reference_section(
-            sub,
-            &format!("s3-event-writer {}", sub.get_name()),
-            &mut out,
-        );
-        for leaf in sub.get_subcommands().filter(|c| !c.is_hide_set()) {
-            let name = format!("s3-event-writer {} {}", sub.get_name(), leaf.get_name());
-            reference_section(leaf, &name, &mut out);
+    let mut shared_rows: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, about, rows) in &sections {
+        let _ = write!(out, "\n## `{name}`\n\n{about}\n");
+        let (common, own): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, row)| shared(row));
+        if !own.is_empty() {
+            out.push_str(HEADER);
+            for (_, row) in &own {
+                out.push_str(row);
+            }
         }
+        if common.is_empty() {
+            continue;
+        }
+        let short = name.strip_prefix("s3-event-writer ").unwrap_or(name);
+        let _ = write!(
+            out,
+            "\nAlso the [shared options](#shared-options) for `{short}`.\n"
+        );
+        for (_, row) in common {
+            match shared_rows.iter_mut().find(|(r, _)| r == row) {
+                Some((_, commands)) => commands.push(short),
+                None => shared_rows.push((row, vec![short])),
+            }
+        }
+    }
+    out.push_str("\n## Shared options\n");
+    out.push_str(&HEADER.replace("| Meaning |\n|", "| Meaning | Commands |\n|---|"));
+    for (row, commands) in shared_rows {
+        let _ = writeln!(out, "{} {} |", row.trim_end(), commands.join(", "));
     }
     out
 }
 
-fn reference_section(cmd: &clap::Command, name: &str, out: &mut String) {
-    use std::fmt::Write as _;
+/// One command's heading text and its rows: (flag, Markdown table row).
+fn reference_section(cmd: &clap::Command, name: &str) -> (String, String, Vec<(String, String)>) {
     let is_root = name == "s3-event-writer";
-    let args: Vec<&clap::Arg> = cmd
+    let about = cmd.get_about().map(ToString::to_string).unwrap_or_default();
+    let rows = cmd
         .get_arguments()
         .filter(|a| !a.is_hide_set() && (is_root || !a.is_global_set()))
         .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+        .map(|arg| {
+            let flag = match (arg.get_long(), arg.get_short()) {
+                (Some(l), Some(s)) => format!("`-{s}`, `--{l}`"),
+                (Some(l), None) => format!("`--{l}`"),
+                _ => format!("`<{}>`", arg.get_id().as_str().to_uppercase()),
+            };
+            let var = arg.get_env().map(|e| format!("`{}`", e.to_string_lossy()));
+            let key = crate::settings::is_setting(arg).then(|| format!("`{}`", arg.get_id()));
+            let default = arg
+                .get_default_values()
+                .iter()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("`{}`", v.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(ToString::to_string);
+            let meaning = first_sentence(&help.unwrap_or_default()).replace('|', "\\|");
+            let row = format!(
+                "| {flag} | {} | {} | {default} | {meaning} |\n",
+                var.unwrap_or_default(),
+                key.unwrap_or_default()
+            );
+            (flag, row)
+        })
         .collect();
-    let about = cmd.get_about().map(ToString::to_string).unwrap_or_default();
-    let _ = write!(out, "\n## `{name}`\n\n{}\n", first_sentence(&about));
-    if args.is_empty() {
-        return;
-    }
-    out.push_str("\n| Flag | Variable | Config key | Default | Meaning |\n|---|---|---|---|---|\n");
-    for arg in args {
-        let flag = match (arg.get_long(), arg.get_short()) {
-            (Some(l), Some(s)) => format!("`-{s}`, `--{l}`"),
-            (Some(l), None) => format!("`--{l}`"),
-            _ => format!("`<{}>`", arg.get_id().as_str().to_uppercase()),
-        };
-        let var = arg
-            .get_env()
-            .map(|e| format!("`{}`", e.to_string_lossy()))
-            .unwrap_or_default();
-        let key = if crate::settings::is_setting(arg) {
-            format!("`{}`", arg.get_id())
-        } else {
-            String::new()
-        };
-        let default = arg
-            .get_default_values()
-            .iter()
-            .map(|v| format!("`{}`", v.to_string_lossy()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let help = arg
-            .get_long_help()
-            .or(arg.get_help())
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "| {flag} | {var} | {key} | {default} | {} |",
-            first_sentence(&help).replace('|', "\\|")
-        );
-    }
+    (name.to_owned(), first_sentence(&about), rows)
 }
 
 /// The first sentence of a help text, on one line.

@@ -57,26 +57,18 @@ pub mod exit {
     pub const FATAL: i32 = 3;
 }
 
-/// Every default, in one place. `--help` shows these values.
+/// Every default, in one place. `--help` shows these values, and says what each one is.
 pub mod defaults {
-    /// The day-file location.
     pub const DEST: &str = "s3://logpublish/events/prod/";
-    /// Most messages in one block (one flush of the day files).
     pub const BLOCK_MESSAGES: usize = 100_000;
-    /// Day files merged at once.
     pub const DAY_CONCURRENCY: usize = 4;
-    /// Values per drop reason the summary lists.
     pub const SUMMARY_TOP: usize = 5;
-    /// Consecutive blocks whose writes all failed before a run stops.
     pub const MAX_FAILED_BLOCKS: u32 = 3;
     /// Most messages a dry run from a queue reads when `--max-messages` is not given: each one
     /// it reads spends one of the message's `maxReceiveCount` receives.
     pub const DRY_RUN_MAX_MESSAGES: u64 = 100;
-    /// Long-poll wait of each receive.
     pub const WAIT_SECS: u64 = 5;
-    /// Receives in flight at once.
     pub const RECEIVERS: usize = 4;
-    /// Visibility timeout of every receive.
     pub const VISIBILITY_TIMEOUT_SECS: u64 = 120;
     /// How long a block stays open in `--follow` mode.
     pub const FOLLOW_FLUSH_SECS: u64 = 60;
@@ -85,45 +77,29 @@ pub mod defaults {
     /// of a few hundred messages is deleted in one round trip (a standard queue takes nearly
     /// unlimited calls per second).
     pub const DELETE_CONCURRENCY: usize = 32;
-    /// Attempts per AWS call, the first included.
     pub const MAX_ATTEMPTS: u32 = 5;
     /// Longest wait for a connection.
     pub const CONNECT_TIMEOUT_SECS: u64 = 5;
-    /// Longest silence while reading an AWS response.
     pub const READ_TIMEOUT_SECS: u64 = 30;
-    /// Day files larger than this go up in parts.
     pub const MULTIPART_THRESHOLD_BYTES: u64 = 64 << 20;
-    /// Size of each part.
     pub const PART_SIZE_BYTES: u64 = 16 << 20;
     /// Parts uploaded at once.
     pub const PART_CONCURRENCY: usize = 2;
-    /// Read-merge-write attempts per day under contention.
     pub const CONFLICT_ATTEMPTS: u32 = 10;
-    /// Merged S3 output kept in memory before it is spooled to a file.
     pub const SPOOL_MEMORY_BYTES: usize = 8 << 20;
-    /// Memory of the fallback sort of an unsorted day file.
     pub const SORT_MEMORY_BYTES: usize = 16 << 20;
     /// Metrics of the CLI: off.
     pub const METRICS: crate::metrics::MetricsMode = crate::metrics::MetricsMode::Off;
     /// Metrics of the Lambda function: on.
     pub const LAMBDA_METRICS: crate::metrics::MetricsMode = crate::metrics::MetricsMode::Emf;
-    /// The CloudWatch namespace.
     pub const METRICS_NAMESPACE: &str = crate::metrics::DEFAULT_NAMESPACE;
-    /// `backfill`: the zone of the metrics log's times.
     pub const BACKFILL_TZ: &str = "America/Los_Angeles";
-    /// `backfill`: the hostname put into each event.
     pub const BACKFILL_HOSTNAME: &str = "futel-prod.phu73l.net";
-    /// `backfill`: kept lines merged per flush.
     pub const BACKFILL_BLOCK_LINES: usize = 100_000;
-    /// `verify`: findings listed per file.
     pub const VERIFY_MAX_LISTED: usize = 10;
-    /// `stats`: day files read at once.
     pub const STATS_CONCURRENCY: usize = 4;
-    /// `compare`: lines shown per day and side that are only on that side.
     pub const COMPARE_SHOW: usize = 3;
-    /// `compare`: days read at once (each from both archives).
     pub const COMPARE_CONCURRENCY: usize = 4;
-    /// `quarantine show`: the width lines are shortened to.
     pub const SHOW_WIDTH: usize = 120;
 
     /// The classification lists (the SPEC's, from [`crate::core::Rules::default`]).
@@ -274,13 +250,9 @@ pub fn parse(command: impl Fn() -> Command, argv: &[OsString]) -> Result<ArgMatc
 
 /// The names of the subcommands `matches` went through, outermost first.
 fn subcommand_path(matches: &ArgMatches) -> Vec<String> {
-    let mut path = Vec::new();
-    let mut m = matches;
-    while let Some((name, sub)) = m.subcommand() {
-        path.push(name.to_owned());
-        m = sub;
-    }
-    path
+    std::iter::successors(matches.subcommand(), |(_, m)| m.subcommand())
+        .map(|(name, _)| name.to_owned())
+        .collect()
 }
 
 /// Whether `arg` is a setting, one the config file may set: an argument with an environment
@@ -303,11 +275,13 @@ fn find<'c>(cmd: &'c Command, path: &[String]) -> Option<&'c Command> {
     path.iter().try_fold(cmd, |c, name| c.find_subcommand(name))
 }
 
-/// Changes the subcommand of `cmd` that `path` names.
-fn change(cmd: Command, path: &[String], f: Box<dyn FnOnce(Command) -> Command + '_>) -> Command {
+/// Sets the default values of arguments of the subcommand of `cmd` that `path` names.
+fn set_defaults(cmd: Command, path: &[String], defaults: Vec<(String, Vec<String>)>) -> Command {
     match path.split_first() {
-        None => f(cmd),
-        Some((name, rest)) => cmd.mut_subcommand(name, |sub| change(sub, rest, f)),
+        None => defaults.into_iter().fold(cmd, |c, (key, values)| {
+            c.mut_arg(key, |a| a.default_values(values))
+        }),
+        Some((name, rest)) => cmd.mut_subcommand(name, |sub| set_defaults(sub, rest, defaults)),
     }
 }
 
@@ -351,16 +325,7 @@ pub fn with_config_file(cmd: Command, path: &[String], file: &Path) -> Result<Co
         let values = texts(&value, list).map_err(|e| invalid(format!("{key}: {e}")))?;
         defaults.push((key, values));
     }
-    Ok(change(
-        cmd,
-        path,
-        Box::new(|mut c| {
-            for (key, values) in defaults {
-                c = c.mut_arg(key, |a| a.default_values(values));
-            }
-            c
-        }),
-    ))
+    Ok(set_defaults(cmd, path, defaults))
 }
 
 /// A TOML value as the text(s) its flag would be given: a list only for a `list` setting.
@@ -582,20 +547,18 @@ impl AwsArgs {
     pub fn resolve(&self) -> Result<StoreSettings, UsageError> {
         let aws = AwsSettings {
             max_attempts: self.max_attempts.max(1),
-            connect_timeout_secs: defaults::CONNECT_TIMEOUT_SECS,
             read_timeout_secs: self.read_timeout_secs.max(1),
             force_path_style: self.path_style,
+            ..AwsSettings::default()
         };
         let s3 = S3Settings {
-            bucket: String::new(),
-            prefix: String::new(),
             multipart_threshold_bytes: multipart_threshold(self.multipart_threshold_bytes)?,
             part_size_bytes: part_size(self.part_size_bytes, self.min_part_size_bytes)?,
-            part_concurrency: defaults::PART_CONCURRENCY,
             conflict_attempts: self.conflict_attempts.max(1),
             spool_memory_bytes: self.spool_memory_bytes,
             temp_dir: self.temp_dir.clone(),
             sort_memory_bytes: self.sort_memory_bytes.max(1),
+            ..S3Settings::default()
         };
         Ok(StoreSettings { aws, s3 })
     }
@@ -606,35 +569,46 @@ impl AwsArgs {
 /// accept smaller parts.
 fn part_size(bytes: u64, min: Option<u64>) -> Result<u64, UsageError> {
     let min = min.unwrap_or(s3::MIN_PART_BYTES).max(1);
-    if (min..=s3::MAX_PART_BYTES).contains(&bytes) {
-        return Ok(bytes);
-    }
-    Err(UsageError::new(format_args!(
-        "--part-size-bytes {bytes} (S3EW_PART_SIZE_BYTES, part_size_bytes in the config file): \
-         must be {min}..={} bytes ({} to 5 GiB): S3 refuses smaller parts (but the last) and \
-         larger ones",
-        s3::MAX_PART_BYTES,
-        if min == s3::MIN_PART_BYTES {
-            "5 MiB".to_owned()
-        } else {
-            format!("{min} bytes")
-        }
-    )))
+    let shown = if min == s3::MIN_PART_BYTES {
+        "5 MiB".to_owned()
+    } else {
+        format!("{min} bytes")
+    };
+    within(bytes, min..=s3::MAX_PART_BYTES, || {
+        format!(
+            "--part-size-bytes {bytes} (S3EW_PART_SIZE_BYTES, part_size_bytes in the config \
+             file): must be {min}..={} bytes ({shown} to 5 GiB): S3 refuses smaller parts (but \
+             the last) and larger ones",
+            s3::MAX_PART_BYTES
+        )
+    })
 }
 
 /// `--multipart-threshold-bytes`: at most 5 GiB, S3's largest PutObject (a day up to the
 /// threshold goes up in one). A threshold under the part size is accepted: a day just above it
 /// goes up as one part, which S3 accepts at any size as the last part.
 fn multipart_threshold(bytes: u64) -> Result<u64, UsageError> {
-    if bytes <= s3::MAX_PART_BYTES {
-        return Ok(bytes);
+    within(bytes, 0..=s3::MAX_PART_BYTES, || {
+        format!(
+            "--multipart-threshold-bytes {bytes} (S3EW_MULTIPART_THRESHOLD_BYTES, \
+             multipart_threshold_bytes in the config file): must be at most {} bytes (5 GiB): S3 \
+             refuses a single PutObject larger than that",
+            s3::MAX_PART_BYTES
+        )
+    })
+}
+
+/// `value` when it lies in `range`, else the usage error `message` says.
+fn within<T: PartialOrd>(
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    message: impl FnOnce() -> String,
+) -> Result<T, UsageError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(UsageError::new(message()))
     }
-    Err(UsageError::new(format_args!(
-        "--multipart-threshold-bytes {bytes} (S3EW_MULTIPART_THRESHOLD_BYTES, \
-         multipart_threshold_bytes in the config file): must be at most {} bytes (5 GiB): S3 \
-         refuses a single PutObject larger than that",
-        s3::MAX_PART_BYTES
-    )))
 }
 
 /// The archive an archive tool (verify, stats, backfill) works on.
@@ -700,20 +674,16 @@ impl SqsArgs {
         queue_url: String,
         max_messages: Option<u64>,
     ) -> Result<SqsSettings, UsageError> {
-        let wait_secs = self.wait_secs;
-        if wait_secs > 20 {
-            return Err(UsageError::new(
-                "--wait-secs must be 0..=20 (SQS's longest long poll)",
-            ));
-        }
         Ok(SqsSettings {
             queue_url,
-            wait_secs,
+            wait_secs: within(self.wait_secs, 0..=20, || {
+                "--wait-secs must be 0..=20 (SQS's longest long poll)".into()
+            })?,
             receivers: self.receivers.max(1),
             visibility_timeout_secs: visibility_timeout(self.visibility_timeout_secs)?,
             follow: self.follow,
             max_messages,
-            delete_concurrency: defaults::DELETE_CONCURRENCY,
+            ..SqsSettings::default()
         })
     }
 
@@ -741,28 +711,25 @@ impl SqsArgs {
 /// `--visibility-timeout`: long enough for the heartbeat to extend it (see
 /// [`sqs::MIN_VISIBILITY_TIMEOUT_SECS`]), at most SQS's 12 hours.
 fn visibility_timeout(secs: u64) -> Result<u64, UsageError> {
-    let range = sqs::MIN_VISIBILITY_TIMEOUT_SECS..=sqs::MAX_VISIBILITY_TIMEOUT_SECS;
-    if range.contains(&secs) {
-        return Ok(secs);
-    }
-    Err(UsageError(anyhow::anyhow!(
-        "--visibility-timeout {secs}: must be {}..={} seconds; the heartbeat extends a message \
-         being written when a third of its timeout, at least 1 s, is left, and below {} s \
-         nothing is left for that extension and its retries (SQS allows at most 12 hours)",
-        range.start(),
-        range.end(),
-        range.start()
-    )))
+    let (min, max) = (
+        sqs::MIN_VISIBILITY_TIMEOUT_SECS,
+        sqs::MAX_VISIBILITY_TIMEOUT_SECS,
+    );
+    within(secs, min..=max, || {
+        format!(
+            "--visibility-timeout {secs}: must be {min}..={max} seconds; the heartbeat extends a \
+             message being written when a third of its timeout, at least 1 s, is left, and below \
+             {min} s nothing is left for that extension and its retries (SQS allows at most 12 \
+             hours)"
+        )
+    })
 }
 
 /// `--max-failed-blocks`: at least 1.
 pub fn max_failed_blocks(n: u32) -> Result<u32, UsageError> {
-    if n == 0 {
-        return Err(UsageError::new(
-            "--max-failed-blocks 0: must be at least 1 (the run stops after that many consecutive blocks in which every write failed)",
-        ));
-    }
-    Ok(n)
+    within(n, 1..=u32::MAX, || {
+        "--max-failed-blocks 0: must be at least 1 (the run stops after that many consecutive blocks in which every write failed)".into()
+    })
 }
 
 /// The most messages a drain reads: `given` (`--max-messages`, its variable or the config file)

@@ -91,13 +91,6 @@ pub struct Progress {
     pub deleted: AtomicU64,
 }
 
-/// The run could not go on.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-}
-
 /// Quarantine records created at once in one block.
 pub const QUARANTINE_CONCURRENCY: usize = 8;
 
@@ -177,14 +170,15 @@ impl Classified {
         }
         self.done.extend(other.done);
         for (name, rec) in other.quarantine {
-            match self.quarantine.entry(name) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(rec);
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    o.get_mut().receipts.extend(rec.receipts);
-                }
-            }
+            let PendingRecord { line, receipts } = rec;
+            let mine = self
+                .quarantine
+                .entry(name)
+                .or_insert_with(|| PendingRecord {
+                    line,
+                    receipts: Vec::new(),
+                });
+            mine.receipts.extend(receipts);
         }
     }
 }
@@ -284,7 +278,7 @@ pub async fn drain<S, D, Q>(
     opts: &DrainOptions,
     progress: &Progress,
     shutdown: impl Future<Output = ()>,
-) -> Result<Report, PipelineError>
+) -> Result<Report, SourceError>
 where
     S: Source,
     D: DayStore,
@@ -306,11 +300,8 @@ type OnFlush<'f> = &'f mut (dyn FnMut(&FlushCounts) + Send);
 
 /// [`drain`], calling `on_flush` with what each flush did (a block written, or a failure
 /// outside any block), once the flush is over. Summed, the calls equal the report's counts.
-///
-/// Pipelined: while one block is being written and acknowledged, the next one is received and
-/// classified, so at most two blocks are in hand (both received, neither deleted: the source's
-/// heartbeat keeps both invisible). Writes never overlap: a block is written only after the
-/// previous block's writes and acknowledgements are over, so the day files see one writer.
+/// At most two blocks are in hand (both received, neither deleted: the source's heartbeat keeps
+/// both invisible).
 pub async fn drain_observed<S, D, Q>(
     source: &mut S,
     stores: Stores<'_, D, Q>,
@@ -319,7 +310,7 @@ pub async fn drain_observed<S, D, Q>(
     progress: &Progress,
     shutdown: impl Future<Output = ()>,
     on_flush: OnFlush<'_>,
-) -> Result<Report, PipelineError>
+) -> Result<Report, SourceError>
 where
     S: Source,
     D: DayStore,
@@ -350,9 +341,7 @@ where
         classifier
             .finish(&mut block.classified, &mut block.counts)
             .await;
-        if let Err(e) = filled {
-            return Err(e.into());
-        }
+        filled?;
         // The previous block's writes end before this one's begin.
         if let Some((written, closed)) = writing.take() {
             run.settle(source, written.await, closed, on_flush).await;
@@ -494,11 +483,8 @@ impl<'a, D: DayStore> Run<'a, D> {
                 Event::Batch(Err(e)) => {
                     // Finish what is in hand; what was not received stays in the queue.
                     tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
-                    self.report.add_failure(Failure {
-                        kind: FailureKind::Source,
-                        error: e.to_string(),
-                        messages: 0,
-                    });
+                    self.report
+                        .add_failure(Failure::new(FailureKind::Source, e.to_string(), 0));
                     block.source_failures += 1;
                     self.stopping = true;
                     return Ok(());
@@ -665,14 +651,11 @@ async fn acknowledge<S: Source>(
     report.deleted += outcome.deleted;
     progress.deleted.store(report.deleted, Ordering::Relaxed);
     if let Some((_, first)) = outcome.failed.first() {
-        report.failures.push(Failure {
-            kind: FailureKind::Delete,
-            error: format!(
-                "{} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently",
-                outcome.failed.len()
-            ),
-            messages: outcome.failed.len() as u64,
-        });
+        let failed = outcome.failed.len();
+        let error = format!("{failed} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently");
+        report
+            .failures
+            .push(Failure::new(FailureKind::Delete, error, failed as u64));
     }
 }
 
@@ -717,16 +700,16 @@ impl Brake {
             .iter()
             .find(|f| matches!(f.kind, FailureKind::Day(_) | FailureKind::Quarantine))
             .map_or_else(String::new, |f| format!(" (last: {}: {})", f.kind, f.error));
-        Failure {
-            kind: FailureKind::Brake,
-            error: format!(
+        Failure::new(
+            FailureKind::Brake,
+            format!(
                 "stopped receiving after {} consecutive blocks in which every write failed{cause}; \
                  the messages in hand were given back to the queue: fix the cause and run again \
                  (--max-failed-blocks sets how many such blocks stop a run)",
                 self.failed_blocks
             ),
-            messages: 0,
-        }
+            0,
+        )
     }
 }
 
@@ -738,13 +721,8 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
     quarantine: &Q,
     opts: &DrainOptions,
 ) -> Written {
-    let Classified {
-        days: day_batches,
-        done,
-        quarantine: records,
-    } = c;
     let dry_run = opts.dry_run;
-    let quarantine_writes = stream::iter(records)
+    let quarantine_writes = stream::iter(c.quarantine)
         .map(|(name, rec)| async move {
             let res = if dry_run {
                 None
@@ -755,7 +733,7 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
         })
         .buffer_unordered(QUARANTINE_CONCURRENCY)
         .collect::<Vec<_>>();
-    let merges = stream::iter(day_batches)
+    let merges = stream::iter(c.days)
         .map(|(day, batch)| async move {
             let lines = Arc::new(sorted(batch.lines).await);
             let res = if dry_run {
@@ -771,7 +749,7 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
     // Where the records went, for the report (a failed write still names the place).
     let quarantine_location = (!records.is_empty() && !dry_run).then(|| quarantine.location());
     Written {
-        done,
+        done: c.done,
         records,
         merges,
         quarantine_location,
@@ -782,35 +760,27 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
 /// large block (a local run's one block) are sorted on every core at once rather than one
 /// after another on the pipeline's task.
 async fn sorted(mut lines: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    if lines.len() < PARALLEL_MIN_BATCH {
-        merge::sort_new_lines(&mut lines);
-        return lines;
-    }
-    tokio::task::spawn_blocking(move || {
+    let small = lines.len() < PARALLEL_MIN_BATCH;
+    let sort = move || {
         merge::sort_new_lines(&mut lines);
         lines
-    })
-    .await
-    .expect("sorting does not panic")
+    };
+    if small {
+        return sort();
+    }
+    let sorting = tokio::task::spawn_blocking(sort);
+    sorting.await.expect("sorting does not panic")
 }
 
 /// Counts a block's writes into the report; returns the receipts that may be acknowledged and
 /// those to abandon (their write failed: they stay in the queue).
 fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Receipt>) {
-    let Written {
-        done,
-        records,
-        merges,
-        quarantine_location,
-    } = written;
-    if quarantine_location.is_some() {
-        report.quarantine_location = quarantine_location;
+    if written.quarantine_location.is_some() {
+        report.quarantine_location = written.quarantine_location;
     }
-    let mut to_ack = done;
-    let mut abandon = Vec::new();
-    let mut failed: Vec<DestError> = Vec::new();
-    let mut failed_messages = 0u64;
-    for (res, receipts) in records {
+    let (mut to_ack, mut abandon) = (written.done, Vec::new());
+    let (mut failed, mut failed_messages): (Vec<DestError>, u64) = (Vec::new(), 0);
+    for (res, receipts) in written.records {
         match res {
             None => {}
             Some(Ok(Recorded::Created(location))) => {
@@ -832,16 +802,16 @@ fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Re
     }
     if let Some(first) = failed.first() {
         tracing::error!(error = %first, records = failed.len(), "quarantine writes failed");
-        report.failures.push(Failure {
-            kind: FailureKind::Quarantine,
-            error: format!(
+        report.failures.push(Failure::new(
+            FailureKind::Quarantine,
+            format!(
                 "{} of the block's quarantine records could not be written (first: {first})",
                 failed.len()
             ),
-            messages: failed_messages,
-        });
+            failed_messages,
+        ));
     }
-    for (day, res, receipts) in merges {
+    for (day, res, receipts) in written.merges {
         match res {
             Ok(stats) => {
                 tracing::info!(%day, new_lines = stats.new_lines, total_lines = stats.total_lines, "day merged");
@@ -852,11 +822,11 @@ fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Re
             }
             Err(e) => {
                 tracing::error!(%day, error = %e, "day merge failed; its messages stay in the queue");
-                report.failures.push(Failure {
-                    kind: FailureKind::Day(day),
-                    error: e.to_string(),
-                    messages: receipts.len() as u64,
-                });
+                report.failures.push(Failure::new(
+                    FailureKind::Day(day),
+                    e.to_string(),
+                    receipts.len() as u64,
+                ));
                 abandon.extend(receipts);
             }
         }

@@ -42,6 +42,16 @@ pub struct Failure {
     pub messages: u64,
 }
 
+impl Failure {
+    pub fn new(kind: FailureKind, error: String, messages: u64) -> Failure {
+        Failure {
+            kind,
+            error,
+            messages,
+        }
+    }
+}
+
 /// What failed. Code (the failure brake) matches on the kind; its text, `day YYYYMMDD`,
 /// `quarantine`, `delete`, `source` or `brake`, is written here only, for the report's `what`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,9 +225,11 @@ impl Report {
     /// The human summary: counts, days, top drop values, quarantine reasons, failures.
     pub fn summary(&self, top: usize) -> String {
         #[allow(clippy::cast_precision_loss)]
-        let rate = (self.elapsed_secs > 0.0)
-            .then(|| format!(" ({:.0} msg/s)", self.received as f64 / self.elapsed_secs))
-            .unwrap_or_default();
+        let rate = if self.elapsed_secs > 0.0 {
+            format!(" ({:.0} msg/s)", self.received as f64 / self.elapsed_secs)
+        } else {
+            String::new()
+        };
         let mut s = format!(
             "received {} in {:.2}s{rate}: kept {}, dropped {}, quarantined {}; deleted {}\n",
             self.received,

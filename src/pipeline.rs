@@ -317,8 +317,7 @@ where
     Q: QuarantineStore,
 {
     let Stores { days, quarantine } = stores;
-    let mut run = Run::new(days, opts, progress, source.deletes());
-    let mut classifier = Classifier::new(rules, &opts.quarantine_body);
+    let mut run = Run::new(source, days, rules, opts, progress, on_flush);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut writing = None;
     while !run.drained && !run.stopping {
@@ -328,37 +327,29 @@ where
         };
         let mut block = Block::default();
         let filled = run
-            .fill(
-                source,
-                &mut block,
-                &mut classifier,
-                cap,
-                shutdown.as_mut(),
-                &mut writing,
-                on_flush,
-            )
+            .fill(&mut block, cap, shutdown.as_mut(), &mut writing)
             .await;
-        classifier
+        run.classifier
             .finish(&mut block.classified, &mut block.counts)
             .await;
         filled?;
         // The previous block's writes end before this one's begin.
-        if let Some((written, closed)) = writing.take() {
-            run.settle(source, written.await, closed, on_flush).await;
+        if let Some(written) = writing.take() {
+            run.settle(written.await).await;
         }
         if run.braked {
-            run.give_back(source, block).await;
+            run.give_back(block).await;
             break;
         }
-        if let Some(closed) = run.close(&block, on_flush) {
+        if let Some(closed) = run.close(&block) {
             let write = write_block(block.classified, days, quarantine, opts);
-            writing = Some((Box::pin(write), closed));
+            writing = Some(Box::pin(async move { (write.await, closed) }));
         }
     }
-    if let Some((written, closed)) = writing.take() {
-        run.settle(source, written.await, closed, on_flush).await;
+    if let Some(written) = writing.take() {
+        run.settle(written.await).await;
     }
-    Ok(run.finish(source).await)
+    Ok(run.finish().await)
 }
 
 /// One block being filled: its messages classified, and its own counts, which join the report
@@ -396,15 +387,18 @@ struct Written {
 enum Event {
     Shutdown,
     Deadline,
-    Written(Written),
+    Written((Written, Closed)),
     Batch(Result<Batch, SourceError>),
 }
 
 /// One drain's state between blocks.
-struct Run<'a, D> {
+struct Run<'a, S, D> {
+    source: &'a mut S,
     days: &'a D,
     opts: &'a DrainOptions,
     progress: &'a Progress,
+    on_flush: OnFlush<'a>,
+    classifier: Classifier,
     report: Report,
     brake: Brake,
     started: Instant,
@@ -419,14 +413,24 @@ struct Run<'a, D> {
     block_no: u32,
 }
 
-impl<'a, D: DayStore> Run<'a, D> {
-    fn new(days: &'a D, opts: &'a DrainOptions, progress: &'a Progress, from_queue: bool) -> Self {
+impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
+    fn new(
+        source: &'a mut S,
+        days: &'a D,
+        rules: &Rules,
+        opts: &'a DrainOptions,
+        progress: &'a Progress,
+        on_flush: OnFlush<'a>,
+    ) -> Self {
         let mut report = Report::new(opts.dry_run);
-        report.from_queue = from_queue;
+        report.from_queue = source.deletes();
         Run {
+            source,
             days,
             opts,
             progress,
+            on_flush,
+            classifier: Classifier::new(rules, &opts.quarantine_body),
             report,
             brake: Brake::new(opts.max_failed_blocks),
             started: Instant::now(),
@@ -442,16 +446,12 @@ impl<'a, D: DayStore> Run<'a, D> {
     /// Receives and classifies into `block` until it holds `cap` messages, its time is up (follow
     /// mode), the source is drained, or the run stops. The block before it, being written in
     /// the meantime, is settled (acknowledged) as soon as its writes are over.
-    #[allow(clippy::too_many_arguments)]
-    async fn fill<S: Source, W: Future<Output = Written>>(
+    async fn fill<W: Future<Output = (Written, Closed)>>(
         &mut self,
-        source: &mut S,
         block: &mut Block,
-        classifier: &mut Classifier,
         cap: usize,
         mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
-        writing: &mut Option<(std::pin::Pin<Box<W>>, Closed)>,
-        on_flush: OnFlush<'_>,
+        writing: &mut Option<std::pin::Pin<Box<W>>>,
     ) -> Result<(), SourceError> {
         let mut deadline: Option<tokio::time::Instant> = None;
         while block_len(block) < cap {
@@ -459,9 +459,9 @@ impl<'a, D: DayStore> Run<'a, D> {
             let event = tokio::select! {
                 biased;
                 () = shutdown.as_mut(), if !self.stopping => Event::Shutdown,
-                w = async { writing.as_mut().expect("guarded").0.as_mut().await }, if writing.is_some() => Event::Written(w),
+                w = async { writing.as_mut().expect("guarded").as_mut().await }, if writing.is_some() => Event::Written(w),
                 () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => Event::Deadline,
-                batch = source.next_batch(cap - block_len(block)) => Event::Batch(batch),
+                batch = self.source.next_batch(cap - block_len(block)) => Event::Batch(batch),
             };
             match event {
                 Event::Shutdown => {
@@ -471,8 +471,8 @@ impl<'a, D: DayStore> Run<'a, D> {
                 }
                 Event::Deadline => return Ok(()),
                 Event::Written(written) => {
-                    let (_, closed) = writing.take().expect("a block was being written");
-                    self.settle(source, written, closed, on_flush).await;
+                    *writing = None;
+                    self.settle(written).await;
                     if self.braked {
                         return Ok(());
                     }
@@ -483,8 +483,8 @@ impl<'a, D: DayStore> Run<'a, D> {
                 Event::Batch(Err(e)) => {
                     // Finish what is in hand; what was not received stays in the queue.
                     tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
-                    self.report
-                        .add_failure(Failure::new(FailureKind::Source, e.to_string(), 0));
+                    let failure = Failure::new(FailureKind::Source, e.to_string(), 0);
+                    self.report.add_failure(failure);
                     block.source_failures += 1;
                     self.stopping = true;
                     return Ok(());
@@ -498,7 +498,7 @@ impl<'a, D: DayStore> Run<'a, D> {
                             .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
                     }
                     block.counts.received += msgs.len() as u64;
-                    classifier
+                    self.classifier
                         .add(msgs, &mut block.classified, &mut block.counts)
                         .await;
                     self.show_progress(&block.counts);
@@ -515,7 +515,7 @@ impl<'a, D: DayStore> Run<'a, D> {
 
     /// Closes a filled block: its counts join the report. `None` when it holds no message (a
     /// receive failure alone is still a flush).
-    fn close(&mut self, block: &Block, on_flush: OnFlush<'_>) -> Option<Closed> {
+    fn close(&mut self, block: &Block) -> Option<Closed> {
         let c = &block.counts;
         let flush = FlushCounts {
             received: c.received,
@@ -527,7 +527,7 @@ impl<'a, D: DayStore> Run<'a, D> {
         };
         if c.received == 0 {
             if block.source_failures > 0 {
-                on_flush(&flush);
+                (self.on_flush)(&flush);
             }
             return None;
         }
@@ -548,25 +548,19 @@ impl<'a, D: DayStore> Run<'a, D> {
 
     /// A block's writes are over: counts them, abandons the messages of failed writes,
     /// acknowledges the rest, consults the brake and reports the flush.
-    async fn settle<S: Source>(
-        &mut self,
-        source: &mut S,
-        written: Written,
-        closed: Closed,
-        on_flush: OnFlush<'_>,
-    ) {
+    async fn settle(&mut self, (written, closed): (Written, Closed)) {
         let deleted_before = self.report.deleted;
         // This block's failures are collected apart, for the brake, then added to the report
         // (which lists only the first ones).
         let listed = std::mem::take(&mut self.report.failures);
         let (to_ack, abandon) = record_writes(written, &mut self.report);
         if !abandon.is_empty() {
-            source.abandon(abandon).await;
+            self.source.abandon(abandon).await;
         }
         if self.opts.dry_run {
             self.released.extend(to_ack);
         } else {
-            acknowledge(source, to_ack, &mut self.report, self.progress).await;
+            acknowledge(self.source, to_ack, &mut self.report, self.progress).await;
         }
         let mut failures = std::mem::replace(&mut self.report.failures, listed);
         if let Some(stop) = self.brake.after_block(closed.writes, &failures) {
@@ -583,27 +577,29 @@ impl<'a, D: DayStore> Run<'a, D> {
         }
         flush.conflict_retries = self.days.conflict_retries() - closed.retries_at_start;
         flush.duration_secs = closed.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        on_flush(&flush);
+        (self.on_flush)(&flush);
     }
 
     /// The brake stopped the run while `block` was in hand: its messages go back to the queue
     /// now (visible again) instead of being written into a destination that keeps failing.
-    async fn give_back<S: Source>(&mut self, source: &mut S, block: Block) {
+    async fn give_back(&mut self, block: Block) {
         let receipts = block.classified.into_receipts();
         if !receipts.is_empty() {
             tracing::info!(messages = receipts.len(), "giving back the block in hand");
-            source.release(receipts).await;
+            self.source.release(receipts).await;
         }
         self.show_progress(&Report::default());
     }
 
-    async fn finish<S: Source>(mut self, source: &mut S) -> Report {
+    async fn finish(mut self) -> Report {
         if !self.released.is_empty() {
-            source.release(std::mem::take(&mut self.released)).await;
+            self.source
+                .release(std::mem::take(&mut self.released))
+                .await;
         }
-        source.finish().await;
+        self.source.finish().await;
         let mut report = self.report;
-        report.requests = source.requests();
+        report.requests = self.source.requests();
         report.requests.extend(self.days.requests());
         report.conflict_retries = self.days.conflict_retries() - self.retries_at_start;
         report.elapsed_secs = self.started.elapsed().as_secs_f64();

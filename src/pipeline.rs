@@ -46,8 +46,7 @@ use crate::adapters::{
     Batch, DayStore, DestError, Message, QuarantineStore, Receipt, Recorded, Source, SourceError,
 };
 use crate::core::{
-    classify_bytes, merge, BodyPolicy, DayKey, MergeStats, Outcome, QuarantineReason,
-    QuarantineRecord, Rules,
+    classify_bytes, merge, BodyPolicy, DayKey, MergeStats, Outcome, QuarantineRecord, Rules,
 };
 use crate::metrics::FlushCounts;
 use crate::report::{Failure, FailureKind, Report};
@@ -141,7 +140,24 @@ fn classify_into(
             }
             Outcome::Quarantine { reason } => {
                 report.quarantined += 1;
-                add_quarantine(c, m, reason, body_policy, report);
+                let code = reason.code();
+                *report.quarantined_by.entry(code.to_string()).or_default() += 1;
+                let raw = String::from_utf8_lossy(&m.body);
+                let body = body_policy.apply(&raw);
+                let rec = QuarantineRecord::<&str> {
+                    reason: &code,
+                    message_id: &m.id,
+                    received_at: &m.received_at,
+                    body: &body,
+                };
+                c.quarantine
+                    .entry(rec.name())
+                    .or_insert_with(|| PendingRecord {
+                        line: rec.line(),
+                        receipts: Vec::new(),
+                    })
+                    .receipts
+                    .push(m.receipt.clone());
             }
         }
     }
@@ -150,14 +166,9 @@ fn classify_into(
 impl Classified {
     /// Every receipt of the block: its days', its dropped messages' and its records'.
     fn into_receipts(self) -> Vec<Receipt> {
-        let mut all = self.done;
-        for batch in self.days.into_values() {
-            all.extend(batch.receipts);
-        }
-        for rec in self.quarantine.into_values() {
-            all.extend(rec.receipts);
-        }
-        all
+        let days = self.days.into_values().flat_map(|d| d.receipts);
+        let records = self.quarantine.into_values().flat_map(|r| r.receipts);
+        self.done.into_iter().chain(days).chain(records).collect()
     }
 
     /// Adds another part of the same block (order does not matter: a day's lines are sorted
@@ -239,33 +250,6 @@ impl Classifier {
             self.join_one(block, report).await;
         }
     }
-}
-
-fn add_quarantine(
-    c: &mut Classified,
-    m: &Message,
-    reason: QuarantineReason,
-    body_policy: &BodyPolicy,
-    report: &mut Report,
-) {
-    let code = reason.code();
-    *report.quarantined_by.entry(code.to_string()).or_default() += 1;
-    let raw = String::from_utf8_lossy(&m.body);
-    let body = body_policy.apply(&raw);
-    let rec = QuarantineRecord::<&str> {
-        reason: &code,
-        message_id: &m.id,
-        received_at: &*m.received_at,
-        body: &body,
-    };
-    c.quarantine
-        .entry(rec.name())
-        .or_insert_with(|| PendingRecord {
-            line: rec.line(),
-            receipts: Vec::new(),
-        })
-        .receipts
-        .push(m.receipt.clone());
 }
 
 /// Drains `source` into `days` (and `quarantine`) until the source is drained, `max_messages`

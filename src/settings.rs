@@ -1,16 +1,12 @@
 //! The one settings layer: every entry point (the commands and the Lambda function) resolves
 //! its settings here, once, into typed values.
 //!
-//! Two levels, as in ripgrep: the *low-level* arguments are the clap groups below
-//! ([`ConfigArgs`], [`LocationArgs`], [`RuleArgs`], [`QuarantineBodyArgs`], [`AwsArgs`],
-//! [`SqsArgs`], [`MetricsArgs`]), which every command flattens into its own arguments; the
-//! *high-level* settings are what the adapters and the pipeline take ([`Rules`],
-//! [`AwsSettings`], [`S3Settings`], [`SqsSettings`], [`BodyPolicy`], [`MetricsSettings`],
-//! [`Location`]).
-//!
+//! Two levels, as in ripgrep: the clap argument groups below ([`LocationArgs`], [`AwsArgs`],
+//! ...), which every command flattens into its own arguments, and what their `resolve`
+//! returns, the settings the adapters and the pipeline take ([`Rules`], [`S3Settings`], ...).
 //! Each setting is declared once, as a clap argument with its variable (`env`) and its default
-//! (`default_value_t` from [`defaults`]); the config file, the environment and the flags all
-//! arrive through that one declaration, and a `resolve` reads the parsed value.
+//! (`default_value_t` from [`defaults`]); the flags, the environment and the config file all
+//! arrive through that declaration.
 //!
 //! Invariants:
 //! - precedence is the same for every setting and every entry point: command-line flag, then
@@ -285,15 +281,11 @@ fn set_defaults(cmd: Command, path: &[String], defaults: Vec<(String, Vec<String
     }
 }
 
-/// `cmd` with the config file `file` read into the subcommand `path` names: each key is the id
-/// of a setting (an argument with a variable: its long flag in snake_case, e.g.
-/// `block_messages`), and its value becomes that argument's default, so a flag and a variable
-/// still beat it. A list is the argument repeated. A key that is a setting of another command
-/// only is ignored (one file serves every command); a key that is no command's setting is an
-/// error.
+/// `cmd` with the config file `file` read into the subcommand `path` names: each key's value
+/// becomes the default of the setting of that id (the module's invariants say the rules).
 pub fn with_config_file(cmd: Command, path: &[String], file: &Path) -> Result<Command, UsageError> {
     let invalid = |what: String| {
-        UsageError(anyhow::anyhow!(
+        UsageError::new(format_args!(
             "the config file {} is not valid: {what}",
             file.display()
         ))
@@ -468,7 +460,7 @@ impl QuarantineBodyArgs {
     /// Raw bodies when verbatim, else minimised with the personal keys (checked either way).
     pub fn resolve(&self) -> Result<BodyPolicy, UsageError> {
         let redaction = Redaction::new(self.personal_keys.clone()).map_err(|e| {
-            UsageError(anyhow::anyhow!(
+            UsageError::new(format_args!(
                 "--personal-key (S3EW_PERSONAL_KEYS, personal_keys): {e}"
             ))
         })?;
@@ -691,20 +683,17 @@ impl SqsArgs {
     /// its messages are written and deleted long before they could come back), in follow mode
     /// `--flush-secs`; `None` for a file read once.
     pub fn flush_secs(&self, sqs: &SqsSettings, from_queue: bool) -> Option<u64> {
-        let given = self.flush_secs;
-        if from_queue {
-            let cap = (sqs.visibility_timeout_secs / 2).max(1);
-            let default = if sqs.follow {
-                defaults::FOLLOW_FLUSH_SECS
-            } else {
-                cap
-            };
-            Some(given.unwrap_or(default).clamp(1, cap))
-        } else if sqs.follow {
-            Some(given.unwrap_or(defaults::FOLLOW_FLUSH_SECS).max(1))
+        let cap = if from_queue {
+            (sqs.visibility_timeout_secs / 2).max(1)
         } else {
-            None
-        }
+            u64::MAX
+        };
+        let default = if sqs.follow {
+            defaults::FOLLOW_FLUSH_SECS
+        } else {
+            cap
+        };
+        (from_queue || sqs.follow).then(|| self.flush_secs.unwrap_or(default).clamp(1, cap))
     }
 }
 
@@ -758,7 +747,7 @@ impl MetricsArgs {
     pub fn resolve(&self, default: MetricsMode) -> Result<MetricsSettings, UsageError> {
         let namespace = self.metrics_namespace.clone();
         metrics::check_namespace(&namespace).map_err(|e| {
-            UsageError(anyhow::anyhow!(
+            UsageError::new(format_args!(
                 "--metrics-namespace (S3EW_METRICS_NAMESPACE) {namespace:?}: {e}"
             ))
         })?;

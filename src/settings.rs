@@ -340,13 +340,9 @@ fn texts(value: &toml::Value, list: bool) -> Result<Vec<String>, String> {
 
 /// The clap error of a value the config file `file` gave, restated with its key.
 fn invalid_value(cmd: &Command, path: &[String], file: &Path, e: &clap::Error) -> UsageError {
-    let key = flag_of(e)
-        .and_then(|long| {
-            find(cmd, path)?
-                .get_arguments()
-                .find(|a| a.get_long() == Some(long.as_str()))
-                .map(|a| format!("{}: ", a.get_id()))
-        })
+    let key = find(cmd, path)
+        .and_then(|leaf| arg_of(leaf, e))
+        .map(|a| format!("{}: ", a.get_id()))
         .unwrap_or_default();
     UsageError(anyhow::anyhow!(
         "the config file {} is not valid: {key}{}",
@@ -360,17 +356,18 @@ fn invalid_value(cmd: &Command, path: &[String], file: &Path, e: &clap::Error) -
     ))
 }
 
-/// The long flag (without `--`) a clap error is about.
-pub fn flag_of(error: &clap::Error) -> Option<String> {
+/// The argument of `cmd`'s subcommands, or of `cmd`, whose long flag a clap error is about.
+pub fn arg_of<'c>(cmd: &'c Command, error: &clap::Error) -> Option<&'c Arg> {
     let Some(clap::error::ContextValue::String(arg)) =
         error.get(clap::error::ContextKind::InvalidArg)
     else {
         return None;
     };
-    arg.trim_start_matches("--")
-        .split(['=', ' ', '['])
-        .next()
-        .map(str::to_owned)
+    let long = arg.trim_start_matches("--").split(['=', ' ', '[']).next();
+    let commands = cmd.get_subcommands().chain(std::iter::once(cmd));
+    commands
+        .flat_map(Command::get_arguments)
+        .find(|a| a.get_long() == long)
 }
 
 /// Where day files and quarantine records go.

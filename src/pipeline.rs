@@ -181,15 +181,10 @@ impl Classified {
         }
         self.done.extend(other.done);
         for (name, rec) in other.quarantine {
-            let PendingRecord { line, receipts } = rec;
-            let mine = self
-                .quarantine
-                .entry(name)
-                .or_insert_with(|| PendingRecord {
-                    line,
-                    receipts: Vec::new(),
-                });
-            mine.receipts.extend(receipts);
+            match self.quarantine.get_mut(&name) {
+                Some(mine) => mine.receipts.extend(rec.receipts),
+                None => drop(self.quarantine.insert(name, rec)),
+            }
         }
     }
 }
@@ -530,8 +525,8 @@ impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
         })
     }
 
-    /// A block's writes are over: counts them, abandons the messages of failed writes,
-    /// acknowledges the rest, consults the brake and reports the flush.
+    /// A block's writes are over: counts them, abandons the messages of failed writes, deletes
+    /// (acknowledges) the rest, consults the brake and reports the flush.
     async fn settle(&mut self, (written, closed): (Written, Closed)) {
         let deleted_before = self.report.deleted;
         // This block's failures are collected apart, for the brake, then added to the report
@@ -543,8 +538,20 @@ impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
         }
         if self.opts.dry_run {
             self.released.extend(to_ack);
-        } else {
-            acknowledge(self.source, to_ack, &mut self.report, self.progress).await;
+        } else if !to_ack.is_empty() {
+            // A delete that fails is a failure of the run (the message comes back and merges
+            // idempotently), never a loss.
+            let n = to_ack.len();
+            let outcome = self.source.ack(to_ack).await;
+            self.report.deleted += outcome.deleted;
+            let deleted = self.report.deleted;
+            self.progress.deleted.store(deleted, Ordering::Relaxed);
+            if let Some((_, first)) = outcome.failed.first() {
+                let failed = outcome.failed.len();
+                let error = format!("{failed} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently");
+                let failure = Failure::new(FailureKind::Delete, error, failed as u64);
+                self.report.failures.push(failure);
+            }
         }
         let mut failures = std::mem::replace(&mut self.report.failures, listed);
         if let Some(stop) = self.brake.after_block(closed.writes, &failures) {
@@ -615,30 +622,6 @@ fn block_cap(opts: &DrainOptions, received: u64) -> Option<usize> {
     (budget > 0).then(|| opts.block_messages.max(1).min(budget))
 }
 
-/// Deletes the messages whose outcome is durable; a delete that fails is a failure of the run
-/// (the message comes back and merges idempotently), never a loss.
-async fn acknowledge<S: Source>(
-    source: &mut S,
-    to_ack: Vec<Receipt>,
-    report: &mut Report,
-    progress: &Progress,
-) {
-    if to_ack.is_empty() {
-        return;
-    }
-    let n = to_ack.len() as u64;
-    let outcome = source.ack(to_ack).await;
-    report.deleted += outcome.deleted;
-    progress.deleted.store(report.deleted, Ordering::Relaxed);
-    if let Some((_, first)) = outcome.failed.first() {
-        let failed = outcome.failed.len();
-        let error = format!("{failed} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently");
-        report
-            .failures
-            .push(Failure::new(FailureKind::Delete, error, failed as u64));
-    }
-}
-
 /// The failure brake: counts consecutive blocks in which every write failed.
 #[derive(Debug)]
 struct Brake {
@@ -655,8 +638,9 @@ impl Brake {
     }
 
     /// After a block that attempted `writes` (its days and its quarantine) and added `failures`
-    /// to the report: the failure that stops the run, when this block reaches the limit. A block
-    /// with nothing to write brings no news about the destination: it neither counts nor resets.
+    /// to the report: the failure that stops the run (naming the last cause), when this block
+    /// reaches the limit. A block with nothing to write brings no news about the destination:
+    /// it neither counts nor resets.
     fn after_block(&mut self, writes: usize, failures: &[Failure]) -> Option<Failure> {
         if writes == 0 {
             return None;
@@ -671,25 +655,20 @@ impl Brake {
             return None;
         }
         self.failed_blocks += 1;
-        (self.failed_blocks >= self.limit).then(|| self.failure(failures))
-    }
-
-    /// What stops the run; `last` holds the last block's failures (the cause).
-    fn failure(&self, last: &[Failure]) -> Failure {
-        let cause = last
+        if self.failed_blocks < self.limit {
+            return None;
+        }
+        let cause = failures
             .iter()
             .find(|f| matches!(f.kind, FailureKind::Day(_) | FailureKind::Quarantine))
             .map_or_else(String::new, |f| format!(" (last: {}: {})", f.kind, f.error));
-        Failure::new(
-            FailureKind::Brake,
-            format!(
-                "stopped receiving after {} consecutive blocks in which every write failed{cause}; \
-                 the messages in hand were given back to the queue: fix the cause and run again \
-                 (--max-failed-blocks sets how many such blocks stop a run)",
-                self.failed_blocks
-            ),
-            0,
-        )
+        let error = format!(
+            "stopped receiving after {} consecutive blocks in which every write failed{cause}; \
+             the messages in hand were given back to the queue: fix the cause and run again \
+             (--max-failed-blocks sets how many such blocks stop a run)",
+            self.failed_blocks
+        );
+        Some(Failure::new(FailureKind::Brake, error, 0))
     }
 }
 

@@ -470,12 +470,8 @@ impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
                 }
                 Event::Batch(Ok(Batch::Messages(msgs))) => {
                     block.started.get_or_insert_with(Instant::now);
-                    if deadline.is_none() {
-                        deadline = self
-                            .opts
-                            .flush_secs
-                            .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
-                    }
+                    let flush_secs = self.opts.flush_secs.map(Duration::from_secs);
+                    deadline = deadline.or(flush_secs.map(|d| tokio::time::Instant::now() + d));
                     block.counts.received += msgs.len() as u64;
                     self.classifier
                         .add(msgs, &mut block.classified, &mut block.counts)

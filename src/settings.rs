@@ -393,10 +393,10 @@ impl LocationArgs {
     /// lies inside them is for the caller to check (drain's preflight, doctor's checklist).
     pub fn resolve(&self) -> Result<Locations, UsageError> {
         let dest = Location::parse(&self.dest)?;
-        let quarantine = match &self.quarantine {
-            Some(q) => Location::parse(q)?,
-            None => dest.quarantine_beside()?,
-        };
+        let quarantine = self
+            .quarantine
+            .as_deref()
+            .map_or_else(|| dest.quarantine_beside(), Location::parse)?;
         Ok(Locations { dest, quarantine })
     }
 }
@@ -620,11 +620,9 @@ pub struct ArchiveSettings {
 
 impl ArchiveArgs {
     pub fn resolve(&self) -> Result<ArchiveSettings, UsageError> {
-        let Some(dest) = &self.dest else {
-            return Err(UsageError::new(
-                "no archive: give --dest s3://BUCKET/PREFIX/ or DIR, set S3EW_DEST, or set dest in the --config file",
-            ));
-        };
+        let dest = self.dest.as_deref().ok_or_else(|| {
+            UsageError::new("no archive: give --dest s3://BUCKET/PREFIX/ or DIR, set S3EW_DEST, or set dest in the --config file")
+        })?;
         Ok(ArchiveSettings {
             location: Location::parse(dest)?,
             store: self.aws.resolve()?,

@@ -362,14 +362,6 @@ struct Written {
     quarantine_location: Option<String>,
 }
 
-/// What ended a wait while a block was being filled.
-enum Event {
-    Shutdown,
-    Deadline,
-    Written((Written, Closed)),
-    Batch(Result<Batch, SourceError>),
-}
-
 /// One drain's state between blocks.
 struct Run<'a, S, D> {
     source: &'a mut S,
@@ -435,54 +427,48 @@ impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
         let mut deadline: Option<tokio::time::Instant> = None;
         while block_len(block) < cap {
             let flush_at = deadline;
-            let event = tokio::select! {
+            tokio::select! {
                 biased;
-                () = shutdown.as_mut(), if !self.stopping => Event::Shutdown,
-                w = async { writing.as_mut().expect("guarded").as_mut().await }, if writing.is_some() => Event::Written(w),
-                () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => Event::Deadline,
-                batch = self.source.next_batch(cap - block_len(block)) => Event::Batch(batch),
-            };
-            match event {
-                Event::Shutdown => {
+                () = shutdown.as_mut(), if !self.stopping => {
                     tracing::info!("shutdown requested: finishing the blocks in hand");
                     self.stopping = true;
                     return Ok(());
                 }
-                Event::Deadline => return Ok(()),
-                Event::Written(written) => {
+                w = async { writing.as_mut().expect("guarded").as_mut().await }, if writing.is_some() => {
                     *writing = None;
-                    self.settle(written).await;
+                    self.settle(w).await;
                     if self.braked {
                         return Ok(());
                     }
                 }
-                Event::Batch(Err(e)) if self.report.received == 0 && block_len(block) == 0 => {
-                    return Err(e);
-                }
-                Event::Batch(Err(e)) => {
-                    // Finish what is in hand; what was not received stays in the queue.
-                    tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
-                    let failure = Failure::new(FailureKind::Source, e.to_string(), 0);
-                    self.report.add_failure(failure);
-                    block.source_failures += 1;
-                    self.stopping = true;
-                    return Ok(());
-                }
-                Event::Batch(Ok(Batch::Messages(msgs))) => {
-                    block.started.get_or_insert_with(Instant::now);
-                    let flush_secs = self.opts.flush_secs.map(Duration::from_secs);
-                    deadline = deadline.or(flush_secs.map(|d| tokio::time::Instant::now() + d));
-                    block.counts.received += msgs.len() as u64;
-                    self.classifier
-                        .add(msgs, &mut block.classified, &mut block.counts)
-                        .await;
-                    self.show_progress(&block.counts);
-                }
-                Event::Batch(Ok(Batch::Idle)) => {}
-                Event::Batch(Ok(Batch::Drained)) => {
-                    self.drained = true;
-                    return Ok(());
-                }
+                () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => return Ok(()),
+                batch = self.source.next_batch(cap - block_len(block)) => match batch {
+                    Err(e) if self.report.received == 0 && block_len(block) == 0 => return Err(e),
+                    Err(e) => {
+                        // Finish what is in hand; what was not received stays in the queue.
+                        tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
+                        let failure = Failure::new(FailureKind::Source, e.to_string(), 0);
+                        self.report.add_failure(failure);
+                        block.source_failures += 1;
+                        self.stopping = true;
+                        return Ok(());
+                    }
+                    Ok(Batch::Messages(msgs)) => {
+                        block.started.get_or_insert_with(Instant::now);
+                        let flush_secs = self.opts.flush_secs.map(Duration::from_secs);
+                        deadline = deadline.or(flush_secs.map(|d| tokio::time::Instant::now() + d));
+                        block.counts.received += msgs.len() as u64;
+                        self.classifier
+                            .add(msgs, &mut block.classified, &mut block.counts)
+                            .await;
+                        self.show_progress(&block.counts);
+                    }
+                    Ok(Batch::Idle) => {}
+                    Ok(Batch::Drained) => {
+                        self.drained = true;
+                        return Ok(());
+                    }
+                },
             }
         }
         Ok(())

@@ -230,18 +230,13 @@ fn first_sentence(text: &str) -> String {
 /// flag, restated with the variable that set it.
 pub fn name_the_variable(error: &clap::Error) -> String {
     let text = error.to_string();
-    let Some(long) = crate::settings::flag_of(error) else {
-        return text;
-    };
-    let sub = command();
-    let env = sub
-        .get_subcommands()
-        .flat_map(clap::Command::get_arguments)
-        .chain(sub.get_arguments())
-        .find(|a| a.get_long() == Some(long.as_str()))
-        .and_then(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()));
-    match env {
-        Some(var) => format!("{var}: {}", text.trim_start_matches("error: ")),
+    let cli = command();
+    match crate::settings::arg_of(&cli, error).and_then(clap::Arg::get_env) {
+        Some(var) => format!(
+            "{}: {}",
+            var.to_string_lossy(),
+            text.trim_start_matches("error: ")
+        ),
         None => text,
     }
 }

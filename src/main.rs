@@ -30,53 +30,39 @@ fn main() {
     });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     console::init_logging(cli.log_format == LogFormat::Json);
-    let code = match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            let usage = e.downcast_ref::<UsageError>().is_some();
+    let code = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(cli)))
+        .unwrap_or_else(|e| {
             eprintln!("error: {e:#}");
-            if usage {
+            if e.downcast_ref::<UsageError>().is_some() {
                 exit::USAGE
             } else {
                 exit::FATAL
             }
-        }
-    };
+        });
     std::process::exit(code);
 }
 
-fn run(cli: Cli) -> anyhow::Result<i32> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Drain(args) => runtime.block_on(drain::run(drain::DrainSettings::resolve(&args)?)),
-        Command::Doctor(args) => {
-            runtime.block_on(doctor::run(doctor::DoctorSettings::resolve(&args)?))
+        Command::Drain(a) => drain::run(drain::DrainSettings::resolve(&a)?).await,
+        Command::Doctor(a) => doctor::run(doctor::DoctorSettings::resolve(&a)?).await,
+        Command::Backfill(a) => backfill::run(backfill::BackfillSettings::resolve(&a)?).await,
+        Command::Verify(a) => verify::run(verify::VerifySettings::resolve(&a)?).await,
+        Command::Stats(a) => stats::run(stats::StatsSettings::resolve(&a)?).await,
+        Command::Compare(a) => compare::run(compare::CompareSettings::resolve(&a)?).await,
+        Command::Requeue(a) => requeue::run(requeue::RequeueSettings::resolve(&a)?).await,
+        Command::Quarantine(a) => {
+            quarantine::run(quarantine::QuarantineSettings::resolve(&a)?).await
         }
-        Command::Backfill(args) => {
-            runtime.block_on(backfill::run(backfill::BackfillSettings::resolve(&args)?))
-        }
-        Command::Verify(args) => {
-            runtime.block_on(verify::run(verify::VerifySettings::resolve(&args)?))
-        }
-        Command::Stats(args) => runtime.block_on(stats::run(stats::StatsSettings::resolve(&args)?)),
-        Command::Compare(args) => {
-            runtime.block_on(compare::run(compare::CompareSettings::resolve(&args)?))
-        }
-        Command::Requeue(args) => {
-            runtime.block_on(requeue::run(requeue::RequeueSettings::resolve(&args)?))
-        }
-        Command::Quarantine(args) => runtime.block_on(quarantine::run(
-            quarantine::QuarantineSettings::resolve(&args)?,
-        )),
-        Command::Lambda(args) => {
-            runtime.block_on(lambda::run(lambda::LambdaSettings::resolve(&args)?))
-        }
-        Command::Completions(args) => {
-            cli::write_completions(args.shell, &mut std::io::stdout());
+        Command::Lambda(a) => lambda::run(lambda::LambdaSettings::resolve(&a)?).await,
+        Command::Completions(a) => {
+            cli::write_completions(a.shell, &mut std::io::stdout());
             Ok(exit::OK)
         }
-        Command::Man(args) => cli::write_man(&args, &mut std::io::stdout()).map(|()| exit::OK),
+        Command::Man(a) => cli::write_man(&a, &mut std::io::stdout()).map(|()| exit::OK),
     }
 }

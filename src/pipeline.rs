@@ -46,8 +46,7 @@ use crate::adapters::{
     Batch, DayStore, DestError, Message, QuarantineStore, Receipt, Recorded, Source, SourceError,
 };
 use crate::core::{
-    classify_bytes, merge, BodyPolicy, DayKey, MergeStats, Outcome, QuarantineReason,
-    QuarantineRecord, Rules,
+    classify_bytes, merge, BodyPolicy, DayKey, MergeStats, Outcome, QuarantineRecord, Rules,
 };
 use crate::metrics::FlushCounts;
 use crate::report::{Failure, FailureKind, Report};
@@ -89,13 +88,6 @@ pub struct Progress {
     pub dropped: AtomicU64,
     pub quarantined: AtomicU64,
     pub deleted: AtomicU64,
-}
-
-/// The run could not go on.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    #[error(transparent)]
-    Source(#[from] SourceError),
 }
 
 /// Quarantine records created at once in one block.
@@ -148,7 +140,24 @@ fn classify_into(
             }
             Outcome::Quarantine { reason } => {
                 report.quarantined += 1;
-                add_quarantine(c, m, reason, body_policy, report);
+                let code = reason.code();
+                *report.quarantined_by.entry(code.to_string()).or_default() += 1;
+                let raw = String::from_utf8_lossy(&m.body);
+                let body = body_policy.apply(&raw);
+                let rec = QuarantineRecord::<&str> {
+                    reason: &code,
+                    message_id: &m.id,
+                    received_at: &m.received_at,
+                    body: &body,
+                };
+                c.quarantine
+                    .entry(rec.name())
+                    .or_insert_with(|| PendingRecord {
+                        line: rec.line(),
+                        receipts: Vec::new(),
+                    })
+                    .receipts
+                    .push(m.receipt.clone());
             }
         }
     }
@@ -157,14 +166,9 @@ fn classify_into(
 impl Classified {
     /// Every receipt of the block: its days', its dropped messages' and its records'.
     fn into_receipts(self) -> Vec<Receipt> {
-        let mut all = self.done;
-        for batch in self.days.into_values() {
-            all.extend(batch.receipts);
-        }
-        for rec in self.quarantine.into_values() {
-            all.extend(rec.receipts);
-        }
-        all
+        let days = self.days.into_values().flat_map(|d| d.receipts);
+        let records = self.quarantine.into_values().flat_map(|r| r.receipts);
+        self.done.into_iter().chain(days).chain(records).collect()
     }
 
     /// Adds another part of the same block (order does not matter: a day's lines are sorted
@@ -177,13 +181,9 @@ impl Classified {
         }
         self.done.extend(other.done);
         for (name, rec) in other.quarantine {
-            match self.quarantine.entry(name) {
-                std::collections::btree_map::Entry::Vacant(v) => {
-                    v.insert(rec);
-                }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    o.get_mut().receipts.extend(rec.receipts);
-                }
+            match self.quarantine.get_mut(&name) {
+                Some(mine) => mine.receipts.extend(rec.receipts),
+                None => drop(self.quarantine.insert(name, rec)),
             }
         }
     }
@@ -247,33 +247,6 @@ impl Classifier {
     }
 }
 
-fn add_quarantine(
-    c: &mut Classified,
-    m: &Message,
-    reason: QuarantineReason,
-    body_policy: &BodyPolicy,
-    report: &mut Report,
-) {
-    let code = reason.code();
-    *report.quarantined_by.entry(code.to_string()).or_default() += 1;
-    let raw = String::from_utf8_lossy(&m.body);
-    let body = body_policy.apply(&raw);
-    let rec = QuarantineRecord::<&str> {
-        reason: &code,
-        message_id: &m.id,
-        received_at: &*m.received_at,
-        body: &body,
-    };
-    c.quarantine
-        .entry(rec.name())
-        .or_insert_with(|| PendingRecord {
-            line: rec.line(),
-            receipts: Vec::new(),
-        })
-        .receipts
-        .push(m.receipt.clone());
-}
-
 /// Drains `source` into `days` (and `quarantine`) until the source is drained, `max_messages`
 /// is reached, or `shutdown` resolves (then the block in hand is finished first).
 pub async fn drain<S, D, Q>(
@@ -284,7 +257,7 @@ pub async fn drain<S, D, Q>(
     opts: &DrainOptions,
     progress: &Progress,
     shutdown: impl Future<Output = ()>,
-) -> Result<Report, PipelineError>
+) -> Result<Report, SourceError>
 where
     S: Source,
     D: DayStore,
@@ -306,11 +279,8 @@ type OnFlush<'f> = &'f mut (dyn FnMut(&FlushCounts) + Send);
 
 /// [`drain`], calling `on_flush` with what each flush did (a block written, or a failure
 /// outside any block), once the flush is over. Summed, the calls equal the report's counts.
-///
-/// Pipelined: while one block is being written and acknowledged, the next one is received and
-/// classified, so at most two blocks are in hand (both received, neither deleted: the source's
-/// heartbeat keeps both invisible). Writes never overlap: a block is written only after the
-/// previous block's writes and acknowledgements are over, so the day files see one writer.
+/// At most two blocks are in hand (both received, neither deleted: the source's heartbeat keeps
+/// both invisible).
 pub async fn drain_observed<S, D, Q>(
     source: &mut S,
     stores: Stores<'_, D, Q>,
@@ -319,15 +289,14 @@ pub async fn drain_observed<S, D, Q>(
     progress: &Progress,
     shutdown: impl Future<Output = ()>,
     on_flush: OnFlush<'_>,
-) -> Result<Report, PipelineError>
+) -> Result<Report, SourceError>
 where
     S: Source,
     D: DayStore,
     Q: QuarantineStore,
 {
     let Stores { days, quarantine } = stores;
-    let mut run = Run::new(days, opts, progress, source.deletes());
-    let mut classifier = Classifier::new(rules, &opts.quarantine_body);
+    let mut run = Run::new(source, days, rules, opts, progress, on_flush);
     let mut shutdown = std::pin::pin!(shutdown);
     let mut writing = None;
     while !run.drained && !run.stopping {
@@ -337,39 +306,29 @@ where
         };
         let mut block = Block::default();
         let filled = run
-            .fill(
-                source,
-                &mut block,
-                &mut classifier,
-                cap,
-                shutdown.as_mut(),
-                &mut writing,
-                on_flush,
-            )
+            .fill(&mut block, cap, shutdown.as_mut(), &mut writing)
             .await;
-        classifier
+        run.classifier
             .finish(&mut block.classified, &mut block.counts)
             .await;
-        if let Err(e) = filled {
-            return Err(e.into());
-        }
+        filled?;
         // The previous block's writes end before this one's begin.
-        if let Some((written, closed)) = writing.take() {
-            run.settle(source, written.await, closed, on_flush).await;
+        if let Some(written) = writing.take() {
+            run.settle(written.await).await;
         }
         if run.braked {
-            run.give_back(source, block).await;
+            run.give_back(block).await;
             break;
         }
-        if let Some(closed) = run.close(&block, on_flush) {
+        if let Some(closed) = run.close(&block) {
             let write = write_block(block.classified, days, quarantine, opts);
-            writing = Some((Box::pin(write), closed));
+            writing = Some(Box::pin(async move { (write.await, closed) }));
         }
     }
-    if let Some((written, closed)) = writing.take() {
-        run.settle(source, written.await, closed, on_flush).await;
+    if let Some(written) = writing.take() {
+        run.settle(written.await).await;
     }
-    Ok(run.finish(source).await)
+    Ok(run.finish().await)
 }
 
 /// One block being filled: its messages classified, and its own counts, which join the report
@@ -403,19 +362,14 @@ struct Written {
     quarantine_location: Option<String>,
 }
 
-/// What ended a wait while a block was being filled.
-enum Event {
-    Shutdown,
-    Deadline,
-    Written(Written),
-    Batch(Result<Batch, SourceError>),
-}
-
 /// One drain's state between blocks.
-struct Run<'a, D> {
+struct Run<'a, S, D> {
+    source: &'a mut S,
     days: &'a D,
     opts: &'a DrainOptions,
     progress: &'a Progress,
+    on_flush: OnFlush<'a>,
+    classifier: Classifier,
     report: Report,
     brake: Brake,
     started: Instant,
@@ -430,14 +384,24 @@ struct Run<'a, D> {
     block_no: u32,
 }
 
-impl<'a, D: DayStore> Run<'a, D> {
-    fn new(days: &'a D, opts: &'a DrainOptions, progress: &'a Progress, from_queue: bool) -> Self {
+impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
+    fn new(
+        source: &'a mut S,
+        days: &'a D,
+        rules: &Rules,
+        opts: &'a DrainOptions,
+        progress: &'a Progress,
+        on_flush: OnFlush<'a>,
+    ) -> Self {
         let mut report = Report::new(opts.dry_run);
-        report.from_queue = from_queue;
+        report.from_queue = source.deletes();
         Run {
+            source,
             days,
             opts,
             progress,
+            on_flush,
+            classifier: Classifier::new(rules, &opts.quarantine_body),
             report,
             brake: Brake::new(opts.max_failed_blocks),
             started: Instant::now(),
@@ -453,75 +417,58 @@ impl<'a, D: DayStore> Run<'a, D> {
     /// Receives and classifies into `block` until it holds `cap` messages, its time is up (follow
     /// mode), the source is drained, or the run stops. The block before it, being written in
     /// the meantime, is settled (acknowledged) as soon as its writes are over.
-    #[allow(clippy::too_many_arguments)]
-    async fn fill<S: Source, W: Future<Output = Written>>(
+    async fn fill<W: Future<Output = (Written, Closed)>>(
         &mut self,
-        source: &mut S,
         block: &mut Block,
-        classifier: &mut Classifier,
         cap: usize,
         mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
-        writing: &mut Option<(std::pin::Pin<Box<W>>, Closed)>,
-        on_flush: OnFlush<'_>,
+        writing: &mut Option<std::pin::Pin<Box<W>>>,
     ) -> Result<(), SourceError> {
         let mut deadline: Option<tokio::time::Instant> = None;
         while block_len(block) < cap {
             let flush_at = deadline;
-            let event = tokio::select! {
+            tokio::select! {
                 biased;
-                () = shutdown.as_mut(), if !self.stopping => Event::Shutdown,
-                w = async { writing.as_mut().expect("guarded").0.as_mut().await }, if writing.is_some() => Event::Written(w),
-                () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => Event::Deadline,
-                batch = source.next_batch(cap - block_len(block)) => Event::Batch(batch),
-            };
-            match event {
-                Event::Shutdown => {
+                () = shutdown.as_mut(), if !self.stopping => {
                     tracing::info!("shutdown requested: finishing the blocks in hand");
                     self.stopping = true;
                     return Ok(());
                 }
-                Event::Deadline => return Ok(()),
-                Event::Written(written) => {
-                    let (_, closed) = writing.take().expect("a block was being written");
-                    self.settle(source, written, closed, on_flush).await;
+                w = async { writing.as_mut().expect("guarded").as_mut().await }, if writing.is_some() => {
+                    *writing = None;
+                    self.settle(w).await;
                     if self.braked {
                         return Ok(());
                     }
                 }
-                Event::Batch(Err(e)) if self.report.received == 0 && block_len(block) == 0 => {
-                    return Err(e);
-                }
-                Event::Batch(Err(e)) => {
-                    // Finish what is in hand; what was not received stays in the queue.
-                    tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
-                    self.report.add_failure(Failure {
-                        kind: FailureKind::Source,
-                        error: e.to_string(),
-                        messages: 0,
-                    });
-                    block.source_failures += 1;
-                    self.stopping = true;
-                    return Ok(());
-                }
-                Event::Batch(Ok(Batch::Messages(msgs))) => {
-                    block.started.get_or_insert_with(Instant::now);
-                    if deadline.is_none() {
-                        deadline = self
-                            .opts
-                            .flush_secs
-                            .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+                () = async { tokio::time::sleep_until(flush_at.expect("guarded")).await }, if flush_at.is_some() => return Ok(()),
+                batch = self.source.next_batch(cap - block_len(block)) => match batch {
+                    Err(e) if self.report.received == 0 && block_len(block) == 0 => return Err(e),
+                    Err(e) => {
+                        // Finish what is in hand; what was not received stays in the queue.
+                        tracing::error!(error = %e, "receiving failed; finishing the blocks in hand");
+                        let failure = Failure::new(FailureKind::Source, e.to_string(), 0);
+                        self.report.add_failure(failure);
+                        block.source_failures += 1;
+                        self.stopping = true;
+                        return Ok(());
                     }
-                    block.counts.received += msgs.len() as u64;
-                    classifier
-                        .add(msgs, &mut block.classified, &mut block.counts)
-                        .await;
-                    self.show_progress(&block.counts);
-                }
-                Event::Batch(Ok(Batch::Idle)) => {}
-                Event::Batch(Ok(Batch::Drained)) => {
-                    self.drained = true;
-                    return Ok(());
-                }
+                    Ok(Batch::Messages(msgs)) => {
+                        block.started.get_or_insert_with(Instant::now);
+                        let flush_secs = self.opts.flush_secs.map(Duration::from_secs);
+                        deadline = deadline.or(flush_secs.map(|d| tokio::time::Instant::now() + d));
+                        block.counts.received += msgs.len() as u64;
+                        self.classifier
+                            .add(msgs, &mut block.classified, &mut block.counts)
+                            .await;
+                        self.show_progress(&block.counts);
+                    }
+                    Ok(Batch::Idle) => {}
+                    Ok(Batch::Drained) => {
+                        self.drained = true;
+                        return Ok(());
+                    }
+                },
             }
         }
         Ok(())
@@ -529,7 +476,7 @@ impl<'a, D: DayStore> Run<'a, D> {
 
     /// Closes a filled block: its counts join the report. `None` when it holds no message (a
     /// receive failure alone is still a flush).
-    fn close(&mut self, block: &Block, on_flush: OnFlush<'_>) -> Option<Closed> {
+    fn close(&mut self, block: &Block) -> Option<Closed> {
         let c = &block.counts;
         let flush = FlushCounts {
             received: c.received,
@@ -541,7 +488,7 @@ impl<'a, D: DayStore> Run<'a, D> {
         };
         if c.received == 0 {
             if block.source_failures > 0 {
-                on_flush(&flush);
+                (self.on_flush)(&flush);
             }
             return None;
         }
@@ -560,27 +507,33 @@ impl<'a, D: DayStore> Run<'a, D> {
         })
     }
 
-    /// A block's writes are over: counts them, abandons the messages of failed writes,
-    /// acknowledges the rest, consults the brake and reports the flush.
-    async fn settle<S: Source>(
-        &mut self,
-        source: &mut S,
-        written: Written,
-        closed: Closed,
-        on_flush: OnFlush<'_>,
-    ) {
+    /// A block's writes are over: counts them, abandons the messages of failed writes, deletes
+    /// (acknowledges) the rest, consults the brake and reports the flush.
+    async fn settle(&mut self, (written, closed): (Written, Closed)) {
         let deleted_before = self.report.deleted;
         // This block's failures are collected apart, for the brake, then added to the report
         // (which lists only the first ones).
         let listed = std::mem::take(&mut self.report.failures);
         let (to_ack, abandon) = record_writes(written, &mut self.report);
         if !abandon.is_empty() {
-            source.abandon(abandon).await;
+            self.source.abandon(abandon).await;
         }
         if self.opts.dry_run {
             self.released.extend(to_ack);
-        } else {
-            acknowledge(source, to_ack, &mut self.report, self.progress).await;
+        } else if !to_ack.is_empty() {
+            // A delete that fails is a failure of the run (the message comes back and merges
+            // idempotently), never a loss.
+            let n = to_ack.len();
+            let outcome = self.source.ack(to_ack).await;
+            self.report.deleted += outcome.deleted;
+            let deleted = self.report.deleted;
+            self.progress.deleted.store(deleted, Ordering::Relaxed);
+            if let Some((_, first)) = outcome.failed.first() {
+                let failed = outcome.failed.len();
+                let error = format!("{failed} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently");
+                let failure = Failure::new(FailureKind::Delete, error, failed as u64);
+                self.report.failures.push(failure);
+            }
         }
         let mut failures = std::mem::replace(&mut self.report.failures, listed);
         if let Some(stop) = self.brake.after_block(closed.writes, &failures) {
@@ -597,27 +550,29 @@ impl<'a, D: DayStore> Run<'a, D> {
         }
         flush.conflict_retries = self.days.conflict_retries() - closed.retries_at_start;
         flush.duration_secs = closed.started.map_or(0.0, |t| t.elapsed().as_secs_f64());
-        on_flush(&flush);
+        (self.on_flush)(&flush);
     }
 
     /// The brake stopped the run while `block` was in hand: its messages go back to the queue
     /// now (visible again) instead of being written into a destination that keeps failing.
-    async fn give_back<S: Source>(&mut self, source: &mut S, block: Block) {
+    async fn give_back(&mut self, block: Block) {
         let receipts = block.classified.into_receipts();
         if !receipts.is_empty() {
             tracing::info!(messages = receipts.len(), "giving back the block in hand");
-            source.release(receipts).await;
+            self.source.release(receipts).await;
         }
         self.show_progress(&Report::default());
     }
 
-    async fn finish<S: Source>(mut self, source: &mut S) -> Report {
+    async fn finish(mut self) -> Report {
         if !self.released.is_empty() {
-            source.release(std::mem::take(&mut self.released)).await;
+            self.source
+                .release(std::mem::take(&mut self.released))
+                .await;
         }
-        source.finish().await;
+        self.source.finish().await;
         let mut report = self.report;
-        report.requests = source.requests();
+        report.requests = self.source.requests();
         report.requests.extend(self.days.requests());
         report.conflict_retries = self.days.conflict_retries() - self.retries_at_start;
         report.elapsed_secs = self.started.elapsed().as_secs_f64();
@@ -649,33 +604,6 @@ fn block_cap(opts: &DrainOptions, received: u64) -> Option<usize> {
     (budget > 0).then(|| opts.block_messages.max(1).min(budget))
 }
 
-/// Deletes the messages whose outcome is durable; a delete that fails is a failure of the run
-/// (the message comes back and merges idempotently), never a loss.
-async fn acknowledge<S: Source>(
-    source: &mut S,
-    to_ack: Vec<Receipt>,
-    report: &mut Report,
-    progress: &Progress,
-) {
-    if to_ack.is_empty() {
-        return;
-    }
-    let n = to_ack.len() as u64;
-    let outcome = source.ack(to_ack).await;
-    report.deleted += outcome.deleted;
-    progress.deleted.store(report.deleted, Ordering::Relaxed);
-    if let Some((_, first)) = outcome.failed.first() {
-        report.failures.push(Failure {
-            kind: FailureKind::Delete,
-            error: format!(
-                "{} of {n} deletes failed (first: {first}); those messages will be delivered again and merge idempotently",
-                outcome.failed.len()
-            ),
-            messages: outcome.failed.len() as u64,
-        });
-    }
-}
-
 /// The failure brake: counts consecutive blocks in which every write failed.
 #[derive(Debug)]
 struct Brake {
@@ -692,8 +620,9 @@ impl Brake {
     }
 
     /// After a block that attempted `writes` (its days and its quarantine) and added `failures`
-    /// to the report: the failure that stops the run, when this block reaches the limit. A block
-    /// with nothing to write brings no news about the destination: it neither counts nor resets.
+    /// to the report: the failure that stops the run (naming the last cause), when this block
+    /// reaches the limit. A block with nothing to write brings no news about the destination:
+    /// it neither counts nor resets.
     fn after_block(&mut self, writes: usize, failures: &[Failure]) -> Option<Failure> {
         if writes == 0 {
             return None;
@@ -708,25 +637,20 @@ impl Brake {
             return None;
         }
         self.failed_blocks += 1;
-        (self.failed_blocks >= self.limit).then(|| self.failure(failures))
-    }
-
-    /// What stops the run; `last` holds the last block's failures (the cause).
-    fn failure(&self, last: &[Failure]) -> Failure {
-        let cause = last
+        if self.failed_blocks < self.limit {
+            return None;
+        }
+        let cause = failures
             .iter()
             .find(|f| matches!(f.kind, FailureKind::Day(_) | FailureKind::Quarantine))
             .map_or_else(String::new, |f| format!(" (last: {}: {})", f.kind, f.error));
-        Failure {
-            kind: FailureKind::Brake,
-            error: format!(
-                "stopped receiving after {} consecutive blocks in which every write failed{cause}; \
-                 the messages in hand were given back to the queue: fix the cause and run again \
-                 (--max-failed-blocks sets how many such blocks stop a run)",
-                self.failed_blocks
-            ),
-            messages: 0,
-        }
+        let error = format!(
+            "stopped receiving after {} consecutive blocks in which every write failed{cause}; \
+             the messages in hand were given back to the queue: fix the cause and run again \
+             (--max-failed-blocks sets how many such blocks stop a run)",
+            self.failed_blocks
+        );
+        Some(Failure::new(FailureKind::Brake, error, 0))
     }
 }
 
@@ -738,13 +662,8 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
     quarantine: &Q,
     opts: &DrainOptions,
 ) -> Written {
-    let Classified {
-        days: day_batches,
-        done,
-        quarantine: records,
-    } = c;
     let dry_run = opts.dry_run;
-    let quarantine_writes = stream::iter(records)
+    let quarantine_writes = stream::iter(c.quarantine)
         .map(|(name, rec)| async move {
             let res = if dry_run {
                 None
@@ -755,7 +674,7 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
         })
         .buffer_unordered(QUARANTINE_CONCURRENCY)
         .collect::<Vec<_>>();
-    let merges = stream::iter(day_batches)
+    let merges = stream::iter(c.days)
         .map(|(day, batch)| async move {
             let lines = Arc::new(sorted(batch.lines).await);
             let res = if dry_run {
@@ -771,7 +690,7 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
     // Where the records went, for the report (a failed write still names the place).
     let quarantine_location = (!records.is_empty() && !dry_run).then(|| quarantine.location());
     Written {
-        done,
+        done: c.done,
         records,
         merges,
         quarantine_location,
@@ -782,35 +701,27 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
 /// large block (a local run's one block) are sorted on every core at once rather than one
 /// after another on the pipeline's task.
 async fn sorted(mut lines: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    if lines.len() < PARALLEL_MIN_BATCH {
-        merge::sort_new_lines(&mut lines);
-        return lines;
-    }
-    tokio::task::spawn_blocking(move || {
+    let small = lines.len() < PARALLEL_MIN_BATCH;
+    let sort = move || {
         merge::sort_new_lines(&mut lines);
         lines
-    })
-    .await
-    .expect("sorting does not panic")
+    };
+    if small {
+        return sort();
+    }
+    let sorting = tokio::task::spawn_blocking(sort);
+    sorting.await.expect("sorting does not panic")
 }
 
 /// Counts a block's writes into the report; returns the receipts that may be acknowledged and
 /// those to abandon (their write failed: they stay in the queue).
 fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Receipt>) {
-    let Written {
-        done,
-        records,
-        merges,
-        quarantine_location,
-    } = written;
-    if quarantine_location.is_some() {
-        report.quarantine_location = quarantine_location;
+    if written.quarantine_location.is_some() {
+        report.quarantine_location = written.quarantine_location;
     }
-    let mut to_ack = done;
-    let mut abandon = Vec::new();
-    let mut failed: Vec<DestError> = Vec::new();
-    let mut failed_messages = 0u64;
-    for (res, receipts) in records {
+    let (mut to_ack, mut abandon) = (written.done, Vec::new());
+    let (mut failed, mut failed_messages): (Vec<DestError>, u64) = (Vec::new(), 0);
+    for (res, receipts) in written.records {
         match res {
             None => {}
             Some(Ok(Recorded::Created(location))) => {
@@ -832,16 +743,16 @@ fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Re
     }
     if let Some(first) = failed.first() {
         tracing::error!(error = %first, records = failed.len(), "quarantine writes failed");
-        report.failures.push(Failure {
-            kind: FailureKind::Quarantine,
-            error: format!(
+        report.failures.push(Failure::new(
+            FailureKind::Quarantine,
+            format!(
                 "{} of the block's quarantine records could not be written (first: {first})",
                 failed.len()
             ),
-            messages: failed_messages,
-        });
+            failed_messages,
+        ));
     }
-    for (day, res, receipts) in merges {
+    for (day, res, receipts) in written.merges {
         match res {
             Ok(stats) => {
                 tracing::info!(%day, new_lines = stats.new_lines, total_lines = stats.total_lines, "day merged");
@@ -852,11 +763,11 @@ fn record_writes(written: Written, report: &mut Report) -> (Vec<Receipt>, Vec<Re
             }
             Err(e) => {
                 tracing::error!(%day, error = %e, "day merge failed; its messages stay in the queue");
-                report.failures.push(Failure {
-                    kind: FailureKind::Day(day),
-                    error: e.to_string(),
-                    messages: receipts.len() as u64,
-                });
+                report.failures.push(Failure::new(
+                    FailureKind::Day(day),
+                    e.to_string(),
+                    receipts.len() as u64,
+                ));
                 abandon.extend(receipts);
             }
         }

@@ -20,12 +20,13 @@
 //!   symbolic links where the paths exist, so the usage site never reads quarantine records.
 
 use std::fmt;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::error::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
-use crate::adapters::aws::{describe_sdk_error, http_status};
+use crate::adapters::aws::{describe_sdk_error, http_status, S3Clients};
 use crate::location::{absolute, Location, SourceSpec};
 
 /// A location that cannot be used; exit status 3.
@@ -148,29 +149,20 @@ const FIX_PERMISSIONS: &str =
 /// Whether `dir` can hold files: it exists and is writable, or it can be created. Nothing is
 /// created but one temporary probe file, removed at once.
 pub fn dir_state(dir: &Path) -> Result<DirState, DirProblem> {
-    let fail = |problem: String, fix: &str| DirProblem {
-        problem,
-        fix: fix.to_owned(),
-    };
+    let fail = |problem: String, fix: String| DirProblem { problem, fix };
     match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => Err(fail(
             "exists but is not a directory".into(),
-            "give a directory (it is created when missing), or an s3://BUCKET/PREFIX/ location",
+            "give a directory (it is created when missing), or an s3://BUCKET/PREFIX/ location"
+                .into(),
         )),
         Ok(_) => probe_writable(dir)
             .map(|()| DirState::Writable)
             .map_err(|e| {
-                fail(
-                    format!("is not writable ({})", os_error(&e)),
-                    FIX_PERMISSIONS,
-                )
+                let problem = format!("is not writable ({})", os_error(&e));
+                fail(problem, FIX_PERMISSIONS.into())
             }),
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
             match nearest_existing(dir) {
                 Some(a) if a.is_dir() => match probe_writable(&a) {
                     Ok(()) => Ok(DirState::Creatable(a)),
@@ -180,20 +172,23 @@ pub fn dir_state(dir: &Path) -> Result<DirState, DirProblem> {
                             a.display(),
                             os_error(&e)
                         ),
-                        &format!("create it yourself, or {FIX_PERMISSIONS}"),
+                        format!("create it yourself, or {FIX_PERMISSIONS}"),
                     )),
                 },
                 Some(a) => Err(fail(
                     format!("cannot be created: {} is not a directory", a.display()),
-                    &format!(
+                    format!(
                         "move {} out of the way, or choose another location",
                         a.display()
                     ),
                 )),
-                None => Err(fail("cannot be created".into(), "choose another location")),
+                None => Err(fail(
+                    "cannot be created".into(),
+                    "choose another location".into(),
+                )),
             }
         }
-        Err(e) => Err(fail(os_error(&e), FIX_PERMISSIONS)),
+        Err(e) => Err(fail(os_error(&e), FIX_PERMISSIONS.into())),
     }
 }
 
@@ -212,7 +207,7 @@ fn probe_writable(dir: &Path) -> std::io::Result<()> {
         .prefix(".s3ew-probe-")
         .tempfile_in(dir)?;
     match probe.close() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
         other => other,
     }
 }
@@ -238,12 +233,13 @@ fn resolved(p: &Path) -> PathBuf {
 }
 
 /// The checks of `drain`, in order: the source file, the day-file location, the quarantine,
-/// and that the quarantine is not inside the day files. `s3` is needed when a location is S3.
+/// and that the quarantine is not inside the day files. An S3 client is asked of `s3` only for
+/// a location on S3.
 pub async fn check_drain(
     source: &SourceSpec,
     dest: &Location,
     quarantine: &Location,
-    s3: Option<&aws_sdk_s3::Client>,
+    s3: &impl S3Clients,
 ) -> Result<(), PreflightError> {
     if let SourceSpec::File(path) = source {
         check_source_file(path)?;
@@ -255,20 +251,20 @@ pub async fn check_drain(
 
 /// A message file exists, is not a directory and can be opened.
 pub fn check_source_file(path: &Path) -> Result<(), PreflightError> {
-    let fail = |problem: String| {
-        PreflightError {
+    let fail = |problem: String| PreflightError {
         flag: "--source",
         value: path.display().to_string(),
         problem,
-        fix: "give a file with one message body per line, - for standard input, or a queue URL (https://...)".into(),
-    }
+        fix: "give a file with one message body per line, - for standard input, or a queue URL \
+              (https://...)"
+            .into(),
     };
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Err(fail("is a directory, not a message file".into())),
         Ok(_) => std::fs::File::open(path)
             .map(drop)
             .map_err(|e| fail(format!("cannot be opened ({})", os_error(&e)))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(fail("does not exist".into())),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(fail("does not exist".into())),
         Err(e) => Err(fail(os_error(&e))),
     }
 }
@@ -276,27 +272,18 @@ pub fn check_source_file(path: &Path) -> Result<(), PreflightError> {
 async fn check_location(
     flag: &'static str,
     location: &Location,
-    s3: Option<&aws_sdk_s3::Client>,
+    s3: &impl S3Clients,
 ) -> Result<(), PreflightError> {
-    match location {
-        Location::Dir(dir) => dir_state(dir).map(drop).map_err(|p| PreflightError {
-            flag,
-            value: location.to_string(),
-            problem: p.problem,
-            fix: p.fix,
-        }),
-        Location::S3 { bucket, prefix } => {
-            let s3 = s3.expect("an S3 client for an S3 location");
-            check_bucket(s3, bucket, prefix)
-                .await
-                .map_err(|(problem, fix)| PreflightError {
-                    flag,
-                    value: location.to_string(),
-                    problem,
-                    fix,
-                })
-        }
-    }
+    let checked = match location {
+        Location::Dir(dir) => dir_state(dir).map(drop).map_err(|p| (p.problem, p.fix)),
+        Location::S3 { bucket, prefix } => check_bucket(&s3.s3().await, bucket, prefix).await,
+    };
+    checked.map_err(|(problem, fix)| PreflightError {
+        flag,
+        value: location.to_string(),
+        problem,
+        fix,
+    })
 }
 
 /// The fix for [`Problem::BadCredentials`].

@@ -42,6 +42,16 @@ pub struct Failure {
     pub messages: u64,
 }
 
+impl Failure {
+    pub fn new(kind: FailureKind, error: String, messages: u64) -> Failure {
+        Failure {
+            kind,
+            error,
+            messages,
+        }
+    }
+}
+
 /// What failed. Code (the failure brake) matches on the kind; its text, `day YYYYMMDD`,
 /// `quarantine`, `delete`, `source` or `brake`, is written here only, for the report's `what`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,18 +224,14 @@ impl Report {
 
     /// The human summary: counts, days, top drop values, quarantine reasons, failures.
     pub fn summary(&self, top: usize) -> String {
-        let mut s = String::new();
-        let verb = if self.dry_run { "would write" } else { "wrote" };
+        #[allow(clippy::cast_precision_loss)]
         let rate = if self.elapsed_secs > 0.0 {
-            #[allow(clippy::cast_precision_loss)]
-            let r = self.received as f64 / self.elapsed_secs;
-            format!(" ({r:.0} msg/s)")
+            format!(" ({:.0} msg/s)", self.received as f64 / self.elapsed_secs)
         } else {
             String::new()
         };
-        let _ = writeln!(
-            s,
-            "received {} in {:.2}s{rate}: kept {}, dropped {}, quarantined {}; deleted {}",
+        let mut s = format!(
+            "received {} in {:.2}s{rate}: kept {}, dropped {}, quarantined {}; deleted {}\n",
             self.received,
             self.elapsed_secs,
             self.kept,
@@ -237,98 +243,61 @@ impl Report {
             let _ = writeln!(s, "{line}");
         }
         if self.days.is_empty() {
-            let _ = writeln!(s, "days: none touched");
+            s.push_str("days: none touched\n");
         }
+        let verb = if self.dry_run { "would write" } else { "wrote" };
         for (day, d) in &self.days {
-            let _ = writeln!(
-                s,
-                "  day {day}: {verb} {} new lines (now {} lines)",
-                d.new_lines, d.total_lines
-            );
+            let (new, total) = (d.new_lines, d.total_lines);
+            let _ = writeln!(s, "  day {day}: {verb} {new} new lines (now {total} lines)");
         }
         for row in self.drop_rows() {
-            let shown: Vec<String> = row
-                .ranked
-                .iter()
-                .take(top)
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
-            let mut more = if row.ranked.len() > top {
-                format!(", ... {} more values", row.ranked.len() - top)
-            } else {
-                String::new()
-            };
-            if row.not_listed > 0 {
-                let _ = write!(more, ", {} of values not listed", row.not_listed);
+            let mut shown = row.shown(top, str::to_owned).join(", ");
+            if row.ranked.len() > top {
+                let _ = write!(shown, ", ... {} more values", row.ranked.len() - top);
             }
-            let _ = writeln!(
-                s,
-                "  dropped by {}: {} ({}{more})",
-                row.reason,
-                row.total,
-                shown.join(", ")
-            );
+            if row.not_listed > 0 {
+                let _ = write!(shown, ", {} of values not listed", row.not_listed);
+            }
+            let _ = writeln!(s, "  dropped by {}: {} ({shown})", row.reason, row.total);
         }
         for (reason, n) in &self.quarantined_by {
             let _ = writeln!(s, "  quarantined {reason}: {n}");
         }
         if let Some(q) = &self.quarantine_location {
+            let (new, there) = (self.quarantine_written, self.quarantine_already_there);
             let _ = writeln!(
                 s,
-                "  quarantine {q}: {} new records, {} already there",
-                self.quarantine_written, self.quarantine_already_there
+                "  quarantine {q}: {new} new records, {there} already there"
             );
         }
         if !self.requests.is_empty() {
-            let calls: Vec<String> = self
-                .requests
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            let _ = writeln!(s, "  requests: {}", calls.join(", "));
+            let _ = writeln!(s, "  requests: {}", counts_text(&self.requests));
         }
         for f in &self.failures {
             let left = match (f.messages, self.from_queue) {
                 (0, _) => String::new(),
                 (n, true) => format!(" ({n} messages left in the queue)"),
-                (n, false) => {
-                    format!(" ({n} messages not written: run again with the same input)")
-                }
+                (n, false) => format!(" ({n} messages not written: run again with the same input)"),
             };
             let _ = writeln!(s, "FAILED {}: {}{left}", f.kind, f.error);
         }
         if self.failures_not_listed > 0 {
-            let _ = writeln!(
-                s,
-                "FAILED {} more times, not listed ({} messages)",
-                self.failures_not_listed, self.messages_not_listed
-            );
+            let (n, messages) = (self.failures_not_listed, self.messages_not_listed);
+            let _ = writeln!(s, "FAILED {n} more times, not listed ({messages} messages)");
         }
         s
     }
-}
 
-/// Most rows of one Markdown table: the step summary stays readable, and far below GitHub's
-/// 1 MiB limit, even for a run that touches years of days.
-const GITHUB_MAX_ROWS: usize = 40;
-/// Longest error text in a Markdown cell or an annotation.
-const GITHUB_MAX_TEXT: usize = 600;
-
-impl Report {
     /// The run as a GitHub Actions step summary (Markdown): the outcome, the counts, the days
     /// written, what was quarantined and dropped (the `top` values per reason), and the
     /// failures. Every value from the run is escaped, so no body, key or error can break the
     /// tables or inject markup.
     pub fn github_markdown(&self, top: usize) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "### s3-event-writer drain: {}\n", self.github_outcome());
-        let _ = writeln!(
-            s,
-            "| received | kept | dropped | quarantined | deleted | seconds |\n| ---: | ---: | ---: | ---: | ---: | ---: |"
-        );
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {:.1} |\n",
+        let mut s = format!(
+            "### s3-event-writer drain: {}\n\n\
+             | received | kept | dropped | quarantined | deleted | seconds |\n\
+             | ---: | ---: | ---: | ---: | ---: | ---: |\n| {} | {} | {} | {} | {} | {:.1} |\n\n",
+            self.github_outcome(),
             self.received,
             self.kept,
             self.dropped,
@@ -339,10 +308,85 @@ impl Report {
         if let Some(line) = self.max_messages_line() {
             let _ = writeln!(s, "{line}\n");
         }
-        self.github_days(&mut s);
-        self.github_quarantine(&mut s);
-        self.github_dropped(&mut s, top);
-        self.github_failures(&mut s);
+        if self.days.is_empty() {
+            s.push_str("No day file touched.\n\n");
+        } else {
+            let new = if self.dry_run {
+                "new lines (would write)"
+            } else {
+                "new lines"
+            };
+            let head = format!(
+                "**Days** ({})\n\n| day | {new} | lines now |\n| --- | ---: | ---: |",
+                self.days.len()
+            );
+            let rows = self.days.iter().map(|(day, d)| {
+                format!(
+                    "| {} | {} | {} |",
+                    markdown_cell(day),
+                    d.new_lines,
+                    d.total_lines
+                )
+            });
+            markdown_table(&mut s, &head, rows, self.days.len(), "days");
+        }
+        if !self.quarantined_by.is_empty() {
+            let head = format!(
+                "**Quarantined** {}: a person should read them\n\n| reason | messages |\n| --- | ---: |",
+                plural(self.quarantined, "message", "messages")
+            );
+            let rows = self
+                .quarantined_by
+                .iter()
+                .map(|(r, n)| format!("| {} | {n} |", markdown_cell(r)));
+            markdown_table(&mut s, &head, rows, self.quarantined_by.len(), "reasons");
+            if let Some(q) = &self.quarantine_location {
+                let (new, there) = (self.quarantine_written, self.quarantine_already_there);
+                let _ = writeln!(
+                    s,
+                    "- {new} new records, {there} already there, in {}",
+                    markdown_cell(q)
+                );
+            }
+            s.push('\n');
+        }
+        if self.dropped > 0 {
+            let head = format!(
+                "**Dropped** {} (by the rules)\n\n| by | messages | most frequent values |\n| --- | ---: | --- |",
+                plural(self.dropped, "message", "messages")
+            );
+            let rows: Vec<String> = self
+                .drop_rows()
+                .map(|row| {
+                    let mut shown = row.shown(top, markdown_cell);
+                    if row.not_listed > 0 {
+                        shown.push(format!("{} of values not listed", row.not_listed));
+                    }
+                    format!(
+                        "| {} | {} | {} |",
+                        markdown_cell(row.reason),
+                        row.total,
+                        shown.join(", ")
+                    )
+                })
+                .collect();
+            let total = rows.len();
+            markdown_table(&mut s, &head, rows.into_iter(), total, "reasons");
+        }
+        if !self.failures.is_empty() {
+            let head = "**Failures**: their messages stay in the queue and come back at the next run\n\n| what | messages | error |\n| --- | ---: | --- |";
+            let rows = self.failures.iter().map(|f| {
+                let error = markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT));
+                format!(
+                    "| {} | {} | {error} |",
+                    markdown_cell(&f.kind.to_string()),
+                    f.messages
+                )
+            });
+            let total = usize::try_from(self.failure_count()).unwrap_or(usize::MAX);
+            markdown_table(&mut s, head, rows, total, "failures");
+            s.push('\n');
+        }
         s
     }
 
@@ -366,18 +410,13 @@ impl Report {
             })
             .collect();
         if self.quarantined > 0 {
-            let reasons: Vec<String> = self
-                .quarantined_by
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect();
             lines.push(github_annotation(
                 "warning",
                 "s3-event-writer: messages quarantined",
                 &format!(
                     "{} quarantined ({}): {}",
                     plural(self.quarantined, "message", "messages"),
-                    reasons.join(", "),
+                    counts_text(&self.quarantined_by),
                     self.quarantine_location.as_deref().unwrap_or("not written")
                 ),
             ));
@@ -398,200 +437,6 @@ impl Report {
         }
     }
 
-    fn github_days(&self, s: &mut String) {
-        if self.days.is_empty() {
-            let _ = writeln!(s, "No day file touched.\n");
-            return;
-        }
-        let new = if self.dry_run {
-            "new lines (would write)"
-        } else {
-            "new lines"
-        };
-        let _ = writeln!(
-            s,
-            "**Days** ({})\n\n| day | {new} | lines now |\n| --- | ---: | ---: |",
-            self.days.len()
-        );
-        for (day, d) in self.days.iter().take(GITHUB_MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} |",
-                markdown_cell(day),
-                d.new_lines,
-                d.total_lines
-            );
-        }
-        more_rows(s, self.days.len(), "days");
-    }
-
-    fn github_quarantine(&self, s: &mut String) {
-        if self.quarantined_by.is_empty() {
-            return;
-        }
-        let _ = writeln!(
-            s,
-            "**Quarantined** {}: a person should read them\n\n| reason | messages |\n| --- | ---: |",
-            plural(self.quarantined, "message", "messages")
-        );
-        for (reason, n) in self.quarantined_by.iter().take(GITHUB_MAX_ROWS) {
-            let _ = writeln!(s, "| {} | {n} |", markdown_cell(reason));
-        }
-        more_rows(s, self.quarantined_by.len(), "reasons");
-        if let Some(q) = &self.quarantine_location {
-            let _ = writeln!(
-                s,
-                "- {} new records, {} already there, in {}",
-                self.quarantine_written,
-                self.quarantine_already_there,
-                markdown_cell(q)
-            );
-        }
-        s.push('\n');
-    }
-
-    fn github_dropped(&self, s: &mut String, top: usize) {
-        if self.dropped == 0 {
-            return;
-        }
-        let _ = writeln!(
-            s,
-            "**Dropped** {} (by the rules)\n\n| by | messages | most frequent values |\n| --- | ---: | --- |",
-            plural(self.dropped, "message", "messages")
-        );
-        for row in self.drop_rows() {
-            let mut shown: Vec<String> = row
-                .ranked
-                .iter()
-                .take(top)
-                .map(|(k, n)| format!("{} {n}", markdown_cell(k)))
-                .collect();
-            if row.not_listed > 0 {
-                shown.push(format!("{} of values not listed", row.not_listed));
-            }
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} |",
-                markdown_cell(row.reason),
-                row.total,
-                shown.join(", ")
-            );
-        }
-        s.push('\n');
-    }
-
-    fn github_failures(&self, s: &mut String) {
-        if self.failures.is_empty() {
-            return;
-        }
-        let _ = writeln!(
-            s,
-            "**Failures**: their messages stay in the queue and come back at the next run\n\n| what | messages | error |\n| --- | ---: | --- |"
-        );
-        for f in self.failures.iter().take(GITHUB_MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} |",
-                markdown_cell(&f.kind.to_string()),
-                f.messages,
-                markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT))
-            );
-        }
-        let total = usize::try_from(self.failure_count()).unwrap_or(usize::MAX);
-        more_rows(s, total, "failures");
-        s.push('\n');
-    }
-}
-
-/// The step summary of a run that could not start or go on (exit status 3), with its error.
-pub fn github_fatal_markdown(error: &str) -> String {
-    format!(
-        "### s3-event-writer drain: could not run\n\n{}\n\nMessages not yet written stay in the queue and come back at the next run. Run `s3-event-writer doctor` with the same settings: every failed check comes with its fix.\n",
-        markdown_cell(&shorten(error, GITHUB_MAX_TEXT))
-    )
-}
-
-/// A GitHub Actions workflow command `::LEVEL title=TITLE::MESSAGE` on one line, escaped as
-/// the runner expects: `%`, CR and LF in the message; also `:` and `,` in the title.
-pub fn github_annotation(level: &str, title: &str, message: &str) -> String {
-    format!(
-        "::{level} title={}::{}",
-        escape_workflow_property(title),
-        escape_workflow_data(message)
-    )
-}
-
-fn escape_workflow_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-fn escape_workflow_property(s: &str) -> String {
-    escape_workflow_data(s)
-        .replace(':', "%3A")
-        .replace(',', "%2C")
-}
-
-/// Text as one Markdown table cell: ASCII punctuation that Markdown or HTML could read as
-/// markup (`|` included, which would split the cell) is backslash-escaped, and line breaks and
-/// other control characters become spaces.
-pub fn markdown_cell(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '>' | '(' | ')' | '#' | '+'
-            | '!' | '|' | '~' | '&' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `s` cut to at most `max` characters, with `…` when cut.
-fn shorten(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
-}
-
-/// `n thing` or `n things`: `one` for 1, `many` otherwise.
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
-fn more_rows(s: &mut String, total: usize, what: &str) {
-    if total > GITHUB_MAX_ROWS {
-        let _ = writeln!(
-            s,
-            "| … {} more {what} (see the report) |",
-            total - GITHUB_MAX_ROWS
-        );
-    }
-    s.push('\n');
-}
-
-/// One drop reason as the summaries show it.
-struct DropRow<'a> {
-    reason: &'a str,
-    /// Every message dropped for the reason, listed values or not.
-    total: u64,
-    /// The listed values by count (most first, then by name), a missing value shown as `(none)`.
-    ranked: Vec<(&'a str, u64)>,
-    /// Messages whose value is past the listing limit (`dropped_by_other`).
-    not_listed: u64,
-}
-
-impl Report {
     /// The drop reasons with at least one listed value, in reason order.
     fn drop_rows(&self) -> impl Iterator<Item = DropRow<'_>> {
         self.dropped_by
@@ -611,6 +456,104 @@ impl Report {
                     not_listed,
                 }
             })
+    }
+}
+
+/// Most rows of one Markdown table: the step summary stays readable, and far below GitHub's
+/// 1 MiB limit, even for a run that touches years of days.
+const GITHUB_MAX_ROWS: usize = 40;
+/// Longest error text in a Markdown cell or an annotation.
+const GITHUB_MAX_TEXT: usize = 600;
+
+/// `head` (a title and a table's header), the first [`GITHUB_MAX_ROWS`] `rows`, how many of
+/// `total` were left out, and a blank line.
+fn markdown_table(
+    s: &mut String,
+    head: &str,
+    rows: impl Iterator<Item = String>,
+    total: usize,
+    what: &str,
+) {
+    let _ = writeln!(s, "{head}");
+    for row in rows.take(GITHUB_MAX_ROWS) {
+        let _ = writeln!(s, "{row}");
+    }
+    if total > GITHUB_MAX_ROWS {
+        let more = total - GITHUB_MAX_ROWS;
+        let _ = writeln!(s, "| … {more} more {what} (see the report) |");
+    }
+    s.push('\n');
+}
+
+/// `key count, key count, ...`
+fn counts_text(counts: &BTreeMap<String, u64>) -> String {
+    let texts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    texts.join(", ")
+}
+
+/// The step summary of a run that could not start or go on (exit status 3), with its error.
+pub fn github_fatal_markdown(error: &str) -> String {
+    format!(
+        "### s3-event-writer drain: could not run\n\n{}\n\nMessages not yet written stay in the queue and come back at the next run. Run `s3-event-writer doctor` with the same settings: every failed check comes with its fix.\n",
+        markdown_cell(&shorten(error, GITHUB_MAX_TEXT))
+    )
+}
+
+/// A GitHub Actions workflow command `::LEVEL title=TITLE::MESSAGE` on one line, escaped as
+/// the runner expects: `%`, CR and LF in the message; also `:` and `,` in the title.
+pub fn github_annotation(level: &str, title: &str, message: &str) -> String {
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let title = data(title).replace(':', "%3A").replace(',', "%2C");
+    format!("::{level} title={title}::{}", data(message))
+}
+
+/// Text as one Markdown table cell: ASCII punctuation that Markdown or HTML could read as
+/// markup (`|` included, which would split the cell) is backslash-escaped, and line breaks and
+/// other control characters become spaces.
+pub fn markdown_cell(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\`*_{}[]<>()#+!|~&".contains(c) {
+            out.push('\\');
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
+/// `s` cut to at most `max` characters, with `…` when cut.
+fn shorten(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// `n thing` or `n things`: `one` for 1, `many` otherwise.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// One drop reason as the summaries show it.
+struct DropRow<'a> {
+    reason: &'a str,
+    /// Every message dropped for the reason, listed values or not.
+    total: u64,
+    /// The listed values by count (most first, then by name), a missing value shown as `(none)`.
+    ranked: Vec<(&'a str, u64)>,
+    /// Messages whose value is past the listing limit (`dropped_by_other`).
+    not_listed: u64,
+}
+
+impl DropRow<'_> {
+    /// The first `top` values as `VALUE COUNT`, each value through `cell`.
+    fn shown(&self, top: usize, cell: fn(&str) -> String) -> Vec<String> {
+        let values = self.ranked.iter().take(top);
+        values.map(|(k, n)| format!("{} {n}", cell(k))).collect()
     }
 }
 

@@ -1,16 +1,12 @@
 //! The one settings layer: every entry point (the commands and the Lambda function) resolves
 //! its settings here, once, into typed values.
 //!
-//! Two levels, as in ripgrep: the *low-level* arguments are the clap groups below
-//! ([`ConfigArgs`], [`LocationArgs`], [`RuleArgs`], [`QuarantineBodyArgs`], [`AwsArgs`],
-//! [`SqsArgs`], [`MetricsArgs`]), which every command flattens into its own arguments; the
-//! *high-level* settings are what the adapters and the pipeline take ([`Rules`],
-//! [`AwsSettings`], [`S3Settings`], [`SqsSettings`], [`BodyPolicy`], [`MetricsSettings`],
-//! [`Location`]).
-//!
+//! Two levels, as in ripgrep: the clap argument groups below ([`LocationArgs`], [`AwsArgs`],
+//! ...), which every command flattens into its own arguments, and what their `resolve`
+//! returns, the settings the adapters and the pipeline take ([`Rules`], [`S3Settings`], ...).
 //! Each setting is declared once, as a clap argument with its variable (`env`) and its default
-//! (`default_value_t` from [`defaults`]); the config file, the environment and the flags all
-//! arrive through that one declaration, and a `resolve` reads the parsed value.
+//! (`default_value_t` from [`defaults`]); the flags, the environment and the config file all
+//! arrive through that declaration.
 //!
 //! Invariants:
 //! - precedence is the same for every setting and every entry point: command-line flag, then
@@ -57,26 +53,18 @@ pub mod exit {
     pub const FATAL: i32 = 3;
 }
 
-/// Every default, in one place. `--help` shows these values.
+/// Every default, in one place. `--help` shows these values, and says what each one is.
 pub mod defaults {
-    /// The day-file location.
     pub const DEST: &str = "s3://logpublish/events/prod/";
-    /// Most messages in one block (one flush of the day files).
     pub const BLOCK_MESSAGES: usize = 100_000;
-    /// Day files merged at once.
     pub const DAY_CONCURRENCY: usize = 4;
-    /// Values per drop reason the summary lists.
     pub const SUMMARY_TOP: usize = 5;
-    /// Consecutive blocks whose writes all failed before a run stops.
     pub const MAX_FAILED_BLOCKS: u32 = 3;
     /// Most messages a dry run from a queue reads when `--max-messages` is not given: each one
     /// it reads spends one of the message's `maxReceiveCount` receives.
     pub const DRY_RUN_MAX_MESSAGES: u64 = 100;
-    /// Long-poll wait of each receive.
     pub const WAIT_SECS: u64 = 5;
-    /// Receives in flight at once.
     pub const RECEIVERS: usize = 4;
-    /// Visibility timeout of every receive.
     pub const VISIBILITY_TIMEOUT_SECS: u64 = 120;
     /// How long a block stays open in `--follow` mode.
     pub const FOLLOW_FLUSH_SECS: u64 = 60;
@@ -85,45 +73,29 @@ pub mod defaults {
     /// of a few hundred messages is deleted in one round trip (a standard queue takes nearly
     /// unlimited calls per second).
     pub const DELETE_CONCURRENCY: usize = 32;
-    /// Attempts per AWS call, the first included.
     pub const MAX_ATTEMPTS: u32 = 5;
     /// Longest wait for a connection.
     pub const CONNECT_TIMEOUT_SECS: u64 = 5;
-    /// Longest silence while reading an AWS response.
     pub const READ_TIMEOUT_SECS: u64 = 30;
-    /// Day files larger than this go up in parts.
     pub const MULTIPART_THRESHOLD_BYTES: u64 = 64 << 20;
-    /// Size of each part.
     pub const PART_SIZE_BYTES: u64 = 16 << 20;
     /// Parts uploaded at once.
     pub const PART_CONCURRENCY: usize = 2;
-    /// Read-merge-write attempts per day under contention.
     pub const CONFLICT_ATTEMPTS: u32 = 10;
-    /// Merged S3 output kept in memory before it is spooled to a file.
     pub const SPOOL_MEMORY_BYTES: usize = 8 << 20;
-    /// Memory of the fallback sort of an unsorted day file.
     pub const SORT_MEMORY_BYTES: usize = 16 << 20;
     /// Metrics of the CLI: off.
     pub const METRICS: crate::metrics::MetricsMode = crate::metrics::MetricsMode::Off;
     /// Metrics of the Lambda function: on.
     pub const LAMBDA_METRICS: crate::metrics::MetricsMode = crate::metrics::MetricsMode::Emf;
-    /// The CloudWatch namespace.
     pub const METRICS_NAMESPACE: &str = crate::metrics::DEFAULT_NAMESPACE;
-    /// `backfill`: the zone of the metrics log's times.
     pub const BACKFILL_TZ: &str = "America/Los_Angeles";
-    /// `backfill`: the hostname put into each event.
     pub const BACKFILL_HOSTNAME: &str = "futel-prod.phu73l.net";
-    /// `backfill`: kept lines merged per flush.
     pub const BACKFILL_BLOCK_LINES: usize = 100_000;
-    /// `verify`: findings listed per file.
     pub const VERIFY_MAX_LISTED: usize = 10;
-    /// `stats`: day files read at once.
     pub const STATS_CONCURRENCY: usize = 4;
-    /// `compare`: lines shown per day and side that are only on that side.
     pub const COMPARE_SHOW: usize = 3;
-    /// `compare`: days read at once (each from both archives).
     pub const COMPARE_CONCURRENCY: usize = 4;
-    /// `quarantine show`: the width lines are shortened to.
     pub const SHOW_WIDTH: usize = 120;
 
     /// The classification lists (the SPEC's, from [`crate::core::Rules::default`]).
@@ -274,13 +246,9 @@ pub fn parse(command: impl Fn() -> Command, argv: &[OsString]) -> Result<ArgMatc
 
 /// The names of the subcommands `matches` went through, outermost first.
 fn subcommand_path(matches: &ArgMatches) -> Vec<String> {
-    let mut path = Vec::new();
-    let mut m = matches;
-    while let Some((name, sub)) = m.subcommand() {
-        path.push(name.to_owned());
-        m = sub;
-    }
-    path
+    std::iter::successors(matches.subcommand(), |(_, m)| m.subcommand())
+        .map(|(name, _)| name.to_owned())
+        .collect()
 }
 
 /// Whether `arg` is a setting, one the config file may set: an argument with an environment
@@ -303,23 +271,21 @@ fn find<'c>(cmd: &'c Command, path: &[String]) -> Option<&'c Command> {
     path.iter().try_fold(cmd, |c, name| c.find_subcommand(name))
 }
 
-/// Changes the subcommand of `cmd` that `path` names.
-fn change(cmd: Command, path: &[String], f: Box<dyn FnOnce(Command) -> Command + '_>) -> Command {
+/// Sets the default values of arguments of the subcommand of `cmd` that `path` names.
+fn set_defaults(cmd: Command, path: &[String], defaults: Vec<(String, Vec<String>)>) -> Command {
     match path.split_first() {
-        None => f(cmd),
-        Some((name, rest)) => cmd.mut_subcommand(name, |sub| change(sub, rest, f)),
+        None => defaults.into_iter().fold(cmd, |c, (key, values)| {
+            c.mut_arg(key, |a| a.default_values(values))
+        }),
+        Some((name, rest)) => cmd.mut_subcommand(name, |sub| set_defaults(sub, rest, defaults)),
     }
 }
 
-/// `cmd` with the config file `file` read into the subcommand `path` names: each key is the id
-/// of a setting (an argument with a variable: its long flag in snake_case, e.g.
-/// `block_messages`), and its value becomes that argument's default, so a flag and a variable
-/// still beat it. A list is the argument repeated. A key that is a setting of another command
-/// only is ignored (one file serves every command); a key that is no command's setting is an
-/// error.
+/// `cmd` with the config file `file` read into the subcommand `path` names: each key's value
+/// becomes the default of the setting of that id (the module's invariants say the rules).
 pub fn with_config_file(cmd: Command, path: &[String], file: &Path) -> Result<Command, UsageError> {
     let invalid = |what: String| {
-        UsageError(anyhow::anyhow!(
+        UsageError::new(format_args!(
             "the config file {} is not valid: {what}",
             file.display()
         ))
@@ -351,16 +317,7 @@ pub fn with_config_file(cmd: Command, path: &[String], file: &Path) -> Result<Co
         let values = texts(&value, list).map_err(|e| invalid(format!("{key}: {e}")))?;
         defaults.push((key, values));
     }
-    Ok(change(
-        cmd,
-        path,
-        Box::new(|mut c| {
-            for (key, values) in defaults {
-                c = c.mut_arg(key, |a| a.default_values(values));
-            }
-            c
-        }),
-    ))
+    Ok(set_defaults(cmd, path, defaults))
 }
 
 /// A TOML value as the text(s) its flag would be given: a list only for a `list` setting.
@@ -383,13 +340,9 @@ fn texts(value: &toml::Value, list: bool) -> Result<Vec<String>, String> {
 
 /// The clap error of a value the config file `file` gave, restated with its key.
 fn invalid_value(cmd: &Command, path: &[String], file: &Path, e: &clap::Error) -> UsageError {
-    let key = flag_of(e)
-        .and_then(|long| {
-            find(cmd, path)?
-                .get_arguments()
-                .find(|a| a.get_long() == Some(long.as_str()))
-                .map(|a| format!("{}: ", a.get_id()))
-        })
+    let key = find(cmd, path)
+        .and_then(|leaf| arg_of(leaf, e))
+        .map(|a| format!("{}: ", a.get_id()))
         .unwrap_or_default();
     UsageError(anyhow::anyhow!(
         "the config file {} is not valid: {key}{}",
@@ -403,17 +356,18 @@ fn invalid_value(cmd: &Command, path: &[String], file: &Path, e: &clap::Error) -
     ))
 }
 
-/// The long flag (without `--`) a clap error is about.
-pub fn flag_of(error: &clap::Error) -> Option<String> {
+/// The argument of `cmd`'s subcommands, or of `cmd`, whose long flag a clap error is about.
+pub fn arg_of<'c>(cmd: &'c Command, error: &clap::Error) -> Option<&'c Arg> {
     let Some(clap::error::ContextValue::String(arg)) =
         error.get(clap::error::ContextKind::InvalidArg)
     else {
         return None;
     };
-    arg.trim_start_matches("--")
-        .split(['=', ' ', '['])
-        .next()
-        .map(str::to_owned)
+    let long = arg.trim_start_matches("--").split(['=', ' ', '[']).next();
+    let commands = cmd.get_subcommands().chain(std::iter::once(cmd));
+    commands
+        .flat_map(Command::get_arguments)
+        .find(|a| a.get_long() == long)
 }
 
 /// Where day files and quarantine records go.
@@ -439,10 +393,10 @@ impl LocationArgs {
     /// lies inside them is for the caller to check (drain's preflight, doctor's checklist).
     pub fn resolve(&self) -> Result<Locations, UsageError> {
         let dest = Location::parse(&self.dest)?;
-        let quarantine = match &self.quarantine {
-            Some(q) => Location::parse(q)?,
-            None => dest.quarantine_beside()?,
-        };
+        let quarantine = self
+            .quarantine
+            .as_deref()
+            .map_or_else(|| dest.quarantine_beside(), Location::parse)?;
         Ok(Locations { dest, quarantine })
     }
 }
@@ -503,7 +457,7 @@ impl QuarantineBodyArgs {
     /// Raw bodies when verbatim, else minimised with the personal keys (checked either way).
     pub fn resolve(&self) -> Result<BodyPolicy, UsageError> {
         let redaction = Redaction::new(self.personal_keys.clone()).map_err(|e| {
-            UsageError(anyhow::anyhow!(
+            UsageError::new(format_args!(
                 "--personal-key (S3EW_PERSONAL_KEYS, personal_keys): {e}"
             ))
         })?;
@@ -582,20 +536,18 @@ impl AwsArgs {
     pub fn resolve(&self) -> Result<StoreSettings, UsageError> {
         let aws = AwsSettings {
             max_attempts: self.max_attempts.max(1),
-            connect_timeout_secs: defaults::CONNECT_TIMEOUT_SECS,
             read_timeout_secs: self.read_timeout_secs.max(1),
             force_path_style: self.path_style,
+            ..AwsSettings::default()
         };
         let s3 = S3Settings {
-            bucket: String::new(),
-            prefix: String::new(),
             multipart_threshold_bytes: multipart_threshold(self.multipart_threshold_bytes)?,
             part_size_bytes: part_size(self.part_size_bytes, self.min_part_size_bytes)?,
-            part_concurrency: defaults::PART_CONCURRENCY,
             conflict_attempts: self.conflict_attempts.max(1),
             spool_memory_bytes: self.spool_memory_bytes,
             temp_dir: self.temp_dir.clone(),
             sort_memory_bytes: self.sort_memory_bytes.max(1),
+            ..S3Settings::default()
         };
         Ok(StoreSettings { aws, s3 })
     }
@@ -606,35 +558,46 @@ impl AwsArgs {
 /// accept smaller parts.
 fn part_size(bytes: u64, min: Option<u64>) -> Result<u64, UsageError> {
     let min = min.unwrap_or(s3::MIN_PART_BYTES).max(1);
-    if (min..=s3::MAX_PART_BYTES).contains(&bytes) {
-        return Ok(bytes);
-    }
-    Err(UsageError::new(format_args!(
-        "--part-size-bytes {bytes} (S3EW_PART_SIZE_BYTES, part_size_bytes in the config file): \
-         must be {min}..={} bytes ({} to 5 GiB): S3 refuses smaller parts (but the last) and \
-         larger ones",
-        s3::MAX_PART_BYTES,
-        if min == s3::MIN_PART_BYTES {
-            "5 MiB".to_owned()
-        } else {
-            format!("{min} bytes")
-        }
-    )))
+    let shown = if min == s3::MIN_PART_BYTES {
+        "5 MiB".to_owned()
+    } else {
+        format!("{min} bytes")
+    };
+    within(bytes, min..=s3::MAX_PART_BYTES, || {
+        format!(
+            "--part-size-bytes {bytes} (S3EW_PART_SIZE_BYTES, part_size_bytes in the config \
+             file): must be {min}..={} bytes ({shown} to 5 GiB): S3 refuses smaller parts (but \
+             the last) and larger ones",
+            s3::MAX_PART_BYTES
+        )
+    })
 }
 
 /// `--multipart-threshold-bytes`: at most 5 GiB, S3's largest PutObject (a day up to the
 /// threshold goes up in one). A threshold under the part size is accepted: a day just above it
 /// goes up as one part, which S3 accepts at any size as the last part.
 fn multipart_threshold(bytes: u64) -> Result<u64, UsageError> {
-    if bytes <= s3::MAX_PART_BYTES {
-        return Ok(bytes);
+    within(bytes, 0..=s3::MAX_PART_BYTES, || {
+        format!(
+            "--multipart-threshold-bytes {bytes} (S3EW_MULTIPART_THRESHOLD_BYTES, \
+             multipart_threshold_bytes in the config file): must be at most {} bytes (5 GiB): S3 \
+             refuses a single PutObject larger than that",
+            s3::MAX_PART_BYTES
+        )
+    })
+}
+
+/// `value` when it lies in `range`, else the usage error `message` says.
+fn within<T: PartialOrd>(
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    message: impl FnOnce() -> String,
+) -> Result<T, UsageError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(UsageError::new(message()))
     }
-    Err(UsageError::new(format_args!(
-        "--multipart-threshold-bytes {bytes} (S3EW_MULTIPART_THRESHOLD_BYTES, \
-         multipart_threshold_bytes in the config file): must be at most {} bytes (5 GiB): S3 \
-         refuses a single PutObject larger than that",
-        s3::MAX_PART_BYTES
-    )))
 }
 
 /// The archive an archive tool (verify, stats, backfill) works on.
@@ -657,11 +620,9 @@ pub struct ArchiveSettings {
 
 impl ArchiveArgs {
     pub fn resolve(&self) -> Result<ArchiveSettings, UsageError> {
-        let Some(dest) = &self.dest else {
-            return Err(UsageError::new(
-                "no archive: give --dest s3://BUCKET/PREFIX/ or DIR, set S3EW_DEST, or set dest in the --config file",
-            ));
-        };
+        let dest = self.dest.as_deref().ok_or_else(|| {
+            UsageError::new("no archive: give --dest s3://BUCKET/PREFIX/ or DIR, set S3EW_DEST, or set dest in the --config file")
+        })?;
         Ok(ArchiveSettings {
             location: Location::parse(dest)?,
             store: self.aws.resolve()?,
@@ -700,20 +661,16 @@ impl SqsArgs {
         queue_url: String,
         max_messages: Option<u64>,
     ) -> Result<SqsSettings, UsageError> {
-        let wait_secs = self.wait_secs;
-        if wait_secs > 20 {
-            return Err(UsageError::new(
-                "--wait-secs must be 0..=20 (SQS's longest long poll)",
-            ));
-        }
         Ok(SqsSettings {
             queue_url,
-            wait_secs,
+            wait_secs: within(self.wait_secs, 0..=20, || {
+                "--wait-secs must be 0..=20 (SQS's longest long poll)".into()
+            })?,
             receivers: self.receivers.max(1),
             visibility_timeout_secs: visibility_timeout(self.visibility_timeout_secs)?,
             follow: self.follow,
             max_messages,
-            delete_concurrency: defaults::DELETE_CONCURRENCY,
+            ..SqsSettings::default()
         })
     }
 
@@ -721,48 +678,42 @@ impl SqsArgs {
     /// its messages are written and deleted long before they could come back), in follow mode
     /// `--flush-secs`; `None` for a file read once.
     pub fn flush_secs(&self, sqs: &SqsSettings, from_queue: bool) -> Option<u64> {
-        let given = self.flush_secs;
-        if from_queue {
-            let cap = (sqs.visibility_timeout_secs / 2).max(1);
-            let default = if sqs.follow {
-                defaults::FOLLOW_FLUSH_SECS
-            } else {
-                cap
-            };
-            Some(given.unwrap_or(default).clamp(1, cap))
-        } else if sqs.follow {
-            Some(given.unwrap_or(defaults::FOLLOW_FLUSH_SECS).max(1))
+        let cap = if from_queue {
+            (sqs.visibility_timeout_secs / 2).max(1)
         } else {
-            None
-        }
+            u64::MAX
+        };
+        let default = if sqs.follow {
+            defaults::FOLLOW_FLUSH_SECS
+        } else {
+            cap
+        };
+        (from_queue || sqs.follow).then(|| self.flush_secs.unwrap_or(default).clamp(1, cap))
     }
 }
 
 /// `--visibility-timeout`: long enough for the heartbeat to extend it (see
 /// [`sqs::MIN_VISIBILITY_TIMEOUT_SECS`]), at most SQS's 12 hours.
 fn visibility_timeout(secs: u64) -> Result<u64, UsageError> {
-    let range = sqs::MIN_VISIBILITY_TIMEOUT_SECS..=sqs::MAX_VISIBILITY_TIMEOUT_SECS;
-    if range.contains(&secs) {
-        return Ok(secs);
-    }
-    Err(UsageError(anyhow::anyhow!(
-        "--visibility-timeout {secs}: must be {}..={} seconds; the heartbeat extends a message \
-         being written when a third of its timeout, at least 1 s, is left, and below {} s \
-         nothing is left for that extension and its retries (SQS allows at most 12 hours)",
-        range.start(),
-        range.end(),
-        range.start()
-    )))
+    let (min, max) = (
+        sqs::MIN_VISIBILITY_TIMEOUT_SECS,
+        sqs::MAX_VISIBILITY_TIMEOUT_SECS,
+    );
+    within(secs, min..=max, || {
+        format!(
+            "--visibility-timeout {secs}: must be {min}..={max} seconds; the heartbeat extends a \
+             message being written when a third of its timeout, at least 1 s, is left, and below \
+             {min} s nothing is left for that extension and its retries (SQS allows at most 12 \
+             hours)"
+        )
+    })
 }
 
 /// `--max-failed-blocks`: at least 1.
 pub fn max_failed_blocks(n: u32) -> Result<u32, UsageError> {
-    if n == 0 {
-        return Err(UsageError::new(
-            "--max-failed-blocks 0: must be at least 1 (the run stops after that many consecutive blocks in which every write failed)",
-        ));
-    }
-    Ok(n)
+    within(n, 1..=u32::MAX, || {
+        "--max-failed-blocks 0: must be at least 1 (the run stops after that many consecutive blocks in which every write failed)".into()
+    })
 }
 
 /// The most messages a drain reads: `given` (`--max-messages`, its variable or the config file)
@@ -791,7 +742,7 @@ impl MetricsArgs {
     pub fn resolve(&self, default: MetricsMode) -> Result<MetricsSettings, UsageError> {
         let namespace = self.metrics_namespace.clone();
         metrics::check_namespace(&namespace).map_err(|e| {
-            UsageError(anyhow::anyhow!(
+            UsageError::new(format_args!(
                 "--metrics-namespace (S3EW_METRICS_NAMESPACE) {namespace:?}: {e}"
             ))
         })?;

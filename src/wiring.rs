@@ -86,15 +86,6 @@ impl Wiring {
         )
     }
 
-    /// An S3 client when any of `locations` is on S3.
-    pub async fn s3_for(&self, locations: &[&Location]) -> Option<aws_sdk_s3::Client> {
-        if on_aws(None, locations) {
-            Some(self.s3().await)
-        } else {
-            None
-        }
-    }
-
     /// The source of messages `spec` names.
     pub async fn source(
         &self,
@@ -169,7 +160,6 @@ mod tests {
         let dir = Location::Dir("/nonexistent/days".into());
         let _days = w.day_store(&dir).await;
         let _quarantine = w.quarantine_store(&dir).await;
-        assert!(w.s3_for(&[&dir]).await.is_none());
         assert!(!w.sdk_loaded());
     }
 

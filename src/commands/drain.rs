@@ -219,13 +219,12 @@ pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
 /// Checks the locations, builds the adapters, drives the pipeline until drained or
 /// interrupted, then reports.
 pub async fn drain(settings: DrainSettings) -> anyhow::Result<Report> {
-    let locations = [&settings.dest, &settings.quarantine];
     let wiring = Wiring::new(&settings.store);
     crate::preflight::check_drain(
         &settings.source,
         &settings.dest,
         &settings.quarantine,
-        wiring.s3_for(&locations).await.as_ref(),
+        &wiring,
     )
     .await?;
     let mut source = wiring.source(&settings.source, &settings.sqs).await?;

@@ -54,22 +54,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Doctor(args) => {
             runtime.block_on(doctor::run(doctor::DoctorSettings::resolve(&args)?))
         }
-        Command::Backfill(args) => {
-            runtime.block_on(backfill::run(backfill::BackfillSettings::resolve(&args)?))
-        }
-        Command::Verify(args) => {
-            runtime.block_on(verify::run(verify::VerifySettings::resolve(&args)?))
-        }
-        Command::Stats(args) => runtime.block_on(stats::run(stats::StatsSettings::resolve(&args)?)),
-        Command::Compare(args) => {
-            runtime.block_on(compare::run(compare::CompareSettings::resolve(&args)?))
-        }
-        Command::Requeue(args) => {
-            runtime.block_on(requeue::run(requeue::RequeueSettings::resolve(&args)?))
-        }
-        Command::Quarantine(args) => runtime.block_on(quarantine::run(
-            quarantine::QuarantineSettings::resolve(&args)?,
-        )),
+        Command::Backfill(args) => runtime.block_on(backfill::run(*args)),
+        Command::Verify(args) => runtime.block_on(verify::run(*args)),
+        Command::Stats(args) => runtime.block_on(stats::run(*args)),
+        Command::Compare(args) => runtime.block_on(compare::run(*args)),
+        Command::Requeue(args) => runtime.block_on(requeue::run(*args)),
+        Command::Quarantine(args) => runtime.block_on(quarantine::run(*args)),
         Command::Lambda(args) => {
             runtime.block_on(lambda::run(lambda::LambdaSettings::resolve(&args)?))
         }

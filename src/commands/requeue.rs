@@ -30,7 +30,7 @@ use crate::adapters::aws::describe_sdk_error;
 use crate::adapters::sqs_batch::{self, Answer, EntryOutcome};
 use crate::core::quarantine::record_name;
 use crate::records::{inputs, preview, Input, Line, Record, RecordLines};
-use crate::settings::{exit, AwsArgs, StoreSettings, UsageError};
+use crate::settings::{AwsArgs, UsageError};
 use crate::wiring::Wiring;
 
 const AFTER_HELP: &str = "\
@@ -71,32 +71,6 @@ pub struct RequeueArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
-}
-
-/// What `requeue` sends where, resolved.
-#[derive(Debug, Clone)]
-pub struct RequeueSettings {
-    pub from: String,
-    pub to: String,
-    pub dry_run: bool,
-    pub store: StoreSettings,
-}
-
-impl RequeueSettings {
-    pub fn resolve(args: &RequeueArgs) -> Result<RequeueSettings, UsageError> {
-        if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
-            return Err(UsageError::new(format!(
-                "--to {}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
-                args.to
-            )));
-        }
-        Ok(RequeueSettings {
-            from: args.from.clone(),
-            to: args.to.clone(),
-            dry_run: args.dry_run,
-            store: args.aws.resolve()?,
-        })
-    }
 }
 
 /// SQS's limits on one SendMessageBatch call.
@@ -226,8 +200,15 @@ async fn read_input(input: &Input, ctx: &Wiring, sender: &mut Sender<'_>) -> any
 }
 
 /// Runs `requeue`; the value is the exit status.
-pub async fn run(args: RequeueSettings) -> anyhow::Result<i32> {
-    let ctx = Wiring::new(&args.store);
+pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
+    if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
+        return Err(UsageError::new(format!(
+            "--to {}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+            args.to
+        ))
+        .into());
+    }
+    let ctx = Wiring::new(&args.aws.resolve()?);
     let inputs = inputs(&args.from, &ctx).await?;
     let mut sender = Sender {
         sqs: if args.dry_run {
@@ -247,14 +228,12 @@ pub async fn run(args: RequeueSettings) -> anyhow::Result<i32> {
     sender.flush().await;
     let tally = sender.tally;
     eprint!("{}", summary(&args, inputs.len(), &tally));
-    Ok(if tally.failed.is_empty() && tally.unreadable.is_empty() {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(super::exit_status(
+        tally.failed.is_empty() && tally.unreadable.is_empty(),
+    ))
 }
 
-fn summary(args: &RequeueSettings, inputs: usize, tally: &Tally) -> String {
+fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
     let mut s = String::new();
     let whence = if inputs == 1 && !args.from.ends_with('/') {
         args.from.clone()

@@ -439,7 +439,8 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
             .into());
         }
     }
-    let (a, b) = (Location::parse(&args.a)?, Location::parse(&args.b)?);
+    let parse = |s: &str| Location::parse(s).map_err(UsageError::from);
+    let (a, b) = (parse(&args.a)?, parse(&args.b)?);
     let wiring = Wiring::new(&args.aws.resolve()?);
     let archives = [
         Archive {

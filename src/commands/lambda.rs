@@ -136,16 +136,14 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
     // One block per invocation: the failure brake has nothing to stop.
     let opts = DrainOptions {
         block_messages: records.len().max(1),
-        flush_secs: None,
         day_concurrency: 4,
-        max_messages: None,
-        dry_run: false,
         run_id: run_id.to_owned(),
         max_failed_blocks: u32::MAX,
         quarantine_body: quarantine_body.clone(),
+        ..DrainOptions::default()
     };
     let progress = Progress::default();
-    let report = match pipeline::drain(
+    let drained = pipeline::drain(
         &mut source,
         days,
         quarantine,
@@ -153,16 +151,12 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
         &opts,
         &progress,
         std::future::pending(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        // A batch source never fails to read; keep the contract anyway: nothing acknowledged.
-        Err(e) => {
-            tracing::error!(error = %e, "batch failed");
-            Report::default()
-        }
-    };
+    );
+    // A batch source never fails to read; keep the contract anyway: nothing acknowledged.
+    let report = drained.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "batch failed");
+        Report::default()
+    });
     let failed = records
         .iter()
         .enumerate()

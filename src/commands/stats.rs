@@ -23,6 +23,7 @@ use super::plural;
 use crate::archive::range_text;
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
+use crate::report::shorten;
 use crate::settings::{defaults, exit, ArchiveArgs};
 
 const AFTER_HELP: &str = "\
@@ -129,20 +130,17 @@ fn key_of(line: &[u8], by: By, day: DayKey) -> Option<String> {
 fn count_day(reader: &mut dyn BufRead, by: By, day: DayKey) -> io::Result<DayCounts> {
     let mut out = DayCounts::default();
     let mut buf = Vec::with_capacity(256);
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(out);
-        }
+    while reader.read_until(b'\n', &mut buf)? > 0 {
         let line = trim_line_end(&buf);
-        if line.is_empty() {
-            continue;
+        if !line.is_empty() {
+            match key_of(line, by, day) {
+                Some(k) => *out.counts.entry(k).or_default() += 1,
+                None => out.invalid += 1,
+            }
         }
-        match key_of(line, by, day) {
-            Some(k) => *out.counts.entry(k).or_default() += 1,
-            None => out.invalid += 1,
-        }
+        buf.clear();
     }
+    Ok(out)
 }
 
 /// Rows in output order.
@@ -173,14 +171,9 @@ fn bar(value: u64, max: u64, width: usize) -> String {
 
 fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<usize>) -> String {
     const KEY_MAX: usize = 60;
-    let shown = |k: &str| -> String {
-        if k.chars().count() > KEY_MAX {
-            let mut s: String = k.chars().take(KEY_MAX - 1).collect();
-            s.push('…');
-            s
-        } else {
-            k.to_owned()
-        }
+    let shown = |k: &str| match k.chars().count() {
+        n if n > KEY_MAX => shorten(k, KEY_MAX - 1),
+        _ => k.to_owned(),
     };
     let key_w = rows
         .iter()
@@ -205,14 +198,8 @@ fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<
     );
     let _ = writeln!(s, "{:<key_w$}  {:>count_w$}", by.as_str(), "count");
     for (k, n) in rows {
-        let key = shown(k);
-        let pad = key_w - key.chars().count();
-        let _ = writeln!(
-            s,
-            "{key}{:pad$}  {n:>count_w$}  {}",
-            "",
-            bar(*n, max, bar_w)
-        );
+        let (key, bar) = (shown(k), bar(*n, max, bar_w));
+        let _ = writeln!(s, "{key:<key_w$}  {n:>count_w$}  {bar}");
     }
     s
 }

@@ -157,12 +157,11 @@ fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
     let Value::Object(map) = value else {
         return Err((Kind::BadShape, "not a JSON object".into()));
     };
-    for key in map.keys() {
-        if !matches!(key.as_str(), "timestamp" | "channel" | "endpoint" | "event") {
-            return Err((Kind::BadShape, format!("unexpected field {key:?}")));
-        }
+    const FIELDS: [&str; 4] = ["timestamp", "channel", "endpoint", "event"];
+    if let Some(key) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err((Kind::BadShape, format!("unexpected field {key:?}")));
     }
-    for field in ["timestamp", "channel", "endpoint", "event"] {
+    for field in FIELDS {
         match map.get(field) {
             Some(Value::String(_)) => {}
             None if field == "endpoint" => {}
@@ -184,12 +183,9 @@ fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
 pub fn check_day(reader: &mut dyn BufRead, day: DayKey, cap: usize) -> io::Result<FileCheck> {
     let mut checker = DayChecker::new(day, cap);
     let mut buf = Vec::with_capacity(256);
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
+    while reader.read_until(b'\n', &mut buf)? > 0 {
         checker.line(&buf);
+        buf.clear();
     }
     Ok(checker.finish())
 }

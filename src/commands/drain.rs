@@ -198,7 +198,7 @@ pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
     let outcome = drain(settings).await;
     if outcome.is_err() {
         // One record with `Failures` 1, so the `Failures` alarm sees a run that never got going.
-        super::print_metrics(&metrics, &FATAL_COUNTS);
+        super::print_metrics(&metrics, &fatal_counts());
     }
     if let Some(path) = &metric_data {
         write_metric_data(path, &metrics.namespace, outcome.as_ref().ok());
@@ -274,7 +274,7 @@ fn publish(settings: &DrainSettings, report: &Report) -> anyhow::Result<()> {
 fn write_metric_data(path: &Path, namespace: &str, report: Option<&Report>) {
     let data = crate::metrics::MetricData {
         namespace: namespace.to_owned(),
-        counts: report.map_or(FATAL_COUNTS, FlushCounts::of_report),
+        counts: report.map_or_else(fatal_counts, FlushCounts::of_report),
         successful: report.is_some_and(|r| r.succeeded() && !r.dry_run),
     };
     let written = serde_json::to_vec_pretty(&data)
@@ -286,16 +286,12 @@ fn write_metric_data(path: &Path, namespace: &str, report: Option<&Report>) {
 }
 
 /// What a `drain` that could not run (exit status 3) counts: one failure.
-const FATAL_COUNTS: FlushCounts = FlushCounts {
-    received: 0,
-    kept: 0,
-    dropped: 0,
-    quarantined: 0,
-    deleted: 0,
-    failures: 1,
-    conflict_retries: 0,
-    duration_secs: 0.0,
-};
+fn fatal_counts() -> FlushCounts {
+    FlushCounts {
+        failures: 1,
+        ..FlushCounts::default()
+    }
+}
 
 /// The file `--github-summary` appends to: `GITHUB_STEP_SUMMARY`, which GitHub Actions sets in
 /// every step. None without the flag; a usage error with the flag but without the variable.

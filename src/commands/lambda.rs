@@ -82,11 +82,7 @@ impl Source for BatchSource {
         if self.pending.is_empty() {
             return Ok(Batch::Drained);
         }
-        let rest = if self.pending.len() > max {
-            self.pending.split_off(max)
-        } else {
-            Vec::new()
-        };
+        let rest = self.pending.split_off(max.min(self.pending.len()));
         Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
     }
 

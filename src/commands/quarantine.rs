@@ -351,13 +351,13 @@ async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Res
 
 /// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
 fn record_line(r: &crate::records::Record, width: usize) -> String {
-    let or_dash = |s: &str| {
+    fn or_dash(s: &str) -> &str {
         if s.is_empty() {
-            "-".to_owned()
+            "-"
         } else {
-            s.to_owned()
+            s
         }
-    };
+    }
     let head = format!(
         "{}  {}  {}  ",
         or_dash(&r.reason),

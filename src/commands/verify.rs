@@ -153,11 +153,11 @@ impl FileCheck {
 /// Checks one record line (trailing white space already stripped): `Err((kind, detail))` when
 /// it is not a record of the archive's shape or not dated `day`.
 fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
+    const FIELDS: [&str; 4] = ["timestamp", "channel", "endpoint", "event"];
     let value: Value = serde_json::from_slice(line).map_err(|e| (Kind::NotJson, e.to_string()))?;
     let Value::Object(map) = value else {
         return Err((Kind::BadShape, "not a JSON object".into()));
     };
-    const FIELDS: [&str; 4] = ["timestamp", "channel", "endpoint", "event"];
     if let Some(key) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err((Kind::BadShape, format!("unexpected field {key:?}")));
     }

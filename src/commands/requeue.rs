@@ -1,11 +1,9 @@
 //! `requeue`: sends quarantined message bodies back to a queue.
 //!
-//! Reads quarantine records (through `super::records`, shared with `quarantine list|show`),
-//! streamed, from one object (`s3://BUCKET/KEY`) or file, or from every `*.jsonl` object under a
-//! prefix (`s3://BUCKET/PREFIX/`) or file in a directory, in name order. Both layouts are read:
-//! one record per object, named by its identity (this version), and one object per run or
-//! block holding many records (earlier versions, still found in real buckets). Names starting
-//! with `.` (doctor's probe, temporary files) are skipped. Each `body` is sent unchanged with
+//! Reads quarantine records, streamed, through [`crate::records`] (both layouts; shared with
+//! `quarantine list|show`) from one object (`s3://BUCKET/KEY`) or file, or from every `*.jsonl`
+//! object under a prefix (`s3://BUCKET/PREFIX/`) or file in a directory, in name order. Each
+//! `body` is sent unchanged with
 //! SendMessageBatch: at most 10 entries and 256 KiB of bodies per call. Entries that fail are
 //! sent again as [`sqs_batch`] says (up to 4 attempts in all, with backoff), except those the
 //! queue refuses as the sender's fault (an invalid body); what still fails is listed with its

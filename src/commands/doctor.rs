@@ -310,20 +310,16 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     }
 
     // 5. The quarantine write probe.
-    match (&plan.quarantine, plan.write_probe) {
-        (Err(check), _) => checks.push(check.clone()),
-        (Ok(q), false) => checks.push(Check::skip(format!(
-            "quarantine write to {q} (use --write-probe)"
-        ))),
+    checks.push(match (&plan.quarantine, plan.write_probe) {
+        (Err(check), _) => check.clone(),
+        (Ok(q), false) => Check::skip(format!("quarantine write to {q} (use --write-probe)")),
         (Ok(Location::S3 { bucket, prefix }), true) if aws_ok => {
             let key = format!("{prefix}.doctor-probe-{}", crate::pipeline::new_run_id());
-            checks.push(write_probe_s3(&ctx.s3().await, bucket, &key).await);
+            write_probe_s3(&ctx.s3().await, bucket, &key).await
         }
-        (Ok(q @ Location::S3 { .. }), true) => {
-            checks.push(no_creds(&format!("quarantine write to {q}")));
-        }
-        (Ok(Location::Dir(dir)), true) => checks.push(check_dir("quarantine directory", dir)),
-    }
+        (Ok(q @ Location::S3 { .. }), true) => no_creds(&format!("quarantine write to {q}")),
+        (Ok(Location::Dir(dir)), true) => check_dir("quarantine directory", dir),
+    });
     checks
 }
 

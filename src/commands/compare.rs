@@ -431,13 +431,9 @@ async fn compare_day(
 
 /// Runs `compare`; the value is the exit status.
 pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
-    if let (Some(from), Some(to)) = (args.from, args.to) {
-        if from > to {
-            return Err(UsageError::new(format!(
-                "--from {from} is after --to {to}: give the earlier day to --from"
-            ))
-            .into());
-        }
+    if let Some((from, to)) = args.from.zip(args.to).filter(|(from, to)| from > to) {
+        let e = format!("--from {from} is after --to {to}: give the earlier day to --from");
+        return Err(UsageError::new(e).into());
     }
     let parse = |s: &str| Location::parse(s).map_err(UsageError::from);
     let (a, b) = (parse(&args.a)?, parse(&args.b)?);
@@ -458,42 +454,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         list(&archives[1], Side::B, args.from, args.to)
     )?;
     let days = pair_days(&listed_a, &listed_b);
-    // After the first error no new day is started, and the days in flight are read to their
-    // end before the error is returned: their reads run on blocking threads, which must not
-    // outlive the runtime.
-    let stopped = AtomicBool::new(false);
-    let (archives_ref, names_ref, show, stopped_ref) = (&archives, &names, args.show, &stopped);
-    let mut results = stream::iter(days.iter().copied())
-        .map(|(day, missing)| async move {
-            let outcome = match missing {
-                _ if stopped_ref.load(SeqCst) => None,
-                Some(side) => Some(DayOutcome::MissingIn(side)),
-                None => compare_day(archives_ref, names_ref, day, show).await?,
-            };
-            Ok::<_, CompareError>((day, outcome))
-        })
-        .buffered(args.concurrency.max(1));
-    let mut summary = Summary::default();
-    let mut json_days = Vec::new();
-    let mut covered: Option<(DayKey, DayKey)> = None;
-    while let Some(result) = results.next().await {
-        let (day, outcome) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                stopped.store(true, SeqCst);
-                while results.next().await.is_some() {}
-                return Err(e.into());
-            }
-        };
-        let Some(outcome) = outcome else { continue };
-        summary.add(&outcome);
-        covered = Some(covered.map_or((day, day), |(first, _)| (first, day)));
-        if args.json {
-            json_days.push(day_json(day, &outcome, &names));
-        } else {
-            print!("{}", day_text(day, &outcome, &names, args.verbose));
-        }
-    }
+    let (summary, json_days, covered) = walk(&archives, &names, &days, &args).await?;
     let from = args.from.or(covered.map(|c| c.0));
     let to = args.to.or(covered.map(|c| c.1));
     if args.json {
@@ -519,6 +480,52 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(super::exit_status(summary.all_equal()))
+}
+
+/// Compares `days` `--concurrency` at a time, printing each day's text (or keeping its JSON)
+/// in date order; the summary, the JSON days and the first and last day compared.
+async fn walk(
+    archives: &[Archive; 2],
+    names: &Names,
+    days: &[(DayKey, Option<Side>)],
+    args: &CompareArgs,
+) -> Result<(Summary, Vec<DayJson>, Option<(DayKey, DayKey)>), CompareError> {
+    // After the first error no new day is started, and the days in flight are read to their
+    // end before the error is returned: their reads run on blocking threads, which must not
+    // outlive the runtime.
+    let stopped = &AtomicBool::new(false);
+    let mut results = stream::iter(days.iter().copied())
+        .map(|(day, missing)| async move {
+            let outcome = match missing {
+                _ if stopped.load(SeqCst) => None,
+                Some(side) => Some(DayOutcome::MissingIn(side)),
+                None => compare_day(archives, names, day, args.show).await?,
+            };
+            Ok::<_, CompareError>((day, outcome))
+        })
+        .buffered(args.concurrency.max(1));
+    let mut summary = Summary::default();
+    let mut json_days = Vec::new();
+    let mut covered: Option<(DayKey, DayKey)> = None;
+    while let Some(result) = results.next().await {
+        let (day, outcome) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                stopped.store(true, SeqCst);
+                while results.next().await.is_some() {}
+                return Err(e);
+            }
+        };
+        let Some(outcome) = outcome else { continue };
+        summary.add(&outcome);
+        covered = Some(covered.map_or((day, day), |(first, _)| (first, day)));
+        if args.json {
+            json_days.push(day_json(day, &outcome, names));
+        } else {
+            print!("{}", day_text(day, &outcome, names, args.verbose));
+        }
+    }
+    Ok((summary, json_days, covered))
 }
 
 #[cfg(test)]

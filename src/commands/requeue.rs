@@ -259,17 +259,17 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
             plural(tally.records, "record", "records"),
         );
     } else {
+        let calls = plural(
+            tally.calls,
+            "SendMessageBatch call",
+            "SendMessageBatch calls",
+        );
         let _ = writeln!(
             s,
-            "read {} from {whence}: sent {}, failed {} ({}){duplicates}",
+            "read {} from {whence}: sent {}, failed {} ({calls}){duplicates}",
             plural(tally.records, "record", "records"),
             tally.sent,
             tally.failed.len(),
-            plural(
-                tally.calls,
-                "SendMessageBatch call",
-                "SendMessageBatch calls"
-            )
         );
     }
     for (id, why) in tally.failed.iter().take(20) {
@@ -282,11 +282,8 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
         let _ = writeln!(s, "  {at} is not a quarantine record: {why}");
     }
     if tally.unreadable.len() > 20 {
-        let _ = writeln!(
-            s,
-            "  ... and {} more unreadable lines",
-            tally.unreadable.len() - 20
-        );
+        let more = tally.unreadable.len() - 20;
+        let _ = writeln!(s, "  ... and {more} more unreadable lines");
     }
     s
 }

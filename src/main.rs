@@ -50,14 +50,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Drain(a) => drain::run(drain::DrainSettings::resolve(&a)?).await,
         Command::Doctor(a) => doctor::run(doctor::DoctorSettings::resolve(&a)?).await,
-        Command::Backfill(a) => backfill::run(backfill::BackfillSettings::resolve(&a)?).await,
-        Command::Verify(a) => verify::run(verify::VerifySettings::resolve(&a)?).await,
-        Command::Stats(a) => stats::run(stats::StatsSettings::resolve(&a)?).await,
-        Command::Compare(a) => compare::run(compare::CompareSettings::resolve(&a)?).await,
-        Command::Requeue(a) => requeue::run(requeue::RequeueSettings::resolve(&a)?).await,
-        Command::Quarantine(a) => {
-            quarantine::run(quarantine::QuarantineSettings::resolve(&a)?).await
-        }
+        Command::Backfill(a) => backfill::run(*a).await,
+        Command::Verify(a) => verify::run(*a).await,
+        Command::Stats(a) => stats::run(*a).await,
+        Command::Compare(a) => compare::run(*a).await,
+        Command::Requeue(a) => requeue::run(*a).await,
+        Command::Quarantine(a) => quarantine::run(*a).await,
         Command::Lambda(a) => lambda::run(lambda::LambdaSettings::resolve(&a)?).await,
         Command::Completions(a) => {
             cli::write_completions(a.shell, &mut std::io::stdout());

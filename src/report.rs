@@ -526,7 +526,7 @@ pub fn markdown_cell(s: &str) -> String {
 }
 
 /// `s` cut to at most `max` characters, with `…` when cut.
-fn shorten(s: &str, max: usize) -> String {
+pub(crate) fn shorten(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),

@@ -23,10 +23,10 @@ use serde::Serialize;
 use super::plural;
 use crate::adapters::metrics_log::MetricsLogSource;
 use crate::adapters::{DayReader, DayStore, DestError, QuarantineStore, Recorded};
-use crate::core::{DayKey, MergeStats, QuarantineRecord, Rules};
+use crate::core::{DayKey, MergeStats, QuarantineRecord};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
-use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, RuleArgs, UsageError};
+use crate::settings::{defaults, ArchiveArgs, RuleArgs, UsageError};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -84,42 +84,6 @@ pub struct BackfillArgs {
     pub archive: ArchiveArgs,
 }
 
-/// What `backfill` does, resolved.
-#[derive(Debug, Clone)]
-pub struct BackfillSettings {
-    pub source: PathBuf,
-    pub tz: jiff::tz::TimeZone,
-    pub hostname: String,
-    pub report: Option<PathBuf>,
-    pub dry_run: bool,
-    pub block_lines: usize,
-    pub day_concurrency: usize,
-    pub rules: Rules,
-    pub archive: ArchiveSettings,
-}
-
-impl BackfillSettings {
-    pub fn resolve(args: &BackfillArgs) -> Result<BackfillSettings, UsageError> {
-        let tz = jiff::tz::TimeZone::get(&args.tz).map_err(|e| {
-            UsageError::new(format!(
-                "--tz {}: not a time zone of the tz database ({e})",
-                args.tz
-            ))
-        })?;
-        Ok(BackfillSettings {
-            source: args.source.clone(),
-            tz,
-            hostname: args.hostname.clone(),
-            report: args.report.clone(),
-            dry_run: args.dry_run,
-            block_lines: args.block_lines.max(1),
-            day_concurrency: args.day_concurrency.max(1),
-            rules: args.rules.resolve()?,
-            archive: args.archive.resolve()?,
-        })
-    }
-}
-
 /// The `--report` object: drain's report plus the skipped lines.
 #[derive(Debug, Serialize)]
 struct BackfillReport<'a> {
@@ -168,9 +132,10 @@ impl QuarantineStore for ListedQuarantine {
     }
 }
 
-/// A day store that only previews (`--dry-run`), so the rest of the pipeline runs as usual.
+/// A day store that only previews when `.1` (`--dry-run`), so the rest of the pipeline runs as
+/// usual.
 #[derive(Debug)]
-pub struct Preview<'a, D>(pub &'a D);
+pub struct Preview<'a, D>(pub &'a D, pub bool);
 
 impl<D: DayStore> DayStore for Preview<'_, D> {
     async fn merge_day(
@@ -178,7 +143,11 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
     ) -> Result<MergeStats, DestError> {
-        self.0.preview_day(day, lines).await
+        if self.1 {
+            self.0.preview_day(day, lines).await
+        } else {
+            self.0.merge_day(day, lines).await
+        }
     }
     async fn preview_day(
         &self,
@@ -190,6 +159,9 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
     fn requests(&self) -> BTreeMap<String, u64> {
         self.0.requests()
     }
+    fn conflict_retries(&self) -> u64 {
+        self.0.conflict_retries()
+    }
     async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
         self.0.list_days().await
     }
@@ -197,60 +169,51 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
         self.0.open_day(day).await
     }
     /// Previewing writes nothing: a rewrite is not done either.
-    async fn rewrite_day(&self, _day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        Ok(None)
+    async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
+        if self.1 {
+            return Ok(None);
+        }
+        self.0.rewrite_day(day).await
     }
 }
 
 /// Runs `backfill`; the value is the exit status.
-pub async fn run(settings: BackfillSettings) -> anyhow::Result<i32> {
-    let archive = crate::wiring::open_archive(&settings.archive).await;
-    let mut source = MetricsLogSource::open(
-        &settings.source,
-        settings.tz.clone(),
-        settings.hostname.clone(),
-    )?;
+pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
+    let tz = jiff::tz::TimeZone::get(&args.tz).map_err(|e| {
+        let tz = &args.tz;
+        UsageError::new(format!(
+            "--tz {tz}: not a time zone of the tz database ({e})"
+        ))
+    })?;
+    let rules = args.rules.resolve()?;
+    let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
+    let mut source = MetricsLogSource::open(&args.source, tz, args.hostname.clone())?;
     let quarantine = ListedQuarantine::default();
     let options = DrainOptions {
-        block_messages: settings.block_lines,
-        day_concurrency: settings.day_concurrency,
+        block_messages: args.block_lines.max(1),
+        day_concurrency: args.day_concurrency.max(1),
         // Previewing is the store's business (Preview), so quarantined lines are still listed.
         dry_run: false,
         max_failed_blocks: u32::MAX,
         ..DrainOptions::default()
     };
-    let progress = Progress::default();
-    let mut report = if settings.dry_run {
-        let days = Preview(&archive.store);
-        pipeline::drain(
-            &mut source,
-            &days,
-            &quarantine,
-            &settings.rules,
-            &options,
-            &progress,
-            std::future::pending(),
-        )
-        .await?
-    } else {
-        pipeline::drain(
-            &mut source,
-            &archive.store,
-            &quarantine,
-            &settings.rules,
-            &options,
-            &progress,
-            std::future::pending(),
-        )
-        .await?
-    };
-    report.dry_run = settings.dry_run;
+    let mut report = pipeline::drain(
+        &mut source,
+        &Preview(&archive.store, args.dry_run),
+        &quarantine,
+        &rules,
+        &options,
+        &Progress::default(),
+        std::future::pending(),
+    )
+    .await?;
+    report.dry_run = args.dry_run;
     report.quarantine_location = None;
     report.quarantine_written = 0;
     report.deleted = 0;
     let quarantined = quarantine.lines();
     eprint!("{}", summary(&report, source.skipped(), &quarantined));
-    if let Some(path) = &settings.report {
+    if let Some(path) = &args.report {
         super::write_report(
             path,
             &BackfillReport {
@@ -261,11 +224,7 @@ pub async fn run(settings: BackfillSettings) -> anyhow::Result<i32> {
             },
         )?;
     }
-    Ok(if report.succeeded() {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(super::exit_status(report.succeeded()))
 }
 
 /// Line numbers, the first 20 of them, then a count.

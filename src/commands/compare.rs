@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use clap::Args;
 use futures::stream::{self, StreamExt};
@@ -23,10 +24,10 @@ use serde::Serialize;
 use super::plural;
 use crate::adapters::{DayStore as _, DestError};
 use crate::archive::{range_text, Archive};
-use crate::core::compare::{compare_sorted, DayComparison, Diff, Disorder, Side};
+use crate::core::compare::{compare_sorted, DayComparison, Disorder, ReadError, Side};
 use crate::core::DayKey;
 use crate::location::Location;
-use crate::settings::{defaults, exit, AwsArgs, StoreSettings, UsageError};
+use crate::settings::{defaults, AwsArgs, UsageError};
 use crate::wiring::Wiring;
 
 const AFTER_HELP: &str = "\
@@ -76,43 +77,6 @@ pub struct CompareArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub aws: AwsArgs,
-}
-
-/// What `compare` compares, resolved.
-#[derive(Debug, Clone)]
-pub struct CompareSettings {
-    pub a: Location,
-    pub b: Location,
-    pub store: StoreSettings,
-    pub from: Option<DayKey>,
-    pub to: Option<DayKey>,
-    pub show: usize,
-    pub json: bool,
-    pub verbose: bool,
-    pub concurrency: usize,
-}
-
-impl CompareSettings {
-    pub fn resolve(args: &CompareArgs) -> Result<CompareSettings, UsageError> {
-        if let (Some(from), Some(to)) = (args.from, args.to) {
-            if from > to {
-                return Err(UsageError::new(format!(
-                    "--from {from} is after --to {to}: give the earlier day to --from"
-                )));
-            }
-        }
-        Ok(CompareSettings {
-            a: Location::parse(&args.a)?,
-            b: Location::parse(&args.b)?,
-            store: args.aws.resolve()?,
-            from: args.from,
-            to: args.to,
-            show: args.show,
-            json: args.json,
-            verbose: args.verbose,
-            concurrency: args.concurrency.max(1),
-        })
-    }
 }
 
 /// A side that cannot be used (exit status 3).
@@ -193,19 +157,13 @@ pub struct Names {
 impl Names {
     fn of(archives: &[Archive; 2]) -> Names {
         Names {
-            location: [
-                archives[0].location.to_string(),
-                archives[1].location.to_string(),
-            ],
-            prefix: [archives[0].location_prefix(), archives[1].location_prefix()],
+            location: archives.each_ref().map(|a| a.location.to_string()),
+            prefix: archives.each_ref().map(Archive::location_prefix),
         }
     }
 
     fn index(side: Side) -> usize {
-        match side {
-            Side::A => 0,
-            Side::B => 1,
-        }
+        usize::from(side == Side::B)
     }
 
     fn key(&self, side: Side, day: DayKey) -> String {
@@ -347,7 +305,7 @@ enum OutcomeJson {
         first_only_in_b: Vec<String>,
     },
     Unsortable {
-        side: &'static str,
+        side: String,
         key: String,
         line: u64,
         problem: &'static str,
@@ -369,28 +327,19 @@ fn day_json(day: DayKey, outcome: &DayOutcome, names: &Names) -> DayJson {
         DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => {
             OutcomeJson::Equal { in_both: d.in_both }
         }
-        DayOutcome::Compared(DayComparison::Compared(Diff {
-            in_both,
-            only_in_a,
-            only_in_b,
-            first_only_in_a,
-            first_only_in_b,
-        })) => OutcomeJson::Differ {
-            in_both: *in_both,
-            only_in_a: *only_in_a,
-            only_in_b: *only_in_b,
-            first_only_in_a: text(first_only_in_a),
-            first_only_in_b: text(first_only_in_b),
+        DayOutcome::Compared(DayComparison::Compared(d)) => OutcomeJson::Differ {
+            in_both: d.in_both,
+            only_in_a: d.only_in_a,
+            only_in_b: d.only_in_b,
+            first_only_in_a: text(&d.first_only_in_a),
+            first_only_in_b: text(&d.first_only_in_b),
         },
         DayOutcome::Compared(DayComparison::Unsorted {
             side,
             line,
             disorder,
         }) => OutcomeJson::Unsortable {
-            side: match side {
-                Side::A => "a",
-                Side::B => "b",
-            },
+            side: side.name().to_lowercase(),
             key: names.key(*side, day),
             line: *line,
             problem: match disorder {
@@ -448,8 +397,7 @@ async fn compare_day(
     show: usize,
 ) -> Result<Option<DayOutcome>, CompareError> {
     let open = |side: Side| async move {
-        let i = Names::index(side);
-        archives[i]
+        archives[Names::index(side)]
             .store
             .open_day(day)
             .await
@@ -462,39 +410,42 @@ async fn compare_day(
         (None, Some(_)) => return Ok(Some(DayOutcome::MissingIn(Side::A))),
         (Some(_), None) => return Ok(Some(DayOutcome::MissingIn(Side::B))),
     };
-    let walked = match tokio::task::spawn_blocking(move || compare_sorted(a, b, show)).await {
-        Ok(walked) => walked,
-        Err(join) => {
-            return Err(CompareError::Read {
+    let walked = tokio::task::spawn_blocking(move || compare_sorted(a, b, show))
+        .await
+        .unwrap_or_else(|join| {
+            let error = std::io::Error::other(format!("the comparison stopped: {join}"));
+            Err(ReadError {
                 side: Side::A,
-                key: names.key(Side::A, day),
                 line: 0,
-                error: std::io::Error::other(format!("the comparison stopped: {join}")),
+                error,
             })
-        }
-    };
-    match walked {
-        Ok(c) => Ok(Some(DayOutcome::Compared(c))),
-        Err(e) => Err(CompareError::Read {
-            side: e.side,
-            key: names.key(e.side, day),
-            line: e.line,
-            error: e.error,
-        }),
-    }
+        });
+    let c = walked.map_err(|e| CompareError::Read {
+        side: e.side,
+        key: names.key(e.side, day),
+        line: e.line,
+        error: e.error,
+    })?;
+    Ok(Some(DayOutcome::Compared(c)))
 }
 
 /// Runs `compare`; the value is the exit status.
-pub async fn run(args: CompareSettings) -> anyhow::Result<i32> {
-    let wiring = Wiring::new(&args.store);
+pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
+    if let Some((from, to)) = args.from.zip(args.to).filter(|(from, to)| from > to) {
+        let e = format!("--from {from} is after --to {to}: give the earlier day to --from");
+        return Err(UsageError::new(e).into());
+    }
+    let parse = |s: &str| Location::parse(s).map_err(UsageError::from);
+    let (a, b) = (parse(&args.a)?, parse(&args.b)?);
+    let wiring = Wiring::new(&args.aws.resolve()?);
     let archives = [
         Archive {
-            store: wiring.day_store(&args.a).await,
-            location: args.a.clone(),
+            store: wiring.day_store(&a).await,
+            location: a,
         },
         Archive {
-            store: wiring.day_store(&args.b).await,
-            location: args.b.clone(),
+            store: wiring.day_store(&b).await,
+            location: b,
         },
     ];
     let names = Names::of(&archives);
@@ -503,42 +454,7 @@ pub async fn run(args: CompareSettings) -> anyhow::Result<i32> {
         list(&archives[1], Side::B, args.from, args.to)
     )?;
     let days = pair_days(&listed_a, &listed_b);
-    // After the first error no new day is started, and the days in flight are read to their
-    // end before the error is returned: their reads run on blocking threads, which must not
-    // outlive the runtime.
-    let stopped = std::sync::atomic::AtomicBool::new(false);
-    let (archives_ref, names_ref, show, stopped_ref) = (&archives, &names, args.show, &stopped);
-    let mut results = stream::iter(days.iter().copied())
-        .map(|(day, missing)| async move {
-            let outcome = match missing {
-                _ if stopped_ref.load(std::sync::atomic::Ordering::SeqCst) => None,
-                Some(side) => Some(DayOutcome::MissingIn(side)),
-                None => compare_day(archives_ref, names_ref, day, show).await?,
-            };
-            Ok::<_, CompareError>((day, outcome))
-        })
-        .buffered(args.concurrency);
-    let mut summary = Summary::default();
-    let mut json_days = Vec::new();
-    let mut covered: Option<(DayKey, DayKey)> = None;
-    while let Some(result) = results.next().await {
-        let (day, outcome) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
-                while results.next().await.is_some() {}
-                return Err(e.into());
-            }
-        };
-        let Some(outcome) = outcome else { continue };
-        summary.add(&outcome);
-        covered = Some(covered.map_or((day, day), |(first, _)| (first, day)));
-        if args.json {
-            json_days.push(day_json(day, &outcome, &names));
-        } else {
-            print!("{}", day_text(day, &outcome, &names, args.verbose));
-        }
-    }
+    let (summary, json_days, covered) = walk(&archives, &names, &days, &args).await?;
     let from = args.from.or(covered.map(|c| c.0));
     let to = args.to.or(covered.map(|c| c.1));
     if args.json {
@@ -563,16 +479,59 @@ pub async fn run(args: CompareSettings) -> anyhow::Result<i32> {
             summary_text(&summary, &names, &range_text(from, to), &empty)
         );
     }
-    Ok(if summary.all_equal() {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(super::exit_status(summary.all_equal()))
+}
+
+/// Compares `days` `--concurrency` at a time, printing each day's text (or keeping its JSON)
+/// in date order; the summary, the JSON days and the first and last day compared.
+async fn walk(
+    archives: &[Archive; 2],
+    names: &Names,
+    days: &[(DayKey, Option<Side>)],
+    args: &CompareArgs,
+) -> Result<(Summary, Vec<DayJson>, Option<(DayKey, DayKey)>), CompareError> {
+    // After the first error no new day is started, and the days in flight are read to their
+    // end before the error is returned: their reads run on blocking threads, which must not
+    // outlive the runtime.
+    let stopped = &AtomicBool::new(false);
+    let mut results = stream::iter(days.iter().copied())
+        .map(|(day, missing)| async move {
+            let outcome = match missing {
+                _ if stopped.load(SeqCst) => None,
+                Some(side) => Some(DayOutcome::MissingIn(side)),
+                None => compare_day(archives, names, day, args.show).await?,
+            };
+            Ok::<_, CompareError>((day, outcome))
+        })
+        .buffered(args.concurrency.max(1));
+    let mut summary = Summary::default();
+    let mut json_days = Vec::new();
+    let mut covered: Option<(DayKey, DayKey)> = None;
+    while let Some(result) = results.next().await {
+        let (day, outcome) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                stopped.store(true, SeqCst);
+                while results.next().await.is_some() {}
+                return Err(e);
+            }
+        };
+        let Some(outcome) = outcome else { continue };
+        summary.add(&outcome);
+        covered = Some(covered.map_or((day, day), |(first, _)| (first, day)));
+        if args.json {
+            json_days.push(day_json(day, &outcome, names));
+        } else {
+            print!("{}", day_text(day, &outcome, names, args.verbose));
+        }
+    }
+    Ok((summary, json_days, covered))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::compare::Diff;
 
     fn day() -> DayKey {
         "20261127".parse().unwrap()

@@ -25,9 +25,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::BucketVersioningStatus;
+use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
 use aws_sdk_sqs::types::QueueAttributeName;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use clap::Args;
 
 use crate::adapters::aws::describe_sdk_error;
@@ -108,36 +111,21 @@ pub struct Check {
 }
 
 impl Check {
+    fn new(status: Status, what: impl Into<String>, fix: Option<String>) -> Check {
+        let what = what.into();
+        Check { status, what, fix }
+    }
     pub fn ok(what: impl Into<String>) -> Check {
-        Check {
-            status: Status::Ok,
-            what: what.into(),
-            fix: None,
-        }
+        Check::new(Status::Ok, what, None)
     }
-
     pub fn warn(what: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check {
-            status: Status::Warn,
-            what: what.into(),
-            fix: Some(fix.into()),
-        }
+        Check::new(Status::Warn, what, Some(fix.into()))
     }
-
     pub fn fail(what: impl Into<String>, fix: impl Into<String>) -> Check {
-        Check {
-            status: Status::Fail,
-            what: what.into(),
-            fix: Some(fix.into()),
-        }
+        Check::new(Status::Fail, what, Some(fix.into()))
     }
-
     pub fn skip(what: impl Into<String>) -> Check {
-        Check {
-            status: Status::Skip,
-            what: what.into(),
-            fix: None,
-        }
+        Check::new(Status::Skip, what, None)
     }
 }
 
@@ -234,9 +222,8 @@ impl DoctorSettings {
                 "give --quarantine (or S3EW_QUARANTINE) a location outside the day files, e.g. quarantine/ beside them",
             )),
         };
-        let source = args.source.clone();
         Ok(DoctorSettings {
-            source: source.as_deref().map(SourceSpec::parse),
+            source: args.source.as_deref().map(SourceSpec::parse),
             dest: at.dest,
             quarantine,
             write_probe: args.write_probe,
@@ -323,21 +310,28 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     }
 
     // 5. The quarantine write probe.
-    match (&plan.quarantine, plan.write_probe) {
-        (Err(check), _) => checks.push(check.clone()),
-        (Ok(q), false) => checks.push(Check::skip(format!(
-            "quarantine write to {q} (use --write-probe)"
-        ))),
+    checks.push(match (&plan.quarantine, plan.write_probe) {
+        (Err(check), _) => check.clone(),
+        (Ok(q), false) => Check::skip(format!("quarantine write to {q} (use --write-probe)")),
         (Ok(Location::S3 { bucket, prefix }), true) if aws_ok => {
             let key = format!("{prefix}.doctor-probe-{}", crate::pipeline::new_run_id());
-            checks.push(write_probe_s3(&ctx.s3().await, bucket, &key).await);
+            write_probe_s3(&ctx.s3().await, bucket, &key).await
         }
-        (Ok(q @ Location::S3 { .. }), true) => {
-            checks.push(no_creds(&format!("quarantine write to {q}")));
-        }
-        (Ok(Location::Dir(dir)), true) => checks.push(check_dir("quarantine directory", dir)),
-    }
+        (Ok(q @ Location::S3 { .. }), true) => no_creds(&format!("quarantine write to {q}")),
+        (Ok(Location::Dir(dir)), true) => check_dir("quarantine directory", dir),
+    });
     checks
+}
+
+/// [`problem_of`], with the call's own not-found error (`missing`) as [`Problem::Missing`].
+fn problem_or<E>(err: &SdkError<E, HttpResponse>, missing: fn(&E) -> bool) -> Problem
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match err {
+        SdkError::ServiceError(se) if missing(se.err()) => Problem::Missing,
+        _ => problem_of(err),
+    }
 }
 
 /// Shows `AKIA…WXYZ`: enough to tell keys apart, not the whole key.
@@ -417,12 +411,7 @@ async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<
         }
         Err(e) => e,
     };
-    let missing = matches!(&err, SdkError::ServiceError(se) if se.err().is_queue_does_not_exist());
-    let problem = if missing {
-        Problem::Missing
-    } else {
-        problem_of(&err)
-    };
+    let problem = problem_or(&err, GetQueueAttributesError::is_queue_does_not_exist);
     let arn = queue_arn_from_url(url, region).unwrap_or_else(|| "the queue's ARN".to_owned());
     let region_hint = match queue_url_region(url) {
         Some(r) if r != region => {
@@ -482,8 +471,7 @@ async fn check_dlq_retention(
         }
         Err(e) => e,
     };
-    let missing = matches!(&err, SdkError::ServiceError(se) if se.err().is_queue_does_not_exist());
-    match if missing { Problem::Missing } else { problem_of(&err) } {
+    match problem_or(&err, GetQueueAttributesError::is_queue_does_not_exist) {
         Problem::Missing => Check::warn(
             format!("dead-letter queue {dlq}: does not exist ({dlq_url}), so messages that keep failing have nowhere to go"),
             format!("create it (aws sqs create-queue --queue-name {} --attributes MessageRetentionPeriod={MAX_RETENTION_SECS}), or point the queue's RedrivePolicy at one that exists", dlq.name),
@@ -532,19 +520,12 @@ async fn check_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Check {
     }
 }
 
-fn wrong_region_fix(bucket: &str, region: &str, found: Option<&String>) -> String {
-    match found {
-        Some(r) => format!("bucket {bucket} is in {r}, the client uses {region}: set AWS_REGION={r} (the queue must be in the same region)"),
-        None => format!("bucket {bucket} is not in {region}: set AWS_REGION to the bucket's region"),
-    }
-}
-
 async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, region: &str) -> Check {
     let Err(err) = s3.head_bucket().bucket(bucket).send().await else {
         return Check::ok(format!("bucket {bucket}: exists (HeadBucket)"));
     };
     let arn = bucket_arn(bucket);
-    match problem_of(&err) {
+    match &problem_of(&err) {
         Problem::Missing => Check::fail(
             format!("bucket {bucket}: does not exist (HeadBucket answered 404)"),
             "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
@@ -565,10 +546,13 @@ async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, regio
             ),
         },
         p @ Problem::BadCredentials(_) => Check::fail(format!("bucket {bucket}: {p}"), FIX_CREDENTIALS),
-        Problem::WrongRegion(found) => Check::fail(
-            format!("bucket {bucket}: {}", Problem::WrongRegion(found.clone())),
-            wrong_region_fix(bucket, region, found.as_ref()),
-        ),
+        p @ Problem::WrongRegion(found) => {
+            let fix = match found {
+                Some(r) => format!("bucket {bucket} is in {r}, the client uses {region}: set AWS_REGION={r} (the queue must be in the same region)"),
+                None => format!("bucket {bucket} is not in {region}: set AWS_REGION to the bucket's region"),
+            };
+            Check::fail(format!("bucket {bucket}: {p}"), fix)
+        }
         Problem::Other(detail) => Check::fail(
             format!("bucket {bucket}: HeadBucket failed: {detail}"),
             format!("check that the S3 endpoint is reachable and that AWS_REGION (now {region}), AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 and --path-style are right"),
@@ -589,13 +573,7 @@ async fn check_day_read(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, key
         }
         Err(e) => e,
     };
-    let missing = matches!(&err, SdkError::ServiceError(se) if se.err().is_no_such_key());
-    let problem = if missing {
-        Problem::Missing
-    } else {
-        problem_of(&err)
-    };
-    match problem {
+    match problem_or(&err, GetObjectError::is_no_such_key) {
         Problem::Missing => Check::ok(format!(
             "day file {location}: missing (404): fine, the first run of the day creates it"
         )),
@@ -629,11 +607,9 @@ async fn write_probe_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Che
             "quarantine write: created {location} (empty, If-None-Match: *); left in place: the writer's policy has no s3:DeleteObject, delete it by hand if you like"
         ));
     };
-    let prefix = key.rsplit_once('/').map_or("", |(p, _)| p);
-    let prefix = if prefix.is_empty() {
-        String::new()
-    } else {
-        format!("{prefix}/")
+    let prefix = match key.rsplit_once('/') {
+        Some((p, _)) if !p.is_empty() => format!("{p}/"),
+        _ => String::new(),
     };
     match problem_of(&err) {
         Problem::Denied => Check::fail(

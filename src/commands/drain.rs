@@ -159,7 +159,10 @@ impl DrainSettings {
             .flush_secs(&sqs, matches!(source, SourceSpec::Sqs(_)));
         Ok(DrainSettings {
             options: DrainOptions {
-                block_messages: block_messages(args.block_messages)?,
+                block_messages: match args.block_messages {
+                    0 => return Err(UsageError::new("--block-messages must be at least 1")),
+                    n => n,
+                },
                 flush_secs,
                 day_concurrency: args.day_concurrency.max(1),
                 max_messages,
@@ -187,13 +190,6 @@ impl DrainSettings {
     }
 }
 
-fn block_messages(n: usize) -> Result<usize, UsageError> {
-    if n == 0 {
-        return Err(UsageError::new("--block-messages must be at least 1"));
-    }
-    Ok(n)
-}
-
 /// Runs `drain` and publishes its outcome; the exit status.
 pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
     let github = settings.github_summary.clone();
@@ -201,7 +197,8 @@ pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
     let metric_data = settings.metric_data.clone();
     let outcome = drain(settings).await;
     if outcome.is_err() {
-        print_fatal_metrics(&metrics);
+        // One record with `Failures` 1, so the `Failures` alarm sees a run that never got going.
+        super::print_metrics(&metrics, &fatal_counts());
     }
     if let Some(path) = &metric_data {
         write_metric_data(path, &metrics.namespace, outcome.as_ref().ok());
@@ -209,11 +206,7 @@ pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
     if let (Some(path), Err(e)) = (&github, &outcome) {
         publish_github_fatal(path, e);
     }
-    Ok(if outcome?.succeeded() {
-        settings::exit::OK
-    } else {
-        settings::exit::PARTIAL
-    })
+    Ok(super::exit_status(outcome?.succeeded()))
 }
 
 /// Checks the locations, builds the adapters, drives the pipeline until drained or
@@ -274,19 +267,13 @@ fn publish(settings: &DrainSettings, report: &Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// For a `drain` that could not run (exit status 3): one record with `Failures` 1, so the
-/// `Failures` alarm sees a run that never got going.
-pub fn print_fatal_metrics(settings: &MetricsSettings) {
-    super::print_metrics(settings, &FATAL_COUNTS);
-}
-
 /// `--metric-data`: the run's totals (a run that could not start counts one failure, as its
 /// metrics record does). Best effort: the run is over, and a file that cannot be written leaves
 /// the heartbeat alarm without data, which it treats as breaching.
 fn write_metric_data(path: &Path, namespace: &str, report: Option<&Report>) {
     let data = crate::metrics::MetricData {
         namespace: namespace.to_owned(),
-        counts: report.map_or(FATAL_COUNTS, FlushCounts::of_report),
+        counts: report.map_or_else(fatal_counts, FlushCounts::of_report),
         successful: report.is_some_and(|r| r.succeeded() && !r.dry_run),
     };
     let written = serde_json::to_vec_pretty(&data)
@@ -298,16 +285,12 @@ fn write_metric_data(path: &Path, namespace: &str, report: Option<&Report>) {
 }
 
 /// What a `drain` that could not run (exit status 3) counts: one failure.
-const FATAL_COUNTS: FlushCounts = FlushCounts {
-    received: 0,
-    kept: 0,
-    dropped: 0,
-    quarantined: 0,
-    deleted: 0,
-    failures: 1,
-    conflict_retries: 0,
-    duration_secs: 0.0,
-};
+fn fatal_counts() -> FlushCounts {
+    FlushCounts {
+        failures: 1,
+        ..FlushCounts::default()
+    }
+}
 
 /// The file `--github-summary` appends to: `GITHUB_STEP_SUMMARY`, which GitHub Actions sets in
 /// every step. None without the flag; a usage error with the flag but without the variable.

@@ -1,9 +1,7 @@
 //! The writer as an AWS Lambda function fed by an SQS event source mapping.
 //!
-//! One core, three ways to run it: the hourly `drain`, `drain --follow`, and this. An invocation
-//! is one block of the same [`pipeline`]: every record is classified by the
-//! core, kept lines are merged into their day files with the same streaming merge and
-//! conditional writes, quarantine records go to one new object. The answer lists in
+//! An invocation is one block of the same [`pipeline`] as `drain`: the same classification,
+//! merge and conditional writes; quarantine records go to one new object. The answer lists in
 //! `batchItemFailures` exactly the records whose outcome is not durable: the records of a day
 //! whose write failed (after the store's bounded, jittered retries on 412/409) and, if the
 //! quarantine write failed, the quarantined ones. Dropped records, and the records of every
@@ -11,10 +9,8 @@
 //! policy moves a persistent failure to its dead-letter queue.
 //!
 //! Configuration comes from the environment through the same settings layer as the CLI
-//! ([`crate::settings`]): every `S3EW_*` variable a flag reads (`S3EW_DEST`, `S3EW_QUARANTINE`,
-//! the rule lists, `S3EW_QUARANTINE_VERBATIM`, `S3EW_PERSONAL_KEYS`, `S3EW_MAX_ATTEMPTS`,
-//! `S3EW_TEMP_DIR`, `S3EW_S3_PATH_STYLE`, ...) and the TOML file `S3EW_CONFIG` names. A value
-//! that cannot be read stops the function at start-up with a message naming the variable.
+//! ([`crate::settings`]): every `S3EW_*` variable a flag reads, and the TOML file `S3EW_CONFIG`
+//! names. A value that cannot be read stops the function at start-up, naming the variable.
 //!
 //! Metrics are on by default: every invocation prints one CloudWatch Embedded Metric Format
 //! record on stdout (see [`crate::metrics`]), which the function's log group turns into
@@ -82,11 +78,7 @@ impl Source for BatchSource {
         if self.pending.is_empty() {
             return Ok(Batch::Drained);
         }
-        let rest = if self.pending.len() > max {
-            self.pending.split_off(max)
-        } else {
-            Vec::new()
-        };
+        let rest = self.pending.split_off(max.min(self.pending.len()));
         Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
     }
 
@@ -136,16 +128,14 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
     // One block per invocation: the failure brake has nothing to stop.
     let opts = DrainOptions {
         block_messages: records.len().max(1),
-        flush_secs: None,
         day_concurrency: 4,
-        max_messages: None,
-        dry_run: false,
         run_id: run_id.to_owned(),
         max_failed_blocks: u32::MAX,
         quarantine_body: quarantine_body.clone(),
+        ..DrainOptions::default()
     };
     let progress = Progress::default();
-    let report = match pipeline::drain(
+    let drained = pipeline::drain(
         &mut source,
         days,
         quarantine,
@@ -153,16 +143,12 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
         &opts,
         &progress,
         std::future::pending(),
-    )
-    .await
-    {
-        Ok(r) => r,
-        // A batch source never fails to read; keep the contract anyway: nothing acknowledged.
-        Err(e) => {
-            tracing::error!(error = %e, "batch failed");
-            Report::default()
-        }
-    };
+    );
+    // A batch source never fails to read; keep the contract anyway: nothing acknowledged.
+    let report = drained.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "batch failed");
+        Report::default()
+    });
     let failed = records
         .iter()
         .enumerate()

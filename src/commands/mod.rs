@@ -1,6 +1,7 @@
-//! One file per subcommand. Each resolves its settings from its arguments through
-//! [`crate::settings`] (`XSettings::resolve(&args)`), builds its backends through
-//! [`crate::wiring`], and runs (`run(settings) -> Result<exit status>`).
+//! One file per subcommand. Each resolves its arguments through [`crate::settings`] before any
+//! I/O (a [`crate::settings::UsageError`] is exit status 2; `drain`, `doctor` and `lambda`, whose
+//! resolution is more than a copy, through `XSettings::resolve(&args)`), builds its backends
+//! through [`crate::wiring`], and runs (`run(..) -> Result<exit status>`).
 //!
 //! [`console`] is what they share on stderr: the logging set-up and the progress display.
 //!
@@ -35,6 +36,16 @@ pub fn print_metrics(settings: &MetricsSettings, counts: &FlushCounts) {
 }
 
 pub(crate) use crate::report::plural;
+
+/// The exit status of a run that went through: 0 when nothing remains to be done, else 1.
+pub(crate) fn exit_status(complete: bool) -> i32 {
+    use crate::settings::exit;
+    if complete {
+        exit::OK
+    } else {
+        exit::PARTIAL
+    }
+}
 
 /// Writes `report` as pretty JSON to `path`.
 pub(crate) fn write_report<T: serde::Serialize>(

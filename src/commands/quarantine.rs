@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::plural;
 use crate::location::Location;
 use crate::records::{inputs_under, preview, Input, Line, RecordLines};
-use crate::settings::{defaults, exit, AwsArgs, LocationArgs, StoreSettings, UsageError};
+use crate::settings::{defaults, exit, AwsArgs, LocationArgs};
 use crate::wiring::Wiring;
 
 /// Objects read at once by `list`.
@@ -74,26 +74,12 @@ pub struct WhereArgs {
     pub aws: AwsArgs,
 }
 
-/// What `quarantine` does, and where, resolved.
-#[derive(Debug, Clone)]
-pub struct QuarantineSettings {
-    pub command: QuarantineCommand,
-    /// The quarantine location.
-    pub location: Location,
-    pub store: StoreSettings,
-}
-
-impl QuarantineSettings {
-    pub fn resolve(args: &QuarantineArgs) -> Result<QuarantineSettings, UsageError> {
-        let at = match &args.command {
+impl QuarantineCommand {
+    fn at(&self) -> &WhereArgs {
+        match self {
             QuarantineCommand::List(a) => &a.at,
             QuarantineCommand::Show(a) => &a.at,
-        };
-        Ok(QuarantineSettings {
-            command: args.command.clone(),
-            location: at.at.resolve()?.quarantine,
-            store: at.aws.resolve()?,
-        })
+        }
     }
 }
 
@@ -155,10 +141,13 @@ struct Total {
 }
 
 /// Runs `quarantine list|show`; the value is the exit status.
-pub async fn run(settings: QuarantineSettings) -> anyhow::Result<i32> {
-    let outcome = match &settings.command {
-        QuarantineCommand::List(a) => list(a, &settings).await,
-        QuarantineCommand::Show(a) => show(a, &settings).await,
+pub async fn run(args: QuarantineArgs) -> anyhow::Result<i32> {
+    let at = args.command.at();
+    let location = at.at.resolve()?.quarantine;
+    let ctx = Wiring::new(&at.aws.resolve()?);
+    let outcome = match &args.command {
+        QuarantineCommand::List(a) => list(a.json, &location, &ctx).await,
+        QuarantineCommand::Show(a) => show(a, &location, &ctx).await,
     };
     match outcome {
         // The reader went away (`| head`): what it wanted was printed.
@@ -177,11 +166,6 @@ fn out(text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()
-}
-
-/// The location and the wiring able to read it.
-fn open(settings: &QuarantineSettings) -> (Location, Wiring) {
-    (settings.location.clone(), Wiring::new(&settings.store))
 }
 
 /// An input's name under `location`, as `list` prints it.
@@ -218,56 +202,46 @@ async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts
         key: input.to_string(),
         ..ObjectCounts::default()
     };
-    let mut lines = match RecordLines::open(input, ctx).await {
-        Ok(lines) => lines,
-        Err(e) => {
-            c.unreadable.push(Unreadable {
-                at: input.to_string(),
-                why: format!("{e:#}"),
-            });
-            return c;
+    let read = async {
+        let mut lines = RecordLines::open(input, ctx).await?;
+        while let Some((at, line)) = lines.next().await? {
+            match line {
+                Line::Record(r) => {
+                    c.records += 1;
+                    *c.by_reason.entry(r.reason).or_default() += 1;
+                }
+                Line::Unreadable(why) => c.unreadable.push(Unreadable { at, why }),
+            }
         }
+        anyhow::Ok(())
     };
-    loop {
-        match lines.next().await {
-            Ok(None) => return c,
-            Ok(Some((_, Line::Record(r)))) => {
-                c.records += 1;
-                *c.by_reason.entry(r.reason).or_default() += 1;
-            }
-            Ok(Some((at, Line::Unreadable(why)))) => c.unreadable.push(Unreadable { at, why }),
-            Err(e) => {
-                c.unreadable.push(Unreadable {
-                    at: input.to_string(),
-                    why: format!("{e:#}"),
-                });
-                return c;
-            }
-        }
+    if let Err(e) = read.await {
+        let (at, why) = (input.to_string(), format!("{e:#}"));
+        c.unreadable.push(Unreadable { at, why });
     }
+    c
 }
 
-async fn list(args: &ListArgs, settings: &QuarantineSettings) -> anyhow::Result<i32> {
-    let (location, ctx) = open(settings);
-    let inputs = inputs(&location, &ctx).await?;
+async fn list(json: bool, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
+    let inputs = inputs(location, ctx).await?;
     let mut listing = Listing {
         location: location.to_string(),
         ..Listing::default()
     };
     let width = inputs
         .iter()
-        .map(|i| name_of(i, &location).chars().count())
+        .map(|i| name_of(i, location).chars().count())
         .max()
         .unwrap_or(0);
-    if !args.json {
+    if !json {
         out(&format!("quarantine {location}\n"))?;
     }
     // A few objects are read at once (most hold one record: the GETs are the time), in order.
     let mut counted = futures::stream::iter(&inputs)
-        .map(|input| count(input, &location, &ctx))
+        .map(|input| count(input, location, ctx))
         .buffered(READ_CONCURRENCY);
     while let Some(c) = counted.next().await {
-        if !args.json {
+        if !json {
             out(&object_line(&c, width))?;
         }
         listing.total.objects += 1;
@@ -278,16 +252,12 @@ async fn list(args: &ListArgs, settings: &QuarantineSettings) -> anyhow::Result<
         }
         listing.objects.push(c);
     }
-    if args.json {
+    if json {
         out(&(serde_json::to_string_pretty(&listing)? + "\n"))?;
     } else {
         out(&(total_line(&listing.total) + "\n"))?;
     }
-    Ok(if listing.total.unreadable == 0 {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(super::exit_status(listing.total.unreadable == 0))
 }
 
 /// `reason n, reason n` in name order.
@@ -363,10 +333,9 @@ fn show_input(key: &str, location: &Location) -> Input {
     }
 }
 
-async fn show(args: &ShowArgs, settings: &QuarantineSettings) -> anyhow::Result<i32> {
-    let (location, ctx) = open(settings);
-    let input = show_input(&args.key, &location);
-    let mut lines = RecordLines::open(&input, &ctx).await?;
+async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
+    let input = show_input(&args.key, location);
+    let mut lines = RecordLines::open(&input, ctx).await?;
     let mut unreadable = 0u64;
     while let Some((at, line)) = lines.next().await? {
         match line {
@@ -377,22 +346,18 @@ async fn show(args: &ShowArgs, settings: &QuarantineSettings) -> anyhow::Result<
             }
         }
     }
-    Ok(if unreadable == 0 {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(super::exit_status(unreadable == 0))
 }
 
 /// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
 fn record_line(r: &crate::records::Record, width: usize) -> String {
-    let or_dash = |s: &str| {
+    fn or_dash(s: &str) -> &str {
         if s.is_empty() {
-            "-".to_owned()
+            "-"
         } else {
-            s.to_owned()
+            s
         }
-    };
+    }
     let head = format!(
         "{}  {}  {}  ",
         or_dash(&r.reason),
@@ -473,7 +438,7 @@ mod tests {
                             .unwrap()
                             .quarantine
                     }
-                    Both::Quarantine(a) => QuarantineSettings::resolve(&a).unwrap().location,
+                    Both::Quarantine(a) => a.command.at().at.resolve().unwrap().quarantine,
                 });
             }
             assert_eq!(places[0], places[1], "{dest:?} {quarantine:?}");

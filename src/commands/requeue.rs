@@ -1,11 +1,9 @@
 //! `requeue`: sends quarantined message bodies back to a queue.
 //!
-//! Reads quarantine records (through `super::records`, shared with `quarantine list|show`),
-//! streamed, from one object (`s3://BUCKET/KEY`) or file, or from every `*.jsonl` object under a
-//! prefix (`s3://BUCKET/PREFIX/`) or file in a directory, in name order. Both layouts are read:
-//! one record per object, named by its identity (this version), and one object per run or
-//! block holding many records (earlier versions, still found in real buckets). Names starting
-//! with `.` (doctor's probe, temporary files) are skipped. Each `body` is sent unchanged with
+//! Reads quarantine records, streamed, through [`crate::records`] (both layouts; shared with
+//! `quarantine list|show`) from one object (`s3://BUCKET/KEY`) or file, or from every `*.jsonl`
+//! object under a prefix (`s3://BUCKET/PREFIX/`) or file in a directory, in name order. Each
+//! `body` is sent unchanged with
 //! SendMessageBatch: at most 10 entries and 256 KiB of bodies per call. Entries that fail are
 //! sent again as [`sqs_batch`] says (up to 4 attempts in all, with backoff), except those the
 //! queue refuses as the sender's fault (an invalid body); what still fails is listed with its
@@ -30,7 +28,7 @@ use crate::adapters::aws::describe_sdk_error;
 use crate::adapters::sqs_batch::{self, Answer, EntryOutcome};
 use crate::core::quarantine::record_name;
 use crate::records::{inputs, preview, Input, Line, Record, RecordLines};
-use crate::settings::{exit, AwsArgs, StoreSettings, UsageError};
+use crate::settings::{AwsArgs, UsageError};
 use crate::wiring::Wiring;
 
 const AFTER_HELP: &str = "\
@@ -71,32 +69,6 @@ pub struct RequeueArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
-}
-
-/// What `requeue` sends where, resolved.
-#[derive(Debug, Clone)]
-pub struct RequeueSettings {
-    pub from: String,
-    pub to: String,
-    pub dry_run: bool,
-    pub store: StoreSettings,
-}
-
-impl RequeueSettings {
-    pub fn resolve(args: &RequeueArgs) -> Result<RequeueSettings, UsageError> {
-        if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
-            return Err(UsageError::new(format!(
-                "--to {}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
-                args.to
-            )));
-        }
-        Ok(RequeueSettings {
-            from: args.from.clone(),
-            to: args.to.clone(),
-            dry_run: args.dry_run,
-            store: args.aws.resolve()?,
-        })
-    }
 }
 
 /// SQS's limits on one SendMessageBatch call.
@@ -226,8 +198,15 @@ async fn read_input(input: &Input, ctx: &Wiring, sender: &mut Sender<'_>) -> any
 }
 
 /// Runs `requeue`; the value is the exit status.
-pub async fn run(args: RequeueSettings) -> anyhow::Result<i32> {
-    let ctx = Wiring::new(&args.store);
+pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
+    if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
+        return Err(UsageError::new(format!(
+            "--to {}: give the queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+            args.to
+        ))
+        .into());
+    }
+    let ctx = Wiring::new(&args.aws.resolve()?);
     let inputs = inputs(&args.from, &ctx).await?;
     let mut sender = Sender {
         sqs: if args.dry_run {
@@ -247,14 +226,12 @@ pub async fn run(args: RequeueSettings) -> anyhow::Result<i32> {
     sender.flush().await;
     let tally = sender.tally;
     eprint!("{}", summary(&args, inputs.len(), &tally));
-    Ok(if tally.failed.is_empty() && tally.unreadable.is_empty() {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(super::exit_status(
+        tally.failed.is_empty() && tally.unreadable.is_empty(),
+    ))
 }
 
-fn summary(args: &RequeueSettings, inputs: usize, tally: &Tally) -> String {
+fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
     let mut s = String::new();
     let whence = if inputs == 1 && !args.from.ends_with('/') {
         args.from.clone()
@@ -282,17 +259,17 @@ fn summary(args: &RequeueSettings, inputs: usize, tally: &Tally) -> String {
             plural(tally.records, "record", "records"),
         );
     } else {
+        let calls = plural(
+            tally.calls,
+            "SendMessageBatch call",
+            "SendMessageBatch calls",
+        );
         let _ = writeln!(
             s,
-            "read {} from {whence}: sent {}, failed {} ({}){duplicates}",
+            "read {} from {whence}: sent {}, failed {} ({calls}){duplicates}",
             plural(tally.records, "record", "records"),
             tally.sent,
             tally.failed.len(),
-            plural(
-                tally.calls,
-                "SendMessageBatch call",
-                "SendMessageBatch calls"
-            )
         );
     }
     for (id, why) in tally.failed.iter().take(20) {
@@ -305,11 +282,8 @@ fn summary(args: &RequeueSettings, inputs: usize, tally: &Tally) -> String {
         let _ = writeln!(s, "  {at} is not a quarantine record: {why}");
     }
     if tally.unreadable.len() > 20 {
-        let _ = writeln!(
-            s,
-            "  ... and {} more unreadable lines",
-            tally.unreadable.len() - 20
-        );
+        let more = tally.unreadable.len() - 20;
+        let _ = writeln!(s, "  ... and {more} more unreadable lines");
     }
     s
 }

@@ -23,7 +23,8 @@ use super::plural;
 use crate::archive::range_text;
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
-use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, UsageError};
+use crate::report::shorten;
+use crate::settings::{defaults, exit, ArchiveArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -89,30 +90,6 @@ pub struct StatsArgs {
     pub archive: ArchiveArgs,
 }
 
-/// What `stats` counts, resolved.
-#[derive(Debug, Clone)]
-pub struct StatsSettings {
-    pub archive: ArchiveSettings,
-    pub from: Option<DayKey>,
-    pub to: Option<DayKey>,
-    pub by: By,
-    pub format: Format,
-    pub concurrency: usize,
-}
-
-impl StatsSettings {
-    pub fn resolve(args: &StatsArgs) -> Result<StatsSettings, UsageError> {
-        Ok(StatsSettings {
-            archive: args.archive.resolve()?,
-            from: args.from,
-            to: args.to,
-            by: args.by,
-            format: args.format,
-            concurrency: args.concurrency.max(1),
-        })
-    }
-}
-
 /// The `--format json` object, members in this order.
 #[derive(Debug, serde::Serialize)]
 struct StatsJson {
@@ -134,47 +111,36 @@ const NONE: &str = "(none)";
 
 /// The key of one record line, `None` when the line is not a JSON object.
 fn key_of(line: &[u8], by: By, day: DayKey) -> Option<String> {
-    if by == By::Day {
-        // Still a record? Count only lines that are JSON objects, like the other keys.
-        return matches!(serde_json::from_slice::<Value>(line), Ok(Value::Object(_)))
-            .then(|| day.to_string());
-    }
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(line) else {
         return None;
     };
     let text = |k: &str| map.get(k).and_then(Value::as_str);
-    Some(
-        match by {
-            By::Event => text("event"),
-            By::Endpoint => text("endpoint"),
-            By::Hour => text("timestamp").and_then(|t| {
-                let h = t.split_once('T')?.1.get(..2)?;
-                h.bytes().all(|b| b.is_ascii_digit()).then_some(h)
-            }),
-            By::Day => unreachable!(),
-        }
-        .unwrap_or(NONE)
-        .to_owned(),
-    )
+    let key = match by {
+        By::Day => return Some(day.to_string()),
+        By::Event => text("event"),
+        By::Endpoint => text("endpoint"),
+        By::Hour => text("timestamp").and_then(|t| {
+            let h = t.split_once('T')?.1.get(..2)?;
+            h.bytes().all(|b| b.is_ascii_digit()).then_some(h)
+        }),
+    };
+    Some(key.unwrap_or(NONE).to_owned())
 }
 
 fn count_day(reader: &mut dyn BufRead, by: By, day: DayKey) -> io::Result<DayCounts> {
     let mut out = DayCounts::default();
     let mut buf = Vec::with_capacity(256);
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(out);
-        }
+    while reader.read_until(b'\n', &mut buf)? > 0 {
         let line = trim_line_end(&buf);
-        if line.is_empty() {
-            continue;
+        if !line.is_empty() {
+            match key_of(line, by, day) {
+                Some(k) => *out.counts.entry(k).or_default() += 1,
+                None => out.invalid += 1,
+            }
         }
-        match key_of(line, by, day) {
-            Some(k) => *out.counts.entry(k).or_default() += 1,
-            None => out.invalid += 1,
-        }
+        buf.clear();
     }
+    Ok(out)
 }
 
 /// Rows in output order.
@@ -205,14 +171,9 @@ fn bar(value: u64, max: u64, width: usize) -> String {
 
 fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<usize>) -> String {
     const KEY_MAX: usize = 60;
-    let shown = |k: &str| -> String {
-        if k.chars().count() > KEY_MAX {
-            let mut s: String = k.chars().take(KEY_MAX - 1).collect();
-            s.push('…');
-            s
-        } else {
-            k.to_owned()
-        }
+    let shown = |k: &str| match k.chars().count() {
+        n if n > KEY_MAX => shorten(k, KEY_MAX - 1),
+        _ => k.to_owned(),
     };
     let key_w = rows
         .iter()
@@ -237,14 +198,8 @@ fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<
     );
     let _ = writeln!(s, "{:<key_w$}  {:>count_w$}", by.as_str(), "count");
     for (k, n) in rows {
-        let key = shown(k);
-        let pad = key_w - key.chars().count();
-        let _ = writeln!(
-            s,
-            "{key}{:pad$}  {n:>count_w$}  {}",
-            "",
-            bar(*n, max, bar_w)
-        );
+        let (key, bar) = (shown(k), bar(*n, max, bar_w));
+        let _ = writeln!(s, "{key:<key_w$}  {n:>count_w$}  {bar}");
     }
     s
 }
@@ -258,8 +213,8 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Runs `stats`; the value is the exit status.
-pub async fn run(args: StatsSettings) -> anyhow::Result<i32> {
-    let archive = crate::wiring::open_archive(&args.archive).await;
+pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
+    let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
     let days = archive.days(args.from, args.to).await?;
     let by = args.by;
     let archive_ref = &archive;

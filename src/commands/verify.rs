@@ -33,7 +33,7 @@ use super::plural;
 use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
-use crate::settings::{defaults, exit, ArchiveArgs, ArchiveSettings, UsageError};
+use crate::settings::{defaults, ArchiveArgs};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -79,29 +79,7 @@ pub struct VerifyArgs {
     pub archive: ArchiveArgs,
 }
 
-/// What `verify` checks, resolved.
-#[derive(Debug, Clone)]
-pub struct VerifySettings {
-    pub archive: ArchiveSettings,
-    pub from: Option<DayKey>,
-    pub to: Option<DayKey>,
-    pub repair: bool,
-    pub max_listed: usize,
-}
-
-impl VerifySettings {
-    pub fn resolve(args: &VerifyArgs) -> Result<VerifySettings, UsageError> {
-        Ok(VerifySettings {
-            archive: args.archive.resolve()?,
-            from: args.from,
-            to: args.to,
-            repair: args.repair,
-            max_listed: args.max_listed,
-        })
-    }
-}
-
-/// What is wrong with a line.
+/// What is wrong with a line. The kinds `--repair` fixes come first ([`Kind::repairable`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     OutOfOrder,
@@ -117,18 +95,13 @@ pub enum Kind {
 impl Kind {
     /// Whether `--repair` fixes it.
     pub fn repairable(self) -> bool {
-        matches!(
-            self,
-            Kind::OutOfOrder
-                | Kind::Duplicate
-                | Kind::Blank
-                | Kind::TrailingWhitespace
-                | Kind::NoFinalNewline
-        )
+        self <= Kind::NoFinalNewline
     }
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
             Kind::OutOfOrder => "out of order",
             Kind::Duplicate => "duplicate",
             Kind::Blank => "blank line",
@@ -137,13 +110,7 @@ impl Kind {
             Kind::NotJson => "not JSON",
             Kind::BadShape => "bad shape",
             Kind::WrongDate => "wrong date",
-        }
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        })
     }
 }
 
@@ -186,16 +153,15 @@ impl FileCheck {
 /// Checks one record line (trailing white space already stripped): `Err((kind, detail))` when
 /// it is not a record of the archive's shape or not dated `day`.
 fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
+    const FIELDS: [&str; 4] = ["timestamp", "channel", "endpoint", "event"];
     let value: Value = serde_json::from_slice(line).map_err(|e| (Kind::NotJson, e.to_string()))?;
     let Value::Object(map) = value else {
         return Err((Kind::BadShape, "not a JSON object".into()));
     };
-    for key in map.keys() {
-        if !matches!(key.as_str(), "timestamp" | "channel" | "endpoint" | "event") {
-            return Err((Kind::BadShape, format!("unexpected field {key:?}")));
-        }
+    if let Some(key) = map.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err((Kind::BadShape, format!("unexpected field {key:?}")));
     }
-    for field in ["timestamp", "channel", "endpoint", "event"] {
+    for field in FIELDS {
         match map.get(field) {
             Some(Value::String(_)) => {}
             None if field == "endpoint" => {}
@@ -217,12 +183,9 @@ fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
 pub fn check_day(reader: &mut dyn BufRead, day: DayKey, cap: usize) -> io::Result<FileCheck> {
     let mut checker = DayChecker::new(day, cap);
     let mut buf = Vec::with_capacity(256);
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
+    while reader.read_until(b'\n', &mut buf)? > 0 {
         checker.line(&buf);
+        buf.clear();
     }
     Ok(checker.finish())
 }
@@ -256,47 +219,30 @@ impl DayChecker {
     /// Checks the next physical line, `buf`: its bytes up to and including its newline (none
     /// on a last line without one).
     pub fn line(&mut self, buf: &[u8]) {
-        let cap = self.cap;
-        let check = &mut self.check;
-        check.lines += 1;
-        let n = check.lines;
-        let content = if let Some(c) = buf.strip_suffix(b"\n") {
-            c
-        } else {
-            check.add(
-                cap,
-                n,
-                Kind::NoFinalNewline,
-                "the last line has no newline".into(),
-            );
-            buf
-        };
+        self.check.lines += 1;
+        let (n, cap) = (self.check.lines, self.cap);
+        let mut add = |kind, detail: String| self.check.add(cap, n, kind, detail);
+        let content = buf.strip_suffix(b"\n").unwrap_or(buf);
+        if content.len() == buf.len() {
+            add(Kind::NoFinalNewline, "the last line has no newline".into());
+        }
         let line = trim_line_end(content);
         if line.is_empty() {
-            check.add(cap, n, Kind::Blank, String::new());
-            return;
+            return add(Kind::Blank, String::new());
         }
         if line.len() < content.len() {
-            check.add(
-                cap,
-                n,
+            let trailing = content.len() - line.len();
+            add(
                 Kind::TrailingWhitespace,
-                format!("{} trailing bytes", content.len() - line.len()),
+                format!("{trailing} trailing bytes"),
             );
         }
         // Sorted, equal lines are adjacent: the line above is all duplicates need.
         if self.prev_line > 0 && line == self.prev.as_slice() {
-            check.add(
-                cap,
-                n,
-                Kind::Duplicate,
-                format!("of line {}", self.run_first),
-            );
+            add(Kind::Duplicate, format!("of line {}", self.run_first));
         } else {
             if self.prev_line > 0 && line < self.prev.as_slice() {
-                check.add(
-                    cap,
-                    n,
+                add(
                     Kind::OutOfOrder,
                     format!("sorts before line {}", self.prev_line),
                 );
@@ -304,7 +250,7 @@ impl DayChecker {
             self.run_first = n;
         }
         if let Err((kind, detail)) = check_record(line, self.day) {
-            check.add(cap, n, kind, detail);
+            add(kind, detail);
         }
         self.prev.clear();
         self.prev.extend_from_slice(line);
@@ -336,8 +282,8 @@ struct Totals {
 }
 
 /// Runs `verify`; the value is the exit status.
-pub async fn run(args: VerifySettings) -> anyhow::Result<i32> {
-    let archive = crate::wiring::open_archive(&args.archive).await;
+pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
+    let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
     let days = archive.days(args.from, args.to).await?;
     let cap = args.max_listed;
     let mut totals = Totals {
@@ -378,11 +324,9 @@ pub async fn run(args: VerifySettings) -> anyhow::Result<i32> {
         "{}",
         totals_text(&totals, &archive.location.to_string(), &range, args.repair)
     );
-    Ok(if totals.remaining == 0 && totals.repair_failures == 0 {
-        exit::OK
-    } else {
-        exit::PARTIAL
-    })
+    Ok(super::exit_status(
+        totals.remaining == 0 && totals.repair_failures == 0,
+    ))
 }
 
 /// Rewrites one day and checks it again; what the check finds after the repair.

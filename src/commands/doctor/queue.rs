@@ -15,6 +15,7 @@ use std::hash::BuildHasher;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::Check;
+use crate::report::shorten;
 
 const DAY_SECS: u64 = 86_400;
 
@@ -214,26 +215,16 @@ fn set_retention_fix(url: &str) -> String {
 /// `MessageRetentionPeriod` against the schedule: fail below [`RETENTION_MIN_INTERVALS`]
 /// schedule intervals, warn below [`RETENTION_WARN_SECS`], ok otherwise.
 pub fn retention_check(url: &str, retention: Option<&str>) -> Check {
-    let fix = || {
-        format!(
-            "{} (queue_message_retention_seconds in deploy/terraform, for a queue it creates)",
-            set_retention_fix(url)
-        )
-    };
-    let Some(raw) = retention else {
-        return Check::warn(
-            format!("queue {url}: no MessageRetentionPeriod in the answer, so how long messages are kept is unknown"),
-            fix(),
-        );
-    };
-    let Some(secs) = parse_secs(raw) else {
-        return Check::warn(
-            format!(
-                "queue {url}: MessageRetentionPeriod {:?} is not a number of seconds",
-                excerpt(raw)
-            ),
-            fix(),
-        );
+    let fix = format!(
+        "{} (queue_message_retention_seconds in deploy/terraform, for a queue it creates)",
+        set_retention_fix(url)
+    );
+    let Some(secs) = retention.and_then(parse_secs) else {
+        let what = match retention {
+            None => format!("queue {url}: no MessageRetentionPeriod in the answer, so how long messages are kept is unknown"),
+            Some(raw) => format!("queue {url}: MessageRetentionPeriod {:?} is not a number of seconds", shorten(raw, SHOWN_CHARS)),
+        };
+        return Check::warn(what, fix);
     };
     let kept = format!(
         "queue {url}: messages are kept {} (MessageRetentionPeriod {secs} s)",
@@ -246,7 +237,7 @@ pub fn retention_check(url: &str, retention: Option<&str>) -> Check {
                 "{kept}, less than {RETENTION_MIN_INTERVALS} × the job's interval of {}: a message can expire before a run reads it",
                 duration(SCHEDULE_INTERVAL_SECS)
             ),
-            fix(),
+            fix,
         )
     } else if secs < RETENTION_WARN_SECS {
         Check::warn(
@@ -254,7 +245,7 @@ pub fn retention_check(url: &str, retention: Option<&str>) -> Check {
                 "{kept}, less than {}: a job that stops on a Friday evening loses messages before it is fixed",
                 duration(RETENTION_WARN_SECS)
             ),
-            fix(),
+            fix,
         )
     } else {
         Check::ok(format!(
@@ -289,7 +280,7 @@ fn redrive_check(url: &str, arn: Option<&str>, facts: &QueueFacts) -> Check {
         Some(Err(e)) => Check::warn(
             format!(
                 "queue {url}: its RedrivePolicy cannot be read: {e} (it is {:?}), so whether failing messages reach a dead-letter queue is unknown",
-                excerpt(&facts.redrive_text)
+                shorten(&facts.redrive_text, SHOWN_CHARS)
             ),
             format!(
                 "set it again: {} (console: Edit → Dead-letter queue)",
@@ -351,14 +342,6 @@ pub fn duration(secs: u64) -> String {
         s if s >= 3_600 => format!("{:.1} h", frac(3_600)),
         s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
         s => format!("{s} s"),
-    }
-}
-
-/// At most [`SHOWN_CHARS`] characters of `text`.
-fn excerpt(text: &str) -> String {
-    match text.char_indices().nth(SHOWN_CHARS) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
     }
 }
 

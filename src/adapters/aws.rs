@@ -16,6 +16,8 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -62,15 +64,6 @@ impl RequestCounter {
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().expect("counter lock").clone()
     }
-
-    pub fn add(&self, op: &str) {
-        *self
-            .0
-            .lock()
-            .expect("counter lock")
-            .entry(op.to_owned())
-            .or_default() += 1;
-    }
 }
 
 #[derive(Debug)]
@@ -91,7 +84,8 @@ impl Intercept for CountingInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let op = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
-        self.counter.add(&format!("{}:{op}", self.prefix));
+        let mut counts = self.counter.0.lock().expect("counter lock");
+        *counts.entry(format!("{}:{op}", self.prefix)).or_default() += 1;
         Ok(())
     }
 }
@@ -149,12 +143,11 @@ pub trait S3Clients: Sync {
 /// Not `aws_smithy_types::error::display::DisplayErrorContext`: that appends the `Debug` form
 /// of the whole error (raw response included) and names a service error only `service error`,
 /// where messages and tests want the service's code.
-pub fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+pub fn describe_sdk_error<E, R>(err: &SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    use aws_sdk_s3::error::SdkError;
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
@@ -196,23 +189,9 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// The HTTP status of a service error, if the service answered.
-pub fn http_status<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<u16>
-where
-    R: HasStatus,
-{
+pub fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     match err {
-        aws_sdk_s3::error::SdkError::ServiceError(se) => Some(se.raw().status_code()),
+        SdkError::ServiceError(se) => Some(se.raw().status().as_u16()),
         _ => None,
-    }
-}
-
-/// A raw HTTP response with a status.
-pub trait HasStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HasStatus for aws_smithy_runtime_api::http::Response {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
     }
 }

@@ -56,6 +56,15 @@ pub fn received_now() -> Arc<str> {
     jiff::Timestamp::now().to_string().into()
 }
 
+/// A batch of at most `max` messages from the front of `pending`, or `end` when there are none.
+pub(crate) fn take_batch(pending: &mut Vec<Message>, max: usize, end: Batch) -> Batch {
+    if pending.is_empty() {
+        return end;
+    }
+    let rest = pending.split_off(max.min(pending.len()));
+    Batch::Messages(std::mem::replace(pending, rest))
+}
+
 /// What deletes a message from its source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {

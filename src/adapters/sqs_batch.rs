@@ -177,9 +177,7 @@ pub fn entry_outcomes<'a>(
     let mut why = format!("{operation} on {queue}: SQS's answer did not report on this entry");
     if !unknown.is_empty() {
         let unknown = unknown.join(", ");
-        why.push_str(&format!(
-            "; it named entries the request did not send: {unknown}"
-        ));
+        why = format!("{why}; it named entries the request did not send: {unknown}");
     }
     let unreported = EntryOutcome::transient(why);
     outcomes

@@ -9,7 +9,6 @@
 //! (`Lines`): no copy and no allocation per line. Only a line cut by the end of a block is
 //! copied, once, to the front of the next block.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -17,7 +16,7 @@ use std::path::Path;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
+use super::{Batch, Message, Receipt, Source, SourceError};
 
 /// Bodies per batch sent by the reader thread.
 const CHUNK: usize = 1024;
@@ -200,38 +199,11 @@ impl Source for FileSource {
                 }
             };
             match next {
-                Some(Ok(msgs)) => self.pending.extend(msgs),
-                Some(Err(e)) => return Err(e),
+                Some(msgs) => self.pending.extend(msgs?),
                 None => self.done = true,
             }
         }
-        if self.pending.is_empty() {
-            return Ok(Batch::Drained);
-        }
-        let rest = if self.pending.len() > max {
-            self.pending.split_off(max)
-        } else {
-            Vec::new()
-        };
-        Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
-    }
-
-    async fn ack(&mut self, _receipts: Vec<Receipt>) -> AckOutcome {
-        AckOutcome::default()
-    }
-
-    async fn abandon(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn release(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn finish(&mut self) {}
-
-    fn requests(&self) -> BTreeMap<String, u64> {
-        BTreeMap::new()
-    }
-
-    fn deletes(&self) -> bool {
-        false
+        Ok(super::take_batch(&mut self.pending, max, Batch::Drained))
     }
 }
 

@@ -9,31 +9,20 @@
 //!   kept in flight and is what the next call returns (messages over that call's `max` wait for
 //!   the call after);
 //! - a line that is not a metrics line (or not UTF-8) is not a message: it is counted and its
-//!   number kept ([`MetricsLogSource::skipped`]); blank lines are not
-//!   lines of the log;
+//!   number kept ([`MetricsLogSource::skipped`]); blank lines are not lines of the log;
 //! - a message's id is `PATH:LINE`; nothing is deleted (acknowledging is a no-op).
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
+use super::{Batch, Message, Receipt, Source, SourceError};
 use crate::core::metrics_log::message_of_line;
 
-/// What one line of the log was.
-enum LineRead {
-    End,
-    /// Blank, or not a metrics line.
-    NoMessage,
-    Message(Message),
-}
-
 /// One batch's read: its messages, the lines skipped on the way, and whether the log ended.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct ReadBatch {
     messages: Vec<Message>,
     skipped: Vec<u64>,
@@ -98,141 +87,89 @@ impl MetricsLogSource {
     pub fn skipped(&self) -> &[u64] {
         &self.skipped
     }
-
-    /// At most `max` messages from the front of what was read ahead.
-    fn take_ahead(&mut self, max: usize) -> Vec<Message> {
-        let rest = self.ahead.split_off(max.min(self.ahead.len()));
-        std::mem::replace(&mut self.ahead, rest)
-    }
 }
 
 impl LogReader {
     /// Reads lines until `max` messages or the end of the log (blocking).
     fn read_batch(&mut self, max: usize) -> Result<ReadBatch, SourceError> {
         let received_at = super::received_now();
-        let mut batch = ReadBatch {
-            messages: Vec::new(),
-            skipped: Vec::new(),
-            end: false,
-        };
+        let mut batch = ReadBatch::default();
         while batch.messages.len() < max {
-            match self.read_line(&received_at, &mut batch.skipped)? {
-                LineRead::End => {
-                    batch.end = true;
-                    break;
-                }
-                LineRead::NoMessage => {}
-                LineRead::Message(m) => batch.messages.push(m),
-            }
-        }
-        Ok(batch)
-    }
-
-    /// What the next line is; a line that is not a metrics line goes into `skipped`.
-    fn read_line(
-        &mut self,
-        received_at: &Arc<str>,
-        skipped: &mut Vec<u64>,
-    ) -> Result<LineRead, SourceError> {
-        self.buf.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|error| SourceError::Read {
+            self.buf.clear();
+            let read = self.reader.read_until(b'\n', &mut self.buf);
+            let n = read.map_err(|error| SourceError::Read {
                 path: self.path.display().to_string(),
                 line: self.line + 1,
                 error,
             })?;
-        if n == 0 {
-            return Ok(LineRead::End);
+            if n == 0 {
+                batch.end = true;
+                break;
+            }
+            self.line += 1;
+            let body = match std::str::from_utf8(&self.buf) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => message_of_line(text, &self.tz, &self.hostname).ok(),
+                Err(_) => None,
+            };
+            let Some(body) = body else {
+                batch.skipped.push(self.line);
+                continue;
+            };
+            let id = format!("{}:{}", self.path.display(), self.line);
+            batch.messages.push(Message {
+                receipt: Receipt {
+                    id: id.clone(),
+                    handle: String::new(),
+                },
+                id,
+                body: body.into_bytes().into(),
+                received_at: received_at.clone(),
+            });
         }
-        self.line += 1;
-        let Ok(text) = std::str::from_utf8(&self.buf) else {
-            skipped.push(self.line);
-            return Ok(LineRead::NoMessage);
-        };
-        if text.trim().is_empty() {
-            return Ok(LineRead::NoMessage);
-        }
-        let Ok(body) = message_of_line(text, &self.tz, &self.hostname) else {
-            skipped.push(self.line);
-            return Ok(LineRead::NoMessage);
-        };
-        let id = format!("{}:{}", self.path.display(), self.line);
-        Ok(LineRead::Message(Message {
-            receipt: Receipt {
-                id: id.clone(),
-                handle: String::new(),
-            },
-            id,
-            body: body.into_bytes().into(),
-            received_at: received_at.clone(),
-        }))
+        Ok(batch)
     }
 }
 
 impl Source for MetricsLogSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let max = max.max(1);
-        if !self.ahead.is_empty() {
-            return Ok(Batch::Messages(self.take_ahead(max)));
+        if self.ahead.is_empty() {
+            let in_flight = match (&mut self.in_flight, self.reader.take()) {
+                (Some(handle), _) => handle,
+                (None, Some(mut reader)) if !self.done => {
+                    self.in_flight.insert(tokio::task::spawn_blocking(move || {
+                        let read = reader.read_batch(max);
+                        (reader, read)
+                    }))
+                }
+                (None, reader) => {
+                    self.reader = reader;
+                    return Ok(Batch::Drained);
+                }
+            };
+            // Cancelled here, the read stays in `in_flight` for the next call.
+            let joined = in_flight.await;
+            self.in_flight = None;
+            let (reader, read) = joined.map_err(|e| SourceError::Read {
+                path: "the metrics log".to_owned(),
+                line: 0,
+                error: std::io::Error::other(format!("the reading task ended: {e}")),
+            })?;
+            self.reader = Some(reader);
+            let read = read?;
+            self.done = read.end;
+            self.skipped.extend(read.skipped);
+            self.ahead = read.messages;
         }
-        let in_flight = match (&mut self.in_flight, self.reader.take()) {
-            (Some(handle), _) => handle,
-            (None, Some(mut reader)) if !self.done => {
-                self.in_flight.insert(tokio::task::spawn_blocking(move || {
-                    let read = reader.read_batch(max);
-                    (reader, read)
-                }))
-            }
-            (None, reader) => {
-                self.reader = reader;
-                return Ok(Batch::Drained);
-            }
-        };
-        // Cancelled here, the read stays in `in_flight` for the next call.
-        let joined = in_flight.await;
-        self.in_flight = None;
-        let (reader, read) = joined.map_err(|e| SourceError::Read {
-            path: "the metrics log".to_owned(),
-            line: 0,
-            error: std::io::Error::other(format!("the reading task ended: {e}")),
-        })?;
-        self.reader = Some(reader);
-        let read = read?;
-        self.done = read.end;
-        self.skipped.extend(read.skipped);
-        self.ahead = read.messages;
-        Ok(if self.ahead.is_empty() {
-            Batch::Drained
-        } else {
-            Batch::Messages(self.take_ahead(max))
-        })
-    }
-
-    async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
-        let _ = receipts;
-        AckOutcome::default()
-    }
-
-    async fn abandon(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn release(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn finish(&mut self) {}
-
-    fn requests(&self) -> BTreeMap<String, u64> {
-        BTreeMap::new()
-    }
-
-    fn deletes(&self) -> bool {
-        false
+        Ok(super::take_batch(&mut self.ahead, max, Batch::Drained))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn metrics_lines_become_messages_and_other_lines_are_skipped_by_number() {

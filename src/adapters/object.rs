@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use super::retry;
 use super::spool::{merge_with_fallback, Spool, Spooled};
-use super::{DayReader, DayStore, DestError};
+use super::{DayReader, DayStore, DestError, WritePolicy};
 use crate::core::{DayKey, MergeStats, SortOptions};
 
 /// A streamed object body.
@@ -174,17 +174,6 @@ impl<R: io::Read> io::Read for BodyReader<R> {
             .read(buf)
             .map_err(|e| MergeFailure::Read(e).into_io())
     }
-}
-
-/// When [`ObjectDayStore::read_merge_write`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WritePolicy {
-    /// Never (dry runs).
-    Preview,
-    /// When the merge added lines (a day with no new lines is not touched).
-    NewLinesOnly,
-    /// Whenever the object exists (repairs rewrite it sorted and de-duplicated).
-    Always,
 }
 
 /// What one read and merge produced: the version read (`None` for a new day), the stats, and

@@ -3,11 +3,10 @@
 //! same pipeline as a queue message.
 //!
 //! Invariants:
-//! - lines are read in order, one batch at a time, on tokio's blocking pool
-//!   ([`tokio::task::spawn_blocking`]): the runtime's threads never wait on the file;
-//! - [`Source::next_batch`] is cancel-safe: a batch whose read outlives a cancelled call is
-//!   kept in flight and is what the next call returns (messages over that call's `max` wait for
-//!   the call after);
+//! - lines are read in order, in chunks a few ahead of the pipeline, on a reader thread of their
+//!   own: the runtime's threads never wait on the file;
+//! - [`Source::next_batch`] is cancel-safe: chunks wait in a channel, and messages over a call's
+//!   `max` wait for the call after;
 //! - a line that is not a metrics line (or not UTF-8) is not a message: it is counted and its
 //!   number kept ([`MetricsLogSource::skipped`]); blank lines are not lines of the log;
 //! - a message's id is `PATH:LINE`; nothing is deleted (acknowledging is a no-op).
@@ -16,7 +15,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 use super::{Batch, Message, Receipt, Source, SourceError};
 use crate::core::metrics_log::message_of_line;
@@ -40,17 +39,15 @@ struct LogReader {
     buf: Vec<u8>,
 }
 
-/// A batch being read on the blocking pool; the reader comes back with it.
-type InFlight = JoinHandle<(Box<LogReader>, Result<ReadBatch, SourceError>)>;
+/// Messages per chunk sent by the reader thread.
+const CHUNK: usize = 1024;
 
 /// Reads a metrics log.
 #[derive(Debug)]
 pub struct MetricsLogSource {
-    /// `None` while a batch is in flight.
-    reader: Option<Box<LogReader>>,
-    in_flight: Option<InFlight>,
-    /// Read, not yet returned (a batch read for a call with a larger `max`).
-    ahead: Vec<Message>,
+    rx: mpsc::Receiver<Result<ReadBatch, SourceError>>,
+    /// Read, not yet returned.
+    pending: Vec<Message>,
     skipped: Vec<u64>,
     done: bool,
 }
@@ -66,17 +63,25 @@ impl MetricsLogSource {
             path: path.display().to_string(),
             error,
         })?;
+        let mut reader = LogReader {
+            path: path.to_owned(),
+            reader: BufReader::with_capacity(1 << 20, file),
+            tz,
+            hostname,
+            line: 0,
+            buf: Vec::new(),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        std::thread::spawn(move || loop {
+            let read = reader.read_batch(CHUNK);
+            let last = !matches!(&read, Ok(batch) if !batch.end);
+            if tx.blocking_send(read).is_err() || last {
+                return;
+            }
+        });
         Ok(MetricsLogSource {
-            reader: Some(Box::new(LogReader {
-                path: path.to_owned(),
-                reader: BufReader::with_capacity(1 << 20, file),
-                tz,
-                hostname,
-                line: 0,
-                buf: Vec::new(),
-            })),
-            in_flight: None,
-            ahead: Vec::new(),
+            rx,
+            pending: Vec::new(),
             skipped: Vec::new(),
             done: false,
         })
@@ -134,35 +139,17 @@ impl LogReader {
 impl Source for MetricsLogSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let max = max.max(1);
-        if self.ahead.is_empty() {
-            let in_flight = match (&mut self.in_flight, self.reader.take()) {
-                (Some(handle), _) => handle,
-                (None, Some(mut reader)) if !self.done => {
-                    self.in_flight.insert(tokio::task::spawn_blocking(move || {
-                        let read = reader.read_batch(max);
-                        (reader, read)
-                    }))
-                }
-                (None, reader) => {
-                    self.reader = reader;
-                    return Ok(Batch::Drained);
-                }
+        while self.pending.len() < max && !self.done {
+            let Some(read) = self.rx.recv().await else {
+                self.done = true;
+                break;
             };
-            // Cancelled here, the read stays in `in_flight` for the next call.
-            let joined = in_flight.await;
-            self.in_flight = None;
-            let (reader, read) = joined.map_err(|e| SourceError::Read {
-                path: "the metrics log".to_owned(),
-                line: 0,
-                error: std::io::Error::other(format!("the reading task ended: {e}")),
-            })?;
-            self.reader = Some(reader);
             let read = read?;
             self.done = read.end;
             self.skipped.extend(read.skipped);
-            self.ahead = read.messages;
+            self.pending.extend(read.messages);
         }
-        Ok(super::take_batch(&mut self.ahead, max, Batch::Drained))
+        Ok(super::take_batch(&mut self.pending, max, Batch::Drained))
     }
 }
 

@@ -25,6 +25,17 @@ use crate::core::DayKey;
 
 const TMP_PREFIX: &str = ".s3ew-";
 
+/// An I/O failure as a [`DestError::Io`] naming the path and what was being done.
+trait At<T> {
+    fn at(self, path: &Path, action: &'static str) -> Result<T, DestError>;
+}
+
+impl<T> At<T> for io::Result<T> {
+    fn at(self, path: &Path, action: &'static str) -> Result<T, DestError> {
+        self.map_err(|e| DestError::io(path, action, e))
+    }
+}
+
 /// Removes the temporary files (`.s3ew-*`) in `dir` older than `age` (all of them for zero).
 fn sweep(dir: &Path, age: Duration) {
     let Ok(entries) = fs::read_dir(dir) else {
@@ -77,13 +88,9 @@ impl DirStore {
     }
 
     fn lock(&self) -> Result<File, DestError> {
-        fs::create_dir_all(&self.dir)
-            .map_err(|e| DestError::io(&self.dir, "creating the directory", e))?;
-        let handle = File::open(&self.dir)
-            .map_err(|e| DestError::io(&self.dir, "opening the directory", e))?;
-        handle
-            .lock()
-            .map_err(|e| DestError::io(&self.dir, "locking the directory", e))?;
+        fs::create_dir_all(&self.dir).at(&self.dir, "creating the directory")?;
+        let handle = File::open(&self.dir).at(&self.dir, "opening the directory")?;
+        handle.lock().at(&self.dir, "locking the directory")?;
         Ok(handle)
     }
 
@@ -104,11 +111,7 @@ impl DirStore {
         if lock.is_some() {
             sweep(&self.dir, Duration::ZERO);
         }
-        let existing = match File::open(&path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(DestError::io(&path, "opening the day file", e)),
-        };
+        let existing = open_day_file(&path)?;
         match policy {
             WritePolicy::Always if existing.is_none() => return Ok(None),
             WritePolicy::Preview => {
@@ -124,7 +127,7 @@ impl DirStore {
         let mut tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .tempfile_in(&self.dir)
-            .map_err(|e| DestError::io(&self.dir, "creating a temporary file", e))?;
+            .at(&self.dir, "creating a temporary file")?;
         let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         let stats = merge_file(existing.as_ref(), lines, out, &self.sort, &path)?;
         if stats.new_lines == 0 && policy == WritePolicy::NewLinesOnly {
@@ -144,14 +147,13 @@ impl DirStore {
     ) -> Result<(), DestError> {
         let f = tmp.as_file();
         f.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| DestError::io(tmp.path(), "setting permissions", e))?;
-        f.sync_all()
-            .map_err(|e| DestError::io(tmp.path(), "fsync", e))?;
+            .at(tmp.path(), "setting permissions")?;
+        f.sync_all().at(tmp.path(), "fsync")?;
         tmp.persist(path)
             .map_err(|e| DestError::io(path, "renaming the new file into place", e.error))?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| DestError::io(&self.dir, "fsync of the directory", e))
+            .at(&self.dir, "fsync of the directory")
     }
 
     /// The day files in the directory (`YYYYMMDD` names of regular files), in date order. Other
@@ -173,6 +175,15 @@ impl DirStore {
     }
 }
 
+/// The day file at `path`, `None` when there is none.
+fn open_day_file(path: &Path) -> Result<Option<File>, DestError> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DestError::io(path, "opening the day file", e)),
+    }
+}
+
 /// Streams `existing` and `lines` into `out`; an unsorted file is re-read and sorted externally.
 fn merge_file<W: Write + Restart>(
     existing: Option<&File>,
@@ -189,8 +200,7 @@ fn merge_file<W: Write + Restart>(
         }
         Ok(Some(BufReader::with_capacity(1 << 20, handle)))
     };
-    merge_with_fallback(open, lines, out, sort, &path.display().to_string())
-        .map_err(|e| DestError::io(path, "merging", e))
+    merge_with_fallback(open, lines, out, sort, &path.display().to_string()).at(path, "merging")
 }
 
 impl DayStore for DirStore {
@@ -223,17 +233,10 @@ impl DayStore for DirStore {
     }
 
     async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
-        self.blocking(move |d| {
-            let path = d.dir.join(day.as_str());
-            match File::open(&path) {
-                Ok(f) => Ok(Some(
-                    Box::new(BufReader::with_capacity(1 << 20, f)) as DayReader
-                )),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(DestError::io(&path, "opening the day file", e)),
-            }
-        })
-        .await
+        let file = self.blocking(move |d| open_day_file(&d.dir.join(day.as_str())));
+        Ok(file
+            .await?
+            .map(|f| Box::new(BufReader::with_capacity(1 << 20, f)) as DayReader))
     }
 
     /// The merge of zero new lines (which sorts an unsorted file with the fallback sort), under
@@ -278,10 +281,10 @@ fn put_record_blocking(dir: &Path, name: &str, line: &[u8]) -> Result<Recorded, 
     let mut tmp = tempfile::Builder::new()
         .prefix(TMP_PREFIX)
         .tempfile_in(dir)
-        .map_err(|e| DestError::io(dir, "creating a temporary quarantine file", e))?;
+        .at(dir, "creating a temporary quarantine file")?;
     tmp.write_all(line)
         .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| DestError::io(tmp.path(), "writing the quarantine record", e))?;
+        .at(tmp.path(), "writing the quarantine record")?;
     match tmp.persist_noclobber(&path) {
         Ok(_) => {}
         Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
@@ -294,7 +297,7 @@ fn put_record_blocking(dir: &Path, name: &str, line: &[u8]) -> Result<Recorded, 
     }
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| DestError::io(dir, "fsync of the quarantine directory", e))?;
+        .at(dir, "fsync of the quarantine directory")?;
     Ok(Recorded::Created(location))
 }
 
@@ -304,8 +307,7 @@ impl QuarantineStore for DirQuarantine {
         let first = !self.swept.swap(true, Ordering::Relaxed);
         let name = name.to_owned();
         tokio::task::spawn_blocking(move || {
-            fs::create_dir_all(&dir)
-                .map_err(|e| DestError::io(&dir, "creating the quarantine directory", e))?;
+            fs::create_dir_all(&dir).at(&dir, "creating the quarantine directory")?;
             if first {
                 sweep(&dir, STALE_TEMP);
             }

@@ -61,9 +61,8 @@ pub struct SqsSettings {
     pub delete_concurrency: usize,
 }
 
-/// The shortest visibility timeout the heartbeat can keep up with. A message is extended when a
-/// third of its timeout, and at least 1 s, is left; SQS counts in whole seconds, so at 1 s
-/// nothing would be left for the extension and its retries.
+/// The shortest visibility timeout the heartbeat can keep up with: SQS counts in whole seconds,
+/// so at 1 s nothing would be left for the extension and its retries.
 pub const MIN_VISIBILITY_TIMEOUT_SECS: u64 = 2;
 /// SQS's longest visibility timeout (12 hours).
 pub const MAX_VISIBILITY_TIMEOUT_SECS: u64 = 43_200;
@@ -136,11 +135,10 @@ impl SqsSource {
         self.receivers_done = false;
     }
 
-    /// After every receiver had an empty poll: is the queue drained? An empty *long* poll
-    /// (`wait_secs` > 0) is the answer: long polling queries every SQS server, so it has no
-    /// false empty responses, and the end costs one long poll and no other request. A short
-    /// poll samples a subset of the servers, so with `wait_secs` 0 the queue's visible count
-    /// is asked (one GetQueueAttributes) and the receivers start again while it shows messages.
+    /// After every receiver had an empty poll: is the queue drained? Yes after a *long* poll,
+    /// which queries every SQS server (the end costs no other request). A short poll samples a
+    /// subset of the servers, so with `wait_secs` 0 the queue's visible count is asked (one
+    /// GetQueueAttributes) and the receivers start again while it shows messages.
     async fn looks_drained(&mut self) -> bool {
         if self.settings.wait_secs > 0
             || self.rechecks >= MAX_RECHECKS
@@ -266,9 +264,8 @@ fn to_messages(msgs: Vec<aws_sdk_sqs::types::Message>) -> Vec<Message> {
 /// When the heartbeat acts, from the visibility timeout.
 #[derive(Debug, Clone, Copy)]
 struct Timing {
-    /// A message is extended this long after its receive or last extension was sent: when a
-    /// third of its timeout (at least 1 s) is left. That is after the half timeout at which a
-    /// block from a queue is closed, so a block written quickly needs no extension at all.
+    /// A message is extended this long after its receive or last extension was sent (after the
+    /// half timeout at which a block from a queue is closed).
     extend_after: Duration,
     /// What is left of the timeout then, for the extension and its retries.
     margin: Duration,
@@ -303,9 +300,7 @@ where
         .await
 }
 
-/// Keeps the messages in flight invisible: sleeps until the next message is due, extends every
-/// message due by then or within a quarter of the margin (so batches fill up), and schedules
-/// each by the time of its own extension.
+/// Keeps the messages in flight invisible (see the module docs).
 async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, inflight: InFlightMap) {
     let timing = Timing::of(&settings);
     let timeout = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
@@ -344,35 +339,30 @@ async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, infl
     }
 }
 
-/// Schedules each message by its own extension; one SQS refused as the sender's fault (deleted
-/// meanwhile, or the handle expired) leaves the heartbeat, one still failing after the retries
-/// is tried again soon (well before its timeout runs out).
+/// Schedules each message by its own extension; one SQS refused as the sender's fault leaves
+/// the heartbeat, one still failing after the retries is tried again soon.
 fn reschedule(inflight: &InFlightMap, settled: Vec<(String, Settled)>, timing: Timing) {
     let mut map = inflight.lock().expect("inflight lock");
     let soon = Instant::now() + timing.margin / 4;
     for (handle, s) in settled {
+        let Some(due) = map.get_mut(&handle) else {
+            continue;
+        };
         match s.outcome {
-            EntryOutcome::Done => {
-                if let Some(due) = map.get_mut(&handle) {
-                    *due = s.sent_at + timing.extend_after;
-                }
-            }
+            EntryOutcome::Done => *due = s.sent_at + timing.extend_after,
             EntryOutcome::Failed {
                 sender_fault: true,
                 why,
             } => {
-                if map.remove(&handle).is_some() {
-                    tracing::warn!(why, "SQS refused a visibility extension; the message may be delivered again (the merge absorbs duplicates)");
-                }
+                map.remove(&handle);
+                tracing::warn!(why, "SQS refused a visibility extension; the message may be delivered again (the merge absorbs duplicates)");
             }
             EntryOutcome::Failed { why, .. } => {
-                if let Some(due) = map.get_mut(&handle) {
-                    tracing::warn!(
-                        why,
-                        "a visibility extension failed after retries; trying again shortly"
-                    );
-                    *due = soon;
-                }
+                *due = soon;
+                tracing::warn!(
+                    why,
+                    "a visibility extension failed after retries; trying again shortly"
+                );
             }
         }
     }
@@ -402,33 +392,28 @@ async fn change_visibility(
     timeout: i32,
     heartbeat: bool,
 ) -> Vec<(String, Settled)> {
-    let queue = &settings.queue_url;
-    let settled = sqs_batch::send(
-        queue,
-        "ChangeMessageVisibilityBatch",
-        handles.len(),
-        |ids| {
-            let entries = ids.iter().filter_map(|&i| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(handles.get(i)?)
-                    .visibility_timeout(timeout)
-                    .build()
-                    .ok()
-            });
-            let call = client.change_message_visibility_batch().queue_url(queue);
-            let mut call = call.set_entries(Some(entries.collect())).customize();
-            if heartbeat {
-                call = call.config_override(heartbeat_override(settings));
-            }
-            async move {
-                call.send()
-                    .await
-                    .map(Answer::from)
-                    .map_err(|e| describe_sdk_error(&e))
-            }
-        },
-    )
+    let (queue, operation) = (&settings.queue_url, "ChangeMessageVisibilityBatch");
+    let settled = sqs_batch::send(queue, operation, handles.len(), |ids| {
+        let entries = ids.iter().filter_map(|&i| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(handles.get(i)?)
+                .visibility_timeout(timeout)
+                .build()
+                .ok()
+        });
+        let call = client.change_message_visibility_batch().queue_url(queue);
+        let mut call = call.set_entries(Some(entries.collect())).customize();
+        if heartbeat {
+            call = call.config_override(heartbeat_override(settings));
+        }
+        async move {
+            call.send()
+                .await
+                .map(Answer::from)
+                .map_err(|e| describe_sdk_error(&e))
+        }
+    })
     .await;
     handles.into_iter().zip(settled).collect()
 }

@@ -46,14 +46,17 @@ pub async fn load_config(settings: &AwsSettings) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
-                .read_timeout(Duration::from_secs(settings.read_timeout_secs))
-                .build(),
-        )
+        .timeout_config(timeouts(settings, settings.read_timeout_secs))
         .load()
         .await
+}
+
+/// The connect timeout of `settings` and a read timeout of `read_secs`.
+fn timeouts(settings: &AwsSettings, read_secs: u64) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .read_timeout(Duration::from_secs(read_secs))
+        .build()
 }
 
 /// Counts requests (every attempt) by `service:Operation`.
@@ -63,6 +66,11 @@ pub struct RequestCounter(Arc<Mutex<BTreeMap<String, u64>>>);
 impl RequestCounter {
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().expect("counter lock").clone()
+    }
+
+    fn interceptor(&self, prefix: &'static str) -> CountingInterceptor {
+        let counter = self.clone();
+        CountingInterceptor { prefix, counter }
     }
 }
 
@@ -97,17 +105,10 @@ pub fn sqs_client(
     wait_secs: u64,
     counter: &RequestCounter,
 ) -> aws_sdk_sqs::Client {
-    let read = Duration::from_secs(settings.read_timeout_secs.max(wait_secs + 10));
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
-        .read_timeout(read)
-        .build();
+    let read_secs = settings.read_timeout_secs.max(wait_secs + 10);
     let conf = aws_sdk_sqs::config::Builder::from(config)
-        .timeout_config(timeouts)
-        .interceptor(CountingInterceptor {
-            prefix: "sqs",
-            counter: counter.clone(),
-        })
+        .timeout_config(timeouts(settings, read_secs))
+        .interceptor(counter.interceptor("sqs"))
         .build();
     aws_sdk_sqs::Client::from_conf(conf)
 }
@@ -120,10 +121,7 @@ pub fn s3_client(
 ) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(settings.force_path_style)
-        .interceptor(CountingInterceptor {
-            prefix: "s3",
-            counter: counter.clone(),
-        })
+        .interceptor(counter.interceptor("s3"))
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
@@ -160,15 +158,10 @@ where
         }
         SdkError::TimeoutError(_) => "timed out".to_owned(),
         SdkError::DispatchFailure(d) => {
-            let mut s = String::from("could not reach the endpoint");
-            if let Some(cause) = std::error::Error::source(err) {
-                s.push_str(": ");
-                s.push_str(&error_chain(cause));
-            }
-            if d.is_timeout() {
-                s.push_str(" (timeout)");
-            }
-            s
+            let cause = std::error::Error::source(err).map(error_chain);
+            let cause = cause.map(|c| format!(": {c}")).unwrap_or_default();
+            let timeout = if d.is_timeout() { " (timeout)" } else { "" };
+            format!("could not reach the endpoint{cause}{timeout}")
         }
         other => error_chain(other),
     }

@@ -3,54 +3,23 @@
 //! same pipeline as a queue message.
 //!
 //! Invariants:
-//! - lines are read in order, in chunks a few ahead of the pipeline, on a reader thread of their
-//!   own: the runtime's threads never wait on the file;
-//! - [`Source::next_batch`] is cancel-safe: chunks wait in a channel, and messages over a call's
-//!   `max` wait for the call after;
+//! - lines are read in order, in chunks a few ahead of the pipeline, on the reader thread of a
+//!   [`FileSource`]: the runtime's threads never wait on the file;
+//! - [`Source::next_batch`] is cancel-safe (chunks wait in a channel, messages over a call's
+//!   `max` for the call after) and waits for `max` messages or the end of the log;
 //! - a line that is not a metrics line (or not UTF-8) is not a message: it is counted and its
 //!   number kept ([`MetricsLogSource::skipped`]); blank lines are not lines of the log;
 //! - a message's id is `PATH:LINE`; nothing is deleted (acknowledging is a no-op).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use tokio::sync::mpsc;
-
+use super::file::{open_file, FileSource};
 use super::{Batch, Message, Receipt, Source, SourceError};
 use crate::core::metrics_log::message_of_line;
 
-/// One batch's read: its messages, the lines skipped on the way, and whether the log ended.
-#[derive(Debug, Default)]
-struct ReadBatch {
-    messages: Vec<Message>,
-    skipped: Vec<u64>,
-    end: bool,
-}
-
-/// The open log, owned by whichever thread is reading it.
-#[derive(Debug)]
-struct LogReader {
-    path: PathBuf,
-    reader: BufReader<File>,
-    tz: jiff::tz::TimeZone,
-    hostname: String,
-    line: u64,
-    buf: Vec<u8>,
-}
-
-/// Messages per chunk sent by the reader thread.
-const CHUNK: usize = 1024;
-
 /// Reads a metrics log.
 #[derive(Debug)]
-pub struct MetricsLogSource {
-    rx: mpsc::Receiver<Result<ReadBatch, SourceError>>,
-    /// Read, not yet returned.
-    pending: Vec<Message>,
-    skipped: Vec<u64>,
-    done: bool,
-}
+pub struct MetricsLogSource(FileSource);
 
 impl MetricsLogSource {
     /// Opens the log; `tz` is the zone of its times, `hostname` goes into every event.
@@ -59,70 +28,20 @@ impl MetricsLogSource {
         tz: jiff::tz::TimeZone,
         hostname: String,
     ) -> Result<MetricsLogSource, SourceError> {
-        let file = File::open(path).map_err(|error| SourceError::Open {
-            path: path.display().to_string(),
-            error,
-        })?;
-        let mut reader = LogReader {
-            path: path.to_owned(),
-            reader: BufReader::with_capacity(1 << 20, file),
-            tz,
-            hostname,
-            line: 0,
-            buf: Vec::new(),
-        };
-        let (tx, rx) = mpsc::channel(4);
-        std::thread::spawn(move || loop {
-            let read = reader.read_batch(CHUNK);
-            let last = !matches!(&read, Ok(batch) if !batch.end);
-            if tx.blocking_send(read).is_err() || last {
-                return;
-            }
-        });
-        Ok(MetricsLogSource {
-            rx,
-            pending: Vec::new(),
-            skipped: Vec::new(),
-            done: false,
-        })
-    }
-
-    /// Line numbers of the lines that are not metrics lines, in order, among the batches read
-    /// so far (at the end of a run: the whole log).
-    pub fn skipped(&self) -> &[u64] {
-        &self.skipped
-    }
-}
-
-impl LogReader {
-    /// Reads lines until `max` messages or the end of the log (blocking).
-    fn read_batch(&mut self, max: usize) -> Result<ReadBatch, SourceError> {
-        let received_at = super::received_now();
-        let mut batch = ReadBatch::default();
-        while batch.messages.len() < max {
-            self.buf.clear();
-            let read = self.reader.read_until(b'\n', &mut self.buf);
-            let n = read.map_err(|error| SourceError::Read {
-                path: self.path.display().to_string(),
-                line: self.line + 1,
-                error,
-            })?;
-            if n == 0 {
-                batch.end = true;
-                break;
-            }
-            self.line += 1;
-            let body = match std::str::from_utf8(&self.buf) {
-                Ok(text) if text.trim().is_empty() => continue,
-                Ok(text) => message_of_line(text, &self.tz, &self.hostname).ok(),
+        let (file, name) = (open_file(path)?, path.display().to_string());
+        let (prefix, received_at) = (name.clone(), super::received_now());
+        let mut source = FileSource::with_lines(name, file, move |line, body, skipped| {
+            let body = match std::str::from_utf8(&body) {
+                Ok(text) if text.trim().is_empty() => return None,
+                Ok(text) => message_of_line(text, &tz, &hostname).ok(),
                 Err(_) => None,
             };
             let Some(body) = body else {
-                batch.skipped.push(self.line);
-                continue;
+                skipped.push(line);
+                return None;
             };
-            let id = format!("{}:{}", self.path.display(), self.line);
-            batch.messages.push(Message {
+            let id = format!("{prefix}:{line}");
+            Some(Message {
                 receipt: Receipt {
                     id: id.clone(),
                     handle: String::new(),
@@ -130,32 +49,29 @@ impl LogReader {
                 id,
                 body: body.into_bytes().into(),
                 received_at: received_at.clone(),
-            });
-        }
-        Ok(batch)
+            })
+        });
+        source.fill = true;
+        Ok(MetricsLogSource(source))
+    }
+
+    /// Line numbers of the lines that are not metrics lines, in order, among the batches read
+    /// so far (at the end of a run: the whole log).
+    pub fn skipped(&self) -> &[u64] {
+        &self.0.skipped
     }
 }
 
 impl Source for MetricsLogSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
-        let max = max.max(1);
-        while self.pending.len() < max && !self.done {
-            let Some(read) = self.rx.recv().await else {
-                self.done = true;
-                break;
-            };
-            let read = read?;
-            self.done = read.end;
-            self.skipped.extend(read.skipped);
-            self.pending.extend(read.messages);
-        }
-        Ok(super::take_batch(&mut self.pending, max, Batch::Drained))
+        self.0.next_batch(max).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::sync::Arc;
 
     #[tokio::test]

@@ -16,9 +16,8 @@
 //! flight. The spool file lives until the upload has completed, retries included (the SDK
 //! re-opens it for every attempt).
 //!
-//! Every S3 error is read once, by `S3Failure::of`: a missing object is 404 NoSuchKey; a 403
-//! is never read as "empty" but an error naming the key and the permission the caller lacks;
-//! 412/409 are left to the caller to read as a conflict.
+//! A missing object is 404 NoSuchKey; a 403 is never read as "empty" but an error naming the
+//! key and the permission the caller lacks (`s3_error`); 412/409 are conflicts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -113,46 +112,26 @@ pub struct S3Objects {
     counter: RequestCounter,
 }
 
-/// An S3 error, read once: its status, whether it means "no such key", the service's answer
-/// (for a conflict's log line), and the error to report (a 403 as [`DestError::AccessDenied`]
-/// naming the permission, anything else as `OPERATION failed: CODE: MESSAGE`).
-struct S3Failure {
-    status: Option<u16>,
-    missing: bool,
-    why: String,
-    error: DestError,
-}
-
-impl S3Failure {
-    fn of<E>(
-        e: &SdkError<E, HttpResponse>,
-        location: String,
-        operation: &'static str,
-        permission: &'static str,
-    ) -> S3Failure
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-    {
-        let status = http_status(e);
-        let missing = status == Some(404)
-            || matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("NoSuchKey"));
-        let why = describe_sdk_error(e);
-        let error = if status == Some(403) {
-            DestError::AccessDenied {
-                location,
-                operation,
-                permission,
-            }
-        } else {
-            let message = format!("{operation} failed: {why}");
-            DestError::Store { location, message }
-        };
-        S3Failure {
-            status,
-            missing,
-            why,
-            error,
+/// An S3 error as the error to report: a 403 as [`DestError::AccessDenied`] naming the
+/// permission, anything else as `OPERATION failed: CODE: MESSAGE`.
+fn s3_error<E>(
+    e: &SdkError<E, HttpResponse>,
+    location: String,
+    operation: &'static str,
+    permission: &'static str,
+) -> DestError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if http_status(e) == Some(403) {
+        DestError::AccessDenied {
+            location,
+            operation,
+            permission,
         }
+    } else {
+        let message = format!("{operation} failed: {}", describe_sdk_error(e));
+        DestError::Store { location, message }
     }
 }
 
@@ -167,10 +146,9 @@ impl S3Objects {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let failure = S3Failure::of(e, self.location(key), operation, PUT_PERMISSION);
-        match failure.status {
-            Some(412 | 409) => PutError::Conflict(failure.why),
-            _ => PutError::Failed(failure.error),
+        match http_status(e) {
+            Some(412 | 409) => PutError::Conflict(describe_sdk_error(e)),
+            _ => PutError::Failed(s3_error(e, self.location(key), operation, PUT_PERMISSION)),
         }
     }
 
@@ -317,14 +295,19 @@ impl ObjectStore for S3Objects {
                 version: out.e_tag.unwrap_or_default(),
                 body: Box::new(out.body.into_async_read()),
             }),
-            Err(e) => {
-                let failure = S3Failure::of(&e, self.location(key), "GetObject", GET_PERMISSION);
-                match failure.status {
-                    _ if failure.missing => Ok(Fetched::Missing),
-                    Some(412) => Ok(Fetched::Changed),
-                    _ => Err(failure.error),
+            Err(e) => match http_status(&e) {
+                Some(404) => Ok(Fetched::Missing),
+                _ if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchKey") => {
+                    Ok(Fetched::Missing)
                 }
-            }
+                Some(412) => Ok(Fetched::Changed),
+                _ => Err(s3_error(
+                    &e,
+                    self.location(key),
+                    "GetObject",
+                    GET_PERMISSION,
+                )),
+            },
         }
     }
 
@@ -355,7 +338,7 @@ impl ObjectStore for S3Objects {
                 .send()
                 .await
                 .map_err(|e| {
-                    S3Failure::of(&e, self.location(prefix), "ListObjectsV2", LIST_PERMISSION).error
+                    s3_error(&e, self.location(prefix), "ListObjectsV2", LIST_PERMISSION)
                 })?;
             keys.extend(
                 out.contents()
@@ -419,14 +402,13 @@ impl QuarantineStore for S3Quarantine {
             let Err(e) = res else {
                 return Ok(Recorded::Created(location));
             };
-            let failure = S3Failure::of(&e, location.clone(), "PutObject", QUARANTINE_PERMISSION);
-            match failure.status {
+            match http_status(&e) {
                 Some(412) => return Ok(Recorded::AlreadyThere(location)),
                 Some(409) if attempt < QUARANTINE_CONFLICT_ATTEMPTS => {
                     retry::DAY_CONFLICT.pause(attempt).await;
                     attempt += 1;
                 }
-                _ => return Err(failure.error),
+                _ => return Err(s3_error(&e, location, "PutObject", QUARANTINE_PERMISSION)),
             }
         }
     }

@@ -190,11 +190,6 @@ impl<O: ObjectStore> ObjectDayStore<O> {
         }
     }
 
-    /// The object store underneath.
-    pub fn objects(&self) -> &O {
-        &self.objects
-    }
-
     fn key(&self, day: DayKey) -> String {
         format!("{}{}", self.settings.prefix, day)
     }

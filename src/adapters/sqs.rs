@@ -221,10 +221,8 @@ async fn receive_loop(
             }
         };
         let msgs = out.messages.unwrap_or_default();
-        budget.fetch_add(
-            requested - (msgs.len() as u64).min(requested),
-            Ordering::SeqCst,
-        );
+        let unused = requested.saturating_sub(msgs.len() as u64);
+        budget.fetch_add(unused, Ordering::SeqCst);
         if msgs.is_empty() {
             if settings.follow {
                 continue;

@@ -19,22 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::spool::{merge_with_fallback, Restart};
-use super::{DayReader, DayStore, DestError, QuarantineStore, Recorded, WritePolicy};
+use super::{At, DayReader, DayStore, DestError, QuarantineStore, Recorded, WritePolicy};
 use crate::core::merge::{MergeStats, SortOptions};
 use crate::core::DayKey;
 
 const TMP_PREFIX: &str = ".s3ew-";
-
-/// An I/O failure as a [`DestError::Io`] naming the path and what was being done.
-trait At<T> {
-    fn at(self, path: &Path, action: &'static str) -> Result<T, DestError>;
-}
-
-impl<T> At<T> for io::Result<T> {
-    fn at(self, path: &Path, action: &'static str) -> Result<T, DestError> {
-        self.map_err(|e| DestError::io(path, action, e))
-    }
-}
 
 /// Removes the temporary files (`.s3ew-*`) in `dir` older than `age` (all of them for zero).
 fn sweep(dir: &Path, age: Duration) {
@@ -150,7 +139,8 @@ impl DirStore {
             .at(tmp.path(), "setting permissions")?;
         f.sync_all().at(tmp.path(), "fsync")?;
         tmp.persist(path)
-            .map_err(|e| DestError::io(path, "renaming the new file into place", e.error))?;
+            .map_err(|e| e.error)
+            .at(path, "renaming the new file into place")?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .at(&self.dir, "fsync of the directory")
@@ -159,7 +149,11 @@ impl DirStore {
     /// The day files in the directory (`YYYYMMDD` names of regular files), in date order. Other
     /// names (temporary files, anything else) are skipped.
     fn list_days_blocking(&self) -> Result<Vec<DayKey>, DestError> {
-        let listing = |e| DestError::io(&self.dir, "listing the directory", e);
+        let listing = |e| DestError::Io {
+            path: self.dir.display().to_string(),
+            action: "listing the directory",
+            error: e,
+        };
         let mut days = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(listing)? {
             let entry = entry.map_err(listing)?;
@@ -180,7 +174,7 @@ fn open_day_file(path: &Path) -> Result<Option<File>, DestError> {
     match File::open(path) {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(DestError::io(path, "opening the day file", e)),
+        Err(e) => Err(e).at(path, "opening the day file"),
     }
 }
 
@@ -292,7 +286,7 @@ fn put_record_blocking(dir: &Path, name: &str, line: &[u8]) -> Result<Recorded, 
         }
         Err(e) => {
             let action = "linking the quarantine record into place";
-            return Err(DestError::io(&path, action, e.error));
+            return Err(e.error).at(&path, action);
         }
     }
     File::open(dir)

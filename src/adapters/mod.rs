@@ -246,16 +246,18 @@ pub enum DestError {
     },
 }
 
-impl DestError {
-    pub(crate) fn io(
-        path: &std::path::Path,
-        action: &'static str,
-        error: std::io::Error,
-    ) -> DestError {
-        DestError::Io {
-            path: path.display().to_string(),
+/// An I/O failure as a [`DestError::Io`] naming the path and what was being done.
+pub(crate) trait At<T> {
+    fn at(self, path: &std::path::Path, action: &'static str) -> Result<T, DestError>;
+}
+
+impl<T> At<T> for std::io::Result<T> {
+    fn at(self, path: &std::path::Path, action: &'static str) -> Result<T, DestError> {
+        let path = path.display().to_string();
+        self.map_err(|error| DestError::Io {
+            path,
             action,
             error,
-        }
+        })
     }
 }

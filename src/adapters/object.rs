@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use super::retry;
 use super::spool::{merge_with_fallback, Spool, Spooled};
-use super::{DayReader, DayStore, DestError, WritePolicy};
+use super::{At, DayReader, DayStore, DestError, WritePolicy};
 use crate::core::{DayKey, MergeStats, SortOptions};
 
 /// A streamed object body.
@@ -307,11 +307,7 @@ impl<O: ObjectStore> ObjectDayStore<O> {
             Err(MergeFailure::Local(e)) => {
                 let dir = self.settings.temp_dir.clone();
                 let dir = dir.unwrap_or_else(std::env::temp_dir);
-                Err(DestError::io(
-                    &dir,
-                    "writing the merge to temporary files",
-                    e,
-                ))
+                Err(e).at(&dir, "writing the merge to temporary files")
             }
         }
     }

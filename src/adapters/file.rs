@@ -27,7 +27,7 @@ const READ_BYTES: usize = 1 << 20;
 /// What the reader thread sends: messages, and the numbers of the lines that were not messages.
 type Chunk = Result<(Vec<Message>, Vec<u64>), SourceError>;
 
-/// Reads bodies from a file or stdin (or lines made messages otherwise: [`FileSource::with_lines`]).
+/// Reads bodies from a file or stdin (or lines made messages otherwise: `with_lines`).
 #[derive(Debug)]
 pub struct FileSource {
     rx: mpsc::Receiver<Chunk>,

@@ -21,9 +21,9 @@ use crate::core::{DayKey, MergeStats};
 
 /// `$body` with `$b` bound to the backend `$any` holds, whichever variant it is.
 macro_rules! forward {
-    ($any:expr, $b:ident => $body:expr, $($variant:path),+) => {
+    ($any:expr, $b:ident => $body:expr, $($variant:ident),+) => {
         match $any {
-            $($variant($b) => $body,)+
+            $(Self::$variant($b) => $body,)+
         }
     };
 }
@@ -37,7 +37,7 @@ pub enum AnySource {
 
 macro_rules! source {
     ($any:expr, $b:ident => $body:expr) => {
-        forward!($any, $b => $body, AnySource::File, AnySource::Sqs)
+        forward!($any, $b => $body, File, Sqs)
     };
 }
 
@@ -72,9 +72,10 @@ pub enum AnyDayStore {
     S3(S3Store),
 }
 
-macro_rules! day_store {
+/// The day stores and the quarantines have the same backends.
+macro_rules! dir_or_s3 {
     ($any:expr, $b:ident => $body:expr) => {
-        forward!($any, $b => $body, AnyDayStore::Dir, AnyDayStore::S3)
+        forward!($any, $b => $body, Dir, S3)
     };
 }
 
@@ -84,29 +85,29 @@ impl DayStore for AnyDayStore {
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
     ) -> Result<MergeStats, DestError> {
-        day_store!(self, d => DayStore::merge_day(d, day, lines).await)
+        dir_or_s3!(self, d => DayStore::merge_day(d, day, lines).await)
     }
     async fn preview_day(
         &self,
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
     ) -> Result<MergeStats, DestError> {
-        day_store!(self, d => DayStore::preview_day(d, day, lines).await)
+        dir_or_s3!(self, d => DayStore::preview_day(d, day, lines).await)
     }
     fn requests(&self) -> BTreeMap<String, u64> {
-        day_store!(self, d => DayStore::requests(d))
+        dir_or_s3!(self, d => DayStore::requests(d))
     }
     fn conflict_retries(&self) -> u64 {
-        day_store!(self, d => DayStore::conflict_retries(d))
+        dir_or_s3!(self, d => DayStore::conflict_retries(d))
     }
     async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
-        day_store!(self, d => DayStore::list_days(d).await)
+        dir_or_s3!(self, d => DayStore::list_days(d).await)
     }
     async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
-        day_store!(self, d => DayStore::open_day(d, day).await)
+        dir_or_s3!(self, d => DayStore::open_day(d, day).await)
     }
     async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        day_store!(self, d => DayStore::rewrite_day(d, day).await)
+        dir_or_s3!(self, d => DayStore::rewrite_day(d, day).await)
     }
 }
 
@@ -117,18 +118,12 @@ pub enum AnyQuarantine {
     S3(S3Quarantine),
 }
 
-macro_rules! quarantine {
-    ($any:expr, $b:ident => $body:expr) => {
-        forward!($any, $b => $body, AnyQuarantine::Dir, AnyQuarantine::S3)
-    };
-}
-
 impl QuarantineStore for AnyQuarantine {
     async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
-        quarantine!(self, q => QuarantineStore::put_record(q, name, line).await)
+        dir_or_s3!(self, q => QuarantineStore::put_record(q, name, line).await)
     }
     fn location(&self) -> String {
-        quarantine!(self, q => QuarantineStore::location(q))
+        dir_or_s3!(self, q => QuarantineStore::location(q))
     }
 }
 

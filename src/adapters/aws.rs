@@ -16,6 +16,8 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::SdkError;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -44,14 +46,17 @@ pub async fn load_config(settings: &AwsSettings) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts.max(1)))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
-                .read_timeout(Duration::from_secs(settings.read_timeout_secs))
-                .build(),
-        )
+        .timeout_config(timeouts(settings, settings.read_timeout_secs))
         .load()
         .await
+}
+
+/// The connect timeout of `settings` and a read timeout of `read_secs`.
+fn timeouts(settings: &AwsSettings, read_secs: u64) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
+        .read_timeout(Duration::from_secs(read_secs))
+        .build()
 }
 
 /// Counts requests (every attempt) by `service:Operation`.
@@ -63,13 +68,9 @@ impl RequestCounter {
         self.0.lock().expect("counter lock").clone()
     }
 
-    pub fn add(&self, op: &str) {
-        *self
-            .0
-            .lock()
-            .expect("counter lock")
-            .entry(op.to_owned())
-            .or_default() += 1;
+    fn interceptor(&self, prefix: &'static str) -> CountingInterceptor {
+        let counter = self.clone();
+        CountingInterceptor { prefix, counter }
     }
 }
 
@@ -91,7 +92,8 @@ impl Intercept for CountingInterceptor {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let op = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
-        self.counter.add(&format!("{}:{op}", self.prefix));
+        let mut counts = self.counter.0.lock().expect("counter lock");
+        *counts.entry(format!("{}:{op}", self.prefix)).or_default() += 1;
         Ok(())
     }
 }
@@ -103,17 +105,10 @@ pub fn sqs_client(
     wait_secs: u64,
     counter: &RequestCounter,
 ) -> aws_sdk_sqs::Client {
-    let read = Duration::from_secs(settings.read_timeout_secs.max(wait_secs + 10));
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
-        .read_timeout(read)
-        .build();
+    let read_secs = settings.read_timeout_secs.max(wait_secs + 10);
     let conf = aws_sdk_sqs::config::Builder::from(config)
-        .timeout_config(timeouts)
-        .interceptor(CountingInterceptor {
-            prefix: "sqs",
-            counter: counter.clone(),
-        })
+        .timeout_config(timeouts(settings, read_secs))
+        .interceptor(counter.interceptor("sqs"))
         .build();
     aws_sdk_sqs::Client::from_conf(conf)
 }
@@ -126,10 +121,7 @@ pub fn s3_client(
 ) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(settings.force_path_style)
-        .interceptor(CountingInterceptor {
-            prefix: "s3",
-            counter: counter.clone(),
-        })
+        .interceptor(counter.interceptor("s3"))
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
@@ -149,12 +141,11 @@ pub trait S3Clients: Sync {
 /// Not `aws_smithy_types::error::display::DisplayErrorContext`: that appends the `Debug` form
 /// of the whole error (raw response included) and names a service error only `service error`,
 /// where messages and tests want the service's code.
-pub fn describe_sdk_error<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> String
+pub fn describe_sdk_error<E, R>(err: &SdkError<E, R>) -> String
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    use aws_sdk_s3::error::SdkError;
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
@@ -167,15 +158,10 @@ where
         }
         SdkError::TimeoutError(_) => "timed out".to_owned(),
         SdkError::DispatchFailure(d) => {
-            let mut s = String::from("could not reach the endpoint");
-            if let Some(cause) = std::error::Error::source(err) {
-                s.push_str(": ");
-                s.push_str(&error_chain(cause));
-            }
-            if d.is_timeout() {
-                s.push_str(" (timeout)");
-            }
-            s
+            let cause = std::error::Error::source(err).map(error_chain);
+            let cause = cause.map(|c| format!(": {c}")).unwrap_or_default();
+            let timeout = if d.is_timeout() { " (timeout)" } else { "" };
+            format!("could not reach the endpoint{cause}{timeout}")
         }
         other => error_chain(other),
     }
@@ -196,23 +182,9 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// The HTTP status of a service error, if the service answered.
-pub fn http_status<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> Option<u16>
-where
-    R: HasStatus,
-{
+pub fn http_status<E>(err: &SdkError<E, HttpResponse>) -> Option<u16> {
     match err {
-        aws_sdk_s3::error::SdkError::ServiceError(se) => Some(se.raw().status_code()),
+        SdkError::ServiceError(se) => Some(se.raw().status().as_u16()),
         _ => None,
-    }
-}
-
-/// A raw HTTP response with a status.
-pub trait HasStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HasStatus for aws_smithy_runtime_api::http::Response {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
     }
 }

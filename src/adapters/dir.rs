@@ -14,14 +14,32 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::spool::{merge_with_fallback, Restart};
-use super::{DayReader, DayStore, DestError, QuarantineStore, Recorded};
+use super::{At, DayReader, DayStore, DestError, QuarantineStore, Recorded, WritePolicy};
 use crate::core::merge::{MergeStats, SortOptions};
 use crate::core::DayKey;
 
 const TMP_PREFIX: &str = ".s3ew-";
+
+/// Removes the temporary files (`.s3ew-*`) in `dir` older than `age` (all of them for zero).
+fn sweep(dir: &Path, age: Duration) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let old = || {
+            let modified = entry.metadata().and_then(|m| m.modified());
+            modified.is_ok_and(|t| t.elapsed().is_ok_and(|a| a > age))
+        };
+        if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) && (age.is_zero() || old()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
 
 /// Day files in a local directory.
 #[derive(Debug, Clone)]
@@ -46,66 +64,66 @@ impl DirStore {
         self
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// `f` on (a clone of) the store, on a blocking thread.
+    async fn blocking<T, F>(&self, f: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(DirStore) -> T + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || f(this))
+            .await
+            .expect("directory task panicked")
     }
 
     fn lock(&self) -> Result<File, DestError> {
-        fs::create_dir_all(&self.dir)
-            .map_err(|e| DestError::io(&self.dir, "creating the directory", e))?;
-        let handle = File::open(&self.dir)
-            .map_err(|e| DestError::io(&self.dir, "opening the directory", e))?;
-        handle
-            .lock()
-            .map_err(|e| DestError::io(&self.dir, "locking the directory", e))?;
+        fs::create_dir_all(&self.dir).at(&self.dir, "creating the directory")?;
+        let handle = File::open(&self.dir).at(&self.dir, "opening the directory")?;
+        handle.lock().at(&self.dir, "locking the directory")?;
         Ok(handle)
     }
 
-    /// Removes temporary files of killed runs. Call with the lock held.
-    fn sweep(&self) {
-        if let Ok(entries) = fs::read_dir(&self.dir) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                    let _ = fs::remove_file(entry.path());
-                }
-            }
-        }
-    }
-
+    /// Merges `lines` into the day file as `policy` says; writing, under the directory lock
+    /// (temporary files of killed runs are removed first). `None` when [`WritePolicy::Always`]
+    /// finds no day file.
     fn merge_blocking(
         &self,
         day: DayKey,
         lines: &[Vec<u8>],
-        write: bool,
-    ) -> Result<MergeStats, DestError> {
+        policy: WritePolicy,
+    ) -> Result<Option<MergeStats>, DestError> {
         let path = self.dir.join(day.as_str());
-        let _lock = if write { Some(self.lock()?) } else { None };
-        if write {
-            self.sweep();
-        }
-        let existing = match File::open(&path) {
-            Ok(f) => Some(f),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(DestError::io(&path, "opening the day file", e)),
+        let lock = match policy {
+            WritePolicy::Preview => None,
+            _ => Some(self.lock()?),
         };
+        if lock.is_some() {
+            sweep(&self.dir, Duration::ZERO);
+        }
+        let existing = open_day_file(&path)?;
+        match policy {
+            WritePolicy::Always if existing.is_none() => return Ok(None),
+            WritePolicy::Preview => {
+                return merge_file(existing.as_ref(), lines, io::sink(), &self.sort, &path)
+                    .map(Some)
+            }
+            _ => {}
+        }
         let mode = existing
             .as_ref()
             .and_then(|f| f.metadata().ok())
             .map_or(0o644, |m| m.permissions().mode() & 0o7777);
-        if !write {
-            return merge_file(existing.as_ref(), lines, io::sink(), &self.sort, &path);
-        }
         let mut tmp = tempfile::Builder::new()
             .prefix(TMP_PREFIX)
             .tempfile_in(&self.dir)
-            .map_err(|e| DestError::io(&self.dir, "creating a temporary file", e))?;
+            .at(&self.dir, "creating a temporary file")?;
         let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         let stats = merge_file(existing.as_ref(), lines, out, &self.sort, &path)?;
-        if stats.new_lines == 0 {
-            return Ok(stats); // nothing new: the day file is not touched
+        if stats.new_lines == 0 && policy == WritePolicy::NewLinesOnly {
+            return Ok(Some(stats)); // nothing new: the day file is not touched
         }
         self.install(tmp, mode, &path)?;
-        Ok(stats)
+        Ok(Some(stats))
     }
 
     /// Puts a finished temporary file in place of `path`: permissions, fsync, atomic rename,
@@ -118,14 +136,45 @@ impl DirStore {
     ) -> Result<(), DestError> {
         let f = tmp.as_file();
         f.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(|e| DestError::io(tmp.path(), "setting permissions", e))?;
-        f.sync_all()
-            .map_err(|e| DestError::io(tmp.path(), "fsync", e))?;
+            .at(tmp.path(), "setting permissions")?;
+        f.sync_all().at(tmp.path(), "fsync")?;
         tmp.persist(path)
-            .map_err(|e| DestError::io(path, "renaming the new file into place", e.error))?;
+            .map_err(|e| e.error)
+            .at(path, "renaming the new file into place")?;
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| DestError::io(&self.dir, "fsync of the directory", e))
+            .at(&self.dir, "fsync of the directory")
+    }
+
+    /// The day files in the directory (`YYYYMMDD` names of regular files), in date order. Other
+    /// names (temporary files, anything else) are skipped.
+    fn list_days_blocking(&self) -> Result<Vec<DayKey>, DestError> {
+        let listing = |e| DestError::Io {
+            path: self.dir.display().to_string(),
+            action: "listing the directory",
+            error: e,
+        };
+        let mut days = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(listing)? {
+            let entry = entry.map_err(listing)?;
+            let Some(day) = entry.file_name().to_str().and_then(DayKey::from_name) else {
+                continue;
+            };
+            if fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
+                days.push(day);
+            }
+        }
+        days.sort_unstable();
+        Ok(days)
+    }
+}
+
+/// The day file at `path`, `None` when there is none.
+fn open_day_file(path: &Path) -> Result<Option<File>, DestError> {
+    match File::open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).at(path, "opening the day file"),
     }
 }
 
@@ -145,8 +194,7 @@ fn merge_file<W: Write + Restart>(
         }
         Ok(Some(BufReader::with_capacity(1 << 20, handle)))
     };
-    merge_with_fallback(open, lines, out, sort, &path.display().to_string())
-        .map_err(|e| DestError::io(path, "merging", e))
+    merge_with_fallback(open, lines, out, sort, &path.display().to_string()).at(path, "merging")
 }
 
 impl DayStore for DirStore {
@@ -155,10 +203,9 @@ impl DayStore for DirStore {
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
     ) -> Result<MergeStats, DestError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.merge_blocking(day, &lines, true))
-            .await
-            .expect("merge task panicked")
+        let policy = WritePolicy::NewLinesOnly;
+        let merged = self.blocking(move |d| d.merge_blocking(day, &lines, policy));
+        Ok(merged.await?.unwrap_or_default())
     }
 
     async fn preview_day(
@@ -166,10 +213,9 @@ impl DayStore for DirStore {
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
     ) -> Result<MergeStats, DestError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.merge_blocking(day, &lines, false))
-            .await
-            .expect("merge task panicked")
+        let policy = WritePolicy::Preview;
+        let merged = self.blocking(move |d| d.merge_blocking(day, &lines, policy));
+        Ok(merged.await?.unwrap_or_default())
     }
 
     fn requests(&self) -> BTreeMap<String, u64> {
@@ -177,26 +223,21 @@ impl DayStore for DirStore {
     }
 
     async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.list_days_blocking())
-            .await
-            .expect("listing task panicked")
+        self.blocking(|d| d.list_days_blocking()).await
     }
 
     async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.open_day_blocking(day))
-            .await
-            .expect("opening task panicked")
+        let file = self.blocking(move |d| open_day_file(&d.dir.join(day.as_str())));
+        Ok(file
+            .await?
+            .map(|f| Box::new(BufReader::with_capacity(1 << 20, f)) as DayReader))
     }
 
-    /// Rewrites a day file (the merge of zero new lines, which sorts an unsorted file with the
-    /// fallback sort) under the directory lock and atomically like a merge.
+    /// The merge of zero new lines (which sorts an unsorted file with the fallback sort), under
+    /// the directory lock and atomically like a merge.
     async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.rewrite_blocking(day))
+        self.blocking(move |d| d.merge_blocking(day, &[], WritePolicy::Always))
             .await
-            .expect("rewrite task panicked")
     }
 }
 
@@ -210,33 +251,17 @@ impl DayStore for DirStore {
 #[derive(Debug)]
 pub struct DirQuarantine {
     dir: PathBuf,
-    swept: std::sync::atomic::AtomicBool,
+    swept: AtomicBool,
 }
 
 /// A temporary quarantine file this old belongs to no live writer.
-const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
+const STALE_TEMP: Duration = Duration::from_secs(600);
 
 impl DirQuarantine {
     pub fn new(dir: impl Into<PathBuf>) -> DirQuarantine {
         DirQuarantine {
             dir: dir.into(),
-            swept: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-}
-
-/// Removes temporary quarantine files older than [`STALE_TEMP`].
-fn sweep_stale(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_TEMP));
-        if stale && entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-            let _ = fs::remove_file(entry.path());
+            swept: AtomicBool::new(false),
         }
     }
 }
@@ -250,39 +275,35 @@ fn put_record_blocking(dir: &Path, name: &str, line: &[u8]) -> Result<Recorded, 
     let mut tmp = tempfile::Builder::new()
         .prefix(TMP_PREFIX)
         .tempfile_in(dir)
-        .map_err(|e| DestError::io(dir, "creating a temporary quarantine file", e))?;
+        .at(dir, "creating a temporary quarantine file")?;
     tmp.write_all(line)
         .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| DestError::io(tmp.path(), "writing the quarantine record", e))?;
+        .at(tmp.path(), "writing the quarantine record")?;
     match tmp.persist_noclobber(&path) {
         Ok(_) => {}
         Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
             return Ok(Recorded::AlreadyThere(location));
         }
         Err(e) => {
-            return Err(DestError::io(
-                &path,
-                "linking the quarantine record into place",
-                e.error,
-            ))
+            let action = "linking the quarantine record into place";
+            return Err(e.error).at(&path, action);
         }
     }
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| DestError::io(dir, "fsync of the quarantine directory", e))?;
+        .at(dir, "fsync of the quarantine directory")?;
     Ok(Recorded::Created(location))
 }
 
 impl QuarantineStore for DirQuarantine {
     async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
         let dir = self.dir.clone();
-        let first = !self.swept.swap(true, std::sync::atomic::Ordering::Relaxed);
+        let first = !self.swept.swap(true, Ordering::Relaxed);
         let name = name.to_owned();
         tokio::task::spawn_blocking(move || {
-            fs::create_dir_all(&dir)
-                .map_err(|e| DestError::io(&dir, "creating the quarantine directory", e))?;
+            fs::create_dir_all(&dir).at(&dir, "creating the quarantine directory")?;
             if first {
-                sweep_stale(&dir);
+                sweep(&dir, STALE_TEMP);
             }
             put_record_blocking(&dir, &name, &line)
         })
@@ -292,60 +313,5 @@ impl QuarantineStore for DirQuarantine {
 
     fn location(&self) -> String {
         self.dir.display().to_string()
-    }
-}
-
-/// Listing, reading and rewriting day files, for the archive tools (`verify`, `stats`), behind
-/// [`DayStore`]'s `list_days`, `open_day` and `rewrite_day`.
-impl DirStore {
-    /// The day files in the directory (`YYYYMMDD` names of regular files), in date order. Other
-    /// names (temporary files, anything else) are skipped.
-    fn list_days_blocking(&self) -> Result<Vec<DayKey>, DestError> {
-        let entries = fs::read_dir(&self.dir)
-            .map_err(|e| DestError::io(&self.dir, "listing the directory", e))?;
-        let mut days = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| DestError::io(&self.dir, "listing the directory", e))?;
-            let Some(day) = entry.file_name().to_str().and_then(DayKey::from_name) else {
-                continue;
-            };
-            if fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
-                days.push(day);
-            }
-        }
-        days.sort_unstable();
-        Ok(days)
-    }
-
-    /// A buffered reader of one day file, `None` when there is none.
-    fn open_day_blocking(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
-        let path = self.dir.join(day.as_str());
-        match File::open(&path) {
-            Ok(f) => Ok(Some(Box::new(BufReader::with_capacity(1 << 20, f)))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(DestError::io(&path, "opening the day file", e)),
-        }
-    }
-
-    fn rewrite_blocking(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        let path = self.dir.join(day.as_str());
-        let _lock = self.lock()?;
-        self.sweep();
-        let existing = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(DestError::io(&path, "opening the day file", e)),
-        };
-        let mode = existing
-            .metadata()
-            .map_or(0o644, |m| m.permissions().mode() & 0o7777);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .tempfile_in(&self.dir)
-            .map_err(|e| DestError::io(&self.dir, "creating a temporary file", e))?;
-        let out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        let stats = merge_file(Some(&existing), &[], out, &self.sort, &path)?;
-        self.install(tmp, mode, &path)?;
-        Ok(Some(stats))
     }
 }

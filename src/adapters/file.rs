@@ -9,7 +9,6 @@
 //! (`Lines`): no copy and no allocation per line. Only a line cut by the end of a block is
 //! copied, once, to the front of the next block.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -17,7 +16,7 @@ use std::path::Path;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
+use super::{Batch, Message, Receipt, Source, SourceError};
 
 /// Bodies per batch sent by the reader thread.
 const CHUNK: usize = 1024;
@@ -25,22 +24,36 @@ const CHUNK: usize = 1024;
 /// Bytes asked of the reader at once.
 const READ_BYTES: usize = 1 << 20;
 
-/// Reads bodies from a file or stdin.
+/// What the reader thread sends: messages, and the numbers of the lines that were not messages.
+type Chunk = Result<(Vec<Message>, Vec<u64>), SourceError>;
+
+/// Reads bodies from a file or stdin (or lines made messages otherwise: `with_lines`).
 #[derive(Debug)]
 pub struct FileSource {
-    rx: mpsc::Receiver<Result<Vec<Message>, SourceError>>,
+    rx: mpsc::Receiver<Chunk>,
     pending: Vec<Message>,
+    /// The numbers of the lines that were not messages, among the chunks received so far.
+    pub(crate) skipped: Vec<u64>,
+    /// Wait for `max` messages (or the end) instead of returning what is ready.
+    pub(crate) fill: bool,
     done: bool,
+}
+
+/// Opens a file to read messages from.
+pub(crate) fn open_file(path: &Path) -> Result<File, SourceError> {
+    File::open(path).map_err(|error| SourceError::Open {
+        path: path.display().to_string(),
+        error,
+    })
 }
 
 impl FileSource {
     /// Opens a file source; the reader thread starts at once.
     pub fn open(path: &Path) -> Result<FileSource, SourceError> {
-        let file = File::open(path).map_err(|error| SourceError::Open {
-            path: path.display().to_string(),
-            error,
-        })?;
-        Ok(Self::from_reader(path.display().to_string(), file))
+        Ok(Self::from_reader(
+            path.display().to_string(),
+            open_file(path)?,
+        ))
     }
 
     /// Reads standard input.
@@ -50,13 +63,35 @@ impl FileSource {
 
     /// Reads any byte stream; `name` prefixes message ids (`name:LINE`).
     pub fn from_reader<R: Read + Send + 'static>(name: String, reader: R) -> FileSource {
+        let received_at = super::received_now();
+        Self::with_lines(name.clone(), reader, move |line_no, body, _| {
+            Some(Message {
+                // Nothing is deleted from a file: its receipts are empty (no allocation).
+                receipt: Receipt::default(),
+                id: line_id(&name, line_no),
+                body,
+                received_at: received_at.clone(),
+            })
+        })
+    }
+
+    /// Reads `reader` on a thread of its own: `message` makes each line that is not blank (its
+    /// number, and its body without the `\n` and a trailing `\r`) a message, or else may list
+    /// its number in `skipped`. `name` names the stream in errors.
+    pub(crate) fn with_lines<R, F>(name: String, reader: R, message: F) -> FileSource
+    where
+        R: Read + Send + 'static,
+        F: FnMut(u64, Bytes, &mut Vec<u64>) -> Option<Message> + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(4);
         std::thread::spawn(move || {
-            read_loop(&name, Lines::new(reader, READ_BYTES), &tx);
+            read_loop(&name, Lines::new(reader, READ_BYTES), &tx, message);
         });
         FileSource {
             rx,
             pending: Vec::new(),
+            skipped: Vec::new(),
+            fill: false,
             done: false,
         }
     }
@@ -65,11 +100,11 @@ impl FileSource {
 fn read_loop<R: Read>(
     name: &str,
     mut lines: Lines<R>,
-    tx: &mpsc::Sender<Result<Vec<Message>, SourceError>>,
+    tx: &mpsc::Sender<Chunk>,
+    mut message: impl FnMut(u64, Bytes, &mut Vec<u64>) -> Option<Message>,
 ) {
-    let received_at = super::received_now();
     let mut line_no = 0u64;
-    let mut batch = Vec::with_capacity(CHUNK);
+    let (mut batch, mut skipped) = (Vec::with_capacity(CHUNK), Vec::new());
     loop {
         match lines.next_line() {
             Ok(None) => break,
@@ -81,16 +116,12 @@ fn read_loop<R: Read>(
                 if body.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                batch.push(Message {
-                    // Nothing is deleted from a file: its receipts are empty (no allocation).
-                    receipt: Receipt::default(),
-                    id: line_id(name, line_no),
-                    body,
-                    received_at: received_at.clone(),
-                });
-                if batch.len() == CHUNK && tx.blocking_send(Ok(std::mem::take(&mut batch))).is_err()
-                {
-                    return;
+                batch.extend(message(line_no, body, &mut skipped));
+                if batch.len() == CHUNK {
+                    let chunk = (std::mem::take(&mut batch), std::mem::take(&mut skipped));
+                    if tx.blocking_send(Ok(chunk)).is_err() {
+                        return;
+                    }
                 }
             }
             Err(error) => {
@@ -103,8 +134,8 @@ fn read_loop<R: Read>(
             }
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.blocking_send(Ok(batch));
+    if !batch.is_empty() || !skipped.is_empty() {
+        let _ = tx.blocking_send(Ok((batch, skipped)));
     }
 }
 
@@ -189,8 +220,8 @@ impl Source for FileSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let max = max.max(1);
         while self.pending.len() < max && !self.done {
-            // Wait only when nothing is in hand; otherwise take what is ready.
-            let next = if self.pending.is_empty() {
+            // Wait when nothing is in hand (or when filling); otherwise take what is ready.
+            let next = if self.pending.is_empty() || self.fill {
                 self.rx.recv().await
             } else {
                 match self.rx.try_recv() {
@@ -200,38 +231,15 @@ impl Source for FileSource {
                 }
             };
             match next {
-                Some(Ok(msgs)) => self.pending.extend(msgs),
-                Some(Err(e)) => return Err(e),
+                Some(chunk) => {
+                    let (msgs, skipped) = chunk?;
+                    self.pending.extend(msgs);
+                    self.skipped.extend(skipped);
+                }
                 None => self.done = true,
             }
         }
-        if self.pending.is_empty() {
-            return Ok(Batch::Drained);
-        }
-        let rest = if self.pending.len() > max {
-            self.pending.split_off(max)
-        } else {
-            Vec::new()
-        };
-        Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
-    }
-
-    async fn ack(&mut self, _receipts: Vec<Receipt>) -> AckOutcome {
-        AckOutcome::default()
-    }
-
-    async fn abandon(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn release(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn finish(&mut self) {}
-
-    fn requests(&self) -> BTreeMap<String, u64> {
-        BTreeMap::new()
-    }
-
-    fn deletes(&self) -> bool {
-        false
+        Ok(super::take_batch(&mut self.pending, max, Batch::Drained))
     }
 }
 

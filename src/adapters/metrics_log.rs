@@ -3,68 +3,23 @@
 //! same pipeline as a queue message.
 //!
 //! Invariants:
-//! - lines are read in order, one batch at a time, on tokio's blocking pool
-//!   ([`tokio::task::spawn_blocking`]): the runtime's threads never wait on the file;
-//! - [`Source::next_batch`] is cancel-safe: a batch whose read outlives a cancelled call is
-//!   kept in flight and is what the next call returns (messages over that call's `max` wait for
-//!   the call after);
+//! - lines are read in order, in chunks a few ahead of the pipeline, on the reader thread of a
+//!   [`FileSource`]: the runtime's threads never wait on the file;
+//! - [`Source::next_batch`] is cancel-safe (chunks wait in a channel, messages over a call's
+//!   `max` for the call after) and waits for `max` messages or the end of the log;
 //! - a line that is not a metrics line (or not UTF-8) is not a message: it is counted and its
-//!   number kept ([`MetricsLogSource::skipped`]); blank lines are not
-//!   lines of the log;
+//!   number kept ([`MetricsLogSource::skipped`]); blank lines are not lines of the log;
 //! - a message's id is `PATH:LINE`; nothing is deleted (acknowledging is a no-op).
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use tokio::task::JoinHandle;
-
-use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
+use super::file::{open_file, FileSource};
+use super::{Batch, Message, Receipt, Source, SourceError};
 use crate::core::metrics_log::message_of_line;
-
-/// What one line of the log was.
-enum LineRead {
-    End,
-    /// Blank, or not a metrics line.
-    NoMessage,
-    Message(Message),
-}
-
-/// One batch's read: its messages, the lines skipped on the way, and whether the log ended.
-#[derive(Debug)]
-struct ReadBatch {
-    messages: Vec<Message>,
-    skipped: Vec<u64>,
-    end: bool,
-}
-
-/// The open log, owned by whichever thread is reading it.
-#[derive(Debug)]
-struct LogReader {
-    path: PathBuf,
-    reader: BufReader<File>,
-    tz: jiff::tz::TimeZone,
-    hostname: String,
-    line: u64,
-    buf: Vec<u8>,
-}
-
-/// A batch being read on the blocking pool; the reader comes back with it.
-type InFlight = JoinHandle<(Box<LogReader>, Result<ReadBatch, SourceError>)>;
 
 /// Reads a metrics log.
 #[derive(Debug)]
-pub struct MetricsLogSource {
-    /// `None` while a batch is in flight.
-    reader: Option<Box<LogReader>>,
-    in_flight: Option<InFlight>,
-    /// Read, not yet returned (a batch read for a call with a larger `max`).
-    ahead: Vec<Message>,
-    skipped: Vec<u64>,
-    done: bool,
-}
+pub struct MetricsLogSource(FileSource);
 
 impl MetricsLogSource {
     /// Opens the log; `tz` is the zone of its times, `hostname` goes into every event.
@@ -73,166 +28,51 @@ impl MetricsLogSource {
         tz: jiff::tz::TimeZone,
         hostname: String,
     ) -> Result<MetricsLogSource, SourceError> {
-        let file = File::open(path).map_err(|error| SourceError::Open {
-            path: path.display().to_string(),
-            error,
-        })?;
-        Ok(MetricsLogSource {
-            reader: Some(Box::new(LogReader {
-                path: path.to_owned(),
-                reader: BufReader::with_capacity(1 << 20, file),
-                tz,
-                hostname,
-                line: 0,
-                buf: Vec::new(),
-            })),
-            in_flight: None,
-            ahead: Vec::new(),
-            skipped: Vec::new(),
-            done: false,
-        })
+        let (file, name) = (open_file(path)?, path.display().to_string());
+        let (prefix, received_at) = (name.clone(), super::received_now());
+        let mut source = FileSource::with_lines(name, file, move |line, body, skipped| {
+            let body = match std::str::from_utf8(&body) {
+                Ok(text) if text.trim().is_empty() => return None,
+                Ok(text) => message_of_line(text, &tz, &hostname).ok(),
+                Err(_) => None,
+            };
+            let Some(body) = body else {
+                skipped.push(line);
+                return None;
+            };
+            let id = format!("{prefix}:{line}");
+            Some(Message {
+                receipt: Receipt {
+                    id: id.clone(),
+                    handle: String::new(),
+                },
+                id,
+                body: body.into_bytes().into(),
+                received_at: received_at.clone(),
+            })
+        });
+        source.fill = true;
+        Ok(MetricsLogSource(source))
     }
 
     /// Line numbers of the lines that are not metrics lines, in order, among the batches read
     /// so far (at the end of a run: the whole log).
     pub fn skipped(&self) -> &[u64] {
-        &self.skipped
-    }
-
-    /// At most `max` messages from the front of what was read ahead.
-    fn take_ahead(&mut self, max: usize) -> Vec<Message> {
-        let rest = self.ahead.split_off(max.min(self.ahead.len()));
-        std::mem::replace(&mut self.ahead, rest)
-    }
-}
-
-impl LogReader {
-    /// Reads lines until `max` messages or the end of the log (blocking).
-    fn read_batch(&mut self, max: usize) -> Result<ReadBatch, SourceError> {
-        let received_at = super::received_now();
-        let mut batch = ReadBatch {
-            messages: Vec::new(),
-            skipped: Vec::new(),
-            end: false,
-        };
-        while batch.messages.len() < max {
-            match self.read_line(&received_at, &mut batch.skipped)? {
-                LineRead::End => {
-                    batch.end = true;
-                    break;
-                }
-                LineRead::NoMessage => {}
-                LineRead::Message(m) => batch.messages.push(m),
-            }
-        }
-        Ok(batch)
-    }
-
-    /// What the next line is; a line that is not a metrics line goes into `skipped`.
-    fn read_line(
-        &mut self,
-        received_at: &Arc<str>,
-        skipped: &mut Vec<u64>,
-    ) -> Result<LineRead, SourceError> {
-        self.buf.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|error| SourceError::Read {
-                path: self.path.display().to_string(),
-                line: self.line + 1,
-                error,
-            })?;
-        if n == 0 {
-            return Ok(LineRead::End);
-        }
-        self.line += 1;
-        let Ok(text) = std::str::from_utf8(&self.buf) else {
-            skipped.push(self.line);
-            return Ok(LineRead::NoMessage);
-        };
-        if text.trim().is_empty() {
-            return Ok(LineRead::NoMessage);
-        }
-        let Ok(body) = message_of_line(text, &self.tz, &self.hostname) else {
-            skipped.push(self.line);
-            return Ok(LineRead::NoMessage);
-        };
-        let id = format!("{}:{}", self.path.display(), self.line);
-        Ok(LineRead::Message(Message {
-            receipt: Receipt {
-                id: id.clone(),
-                handle: String::new(),
-            },
-            id,
-            body: body.into_bytes().into(),
-            received_at: received_at.clone(),
-        }))
+        &self.0.skipped
     }
 }
 
 impl Source for MetricsLogSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
-        let max = max.max(1);
-        if !self.ahead.is_empty() {
-            return Ok(Batch::Messages(self.take_ahead(max)));
-        }
-        let in_flight = match (&mut self.in_flight, self.reader.take()) {
-            (Some(handle), _) => handle,
-            (None, Some(mut reader)) if !self.done => {
-                self.in_flight.insert(tokio::task::spawn_blocking(move || {
-                    let read = reader.read_batch(max);
-                    (reader, read)
-                }))
-            }
-            (None, reader) => {
-                self.reader = reader;
-                return Ok(Batch::Drained);
-            }
-        };
-        // Cancelled here, the read stays in `in_flight` for the next call.
-        let joined = in_flight.await;
-        self.in_flight = None;
-        let (reader, read) = joined.map_err(|e| SourceError::Read {
-            path: "the metrics log".to_owned(),
-            line: 0,
-            error: std::io::Error::other(format!("the reading task ended: {e}")),
-        })?;
-        self.reader = Some(reader);
-        let read = read?;
-        self.done = read.end;
-        self.skipped.extend(read.skipped);
-        self.ahead = read.messages;
-        Ok(if self.ahead.is_empty() {
-            Batch::Drained
-        } else {
-            Batch::Messages(self.take_ahead(max))
-        })
-    }
-
-    async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
-        let _ = receipts;
-        AckOutcome::default()
-    }
-
-    async fn abandon(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn release(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn finish(&mut self) {}
-
-    fn requests(&self) -> BTreeMap<String, u64> {
-        BTreeMap::new()
-    }
-
-    fn deletes(&self) -> bool {
-        false
+        self.0.next_batch(max).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn metrics_lines_become_messages_and_other_lines_are_skipped_by_number() {

@@ -56,6 +56,15 @@ pub fn received_now() -> Arc<str> {
     jiff::Timestamp::now().to_string().into()
 }
 
+/// A batch of at most `max` messages from the front of `pending`, or `end` when there are none.
+pub(crate) fn take_batch(pending: &mut Vec<Message>, max: usize, end: Batch) -> Batch {
+    if pending.is_empty() {
+        return end;
+    }
+    let rest = pending.split_off(max.min(pending.len()));
+    Batch::Messages(std::mem::replace(pending, rest))
+}
+
 /// What deletes a message from its source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Receipt {
@@ -82,23 +91,36 @@ pub struct AckOutcome {
     pub failed: Vec<(Receipt, String)>,
 }
 
-/// Where messages come from.
+/// Where messages come from. The provided methods are those of a source that deletes nothing
+/// (a file): acknowledging does nothing and no requests are made.
 pub trait Source: Send {
     /// The next batch of at most `max` messages. Cancel-safe: dropping the future loses nothing.
     fn next_batch(&mut self, max: usize)
         -> impl Future<Output = Result<Batch, SourceError>> + Send;
     /// Deletes messages whose outcome is durable.
-    fn ack(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = AckOutcome> + Send;
+    fn ack(&mut self, _receipts: Vec<Receipt>) -> impl Future<Output = AckOutcome> + Send {
+        std::future::ready(AckOutcome::default())
+    }
     /// Messages whose write failed: stop keeping them invisible so they come back.
-    fn abandon(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = ()> + Send;
+    fn abandon(&mut self, _receipts: Vec<Receipt>) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
     /// Makes messages visible again at once (dry runs).
-    fn release(&mut self, receipts: Vec<Receipt>) -> impl Future<Output = ()> + Send;
+    fn release(&mut self, _receipts: Vec<Receipt>) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
     /// Stops receiving and gives back messages received but never handed out.
-    fn finish(&mut self) -> impl Future<Output = ()> + Send;
+    fn finish(&mut self) -> impl Future<Output = ()> + Send {
+        std::future::ready(())
+    }
     /// Requests made so far, by API call.
-    fn requests(&self) -> BTreeMap<String, u64>;
-    /// Whether deletes mean anything (false for files).
-    fn deletes(&self) -> bool;
+    fn requests(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+    /// Whether deletes mean anything.
+    fn deletes(&self) -> bool {
+        false
+    }
 }
 
 /// Where day files live.
@@ -137,6 +159,17 @@ pub trait DayStore: Send + Sync {
         &self,
         day: DayKey,
     ) -> impl Future<Output = Result<Option<MergeStats>, DestError>> + Send;
+}
+
+/// When a read-merge-write writes the day back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WritePolicy {
+    /// Never (dry runs).
+    Preview,
+    /// When the merge added lines (a day with no new lines is not touched).
+    NewLinesOnly,
+    /// Whenever the day file exists (repairs rewrite it sorted and de-duplicated).
+    Always,
 }
 
 /// What became of one quarantine record.
@@ -213,16 +246,18 @@ pub enum DestError {
     },
 }
 
-impl DestError {
-    pub(crate) fn io(
-        path: &std::path::Path,
-        action: &'static str,
-        error: std::io::Error,
-    ) -> DestError {
-        DestError::Io {
-            path: path.display().to_string(),
+/// An I/O failure as a [`DestError::Io`] naming the path and what was being done.
+pub(crate) trait At<T> {
+    fn at(self, path: &std::path::Path, action: &'static str) -> Result<T, DestError>;
+}
+
+impl<T> At<T> for std::io::Result<T> {
+    fn at(self, path: &std::path::Path, action: &'static str) -> Result<T, DestError> {
+        let path = path.display().to_string();
+        self.map_err(|error| DestError::Io {
+            path,
             action,
             error,
-        }
+        })
     }
 }

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use super::retry;
 use super::spool::{merge_with_fallback, Spool, Spooled};
-use super::{DayReader, DayStore, DestError};
+use super::{At, DayReader, DayStore, DestError, WritePolicy};
 use crate::core::{DayKey, MergeStats, SortOptions};
 
 /// A streamed object body.
@@ -134,13 +134,6 @@ pub struct ObjectDayStore<O> {
     conflict_retries: Arc<AtomicU64>,
 }
 
-/// Why one read-merge-write attempt did not finish.
-enum Attempt {
-    /// Another writer changed the day, or the read broke: try again.
-    Again(String),
-    Failed(DestError),
-}
-
 /// Why the merge on the blocking thread failed. The merge only sees `io::Error`s, so the
 /// failures worth another read travel inside one (tagged where they arise: the object's body,
 /// the second GET) and are told apart by type, never by text; any other error is local.
@@ -170,15 +163,6 @@ impl MergeFailure {
         };
         io::Error::new(kind, self)
     }
-
-    /// What an error out of the merge was: one tagged on its way in, or else a local one.
-    fn of(e: io::Error) -> MergeFailure {
-        if !matches!(e.get_ref(), Some(inner) if inner.is::<MergeFailure>()) {
-            return MergeFailure::Local(e);
-        }
-        let inner = e.into_inner().expect("checked above");
-        *inner.downcast::<MergeFailure>().expect("checked above")
-    }
 }
 
 /// The object's body, its read errors tagged as [`MergeFailure::Read`].
@@ -192,20 +176,9 @@ impl<R: io::Read> io::Read for BodyReader<R> {
     }
 }
 
-/// When [`ObjectDayStore::read_merge_write`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WritePolicy {
-    /// Never (dry runs).
-    Preview,
-    /// When the merge added lines (a day with no new lines is not touched).
-    NewLinesOnly,
-    /// Whenever the object exists (repairs rewrite it sorted and de-duplicated).
-    Always,
-}
-
 /// What one read and merge produced: the version read (`None` for a new day), the stats, and
-/// the output (unless previewing).
-type Merged = (Option<String>, MergeStats, Option<Spooled>);
+/// the output (unless previewing); or why the day is to be read again (`Err`).
+type Merged = Result<(Option<String>, MergeStats, Option<Spooled>), String>;
 
 impl<O: ObjectStore> ObjectDayStore<O> {
     /// Day files in `objects`.
@@ -217,11 +190,6 @@ impl<O: ObjectStore> ObjectDayStore<O> {
         }
     }
 
-    /// The object store underneath.
-    pub fn objects(&self) -> &O {
-        &self.objects
-    }
-
     fn key(&self, day: DayKey) -> String {
         format!("{}{}", self.settings.prefix, day)
     }
@@ -230,10 +198,11 @@ impl<O: ObjectStore> ObjectDayStore<O> {
     /// write it back conditionally; on a conflict start over (jittered backoff, bounded).
     async fn read_merge_write(
         &self,
-        key: &str,
+        day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
         policy: WritePolicy,
     ) -> Result<Option<MergeStats>, DestError> {
+        let key = &self.key(day);
         let attempts = self.settings.conflict_attempts.max(1);
         let mut last = String::new();
         for attempt in 1..=attempts {
@@ -243,22 +212,20 @@ impl<O: ObjectStore> ObjectDayStore<O> {
             }
             let keep_output = policy != WritePolicy::Preview;
             let (version, stats, spooled) =
-                match self.read_and_merge(key, lines.clone(), keep_output).await {
-                    Ok(v) => v,
-                    Err(Attempt::Again(why)) => {
+                match self.read_and_merge(key, &lines, keep_output).await? {
+                    Ok(merged) => merged,
+                    Err(why) => {
                         tracing::info!(%key, attempt, why, "reading the day again");
                         last = why;
                         continue;
                     }
-                    Err(Attempt::Failed(e)) => return Err(e),
                 };
-            match policy {
-                WritePolicy::Preview => return Ok(Some(stats)),
-                WritePolicy::NewLinesOnly if stats.new_lines == 0 => return Ok(Some(stats)),
-                WritePolicy::Always if version.is_none() => return Ok(None),
-                _ => {}
-            }
-            let data = spooled.expect("kept output");
+            let data = match (policy, spooled) {
+                (WritePolicy::Always, _) if version.is_none() => return Ok(None),
+                (WritePolicy::NewLinesOnly, _) if stats.new_lines == 0 => return Ok(Some(stats)),
+                (_, Some(data)) => data,
+                (_, None) => return Ok(Some(stats)), // previewing
+            };
             let condition = Condition::from_version(version.as_deref());
             match self.objects.put(key, data, condition).await {
                 Ok(()) => return Ok(Some(stats)),
@@ -277,118 +244,72 @@ impl<O: ObjectStore> ObjectDayStore<O> {
         })
     }
 
-    /// Reads the day (if any) and merges `lines` into a spool (or nowhere, previewing).
+    /// Reads the day (if any) and merges `lines` into a spool (or nowhere, previewing), on a
+    /// blocking thread.
     async fn read_and_merge(
         &self,
         key: &str,
-        lines: Arc<Vec<Vec<u8>>>,
+        lines: &Arc<Vec<Vec<u8>>>,
         keep_output: bool,
-    ) -> Result<Merged, Attempt> {
-        let (version, body) = match self.objects.get(key, None).await {
-            Ok(Fetched::Missing) => (None, None),
-            Ok(Fetched::Found { version, body }) => (Some(version), Some(body)),
-            Ok(Fetched::Changed) => return Err(Attempt::Again("changed while reading".into())),
-            Err(e) => return Err(Attempt::Failed(e)),
+    ) -> Result<Merged, DestError> {
+        let (version, mut body) = match self.objects.get(key, None).await? {
+            Fetched::Missing => (None, None),
+            Fetched::Found { version, body } => (Some(version), Some(body)),
+            Fetched::Changed => return Ok(Err("changed while reading".into())),
         };
         let handle = tokio::runtime::Handle::current();
-        let objects = self.objects.clone();
-        let settings = self.settings.clone();
-        let key = key.to_owned();
-        let reread = version.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut body = body;
+        let (objects, settings, lines) =
+            (self.objects.clone(), self.settings.clone(), lines.clone());
+        let (key, reread) = (key.to_owned(), version.clone());
+        let merged = tokio::task::spawn_blocking(move || {
             let open = |again: bool| -> io::Result<Option<Box<dyn io::BufRead>>> {
                 if again {
                     // The fallback sort needs the object again: the same version, or we start
                     // over.
-                    let got = handle
-                        .block_on(objects.get(&key, reread.as_deref()))
-                        .map_err(|e| MergeFailure::Get(e).into_io())?;
-                    body = match got {
-                        Fetched::Found { body, .. } => Some(body),
-                        Fetched::Missing | Fetched::Changed => {
+                    body = match handle.block_on(objects.get(&key, reread.as_deref())) {
+                        Ok(Fetched::Found { body, .. }) => Some(body),
+                        Ok(Fetched::Missing | Fetched::Changed) => {
                             return Err(MergeFailure::Changed.into_io())
                         }
+                        Err(e) => return Err(MergeFailure::Get(e).into_io()),
                     };
                 }
                 Ok(body.take().map(|b| {
-                    let _guard = handle.enter();
-                    let reader = BodyReader(tokio_util::io::SyncIoBridge::new(b));
-                    Box::new(BufReader::with_capacity(1 << 20, reader)) as Box<dyn io::BufRead>
+                    let bridge = tokio_util::io::SyncIoBridge::new_with_handle(b, handle.clone());
+                    Box::new(BufReader::with_capacity(1 << 20, BodyReader(bridge)))
+                        as Box<dyn io::BufRead>
                 }))
             };
-            merge_blocking(
-                open,
-                &lines,
-                &settings,
-                &objects.location(&key),
-                keep_output,
-            )
+            let sort = SortOptions {
+                memory_budget_bytes: settings.sort_memory_bytes,
+                spill_dir: settings.temp_dir.clone(),
+            };
+            let location = objects.location(&key);
+            if !keep_output {
+                let stats = merge_with_fallback(open, &lines, io::sink(), &sort, &location)?;
+                return Ok((stats, None));
+            }
+            let mut spool = Spool::new(settings.spool_memory_bytes, settings.temp_dir.clone());
+            let stats = merge_with_fallback(open, &lines, &mut spool, &sort, &location)?;
+            Ok((stats, Some(spool.finish()?)))
         })
         .await
         .expect("merge task panicked");
-        let e = match result {
-            Ok((stats, spooled)) => return Ok((version, stats, spooled)),
-            Err(e) => e,
-        };
-        Err(match MergeFailure::of(e) {
-            MergeFailure::Changed => {
-                Attempt::Again("changed while re-reading for the fallback sort".into())
+        match merged.map_err(|e: io::Error| e.downcast().unwrap_or_else(MergeFailure::Local)) {
+            Ok((stats, spooled)) => Ok(Ok((version, stats, spooled))),
+            Err(MergeFailure::Changed) => {
+                Ok(Err("changed while re-reading for the fallback sort".into()))
             }
             // A broken connection mid-body is worth another read.
-            e @ MergeFailure::Read(_) => Attempt::Again(e.to_string()),
-            MergeFailure::Get(e) => Attempt::Failed(e),
+            Err(e @ MergeFailure::Read(_)) => Ok(Err(e.to_string())),
+            Err(MergeFailure::Get(e)) => Err(e),
             // A full disk or a missing temporary directory stays so: the day fails at once.
-            MergeFailure::Local(e) => Attempt::Failed(DestError::io(
-                &self.temp_dir(),
-                "writing the merge to temporary files",
-                e,
-            )),
-        })
-    }
-
-    /// Where the spool and the fallback sort put their temporary files.
-    fn temp_dir(&self) -> PathBuf {
-        self.settings
-            .temp_dir
-            .clone()
-            .unwrap_or_else(std::env::temp_dir)
-    }
-
-    async fn merge(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-        policy: WritePolicy,
-    ) -> Result<MergeStats, DestError> {
-        let stats = self.read_merge_write(&self.key(day), lines, policy).await?;
-        // Only `WritePolicy::Always` answers None (for a missing object).
-        Ok(stats.unwrap_or_default())
-    }
-}
-
-/// The merge itself, on a blocking thread: into a spool when the output is kept, else nowhere.
-fn merge_blocking<F>(
-    open: F,
-    lines: &[Vec<u8>],
-    settings: &DaySettings,
-    location: &str,
-    keep_output: bool,
-) -> io::Result<(MergeStats, Option<Spooled>)>
-where
-    F: FnMut(bool) -> io::Result<Option<Box<dyn io::BufRead>>>,
-{
-    let sort = SortOptions {
-        memory_budget_bytes: settings.sort_memory_bytes,
-        spill_dir: settings.temp_dir.clone(),
-    };
-    if keep_output {
-        let mut spool = Spool::new(settings.spool_memory_bytes, settings.temp_dir.clone());
-        let stats = merge_with_fallback(open, lines, &mut spool, &sort, location)?;
-        Ok((stats, Some(spool.finish()?)))
-    } else {
-        let stats = merge_with_fallback(open, lines, io::sink(), &sort, location)?;
-        Ok((stats, None))
+            Err(MergeFailure::Local(e)) => {
+                let dir = self.settings.temp_dir.clone();
+                let dir = dir.unwrap_or_else(std::env::temp_dir);
+                Err(e).at(&dir, "writing the merge to temporary files")
+            }
+        }
     }
 }
 
@@ -398,7 +319,11 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
     ) -> Result<MergeStats, DestError> {
-        self.merge(day, lines, WritePolicy::NewLinesOnly).await
+        let policy = WritePolicy::NewLinesOnly;
+        Ok(self
+            .read_merge_write(day, lines, policy)
+            .await?
+            .unwrap_or_default())
     }
 
     async fn preview_day(
@@ -406,7 +331,11 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
     ) -> Result<MergeStats, DestError> {
-        self.merge(day, lines, WritePolicy::Preview).await
+        let policy = WritePolicy::Preview;
+        Ok(self
+            .read_merge_write(day, lines, policy)
+            .await?
+            .unwrap_or_default())
     }
 
     fn requests(&self) -> BTreeMap<String, u64> {
@@ -417,8 +346,7 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
         self.conflict_retries.load(Ordering::Relaxed)
     }
 
-    /// The day objects directly under the prefix (`PREFIX/YYYYMMDD`), in date order. Other keys
-    /// are skipped.
+    /// The day objects directly under the prefix (`PREFIX/YYYYMMDD`); other keys are skipped.
     async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
         let prefix = &self.settings.prefix;
         let mut days: Vec<DayKey> = self
@@ -433,8 +361,7 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
         Ok(days)
     }
 
-    /// The body of one day object, streamed through a blocking reader bound to the current
-    /// runtime (read it on a blocking thread); `None` when there is none.
+    /// Streamed through a blocking reader bound to the current runtime.
     async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
         match self.objects.get(&self.key(day), None).await? {
             Fetched::Found { body, .. } => {
@@ -446,11 +373,9 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
         }
     }
 
-    /// Rewrites a day object sorted, de-duplicated, without blank lines or trailing white space
-    /// (the merge of zero new lines), with the same conditional write as a merge. `None` when
-    /// the day has no object.
     async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        self.read_merge_write(&self.key(day), Arc::new(Vec::new()), WritePolicy::Always)
+        let policy = WritePolicy::Always;
+        self.read_merge_write(day, Arc::new(Vec::new()), policy)
             .await
     }
 }

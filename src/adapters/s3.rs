@@ -3,35 +3,33 @@
 //!
 //! [`S3Objects`] is S3's [`ObjectStore`]: GetObject (streamed, its ETag the version; `If-Match`
 //! when asked), PutObject with `If-Match: <etag>` or `If-None-Match: *`, and ListObjectsV2 page
-//! by page. The read-merge-conditional-write loop is the generic one of
-//! [`super::object::ObjectDayStore`]; [`S3Store`] is that loop on S3. A 412 (or a 409 for a
-//! concurrent conditional write) is a conflict: the day is read and merged again.
+//! by page; [`S3Store`] is the generic read-merge-write loop of
+//! [`super::object::ObjectDayStore`] on it. A 412 (or a 409 for a concurrent conditional write)
+//! is a conflict: the day is read and merged again.
 //!
-//! Size classes of a merged day (defaults in brackets), decided here in the PUT: up to
-//! `spool_memory_bytes` (8 MiB) it is held in memory and sent as one PutObject; above that it is
-//! spooled to a temporary file, sent as one PutObject streamed from that file up to
-//! `multipart_threshold_bytes` (64 MiB), and as a multipart upload of `part_size_bytes` parts
-//! (16 MiB) above it, with the same condition on CompleteMultipartUpload; a day that would need
-//! more than S3's 10,000 parts goes up in larger parts ([`part_size`]). Memory stays bounded
-//! by the spool's memory limit plus the parts in flight. The spool file lives until the upload
-//! has completed, retries included (the SDK re-opens it for every attempt).
+//! Size classes of a merged day (defaults in brackets): up to `spool_memory_bytes` (8 MiB) it is
+//! held in memory and sent as one PutObject; above that it is spooled to a temporary file, sent
+//! as one PutObject streamed from that file up to `multipart_threshold_bytes` (64 MiB), and as a
+//! multipart upload of `part_size_bytes` parts (16 MiB) above it, with the same condition on
+//! CompleteMultipartUpload; a day that would need more than S3's 10,000 parts goes up in larger
+//! parts ([`part_size`]). Memory stays bounded by the spool's memory limit plus the parts in
+//! flight. The spool file lives until the upload has completed, retries included (the SDK
+//! re-opens it for every attempt).
 //!
-//! Every S3 error is read once, by `S3Failure::of`: a missing object is 404 NoSuchKey; a 403
-//! is never read as "empty" but an error naming the key and the permission the caller lacks;
-//! 412/409 are left to the caller to read as a conflict.
-//!
-//! Quarantine records are one object each, created once per identity (see [`S3Quarantine`]).
+//! A missing object is 404 NoSuchKey; a 403 is never read as "empty" but an error naming the
+//! key and the permission the caller lacks (`s3_error`); 412/409 are conflicts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::aws::{describe_sdk_error, http_status, HasStatus, RequestCounter};
+use super::aws::{describe_sdk_error, http_status, RequestCounter};
 use super::object::{Condition, DaySettings, Fetched, ObjectDayStore, ObjectStore, PutError};
 use super::retry;
 use super::spool::Spooled;
@@ -64,26 +62,20 @@ pub fn part_size(configured: u64, len: u64) -> u64 {
     len.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB
 }
 
-/// How day files are written.
+/// How day files are written (the fields shared with [`DaySettings`] mean the same there).
 #[derive(Debug, Clone)]
 pub struct S3Settings {
     pub bucket: String,
-    /// Ends in `/` or is empty.
     pub prefix: String,
     /// Outputs above this size go up as a multipart upload.
     pub multipart_threshold_bytes: u64,
-    /// Size of each part (at least 5 MiB on real S3); grown for a day of more than
-    /// [`MAX_PARTS`] parts.
+    /// Size of each part (at least 5 MiB on real S3); grown past [`MAX_PARTS`] parts.
     pub part_size_bytes: u64,
     /// Parts uploaded at once.
     pub part_concurrency: usize,
-    /// Read-merge-write attempts per day before giving up on contention.
     pub conflict_attempts: u32,
-    /// Merged output kept in memory before it spills to a temporary file.
     pub spool_memory_bytes: usize,
-    /// Temporary files (spool, fallback sort) go here; the system default when `None`.
     pub temp_dir: Option<PathBuf>,
-    /// Memory of the fallback sort for unsorted day files.
     pub sort_memory_bytes: usize,
 }
 
@@ -92,22 +84,19 @@ pub type S3Store = ObjectDayStore<S3Objects>;
 
 impl ObjectDayStore<S3Objects> {
     /// Day files under `settings.bucket`/`settings.prefix`.
-    pub fn new(
-        client: aws_sdk_s3::Client,
-        settings: S3Settings,
-        counter: RequestCounter,
-    ) -> S3Store {
+    pub fn new(client: aws_sdk_s3::Client, s: S3Settings, counter: RequestCounter) -> S3Store {
         let days = DaySettings {
-            prefix: settings.prefix.clone(),
-            conflict_attempts: settings.conflict_attempts,
-            spool_memory_bytes: settings.spool_memory_bytes,
-            temp_dir: settings.temp_dir.clone(),
-            sort_memory_bytes: settings.sort_memory_bytes,
+            prefix: s.prefix.clone(),
+            conflict_attempts: s.conflict_attempts,
+            spool_memory_bytes: s.spool_memory_bytes,
+            temp_dir: s.temp_dir.clone(),
+            sort_memory_bytes: s.sort_memory_bytes,
         };
+        let settings = Arc::new(s);
         ObjectDayStore::with_objects(
             S3Objects {
                 client,
-                settings: Arc::new(settings),
+                settings,
                 counter,
             },
             days,
@@ -123,68 +112,52 @@ pub struct S3Objects {
     counter: RequestCounter,
 }
 
-/// An S3 error, read once: its status, whether it means "no such key", and the error to report
-/// (a 403 as [`DestError::AccessDenied`] naming the permission, anything else as
-/// `OPERATION failed: CODE: MESSAGE`).
-struct S3Failure {
-    status: Option<u16>,
-    missing: bool,
-    /// The service's answer, for a conflict's log line.
-    why: String,
-    error: DestError,
-}
-
-impl S3Failure {
-    fn of<E, R>(
-        e: &SdkError<E, R>,
-        location: &str,
-        operation: &'static str,
-        permission: &'static str,
-    ) -> S3Failure
-    where
-        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + HasStatus,
-    {
-        let status = http_status(e);
-        let missing = status == Some(404)
-            || matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("NoSuchKey"));
-        let why = describe_sdk_error(e);
-        let error = if status == Some(403) {
-            DestError::AccessDenied {
-                location: location.to_owned(),
-                operation,
-                permission,
-            }
-        } else {
-            DestError::Store {
-                location: location.to_owned(),
-                message: format!("{operation} failed: {why}"),
-            }
-        };
-        S3Failure {
-            status,
-            missing,
-            why,
-            error,
+/// An S3 error as the error to report: a 403 as [`DestError::AccessDenied`] naming the
+/// permission, anything else as `OPERATION failed: CODE: MESSAGE`.
+fn s3_error<E>(
+    e: &SdkError<E, HttpResponse>,
+    location: String,
+    operation: &'static str,
+    permission: &'static str,
+) -> DestError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if http_status(e) == Some(403) {
+        DestError::AccessDenied {
+            location,
+            operation,
+            permission,
         }
-    }
-
-    /// A write's failure: 412/409 is a conflict (read and merge again), the rest fails.
-    fn for_write(self) -> PutError {
-        match self.status {
-            Some(412 | 409) => PutError::Conflict(self.why),
-            _ => PutError::Failed(self.error),
-        }
+    } else {
+        let message = format!("{operation} failed: {}", describe_sdk_error(e));
+        DestError::Store { location, message }
     }
 }
 
 impl S3Objects {
-    fn write_error<E, R>(&self, key: &str, operation: &'static str, e: &SdkError<E, R>) -> PutError
+    /// A write's failure: 412/409 is a conflict (read and merge again), the rest fails.
+    fn write_error<E>(
+        &self,
+        key: &str,
+        operation: &'static str,
+        e: &SdkError<E, HttpResponse>,
+    ) -> PutError
     where
-        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug + HasStatus,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        S3Failure::of(e, &self.location(key), operation, PUT_PERMISSION).for_write()
+        match http_status(e) {
+            Some(412 | 409) => PutError::Conflict(describe_sdk_error(e)),
+            _ => PutError::Failed(s3_error(e, self.location(key), operation, PUT_PERMISSION)),
+        }
+    }
+
+    fn spool_error(&self, key: &str, e: impl std::fmt::Display) -> PutError {
+        let message = format!("reading the spool: {e}");
+        PutError::Failed(DestError::Store {
+            location: self.location(key),
+            message,
+        })
     }
 
     async fn put_single(
@@ -194,25 +167,18 @@ impl S3Objects {
         condition: Condition<'_>,
     ) -> Result<(), PutError> {
         // `ByteStream::from_path` opens the path lazily, at every attempt of the request (the
-        // SDK's retries re-read it), so the spool file must outlive `send()`: it is held in
-        // `spool_file` until the PUT has completed, however many attempts it took.
+        // SDK's retries re-read it), so the spool file is held in `spool_file` until the PUT
+        // has completed, however many attempts it took.
         let (body, spool_file) = match data {
             Spooled::Memory(v) => (ByteStream::from(v), None),
             Spooled::File(f, _) => {
-                let body = ByteStream::from_path(f.path()).await.map_err(|e| {
-                    PutError::Failed(DestError::Store {
-                        location: self.location(key),
-                        message: format!("reading the spool: {e}"),
-                    })
-                })?;
-                (body, Some(f))
+                let body = ByteStream::from_path(f.path()).await;
+                (body.map_err(|e| self.spool_error(key, e))?, Some(f))
             }
         };
         let (if_match, if_none_match) = headers(condition);
-        let sent = self
-            .client
-            .put_object()
-            .bucket(&self.settings.bucket)
+        let put = self.client.put_object().bucket(&self.settings.bucket);
+        let sent = put
             .key(key)
             .body(body)
             .set_if_match(if_match)
@@ -224,6 +190,7 @@ impl S3Objects {
             .map_err(|e| self.write_error(key, "PutObject", &e))
     }
 
+    /// A multipart upload of the spool file (aborted when it fails).
     async fn put_multipart(
         &self,
         key: &str,
@@ -232,69 +199,29 @@ impl S3Objects {
         condition: Condition<'_>,
     ) -> Result<(), PutError> {
         let bucket = &self.settings.bucket;
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(bucket)
+        let create = self.client.create_multipart_upload().bucket(bucket);
+        let created = create
             .key(key)
             .checksum_algorithm(ChecksumAlgorithm::Crc32)
             .send()
             .await
             .map_err(|e| self.write_error(key, "CreateMultipartUpload", &e))?;
         let upload_id = created.upload_id.unwrap_or_default();
-        let result = self
-            .upload_parts_and_complete(key, &file, len, condition, &upload_id)
-            .await;
-        if result.is_err() {
-            let abort = self
-                .client
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            if let Err(e) = abort {
-                tracing::warn!(key, error = %describe_sdk_error(&e), "could not abort a failed multipart upload; a bucket lifecycle rule should clean it up");
-            }
-        }
-        result
-    }
-
-    async fn upload_parts_and_complete(
-        &self,
-        key: &str,
-        file: &tempfile::NamedTempFile,
-        len: u64,
-        condition: Condition<'_>,
-        upload_id: &str,
-    ) -> Result<(), PutError> {
         let part_size = part_size(self.settings.part_size_bytes, len);
-        let parts = len.div_ceil(part_size);
-        let path = file.path().to_path_buf();
-        let uploads = (0..parts).map(|i| {
-            let path = path.clone();
+        let uploads = (0..len.div_ceil(part_size)).map(|i| {
+            let (path, upload_id) = (file.path(), &upload_id);
             async move {
                 let offset = i * part_size;
-                let size = part_size.min(len - offset);
                 let body = ByteStream::read_from()
-                    .path(&path)
+                    .path(path)
                     .offset(offset)
-                    .length(Length::Exact(size))
+                    .length(Length::Exact(part_size.min(len - offset)))
                     .build()
                     .await
-                    .map_err(|e| {
-                        PutError::Failed(DestError::Store {
-                            location: self.location(key),
-                            message: format!("reading the spool: {e}"),
-                        })
-                    })?;
+                    .map_err(|e| self.spool_error(key, e))?;
                 let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
-                let out = self
-                    .client
-                    .upload_part()
-                    .bucket(&self.settings.bucket)
-                    .key(key)
+                let upload = self.client.upload_part().bucket(bucket).key(key);
+                let out = upload
                     .upload_id(upload_id)
                     .part_number(number)
                     .checksum_algorithm(ChecksumAlgorithm::Crc32)
@@ -302,7 +229,7 @@ impl S3Objects {
                     .send()
                     .await
                     .map_err(|e| self.write_error(key, "UploadPart", &e))?;
-                Ok::<CompletedPart, PutError>(
+                Ok::<_, PutError>(
                     CompletedPart::builder()
                         .part_number(number)
                         .set_e_tag(out.e_tag)
@@ -311,28 +238,34 @@ impl S3Objects {
                 )
             }
         });
-        let mut done: Vec<CompletedPart> = stream::iter(uploads)
-            .buffer_unordered(self.settings.part_concurrency.max(1))
-            .try_collect()
-            .await?;
-        done.sort_by_key(|p| p.part_number);
-        let (if_match, if_none_match) = headers(condition);
-        self.client
-            .complete_multipart_upload()
-            .bucket(&self.settings.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(done))
-                    .build(),
-            )
-            .set_if_match(if_match)
-            .set_if_none_match(if_none_match)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| self.write_error(key, "CompleteMultipartUpload", &e))
+        let result = async {
+            let mut done: Vec<CompletedPart> = stream::iter(uploads)
+                .buffer_unordered(self.settings.part_concurrency.max(1))
+                .try_collect()
+                .await?;
+            done.sort_by_key(|p| p.part_number);
+            let (if_match, if_none_match) = headers(condition);
+            let parts = CompletedMultipartUpload::builder().set_parts(Some(done));
+            let complete = self.client.complete_multipart_upload().bucket(bucket);
+            complete
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(parts.build())
+                .set_if_match(if_match)
+                .set_if_none_match(if_none_match)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| self.write_error(key, "CompleteMultipartUpload", &e))
+        }
+        .await;
+        if result.is_err() {
+            let abort = self.client.abort_multipart_upload().bucket(bucket).key(key);
+            if let Err(e) = abort.upload_id(&upload_id).send().await {
+                tracing::warn!(key, error = %describe_sdk_error(&e), "could not abort a failed multipart upload; a bucket lifecycle rule should clean it up");
+            }
+        }
+        result
     }
 }
 
@@ -351,27 +284,30 @@ impl ObjectStore for S3Objects {
     }
 
     async fn get(&self, key: &str, if_version: Option<&str>) -> Result<Fetched, DestError> {
-        let mut req = self
-            .client
-            .get_object()
-            .bucket(&self.settings.bucket)
-            .key(key);
-        if let Some(etag) = if_version {
-            req = req.if_match(etag);
-        }
-        match req.send().await {
+        let get = self.client.get_object().bucket(&self.settings.bucket);
+        match get
+            .key(key)
+            .set_if_match(if_version.map(str::to_owned))
+            .send()
+            .await
+        {
             Ok(out) => Ok(Fetched::Found {
                 version: out.e_tag.unwrap_or_default(),
                 body: Box::new(out.body.into_async_read()),
             }),
-            Err(e) => {
-                let failure = S3Failure::of(&e, &self.location(key), "GetObject", GET_PERMISSION);
-                match failure.status {
-                    _ if failure.missing => Ok(Fetched::Missing),
-                    Some(412) => Ok(Fetched::Changed),
-                    _ => Err(failure.error),
+            Err(e) => match http_status(&e) {
+                Some(404) => Ok(Fetched::Missing),
+                _ if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchKey") => {
+                    Ok(Fetched::Missing)
                 }
-            }
+                Some(412) => Ok(Fetched::Changed),
+                _ => Err(s3_error(
+                    &e,
+                    self.location(key),
+                    "GetObject",
+                    GET_PERMISSION,
+                )),
+            },
         }
     }
 
@@ -381,12 +317,12 @@ impl ObjectStore for S3Objects {
         data: Spooled,
         condition: Condition<'_>,
     ) -> Result<(), PutError> {
-        if data.len() > self.settings.multipart_threshold_bytes {
-            if let Spooled::File(file, len) = data {
-                return self.put_multipart(key, file, len, condition).await;
+        match data {
+            Spooled::File(file, len) if len > self.settings.multipart_threshold_bytes => {
+                self.put_multipart(key, file, len, condition).await
             }
+            data => self.put_single(key, data, condition).await,
         }
-        self.put_single(key, data, condition).await
     }
 
     /// ListObjectsV2 with the delimiter `/`, page by page.
@@ -394,18 +330,15 @@ impl ObjectStore for S3Objects {
         let mut keys = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let out = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.settings.bucket)
+            let list = self.client.list_objects_v2().bucket(&self.settings.bucket);
+            let out = list
                 .prefix(prefix)
                 .delimiter("/")
                 .set_continuation_token(token.take())
                 .send()
                 .await
                 .map_err(|e| {
-                    S3Failure::of(&e, &self.location(prefix), "ListObjectsV2", LIST_PERMISSION)
-                        .error
+                    s3_error(&e, self.location(prefix), "ListObjectsV2", LIST_PERMISSION)
                 })?;
             keys.extend(
                 out.contents()
@@ -425,8 +358,8 @@ impl ObjectStore for S3Objects {
     }
 }
 
-/// Quarantine records in S3, one object per record under the prefix, each created with
-/// `If-None-Match: *`.
+/// Quarantine records in S3, one object per record under the prefix, each created once per
+/// identity with `If-None-Match: *`.
 ///
 /// A 412 means an object of that name exists: the same record (the name is its identity), from
 /// an earlier run, another block or writer, or this very PUT whose success answer was lost and
@@ -459,11 +392,8 @@ impl QuarantineStore for S3Quarantine {
         let body = bytes::Bytes::from(line);
         let mut attempt = 1;
         loop {
-            let res = self
-                .client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&key)
+            let put = self.client.put_object().bucket(&self.bucket).key(&key);
+            let res = put
                 .if_none_match("*")
                 .content_type("application/x-ndjson")
                 .body(ByteStream::from(body.clone()))
@@ -472,14 +402,13 @@ impl QuarantineStore for S3Quarantine {
             let Err(e) = res else {
                 return Ok(Recorded::Created(location));
             };
-            let failure = S3Failure::of(&e, &location, "PutObject", QUARANTINE_PERMISSION);
-            match failure.status {
+            match http_status(&e) {
                 Some(412) => return Ok(Recorded::AlreadyThere(location)),
                 Some(409) if attempt < QUARANTINE_CONFLICT_ATTEMPTS => {
                     retry::DAY_CONFLICT.pause(attempt).await;
                     attempt += 1;
                 }
-                _ => return Err(failure.error),
+                _ => return Err(s3_error(&e, location, "PutObject", QUARANTINE_PERMISSION)),
             }
         }
     }

@@ -53,19 +53,6 @@ pub enum Spooled {
     File(NamedTempFile, u64),
 }
 
-impl Spooled {
-    pub fn len(&self) -> u64 {
-        match self {
-            Spooled::Memory(v) => v.len() as u64,
-            Spooled::File(_, n) => *n,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 impl Spool {
     /// A spool holding up to `memory_limit` bytes in memory; temporary files go to `dir` (the
     /// system temporary directory when `None`).
@@ -100,12 +87,10 @@ impl Spool {
     }
 
     fn spill(&mut self) -> io::Result<()> {
-        let f = match &self.dir {
-            Some(d) => tempfile::Builder::new()
-                .prefix("s3ew-spool-")
-                .tempfile_in(d)?,
-            None => tempfile::Builder::new().prefix("s3ew-spool-").tempfile()?,
-        };
+        let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+        let f = tempfile::Builder::new()
+            .prefix("s3ew-spool-")
+            .tempfile_in(dir)?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
         w.write_all(&self.mem)?;
         self.mem = Vec::new();

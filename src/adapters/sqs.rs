@@ -10,8 +10,7 @@
 //! receive or last extension, counted from when that request was sent (a conservative clock:
 //! SQS started the timeout a little later). Messages due within a quarter of that margin go
 //! along, so batches fill up. Due messages go out in batches of 10, several batches in
-//! parallel; entries that fail for a reason that may pass (a throttle, a server error, a lost
-//! answer) are retried with backoff within the same pass, inside the margin. An entry SQS
+//! parallel, their entries retried as [`sqs_batch`] says within the margin. An entry SQS
 //! refuses as the sender's fault (the message was deleted, or its handle is no longer valid) is
 //! dropped from the heartbeat: the message may be delivered again and the merge absorbs it.
 //! Quick runs make no heartbeat calls at all, and neither does a block closed at half the
@@ -21,16 +20,14 @@
 //!
 //! Drain mode ends when every receiver has had an empty long poll (long polling has no false
 //! empty responses; with `wait_secs` 0, short polls, the queue's visible count is checked
-//! too); follow mode polls until
-//! [`Source::finish`] is called. Deletes are DeleteMessageBatch calls of 10, several in
-//! parallel; failed entries are retried as [`sqs_batch`] says (not those SQS refuses as the
-//! sender's fault), then reported. A message counts as deleted (or extended) only when the batch
-//! answer lists it as `Successful`; an entry the answer does not account for (none listed, or an
-//! id the request did not send) fails too. Messages received
-//! but never handed to the pipeline (a `--max-messages` cap, a shutdown) are made visible again
-//! at the end.
+//! too); follow mode polls until [`Source::finish`] is called. Deletes are DeleteMessageBatch
+//! calls of 10, several in parallel, retried as [`sqs_batch`] says, then reported. A message
+//! counts as deleted (or extended) only when the batch answer lists it as `Successful`.
+//! Messages received but never handed to the pipeline (a `--max-messages` cap, a shutdown) are
+//! made visible again at the end.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,7 +40,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::aws::{describe_sdk_error, RequestCounter};
-use super::sqs_batch::{self, Answer, EntryOutcome};
+use super::sqs_batch::{self, Answer, EntryOutcome, Settled};
 use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
 
 /// How the queue is read.
@@ -64,20 +61,14 @@ pub struct SqsSettings {
     pub delete_concurrency: usize,
 }
 
-/// The shortest visibility timeout the heartbeat can keep up with. A message is extended when a
-/// third of its timeout, and at least 1 s, is left; SQS counts in whole seconds, so at 1 s
-/// nothing would be left for the extension and its retries.
+/// The shortest visibility timeout the heartbeat can keep up with: SQS counts in whole seconds,
+/// so at 1 s nothing would be left for the extension and its retries.
 pub const MIN_VISIBILITY_TIMEOUT_SECS: u64 = 2;
 /// SQS's longest visibility timeout (12 hours).
 pub const MAX_VISIBILITY_TIMEOUT_SECS: u64 = 43_200;
 
-#[derive(Debug)]
-struct InFlight {
-    /// When to extend it next (see [`Timing`]).
-    due: Instant,
-}
-
-type InFlightMap = Arc<Mutex<HashMap<String, InFlight>>>;
+/// The messages in flight, by receipt handle: when each is to be extended next.
+type InFlightMap = Arc<Mutex<HashMap<String, Instant>>>;
 
 /// Reads an SQS queue.
 #[derive(Debug)]
@@ -107,11 +98,7 @@ impl SqsSource {
         counter: RequestCounter,
     ) -> SqsSource {
         let inflight: InFlightMap = Arc::default();
-        let heartbeat = tokio::spawn(heartbeat_loop(
-            client.clone(),
-            settings.clone(),
-            inflight.clone(),
-        ));
+        let heartbeat = heartbeat_loop(client.clone(), settings.clone(), inflight.clone());
         let (_, rx) = mpsc::channel(1);
         let mut source = SqsSource {
             budget: Arc::new(AtomicU64::new(settings.max_messages.unwrap_or(u64::MAX))),
@@ -120,7 +107,7 @@ impl SqsSource {
             rx,
             pending: Vec::new(),
             tasks: JoinSet::new(),
-            heartbeat,
+            heartbeat: tokio::spawn(heartbeat),
             inflight,
             stop: Arc::new(AtomicBool::new(false)),
             counter,
@@ -148,11 +135,10 @@ impl SqsSource {
         self.receivers_done = false;
     }
 
-    /// After every receiver had an empty poll: is the queue drained? An empty *long* poll
-    /// (`wait_secs` > 0) is the answer: long polling queries every SQS server, so it has no
-    /// false empty responses, and the end costs one long poll and no other request. A short
-    /// poll samples a subset of the servers, so with `wait_secs` 0 the queue's visible count
-    /// is asked (one GetQueueAttributes) and the receivers start again while it shows messages.
+    /// After every receiver had an empty poll: is the queue drained? Yes after a *long* poll,
+    /// which queries every SQS server (the end costs no other request). A short poll samples a
+    /// subset of the servers, so with `wait_secs` 0 the queue's visible count is asked (one
+    /// GetQueueAttributes) and the receivers start again while it shows messages.
     async fn looks_drained(&mut self) -> bool {
         if self.settings.wait_secs > 0
             || self.rechecks >= MAX_RECHECKS
@@ -161,20 +147,17 @@ impl SqsSource {
             return true;
         }
         self.rechecks += 1;
-        let visible = self
+        let count = QueueAttributeName::ApproximateNumberOfMessages;
+        let ask = self
             .client
             .get_queue_attributes()
-            .queue_url(&self.settings.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .queue_url(&self.settings.queue_url);
+        let visible = ask
+            .attribute_names(count.clone())
             .send()
             .await
             .ok()
-            .and_then(|out| {
-                out.attributes?
-                    .get(&QueueAttributeName::ApproximateNumberOfMessages)?
-                    .parse::<u64>()
-                    .ok()
-            })
+            .and_then(|out| out.attributes?.get(&count)?.parse::<u64>().ok())
             .unwrap_or(0);
         if visible > 0 {
             tracing::info!(visible, "every receiver had an empty poll but the queue still shows messages; receiving again");
@@ -188,36 +171,6 @@ impl SqsSource {
             map.remove(&r.handle);
         }
     }
-
-    async fn change_visibility(&self, receipts: Vec<Receipt>, timeout_secs: i32) {
-        let chunks: Vec<Vec<Receipt>> = receipts.chunks(10).map(<[Receipt]>::to_vec).collect();
-        let calls = chunks.into_iter().map(|chunk| {
-            let entries: Vec<_> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(&r.handle)
-                        .visibility_timeout(timeout_secs)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            let client = self.client.clone();
-            let url = self.settings.queue_url.clone();
-            async move {
-                if let Err(e) = client.change_message_visibility_batch().queue_url(&url).set_entries(Some(entries)).send().await {
-                    tracing::warn!(queue = %url, error = %describe_sdk_error(&e), "could not change visibility; the messages come back when their visibility runs out");
-                }
-            }
-        });
-        let calls: Vec<_> = calls.collect();
-        stream::iter(calls)
-            .buffer_unordered(self.settings.delete_concurrency.max(1))
-            .collect::<Vec<()>>()
-            .await;
-    }
 }
 
 async fn receive_loop(
@@ -230,17 +183,13 @@ async fn receive_loop(
 ) {
     let wait_time_secs = i32::try_from(settings.wait_secs.min(20)).unwrap_or(20);
     let visibility = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
+    let extend_after = Timing::of(&settings).extend_after;
+    while !stop.load(Ordering::Relaxed) {
         // Reserve up to 10 messages of the run's budget.
-        let requested = match budget
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| Some(b - b.min(10)))
-        {
-            Ok(b) => b.min(10),
-            Err(_) => 0,
-        };
+        let reserve = |b: u64| Some(b - b.min(10));
+        let requested = budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, reserve)
+            .map_or(0, |b| b.min(10));
         if requested == 0 {
             return;
         }
@@ -258,13 +207,13 @@ async fn receive_loop(
             Ok(out) => out,
             Err(e) => {
                 budget.fetch_add(requested, Ordering::SeqCst);
-                let message = describe_sdk_error(&e);
+                let why = describe_sdk_error(&e);
                 let _ = tx
                     .send(Err(SourceError::Queue {
                         queue: settings.queue_url.clone(),
                         operation: "ReceiveMessage",
                         message: format!(
-                            "{message} (the writer needs sqs:ReceiveMessage on the queue)"
+                            "{why} (the writer needs sqs:ReceiveMessage on the queue)"
                         ),
                     }))
                     .await;
@@ -272,8 +221,8 @@ async fn receive_loop(
             }
         };
         let msgs = out.messages.unwrap_or_default();
-        let got = msgs.len() as u64;
-        budget.fetch_add(requested - got.min(requested), Ordering::SeqCst);
+        let unused = requested.saturating_sub(msgs.len() as u64);
+        budget.fetch_add(unused, Ordering::SeqCst);
         if msgs.is_empty() {
             if settings.follow {
                 continue;
@@ -281,13 +230,9 @@ async fn receive_loop(
             return;
         }
         let batch = to_messages(msgs);
-        {
-            let mut map = inflight.lock().expect("inflight lock");
-            let due = sent_at + Timing::of(&settings).extend_after;
-            for m in &batch {
-                map.insert(m.receipt.handle.clone(), InFlight { due });
-            }
-        }
+        let due = sent_at + extend_after;
+        let handles = batch.iter().map(|m| (m.receipt.handle.clone(), due));
+        inflight.lock().expect("inflight lock").extend(handles);
         if tx.send(Ok(batch)).await.is_err() {
             return;
         }
@@ -317,9 +262,8 @@ fn to_messages(msgs: Vec<aws_sdk_sqs::types::Message>) -> Vec<Message> {
 /// When the heartbeat acts, from the visibility timeout.
 #[derive(Debug, Clone, Copy)]
 struct Timing {
-    /// A message is extended this long after its receive or last extension was sent: when a
-    /// third of its timeout (at least 1 s) is left. That is after the half timeout at which a
-    /// block from a queue is closed, so a block written quickly needs no extension at all.
+    /// A message is extended this long after its receive or last extension was sent (after the
+    /// half timeout at which a block from a queue is closed).
     extend_after: Duration,
     /// What is left of the timeout then, for the extension and its retries.
     margin: Duration,
@@ -327,11 +271,8 @@ struct Timing {
 
 impl Timing {
     fn of(settings: &SqsSettings) -> Timing {
-        let timeout = Duration::from_secs(
-            settings
-                .visibility_timeout_secs
-                .max(MIN_VISIBILITY_TIMEOUT_SECS),
-        );
+        let secs = settings.visibility_timeout_secs;
+        let timeout = Duration::from_secs(secs.max(MIN_VISIBILITY_TIMEOUT_SECS));
         let margin = (timeout / 3).max(Duration::from_secs(1));
         Timing {
             extend_after: timeout.saturating_sub(margin),
@@ -340,28 +281,47 @@ impl Timing {
     }
 }
 
-/// Keeps the messages in flight invisible: sleeps until the next message is due, extends every
-/// message due by then or within a quarter of the margin (so batches fill up), and schedules
-/// each by the time of its own extension.
+/// `call` on each batch of at most 10 of `items`, `concurrency` batches at a time: the outputs
+/// of all, in any order.
+async fn in_batches<T: Clone, R, Fut>(
+    items: &[T],
+    concurrency: usize,
+    call: impl FnMut(Vec<T>) -> Fut,
+) -> Vec<R>
+where
+    Fut: Future<Output = Vec<R>>,
+{
+    stream::iter(items.chunks(10).map(<[T]>::to_vec).map(call))
+        .buffer_unordered(concurrency.max(1))
+        .flat_map(stream::iter)
+        .collect()
+        .await
+}
+
+/// Keeps the messages in flight invisible (see the module docs).
 async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, inflight: InFlightMap) {
     let timing = Timing::of(&settings);
+    let timeout = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
     loop {
-        let wake = {
-            let map = inflight.lock().expect("inflight lock");
-            map.values()
-                .map(|f| f.due)
-                .min()
-                .unwrap_or_else(|| Instant::now() + timing.extend_after)
-        };
-        tokio::time::sleep_until(wake.into()).await;
+        let next = inflight
+            .lock()
+            .expect("inflight lock")
+            .values()
+            .min()
+            .copied();
+        tokio::time::sleep_until(
+            next.unwrap_or_else(|| Instant::now() + timing.extend_after)
+                .into(),
+        )
+        .await;
         let horizon = Instant::now() + timing.margin / 4;
-        let due: Vec<String> = {
-            let map = inflight.lock().expect("inflight lock");
-            map.iter()
-                .filter(|(_, f)| f.due <= horizon)
-                .map(|(h, _)| h.clone())
-                .collect()
-        };
+        let due: Vec<String> = inflight
+            .lock()
+            .expect("inflight lock")
+            .iter()
+            .filter(|&(_, &due)| due <= horizon)
+            .map(|(h, _)| h.clone())
+            .collect();
         if due.is_empty() {
             continue;
         }
@@ -369,59 +329,45 @@ async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, infl
             messages = due.len(),
             "extending the visibility of messages still being written"
         );
-        let outcomes: Vec<Extended> = stream::iter(due.chunks(10).map(<[String]>::to_vec))
-            .map(|chunk| extend_batch(&client, &settings, chunk))
-            .buffer_unordered(settings.delete_concurrency.max(1))
-            .flat_map(stream::iter)
-            .collect()
-            .await;
-        reschedule(&inflight, outcomes, timing);
+        let settled = in_batches(&due, settings.delete_concurrency, |chunk| {
+            change_visibility(&client, &settings, chunk, timeout, true)
+        })
+        .await;
+        reschedule(&inflight, settled, timing);
     }
 }
 
-/// What became of one message's extension.
-#[derive(Debug)]
-enum Extended {
-    /// Extended by the request sent at this instant.
-    At(String, Instant),
-    /// SQS refused it as the sender's fault (deleted meanwhile, or the handle expired).
-    Refused(String, String),
-    /// Still failing after the retries of this pass.
-    Failed(String, String),
-}
-
-/// Schedules each message by its own extension; a refused one leaves the heartbeat, a failed
-/// one is tried again soon (well before its timeout runs out).
-fn reschedule(inflight: &InFlightMap, outcomes: Vec<Extended>, timing: Timing) {
+/// Schedules each message by its own extension; one SQS refused as the sender's fault leaves
+/// the heartbeat, one still failing after the retries is tried again soon.
+fn reschedule(inflight: &InFlightMap, settled: Vec<(String, Settled)>, timing: Timing) {
     let mut map = inflight.lock().expect("inflight lock");
     let soon = Instant::now() + timing.margin / 4;
-    for outcome in outcomes {
-        match outcome {
-            Extended::At(handle, sent_at) => {
-                if let Some(f) = map.get_mut(&handle) {
-                    f.due = sent_at + timing.extend_after;
-                }
+    for (handle, s) in settled {
+        let Some(due) = map.get_mut(&handle) else {
+            continue;
+        };
+        match s.outcome {
+            EntryOutcome::Done => *due = s.sent_at + timing.extend_after,
+            EntryOutcome::Failed {
+                sender_fault: true,
+                why,
+            } => {
+                map.remove(&handle);
+                tracing::warn!(why, "SQS refused a visibility extension; the message may be delivered again (the merge absorbs duplicates)");
             }
-            Extended::Refused(handle, why) => {
-                if map.remove(&handle).is_some() {
-                    tracing::warn!(why, "SQS refused a visibility extension; the message may be delivered again (the merge absorbs duplicates)");
-                }
-            }
-            Extended::Failed(handle, why) => {
-                if let Some(f) = map.get_mut(&handle) {
-                    tracing::warn!(
-                        why,
-                        "a visibility extension failed after retries; trying again shortly"
-                    );
-                    f.due = soon;
-                }
+            EntryOutcome::Failed { why, .. } => {
+                *due = soon;
+                tracing::warn!(
+                    why,
+                    "a visibility extension failed after retries; trying again shortly"
+                );
             }
         }
     }
 }
 
 /// The heartbeat's calls make one attempt each, bounded by half the margin a due message has
-/// left (at least 500 ms): [`extend_batch`] retries them itself, quickly enough to stay inside
+/// left (at least 500 ms): [`sqs_batch`] retries them itself, quickly enough to stay inside
 /// that margin, where the SDK's standard backoff (and a read timeout sized for long polls)
 /// could not.
 fn heartbeat_override(settings: &SqsSettings) -> aws_sdk_sqs::config::Builder {
@@ -435,85 +381,57 @@ fn heartbeat_override(settings: &SqsSettings) -> aws_sdk_sqs::config::Builder {
         )
 }
 
-/// Extends up to 10 messages with one ChangeMessageVisibilityBatch, its entries retried as
-/// [`sqs_batch`] does.
-async fn extend_batch(
+/// Sets the visibility timeout of up to 10 messages with one ChangeMessageVisibilityBatch, its
+/// entries retried as [`sqs_batch`] does (each attempt as the heartbeat's, when `heartbeat`).
+async fn change_visibility(
     client: &aws_sdk_sqs::Client,
     settings: &SqsSettings,
     handles: Vec<String>,
-) -> Vec<Extended> {
-    let timeout = i32::try_from(settings.visibility_timeout_secs).unwrap_or(i32::MAX);
-    let settled = sqs_batch::send(
-        &settings.queue_url,
-        "ChangeMessageVisibilityBatch",
-        handles.len(),
-        |ids| {
-            let entries: Vec<_> = ids
-                .iter()
-                .filter_map(|&i| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(handles.get(i)?)
-                        .visibility_timeout(timeout)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            let call = client
-                .change_message_visibility_batch()
-                .queue_url(&settings.queue_url)
-                .set_entries(Some(entries))
-                .customize()
-                .config_override(heartbeat_override(settings))
-                .send();
-            async move {
-                call.await
-                    .map(Answer::from)
-                    .map_err(|e| describe_sdk_error(&e))
-            }
-        },
-    )
+    timeout: i32,
+    heartbeat: bool,
+) -> Vec<(String, Settled)> {
+    let (queue, operation) = (&settings.queue_url, "ChangeMessageVisibilityBatch");
+    let settled = sqs_batch::send(queue, operation, handles.len(), |ids| {
+        let entries = ids.iter().filter_map(|&i| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(handles.get(i)?)
+                .visibility_timeout(timeout)
+                .build()
+                .ok()
+        });
+        let call = client.change_message_visibility_batch().queue_url(queue);
+        let mut call = call.set_entries(Some(entries.collect())).customize();
+        if heartbeat {
+            call = call.config_override(heartbeat_override(settings));
+        }
+        async move {
+            call.send()
+                .await
+                .map(Answer::from)
+                .map_err(|e| describe_sdk_error(&e))
+        }
+    })
     .await;
-    handles
-        .into_iter()
-        .zip(settled)
-        .map(|(handle, s)| match s.outcome {
-            EntryOutcome::Done => Extended::At(handle, s.sent_at),
-            EntryOutcome::Failed {
-                sender_fault: true,
-                why,
-            } => Extended::Refused(handle, why),
-            EntryOutcome::Failed {
-                sender_fault: false,
-                why,
-            } => Extended::Failed(handle, why),
-        })
-        .collect()
+    handles.into_iter().zip(settled).collect()
 }
 
-/// One DeleteMessageBatch of up to 10 messages, its entries retried as [`sqs_batch`] does: how
-/// many were deleted, and the ones that were not, with why.
+/// One DeleteMessageBatch of up to 10 messages, its entries retried as [`sqs_batch`] does.
 async fn delete_batch(
     client: &aws_sdk_sqs::Client,
-    queue_url: &str,
+    queue: &str,
     chunk: Vec<Receipt>,
-) -> (u64, Vec<(Receipt, String)>) {
-    let settled = sqs_batch::send(queue_url, "DeleteMessageBatch", chunk.len(), |ids| {
-        let entries: Vec<_> = ids
-            .iter()
-            .filter_map(|&i| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(&chunk.get(i)?.handle)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let call = client
-            .delete_message_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send();
+) -> Vec<(Receipt, Settled)> {
+    let settled = sqs_batch::send(queue, "DeleteMessageBatch", chunk.len(), |ids| {
+        let entries = ids.iter().filter_map(|&i| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(&chunk.get(i)?.handle)
+                .build()
+                .ok()
+        });
+        let call = client.delete_message_batch().queue_url(queue);
+        let call = call.set_entries(Some(entries.collect())).send();
         async move {
             call.await
                 .map(Answer::from)
@@ -521,86 +439,60 @@ async fn delete_batch(
         }
     })
     .await;
-    let mut deleted = 0;
-    let mut failed = Vec::new();
-    for (receipt, s) in chunk.into_iter().zip(settled) {
-        match s.outcome {
-            EntryOutcome::Done => deleted += 1,
-            EntryOutcome::Failed { why, .. } => failed.push((receipt, why)),
-        }
-    }
-    (deleted, failed)
+    chunk.into_iter().zip(settled).collect()
 }
 
 impl Source for SqsSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let max = max.max(1);
         if self.pending.is_empty() && !self.receivers_done {
-            let wait = if self.settings.follow {
-                Some(Duration::from_secs(1))
-            } else {
-                None
-            };
-            let next = match wait {
-                Some(w) => match tokio::time::timeout(w, self.rx.recv()).await {
-                    Ok(v) => v,
+            let next = if self.settings.follow {
+                match tokio::time::timeout(Duration::from_secs(1), self.rx.recv()).await {
+                    Ok(next) => next,
                     Err(_) => return Ok(Batch::Idle),
-                },
-                None => self.rx.recv().await,
+                }
+            } else {
+                self.rx.recv().await
             };
             match next {
-                Some(Ok(msgs)) => self.pending.extend(msgs),
-                Some(Err(e)) => return Err(e),
+                Some(msgs) => self.pending.extend(msgs?),
+                None if self.settings.follow || self.looks_drained().await => {
+                    self.receivers_done = true;
+                }
                 None => {
-                    if self.settings.follow || self.looks_drained().await {
-                        self.receivers_done = true;
-                    } else {
-                        self.spawn_receivers();
-                        return Ok(Batch::Idle);
-                    }
+                    self.spawn_receivers();
+                    return Ok(Batch::Idle);
                 }
             }
         }
-        // Take whatever else is ready without waiting.
+        // Take whatever else is ready without waiting; the next call's recv() sees the end and
+        // decides whether the queue is drained.
         while self.pending.len() < max {
             match self.rx.try_recv() {
-                Ok(Ok(msgs)) => self.pending.extend(msgs),
-                Ok(Err(e)) => return Err(e),
-                // The next call's recv() sees the end and decides whether the queue is drained.
-                Err(mpsc::error::TryRecvError::Empty | mpsc::error::TryRecvError::Disconnected) => {
-                    break
-                }
+                Ok(msgs) => self.pending.extend(msgs?),
+                Err(_) => break,
             }
         }
-        if self.pending.is_empty() {
-            return Ok(if self.receivers_done {
-                Batch::Drained
-            } else {
-                Batch::Idle
-            });
-        }
-        let rest = if self.pending.len() > max {
-            self.pending.split_off(max)
+        let end = if self.receivers_done {
+            Batch::Drained
         } else {
-            Vec::new()
+            Batch::Idle
         };
-        Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
+        Ok(super::take_batch(&mut self.pending, max, end))
     }
 
     async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
-        let calls: Vec<_> = receipts
-            .chunks(10)
-            .map(|chunk| delete_batch(&self.client, &self.settings.queue_url, chunk.to_vec()))
-            .collect();
-        let results: Vec<(u64, Vec<(Receipt, String)>)> = stream::iter(calls)
-            .buffer_unordered(self.settings.delete_concurrency.max(1))
-            .collect()
-            .await;
+        let settled = in_batches(&receipts, self.settings.delete_concurrency, |chunk| {
+            delete_batch(&self.client, &self.settings.queue_url, chunk)
+        })
+        .await;
         self.forget(&receipts);
         let mut outcome = AckOutcome::default();
-        for (deleted, failed) in results {
-            outcome.deleted += deleted;
-            outcome.failed.extend(failed);
+        for (receipt, s) in settled {
+            match s.outcome {
+                EntryOutcome::Done => outcome.deleted += 1,
+                EntryOutcome::Failed { why, .. } => outcome.failed.push((receipt, why)),
+            }
         }
         if let Some((_, first)) = outcome.failed.first() {
             tracing::warn!(queue = %self.settings.queue_url, failed = outcome.failed.len(), %first, "some deletes failed");
@@ -614,7 +506,17 @@ impl Source for SqsSource {
 
     async fn release(&mut self, receipts: Vec<Receipt>) {
         self.forget(&receipts);
-        self.change_visibility(receipts, 0).await;
+        let handles: Vec<String> = receipts.into_iter().map(|r| r.handle).collect();
+        let settled = in_batches(&handles, self.settings.delete_concurrency, |chunk| {
+            change_visibility(&self.client, &self.settings, chunk, 0, false)
+        })
+        .await;
+        for (_, s) in settled {
+            if let EntryOutcome::Failed { why, .. } = s.outcome {
+                tracing::warn!(queue = %self.settings.queue_url, error = %why, "could not change visibility; the messages come back when their visibility runs out");
+                break;
+            }
+        }
     }
 
     async fn finish(&mut self) {
@@ -623,9 +525,7 @@ impl Source for SqsSource {
         // given back.
         let mut unhanded: Vec<Receipt> = self.pending.drain(..).map(|m| m.receipt).collect();
         while let Some(item) = self.rx.recv().await {
-            if let Ok(msgs) = item {
-                unhanded.extend(msgs.into_iter().map(|m| m.receipt));
-            }
+            unhanded.extend(item.into_iter().flatten().map(|m| m.receipt));
         }
         while self.tasks.join_next().await.is_some() {}
         self.heartbeat.abort();

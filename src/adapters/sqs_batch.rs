@@ -40,6 +40,14 @@ pub enum EntryOutcome {
     Failed { sender_fault: bool, why: String },
 }
 
+impl EntryOutcome {
+    /// A failure another attempt may mend.
+    fn transient(why: String) -> EntryOutcome {
+        let sender_fault = false;
+        EntryOutcome::Failed { sender_fault, why }
+    }
+}
+
 /// The final outcome of one entry, and when the call that settled it was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settled {
@@ -55,32 +63,23 @@ pub struct Answer {
     pub failed: Vec<BatchResultErrorEntry>,
 }
 
-impl From<SendMessageBatchOutput> for Answer {
-    fn from(out: SendMessageBatchOutput) -> Answer {
-        Answer {
-            successful: out.successful.into_iter().map(|e| e.id).collect(),
-            failed: out.failed,
+/// Every batch call's output lists its entries the same way.
+macro_rules! answer_from {
+    ($($output:ty),+) => {$(
+        impl From<$output> for Answer {
+            fn from(out: $output) -> Answer {
+                let successful = out.successful.into_iter().map(|e| e.id).collect();
+                Answer { successful, failed: out.failed }
+            }
         }
-    }
+    )+};
 }
 
-impl From<DeleteMessageBatchOutput> for Answer {
-    fn from(out: DeleteMessageBatchOutput) -> Answer {
-        Answer {
-            successful: out.successful.into_iter().map(|e| e.id).collect(),
-            failed: out.failed,
-        }
-    }
-}
-
-impl From<ChangeMessageVisibilityBatchOutput> for Answer {
-    fn from(out: ChangeMessageVisibilityBatchOutput) -> Answer {
-        Answer {
-            successful: out.successful.into_iter().map(|e| e.id).collect(),
-            failed: out.failed,
-        }
-    }
-}
+answer_from!(
+    SendMessageBatchOutput,
+    DeleteMessageBatchOutput,
+    ChangeMessageVisibilityBatchOutput
+);
 
 /// Sends a batch of `entries` entries with `call`, which sends the entries whose indexes it is
 /// given (each with its index as id) and returns the answer, or why the call failed as a whole.
@@ -90,65 +89,46 @@ where
     F: FnMut(&[usize]) -> Fut,
     Fut: Future<Output = Result<Answer, String>>,
 {
-    let start = Instant::now();
-    let mut settled = vec![
-        Settled {
-            outcome: EntryOutcome::Failed {
-                sender_fault: false,
-                why: format!("{operation} on {queue}: not sent"),
-            },
-            sent_at: start,
-        };
-        entries
-    ];
+    let outcome = EntryOutcome::transient(format!("{operation} on {queue}: not sent"));
+    let not_sent = Settled {
+        outcome,
+        sent_at: Instant::now(),
+    };
+    let mut settled = vec![not_sent; entries];
     let mut pending: Vec<usize> = (0..entries).collect();
     for attempt in 1..=ATTEMPTS {
         if pending.is_empty() {
             break;
         }
         if attempt > 1 {
-            BACKOFF.pause(attempt - 1).await;
+            let (entries, attempt) = (pending.len(), attempt - 1);
+            tracing::debug!(
+                queue,
+                operation,
+                entries,
+                attempt,
+                "sending failed batch entries again"
+            );
+            BACKOFF.pause(attempt).await;
         }
         let sent_at = Instant::now();
         let outcomes = match call(&pending).await {
-            Ok(answer) => entry_outcomes(
-                queue,
-                operation,
-                &pending,
-                answer.successful.iter().map(String::as_str),
-                &answer.failed,
-            ),
-            Err(why) => vec![
-                EntryOutcome::Failed {
-                    sender_fault: false,
-                    why
-                };
-                pending.len()
-            ],
+            Ok(Answer { successful, failed }) => {
+                let successful = successful.iter().map(String::as_str);
+                entry_outcomes(queue, operation, &pending, successful, &failed)
+            }
+            Err(why) => vec![EntryOutcome::transient(why); pending.len()],
         };
         let mut again = Vec::new();
-        for (&i, outcome) in pending.iter().zip(outcomes) {
-            if matches!(
-                outcome,
-                EntryOutcome::Failed {
-                    sender_fault: false,
-                    ..
-                }
-            ) {
+        for (i, outcome) in pending.into_iter().zip(outcomes) {
+            let transient =
+                matches!(&outcome, EntryOutcome::Failed { sender_fault, .. } if !sender_fault);
+            if transient {
                 again.push(i);
             }
             if let Some(slot) = settled.get_mut(i) {
                 *slot = Settled { outcome, sent_at };
             }
-        }
-        if !again.is_empty() && attempt < ATTEMPTS {
-            tracing::debug!(
-                queue,
-                operation,
-                entries = again.len(),
-                attempt,
-                "sending failed batch entries again"
-            );
         }
         pending = again;
     }
@@ -177,40 +157,29 @@ pub fn entry_outcomes<'a>(
         sent.iter().position(|&s| s == i)
     };
     // Failures first: an entry listed both ways is not done.
-    for f in failed {
-        match position(&f.id).and_then(|p| outcomes.get_mut(p)) {
-            Some(slot) => {
-                slot.get_or_insert_with(|| EntryOutcome::Failed {
-                    sender_fault: f.sender_fault,
-                    why: match f.message.as_deref() {
-                        Some(m) => format!("{}: {m}", f.code),
-                        None => f.code.clone(),
-                    },
-                });
-            }
-            None => unknown.push(format!("{:?}", f.id)),
-        }
-    }
-    for id in successful {
+    let failures = failed.iter().map(|f| {
+        let why = match f.message.as_deref() {
+            Some(m) => format!("{}: {m}", f.code),
+            None => f.code.clone(),
+        };
+        let sender_fault = f.sender_fault;
+        (f.id.as_str(), EntryOutcome::Failed { sender_fault, why })
+    });
+    let successes = successful.into_iter().map(|id| (id, EntryOutcome::Done));
+    for (id, outcome) in failures.chain(successes) {
         match position(id).and_then(|p| outcomes.get_mut(p)) {
             Some(slot) => {
-                slot.get_or_insert(EntryOutcome::Done);
+                slot.get_or_insert(outcome);
             }
             None => unknown.push(format!("{id:?}")),
         }
     }
-    let unknown = if unknown.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; it named entries the request did not send: {}",
-            unknown.join(", ")
-        )
-    };
-    let unreported = EntryOutcome::Failed {
-        sender_fault: false,
-        why: format!("{operation} on {queue}: SQS's answer did not report on this entry{unknown}"),
-    };
+    let mut why = format!("{operation} on {queue}: SQS's answer did not report on this entry");
+    if !unknown.is_empty() {
+        let unknown = unknown.join(", ");
+        why = format!("{why}; it named entries the request did not send: {unknown}");
+    }
+    let unreported = EntryOutcome::transient(why);
     outcomes
         .into_iter()
         .map(|o| o.unwrap_or_else(|| unreported.clone()))

@@ -44,12 +44,13 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+use crate::support::api::lambda::{handle_batch, Record};
 use crate::support::api::sim::{
-    drain, AckOutcome, Batch, Body, Condition, DaySettings, DestError, DrainOptions, Fetched,
-    Message, ObjectDayStore, ObjectStore, Progress, PutError, QuarantineStore, Receipt, Recorded,
-    Source, SourceError, Spooled,
+    drain, AckOutcome, Batch, Body, Condition, DaySettings, DayStore, DestError, DrainOptions,
+    Fetched, Message, ObjectDayStore, ObjectStore, Progress, PutError, QuarantineStore, Receipt,
+    Recorded, Source, SourceError, Spooled,
 };
-use crate::support::api::{classify_bytes, Outcome, Rules};
+use crate::support::api::{classify_bytes, BodyPolicy, Outcome, Rules};
 use tokio::time::Instant;
 
 /// SplitMix64: every random choice of a schedule comes from one of these.
@@ -97,6 +98,9 @@ struct Faults {
 const VISIBILITY: Duration = Duration::from_secs(30);
 const EXTEND_AFTER: Duration = Duration::from_secs(20);
 const RETRY_EXTEND: Duration = Duration::from_millis(2_500);
+/// The Lambda function's timeout: shorter than the visibility timeout, ending on an odd
+/// millisecond (between turns, as crashes do).
+const LAMBDA_TIMEOUT: Duration = Duration::from_millis(25_001);
 
 /// One queued message.
 #[derive(Debug)]
@@ -331,7 +335,12 @@ fn queue_error(operation: &'static str, message: &str) -> SourceError {
 }
 
 /// Receives up to `max` visible messages for `writer` (see [`SqsModel`]).
-fn receive(w: &mut World, writer: &str, max: usize) -> Result<Vec<Message>, SourceError> {
+fn receive(
+    w: &mut World,
+    writer: &str,
+    max: usize,
+    heartbeat: bool,
+) -> Result<Vec<Message>, SourceError> {
     if w.rng.chance(w.faults.receive_throttle) {
         w.log(|| format!("{writer} receive: throttled"));
         return Err(queue_error("ReceiveMessage", "ThrottlingException"));
@@ -377,14 +386,16 @@ fn receive(w: &mut World, writer: &str, max: usize) -> Result<Vec<Message>, Sour
             },
             received_at: "2026-12-01T00:00:00Z".into(),
         });
-        w.held.insert(
-            handle,
-            Held {
-                id,
-                writer: writer.to_owned(),
-                due: now + EXTEND_AFTER,
-            },
-        );
+        if heartbeat {
+            w.held.insert(
+                handle,
+                Held {
+                    id,
+                    writer: writer.to_owned(),
+                    due: now + EXTEND_AFTER,
+                },
+            );
+        }
         i += 1;
     }
     let ids: Vec<_> = out.iter().map(|m| m.receipt.handle.clone()).collect();
@@ -440,7 +451,7 @@ impl Source for SqsModel {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let who = format!("{}/sqs", self.writer);
         let writer = &self.writer;
-        let out = call(&self.world, &who, false, |w| receive(w, writer, max)).await?;
+        let out = call(&self.world, &who, false, |w| receive(w, writer, max, true)).await?;
         if out.is_empty() {
             return Ok(Batch::Drained);
         }
@@ -567,6 +578,49 @@ fn extend_due(w: &mut World, writer: &str, done: &mut u32, passes: u32) {
                 w.held.remove(&h);
                 w.log(|| format!("{writer} extend {h}: refused"));
             }
+        }
+    }
+}
+
+/// A Lambda function fed by the queue (an event source mapping): batches of up to 10
+/// messages, each handed to the real [`handle_batch`]; the records it does not list as failed
+/// are deleted, the failed ones come back after their timeout. No heartbeat: the function's
+/// timeout is shorter than the visibility timeout, so an invocation still running then is
+/// killed (dropped).
+async fn lambda_writer<D: DayStore, Q: QuarantineStore>(
+    world: &Shared,
+    writer: &str,
+    days: &D,
+    quarantine: &Q,
+    rules: &Rules,
+) {
+    let who = format!("{writer}/sqs");
+    let policy = BodyPolicy::default();
+    loop {
+        let Ok(msgs) = call(world, &who, false, |w| receive(w, writer, 10, false)).await else {
+            continue;
+        };
+        if msgs.is_empty() {
+            return;
+        }
+        let records: Vec<Record> = msgs
+            .iter()
+            .map(|m| Record {
+                message_id: m.id.clone(),
+                body: String::from_utf8(m.body.to_vec()).expect("simulated bodies are UTF-8"),
+            })
+            .collect();
+        let invocation = handle_batch(&records, days, quarantine, rules, &policy, "sim");
+        let Ok(outcome) = tokio::time::timeout(LAMBDA_TIMEOUT, invocation).await else {
+            continue;
+        };
+        let done: Vec<Receipt> = msgs
+            .into_iter()
+            .filter(|m| !outcome.failed.contains(&m.id))
+            .map(|m| m.receipt)
+            .collect();
+        if !done.is_empty() {
+            call(world, &who, false, |w| delete(w, writer, done)).await;
         }
     }
 }
@@ -972,8 +1026,10 @@ async fn schedule(seed: u64, plant: Plant, trace: bool) -> Ran {
                     .then(|| start + Duration::from_millis(2 * rng.below(20_000) + 1))
             })
             .collect();
+        let lambdas: Vec<bool> = (0..writers).map(|_| rng.chance(25)).collect();
         let runs = crash_at.into_iter().enumerate().map(|(n, crash)| {
-            let writer = format!("r{rounds}w{n}");
+            let lambda = lambdas[n];
+            let writer = format!("r{rounds}{}{n}", if lambda { "l" } else { "w" });
             let received = Arc::new(tokio::sync::Notify::new());
             let mut source = Planted {
                 inner: SqsModel {
@@ -1001,6 +1057,10 @@ async fn schedule(seed: u64, plant: Plant, trace: bool) -> Ran {
             async move {
                 let progress = Progress::default();
                 let run = async {
+                    if lambda {
+                        lambda_writer(&world, &writer, &store, &quarantine, rules).await;
+                        return None;
+                    }
                     let beat = heartbeat(world.clone(), writer.clone(), received, passes);
                     tokio::select! {
                         biased;
@@ -1012,13 +1072,13 @@ async fn schedule(seed: u64, plant: Plant, trace: bool) -> Ran {
                             opts,
                             &progress,
                             std::future::pending(),
-                        ) => report,
+                        ) => Some(report),
                         () = beat => unreachable!("the heartbeat runs until the drain ends"),
                     }
                 };
                 let report = match crash {
-                    Some(at) => tokio::time::timeout_at(at, run).await.ok(),
-                    None => Some(run.await),
+                    Some(at) => tokio::time::timeout_at(at, run).await.ok().flatten(),
+                    None => run.await,
                 };
                 // A writer that finished reports the deletes the queue saw.
                 if let Some(Ok(report)) = report {

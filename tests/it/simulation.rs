@@ -4,20 +4,21 @@
 //! writers do.
 //!
 //! Each schedule is drawn from one seed (SplitMix64): a few dozen messages over 1–3 days (some
-//! bodies sent twice, some dropped by the rules, some quarantined), 1–3 writers running the real
-//! [`drain`] concurrently on one queue model and one object store model (through the real
-//! [`ObjectDayStore`]), on tokio's paused clock. Writers crash (their future is dropped at a
-//! random simulated time); fresh writers then run until the queue is empty.
+//! bodies sent twice, some dropped by the rules, some quarantined), 1–3 writers on one queue
+//! model and one object store model, on tokio's paused clock: a quarter of them the Lambda
+//! handler ([`handle_batch`], fed 10 messages at a time), the others the real [`drain`] through
+//! the real [`ObjectDayStore`]. Writers crash (their future is dropped at a random simulated
+//! time); fresh writers then run until the queue is empty.
 //!
-//! Determinism: every model call takes two *turns* ([`turn`]): one when it is sent, one when
-//! its latency (drawn in the first) is over, where its effect happens and its answer is given.
-//! Turns are taken at even milliseconds (S3's and SQS's apart), in the order (tick, writer and
-//! call); a tick is reached only when nothing else can run and no merge is in flight on a
-//! blocking thread (tokio's paused clock does not advance while a `spawn_blocking` task runs).
-//! So the models' state, the dice and what each writer sees next follow from the seed alone,
-//! however the blocking threads are scheduled. Crashes fall on odd milliseconds, between turns. The pipeline's own randomness
-//! (the conflict backoff's jitter, the run id) comes from `fastrand`'s generator of the runtime
-//! thread, seeded per schedule and drawn in turn order.
+//! Determinism: every model call takes a *turn* ([`turn`]) when its latency is over (a latency
+//! drawn from the caller's own dice), where its effect happens and its answer is given. Turns
+//! are taken at even milliseconds (S3's and SQS's apart), in the order (tick, writer and call);
+//! a tick is reached only when nothing else can run and no merge is in flight on a blocking
+//! thread (tokio's paused clock does not advance while a `spawn_blocking` task runs). So the
+//! models' state, the dice and what each writer sees next follow from the seed alone, however
+//! the blocking threads are scheduled. Crashes fall on odd milliseconds, between turns. The
+//! pipeline's own randomness (the conflict backoff's jitter, the run id) comes from
+//! `fastrand`'s generator of the runtime thread, seeded per schedule and drawn in turn order.
 //!
 //! The models are semantic, not HTTP: [`SqsModel`] has visibility timeouts on simulated time,
 //! a heartbeat like the SQS adapter's (each message held by a writer is extended when a third of
@@ -33,9 +34,10 @@
 //! was committed, and no message came back while a live writer held it unless an extension of
 //! it had failed (both checked by the models as it happens); each kept line is in its day file
 //! once; each day file is strictly sorted and ends in a newline; every quarantined message has
-//! exactly one record; the queue is empty; the DLQ is empty unless the schedule made one day's
-//! writes fail persistently, and then holds only that day's messages; each writer that finished
-//! reports the deletes the queue saw.
+//! exactly one record; the queue is empty; a message is in the DLQ only if the schedule made
+//! its day's writes fail persistently or the failure brake gave it back unwritten (its receive
+//! counted all the same: see the seed 461 test); each writer that finished reports the deletes
+//! the queue saw.
 //!
 //! `SIM_SEED=n` replays one schedule with its trace; `SIM_SEEDS=a..b` runs the ignored long run.
 

@@ -28,8 +28,8 @@ pub mod sim {
     };
     pub use s3_event_writer::adapters::spool::Spooled;
     pub use s3_event_writer::adapters::{
-        AckOutcome, Batch, DestError, Message, QuarantineStore, Receipt, Recorded, Source,
-        SourceError,
+        AckOutcome, Batch, DayStore, DestError, Message, QuarantineStore, Receipt, Recorded,
+        Source, SourceError,
     };
     pub use s3_event_writer::pipeline::{drain, DrainOptions, Progress};
 }

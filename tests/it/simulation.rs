@@ -39,6 +39,10 @@
 //! counted all the same: see the seed 461 test); each writer that finished reports the deletes
 //! the queue saw.
 //!
+//! Left out (the emulator tests cover them): the SDK's HTTP layer and its retries; the SQS
+//! adapter's own code (receivers, prefetch, batching; the heartbeat here copies its timing);
+//! multipart uploads; reads broken mid-body; FIFO queues.
+//!
 //! `SIM_SEED=n` replays one schedule with its trace; `SIM_SEEDS=a..b` runs the ignored long run.
 
 use std::collections::{BTreeMap, BTreeSet};

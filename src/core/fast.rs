@@ -260,17 +260,6 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The escape after a backslash at `i - 1`; returns the index after it. A `\u` escape of a
-    /// surrogate must be a high one followed by a `\u` low one.
-    fn escape(&self, i: usize) -> Option<usize> {
-        let b = self.bytes();
-        match *b.get(i)? {
-            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 1),
-            b'u' => unicode_escape(b, i, b"\\u"),
-            _ => None,
-        }
-    }
-
     /// A string at the current position (its opening quote).
     fn string(&mut self) -> Option<Str<'a>> {
         if self.nested {
@@ -314,7 +303,7 @@ impl<'a> Scanner<'a> {
                     }
                     b'u' => {
                         escaped = true;
-                        let next = self.escape(i + 1)?;
+                        let next = escape(b, i + 1)?;
                         // A single unit that would be a quote, a backslash or a control
                         // character of the inner text (a surrogate pair never is).
                         if next == i + 6 {
@@ -368,7 +357,7 @@ impl<'a> Scanner<'a> {
                 }
                 b'\\' => {
                     escaped = true;
-                    let next = self.escape(i + 1)?;
+                    let next = escape(b, i + 1)?;
                     if let Some(o) = out.as_deref_mut() {
                         o.push_str(self.s.get(run..i)?);
                         o.push(decode_escape(b.get(i + 1..next)?));
@@ -391,11 +380,6 @@ impl<'a> Scanner<'a> {
         }
         self.sep(b':')?;
         Some(k.raw)
-    }
-
-    /// A string value, or bail.
-    fn string_value(&mut self) -> Option<Str<'a>> {
-        self.string()
     }
 
     fn number(&mut self) -> Option<()> {
@@ -514,7 +498,7 @@ impl<'a> Scanner<'a> {
     /// An `event` object, its used members read into `ev`.
     fn event(&mut self, ev: &mut Values<Str<'a>>) -> Option<()> {
         self.object(|sc, key| match Field::named(On::Event, key) {
-            Some(f) => ev.set_once(f, sc.string_value()?),
+            Some(f) => ev.set_once(f, sc.string()?),
             None => sc.skip(1),
         })
     }
@@ -558,7 +542,7 @@ impl<'a> Scanner<'a> {
                 set(&mut top.message, sc.string_decoded()?)
             }
             TYPE => {
-                let v = sc.string_value()?;
+                let v = sc.string()?;
                 set(&mut top.type_notification, v.value() == NOTIFICATION)
             }
             EVENT => {
@@ -569,7 +553,7 @@ impl<'a> Scanner<'a> {
             }
             _ => match Field::named(On::Message, key).or_else(|| Field::named(On::Envelope, key)) {
                 Some(f) if sc.nested && f.on() == On::Envelope => sc.string().map(drop),
-                Some(f) => top.fields.set_once(f, sc.string_value()?),
+                Some(f) => top.fields.set_once(f, sc.string()?),
                 None => sc.skip(0),
             },
         })
@@ -595,6 +579,16 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The escape after a backslash at `i - 1`; returns the index after it. A `\u` escape of a
+/// surrogate must be a high one followed by a `\u` low one.
+fn escape(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 1),
+        b'u' => unicode_escape(b, i, b"\\u"),
+        _ => None,
+    }
+}
+
 /// A `\u` escape whose `u` is at `i`; returns the index after it. A high surrogate must be
 /// followed by `lead` (`\u`, or `\\u` inside the escaped `Message`) and a low one.
 fn unicode_escape(b: &[u8], i: usize, lead: &[u8]) -> Option<usize> {
@@ -616,7 +610,7 @@ fn unicode_escape(b: &[u8], i: usize, lead: &[u8]) -> Option<usize> {
 /// An escape of the inner text read in place: `j` is just after its backslash (the outer
 /// `\\`); returns the index after it. The escape letter is raw, or for the inner `\"`, `\\`
 /// and `\/` an outer escape of it; hex digits must be raw, and a `\u` surrogate must be a high
-/// one followed by a low one, like [`Scanner::escape`].
+/// one followed by a low one, like [`escape`].
 fn inner_escape(b: &[u8], j: usize) -> Option<usize> {
     match *b.get(j)? {
         b'\\' => match *b.get(j + 1)? {
@@ -654,25 +648,18 @@ fn decode_escape(e: &[u8]) -> char {
 
 /// The value of a string whose escapes have been validated by [`Scanner::string`].
 fn unescape(raw: &str) -> String {
+    let b = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    Scanner::new(raw).decode_raw(&mut out);
-    out
-}
-
-impl Scanner<'_> {
-    /// Decodes the whole (validated, unquoted) text into `out`.
-    fn decode_raw(&mut self, out: &mut String) {
-        let b = self.bytes();
-        let mut i = 0;
-        while let Some(off) = memchr::memchr(b'\\', &b[i..]) {
-            out.push_str(&self.s[i..i + off]);
-            let at = i + off;
-            let next = self.escape(at + 1).unwrap_or(b.len());
-            out.push(decode_escape(&b[at + 1..next]));
-            i = next;
-        }
-        out.push_str(&self.s[i..]);
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &b[i..]) {
+        out.push_str(&raw[i..i + off]);
+        let at = i + off;
+        let next = escape(b, at + 1).unwrap_or(b.len());
+        out.push(decode_escape(&b[at + 1..next]));
+        i = next;
     }
+    out.push_str(&raw[i..]);
+    out
 }
 
 /// The fields of an event message, decoded; `None` when it has no `event` object.

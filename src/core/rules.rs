@@ -38,15 +38,9 @@ pub const DEFAULT_DROP_EVENTS: [&str; 2] = ["Registry", "PeerStatus"];
 impl Default for Rules {
     fn default() -> Self {
         Rules {
-            prod_hosts: DEFAULT_PROD_HOSTS.iter().map(|s| (*s).to_owned()).collect(),
-            drop_channel_substrings: DEFAULT_DROP_CHANNEL_SUBSTRINGS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            drop_events: DEFAULT_DROP_EVENTS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            prod_hosts: DEFAULT_PROD_HOSTS.map(String::from).to_vec(),
+            drop_channel_substrings: DEFAULT_DROP_CHANNEL_SUBSTRINGS.map(String::from).to_vec(),
+            drop_events: DEFAULT_DROP_EVENTS.map(String::from).to_vec(),
         }
     }
 }

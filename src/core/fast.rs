@@ -439,23 +439,13 @@ impl<'a> Scanner<'a> {
                 }
                 self.pos += 1;
                 self.ws();
-                if self.peek()? == b']' {
-                    self.pos += 1;
+                if self.eat(b']').is_some() {
                     return Some(());
                 }
                 loop {
                     self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.pos += 1;
-                            self.ws();
-                        }
-                        b']' => {
-                            self.pos += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.more(b']')? {
+                        return Some(());
                     }
                 }
             }
@@ -470,8 +460,7 @@ impl<'a> Scanner<'a> {
     fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
-        if self.peek()? == b'}' {
-            self.pos += 1;
+        if self.eat(b'}').is_some() {
             return Some(());
         }
         loop {
@@ -480,19 +469,23 @@ impl<'a> Scanner<'a> {
             if self.bytes().get(self.pos) == Some(&b',') && self.sep(b',').is_some() {
                 continue;
             }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
         }
+    }
+
+    /// After a container's member or element: `Some(true)` past a `,` and the white space after
+    /// it, `Some(false)` past the container's `close`.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.pos += 1;
+        if c == b',' {
+            self.ws();
+            return Some(true);
+        }
+        (c == close).then_some(false)
     }
 
     /// An `event` object, its used members read into `ev`.

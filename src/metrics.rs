@@ -261,14 +261,12 @@ pub fn check_namespace(namespace: &str) -> Result<(), String> {
         && namespace.len() <= 255
         && !namespace.starts_with(':')
         && namespace.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    ok.then_some(()).ok_or_else(|| {
+        format!(
             "metrics namespace {namespace:?}: must be 1 to 255 printable ASCII characters, \
              not starting with ':' (the default is {DEFAULT_NAMESPACE})"
-        ))
-    }
+        )
+    })
 }
 
 #[cfg(test)]

@@ -266,10 +266,7 @@ pub fn classify(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
 /// [`classify`] through serde_json alone: the reference the fast path is checked against (for
 /// tests and benchmarks; production code calls [`classify`]).
 pub fn classify_serde(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
-    match classify_inner(body, rules, line) {
-        Ok(o) => o,
-        Err(reason) => Outcome::Quarantine { reason },
-    }
+    classify_inner(body, rules, line).unwrap_or_else(|reason| Outcome::Quarantine { reason })
 }
 
 fn classify_inner(

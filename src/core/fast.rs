@@ -16,7 +16,7 @@
 //! a backslash or a control character (`\u0022`, `\n`), and raw hex digits in the event
 //! message's own `\u` escapes. On anything else it gives up on the in-place reading only: the
 //! `Message` string is then decoded (validated as it is decoded) and the decoded event message
-//! scanned, as the first version of this path did for every body.
+//! scanned.
 //!
 //! Invariant: [`classify_fast`] returns `Some` only for a body it has fully validated and fully
 //! understood, and then its outcome and line are exactly the serde path's. On anything else it
@@ -39,7 +39,7 @@
 use std::borrow::Cow;
 
 use super::rules::{
-    decide, Field, Fields, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
+    decide, set_once, Field, Fields, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
 };
 
 /// Nesting (of skipped arrays and objects) beyond which the fast path gives up. serde_json
@@ -80,15 +80,6 @@ struct Top<'a> {
     fields: Values<Str<'a>>,
     /// The `event` object's fields.
     event: Option<Values<Str<'a>>>,
-}
-
-/// Stores `v` in `slot` unless the member was already given (a duplicate: bail).
-fn set<T>(slot: &mut Option<T>, v: T) -> Option<()> {
-    if slot.is_some() {
-        return None;
-    }
-    *slot = Some(v);
-    Some(())
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -532,11 +523,11 @@ impl<'a> Scanner<'a> {
                     *slot = None;
                     sc.pos = at;
                 }
-                set(&mut top.message, sc.string_decoded()?)
+                set_once(&mut top.message, sc.string_decoded()?)
             }
             TYPE => {
                 let v = sc.string()?;
-                set(&mut top.type_notification, v.value() == NOTIFICATION)
+                set_once(&mut top.type_notification, v.value() == NOTIFICATION)
             }
             EVENT => {
                 if top.event.is_some() {

@@ -218,13 +218,13 @@ impl<T> Values<T> {
 
     /// Sets the field's value unless it has one (a member given twice): then `None`.
     pub(crate) fn set_once(&mut self, f: Field, v: T) -> Option<()> {
-        let slot = &mut self.0[f.index()];
-        if slot.is_some() {
-            return None;
-        }
-        *slot = Some(v);
-        Some(())
+        set_once(&mut self.0[f.index()], v)
     }
+}
+
+/// Stores `v` in `slot` unless it holds a value (a member given twice): then `None`.
+pub(crate) fn set_once<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+    slot.is_none().then(|| *slot = Some(v))
 }
 
 /// Why a message was quarantined.

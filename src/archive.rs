@@ -68,8 +68,7 @@ impl Archive {
 
     /// Rewrites one day sorted and de-duplicated (see `DirStore::rewrite_day`).
     pub async fn rewrite(&self, day: DayKey) -> anyhow::Result<Option<crate::core::MergeStats>> {
-        let stats = self.store.rewrite_day(day).await;
-        Ok(stats?)
+        Ok(self.store.rewrite_day(day).await?)
     }
 
     /// Where day files are, as a prefix their names follow (`s3://b/p/` or `DIR/`).

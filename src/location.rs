@@ -92,11 +92,9 @@ impl Location {
                 if trimmed.is_empty() {
                     return Err(LocationError::NoQuarantineBeside(self.to_string()));
                 }
-                let parent = trimmed.rsplit_once('/').map_or("", |(p, _)| p);
-                let prefix = if parent.is_empty() {
-                    "quarantine/".to_owned()
-                } else {
-                    format!("{parent}/quarantine/")
+                let prefix = match trimmed.rsplit_once('/') {
+                    Some((parent, _)) if !parent.is_empty() => format!("{parent}/quarantine/"),
+                    _ => "quarantine/".to_owned(),
                 };
                 Ok(Location::S3 {
                     bucket: bucket.clone(),

@@ -49,11 +49,7 @@ pub enum MetricsMode {
 impl MetricsMode {
     /// Reads a setting's value (`off` or `emf`, case-insensitive, surrounding space ignored).
     pub fn parse(value: &str) -> Option<MetricsMode> {
-        match value.trim().to_ascii_lowercase().as_str() {
-            "off" => Some(MetricsMode::Off),
-            "emf" => Some(MetricsMode::Emf),
-            _ => None,
-        }
+        <MetricsMode as clap::ValueEnum>::from_str(value.trim(), true).ok()
     }
 }
 
@@ -131,30 +127,27 @@ enum Value {
 
 /// One metric's declaration in the directive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct MetricDefinition {
-    #[serde(rename = "Name")]
     pub name: &'static str,
-    #[serde(rename = "Unit")]
     pub unit: &'static str,
 }
 
 /// The `MetricDirective`: which root members are metrics, in which namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct MetricDirective {
-    #[serde(rename = "Namespace")]
     pub namespace: String,
     /// One empty dimension set: the metrics without dimensions.
-    #[serde(rename = "Dimensions")]
     pub dimensions: Vec<Vec<String>>,
-    #[serde(rename = "Metrics")]
     pub metrics: Vec<MetricDefinition>,
 }
 
 /// The `_aws` metadata object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Metadata {
     /// Milliseconds since the Unix epoch.
-    #[serde(rename = "Timestamp")]
     pub timestamp: u64,
     #[serde(rename = "CloudWatchMetrics")]
     pub cloudwatch_metrics: Vec<MetricDirective>,
@@ -227,12 +220,10 @@ pub struct MetricData {
 
 /// One datum of [`MetricData`].
 #[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
 struct Datum {
-    #[serde(rename = "MetricName")]
-    name: &'static str,
-    #[serde(rename = "Value")]
+    metric_name: &'static str,
     value: f64,
-    #[serde(rename = "Unit")]
     unit: &'static str,
 }
 
@@ -243,8 +234,8 @@ impl Serialize for MetricData {
             .counts
             .metrics()
             .into_iter()
-            .map(|(name, unit, value)| Datum {
-                name,
+            .map(|(metric_name, unit, value)| Datum {
+                metric_name,
                 unit,
                 value: match value {
                     Value::Count(n) => n as f64,
@@ -253,7 +244,7 @@ impl Serialize for MetricData {
             })
             .collect();
         data.push(Datum {
-            name: "SuccessfulRuns",
+            metric_name: "SuccessfulRuns",
             unit: "Count",
             value: if self.successful { 1.0 } else { 0.0 },
         });
@@ -270,14 +261,12 @@ pub fn check_namespace(namespace: &str) -> Result<(), String> {
         && namespace.len() <= 255
         && !namespace.starts_with(':')
         && namespace.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    ok.then_some(()).ok_or_else(|| {
+        format!(
             "metrics namespace {namespace:?}: must be 1 to 255 printable ASCII characters, \
              not starting with ':' (the default is {DEFAULT_NAMESPACE})"
-        ))
-    }
+        )
+    })
 }
 
 #[cfg(test)]

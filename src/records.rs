@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead};
 
 use crate::adapters::aws::{describe_sdk_error, S3Clients};
 use crate::core::quarantine::RECORD_EXTENSION;
@@ -173,7 +173,7 @@ pub(crate) struct RecordLines {
 impl RecordLines {
     /// Opens `input` (GetObject or a file open); an error names it.
     pub async fn open(input: &Input, ctx: &impl S3Clients) -> anyhow::Result<RecordLines> {
-        let reader: Box<dyn AsyncBufRead + Unpin + Send> = match input {
+        let raw: Box<dyn AsyncRead + Unpin + Send> = match input {
             Input::S3 { bucket, key } => {
                 let out = ctx
                     .s3()
@@ -186,21 +186,17 @@ impl RecordLines {
                     .map_err(|e| {
                         anyhow::anyhow!("cannot read {input}: {}", describe_sdk_error(&e))
                     })?;
-                Box::new(tokio::io::BufReader::with_capacity(
-                    1 << 20,
-                    out.body.into_async_read(),
-                ))
+                Box::new(out.body.into_async_read())
             }
-            Input::File(path) => {
-                let f = tokio::fs::File::open(path)
+            Input::File(path) => Box::new(
+                tokio::fs::File::open(path)
                     .await
-                    .with_context(|| format!("cannot open the quarantine file {input}"))?;
-                Box::new(tokio::io::BufReader::with_capacity(1 << 20, f))
-            }
+                    .with_context(|| format!("cannot open the quarantine file {input}"))?,
+            ),
         };
         Ok(RecordLines {
             input: input.to_string(),
-            reader,
+            reader: Box::new(tokio::io::BufReader::with_capacity(1 << 20, raw)),
             buf: Vec::new(),
             line_no: 0,
         })

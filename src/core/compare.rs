@@ -24,19 +24,10 @@ pub enum Side {
     B,
 }
 
-impl Side {
-    /// `"A"` or `"B"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::A => "A",
-            Side::B => "B",
-        }
-    }
-}
-
+/// `A` or `B`.
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        fmt::Debug::fmt(self, f)
     }
 }
 
@@ -49,18 +40,12 @@ pub enum Disorder {
     Duplicate,
 }
 
-impl Disorder {
-    pub fn name(self) -> &'static str {
-        match self {
-            Disorder::OutOfOrder => "out of order",
-            Disorder::Duplicate => "duplicate",
-        }
-    }
-}
-
 impl fmt::Display for Disorder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(match self {
+            Disorder::OutOfOrder => "out of order",
+            Disorder::Duplicate => "duplicate",
+        })
     }
 }
 
@@ -164,18 +149,13 @@ impl<R: BufRead> Cursor<R> {
         }
         self.line += 1;
         self.live = true;
-        if self.line > 1 {
-            match self.current.as_slice().cmp(self.previous.as_slice()) {
-                Ordering::Greater => {}
-                Ordering::Equal => {
-                    return Err(Stop::Unsorted(self.side, self.line, Disorder::Duplicate))
-                }
-                Ordering::Less => {
-                    return Err(Stop::Unsorted(self.side, self.line, Disorder::OutOfOrder))
-                }
-            }
-        }
-        Ok(())
+        let disorder = match self.current.cmp(&self.previous) {
+            _ if self.line == 1 => return Ok(()),
+            Ordering::Greater => return Ok(()),
+            Ordering::Equal => Disorder::Duplicate,
+            Ordering::Less => Disorder::OutOfOrder,
+        };
+        Err(Stop::Unsorted(self.side, self.line, disorder))
     }
 }
 
@@ -219,20 +199,32 @@ fn walk<A: BufRead, B: BufRead>(
                 b.advance()?;
             }
             Ordering::Less => {
-                diff.only_in_a += 1;
-                if diff.first_only_in_a.len() < show {
-                    diff.first_only_in_a.push(a.current.clone());
-                }
+                only(
+                    &mut diff.only_in_a,
+                    &mut diff.first_only_in_a,
+                    &a.current,
+                    show,
+                );
                 a.advance()?;
             }
             Ordering::Greater => {
-                diff.only_in_b += 1;
-                if diff.first_only_in_b.len() < show {
-                    diff.first_only_in_b.push(b.current.clone());
-                }
+                only(
+                    &mut diff.only_in_b,
+                    &mut diff.first_only_in_b,
+                    &b.current,
+                    show,
+                );
                 b.advance()?;
             }
         }
+    }
+}
+
+/// Counts a line found on one side only, keeping it if fewer than `show` are kept.
+fn only(count: &mut u64, first: &mut Vec<Vec<u8>>, line: &[u8], show: usize) {
+    *count += 1;
+    if first.len() < show {
+        first.push(line.to_vec());
     }
 }
 

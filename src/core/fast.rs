@@ -16,7 +16,7 @@
 //! a backslash or a control character (`\u0022`, `\n`), and raw hex digits in the event
 //! message's own `\u` escapes. On anything else it gives up on the in-place reading only: the
 //! `Message` string is then decoded (validated as it is decoded) and the decoded event message
-//! scanned, as the first version of this path did for every body.
+//! scanned.
 //!
 //! Invariant: [`classify_fast`] returns `Some` only for a body it has fully validated and fully
 //! understood, and then its outcome and line are exactly the serde path's. On anything else it
@@ -39,7 +39,7 @@
 use std::borrow::Cow;
 
 use super::rules::{
-    decide, Field, Fields, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
+    decide, set_once, Field, Fields, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
 };
 
 /// Nesting (of skipped arrays and objects) beyond which the fast path gives up. serde_json
@@ -80,15 +80,6 @@ struct Top<'a> {
     fields: Values<Str<'a>>,
     /// The `event` object's fields.
     event: Option<Values<Str<'a>>>,
-}
-
-/// Stores `v` in `slot` unless the member was already given (a duplicate: bail).
-fn set<T>(slot: &mut Option<T>, v: T) -> Option<()> {
-    if slot.is_some() {
-        return None;
-    }
-    *slot = Some(v);
-    Some(())
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -260,17 +251,6 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The escape after a backslash at `i - 1`; returns the index after it. A `\u` escape of a
-    /// surrogate must be a high one followed by a `\u` low one.
-    fn escape(&self, i: usize) -> Option<usize> {
-        let b = self.bytes();
-        match *b.get(i)? {
-            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 1),
-            b'u' => unicode_escape(b, i, b"\\u"),
-            _ => None,
-        }
-    }
-
     /// A string at the current position (its opening quote).
     fn string(&mut self) -> Option<Str<'a>> {
         if self.nested {
@@ -314,7 +294,7 @@ impl<'a> Scanner<'a> {
                     }
                     b'u' => {
                         escaped = true;
-                        let next = self.escape(i + 1)?;
+                        let next = escape(b, i + 1)?;
                         // A single unit that would be a quote, a backslash or a control
                         // character of the inner text (a surrogate pair never is).
                         if next == i + 6 {
@@ -368,7 +348,7 @@ impl<'a> Scanner<'a> {
                 }
                 b'\\' => {
                     escaped = true;
-                    let next = self.escape(i + 1)?;
+                    let next = escape(b, i + 1)?;
                     if let Some(o) = out.as_deref_mut() {
                         o.push_str(self.s.get(run..i)?);
                         o.push(decode_escape(b.get(i + 1..next)?));
@@ -391,11 +371,6 @@ impl<'a> Scanner<'a> {
         }
         self.sep(b':')?;
         Some(k.raw)
-    }
-
-    /// A string value, or bail.
-    fn string_value(&mut self) -> Option<Str<'a>> {
-        self.string()
     }
 
     fn number(&mut self) -> Option<()> {
@@ -455,23 +430,13 @@ impl<'a> Scanner<'a> {
                 }
                 self.pos += 1;
                 self.ws();
-                if self.peek()? == b']' {
-                    self.pos += 1;
+                if self.eat(b']').is_some() {
                     return Some(());
                 }
                 loop {
                     self.skip(depth + 1)?;
-                    self.ws();
-                    match self.peek()? {
-                        b',' => {
-                            self.pos += 1;
-                            self.ws();
-                        }
-                        b']' => {
-                            self.pos += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.more(b']')? {
+                        return Some(());
                     }
                 }
             }
@@ -486,8 +451,7 @@ impl<'a> Scanner<'a> {
     fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
-        if self.peek()? == b'}' {
-            self.pos += 1;
+        if self.eat(b'}').is_some() {
             return Some(());
         }
         loop {
@@ -496,25 +460,29 @@ impl<'a> Scanner<'a> {
             if self.bytes().get(self.pos) == Some(&b',') && self.sep(b',').is_some() {
                 continue;
             }
-            self.ws();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.ws();
-                }
-                b'}' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
         }
+    }
+
+    /// After a container's member or element: `Some(true)` past a `,` and the white space after
+    /// it, `Some(false)` past the container's `close`.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        self.pos += 1;
+        if c == b',' {
+            self.ws();
+            return Some(true);
+        }
+        (c == close).then_some(false)
     }
 
     /// An `event` object, its used members read into `ev`.
     fn event(&mut self, ev: &mut Values<Str<'a>>) -> Option<()> {
         self.object(|sc, key| match Field::named(On::Event, key) {
-            Some(f) => ev.set_once(f, sc.string_value()?),
+            Some(f) => ev.set_once(f, sc.string()?),
             None => sc.skip(1),
         })
     }
@@ -555,11 +523,11 @@ impl<'a> Scanner<'a> {
                     *slot = None;
                     sc.pos = at;
                 }
-                set(&mut top.message, sc.string_decoded()?)
+                set_once(&mut top.message, sc.string_decoded()?)
             }
             TYPE => {
-                let v = sc.string_value()?;
-                set(&mut top.type_notification, v.value() == NOTIFICATION)
+                let v = sc.string()?;
+                set_once(&mut top.type_notification, v.value() == NOTIFICATION)
             }
             EVENT => {
                 if top.event.is_some() {
@@ -569,7 +537,7 @@ impl<'a> Scanner<'a> {
             }
             _ => match Field::named(On::Message, key).or_else(|| Field::named(On::Envelope, key)) {
                 Some(f) if sc.nested && f.on() == On::Envelope => sc.string().map(drop),
-                Some(f) => top.fields.set_once(f, sc.string_value()?),
+                Some(f) => top.fields.set_once(f, sc.string()?),
                 None => sc.skip(0),
             },
         })
@@ -595,6 +563,16 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The escape after a backslash at `i - 1`; returns the index after it. A `\u` escape of a
+/// surrogate must be a high one followed by a `\u` low one.
+fn escape(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(i + 1),
+        b'u' => unicode_escape(b, i, b"\\u"),
+        _ => None,
+    }
+}
+
 /// A `\u` escape whose `u` is at `i`; returns the index after it. A high surrogate must be
 /// followed by `lead` (`\u`, or `\\u` inside the escaped `Message`) and a low one.
 fn unicode_escape(b: &[u8], i: usize, lead: &[u8]) -> Option<usize> {
@@ -616,7 +594,7 @@ fn unicode_escape(b: &[u8], i: usize, lead: &[u8]) -> Option<usize> {
 /// An escape of the inner text read in place: `j` is just after its backslash (the outer
 /// `\\`); returns the index after it. The escape letter is raw, or for the inner `\"`, `\\`
 /// and `\/` an outer escape of it; hex digits must be raw, and a `\u` surrogate must be a high
-/// one followed by a low one, like [`Scanner::escape`].
+/// one followed by a low one, like [`escape`].
 fn inner_escape(b: &[u8], j: usize) -> Option<usize> {
     match *b.get(j)? {
         b'\\' => match *b.get(j + 1)? {
@@ -654,25 +632,18 @@ fn decode_escape(e: &[u8]) -> char {
 
 /// The value of a string whose escapes have been validated by [`Scanner::string`].
 fn unescape(raw: &str) -> String {
+    let b = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    Scanner::new(raw).decode_raw(&mut out);
-    out
-}
-
-impl Scanner<'_> {
-    /// Decodes the whole (validated, unquoted) text into `out`.
-    fn decode_raw(&mut self, out: &mut String) {
-        let b = self.bytes();
-        let mut i = 0;
-        while let Some(off) = memchr::memchr(b'\\', &b[i..]) {
-            out.push_str(&self.s[i..i + off]);
-            let at = i + off;
-            let next = self.escape(at + 1).unwrap_or(b.len());
-            out.push(decode_escape(&b[at + 1..next]));
-            i = next;
-        }
-        out.push_str(&self.s[i..]);
+    let mut i = 0;
+    while let Some(off) = memchr::memchr(b'\\', &b[i..]) {
+        out.push_str(&raw[i..i + off]);
+        let at = i + off;
+        let next = escape(b, at + 1).unwrap_or(b.len());
+        out.push(decode_escape(&b[at + 1..next]));
+        i = next;
     }
+    out.push_str(&raw[i..]);
+    out
 }
 
 /// The fields of an event message, decoded; `None` when it has no `event` object.

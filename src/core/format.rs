@@ -17,7 +17,7 @@
 use std::io::{self, Write};
 
 use serde::Serialize;
-use serde_json::ser::{CharEscape, Formatter};
+use serde_json::ser::Formatter;
 
 /// One archive record: the four fields the usage site reads, in the frozen key order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,20 +31,6 @@ pub struct Record<'a> {
 /// A serde_json formatter that writes what Python's `json.dumps` writes by default.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PyFormatter;
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-fn write_u_escape<W: ?Sized + Write>(writer: &mut W, unit: u16) -> io::Result<()> {
-    let buf = [
-        b'\\',
-        b'u',
-        HEX[usize::from(unit >> 12)],
-        HEX[usize::from((unit >> 8) & 0xf)],
-        HEX[usize::from((unit >> 4) & 0xf)],
-        HEX[usize::from(unit & 0xf)],
-    ];
-    writer.write_all(&buf)
-}
 
 impl Formatter for PyFormatter {
     fn begin_array_value<W: ?Sized + Write>(
@@ -64,11 +50,7 @@ impl Formatter for PyFormatter {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
+        self.begin_array_value(writer, first)
     }
 
     fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
@@ -82,49 +64,15 @@ impl Formatter for PyFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        let bytes = fragment.as_bytes();
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if b < 0x7f {
-                continue;
-            }
-            if b & 0xc0 == 0x80 {
-                // A UTF-8 continuation byte: already written as part of its character.
-                continue;
-            }
-            if start < i {
-                writer.write_all(&bytes[start..i])?;
-            }
-            let ch = fragment[i..].chars().next().expect("char boundary");
-            let mut units = [0u16; 2];
-            for unit in ch.encode_utf16(&mut units) {
-                write_u_escape(writer, *unit)?;
+        for (i, ch) in fragment.char_indices().filter(|&(_, c)| c >= '\u{7f}') {
+            writer.write_all(&fragment.as_bytes()[start..i])?;
+            for unit in ch.encode_utf16(&mut [0; 2]) {
+                write!(writer, "\\u{unit:04x}")?;
             }
             start = i + ch.len_utf8();
         }
-        if start < bytes.len() {
-            writer.write_all(&bytes[start..])?;
-        }
-        Ok(())
-    }
-
-    fn write_char_escape<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        char_escape: CharEscape,
-    ) -> io::Result<()> {
-        let short: &[u8] = match char_escape {
-            CharEscape::Quote => b"\\\"",
-            CharEscape::ReverseSolidus => b"\\\\",
-            CharEscape::Solidus => b"/",
-            CharEscape::Backspace => b"\\b",
-            CharEscape::FormFeed => b"\\f",
-            CharEscape::LineFeed => b"\\n",
-            CharEscape::CarriageReturn => b"\\r",
-            CharEscape::Tab => b"\\t",
-            CharEscape::AsciiControl(byte) => return write_u_escape(writer, u16::from(byte)),
-        };
-        writer.write_all(short)
+        writer.write_all(&fragment.as_bytes()[start..])
     }
 }
 

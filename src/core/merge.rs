@@ -99,6 +99,13 @@ struct Out<W: Write> {
 }
 
 impl<W: Write> Out<W> {
+    fn new(w: W) -> Self {
+        Out {
+            w,
+            stats: MergeStats::default(),
+        }
+    }
+
     fn line(&mut self, line: &[u8], existed: bool) -> io::Result<()> {
         self.w.write_all(line)?;
         self.w.write_all(b"\n")?;
@@ -125,10 +132,7 @@ where
         new.windows(2).all(|w| w[0].as_ref() < w[1].as_ref()),
         "new lines must be sorted and distinct"
     );
-    let mut out = Out {
-        w: out,
-        stats: MergeStats::default(),
-    };
+    let mut out = Out::new(out);
     let mut cur = Vec::with_capacity(256);
     let mut prev: Vec<u8> = Vec::with_capacity(256);
     let mut have_prev = false;
@@ -194,7 +198,7 @@ where
     W: Write,
     L: AsRef<[u8]>,
 {
-    let mut runs: Vec<BufReader<File>> = Vec::new();
+    let mut runs: Vec<Lines> = Vec::new();
     let mut chunk: Vec<Vec<u8>> = Vec::new();
     let mut chunk_bytes = 0usize;
     let mut buf = Vec::with_capacity(256);
@@ -206,21 +210,17 @@ where
         chunk_bytes += buf.len() + LINE_OVERHEAD;
         chunk.push(buf.clone());
         if chunk_bytes >= opts.memory_budget_bytes {
-            runs.push(spill(&mut chunk, opts)?);
+            runs.push(Box::new(spill(&mut chunk, opts)?.split(b'\n')));
             chunk_bytes = 0;
         }
     }
     sort_new_lines(&mut chunk);
-    let mut sources: Vec<Box<dyn Iterator<Item = io::Result<Vec<u8>>>>> = Vec::new();
-    for run in runs {
-        sources.push(Box::new(RunReader {
-            r: run,
-            buf: Vec::new(),
-        }));
-    }
-    sources.push(Box::new(chunk.into_iter().map(Ok)));
-    kway_merge(sources, new, out)
+    runs.push(Box::new(chunk.into_iter().map(Ok)));
+    kway_merge(runs, new, out)
 }
+
+/// The lines of one sorted run (spilled or in memory), without their newlines.
+type Lines = Box<dyn Iterator<Item = io::Result<Vec<u8>>>>;
 
 fn spill(chunk: &mut Vec<Vec<u8>>, opts: &SortOptions) -> io::Result<BufReader<File>> {
     sort_new_lines(chunk);
@@ -240,39 +240,14 @@ fn spill(chunk: &mut Vec<Vec<u8>>, opts: &SortOptions) -> io::Result<BufReader<F
     Ok(BufReader::new(file))
 }
 
-struct RunReader {
-    r: BufReader<File>,
-    buf: Vec<u8>,
-}
-
-impl Iterator for RunReader {
-    type Item = io::Result<Vec<u8>>;
-    fn next(&mut self) -> Option<Self::Item> {
-        self.buf.clear();
-        match self.r.read_until(b'\n', &mut self.buf) {
-            Ok(0) => None,
-            Ok(_) => {
-                if self.buf.last() == Some(&b'\n') {
-                    self.buf.pop();
-                }
-                Some(Ok(self.buf.clone()))
-            }
-            Err(e) => Some(Err(e)),
-        }
-    }
-}
-
 /// Merges sorted existing runs with the new lines. Heap entries are (line, source); the new
 /// lines are the source `usize::MAX`, so equal lines pop existing-first.
 fn kway_merge<W: Write, L: AsRef<[u8]>>(
-    mut sources: Vec<Box<dyn Iterator<Item = io::Result<Vec<u8>>>>>,
+    mut sources: Vec<Lines>,
     new: &[L],
     out: W,
 ) -> io::Result<MergeStats> {
-    let mut out = Out {
-        w: out,
-        stats: MergeStats::default(),
-    };
+    let mut out = Out::new(out);
     let mut heap: BinaryHeap<Reverse<(Vec<u8>, usize)>> = BinaryHeap::new();
     for (i, s) in sources.iter_mut().enumerate() {
         if let Some(line) = s.next() {

@@ -34,7 +34,7 @@
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::classify::is_json_document;
@@ -99,10 +99,7 @@ impl Redaction {
 impl Default for Redaction {
     fn default() -> Self {
         Redaction {
-            personal_keys: DEFAULT_PERSONAL_KEYS
-                .iter()
-                .map(|k| (*k).to_owned())
-                .collect(),
+            personal_keys: DEFAULT_PERSONAL_KEYS.map(String::from).to_vec(),
         }
     }
 }
@@ -207,35 +204,61 @@ fn write_document_value(
     out: &mut String,
 ) {
     let text = raw.get();
-    let mark = out.len();
-    if text.starts_with('{') && depth <= MAX_DEPTH {
-        if walk_object(raw, level, depth, redaction, out).is_err() {
-            out.truncate(mark);
+    if text.starts_with('{') {
+        if !write_object(raw, level, depth, redaction, out) {
             out.push_str("{}");
         }
-        return;
-    }
-    let elements = if text.starts_with('[') && depth <= MAX_DEPTH {
-        serde_json::from_str::<Elements<'_>>(text).ok()
-    } else {
-        None
-    };
-    let Some(Elements(items)) = elements else {
+    } else if !(text.starts_with('[')
+        && write_array(text, depth, out, |item, out| {
+            if item.get().starts_with('{') {
+                write_document_value(item, level, depth + 1, redaction, out);
+            } else {
+                mask_value(item, depth + 1, false, redaction, out);
+            }
+        }))
+    {
         mask_value(raw, depth, true, redaction, out);
-        return;
+    }
+}
+
+/// Writes the object `raw` walked at `level`; `false`, with nothing written, when it is nested
+/// too deep or a member name cannot be decoded.
+fn write_object(
+    raw: &RawValue,
+    level: Level,
+    depth: usize,
+    redaction: &Redaction,
+    out: &mut String,
+) -> bool {
+    let mark = out.len();
+    if depth <= MAX_DEPTH && walk_object(raw, level, depth, redaction, out).is_ok() {
+        return true;
+    }
+    out.truncate(mark);
+    false
+}
+
+/// Writes the array `text`, each element by `element`; `false`, with nothing written, when it
+/// is nested too deep or is no array.
+fn write_array(
+    text: &str,
+    depth: usize,
+    out: &mut String,
+    mut element: impl FnMut(&RawValue, &mut String),
+) -> bool {
+    let items = match serde_json::from_str::<Vec<&RawValue>>(text) {
+        Ok(items) if depth <= MAX_DEPTH => items,
+        _ => return false,
     };
     out.push('[');
-    for (i, item) in items.iter().enumerate() {
+    for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        if item.get().starts_with('{') {
-            write_document_value(item, level, depth + 1, redaction, out);
-        } else {
-            mask_value(item, depth + 1, false, redaction, out);
-        }
+        element(item, out);
     }
     out.push(']');
+    true
 }
 
 /// The members of one object, in order, duplicates included (the classifier takes the last).
@@ -258,29 +281,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
             }
         }
         d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-/// The elements of one array, in order.
-struct Elements<'a>(Vec<&'a RawValue>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Elements<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Elements<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut elements = Vec::new();
-                while let Some(e) = seq.next_element::<&'de RawValue>()? {
-                    elements.push(e);
-                }
-                Ok(Elements(elements))
-            }
-        }
-        d.deserialize_seq(V(std::marker::PhantomData))
     }
 }
 
@@ -339,12 +339,8 @@ fn write_member(
             }
             Err(_) => mask_value(value, depth, true, redaction, out),
         },
-        Role::Event if text.starts_with('{') && depth <= MAX_DEPTH => {
-            let mark = out.len();
-            if walk_object(value, Level::Event, depth, redaction, out).is_err() {
-                out.truncate(mark);
-                out.push_str("{}");
-            }
+        Role::Event if text.starts_with('{') => {
+            write_document_value(value, Level::Event, depth, redaction, out);
         }
         Role::Event => mask_value(value, depth, true, redaction, out),
         Role::Masked => mask_value(value, depth, false, redaction, out),
@@ -371,48 +367,36 @@ fn mask_value(
     out: &mut String,
 ) {
     let text = value.get();
-    let too_deep = depth > MAX_DEPTH;
-    match text.as_bytes().first() {
-        Some(b'{') => {
-            let mark = out.len();
-            if too_deep || walk_object(value, Level::Other, depth, redaction, out).is_err() {
-                out.truncate(mark);
-                if keep_type {
-                    out.push_str("{}");
-                } else {
-                    push_marker(text.chars().count(), true, out);
-                }
-            }
-        }
+    let (walked, empty) = match text.as_bytes().first() {
+        Some(b'{') => (
+            write_object(value, Level::Other, depth, redaction, out),
+            "{}",
+        ),
         Some(b'[') => {
-            let elements = if too_deep {
-                None
-            } else {
-                serde_json::from_str::<Elements<'_>>(text).ok()
+            let element = |item: &RawValue, out: &mut String| {
+                mask_value(item, depth + 1, false, redaction, out);
             };
-            match elements {
-                Some(Elements(items)) => {
-                    out.push('[');
-                    for (i, item) in items.iter().enumerate() {
-                        if i > 0 {
-                            out.push(',');
-                        }
-                        mask_value(item, depth + 1, false, redaction, out);
-                    }
-                    out.push(']');
-                }
-                None if keep_type => out.push_str("[]"),
-                None => push_marker(text.chars().count(), true, out),
-            }
+            (write_array(text, depth, out, element), "[]")
         }
-        Some(b'"') => match serde_json::from_str::<String>(text) {
-            Ok(s) if s.is_empty() || is_marker(&s) => push_json_string(&s, out),
-            Ok(s) => push_marker(s.chars().count(), true, out),
-            // A lone surrogate escape: the raw length stands in for the decoded one.
-            Err(_) => push_marker(text.chars().count().saturating_sub(2), true, out),
-        },
-        Some(b't' | b'f' | b'n') => out.push_str(text),
-        _ => push_marker(text.chars().count(), true, out),
+        Some(b'"') => {
+            match serde_json::from_str::<String>(text) {
+                Ok(s) if s.is_empty() || is_marker(&s) => push_json_string(&s, out),
+                Ok(s) => push_marker(s.chars().count(), true, out),
+                // A lone surrogate escape: the raw length stands in for the decoded one.
+                Err(_) => push_marker(text.chars().count().saturating_sub(2), true, out),
+            }
+            return;
+        }
+        Some(b't' | b'f' | b'n') => return out.push_str(text),
+        _ => return push_marker(text.chars().count(), true, out),
+    };
+    if walked {
+        return;
+    }
+    if keep_type {
+        out.push_str(empty);
+    } else {
+        push_marker(text.chars().count(), true, out);
     }
 }
 

@@ -38,15 +38,9 @@ pub const DEFAULT_DROP_EVENTS: [&str; 2] = ["Registry", "PeerStatus"];
 impl Default for Rules {
     fn default() -> Self {
         Rules {
-            prod_hosts: DEFAULT_PROD_HOSTS.iter().map(|s| (*s).to_owned()).collect(),
-            drop_channel_substrings: DEFAULT_DROP_CHANNEL_SUBSTRINGS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            drop_events: DEFAULT_DROP_EVENTS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            prod_hosts: DEFAULT_PROD_HOSTS.map(String::from).to_vec(),
+            drop_channel_substrings: DEFAULT_DROP_CHANNEL_SUBSTRINGS.map(String::from).to_vec(),
+            drop_events: DEFAULT_DROP_EVENTS.map(String::from).to_vec(),
         }
     }
 }
@@ -224,13 +218,13 @@ impl<T> Values<T> {
 
     /// Sets the field's value unless it has one (a member given twice): then `None`.
     pub(crate) fn set_once(&mut self, f: Field, v: T) -> Option<()> {
-        let slot = &mut self.0[f.index()];
-        if slot.is_some() {
-            return None;
-        }
-        *slot = Some(v);
-        Some(())
+        set_once(&mut self.0[f.index()], v)
     }
+}
+
+/// Stores `v` in `slot` unless it holds a value (a member given twice): then `None`.
+pub(crate) fn set_once<T>(slot: &mut Option<T>, v: T) -> Option<()> {
+    slot.is_none().then(|| *slot = Some(v))
 }
 
 /// Why a message was quarantined.

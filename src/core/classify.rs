@@ -219,7 +219,7 @@ type Doc<'a> = Json<'a, ObjFields<'a>>;
 
 /// serde_json, borrowing wherever there are no escapes. (sonic-rs measured 28% faster on these
 /// bodies but overflowed the stack on a body nested 200 deep, which serde_json skips without
-/// recursion; a crash on a malformed message is not an option. See docs/PERFORMANCE.md.)
+/// recursion; a crash on a malformed message is not an option.)
 fn parse_doc(json: &str) -> Option<Doc<'_>> {
     serde_json::from_str(json).ok()
 }

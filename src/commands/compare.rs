@@ -339,7 +339,7 @@ fn day_json(day: DayKey, outcome: &DayOutcome, names: &Names) -> DayJson {
             line,
             disorder,
         }) => OutcomeJson::Unsortable {
-            side: side.name().to_lowercase(),
+            side: side.to_string().to_lowercase(),
             key: names.key(*side, day),
             line: *line,
             problem: match disorder {

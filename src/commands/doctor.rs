@@ -21,29 +21,27 @@
 //!   a command line that cannot be parsed (e.g. `s3:///x`) is a usage error (exit 2), while
 //!   missing settings (no `--source` and no `QUEUE_URL`) are reported as failed checks.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use aws_sdk_s3::error::SdkError;
-use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::BucketVersioningStatus;
-use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
 use aws_sdk_sqs::types::QueueAttributeName;
-use aws_smithy_runtime_api::http::Response as HttpResponse;
 use clap::Args;
 
 use crate::adapters::aws::describe_sdk_error;
 use crate::location::{Location, SourceSpec};
-pub use crate::preflight::{classify, Problem};
 use crate::preflight::{
-    dir_state, probe_prefix, problem_of, DirState, ProbeError, FIX_CREDENTIALS,
+    dir_state, probe_prefix, problem_of, DirState, ProbeError, Problem, FIX_CREDENTIALS,
 };
 use crate::settings::{AwsArgs, LocationArgs, StoreSettings, UsageError};
 use crate::wiring::{self, Wiring};
 
 mod queue;
-use queue::{dlq_retention_check, queue_checks, QueueArn, QueueFacts, MAX_RETENTION_SECS};
+use queue::{
+    dlq_retention_check, queue_checks, queue_url_region, QueueArn, QueueFacts, MAX_RETENTION_SECS,
+};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -169,38 +167,6 @@ pub fn bucket_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
 }
 
-/// The region in an AWS queue URL's host (`sqs.REGION.amazonaws.com` or the legacy
-/// `REGION.queue.amazonaws.com`); `None` for other hosts (emulators, VPC endpoints).
-pub fn queue_url_region(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split('/').next()?;
-    let host = host.split(':').next()?;
-    if let Some(r) = host.strip_prefix("sqs.") {
-        let region = r.split('.').next()?;
-        (!region.is_empty() && r[region.len()..].starts_with(".amazonaws.com")).then_some(region)
-    } else {
-        let (region, tail) = host.split_once('.')?;
-        tail.starts_with("queue.amazonaws.com").then_some(region)
-    }
-}
-
-/// The queue's ARN, from its URL (`.../ACCOUNT/NAME`) and the region (the URL's own, else
-/// `fallback_region`).
-pub fn queue_arn_from_url(url: &str, fallback_region: &str) -> Option<String> {
-    let mut segments = url.trim_end_matches('/').rsplit('/');
-    let name = segments.next().filter(|s| !s.is_empty())?;
-    let account = segments
-        .next()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?;
-    let region = queue_url_region(url).unwrap_or(fallback_region);
-    let partition = if url.contains(".amazonaws.com.cn") {
-        "aws-cn"
-    } else {
-        "aws"
-    };
-    Some(format!("arn:{partition}:sqs:{region}:{account}:{name}"))
-}
-
 /// Where the checks go, and how AWS is reached: the resolved settings.
 #[derive(Debug, Clone)]
 pub struct DoctorSettings {
@@ -323,17 +289,6 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     checks
 }
 
-/// [`problem_of`], with the call's own not-found error (`missing`) as [`Problem::Missing`].
-fn problem_or<E>(err: &SdkError<E, HttpResponse>, missing: fn(&E) -> bool) -> Problem
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err {
-        SdkError::ServiceError(se) if missing(se.err()) => Problem::Missing,
-        _ => problem_of(err),
-    }
-}
-
 /// Shows `AKIA…WXYZ`: enough to tell keys apart, not the whole key.
 fn mask_key(id: &str) -> String {
     if !id.is_ascii() {
@@ -388,21 +343,23 @@ async fn check_credentials(sdk: &aws_config::SdkConfig) -> Check {
 /// The queue's checks: one GetQueueAttributes, decided by `queue_checks`, then the
 /// dead-letter queue's retention when its policy names one.
 async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<Check> {
+    use QueueAttributeName as A;
     let res = sqs
         .get_queue_attributes()
         .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(QueueAttributeName::VisibilityTimeout)
-        .attribute_names(QueueAttributeName::MessageRetentionPeriod)
-        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .set_attribute_names(Some(vec![
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+            A::VisibilityTimeout,
+            A::MessageRetentionPeriod,
+            A::RedrivePolicy,
+        ]))
         .send()
         .await;
+    let arn = QueueArn::of_url(url, region).map(|a| a.to_string());
     let err = match res {
         Ok(out) => {
-            let none = std::collections::HashMap::new();
-            let facts = QueueFacts::from_attributes(out.attributes().unwrap_or(&none));
-            let arn = queue_arn_from_url(url, region);
+            let facts = QueueFacts::from_attributes(out.attributes().unwrap_or(&HashMap::new()));
             let mut checks = queue_checks(url, arn.as_deref(), &facts);
             if let (Some(Ok(policy)), Some(secs)) = (&facts.redrive, facts.retention_secs()) {
                 checks.push(check_dlq_retention(sqs, url, &policy.dead_letter_target, secs).await);
@@ -411,15 +368,14 @@ async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<
         }
         Err(e) => e,
     };
-    let problem = problem_or(&err, GetQueueAttributesError::is_queue_does_not_exist);
-    let arn = queue_arn_from_url(url, region).unwrap_or_else(|| "the queue's ARN".to_owned());
+    let arn = arn.unwrap_or_else(|| "the queue's ARN".to_owned());
     let region_hint = match queue_url_region(url) {
         Some(r) if r != region => {
             format!(" The URL is in region {r} but the client uses {region}: set AWS_REGION={r}.")
         }
         _ => String::new(),
     };
-    vec![match problem {
+    vec![match problem_of(&err) {
         Problem::Missing => Check::fail(
             format!("queue {url}: does not exist (GetQueueAttributes: {})", describe_sdk_error(&err)),
             format!("create the queue (deploy/terraform with create_queue = true, see docs/DEPLOY.md), or check QUEUE_URL / --source and the region (client region {region}).{region_hint}"),
@@ -456,32 +412,25 @@ async fn check_dlq_retention(
         .attribute_names(QueueAttributeName::MessageRetentionPeriod)
         .send()
         .await;
-    let err = match res {
-        Ok(out) => {
-            let secs = out
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::MessageRetentionPeriod))
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            return match secs {
-                Some(secs) => dlq_retention_check(dlq, &dlq_url, secs, queue_secs),
-                None => Check::skip(format!(
-                    "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url} gave no MessageRetentionPeriod in seconds)"
-                )),
-            };
-        }
-        Err(e) => e,
-    };
-    match problem_or(&err, GetQueueAttributesError::is_queue_does_not_exist) {
-        Problem::Missing => Check::warn(
-            format!("dead-letter queue {dlq}: does not exist ({dlq_url}), so messages that keep failing have nowhere to go"),
-            format!("create it (aws sqs create-queue --queue-name {} --attributes MessageRetentionPeriod={MAX_RETENTION_SECS}), or point the queue's RedrivePolicy at one that exists", dlq.name),
-        ),
-        Problem::Denied => Check::skip(format!(
-            "dead-letter queue {dlq}: retention not checked (sqs:GetQueueAttributes on it is denied: the writer's policy covers its own queue only; run doctor with your own credentials to check it)"
-        )),
-        other => Check::skip(format!(
-            "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url}: {other})"
-        )),
+    match res.map(|out| QueueFacts::from_attributes(out.attributes().unwrap_or(&HashMap::new()))) {
+        Ok(facts) => match facts.retention_secs() {
+            Some(secs) => dlq_retention_check(dlq, &dlq_url, secs, queue_secs),
+            None => Check::skip(format!(
+                "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url} gave no MessageRetentionPeriod in seconds)"
+            )),
+        },
+        Err(err) => match problem_of(&err) {
+            Problem::Missing => Check::warn(
+                format!("dead-letter queue {dlq}: does not exist ({dlq_url}), so messages that keep failing have nowhere to go"),
+                format!("create it (aws sqs create-queue --queue-name {} --attributes MessageRetentionPeriod={MAX_RETENTION_SECS}), or point the queue's RedrivePolicy at one that exists", dlq.name),
+            ),
+            Problem::Denied => Check::skip(format!(
+                "dead-letter queue {dlq}: retention not checked (sqs:GetQueueAttributes on it is denied: the writer's policy covers its own queue only; run doctor with your own credentials to check it)"
+            )),
+            other => Check::skip(format!(
+                "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url}: {other})"
+            )),
+        },
     }
 }
 
@@ -504,19 +453,18 @@ pub fn versioning_check(bucket: &str, status: Option<&BucketVersioningStatus>) -
 }
 
 async fn check_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Check {
-    let err = match s3.get_bucket_versioning().bucket(bucket).send().await {
-        Ok(out) => return versioning_check(bucket, out.status()),
-        Err(e) => e,
-    };
-    match problem_of(&err) {
-        Problem::Denied => Check::warn(
-            format!("bucket {bucket}: versioning not checked: access denied to s3:GetBucketVersioning"),
-            format!("allow s3:GetBucketVersioning on {} (the writer policy of deploy/terraform grants it), or run doctor with your own credentials", bucket_arn(bucket)),
-        ),
-        other => Check::warn(
-            format!("bucket {bucket}: versioning not checked: GetBucketVersioning failed: {other}"),
-            format!("check it by hand: aws s3api get-bucket-versioning --bucket {bucket}"),
-        ),
+    match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(out) => versioning_check(bucket, out.status()),
+        Err(err) => match problem_of(&err) {
+            Problem::Denied => Check::warn(
+                format!("bucket {bucket}: versioning not checked: access denied to s3:GetBucketVersioning"),
+                format!("allow s3:GetBucketVersioning on {} (the writer policy of deploy/terraform grants it), or run doctor with your own credentials", bucket_arn(bucket)),
+            ),
+            other => Check::warn(
+                format!("bucket {bucket}: versioning not checked: GetBucketVersioning failed: {other}"),
+                format!("check it by hand: aws s3api get-bucket-versioning --bucket {bucket}"),
+            ),
+        },
     }
 }
 
@@ -524,25 +472,24 @@ async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, regio
     let Err(err) = s3.head_bucket().bucket(bucket).send().await else {
         return Check::ok(format!("bucket {bucket}: exists (HeadBucket)"));
     };
-    let arn = bucket_arn(bucket);
+    let missing = |how: &str| {
+        Check::fail(
+        format!("bucket {bucket}: does not exist ({how})"),
+        "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
+    )
+    };
     match &problem_of(&err) {
-        Problem::Missing => Check::fail(
-            format!("bucket {bucket}: does not exist (HeadBucket answered 404)"),
-            "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
-        ),
+        Problem::Missing => missing("HeadBucket answered 404"),
         // The writer's policy may allow s3:ListBucket only for its prefixes, which HeadBucket
         // (no prefix) does not match: listing the prefix is the check that matters then.
         Problem::Denied => match probe_prefix(s3, bucket, prefix).await {
             Ok(()) => Check::ok(format!(
                 "bucket {bucket}: exists (HeadBucket denied, but listing the prefix {prefix} is allowed: s3:ListBucket is limited to the writer's prefixes)"
             )),
-            Err(ProbeError { problem: Problem::Missing, .. }) => Check::fail(
-                format!("bucket {bucket}: does not exist (NoSuchBucket)"),
-                "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
-            ),
+            Err(ProbeError { problem: Problem::Missing, .. }) => missing("NoSuchBucket"),
             Err(ProbeError { detail, .. }) => Check::fail(
                 format!("bucket {bucket}: access denied (HeadBucket 403; ListObjectsV2 of {prefix}: {detail})"),
-                format!("allow s3:ListBucket on {arn} (at least for s3:prefix {prefix}*); without it S3 also answers 403 instead of 404 for a day file that does not exist yet"),
+                format!("allow s3:ListBucket on {} (at least for s3:prefix {prefix}*); without it S3 also answers 403 instead of 404 for a day file that does not exist yet", bucket_arn(bucket)),
             ),
         },
         p @ Problem::BadCredentials(_) => Check::fail(format!("bucket {bucket}: {p}"), FIX_CREDENTIALS),
@@ -562,33 +509,27 @@ async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, regio
 
 async fn check_day_read(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, key: &str) -> Check {
     let location = format!("s3://{bucket}/{key}");
-    let err = match s3.get_object().bucket(bucket).key(key).send().await {
+    let arn = bucket_arn(bucket);
+    match s3.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => {
             let size = out
                 .content_length()
                 .map_or_else(String::new, |n| format!(", {n} bytes"));
-            return Check::ok(format!(
-                "day file {location}: readable (GetObject 200{size})"
-            ));
+            Check::ok(format!("day file {location}: readable (GetObject 200{size})"))
         }
-        Err(e) => e,
-    };
-    match problem_or(&err, GetObjectError::is_no_such_key) {
-        Problem::Missing => Check::ok(format!(
-            "day file {location}: missing (404): fine, the first run of the day creates it"
-        )),
-        Problem::Denied => Check::fail(
-            format!("day file {location}: access denied (GetObject 403)"),
-            format!(
-                "allow s3:GetObject on {}/{prefix}*; if it is allowed, s3:ListBucket on {} is missing (for s3:prefix {prefix}*): without it S3 answers 403 for a day file that does not exist yet",
-                bucket_arn(bucket),
-                bucket_arn(bucket)
+        Err(err) => match problem_of(&err) {
+            Problem::Missing => Check::ok(format!(
+                "day file {location}: missing (404): fine, the first run of the day creates it"
+            )),
+            Problem::Denied => Check::fail(
+                format!("day file {location}: access denied (GetObject 403)"),
+                format!("allow s3:GetObject on {arn}/{prefix}*; if it is allowed, s3:ListBucket on {arn} is missing (for s3:prefix {prefix}*): without it S3 answers 403 for a day file that does not exist yet"),
             ),
-        ),
-        other => Check::fail(
-            format!("day file {location}: GetObject failed: {other}"),
-            "check the endpoint, the region and the bucket's key policy (SSE-KMS needs kms:Decrypt, see bucket_kms_key_arn in docs/DEPLOY.md)",
-        ),
+            other => Check::fail(
+                format!("day file {location}: GetObject failed: {other}"),
+                "check the endpoint, the region and the bucket's key policy (SSE-KMS needs kms:Decrypt, see bucket_kms_key_arn in docs/DEPLOY.md)",
+            ),
+        },
     }
 }
 
@@ -683,6 +624,7 @@ fn check_dir_day_read(file: &Path) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preflight::classify;
 
     #[test]
     fn render_puts_fix_lines_under_their_check_and_tallies() {
@@ -754,7 +696,9 @@ mod tests {
         let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/s3-event-writer";
         assert_eq!(queue_url_region(url), Some("eu-west-1"));
         assert_eq!(
-            queue_arn_from_url(url, "us-west-2").as_deref(),
+            QueueArn::of_url(url, "us-west-2")
+                .map(|a| a.to_string())
+                .as_deref(),
             Some("arn:aws:sqs:eu-west-1:123456789012:s3-event-writer")
         );
         assert_eq!(
@@ -764,11 +708,13 @@ mod tests {
         let local = "http://127.0.0.1:5000/123456789012/q";
         assert_eq!(queue_url_region(local), None);
         assert_eq!(
-            queue_arn_from_url(local, "us-west-2").as_deref(),
+            QueueArn::of_url(local, "us-west-2")
+                .map(|a| a.to_string())
+                .as_deref(),
             Some("arn:aws:sqs:us-west-2:123456789012:q")
         );
         assert_eq!(
-            queue_arn_from_url("https://sqs.x/not-an-account/q", "r"),
+            QueueArn::of_url("https://sqs.x/not-an-account/q", "r"),
             None
         );
     }

@@ -64,20 +64,59 @@ impl QueueArn {
         })
     }
 
+    /// The ARN of the queue at `url` (`.../ACCOUNT/NAME`), in the URL's region, else in
+    /// `fallback_region`.
+    pub fn of_url(url: &str, fallback_region: &str) -> Option<QueueArn> {
+        let (_, account, name) = url_parts(url)?;
+        let partition = if url.contains(".amazonaws.com.cn") {
+            "aws-cn"
+        } else {
+            "aws"
+        };
+        account
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| QueueArn {
+                partition: partition.to_owned(),
+                region: queue_url_region(url).unwrap_or(fallback_region).to_owned(),
+                account: account.to_owned(),
+                name: name.to_owned(),
+            })
+    }
+
     /// The queue's URL, on the same endpoint as `sibling_url`, a queue of the same account and
     /// region (a dead-letter queue must be both). `None` when `sibling_url` has no
     /// `/ACCOUNT/NAME` path or names another region in its host.
     pub fn url_beside(&self, sibling_url: &str) -> Option<String> {
-        let trimmed = sibling_url.trim_end_matches('/');
-        let (base, name) = trimmed.rsplit_once('/')?;
-        let (base, account) = base.rsplit_once('/')?;
-        if name.is_empty() || account.is_empty() || base.ends_with(':') || base.ends_with('/') {
-            return None;
-        }
-        if super::queue_url_region(sibling_url).is_some_and(|r| r != self.region) {
+        let (base, _, _) = url_parts(sibling_url)?;
+        if base.ends_with([':', '/'])
+            || queue_url_region(sibling_url).is_some_and(|r| r != self.region)
+        {
             return None;
         }
         Some(format!("{base}/{}/{}", self.account, self.name))
+    }
+}
+
+/// `BASE`, `ACCOUNT` and `NAME` of a queue URL `BASE/ACCOUNT/NAME`, the last two not empty.
+fn url_parts(url: &str) -> Option<(&str, &str, &str)> {
+    let (base, name) = url.trim_end_matches('/').rsplit_once('/')?;
+    let (base, account) = base.rsplit_once('/')?;
+    (!name.is_empty() && !account.is_empty()).then_some((base, account, name))
+}
+
+/// The region in an AWS queue URL's host (`sqs.REGION.amazonaws.com` or the legacy
+/// `REGION.queue.amazonaws.com`); `None` for other hosts (emulators, VPC endpoints).
+pub fn queue_url_region(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split('/').next()?;
+    let host = host.split(':').next()?;
+    if let Some(r) = host.strip_prefix("sqs.") {
+        let region = r.split('.').next()?;
+        (!region.is_empty() && r[region.len()..].starts_with(".amazonaws.com")).then_some(region)
+    } else {
+        let (region, tail) = host.split_once('.')?;
+        tail.starts_with("queue.amazonaws.com").then_some(region)
     }
 }
 

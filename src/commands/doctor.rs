@@ -33,7 +33,7 @@ use clap::Args;
 use crate::adapters::aws::describe_sdk_error;
 use crate::location::{Location, SourceSpec};
 use crate::preflight::{
-    dir_state, probe_prefix, problem_of, DirState, ProbeError, Problem, FIX_CREDENTIALS,
+    check_source_file, dir_state, probe_prefix, problem_of, DirState, Problem, FIX_CREDENTIALS,
 };
 use crate::settings::{AwsArgs, LocationArgs, StoreSettings, UsageError};
 use crate::wiring::{self, Wiring};
@@ -486,9 +486,9 @@ async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, regio
             Ok(()) => Check::ok(format!(
                 "bucket {bucket}: exists (HeadBucket denied, but listing the prefix {prefix} is allowed: s3:ListBucket is limited to the writer's prefixes)"
             )),
-            Err(ProbeError { problem: Problem::Missing, .. }) => missing("NoSuchBucket"),
-            Err(ProbeError { detail, .. }) => Check::fail(
-                format!("bucket {bucket}: access denied (HeadBucket 403; ListObjectsV2 of {prefix}: {detail})"),
+            Err(e) if problem_of(&e) == Problem::Missing => missing("NoSuchBucket"),
+            Err(e) => Check::fail(
+                format!("bucket {bucket}: access denied (HeadBucket 403; ListObjectsV2 of {prefix}: {})", describe_sdk_error(&e)),
                 format!("allow s3:ListBucket on {} (at least for s3:prefix {prefix}*); without it S3 also answers 403 instead of 404 for a day file that does not exist yet", bucket_arn(bucket)),
             ),
         },
@@ -570,20 +570,9 @@ async fn write_probe_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Che
 
 fn check_file_source(path: &Path) -> Check {
     let shown = path.display();
-    let fix = "check the path given to --source (or QUEUE_URL): a queue URL starts with https://";
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Check::fail(format!("message file {shown}: is a directory"), fix),
-        Ok(m) => match std::fs::File::open(path) {
-            Ok(_) => Check::ok(format!(
-                "message file {shown}: readable ({} bytes)",
-                m.len()
-            )),
-            Err(e) => Check::fail(
-                format!("message file {shown}: cannot be opened: {e}"),
-                format!("make it readable by this user, or {fix}"),
-            ),
-        },
-        Err(e) => Check::fail(format!("message file {shown}: {e}"), fix),
+    match check_source_file(path) {
+        Ok(len) => Check::ok(format!("message file {shown}: readable ({len} bytes)")),
+        Err(e) => Check::fail(format!("message file {shown}: {}", e.problem), e.fix),
     }
 }
 
@@ -598,7 +587,7 @@ fn check_dir(role: &str, dir: &Path) -> Check {
             "{role} {shown}: does not exist yet; it can be created ({} is writable)",
             a.display()
         )),
-        Err(p) => Check::fail(format!("{role} {shown}: {}", p.problem), p.fix),
+        Err((problem, fix)) => Check::fail(format!("{role} {shown}: {problem}"), fix),
     }
 }
 

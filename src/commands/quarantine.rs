@@ -351,8 +351,9 @@ async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Res
 
 /// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
 fn record_line(r: &crate::records::Record, width: usize) -> String {
-    let [reason, id, at] = [&r.reason, &r.message_id, &r.received_at]
-        .map(|s| if s.is_empty() { "-" } else { s.as_str() });
+    let [reason, id, at] =
+        [&r.reason, &r.message_id, &r.received_at]
+            .map(|s| if s.is_empty() { "-" } else { s.as_str() });
     let head = format!("{reason}  {id}  {at}  ");
     let room = width.saturating_sub(head.chars().count() + 1).max(20);
     format!("{head}{}", preview(&r.body, room))

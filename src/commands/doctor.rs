@@ -21,7 +21,6 @@
 //!   a command line that cannot be parsed (e.g. `s3:///x`) is a usage error (exit 2), while
 //!   missing settings (no `--source` and no `QUEUE_URL`) are reported as failed checks.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -40,7 +39,8 @@ use crate::wiring::{self, Wiring};
 
 mod queue;
 use queue::{
-    dlq_retention_check, queue_checks, queue_url_region, QueueArn, QueueFacts, MAX_RETENTION_SECS,
+    dlq_retention_check, queue_checks, queue_url_region, redrive, retention_secs, QueueArn,
+    MAX_RETENTION_SECS,
 };
 
 const AFTER_HELP: &str = "\
@@ -196,13 +196,6 @@ impl DoctorSettings {
             store: args.aws.resolve()?,
         })
     }
-
-    /// Whether anything the run would use is on AWS (so its credentials need checking).
-    fn on_aws(&self) -> bool {
-        let quarantine = self.quarantine.as_ref().ok();
-        let locations: Vec<&Location> = std::iter::once(&self.dest).chain(quarantine).collect();
-        wiring::on_aws(self.source.as_ref(), &locations)
-    }
 }
 
 /// Runs `doctor`: prints the checklist on stdout; returns the exit status.
@@ -217,10 +210,14 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     let mut checks = Vec::new();
     let today = jiff::Timestamp::now().strftime("%Y%m%d").to_string();
 
-    // 1. Credentials (only when something is on AWS).
+    // 1. Credentials (only when something the run would use is on AWS).
     let mut aws_ok = true;
     let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
-    if plan.on_aws() {
+    let locations: Vec<&Location> = [&plan.dest]
+        .into_iter()
+        .chain(plan.quarantine.as_ref().ok())
+        .collect();
+    if wiring::on_aws(plan.source.as_ref(), &locations) {
         let sdk = ctx.sdk().await;
         if let Some(r) = sdk.region() {
             r.as_ref().clone_into(&mut region);
@@ -359,9 +356,9 @@ async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<
     let arn = QueueArn::of_url(url, region).map(|a| a.to_string());
     let err = match res {
         Ok(out) => {
-            let facts = QueueFacts::from_attributes(out.attributes().unwrap_or(&HashMap::new()));
-            let mut checks = queue_checks(url, arn.as_deref(), &facts);
-            if let (Some(Ok(policy)), Some(secs)) = (&facts.redrive, facts.retention_secs()) {
+            let attrs = out.attributes.unwrap_or_default();
+            let mut checks = queue_checks(url, arn.as_deref(), &attrs);
+            if let (Some((_, Ok(policy))), Some(secs)) = (redrive(&attrs), retention_secs(&attrs)) {
                 checks.push(check_dlq_retention(sqs, url, &policy.dead_letter_target, secs).await);
             }
             return checks;
@@ -412,13 +409,11 @@ async fn check_dlq_retention(
         .attribute_names(QueueAttributeName::MessageRetentionPeriod)
         .send()
         .await;
-    match res.map(|out| QueueFacts::from_attributes(out.attributes().unwrap_or(&HashMap::new()))) {
-        Ok(facts) => match facts.retention_secs() {
-            Some(secs) => dlq_retention_check(dlq, &dlq_url, secs, queue_secs),
-            None => Check::skip(format!(
-                "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url} gave no MessageRetentionPeriod in seconds)"
-            )),
-        },
+    match res.map(|out| retention_secs(&out.attributes.unwrap_or_default())) {
+        Ok(Some(secs)) => dlq_retention_check(dlq, &dlq_url, secs, queue_secs),
+        Ok(None) => Check::skip(format!(
+            "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url} gave no MessageRetentionPeriod in seconds)"
+        )),
         Err(err) => match problem_of(&err) {
             Problem::Missing => Check::warn(
                 format!("dead-letter queue {dlq}: does not exist ({dlq_url}), so messages that keep failing have nowhere to go"),

@@ -3,8 +3,9 @@
 //!
 //! Role: `drain` calls [`check_drain`] after its settings are resolved and before it opens the
 //! source; a failure is one [`PreflightError`] (exit status 3) that names the flag, the value,
-//! what is wrong and the fix, each once. `doctor` shares the classification of AWS failures
-//! ([`Problem`], [`classify`]) and the directory probe ([`dir_state`]).
+//! what is wrong and the fix, each once. `doctor` presents the same probes as checks (the
+//! message file, [`dir_state`], [`check_apart`], [`probe_prefix`]) and shares the classification
+//! of AWS failures ([`Problem`], [`classify`]).
 //!
 //! Invariants:
 //! - nothing is read from the source and nothing is left behind: a message file is opened, not
@@ -324,7 +325,7 @@ async fn check_bucket(
 
 /// The quarantine is not inside the day-file location (symbolic links resolved where they
 /// exist).
-fn check_apart(dest: &Location, quarantine: &Location) -> Result<(), PreflightError> {
+pub fn check_apart(dest: &Location, quarantine: &Location) -> Result<(), PreflightError> {
     let inside = dest.check_quarantine(quarantine).is_err()
         || match (dest, quarantine) {
             (Location::Dir(d), Location::Dir(q)) => resolved(q).starts_with(resolved(d)),

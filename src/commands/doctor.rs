@@ -32,7 +32,8 @@ use clap::Args;
 use crate::adapters::aws::describe_sdk_error;
 use crate::location::{Location, SourceSpec};
 use crate::preflight::{
-    check_source_file, dir_state, probe_prefix, problem_of, DirState, Problem, FIX_CREDENTIALS,
+    check_apart, check_source_file, dir_state, probe_prefix, problem_of, DirState, Problem,
+    FIX_CREDENTIALS,
 };
 use crate::settings::{AwsArgs, LocationArgs, StoreSettings, UsageError};
 use crate::wiring::{self, Wiring};
@@ -181,11 +182,11 @@ pub struct DoctorSettings {
 impl DoctorSettings {
     pub fn resolve(args: &DoctorArgs) -> Result<DoctorSettings, UsageError> {
         let at = args.at.resolve()?;
-        let quarantine = match at.dest.check_quarantine(&at.quarantine) {
+        let quarantine = match check_apart(&at.dest, &at.quarantine) {
             Ok(()) => Ok(at.quarantine),
             Err(e) => Err(Check::fail(
-                format!("quarantine {}: {e}", at.quarantine),
-                "give --quarantine (or S3EW_QUARANTINE) a location outside the day files, e.g. quarantine/ beside them",
+                format!("quarantine {}: {}", e.value, e.problem),
+                e.fix,
             )),
         };
         Ok(DoctorSettings {

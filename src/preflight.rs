@@ -80,36 +80,38 @@ pub fn classify(
     region: Option<&str>,
     detail: String,
 ) -> Problem {
-    match code {
-        Some(
-            "AWS.SimpleQueueService.NonExistentQueue"
-            | "QueueDoesNotExist"
-            | "NonExistentQueue"
-            | "NoSuchBucket"
-            | "NoSuchKey"
-            | "NotFound",
-        ) => return Problem::Missing,
-        Some("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled") => {
-            return Problem::Denied
+    match (code, status) {
+        (
+            Some(
+                "AWS.SimpleQueueService.NonExistentQueue"
+                | "QueueDoesNotExist"
+                | "NonExistentQueue"
+                | "NoSuchBucket"
+                | "NoSuchKey"
+                | "NotFound",
+            ),
+            _,
+        ) => Problem::Missing,
+        (Some("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled"), _) => {
+            Problem::Denied
         }
-        Some(
-            c @ ("InvalidAccessKeyId"
-            | "SignatureDoesNotMatch"
-            | "InvalidClientTokenId"
-            | "ExpiredToken"
-            | "ExpiredTokenException"
-            | "UnrecognizedClientException"
-            | "InvalidToken"),
-        ) => return Problem::BadCredentials(c.to_owned()),
-        Some("PermanentRedirect" | "AuthorizationHeaderMalformed") => {
-            return Problem::WrongRegion(region.map(str::to_owned))
+        (
+            Some(
+                c @ ("InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "InvalidClientTokenId"
+                | "ExpiredToken"
+                | "ExpiredTokenException"
+                | "UnrecognizedClientException"
+                | "InvalidToken"),
+            ),
+            _,
+        ) => Problem::BadCredentials(c.to_owned()),
+        (Some("PermanentRedirect" | "AuthorizationHeaderMalformed"), _) | (_, Some(301)) => {
+            Problem::WrongRegion(region.map(str::to_owned))
         }
-        _ => {}
-    }
-    match status {
-        Some(404) => Problem::Missing,
-        Some(403) => Problem::Denied,
-        Some(301) => Problem::WrongRegion(region.map(str::to_owned)),
+        (_, Some(404)) => Problem::Missing,
+        (_, Some(403)) => Problem::Denied,
         _ => Problem::Other(detail),
     }
 }

@@ -47,7 +47,6 @@ Exit status:
   2  usage error
   3  an archive could not be listed or read (missing directory or bucket, denied, unreachable)";
 
-/// Arguments of `compare`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct CompareArgs {

@@ -62,7 +62,6 @@ Exit status:
   1  at least one check failed; each [FAIL] line is followed by a fix: line
   2  usage error (a location that cannot be parsed)";
 
-/// Arguments of `doctor`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct DoctorArgs {

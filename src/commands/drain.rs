@@ -54,7 +54,6 @@ Examples:
     exit_status_help!()
 );
 
-/// Arguments of `drain`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DrainArgs {
     /// SQS queue URL, a FILE with one message body per line, or - for stdin. [default: $QUEUE_URL]

@@ -47,7 +47,6 @@ Exit status:
   2  usage error
   3  the quarantine location (or the object to show) could not be read at all";
 
-/// Arguments of `quarantine`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct QuarantineArgs {
@@ -83,7 +82,6 @@ impl QuarantineCommand {
     }
 }
 
-/// Arguments of `quarantine list`.
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// Print one JSON document instead of lines.
@@ -93,7 +91,6 @@ pub struct ListArgs {
     pub at: WhereArgs,
 }
 
-/// Arguments of `quarantine show`.
 #[derive(Debug, Clone, Args)]
 pub struct ShowArgs {
     /// The object or file: a name as `list` prints it, a key under the prefix, s3://BUCKET/KEY

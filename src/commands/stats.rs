@@ -67,7 +67,6 @@ pub enum Format {
     Csv,
 }
 
-/// Arguments of `stats`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct StatsArgs {

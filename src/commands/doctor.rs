@@ -35,7 +35,7 @@ use crate::preflight::{
     check_apart, check_source_file, dir_state, probe_prefix, problem_of, DirState, Problem,
     FIX_CREDENTIALS,
 };
-use crate::settings::{AwsArgs, LocationArgs, StoreSettings, UsageError};
+use crate::settings::{AwsArgs, LocationArgs, Locations};
 use crate::wiring::{self, Wiring};
 
 mod queue;
@@ -167,57 +167,29 @@ pub fn bucket_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
 }
 
-/// Where the checks go, and how AWS is reached: the resolved settings.
-#[derive(Debug, Clone)]
-pub struct DoctorSettings {
-    source: Option<SourceSpec>,
-    dest: Location,
-    /// `Err` holds the failed check that explains why there is no usable quarantine location.
-    quarantine: Result<Location, Check>,
-    write_probe: bool,
-    store: StoreSettings,
-}
-
-impl DoctorSettings {
-    pub fn resolve(args: &DoctorArgs) -> Result<DoctorSettings, UsageError> {
-        let at = args.at.resolve()?;
-        let quarantine = match check_apart(&at.dest, &at.quarantine) {
-            Ok(()) => Ok(at.quarantine),
-            Err(e) => Err(Check::fail(
-                format!("quarantine {}: {}", e.value, e.problem),
-                e.fix,
-            )),
-        };
-        Ok(DoctorSettings {
-            source: args.source.as_deref().map(SourceSpec::parse),
-            dest: at.dest,
-            quarantine,
-            write_probe: args.write_probe,
-            store: args.aws.resolve()?,
-        })
-    }
-}
-
 /// Runs `doctor`: prints the checklist on stdout; returns the exit status.
-pub async fn run(plan: DoctorSettings) -> anyhow::Result<i32> {
-    let ctx = Wiring::new(&plan.store);
-    let checks = run_checks(&plan, &ctx).await;
+pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
+    let at = args.at.resolve()?;
+    let ctx = Wiring::new(&args.aws.resolve()?);
+    let checks = run_checks(&args, &at, &ctx).await;
     print!("{}", render(&checks));
     Ok(exit_status(&checks))
 }
 
-async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
+async fn run_checks(args: &DoctorArgs, at: &Locations, ctx: &Wiring) -> Vec<Check> {
+    let source = args.source.as_deref().map(SourceSpec::parse);
+    let quarantine = check_apart(&at.dest, &at.quarantine).map(|()| &at.quarantine);
     let mut checks = Vec::new();
     let today = jiff::Timestamp::now().strftime("%Y%m%d").to_string();
 
     // 1. Credentials (only when something the run would use is on AWS).
     let mut aws_ok = true;
     let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
-    let locations: Vec<&Location> = [&plan.dest]
+    let locations: Vec<&Location> = [&at.dest]
         .into_iter()
-        .chain(plan.quarantine.as_ref().ok())
+        .chain(quarantine.as_ref().ok().copied())
         .collect();
-    if wiring::on_aws(plan.source.as_ref(), &locations) {
+    if wiring::on_aws(source.as_ref(), &locations) {
         let sdk = ctx.sdk().await;
         if let Some(r) = sdk.region() {
             r.as_ref().clone_into(&mut region);
@@ -233,7 +205,7 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     let no_creds = |what: &str| Check::skip(format!("{what} (no AWS credentials)"));
 
     // 2. The source.
-    match &plan.source {
+    match &source {
         None => checks.push(Check::fail(
             "source: no --source given and QUEUE_URL is not set",
             "set QUEUE_URL to the queue URL (terraform output -raw QUEUE_URL in deploy/terraform/examples/complete), or give --source QUEUE_URL|FILE|-",
@@ -249,7 +221,7 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     }
 
     // 3. and 4. The archive: the bucket or directory, and today's day file.
-    match &plan.dest {
+    match &at.dest {
         Location::S3 { bucket, prefix } if aws_ok => {
             let s3 = ctx.s3().await;
             let bucket_check = check_bucket(&s3, bucket, prefix, &region).await;
@@ -273,8 +245,8 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     }
 
     // 5. The quarantine write probe.
-    checks.push(match (&plan.quarantine, plan.write_probe) {
-        (Err(check), _) => check.clone(),
+    checks.push(match (quarantine, args.write_probe) {
+        (Err(e), _) => Check::fail(format!("quarantine {}: {}", e.value, e.problem), e.fix),
         (Ok(q), false) => Check::skip(format!("quarantine write to {q} (use --write-probe)")),
         (Ok(Location::S3 { bucket, prefix }), true) if aws_ok => {
             let key = format!("{prefix}.doctor-probe-{}", crate::pipeline::new_run_id());

@@ -185,11 +185,7 @@ async fn run_checks(args: &DoctorArgs, at: &Locations, ctx: &Wiring) -> Vec<Chec
     // 1. Credentials (only when something the run would use is on AWS).
     let mut aws_ok = true;
     let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
-    let locations: Vec<&Location> = [&at.dest]
-        .into_iter()
-        .chain(quarantine.as_ref().ok().copied())
-        .collect();
-    if wiring::on_aws(source.as_ref(), &locations) {
+    if wiring::on_aws(source.as_ref(), &[&at.dest, &at.quarantine]) {
         let sdk = ctx.sdk().await;
         if let Some(r) = sdk.region() {
             r.as_ref().clone_into(&mut region);

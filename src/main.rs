@@ -49,7 +49,7 @@ fn main() {
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Drain(a) => drain::run(drain::DrainSettings::resolve(&a)?).await,
-        Command::Doctor(a) => doctor::run(doctor::DoctorSettings::resolve(&a)?).await,
+        Command::Doctor(a) => doctor::run(*a).await,
         Command::Backfill(a) => backfill::run(*a).await,
         Command::Verify(a) => verify::run(*a).await,
         Command::Stats(a) => stats::run(*a).await,

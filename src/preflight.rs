@@ -3,8 +3,9 @@
 //!
 //! Role: `drain` calls [`check_drain`] after its settings are resolved and before it opens the
 //! source; a failure is one [`PreflightError`] (exit status 3) that names the flag, the value,
-//! what is wrong and the fix, each once. `doctor` shares the classification of AWS failures
-//! ([`Problem`], [`classify`]) and the directory probe ([`dir_state`]).
+//! what is wrong and the fix, each once. `doctor` presents the same probes as checks (the
+//! message file, [`dir_state`], [`check_apart`], [`probe_prefix`]) and shares the classification
+//! of AWS failures ([`Problem`], [`classify`]).
 //!
 //! Invariants:
 //! - nothing is read from the source and nothing is left behind: a message file is opened, not
@@ -24,6 +25,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
 use crate::adapters::aws::{describe_sdk_error, http_status, S3Clients};
@@ -78,36 +80,38 @@ pub fn classify(
     region: Option<&str>,
     detail: String,
 ) -> Problem {
-    match code {
-        Some(
-            "AWS.SimpleQueueService.NonExistentQueue"
-            | "QueueDoesNotExist"
-            | "NonExistentQueue"
-            | "NoSuchBucket"
-            | "NoSuchKey"
-            | "NotFound",
-        ) => return Problem::Missing,
-        Some("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled") => {
-            return Problem::Denied
+    match (code, status) {
+        (
+            Some(
+                "AWS.SimpleQueueService.NonExistentQueue"
+                | "QueueDoesNotExist"
+                | "NonExistentQueue"
+                | "NoSuchBucket"
+                | "NoSuchKey"
+                | "NotFound",
+            ),
+            _,
+        ) => Problem::Missing,
+        (Some("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled"), _) => {
+            Problem::Denied
         }
-        Some(
-            c @ ("InvalidAccessKeyId"
-            | "SignatureDoesNotMatch"
-            | "InvalidClientTokenId"
-            | "ExpiredToken"
-            | "ExpiredTokenException"
-            | "UnrecognizedClientException"
-            | "InvalidToken"),
-        ) => return Problem::BadCredentials(c.to_owned()),
-        Some("PermanentRedirect" | "AuthorizationHeaderMalformed") => {
-            return Problem::WrongRegion(region.map(str::to_owned))
+        (
+            Some(
+                c @ ("InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "InvalidClientTokenId"
+                | "ExpiredToken"
+                | "ExpiredTokenException"
+                | "UnrecognizedClientException"
+                | "InvalidToken"),
+            ),
+            _,
+        ) => Problem::BadCredentials(c.to_owned()),
+        (Some("PermanentRedirect" | "AuthorizationHeaderMalformed"), _) | (_, Some(301)) => {
+            Problem::WrongRegion(region.map(str::to_owned))
         }
-        _ => {}
-    }
-    match status {
-        Some(404) => Problem::Missing,
-        Some(403) => Problem::Denied,
-        Some(301) => Problem::WrongRegion(region.map(str::to_owned)),
+        (_, Some(404)) => Problem::Missing,
+        (_, Some(403)) => Problem::Denied,
         _ => Problem::Other(detail),
     }
 }
@@ -136,22 +140,14 @@ pub enum DirState {
     Creatable(PathBuf),
 }
 
-/// Why a local directory cannot be used: what is wrong, and the fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirProblem {
-    pub problem: String,
-    pub fix: String,
-}
-
 const FIX_PERMISSIONS: &str =
     "make it writable by the user that runs the writer (chown/chmod), or choose another location";
 
-/// Whether `dir` can hold files: it exists and is writable, or it can be created. Nothing is
-/// created but one temporary probe file, removed at once.
-pub fn dir_state(dir: &Path) -> Result<DirState, DirProblem> {
-    let fail = |problem: String, fix: String| DirProblem { problem, fix };
+/// Whether `dir` can hold files: it exists and is writable, or it can be created; else what is
+/// wrong and the fix. Nothing is created but one temporary probe file, removed at once.
+pub fn dir_state(dir: &Path) -> Result<DirState, (String, String)> {
     match std::fs::metadata(dir) {
-        Ok(m) if !m.is_dir() => Err(fail(
+        Ok(m) if !m.is_dir() => Err((
             "exists but is not a directory".into(),
             "give a directory (it is created when missing), or an s3://BUCKET/PREFIX/ location"
                 .into(),
@@ -160,13 +156,13 @@ pub fn dir_state(dir: &Path) -> Result<DirState, DirProblem> {
             .map(|()| DirState::Writable)
             .map_err(|e| {
                 let problem = format!("is not writable ({})", os_error(&e));
-                fail(problem, FIX_PERMISSIONS.into())
+                (problem, FIX_PERMISSIONS.into())
             }),
         Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
             match nearest_existing(dir) {
                 Some(a) if a.is_dir() => match probe_writable(&a) {
                     Ok(()) => Ok(DirState::Creatable(a)),
-                    Err(e) => Err(fail(
+                    Err(e) => Err((
                         format!(
                             "does not exist and cannot be created: {} is not writable ({})",
                             a.display(),
@@ -175,20 +171,17 @@ pub fn dir_state(dir: &Path) -> Result<DirState, DirProblem> {
                         format!("create it yourself, or {FIX_PERMISSIONS}"),
                     )),
                 },
-                Some(a) => Err(fail(
+                Some(a) => Err((
                     format!("cannot be created: {} is not a directory", a.display()),
                     format!(
                         "move {} out of the way, or choose another location",
                         a.display()
                     ),
                 )),
-                None => Err(fail(
-                    "cannot be created".into(),
-                    "choose another location".into(),
-                )),
+                None => Err(("cannot be created".into(), "choose another location".into())),
             }
         }
-        Err(e) => Err(fail(os_error(&e), FIX_PERMISSIONS.into())),
+        Err(e) => Err((os_error(&e), FIX_PERMISSIONS.into())),
     }
 }
 
@@ -249,8 +242,8 @@ pub async fn check_drain(
     check_apart(dest, quarantine)
 }
 
-/// A message file exists, is not a directory and can be opened.
-pub fn check_source_file(path: &Path) -> Result<(), PreflightError> {
+/// A message file exists, is not a directory and can be opened: its size.
+pub fn check_source_file(path: &Path) -> Result<u64, PreflightError> {
     let fail = |problem: String| PreflightError {
         flag: "--source",
         value: path.display().to_string(),
@@ -261,8 +254,8 @@ pub fn check_source_file(path: &Path) -> Result<(), PreflightError> {
     };
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Err(fail("is a directory, not a message file".into())),
-        Ok(_) => std::fs::File::open(path)
-            .map(drop)
+        Ok(m) => std::fs::File::open(path)
+            .map(|_| m.len())
             .map_err(|e| fail(format!("cannot be opened ({})", os_error(&e)))),
         Err(e) if e.kind() == ErrorKind::NotFound => Err(fail("does not exist".into())),
         Err(e) => Err(fail(os_error(&e))),
@@ -275,7 +268,7 @@ async fn check_location(
     s3: &impl S3Clients,
 ) -> Result<(), PreflightError> {
     let checked = match location {
-        Location::Dir(dir) => dir_state(dir).map(drop).map_err(|p| (p.problem, p.fix)),
+        Location::Dir(dir) => dir_state(dir).map(drop),
         Location::S3 { bucket, prefix } => check_bucket(&s3.s3().await, bucket, prefix).await,
     };
     checked.map_err(|(problem, fix)| PreflightError {
@@ -290,31 +283,15 @@ async fn check_location(
 pub const FIX_CREDENTIALS: &str =
     "renew the credentials (`aws sso login`, a fresh session, or a valid access key) and check AWS_PROFILE";
 
-/// Why [`probe_prefix`] failed: the [`Problem`] and the SDK's description of the error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeError {
-    pub problem: Problem,
-    pub detail: String,
-}
-
 /// The bucket probe of `drain`'s checks and `doctor`: one ListObjectsV2 of `prefix` (at most
 /// one key), which shows that the bucket exists and the caller may list its prefix.
 pub async fn probe_prefix(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
-) -> Result<(), ProbeError> {
-    s3.list_objects_v2()
-        .bucket(bucket)
-        .prefix(prefix)
-        .max_keys(1)
-        .send()
-        .await
-        .map(drop)
-        .map_err(|e| ProbeError {
-            problem: problem_of(&e),
-            detail: describe_sdk_error(&e),
-        })
+) -> Result<(), SdkError<ListObjectsV2Error, HttpResponse>> {
+    let list = s3.list_objects_v2().bucket(bucket).prefix(prefix);
+    list.max_keys(1).send().await.map(drop)
 }
 
 /// [`probe_prefix`]; on failure: what is wrong and the fix.
@@ -327,7 +304,7 @@ async fn check_bucket(
         return Ok(());
     };
     let arn = format!("arn:aws:s3:::{bucket}");
-    Err(match err.problem {
+    Err(match problem_of(&err) {
         Problem::Missing => (
             format!("bucket {bucket} does not exist"),
             "check the bucket name (and AWS_REGION), or create the bucket (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)".into(),
@@ -350,7 +327,7 @@ async fn check_bucket(
 
 /// The quarantine is not inside the day-file location (symbolic links resolved where they
 /// exist).
-fn check_apart(dest: &Location, quarantine: &Location) -> Result<(), PreflightError> {
+pub fn check_apart(dest: &Location, quarantine: &Location) -> Result<(), PreflightError> {
     let inside = dest.check_quarantine(quarantine).is_err()
         || match (dest, quarantine) {
             (Location::Dir(d), Location::Dir(q)) => resolved(q).starts_with(resolved(d)),
@@ -383,9 +360,9 @@ mod tests {
         let file = tmp.path().join("f");
         std::fs::write(&file, "x").unwrap();
         let p = dir_state(&file).unwrap_err();
-        assert_eq!(p.problem, "exists but is not a directory");
+        assert_eq!(p.0, "exists but is not a directory");
         let p = dir_state(&file.join("sub")).unwrap_err();
-        assert!(p.problem.contains("is not a directory"), "{p:?}");
+        assert!(p.0.contains("is not a directory"), "{p:?}");
         assert_eq!(
             dir_state(&tmp.path().join("new/deeper")).unwrap(),
             DirState::Creatable(tmp.path().to_path_buf())

@@ -53,7 +53,6 @@ Exit status:
   2  usage error
   3  the log or the archive could not be used at all";
 
-/// Arguments of `backfill`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct BackfillArgs {

@@ -47,7 +47,6 @@ Exit status:
   2  usage error
   3  an archive could not be listed or read (missing directory or bucket, denied, unreachable)";
 
-/// Arguments of `compare`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct CompareArgs {
@@ -438,16 +437,11 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     let parse = |s: &str| Location::parse(s).map_err(UsageError::from);
     let (a, b) = (parse(&args.a)?, parse(&args.b)?);
     let wiring = Wiring::new(&args.aws.resolve()?);
-    let archives = [
-        Archive {
-            store: wiring.day_store(&a).await,
-            location: a,
-        },
-        Archive {
-            store: wiring.day_store(&b).await,
-            location: b,
-        },
-    ];
+    let open = |location: Location| async {
+        let store = wiring.day_store(&location).await;
+        Archive { location, store }
+    };
+    let archives = [open(a).await, open(b).await];
     let names = Names::of(&archives);
     let (listed_a, listed_b) = futures::try_join!(
         list(&archives[0], Side::A, args.from, args.to),

@@ -24,26 +24,25 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use aws_sdk_s3::error::SdkError;
-use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::BucketVersioningStatus;
-use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
 use aws_sdk_sqs::types::QueueAttributeName;
-use aws_smithy_runtime_api::http::Response as HttpResponse;
 use clap::Args;
 
 use crate::adapters::aws::describe_sdk_error;
 use crate::location::{Location, SourceSpec};
-pub use crate::preflight::{classify, Problem};
 use crate::preflight::{
-    dir_state, probe_prefix, problem_of, DirState, ProbeError, FIX_CREDENTIALS,
+    check_apart, check_source_file, dir_state, probe_prefix, problem_of, DirState, Problem,
+    FIX_CREDENTIALS,
 };
-use crate::settings::{AwsArgs, LocationArgs, StoreSettings, UsageError};
+use crate::settings::{AwsArgs, LocationArgs, Locations};
 use crate::wiring::{self, Wiring};
 
 mod queue;
-use queue::{dlq_retention_check, queue_checks, QueueArn, QueueFacts, MAX_RETENTION_SECS};
+use queue::{
+    dlq_retention_check, queue_checks, queue_url_region, redrive, retention_secs, QueueArn,
+    MAX_RETENTION_SECS,
+};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -63,7 +62,6 @@ Exit status:
   1  at least one check failed; each [FAIL] line is followed by a fix: line
   2  usage error (a location that cannot be parsed)";
 
-/// Arguments of `doctor`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct DoctorArgs {
@@ -169,92 +167,25 @@ pub fn bucket_arn(bucket: &str) -> String {
     format!("arn:aws:s3:::{bucket}")
 }
 
-/// The region in an AWS queue URL's host (`sqs.REGION.amazonaws.com` or the legacy
-/// `REGION.queue.amazonaws.com`); `None` for other hosts (emulators, VPC endpoints).
-pub fn queue_url_region(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let host = rest.split('/').next()?;
-    let host = host.split(':').next()?;
-    if let Some(r) = host.strip_prefix("sqs.") {
-        let region = r.split('.').next()?;
-        (!region.is_empty() && r[region.len()..].starts_with(".amazonaws.com")).then_some(region)
-    } else {
-        let (region, tail) = host.split_once('.')?;
-        tail.starts_with("queue.amazonaws.com").then_some(region)
-    }
-}
-
-/// The queue's ARN, from its URL (`.../ACCOUNT/NAME`) and the region (the URL's own, else
-/// `fallback_region`).
-pub fn queue_arn_from_url(url: &str, fallback_region: &str) -> Option<String> {
-    let mut segments = url.trim_end_matches('/').rsplit('/');
-    let name = segments.next().filter(|s| !s.is_empty())?;
-    let account = segments
-        .next()
-        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))?;
-    let region = queue_url_region(url).unwrap_or(fallback_region);
-    let partition = if url.contains(".amazonaws.com.cn") {
-        "aws-cn"
-    } else {
-        "aws"
-    };
-    Some(format!("arn:{partition}:sqs:{region}:{account}:{name}"))
-}
-
-/// Where the checks go, and how AWS is reached: the resolved settings.
-#[derive(Debug, Clone)]
-pub struct DoctorSettings {
-    source: Option<SourceSpec>,
-    dest: Location,
-    /// `Err` holds the failed check that explains why there is no usable quarantine location.
-    quarantine: Result<Location, Check>,
-    write_probe: bool,
-    store: StoreSettings,
-}
-
-impl DoctorSettings {
-    pub fn resolve(args: &DoctorArgs) -> Result<DoctorSettings, UsageError> {
-        let at = args.at.resolve()?;
-        let quarantine = match at.dest.check_quarantine(&at.quarantine) {
-            Ok(()) => Ok(at.quarantine),
-            Err(e) => Err(Check::fail(
-                format!("quarantine {}: {e}", at.quarantine),
-                "give --quarantine (or S3EW_QUARANTINE) a location outside the day files, e.g. quarantine/ beside them",
-            )),
-        };
-        Ok(DoctorSettings {
-            source: args.source.as_deref().map(SourceSpec::parse),
-            dest: at.dest,
-            quarantine,
-            write_probe: args.write_probe,
-            store: args.aws.resolve()?,
-        })
-    }
-
-    /// Whether anything the run would use is on AWS (so its credentials need checking).
-    fn on_aws(&self) -> bool {
-        let quarantine = self.quarantine.as_ref().ok();
-        let locations: Vec<&Location> = std::iter::once(&self.dest).chain(quarantine).collect();
-        wiring::on_aws(self.source.as_ref(), &locations)
-    }
-}
-
 /// Runs `doctor`: prints the checklist on stdout; returns the exit status.
-pub async fn run(plan: DoctorSettings) -> anyhow::Result<i32> {
-    let ctx = Wiring::new(&plan.store);
-    let checks = run_checks(&plan, &ctx).await;
+pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
+    let at = args.at.resolve()?;
+    let ctx = Wiring::new(&args.aws.resolve()?);
+    let checks = run_checks(&args, &at, &ctx).await;
     print!("{}", render(&checks));
     Ok(exit_status(&checks))
 }
 
-async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
+async fn run_checks(args: &DoctorArgs, at: &Locations, ctx: &Wiring) -> Vec<Check> {
+    let source = args.source.as_deref().map(SourceSpec::parse);
+    let quarantine = check_apart(&at.dest, &at.quarantine).map(|()| &at.quarantine);
     let mut checks = Vec::new();
     let today = jiff::Timestamp::now().strftime("%Y%m%d").to_string();
 
-    // 1. Credentials (only when something is on AWS).
+    // 1. Credentials (only when something the run would use is on AWS).
     let mut aws_ok = true;
     let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
-    if plan.on_aws() {
+    if wiring::on_aws(source.as_ref(), &[&at.dest, &at.quarantine]) {
         let sdk = ctx.sdk().await;
         if let Some(r) = sdk.region() {
             r.as_ref().clone_into(&mut region);
@@ -270,7 +201,7 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     let no_creds = |what: &str| Check::skip(format!("{what} (no AWS credentials)"));
 
     // 2. The source.
-    match &plan.source {
+    match &source {
         None => checks.push(Check::fail(
             "source: no --source given and QUEUE_URL is not set",
             "set QUEUE_URL to the queue URL (terraform output -raw QUEUE_URL in deploy/terraform/examples/complete), or give --source QUEUE_URL|FILE|-",
@@ -286,7 +217,7 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     }
 
     // 3. and 4. The archive: the bucket or directory, and today's day file.
-    match &plan.dest {
+    match &at.dest {
         Location::S3 { bucket, prefix } if aws_ok => {
             let s3 = ctx.s3().await;
             let bucket_check = check_bucket(&s3, bucket, prefix, &region).await;
@@ -310,8 +241,8 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
     }
 
     // 5. The quarantine write probe.
-    checks.push(match (&plan.quarantine, plan.write_probe) {
-        (Err(check), _) => check.clone(),
+    checks.push(match (quarantine, args.write_probe) {
+        (Err(e), _) => Check::fail(format!("quarantine {}: {}", e.value, e.problem), e.fix),
         (Ok(q), false) => Check::skip(format!("quarantine write to {q} (use --write-probe)")),
         (Ok(Location::S3 { bucket, prefix }), true) if aws_ok => {
             let key = format!("{prefix}.doctor-probe-{}", crate::pipeline::new_run_id());
@@ -321,17 +252,6 @@ async fn run_checks(plan: &DoctorSettings, ctx: &Wiring) -> Vec<Check> {
         (Ok(Location::Dir(dir)), true) => check_dir("quarantine directory", dir),
     });
     checks
-}
-
-/// [`problem_of`], with the call's own not-found error (`missing`) as [`Problem::Missing`].
-fn problem_or<E>(err: &SdkError<E, HttpResponse>, missing: fn(&E) -> bool) -> Problem
-where
-    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match err {
-        SdkError::ServiceError(se) if missing(se.err()) => Problem::Missing,
-        _ => problem_of(err),
-    }
 }
 
 /// Shows `AKIA…WXYZ`: enough to tell keys apart, not the whole key.
@@ -388,38 +308,39 @@ async fn check_credentials(sdk: &aws_config::SdkConfig) -> Check {
 /// The queue's checks: one GetQueueAttributes, decided by `queue_checks`, then the
 /// dead-letter queue's retention when its policy names one.
 async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<Check> {
+    use QueueAttributeName as A;
     let res = sqs
         .get_queue_attributes()
         .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(QueueAttributeName::VisibilityTimeout)
-        .attribute_names(QueueAttributeName::MessageRetentionPeriod)
-        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .set_attribute_names(Some(vec![
+            A::ApproximateNumberOfMessages,
+            A::ApproximateNumberOfMessagesNotVisible,
+            A::VisibilityTimeout,
+            A::MessageRetentionPeriod,
+            A::RedrivePolicy,
+        ]))
         .send()
         .await;
+    let arn = QueueArn::of_url(url, region).map(|a| a.to_string());
     let err = match res {
         Ok(out) => {
-            let none = std::collections::HashMap::new();
-            let facts = QueueFacts::from_attributes(out.attributes().unwrap_or(&none));
-            let arn = queue_arn_from_url(url, region);
-            let mut checks = queue_checks(url, arn.as_deref(), &facts);
-            if let (Some(Ok(policy)), Some(secs)) = (&facts.redrive, facts.retention_secs()) {
+            let attrs = out.attributes.unwrap_or_default();
+            let mut checks = queue_checks(url, arn.as_deref(), &attrs);
+            if let (Some((_, Ok(policy))), Some(secs)) = (redrive(&attrs), retention_secs(&attrs)) {
                 checks.push(check_dlq_retention(sqs, url, &policy.dead_letter_target, secs).await);
             }
             return checks;
         }
         Err(e) => e,
     };
-    let problem = problem_or(&err, GetQueueAttributesError::is_queue_does_not_exist);
-    let arn = queue_arn_from_url(url, region).unwrap_or_else(|| "the queue's ARN".to_owned());
+    let arn = arn.unwrap_or_else(|| "the queue's ARN".to_owned());
     let region_hint = match queue_url_region(url) {
         Some(r) if r != region => {
             format!(" The URL is in region {r} but the client uses {region}: set AWS_REGION={r}.")
         }
         _ => String::new(),
     };
-    vec![match problem {
+    vec![match problem_of(&err) {
         Problem::Missing => Check::fail(
             format!("queue {url}: does not exist (GetQueueAttributes: {})", describe_sdk_error(&err)),
             format!("create the queue (deploy/terraform with create_queue = true, see docs/DEPLOY.md), or check QUEUE_URL / --source and the region (client region {region}).{region_hint}"),
@@ -456,32 +377,23 @@ async fn check_dlq_retention(
         .attribute_names(QueueAttributeName::MessageRetentionPeriod)
         .send()
         .await;
-    let err = match res {
-        Ok(out) => {
-            let secs = out
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::MessageRetentionPeriod))
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            return match secs {
-                Some(secs) => dlq_retention_check(dlq, &dlq_url, secs, queue_secs),
-                None => Check::skip(format!(
-                    "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url} gave no MessageRetentionPeriod in seconds)"
-                )),
-            };
-        }
-        Err(e) => e,
-    };
-    match problem_or(&err, GetQueueAttributesError::is_queue_does_not_exist) {
-        Problem::Missing => Check::warn(
-            format!("dead-letter queue {dlq}: does not exist ({dlq_url}), so messages that keep failing have nowhere to go"),
-            format!("create it (aws sqs create-queue --queue-name {} --attributes MessageRetentionPeriod={MAX_RETENTION_SECS}), or point the queue's RedrivePolicy at one that exists", dlq.name),
-        ),
-        Problem::Denied => Check::skip(format!(
-            "dead-letter queue {dlq}: retention not checked (sqs:GetQueueAttributes on it is denied: the writer's policy covers its own queue only; run doctor with your own credentials to check it)"
+    match res.map(|out| retention_secs(&out.attributes.unwrap_or_default())) {
+        Ok(Some(secs)) => dlq_retention_check(dlq, &dlq_url, secs, queue_secs),
+        Ok(None) => Check::skip(format!(
+            "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url} gave no MessageRetentionPeriod in seconds)"
         )),
-        other => Check::skip(format!(
-            "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url}: {other})"
-        )),
+        Err(err) => match problem_of(&err) {
+            Problem::Missing => Check::warn(
+                format!("dead-letter queue {dlq}: does not exist ({dlq_url}), so messages that keep failing have nowhere to go"),
+                format!("create it (aws sqs create-queue --queue-name {} --attributes MessageRetentionPeriod={MAX_RETENTION_SECS}), or point the queue's RedrivePolicy at one that exists", dlq.name),
+            ),
+            Problem::Denied => Check::skip(format!(
+                "dead-letter queue {dlq}: retention not checked (sqs:GetQueueAttributes on it is denied: the writer's policy covers its own queue only; run doctor with your own credentials to check it)"
+            )),
+            other => Check::skip(format!(
+                "dead-letter queue {dlq}: retention not checked (GetQueueAttributes on {dlq_url}: {other})"
+            )),
+        },
     }
 }
 
@@ -504,19 +416,18 @@ pub fn versioning_check(bucket: &str, status: Option<&BucketVersioningStatus>) -
 }
 
 async fn check_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> Check {
-    let err = match s3.get_bucket_versioning().bucket(bucket).send().await {
-        Ok(out) => return versioning_check(bucket, out.status()),
-        Err(e) => e,
-    };
-    match problem_of(&err) {
-        Problem::Denied => Check::warn(
-            format!("bucket {bucket}: versioning not checked: access denied to s3:GetBucketVersioning"),
-            format!("allow s3:GetBucketVersioning on {} (the writer policy of deploy/terraform grants it), or run doctor with your own credentials", bucket_arn(bucket)),
-        ),
-        other => Check::warn(
-            format!("bucket {bucket}: versioning not checked: GetBucketVersioning failed: {other}"),
-            format!("check it by hand: aws s3api get-bucket-versioning --bucket {bucket}"),
-        ),
+    match s3.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(out) => versioning_check(bucket, out.status()),
+        Err(err) => match problem_of(&err) {
+            Problem::Denied => Check::warn(
+                format!("bucket {bucket}: versioning not checked: access denied to s3:GetBucketVersioning"),
+                format!("allow s3:GetBucketVersioning on {} (the writer policy of deploy/terraform grants it), or run doctor with your own credentials", bucket_arn(bucket)),
+            ),
+            other => Check::warn(
+                format!("bucket {bucket}: versioning not checked: GetBucketVersioning failed: {other}"),
+                format!("check it by hand: aws s3api get-bucket-versioning --bucket {bucket}"),
+            ),
+        },
     }
 }
 
@@ -524,25 +435,24 @@ async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, regio
     let Err(err) = s3.head_bucket().bucket(bucket).send().await else {
         return Check::ok(format!("bucket {bucket}: exists (HeadBucket)"));
     };
-    let arn = bucket_arn(bucket);
+    let missing = |how: &str| {
+        Check::fail(
+        format!("bucket {bucket}: does not exist ({how})"),
+        "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
+    )
+    };
     match &problem_of(&err) {
-        Problem::Missing => Check::fail(
-            format!("bucket {bucket}: does not exist (HeadBucket answered 404)"),
-            "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
-        ),
+        Problem::Missing => missing("HeadBucket answered 404"),
         // The writer's policy may allow s3:ListBucket only for its prefixes, which HeadBucket
         // (no prefix) does not match: listing the prefix is the check that matters then.
         Problem::Denied => match probe_prefix(s3, bucket, prefix).await {
             Ok(()) => Check::ok(format!(
                 "bucket {bucket}: exists (HeadBucket denied, but listing the prefix {prefix} is allowed: s3:ListBucket is limited to the writer's prefixes)"
             )),
-            Err(ProbeError { problem: Problem::Missing, .. }) => Check::fail(
-                format!("bucket {bucket}: does not exist (NoSuchBucket)"),
-                "check the bucket name in --dest / S3EW_DEST, or create it (deploy/terraform with create_bucket = true, see docs/DEPLOY.md)",
-            ),
-            Err(ProbeError { detail, .. }) => Check::fail(
-                format!("bucket {bucket}: access denied (HeadBucket 403; ListObjectsV2 of {prefix}: {detail})"),
-                format!("allow s3:ListBucket on {arn} (at least for s3:prefix {prefix}*); without it S3 also answers 403 instead of 404 for a day file that does not exist yet"),
+            Err(e) if problem_of(&e) == Problem::Missing => missing("NoSuchBucket"),
+            Err(e) => Check::fail(
+                format!("bucket {bucket}: access denied (HeadBucket 403; ListObjectsV2 of {prefix}: {})", describe_sdk_error(&e)),
+                format!("allow s3:ListBucket on {} (at least for s3:prefix {prefix}*); without it S3 also answers 403 instead of 404 for a day file that does not exist yet", bucket_arn(bucket)),
             ),
         },
         p @ Problem::BadCredentials(_) => Check::fail(format!("bucket {bucket}: {p}"), FIX_CREDENTIALS),
@@ -562,33 +472,27 @@ async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, regio
 
 async fn check_day_read(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str, key: &str) -> Check {
     let location = format!("s3://{bucket}/{key}");
-    let err = match s3.get_object().bucket(bucket).key(key).send().await {
+    let arn = bucket_arn(bucket);
+    match s3.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => {
             let size = out
                 .content_length()
                 .map_or_else(String::new, |n| format!(", {n} bytes"));
-            return Check::ok(format!(
-                "day file {location}: readable (GetObject 200{size})"
-            ));
+            Check::ok(format!("day file {location}: readable (GetObject 200{size})"))
         }
-        Err(e) => e,
-    };
-    match problem_or(&err, GetObjectError::is_no_such_key) {
-        Problem::Missing => Check::ok(format!(
-            "day file {location}: missing (404): fine, the first run of the day creates it"
-        )),
-        Problem::Denied => Check::fail(
-            format!("day file {location}: access denied (GetObject 403)"),
-            format!(
-                "allow s3:GetObject on {}/{prefix}*; if it is allowed, s3:ListBucket on {} is missing (for s3:prefix {prefix}*): without it S3 answers 403 for a day file that does not exist yet",
-                bucket_arn(bucket),
-                bucket_arn(bucket)
+        Err(err) => match problem_of(&err) {
+            Problem::Missing => Check::ok(format!(
+                "day file {location}: missing (404): fine, the first run of the day creates it"
+            )),
+            Problem::Denied => Check::fail(
+                format!("day file {location}: access denied (GetObject 403)"),
+                format!("allow s3:GetObject on {arn}/{prefix}*; if it is allowed, s3:ListBucket on {arn} is missing (for s3:prefix {prefix}*): without it S3 answers 403 for a day file that does not exist yet"),
             ),
-        ),
-        other => Check::fail(
-            format!("day file {location}: GetObject failed: {other}"),
-            "check the endpoint, the region and the bucket's key policy (SSE-KMS needs kms:Decrypt, see bucket_kms_key_arn in docs/DEPLOY.md)",
-        ),
+            other => Check::fail(
+                format!("day file {location}: GetObject failed: {other}"),
+                "check the endpoint, the region and the bucket's key policy (SSE-KMS needs kms:Decrypt, see bucket_kms_key_arn in docs/DEPLOY.md)",
+            ),
+        },
     }
 }
 
@@ -629,20 +533,9 @@ async fn write_probe_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Che
 
 fn check_file_source(path: &Path) -> Check {
     let shown = path.display();
-    let fix = "check the path given to --source (or QUEUE_URL): a queue URL starts with https://";
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Check::fail(format!("message file {shown}: is a directory"), fix),
-        Ok(m) => match std::fs::File::open(path) {
-            Ok(_) => Check::ok(format!(
-                "message file {shown}: readable ({} bytes)",
-                m.len()
-            )),
-            Err(e) => Check::fail(
-                format!("message file {shown}: cannot be opened: {e}"),
-                format!("make it readable by this user, or {fix}"),
-            ),
-        },
-        Err(e) => Check::fail(format!("message file {shown}: {e}"), fix),
+    match check_source_file(path) {
+        Ok(len) => Check::ok(format!("message file {shown}: readable ({len} bytes)")),
+        Err(e) => Check::fail(format!("message file {shown}: {}", e.problem), e.fix),
     }
 }
 
@@ -657,7 +550,7 @@ fn check_dir(role: &str, dir: &Path) -> Check {
             "{role} {shown}: does not exist yet; it can be created ({} is writable)",
             a.display()
         )),
-        Err(p) => Check::fail(format!("{role} {shown}: {}", p.problem), p.fix),
+        Err((problem, fix)) => Check::fail(format!("{role} {shown}: {problem}"), fix),
     }
 }
 
@@ -683,6 +576,7 @@ fn check_dir_day_read(file: &Path) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::preflight::classify;
 
     #[test]
     fn render_puts_fix_lines_under_their_check_and_tallies() {
@@ -754,7 +648,9 @@ mod tests {
         let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/s3-event-writer";
         assert_eq!(queue_url_region(url), Some("eu-west-1"));
         assert_eq!(
-            queue_arn_from_url(url, "us-west-2").as_deref(),
+            QueueArn::of_url(url, "us-west-2")
+                .map(|a| a.to_string())
+                .as_deref(),
             Some("arn:aws:sqs:eu-west-1:123456789012:s3-event-writer")
         );
         assert_eq!(
@@ -764,11 +660,13 @@ mod tests {
         let local = "http://127.0.0.1:5000/123456789012/q";
         assert_eq!(queue_url_region(local), None);
         assert_eq!(
-            queue_arn_from_url(local, "us-west-2").as_deref(),
+            QueueArn::of_url(local, "us-west-2")
+                .map(|a| a.to_string())
+                .as_deref(),
             Some("arn:aws:sqs:us-west-2:123456789012:q")
         );
         assert_eq!(
-            queue_arn_from_url("https://sqs.x/not-an-account/q", "r"),
+            QueueArn::of_url("https://sqs.x/not-an-account/q", "r"),
             None
         );
     }

@@ -54,7 +54,6 @@ Examples:
     exit_status_help!()
 );
 
-/// Arguments of `drain`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DrainArgs {
     /// SQS queue URL, a FILE with one message body per line, or - for stdin. [default: $QUEUE_URL]
@@ -144,19 +143,14 @@ impl DrainSettings {
         // Whether the quarantine is inside the day files is checked with the other locations
         // before the run (crate::preflight): exit status 3.
         let at = args.at.resolve()?;
-        let max_messages = settings::max_messages(
-            args.max_messages,
-            args.dry_run,
-            matches!(source, SourceSpec::Sqs(_)),
-        );
+        let from_queue = matches!(source, SourceSpec::Sqs(_));
+        let max_messages = settings::max_messages(args.max_messages, args.dry_run, from_queue);
         let queue_url = match &source {
             SourceSpec::Sqs(u) => u.clone(),
             _ => String::new(),
         };
         let sqs = args.sqs.resolve(queue_url, max_messages)?;
-        let flush_secs = args
-            .sqs
-            .flush_secs(&sqs, matches!(source, SourceSpec::Sqs(_)));
+        let flush_secs = args.sqs.flush_secs(&sqs, from_queue);
         Ok(DrainSettings {
             options: DrainOptions {
                 block_messages: match args.block_messages {
@@ -192,18 +186,15 @@ impl DrainSettings {
 
 /// Runs `drain` and publishes its outcome; the exit status.
 pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
-    let github = settings.github_summary.clone();
-    let metrics = settings.metrics.clone();
-    let metric_data = settings.metric_data.clone();
-    let outcome = drain(settings).await;
+    let outcome = drain(&settings).await;
     if outcome.is_err() {
         // One record with `Failures` 1, so the `Failures` alarm sees a run that never got going.
-        super::print_metrics(&metrics, &fatal_counts());
+        super::print_metrics(&settings.metrics, &fatal_counts());
     }
-    if let Some(path) = &metric_data {
-        write_metric_data(path, &metrics.namespace, outcome.as_ref().ok());
+    if let Some(path) = &settings.metric_data {
+        write_metric_data(path, &settings.metrics.namespace, outcome.as_ref().ok());
     }
-    if let (Some(path), Err(e)) = (&github, &outcome) {
+    if let (Some(path), Err(e)) = (&settings.github_summary, &outcome) {
         publish_github_fatal(path, e);
     }
     Ok(super::exit_status(outcome?.succeeded()))
@@ -211,7 +202,7 @@ pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
 
 /// Checks the locations, builds the adapters, drives the pipeline until drained or
 /// interrupted, then reports.
-pub async fn drain(settings: DrainSettings) -> anyhow::Result<Report> {
+pub async fn drain(settings: &DrainSettings) -> anyhow::Result<Report> {
     let wiring = Wiring::new(&settings.store);
     crate::preflight::check_drain(
         &settings.source,
@@ -230,7 +221,6 @@ pub async fn drain(settings: DrainSettings) -> anyhow::Result<Report> {
         days: &days,
         quarantine: &quarantine,
     };
-    let metrics = settings.metrics.clone();
     let report = pipeline::drain_observed(
         &mut source,
         stores,
@@ -238,13 +228,13 @@ pub async fn drain(settings: DrainSettings) -> anyhow::Result<Report> {
         &settings.options,
         &progress,
         shutdown_signal(),
-        &mut |counts| super::print_metrics(&metrics, counts),
+        &mut |counts| super::print_metrics(&settings.metrics, counts),
     )
     .await;
     ticker.abort();
     console::clear_progress_bar();
     let report = report?;
-    publish(&settings, &report)?;
+    publish(settings, &report)?;
     Ok(report)
 }
 

@@ -16,7 +16,7 @@
 //! record on stdout (see [`crate::metrics`]), which the function's log group turns into
 //! metrics. `S3EW_METRICS=off` turns them off; `S3EW_METRICS_NAMESPACE` sets the namespace.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
@@ -90,20 +90,6 @@ impl Source for BatchSource {
             deleted,
             failed: Vec::new(),
         }
-    }
-
-    async fn abandon(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn release(&mut self, _receipts: Vec<Receipt>) {}
-
-    async fn finish(&mut self) {}
-
-    fn requests(&self) -> BTreeMap<String, u64> {
-        BTreeMap::new()
-    }
-
-    fn deletes(&self) -> bool {
-        false
     }
 }
 

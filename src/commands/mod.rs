@@ -1,5 +1,5 @@
 //! One file per subcommand. Each resolves its arguments through [`crate::settings`] before any
-//! I/O (a [`crate::settings::UsageError`] is exit status 2; `drain`, `doctor` and `lambda`, whose
+//! I/O (a [`crate::settings::UsageError`] is exit status 2; `drain` and `lambda`, whose
 //! resolution is more than a copy, through `XSettings::resolve(&args)`), builds its backends
 //! through [`crate::wiring`], and runs (`run(..) -> Result<exit status>`).
 //!

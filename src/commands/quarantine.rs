@@ -47,7 +47,6 @@ Exit status:
   2  usage error
   3  the quarantine location (or the object to show) could not be read at all";
 
-/// Arguments of `quarantine`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct QuarantineArgs {
@@ -83,7 +82,6 @@ impl QuarantineCommand {
     }
 }
 
-/// Arguments of `quarantine list`.
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// Print one JSON document instead of lines.
@@ -93,7 +91,6 @@ pub struct ListArgs {
     pub at: WhereArgs,
 }
 
-/// Arguments of `quarantine show`.
 #[derive(Debug, Clone, Args)]
 pub struct ShowArgs {
     /// The object or file: a name as `list` prints it, a key under the prefix, s3://BUCKET/KEY
@@ -351,19 +348,10 @@ async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Res
 
 /// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
 fn record_line(r: &crate::records::Record, width: usize) -> String {
-    fn or_dash(s: &str) -> &str {
-        if s.is_empty() {
-            "-"
-        } else {
-            s
-        }
-    }
-    let head = format!(
-        "{}  {}  {}  ",
-        or_dash(&r.reason),
-        or_dash(&r.message_id),
-        or_dash(&r.received_at)
-    );
+    let [reason, id, at] =
+        [&r.reason, &r.message_id, &r.received_at]
+            .map(|s| if s.is_empty() { "-" } else { s.as_str() });
+    let head = format!("{reason}  {id}  {at}  ");
     let room = width.saturating_sub(head.chars().count() + 1).max(20);
     format!("{head}{}", preview(&r.body, room))
 }

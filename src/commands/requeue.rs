@@ -53,7 +53,6 @@ Exit status:
   2  usage error
   3  the quarantine object or the queue could not be used at all";
 
-/// Arguments of `requeue`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct RequeueArgs {

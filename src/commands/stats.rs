@@ -67,7 +67,6 @@ pub enum Format {
     Csv,
 }
 
-/// Arguments of `stats`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct StatsArgs {
@@ -92,12 +91,13 @@ pub struct StatsArgs {
 
 /// The `--format json` object, members in this order.
 #[derive(Debug, serde::Serialize)]
-struct StatsJson {
+struct StatsJson<'a> {
     by: &'static str,
     from: Option<String>,
     to: Option<String>,
     total: u64,
-    counts: serde_json::Map<String, Value>,
+    /// In key order, as every JSON object here prints.
+    counts: &'a BTreeMap<String, u64>,
 }
 
 /// Counts of one day file.
@@ -245,16 +245,12 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
     let rows = rows(&counts, by);
     let out = match args.format {
         Format::Json => {
-            let counts: serde_json::Map<String, Value> = rows
-                .iter()
-                .map(|(k, n)| ((*k).to_owned(), Value::from(*n)))
-                .collect();
             let v = StatsJson {
                 by: by.as_str(),
                 from: from.map(|d| d.to_string()),
                 to: to.map(|d| d.to_string()),
                 total,
-                counts,
+                counts: &counts,
             };
             format!("{}\n", serde_json::to_string_pretty(&v)?)
         }

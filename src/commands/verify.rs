@@ -59,7 +59,6 @@ Exit status:
   2  usage error
   3  the archive could not be listed or read";
 
-/// Arguments of `verify`.
 #[derive(Debug, Clone, Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct VerifyArgs {

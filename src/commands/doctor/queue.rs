@@ -10,7 +10,6 @@
 //!   parent module, which hands the answers to the functions here.
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -64,20 +63,59 @@ impl QueueArn {
         })
     }
 
+    /// The ARN of the queue at `url` (`.../ACCOUNT/NAME`), in the URL's region, else in
+    /// `fallback_region`.
+    pub fn of_url(url: &str, fallback_region: &str) -> Option<QueueArn> {
+        let (_, account, name) = url_parts(url)?;
+        let partition = if url.contains(".amazonaws.com.cn") {
+            "aws-cn"
+        } else {
+            "aws"
+        };
+        account
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| QueueArn {
+                partition: partition.to_owned(),
+                region: queue_url_region(url).unwrap_or(fallback_region).to_owned(),
+                account: account.to_owned(),
+                name: name.to_owned(),
+            })
+    }
+
     /// The queue's URL, on the same endpoint as `sibling_url`, a queue of the same account and
     /// region (a dead-letter queue must be both). `None` when `sibling_url` has no
     /// `/ACCOUNT/NAME` path or names another region in its host.
     pub fn url_beside(&self, sibling_url: &str) -> Option<String> {
-        let trimmed = sibling_url.trim_end_matches('/');
-        let (base, name) = trimmed.rsplit_once('/')?;
-        let (base, account) = base.rsplit_once('/')?;
-        if name.is_empty() || account.is_empty() || base.ends_with(':') || base.ends_with('/') {
-            return None;
-        }
-        if super::queue_url_region(sibling_url).is_some_and(|r| r != self.region) {
+        let (base, _, _) = url_parts(sibling_url)?;
+        if base.ends_with([':', '/'])
+            || queue_url_region(sibling_url).is_some_and(|r| r != self.region)
+        {
             return None;
         }
         Some(format!("{base}/{}/{}", self.account, self.name))
+    }
+}
+
+/// `BASE`, `ACCOUNT` and `NAME` of a queue URL `BASE/ACCOUNT/NAME`, the last two not empty.
+fn url_parts(url: &str) -> Option<(&str, &str, &str)> {
+    let (base, name) = url.trim_end_matches('/').rsplit_once('/')?;
+    let (base, account) = base.rsplit_once('/')?;
+    (!name.is_empty() && !account.is_empty()).then_some((base, account, name))
+}
+
+/// The region in an AWS queue URL's host (`sqs.REGION.amazonaws.com` or the legacy
+/// `REGION.queue.amazonaws.com`); `None` for other hosts (emulators, VPC endpoints).
+pub fn queue_url_region(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split('/').next()?;
+    let host = host.split(':').next()?;
+    if let Some(r) = host.strip_prefix("sqs.") {
+        let region = r.split('.').next()?;
+        (!region.is_empty() && r[region.len()..].starts_with(".amazonaws.com")).then_some(region)
+    } else {
+        let (region, tail) = host.split_once('.')?;
+        tail.starts_with("queue.amazonaws.com").then_some(region)
     }
 }
 
@@ -146,42 +184,19 @@ pub fn parse_redrive_policy(text: &str) -> Result<RedrivePolicy, RedrivePolicyEr
     })
 }
 
-/// What the checks read from the queue's attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueueFacts {
-    pub visible: Option<String>,
-    pub in_flight: Option<String>,
-    pub visibility_timeout: Option<String>,
-    /// `MessageRetentionPeriod` as SQS gave it.
-    pub retention: Option<String>,
-    /// `None` when the queue has no redrive policy.
-    pub redrive: Option<Result<RedrivePolicy, RedrivePolicyError>>,
-    /// The policy as SQS gave it (for a malformed one's message).
-    redrive_text: String,
+/// A queue's attributes, as GetQueueAttributes answers them.
+pub type Attributes = HashMap<QueueAttributeName, String>;
+
+/// The queue's `RedrivePolicy` as SQS gave it, and read; `None` when it has none (or a blank
+/// one).
+pub fn redrive(attrs: &Attributes) -> Option<(&str, Result<RedrivePolicy, RedrivePolicyError>)> {
+    let text = attrs.get(&QueueAttributeName::RedrivePolicy)?;
+    (!text.trim().is_empty()).then(|| (text.as_str(), parse_redrive_policy(text)))
 }
 
-impl QueueFacts {
-    pub fn from_attributes<S: BuildHasher>(
-        attrs: &HashMap<QueueAttributeName, String, S>,
-    ) -> QueueFacts {
-        let get = |n: QueueAttributeName| attrs.get(&n).cloned();
-        let redrive_text = get(QueueAttributeName::RedrivePolicy)
-            .filter(|p| !p.trim().is_empty())
-            .unwrap_or_default();
-        QueueFacts {
-            visible: get(QueueAttributeName::ApproximateNumberOfMessages),
-            in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            visibility_timeout: get(QueueAttributeName::VisibilityTimeout),
-            retention: get(QueueAttributeName::MessageRetentionPeriod),
-            redrive: (!redrive_text.is_empty()).then(|| parse_redrive_policy(&redrive_text)),
-            redrive_text,
-        }
-    }
-
-    /// The retention in seconds, when SQS gave a number.
-    pub fn retention_secs(&self) -> Option<u64> {
-        parse_secs(self.retention.as_deref()?)
-    }
+/// `MessageRetentionPeriod` in seconds, when SQS gave a number.
+pub fn retention_secs(attrs: &Attributes) -> Option<u64> {
+    parse_secs(attrs.get(&QueueAttributeName::MessageRetentionPeriod)?)
 }
 
 fn parse_secs(text: &str) -> Option<u64> {
@@ -190,17 +205,19 @@ fn parse_secs(text: &str) -> Option<u64> {
 
 /// The queue's checks (pure): depth and visibility timeout, retention, redrive policy.
 /// `arn` is the queue's own (for the fixes), when it can be told from its URL.
-pub fn queue_checks(url: &str, arn: Option<&str>, facts: &QueueFacts) -> Vec<Check> {
-    let shown = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_owned());
+pub fn queue_checks(url: &str, arn: Option<&str>, attrs: &Attributes) -> Vec<Check> {
+    use QueueAttributeName as A;
+    let get = |n: A| attrs.get(&n).map(String::as_str);
+    let shown = |n: A| get(n).unwrap_or("?");
     vec![
         Check::ok(format!(
             "queue {url}: readable; {} visible, {} in flight, visibility timeout {} s",
-            shown(&facts.visible),
-            shown(&facts.in_flight),
-            shown(&facts.visibility_timeout),
+            shown(A::ApproximateNumberOfMessages),
+            shown(A::ApproximateNumberOfMessagesNotVisible),
+            shown(A::VisibilityTimeout),
         )),
-        retention_check(url, facts.retention.as_deref()),
-        redrive_check(url, arn, facts),
+        retention_check(url, get(A::MessageRetentionPeriod)),
+        redrive_check(url, arn, redrive(attrs)),
     ]
 }
 
@@ -264,8 +281,12 @@ fn set_redrive_command(url: &str, dlq_arn: &str) -> String {
 }
 
 /// The redrive policy: none warns, a malformed one warns, a low `maxReceiveCount` warns.
-fn redrive_check(url: &str, arn: Option<&str>, facts: &QueueFacts) -> Check {
-    match &facts.redrive {
+fn redrive_check(
+    url: &str,
+    arn: Option<&str>,
+    redrive: Option<(&str, Result<RedrivePolicy, RedrivePolicyError>)>,
+) -> Check {
+    match redrive {
         None => {
             let name = url.trim_end_matches('/').rsplit('/').next().unwrap_or("QUEUE");
             let dlq_arn = arn.map_or_else(|| "DLQ_ARN".to_owned(), |a| format!("{a}-dlq"));
@@ -277,17 +298,17 @@ fn redrive_check(url: &str, arn: Option<&str>, facts: &QueueFacts) -> Check {
                 ),
             )
         }
-        Some(Err(e)) => Check::warn(
+        Some((text, Err(e))) => Check::warn(
             format!(
                 "queue {url}: its RedrivePolicy cannot be read: {e} (it is {:?}), so whether failing messages reach a dead-letter queue is unknown",
-                shorten(&facts.redrive_text, SHOWN_CHARS)
+                shorten(text, SHOWN_CHARS)
             ),
             format!(
                 "set it again: {} (console: Edit → Dead-letter queue)",
                 set_redrive_command(url, "DLQ_ARN")
             ),
         ),
-        Some(Ok(p)) if p.max_receive_count < MIN_MAX_RECEIVE_COUNT => Check::warn(
+        Some((_, Ok(p))) if p.max_receive_count < MIN_MAX_RECEIVE_COUNT => Check::warn(
             format!(
                 "queue {url}: dead-letter queue {} after only {} receives (maxReceiveCount below {MIN_MAX_RECEIVE_COUNT}): every dry run and every failed run spends one receive of each message it reads, so a sound message can end up in the dead-letter queue",
                 p.dead_letter_target, p.max_receive_count
@@ -297,7 +318,7 @@ fn redrive_check(url: &str, arn: Option<&str>, facts: &QueueFacts) -> Check {
                 set_redrive_command(url, &p.dead_letter_target.to_string())
             ),
         ),
-        Some(Ok(p)) => Check::ok(format!(
+        Some((_, Ok(p))) => Check::ok(format!(
             "queue {url}: dead-letter queue {} after {} receives (maxReceiveCount)",
             p.dead_letter_target, p.max_receive_count
         )),
@@ -352,12 +373,11 @@ mod tests {
 
     const DLQ: &str = "arn:aws:sqs:us-west-2:123456789012:events-dlq";
 
-    fn facts(pairs: &[(QueueAttributeName, &str)]) -> QueueFacts {
-        let attrs: HashMap<QueueAttributeName, String> = pairs
+    fn facts(pairs: &[(QueueAttributeName, &str)]) -> Attributes {
+        pairs
             .iter()
             .map(|(k, v)| (k.clone(), (*v).to_owned()))
-            .collect();
-        QueueFacts::from_attributes(&attrs)
+            .collect()
     }
 
     fn policy(count: &str) -> String {

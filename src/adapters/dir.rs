@@ -202,20 +202,10 @@ impl DayStore for DirStore {
         &self,
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        let policy = WritePolicy::NewLinesOnly;
-        let merged = self.blocking(move |d| d.merge_blocking(day, &lines, policy));
-        Ok(merged.await?.unwrap_or_default())
-    }
-
-    async fn preview_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        let policy = WritePolicy::Preview;
-        let merged = self.blocking(move |d| d.merge_blocking(day, &lines, policy));
-        Ok(merged.await?.unwrap_or_default())
+        policy: WritePolicy,
+    ) -> Result<Option<MergeStats>, DestError> {
+        self.blocking(move |d| d.merge_blocking(day, &lines, policy))
+            .await
     }
 
     fn requests(&self) -> BTreeMap<String, u64> {
@@ -231,13 +221,6 @@ impl DayStore for DirStore {
         Ok(file
             .await?
             .map(|f| Box::new(BufReader::with_capacity(1 << 20, f)) as DayReader))
-    }
-
-    /// The merge of zero new lines (which sorts an unsorted file with the fallback sort), under
-    /// the directory lock and atomically like a merge.
-    async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        self.blocking(move |d| d.merge_blocking(day, &[], WritePolicy::Always))
-            .await
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead};
 
-use crate::adapters::aws::{describe_sdk_error, S3Clients};
+use crate::adapters::aws::{describe_sdk_error, list_keys, S3Clients};
 use crate::core::quarantine::RECORD_EXTENSION;
 use crate::location::Location;
 use crate::settings::UsageError;
@@ -118,39 +118,21 @@ async fn list_record_keys(
     prefix: &str,
 ) -> anyhow::Result<Vec<String>> {
     let s3 = ctx.s3().await;
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| {
-                let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
-                    " (the caller needs s3:ListBucket on the bucket for this prefix)"
-                } else {
-                    ""
-                };
-                anyhow::anyhow!(
-                    "cannot list s3://{bucket}/{prefix}: {}{hint}",
-                    describe_sdk_error(&e)
-                )
-            })?;
-        for object in out.contents() {
-            let Some(key) = object.key() else { continue };
-            let name = key.rsplit('/').next().unwrap_or(key);
-            if is_record_name(name) {
-                keys.push(key.to_owned());
-            }
-        }
-        match out.next_continuation_token() {
-            Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
-            _ => break,
-        }
-    }
+    let all = list_keys(&s3, bucket, prefix, None).await.map_err(|e| {
+        let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
+            " (the caller needs s3:ListBucket on the bucket for this prefix)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "cannot list s3://{bucket}/{prefix}: {}{hint}",
+            describe_sdk_error(&e)
+        )
+    })?;
+    let mut keys: Vec<String> = all
+        .into_iter()
+        .filter(|key| is_record_name(key.rsplit('/').next().unwrap_or(key)))
+        .collect();
     keys.sort();
     Ok(keys)
 }

@@ -113,23 +113,8 @@ pub fn reference_markdown() -> String {
     use std::fmt::Write as _;
     let mut root = command();
     root.build();
-    let mut sections = vec![reference_section(&root, "s3-event-writer")];
-    for sub in root
-        .get_subcommands()
-        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
-    {
-        sections.push(reference_section(
-            sub,
-            &format!("s3-event-writer {}", sub.get_name()),
-        ));
-        for leaf in sub
-            .get_subcommands()
-            .filter(|c| !c.is_hide_set() && c.get_name() != "help")
-        {
-            let name = format!("s3-event-writer {} {}", sub.get_name(), leaf.get_name());
-            sections.push(reference_section(leaf, &name));
-        }
-    }
+    let mut sections = Vec::new();
+    reference_sections(&root, "s3-event-writer", &mut sections);
     // A row that reads the same in several commands is printed once, under "Shared options".
     let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, _, rows) in &sections {
@@ -178,8 +163,13 @@ pub fn reference_markdown() -> String {
     out
 }
 
-/// One command's heading text and its rows: (flag, Markdown table row).
-fn reference_section(cmd: &clap::Command, name: &str) -> (String, String, Vec<(String, String)>) {
+/// The section of `cmd`, named `name`: its heading text and its rows (flag, Markdown table
+/// row); then those of its visible subcommands.
+fn reference_sections(
+    cmd: &clap::Command,
+    name: &str,
+    out: &mut Vec<(String, String, Vec<(String, String)>)>,
+) {
     let is_root = name == "s3-event-writer";
     let about = cmd.get_about().map(ToString::to_string).unwrap_or_default();
     let rows = cmd
@@ -214,7 +204,13 @@ fn reference_section(cmd: &clap::Command, name: &str) -> (String, String, Vec<(S
             (flag, row)
         })
         .collect();
-    (name.to_owned(), first_sentence(&about), rows)
+    out.push((name.to_owned(), first_sentence(&about), rows));
+    for sub in cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+    {
+        reference_sections(sub, &format!("{name} {}", sub.get_name()), out);
+    }
 }
 
 /// The first sentence of a help text, on one line.

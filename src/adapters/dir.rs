@@ -149,14 +149,10 @@ impl DirStore {
     /// The day files in the directory (`YYYYMMDD` names of regular files), in date order. Other
     /// names (temporary files, anything else) are skipped.
     fn list_days_blocking(&self) -> Result<Vec<DayKey>, DestError> {
-        let listing = |e| DestError::Io {
-            path: self.dir.display().to_string(),
-            action: "listing the directory",
-            error: e,
-        };
+        let listing = "listing the directory";
         let mut days = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(listing)? {
-            let entry = entry.map_err(listing)?;
+        for entry in fs::read_dir(&self.dir).at(&self.dir, listing)? {
+            let entry = entry.at(&self.dir, listing)?;
             let Some(day) = entry.file_name().to_str().and_then(DayKey::from_name) else {
                 continue;
             };

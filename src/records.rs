@@ -217,13 +217,8 @@ pub(crate) fn preview(body: &str, width: usize) -> String {
     let one_line: String = body
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .take(width)
         .collect();
-    if body.chars().count() > width {
-        format!("{one_line}…")
-    } else {
-        one_line
-    }
+    crate::report::shorten(&one_line, width)
 }
 
 #[cfg(test)]

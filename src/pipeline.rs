@@ -479,13 +479,11 @@ impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
     /// receive failure alone is still a flush).
     fn close(&mut self, block: &Block) -> Option<Closed> {
         let c = &block.counts;
+        // The block's own counts: no deletes, failures or retries yet, but its receive failures.
+        let failures = block.source_failures;
         let flush = FlushCounts {
-            received: c.received,
-            kept: c.kept,
-            dropped: c.dropped,
-            quarantined: c.quarantined,
-            failures: block.source_failures,
-            ..FlushCounts::default()
+            failures,
+            ..FlushCounts::of_report(c)
         };
         if c.received == 0 {
             if block.source_failures > 0 {

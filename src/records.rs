@@ -63,11 +63,8 @@ pub(crate) async fn inputs(from: &str, ctx: &impl S3Clients) -> anyhow::Result<V
                 key: key.to_owned(),
             }]);
         }
-    }
-    let path = PathBuf::from(from);
-    let is_dir = tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir());
-    if !from.starts_with("s3://") && !is_dir {
-        return Ok(vec![Input::File(path)]);
+    } else if !tokio::fs::metadata(from).await.is_ok_and(|m| m.is_dir()) {
+        return Ok(vec![Input::File(PathBuf::from(from))]);
     }
     let location = Location::parse(from).map_err(|e| UsageError(e.into()))?;
     inputs_under(&location, ctx).await

@@ -139,7 +139,7 @@ pub fn reference_markdown() -> String {
         let (common, own): (Vec<_>, Vec<_>) = rows.iter().partition(|row| shared(row));
         if !own.is_empty() {
             out.push_str(HEADER);
-            own.into_iter().for_each(|row| out.push_str(row));
+            out.extend(own.into_iter().map(String::as_str));
         }
         if !common.is_empty() {
             let short = name.strip_prefix("s3-event-writer ").unwrap_or(name);

@@ -324,7 +324,7 @@ impl Report {
                 let (new, total) = (d.new_lines, d.total_lines);
                 vec![markdown_cell(day), new.to_string(), total.to_string()]
             });
-            markdown_table(&mut s, &head, rows.collect(), 0, "days");
+            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "days");
         }
         if !self.quarantined_by.is_empty() {
             let head = format!(
@@ -333,7 +333,7 @@ impl Report {
             );
             let rows = self.quarantined_by.iter();
             let rows = rows.map(|(r, n)| vec![markdown_cell(r), n.to_string()]);
-            markdown_table(&mut s, &head, rows.collect(), 0, "reasons");
+            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
             if let Some(q) = &self.quarantine_location {
                 let (new, there) = (self.quarantine_written, self.quarantine_already_there);
                 let _ = writeln!(
@@ -360,7 +360,7 @@ impl Report {
                     shown.join(", "),
                 ]
             });
-            markdown_table(&mut s, &head, rows.collect(), 0, "reasons");
+            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
         }
         if !self.failures.is_empty() {
             let head = "**Failures**: their messages stay in the queue and come back at the next run\n\n| what | messages | error |\n| --- | ---: | --- |";
@@ -375,7 +375,7 @@ impl Report {
             markdown_table(
                 &mut s,
                 head,
-                rows.collect(),
+                &rows.collect::<Vec<_>>(),
                 self.failures_not_listed,
                 "failures",
             );
@@ -461,7 +461,7 @@ const GITHUB_MAX_TEXT: usize = 600;
 
 /// `head` (a title and a table's header), the first [`GITHUB_MAX_ROWS`] `rows` (each its
 /// cells), how many were left out (of `rows`, and the `unlisted` ones), and a blank line.
-fn markdown_table(s: &mut String, head: &str, rows: Vec<Vec<String>>, unlisted: u64, what: &str) {
+fn markdown_table(s: &mut String, head: &str, rows: &[Vec<String>], unlisted: u64, what: &str) {
     let _ = writeln!(s, "{head}");
     for row in rows.iter().take(GITHUB_MAX_ROWS) {
         let _ = writeln!(s, "| {} |", row.join(" | "));

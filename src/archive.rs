@@ -14,7 +14,7 @@ use std::io::{self, BufRead};
 
 use anyhow::Context as _;
 
-use crate::adapters::{AnyDayStore, DayStore as _};
+use crate::adapters::{AnyDayStore, DayStore as _, WritePolicy};
 use crate::core::DayKey;
 use crate::location::Location;
 
@@ -66,9 +66,13 @@ impl Archive {
         result.with_context(|| format!("reading {what} failed"))
     }
 
-    /// Rewrites one day sorted and de-duplicated (see `DirStore::rewrite_day`).
+    /// Rewrites one day sorted and de-duplicated ([`WritePolicy::Always`]).
     pub async fn rewrite(&self, day: DayKey) -> anyhow::Result<Option<crate::core::MergeStats>> {
-        Ok(self.store.rewrite_day(day).await?)
+        let no_lines = std::sync::Arc::default();
+        Ok(self
+            .store
+            .merge_day(day, no_lines, WritePolicy::Always)
+            .await?)
     }
 
     /// Where day files are, as a prefix their names follow (`s3://b/p/` or `DIR/`).

@@ -109,35 +109,24 @@ pub fn write_man(args: &ManArgs, out: &mut dyn std::io::Write) -> anyhow::Result
 pub fn reference_markdown() -> String {
     const HEADER: &str =
         "\n| Flag | Variable | Config key | Default | Meaning |\n|---|---|---|---|---|\n";
-    use std::collections::BTreeMap;
     use std::fmt::Write as _;
     let mut root = command();
     root.build();
-    let mut sections = vec![reference_section(&root, "s3-event-writer")];
-    for sub in root
-        .get_subcommands()
-        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
-    {
-        sections.push(reference_section(
-            sub,
-            &format!("s3-event-writer {}", sub.get_name()),
-        ));
-        for leaf in sub
-            .get_subcommands()
-            .filter(|c| !c.is_hide_set() && c.get_name() != "help")
-        {
-            let name = format!("s3-event-writer {} {}", sub.get_name(), leaf.get_name());
-            sections.push(reference_section(leaf, &name));
+    let mut sections = Vec::new();
+    reference_sections(&root, "s3-event-writer", &mut sections);
+    // A row that reads the same in several commands is printed once, under "Shared options",
+    // with those commands: each row's commands, rows in the order first seen.
+    let mut users: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, _, rows) in &sections {
+        let short = name.strip_prefix("s3-event-writer ").unwrap_or(name);
+        for row in rows {
+            match users.iter_mut().find(|(r, _)| r == row) {
+                Some((_, commands)) => commands.push(short),
+                None => users.push((row, vec![short])),
+            }
         }
     }
-    // A row that reads the same in several commands is printed once, under "Shared options".
-    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, _, rows) in &sections {
-        for (_, row) in rows {
-            *uses.entry(row.as_str()).or_default() += 1;
-        }
-    }
-    let shared = |row: &str| uses.get(row).is_some_and(|n| *n > 1);
+    let shared = |row: &str| users.iter().any(|(r, c)| *r == row && c.len() > 1);
     let mut out = String::from(
         "# Option reference\n\nGenerated from the command-line definition (`--help`); do not edit. \
          Regenerate with `S3EW_REGENERATE=1 cargo test --test it reference`.\n\n\
@@ -145,41 +134,36 @@ pub fn reference_markdown() -> String {
          A config key is a TOML key of that file. \
          Options that several commands share are listed once, under [Shared options](#shared-options).\n",
     );
-    let mut shared_rows: Vec<(&str, Vec<&str>)> = Vec::new();
     for (name, about, rows) in &sections {
         let _ = write!(out, "\n## `{name}`\n\n{about}\n");
-        let (common, own): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, row)| shared(row));
+        let (common, own): (Vec<_>, Vec<_>) = rows.iter().partition(|row| shared(row));
         if !own.is_empty() {
             out.push_str(HEADER);
-            for (_, row) in &own {
-                out.push_str(row);
-            }
+            out.extend(own.into_iter().map(String::as_str));
         }
-        if common.is_empty() {
-            continue;
-        }
-        let short = name.strip_prefix("s3-event-writer ").unwrap_or(name);
-        let _ = write!(
-            out,
-            "\nAlso the [shared options](#shared-options) for `{short}`.\n"
-        );
-        for (_, row) in common {
-            match shared_rows.iter_mut().find(|(r, _)| r == row) {
-                Some((_, commands)) => commands.push(short),
-                None => shared_rows.push((row, vec![short])),
-            }
+        if !common.is_empty() {
+            let short = name.strip_prefix("s3-event-writer ").unwrap_or(name);
+            let _ = write!(
+                out,
+                "\nAlso the [shared options](#shared-options) for `{short}`.\n"
+            );
         }
     }
     out.push_str("\n## Shared options\n");
     out.push_str(&HEADER.replace("| Meaning |\n|", "| Meaning | Commands |\n|---|"));
-    for (row, commands) in shared_rows {
+    for (row, commands) in users.iter().filter(|(_, c)| c.len() > 1) {
         let _ = writeln!(out, "{} {} |", row.trim_end(), commands.join(", "));
     }
     out
 }
 
-/// One command's heading text and its rows: (flag, Markdown table row).
-fn reference_section(cmd: &clap::Command, name: &str) -> (String, String, Vec<(String, String)>) {
+/// The section of `cmd`, named `name`: its heading text and its Markdown table rows; then
+/// those of its visible subcommands.
+fn reference_sections(
+    cmd: &clap::Command,
+    name: &str,
+    out: &mut Vec<(String, String, Vec<String>)>,
+) {
     let is_root = name == "s3-event-writer";
     let about = cmd.get_about().map(ToString::to_string).unwrap_or_default();
     let rows = cmd
@@ -206,15 +190,20 @@ fn reference_section(cmd: &clap::Command, name: &str) -> (String, String, Vec<(S
                 .or(arg.get_help())
                 .map(ToString::to_string);
             let meaning = first_sentence(&help.unwrap_or_default()).replace('|', "\\|");
-            let row = format!(
+            format!(
                 "| {flag} | {} | {} | {default} | {meaning} |\n",
                 var.unwrap_or_default(),
                 key.unwrap_or_default()
-            );
-            (flag, row)
+            )
         })
         .collect();
-    (name.to_owned(), first_sentence(&about), rows)
+    out.push((name.to_owned(), first_sentence(&about), rows));
+    for sub in cmd
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set() && c.get_name() != "help")
+    {
+        reference_sections(sub, &format!("{name} {}", sub.get_name()), out);
+    }
 }
 
 /// The first sentence of a help text, on one line.

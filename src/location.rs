@@ -116,16 +116,11 @@ impl Location {
     /// Checks that `quarantine` is not inside `self` (the day-file location).
     pub fn check_quarantine(&self, quarantine: &Location) -> Result<(), LocationError> {
         let inside = match (self, quarantine) {
-            (
-                Location::S3 {
-                    bucket: b1,
-                    prefix: p1,
-                },
-                Location::S3 {
-                    bucket: b2,
-                    prefix: p2,
-                },
-            ) => b1 == b2 && p2.starts_with(p1.as_str()),
+            // `s3://BUCKET/PREFIX`: a bucket name holds no `/`, so this is the same bucket and
+            // a prefix that starts with the day files'.
+            (Location::S3 { .. }, Location::S3 { .. }) => {
+                quarantine.to_string().starts_with(&self.to_string())
+            }
             (Location::Dir(d1), Location::Dir(d2)) => absolute(d2).starts_with(absolute(d1)),
             _ => false,
         };

@@ -44,6 +44,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::adapters::{
     Batch, DayStore, DestError, Message, QuarantineStore, Receipt, Recorded, Source, SourceError,
+    WritePolicy,
 };
 use crate::core::{
     classify_bytes, merge, BodyPolicy, DayKey, MergeStats, Outcome, QuarantineRecord, Rules,
@@ -478,13 +479,11 @@ impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
     /// receive failure alone is still a flush).
     fn close(&mut self, block: &Block) -> Option<Closed> {
         let c = &block.counts;
+        // The block's own counts: no deletes, failures or retries yet, but its receive failures.
+        let failures = block.source_failures;
         let flush = FlushCounts {
-            received: c.received,
-            kept: c.kept,
-            dropped: c.dropped,
-            quarantined: c.quarantined,
-            failures: block.source_failures,
-            ..FlushCounts::default()
+            failures,
+            ..FlushCounts::of_report(c)
         };
         if c.received == 0 {
             if block.source_failures > 0 {
@@ -677,12 +676,13 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
     let merges = stream::iter(c.days)
         .map(|(day, batch)| async move {
             let lines = Arc::new(sorted(batch.lines).await);
-            let res = if dry_run {
-                days.preview_day(day, lines).await
+            let policy = if dry_run {
+                WritePolicy::Preview
             } else {
-                days.merge_day(day, lines).await
+                WritePolicy::NewLinesOnly
             };
-            (day, res, batch.receipts)
+            let res = days.merge_day(day, lines, policy).await;
+            (day, res.map(Option::unwrap_or_default), batch.receipts)
         })
         .buffer_unordered(opts.day_concurrency.max(1))
         .collect::<Vec<_>>();
@@ -1193,7 +1193,13 @@ mod tests {
             &self,
             day: DayKey,
             lines: Arc<Vec<Vec<u8>>>,
-        ) -> Result<MergeStats, DestError> {
+            policy: WritePolicy,
+        ) -> Result<Option<MergeStats>, DestError> {
+            match policy {
+                WritePolicy::Preview => return Ok(Some(MergeStats::default())),
+                WritePolicy::Always => return Ok(None),
+                WritePolicy::NewLinesOnly => {}
+            }
             log(&self.log, format!("write {day}"));
             tokio::time::sleep(Duration::from_millis(self.write_ms)).await;
             log(&self.log, format!("written {day}"));
@@ -1207,18 +1213,11 @@ mod tests {
             let file = files.entry(day).or_default();
             let before = file.len() as u64;
             file.extend(lines.iter().cloned());
-            Ok(MergeStats {
+            Ok(Some(MergeStats {
                 new_lines: file.len() as u64 - before,
                 total_lines: file.len() as u64,
                 ..MergeStats::default()
-            })
-        }
-        async fn preview_day(
-            &self,
-            _day: DayKey,
-            _lines: Arc<Vec<Vec<u8>>>,
-        ) -> Result<MergeStats, DestError> {
-            Ok(MergeStats::default())
+            }))
         }
         fn requests(&self) -> BTreeMap<String, u64> {
             BTreeMap::new()
@@ -1230,9 +1229,6 @@ mod tests {
             &self,
             _day: DayKey,
         ) -> Result<Option<crate::adapters::DayReader>, DestError> {
-            Ok(None)
-        }
-        async fn rewrite_day(&self, _day: DayKey) -> Result<Option<MergeStats>, DestError> {
             Ok(None)
         }
     }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead};
 
-use crate::adapters::aws::{describe_sdk_error, S3Clients};
+use crate::adapters::aws::{describe_sdk_error, list_keys, S3Clients};
 use crate::core::quarantine::RECORD_EXTENSION;
 use crate::location::Location;
 use crate::settings::UsageError;
@@ -63,11 +63,8 @@ pub(crate) async fn inputs(from: &str, ctx: &impl S3Clients) -> anyhow::Result<V
                 key: key.to_owned(),
             }]);
         }
-    }
-    let path = PathBuf::from(from);
-    let is_dir = tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_dir());
-    if !from.starts_with("s3://") && !is_dir {
-        return Ok(vec![Input::File(path)]);
+    } else if !tokio::fs::metadata(from).await.is_ok_and(|m| m.is_dir()) {
+        return Ok(vec![Input::File(PathBuf::from(from))]);
     }
     let location = Location::parse(from).map_err(|e| UsageError(e.into()))?;
     inputs_under(&location, ctx).await
@@ -118,39 +115,21 @@ async fn list_record_keys(
     prefix: &str,
 ) -> anyhow::Result<Vec<String>> {
     let s3 = ctx.s3().await;
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let out = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token.take())
-            .send()
-            .await
-            .map_err(|e| {
-                let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
-                    " (the caller needs s3:ListBucket on the bucket for this prefix)"
-                } else {
-                    ""
-                };
-                anyhow::anyhow!(
-                    "cannot list s3://{bucket}/{prefix}: {}{hint}",
-                    describe_sdk_error(&e)
-                )
-            })?;
-        for object in out.contents() {
-            let Some(key) = object.key() else { continue };
-            let name = key.rsplit('/').next().unwrap_or(key);
-            if is_record_name(name) {
-                keys.push(key.to_owned());
-            }
-        }
-        match out.next_continuation_token() {
-            Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
-            _ => break,
-        }
-    }
+    let all = list_keys(&s3, bucket, prefix, None).await.map_err(|e| {
+        let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
+            " (the caller needs s3:ListBucket on the bucket for this prefix)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "cannot list s3://{bucket}/{prefix}: {}{hint}",
+            describe_sdk_error(&e)
+        )
+    })?;
+    let mut keys: Vec<String> = all
+        .into_iter()
+        .filter(|key| is_record_name(key.rsplit('/').next().unwrap_or(key)))
+        .collect();
     keys.sort();
     Ok(keys)
 }
@@ -235,13 +214,8 @@ pub(crate) fn preview(body: &str, width: usize) -> String {
     let one_line: String = body
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .take(width)
         .collect();
-    if body.chars().count() > width {
-        format!("{one_line}…")
-    } else {
-        one_line
-    }
+    crate::report::shorten(&one_line, width)
 }
 
 #[cfg(test)]

@@ -321,25 +321,19 @@ impl Report {
                 self.days.len()
             );
             let rows = self.days.iter().map(|(day, d)| {
-                format!(
-                    "| {} | {} | {} |",
-                    markdown_cell(day),
-                    d.new_lines,
-                    d.total_lines
-                )
+                let (new, total) = (d.new_lines, d.total_lines);
+                vec![markdown_cell(day), new.to_string(), total.to_string()]
             });
-            markdown_table(&mut s, &head, rows, self.days.len(), "days");
+            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "days");
         }
         if !self.quarantined_by.is_empty() {
             let head = format!(
                 "**Quarantined** {}: a person should read them\n\n| reason | messages |\n| --- | ---: |",
                 plural(self.quarantined, "message", "messages")
             );
-            let rows = self
-                .quarantined_by
-                .iter()
-                .map(|(r, n)| format!("| {} | {n} |", markdown_cell(r)));
-            markdown_table(&mut s, &head, rows, self.quarantined_by.len(), "reasons");
+            let rows = self.quarantined_by.iter();
+            let rows = rows.map(|(r, n)| vec![markdown_cell(r), n.to_string()]);
+            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
             if let Some(q) = &self.quarantine_location {
                 let (new, there) = (self.quarantine_written, self.quarantine_already_there);
                 let _ = writeln!(
@@ -355,36 +349,36 @@ impl Report {
                 "**Dropped** {} (by the rules)\n\n| by | messages | most frequent values |\n| --- | ---: | --- |",
                 plural(self.dropped, "message", "messages")
             );
-            let rows: Vec<String> = self
-                .drop_rows()
-                .map(|row| {
-                    let mut shown = row.shown(top, markdown_cell);
-                    if row.not_listed > 0 {
-                        shown.push(format!("{} of values not listed", row.not_listed));
-                    }
-                    format!(
-                        "| {} | {} | {} |",
-                        markdown_cell(row.reason),
-                        row.total,
-                        shown.join(", ")
-                    )
-                })
-                .collect();
-            let total = rows.len();
-            markdown_table(&mut s, &head, rows.into_iter(), total, "reasons");
+            let rows = self.drop_rows().map(|row| {
+                let mut shown = row.shown(top, markdown_cell);
+                if row.not_listed > 0 {
+                    shown.push(format!("{} of values not listed", row.not_listed));
+                }
+                vec![
+                    markdown_cell(row.reason),
+                    row.total.to_string(),
+                    shown.join(", "),
+                ]
+            });
+            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
         }
         if !self.failures.is_empty() {
             let head = "**Failures**: their messages stay in the queue and come back at the next run\n\n| what | messages | error |\n| --- | ---: | --- |";
             let rows = self.failures.iter().map(|f| {
                 let error = markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT));
-                format!(
-                    "| {} | {} | {error} |",
+                vec![
                     markdown_cell(&f.kind.to_string()),
-                    f.messages
-                )
+                    f.messages.to_string(),
+                    error,
+                ]
             });
-            let total = usize::try_from(self.failure_count()).unwrap_or(usize::MAX);
-            markdown_table(&mut s, head, rows, total, "failures");
+            markdown_table(
+                &mut s,
+                head,
+                &rows.collect::<Vec<_>>(),
+                self.failures_not_listed,
+                "failures",
+            );
             s.push('\n');
         }
         s
@@ -465,21 +459,15 @@ const GITHUB_MAX_ROWS: usize = 40;
 /// Longest error text in a Markdown cell or an annotation.
 const GITHUB_MAX_TEXT: usize = 600;
 
-/// `head` (a title and a table's header), the first [`GITHUB_MAX_ROWS`] `rows`, how many of
-/// `total` were left out, and a blank line.
-fn markdown_table(
-    s: &mut String,
-    head: &str,
-    rows: impl Iterator<Item = String>,
-    total: usize,
-    what: &str,
-) {
+/// `head` (a title and a table's header), the first [`GITHUB_MAX_ROWS`] `rows` (each its
+/// cells), how many were left out (of `rows`, and the `unlisted` ones), and a blank line.
+fn markdown_table(s: &mut String, head: &str, rows: &[Vec<String>], unlisted: u64, what: &str) {
     let _ = writeln!(s, "{head}");
-    for row in rows.take(GITHUB_MAX_ROWS) {
-        let _ = writeln!(s, "{row}");
+    for row in rows.iter().take(GITHUB_MAX_ROWS) {
+        let _ = writeln!(s, "| {} |", row.join(" | "));
     }
-    if total > GITHUB_MAX_ROWS {
-        let more = total - GITHUB_MAX_ROWS;
+    let more = (rows.len().saturating_sub(GITHUB_MAX_ROWS) as u64).saturating_add(unlisted);
+    if more > 0 {
         let _ = writeln!(s, "| … {more} more {what} (see the report) |");
     }
     s.push('\n');

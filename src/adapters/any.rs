@@ -15,7 +15,7 @@ use super::s3::{S3Quarantine, S3Store};
 use super::sqs::SqsSource;
 use super::{
     AckOutcome, Batch, DayReader, DayStore, DestError, QuarantineStore, Receipt, Recorded, Source,
-    SourceError,
+    SourceError, WritePolicy,
 };
 use crate::core::{DayKey, MergeStats};
 
@@ -84,15 +84,9 @@ impl DayStore for AnyDayStore {
         &self,
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        dir_or_s3!(self, d => DayStore::merge_day(d, day, lines).await)
-    }
-    async fn preview_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        dir_or_s3!(self, d => DayStore::preview_day(d, day, lines).await)
+        policy: WritePolicy,
+    ) -> Result<Option<MergeStats>, DestError> {
+        dir_or_s3!(self, d => DayStore::merge_day(d, day, lines, policy).await)
     }
     fn requests(&self) -> BTreeMap<String, u64> {
         dir_or_s3!(self, d => DayStore::requests(d))
@@ -105,9 +99,6 @@ impl DayStore for AnyDayStore {
     }
     async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
         dir_or_s3!(self, d => DayStore::open_day(d, day).await)
-    }
-    async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        dir_or_s3!(self, d => DayStore::rewrite_day(d, day).await)
     }
 }
 
@@ -144,7 +135,8 @@ mod tests {
         let days = AnyDayStore::Dir(DirStore::new(tmp.path().join("days")));
         let day: DayKey = "20261120".parse().unwrap();
         let lines = Arc::new(vec![b"a".to_vec(), b"b".to_vec()]);
-        let stats = days.merge_day(day, lines).await.unwrap();
+        let stats = days.merge_day(day, lines, WritePolicy::NewLinesOnly);
+        let stats = stats.await.unwrap().unwrap();
         assert_eq!(stats.new_lines, 2);
         assert_eq!(days.list_days().await.unwrap(), vec![day]);
         assert_eq!(days.conflict_retries(), 0);

@@ -18,6 +18,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -179,6 +180,32 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         cause = e.source();
     }
     s
+}
+
+/// The keys under `prefix` in `bucket` (ListObjectsV2, page by page); with a `delimiter`, only
+/// those not under a further one.
+pub async fn list_keys(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+) -> Result<Vec<String>, SdkError<ListObjectsV2Error, HttpResponse>> {
+    let mut keys = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let list = client.list_objects_v2().bucket(bucket).prefix(prefix);
+        let out = list
+            .set_delimiter(delimiter.map(str::to_owned))
+            .set_continuation_token(token.take())
+            .send()
+            .await?;
+        let page = out.contents().iter().filter_map(|o| o.key());
+        keys.extend(page.map(str::to_owned));
+        match out.next_continuation_token() {
+            Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
+            _ => return Ok(keys),
+        }
+    }
 }
 
 /// The HTTP status of a service error, if the service answered.

@@ -149,14 +149,10 @@ impl DirStore {
     /// The day files in the directory (`YYYYMMDD` names of regular files), in date order. Other
     /// names (temporary files, anything else) are skipped.
     fn list_days_blocking(&self) -> Result<Vec<DayKey>, DestError> {
-        let listing = |e| DestError::Io {
-            path: self.dir.display().to_string(),
-            action: "listing the directory",
-            error: e,
-        };
+        let listing = "listing the directory";
         let mut days = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(listing)? {
-            let entry = entry.map_err(listing)?;
+        for entry in fs::read_dir(&self.dir).at(&self.dir, listing)? {
+            let entry = entry.at(&self.dir, listing)?;
             let Some(day) = entry.file_name().to_str().and_then(DayKey::from_name) else {
                 continue;
             };
@@ -202,20 +198,10 @@ impl DayStore for DirStore {
         &self,
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        let policy = WritePolicy::NewLinesOnly;
-        let merged = self.blocking(move |d| d.merge_blocking(day, &lines, policy));
-        Ok(merged.await?.unwrap_or_default())
-    }
-
-    async fn preview_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        let policy = WritePolicy::Preview;
-        let merged = self.blocking(move |d| d.merge_blocking(day, &lines, policy));
-        Ok(merged.await?.unwrap_or_default())
+        policy: WritePolicy,
+    ) -> Result<Option<MergeStats>, DestError> {
+        self.blocking(move |d| d.merge_blocking(day, &lines, policy))
+            .await
     }
 
     fn requests(&self) -> BTreeMap<String, u64> {
@@ -231,13 +217,6 @@ impl DayStore for DirStore {
         Ok(file
             .await?
             .map(|f| Box::new(BufReader::with_capacity(1 << 20, f)) as DayReader))
-    }
-
-    /// The merge of zero new lines (which sorts an unsorted file with the fallback sort), under
-    /// the directory lock and atomically like a merge.
-    async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        self.blocking(move |d| d.merge_blocking(day, &[], WritePolicy::Always))
-            .await
     }
 }
 

@@ -125,19 +125,15 @@ pub trait Source: Send {
 
 /// Where day files live.
 pub trait DayStore: Send + Sync {
-    /// Merges `lines` (sorted, distinct) into the day file, atomically and without losing a
-    /// concurrent writer's lines. A day with no new lines is not written.
+    /// Merges `lines` (sorted, distinct) into the day file and writes it back as `policy` says,
+    /// atomically and without losing a concurrent writer's lines. `None` when
+    /// [`WritePolicy::Always`] finds no day file.
     fn merge_day(
         &self,
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
-    ) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
-    /// What [`DayStore::merge_day`] would do, without writing.
-    fn preview_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> impl Future<Output = Result<MergeStats, DestError>> + Send;
+        policy: WritePolicy,
+    ) -> impl Future<Output = Result<Option<MergeStats>, DestError>> + Send;
     /// Requests made so far, by API call.
     fn requests(&self) -> BTreeMap<String, u64>;
     /// Read-merge-writes started again so far because another writer changed the day (S3's
@@ -152,23 +148,17 @@ pub trait DayStore: Send + Sync {
         &self,
         day: DayKey,
     ) -> impl Future<Output = Result<Option<DayReader>, DestError>> + Send;
-    /// Rewrites a day file sorted, de-duplicated, without blank lines or trailing white space
-    /// (the merge of zero new lines), as safely against concurrent writers as a merge. `None`
-    /// when the day has no file.
-    fn rewrite_day(
-        &self,
-        day: DayKey,
-    ) -> impl Future<Output = Result<Option<MergeStats>, DestError>> + Send;
 }
 
 /// When a read-merge-write writes the day back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WritePolicy {
+pub enum WritePolicy {
     /// Never (dry runs).
     Preview,
     /// When the merge added lines (a day with no new lines is not touched).
     NewLinesOnly,
-    /// Whenever the day file exists (repairs rewrite it sorted and de-duplicated).
+    /// Whenever the day file exists: the merge of no new lines rewrites it sorted,
+    /// de-duplicated, without blank lines or trailing white space (repairs).
     Always,
 }
 

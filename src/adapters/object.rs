@@ -194,56 +194,6 @@ impl<O: ObjectStore> ObjectDayStore<O> {
         format!("{}{}", self.settings.prefix, day)
     }
 
-    /// The optimistic-concurrency loop shared by merges and repairs: read the day, merge, and
-    /// write it back conditionally; on a conflict start over (jittered backoff, bounded).
-    async fn read_merge_write(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-        policy: WritePolicy,
-    ) -> Result<Option<MergeStats>, DestError> {
-        let key = &self.key(day);
-        let attempts = self.settings.conflict_attempts.max(1);
-        let mut last = String::new();
-        for attempt in 1..=attempts {
-            if attempt > 1 {
-                self.conflict_retries.fetch_add(1, Ordering::Relaxed);
-                retry::DAY_CONFLICT.pause(attempt - 1).await;
-            }
-            let keep_output = policy != WritePolicy::Preview;
-            let (version, stats, spooled) =
-                match self.read_and_merge(key, &lines, keep_output).await? {
-                    Ok(merged) => merged,
-                    Err(why) => {
-                        tracing::info!(%key, attempt, why, "reading the day again");
-                        last = why;
-                        continue;
-                    }
-                };
-            let data = match (policy, spooled) {
-                (WritePolicy::Always, _) if version.is_none() => return Ok(None),
-                (WritePolicy::NewLinesOnly, _) if stats.new_lines == 0 => return Ok(Some(stats)),
-                (_, Some(data)) => data,
-                (_, None) => return Ok(Some(stats)), // previewing
-            };
-            let condition = Condition::from_version(version.as_deref());
-            match self.objects.put(key, data, condition).await {
-                Ok(()) => return Ok(Some(stats)),
-                Err(PutError::Conflict(why)) => {
-                    tracing::info!(%key, attempt, why, "the day changed since it was read; merging again");
-                    last = why;
-                }
-                Err(PutError::Failed(e)) => return Err(e),
-            }
-        }
-        tracing::warn!(%key, attempts, last, "giving up on a contended day");
-        Err(DestError::Contended {
-            location: self.objects.location(key),
-            attempts,
-            last,
-        })
-    }
-
     /// Reads the day (if any) and merges `lines` into a spool (or nowhere, previewing), on a
     /// blocking thread.
     async fn read_and_merge(
@@ -314,28 +264,54 @@ impl<O: ObjectStore> ObjectDayStore<O> {
 }
 
 impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
+    /// The optimistic-concurrency loop shared by merges and repairs: read the day, merge, and
+    /// write it back conditionally; on a conflict start over (jittered backoff, bounded).
     async fn merge_day(
         &self,
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        let policy = WritePolicy::NewLinesOnly;
-        Ok(self
-            .read_merge_write(day, lines, policy)
-            .await?
-            .unwrap_or_default())
-    }
-
-    async fn preview_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        let policy = WritePolicy::Preview;
-        Ok(self
-            .read_merge_write(day, lines, policy)
-            .await?
-            .unwrap_or_default())
+        policy: WritePolicy,
+    ) -> Result<Option<MergeStats>, DestError> {
+        let key = &self.key(day);
+        let attempts = self.settings.conflict_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            if attempt > 1 {
+                self.conflict_retries.fetch_add(1, Ordering::Relaxed);
+                retry::DAY_CONFLICT.pause(attempt - 1).await;
+            }
+            let keep_output = policy != WritePolicy::Preview;
+            let (version, stats, spooled) =
+                match self.read_and_merge(key, &lines, keep_output).await? {
+                    Ok(merged) => merged,
+                    Err(why) => {
+                        tracing::info!(%key, attempt, why, "reading the day again");
+                        last = why;
+                        continue;
+                    }
+                };
+            let data = match (policy, spooled) {
+                (WritePolicy::Always, _) if version.is_none() => return Ok(None),
+                (WritePolicy::NewLinesOnly, _) if stats.new_lines == 0 => return Ok(Some(stats)),
+                (_, Some(data)) => data,
+                (_, None) => return Ok(Some(stats)), // previewing
+            };
+            let condition = Condition::from_version(version.as_deref());
+            match self.objects.put(key, data, condition).await {
+                Ok(()) => return Ok(Some(stats)),
+                Err(PutError::Conflict(why)) => {
+                    tracing::info!(%key, attempt, why, "the day changed since it was read; merging again");
+                    last = why;
+                }
+                Err(PutError::Failed(e)) => return Err(e),
+            }
+        }
+        tracing::warn!(%key, attempts, last, "giving up on a contended day");
+        Err(DestError::Contended {
+            location: self.objects.location(key),
+            attempts,
+            last,
+        })
     }
 
     fn requests(&self) -> BTreeMap<String, u64> {
@@ -371,12 +347,6 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
             }
             Fetched::Missing | Fetched::Changed => Ok(None),
         }
-    }
-
-    async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        let policy = WritePolicy::Always;
-        self.read_merge_write(day, Arc::new(Vec::new()), policy)
-            .await
     }
 }
 
@@ -525,11 +495,12 @@ mod tests {
         // spills the fallback sort's runs there, after a second GET of the day.
         for (existing, preview, gets) in [("{\"a\": 1}\n", false, 1), ("b\na\n", true, 2)] {
             let (objects, days) = day_store(existing, Some(missing.clone()));
-            let merged = if preview {
-                days.preview_day(day, lines(&["c"])).await
+            let policy = if preview {
+                WritePolicy::Preview
             } else {
-                days.merge_day(day, lines(&["c"])).await
+                WritePolicy::NewLinesOnly
             };
+            let merged = days.merge_day(day, lines(&["c"]), policy).await;
             let err = merged.unwrap_err();
             match &err {
                 DestError::Io { path, error, .. } => {
@@ -562,7 +533,8 @@ mod tests {
         let (objects, days) = day_store("{\"a\": 1}\n", None);
         let day: DayKey = DAY.parse().unwrap();
         objects.broken_reads.store(1, Ordering::SeqCst);
-        let stats = days.merge_day(day, lines(&["{\"b\": 2}"])).await.unwrap();
+        let merged = days.merge_day(day, lines(&["{\"b\": 2}"]), WritePolicy::NewLinesOnly);
+        let stats = merged.await.unwrap().unwrap();
         assert_eq!((stats.new_lines, stats.total_lines), (1, 2));
         assert_eq!(objects.gets.load(Ordering::SeqCst), 2);
         assert_eq!(days.conflict_retries(), 1);
@@ -570,7 +542,7 @@ mod tests {
 
         objects.broken_reads.store(u64::MAX, Ordering::SeqCst);
         let err = days
-            .merge_day(day, lines(&["{\"c\": 3}"]))
+            .merge_day(day, lines(&["{\"c\": 3}"]), WritePolicy::NewLinesOnly)
             .await
             .unwrap_err();
         assert!(

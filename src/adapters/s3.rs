@@ -29,7 +29,7 @@ use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::aws::{describe_sdk_error, http_status, RequestCounter};
+use super::aws::{describe_sdk_error, http_status, list_keys, RequestCounter};
 use super::object::{Condition, DaySettings, Fetched, ObjectDayStore, ObjectStore, PutError};
 use super::retry;
 use super::spool::Spooled;
@@ -327,30 +327,9 @@ impl ObjectStore for S3Objects {
 
     /// ListObjectsV2 with the delimiter `/`, page by page.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, DestError> {
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let list = self.client.list_objects_v2().bucket(&self.settings.bucket);
-            let out = list
-                .prefix(prefix)
-                .delimiter("/")
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| {
-                    s3_error(&e, self.location(prefix), "ListObjectsV2", LIST_PERMISSION)
-                })?;
-            keys.extend(
-                out.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-            match out.next_continuation_token() {
-                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        Ok(keys)
+        list_keys(&self.client, &self.settings.bucket, prefix, Some("/"))
+            .await
+            .map_err(|e| s3_error(&e, self.location(prefix), "ListObjectsV2", LIST_PERMISSION))
     }
 
     fn requests(&self) -> BTreeMap<String, u64> {

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::plural;
 use crate::adapters::metrics_log::MetricsLogSource;
-use crate::adapters::{DayReader, DayStore, DestError, QuarantineStore, Recorded};
+use crate::adapters::{DayReader, DayStore, DestError, QuarantineStore, Recorded, WritePolicy};
 use crate::core::{DayKey, MergeStats, QuarantineRecord};
 use crate::pipeline::{self, DrainOptions, Progress};
 use crate::report::Report;
@@ -137,23 +137,18 @@ impl QuarantineStore for ListedQuarantine {
 pub struct Preview<'a, D>(pub &'a D, pub bool);
 
 impl<D: DayStore> DayStore for Preview<'_, D> {
+    /// Previewing writes nothing: a rewrite is not done either.
     async fn merge_day(
         &self,
         day: DayKey,
         lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        if self.1 {
-            self.0.preview_day(day, lines).await
-        } else {
-            self.0.merge_day(day, lines).await
+        policy: WritePolicy,
+    ) -> Result<Option<MergeStats>, DestError> {
+        match (self.1, policy) {
+            (false, _) => self.0.merge_day(day, lines, policy).await,
+            (true, WritePolicy::Always) => Ok(None),
+            (true, _) => self.0.merge_day(day, lines, WritePolicy::Preview).await,
         }
-    }
-    async fn preview_day(
-        &self,
-        day: DayKey,
-        lines: Arc<Vec<Vec<u8>>>,
-    ) -> Result<MergeStats, DestError> {
-        self.0.preview_day(day, lines).await
     }
     fn requests(&self) -> BTreeMap<String, u64> {
         self.0.requests()
@@ -166,13 +161,6 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
     }
     async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
         self.0.open_day(day).await
-    }
-    /// Previewing writes nothing: a rewrite is not done either.
-    async fn rewrite_day(&self, day: DayKey) -> Result<Option<MergeStats>, DestError> {
-        if self.1 {
-            return Ok(None);
-        }
-        self.0.rewrite_day(day).await
     }
 }
 

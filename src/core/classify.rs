@@ -30,8 +30,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::Deserialize;
 
 use super::rules::{
-    decide, Field, Fields, On, Outcome, QuarantineReason, Rules, Values, EVENT, MESSAGE,
-    NOTIFICATION, TYPE,
+    decide, Field, On, Outcome, QuarantineReason, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
 };
 
 /// A JSON value as the classifier sees it: a string, an object whose used members are read into
@@ -322,11 +321,7 @@ fn classify_message(
             values.replace(f, v);
         }
     }
-    Ok(decide(
-        &Fields::from_values(|f| values.get(f).copied()),
-        rules,
-        line,
-    ))
+    Ok(decide(|f| values.get(f).copied(), rules, line))
 }
 
 #[cfg(test)]

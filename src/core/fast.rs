@@ -39,7 +39,7 @@
 use std::borrow::Cow;
 
 use super::rules::{
-    decide, set_once, Field, Fields, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
+    decide, set_once, Field, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
 };
 
 /// Nesting (of skipped arrays and objects) beyond which the fast path gives up. serde_json
@@ -665,11 +665,7 @@ fn classify_message(
             values.replace(f, v);
         }
     }
-    Some(decide(
-        &Fields::from_values(|f| values.get(f).map(AsRef::as_ref)),
-        rules,
-        line,
-    ))
+    Some(decide(|f| values.get(f).map(AsRef::as_ref), rules, line))
 }
 
 /// Classifies `body` if it has the common shape, exactly as the serde path would; `None` (with

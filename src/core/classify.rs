@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::rules::{
@@ -69,9 +69,9 @@ impl<'de> Members<'de> for () {
 /// The members of an `event` object that classification uses.
 impl<'de> Members<'de> for Values<Val<'de>> {
     fn read<A: MapAccess<'de>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeyOf::Event)? {
+        while let Some(key) = map.next_key()? {
             match key {
-                Key::Field(f) => self.replace(f, map.next_value()?),
+                Key::Field(f) if f.on() == On::Event => self.replace(f, map.next_value()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -141,43 +141,29 @@ enum Key {
     Other,
 }
 
-/// Reads a member name of a top-level object (an envelope or an event message), or of an
-/// `event` object.
-#[derive(Clone, Copy)]
-enum KeyOf {
-    Top,
-    Event,
-}
-
-impl KeyOf {
-    fn key(self, name: &str) -> Key {
-        let field = match self {
-            KeyOf::Top => match name {
-                MESSAGE => return Key::Message,
-                TYPE => return Key::Type,
-                EVENT => return Key::Event,
-                _ => Field::named(On::Message, name).or_else(|| Field::named(On::Envelope, name)),
-            },
-            KeyOf::Event => Field::named(On::Event, name),
-        };
-        field.map_or(Key::Other, Key::Field)
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(KeyVisitor)
     }
 }
 
-impl<'de> DeserializeSeed<'de> for KeyOf {
-    type Value = Key;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        d.deserialize_str(self)
-    }
-}
+struct KeyVisitor;
 
-impl Visitor<'_> for KeyOf {
+impl Visitor<'_> for KeyVisitor {
     type Value = Key;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a member name")
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(self.key(v))
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+        Ok(match name {
+            MESSAGE => Key::Message,
+            TYPE => Key::Type,
+            EVENT => Key::Event,
+            _ => Field::ALL
+                .into_iter()
+                .find(|f| f.name() == name)
+                .map_or(Key::Other, Key::Field),
+        })
     }
 }
 
@@ -194,16 +180,16 @@ struct ObjFields<'a> {
 
 impl<'de> Members<'de> for ObjFields<'de> {
     fn read<A: MapAccess<'de>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeyOf::Top)? {
+        while let Some(key) = map.next_key()? {
             match key {
                 Key::Message => self.message = Some(map.next_value()?),
                 Key::Type => {
                     let v: Val<'de> = map.next_value()?;
                     self.type_is_notification = v.as_str() == Some(NOTIFICATION);
                 }
-                Key::Field(f) => self.fields.replace(f, map.next_value()?),
+                Key::Field(f) if f.on() != On::Event => self.fields.replace(f, map.next_value()?),
                 Key::Event => self.event = Some(map.next_value()?),
-                Key::Other => {
+                Key::Field(_) | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }

@@ -44,15 +44,6 @@ enum Json<'a, T> {
 /// A used field's value: a string, or anything else (which is an error when present).
 type Val<'a> = Json<'a, ()>;
 
-impl<T> Json<'_, T> {
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Json::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-}
-
 /// What the members of an object are read into.
 trait Members<'de>: Default {
     fn read<A: MapAccess<'de>>(&mut self, map: A) -> Result<(), A::Error>;
@@ -94,9 +85,6 @@ impl<'de, T: Members<'de>> Visitor<'de> for JsonVisitor<T> {
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Json::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Json::Str(Cow::Owned(v)))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
         Ok(Json::Other)
@@ -185,7 +173,7 @@ impl<'de> Members<'de> for ObjFields<'de> {
                 Key::Message => self.message = Some(map.next_value()?),
                 Key::Type => {
                     let v: Val<'de> = map.next_value()?;
-                    self.type_is_notification = v.as_str() == Some(NOTIFICATION);
+                    self.type_is_notification = matches!(v, Json::Str(s) if s == NOTIFICATION);
                 }
                 Key::Field(f) if f.on() != On::Event => self.fields.replace(f, map.next_value()?),
                 Key::Event => self.event = Some(map.next_value()?),
@@ -259,10 +247,7 @@ fn classify_inner(
     rules: &Rules,
     line: &mut Vec<u8>,
 ) -> Result<Outcome, QuarantineReason> {
-    let Some(doc) = parse_doc(body) else {
-        return Err(QuarantineReason::NotJson);
-    };
-    let Json::Obj(top) = doc else {
+    let Json::Obj(top) = parse_doc(body).ok_or(QuarantineReason::NotJson)? else {
         return Err(QuarantineReason::NotObject);
     };
     if top.message.is_some() || top.type_is_notification {
@@ -271,10 +256,7 @@ fn classify_inner(
             Some(Json::Str(s)) => s,
             Some(_) => return Err(QuarantineReason::MessageNotString),
         };
-        let Some(doc) = parse_doc(inner) else {
-            return Err(QuarantineReason::MessageNotJson);
-        };
-        let Json::Obj(message) = doc else {
+        let Json::Obj(message) = parse_doc(inner).ok_or(QuarantineReason::MessageNotJson)? else {
             return Err(QuarantineReason::MessageNotObject);
         };
         let env_ts = text(

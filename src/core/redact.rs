@@ -34,7 +34,7 @@
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::classify::is_json_document;
@@ -181,10 +181,8 @@ fn role(level: Level, key: &str) -> Role {
 /// Minimises a whole document (a body, or the text of a `Message` string) at `level`.
 fn minimise_document(text: &str, level: Level, redaction: &Redaction) -> String {
     // The classifier's own parser decides, so "not JSON" means the same thing to both.
-    if !is_json_document(text) {
-        return mask_text(text, redaction);
-    }
-    let Ok(raw) = serde_json::from_str::<&RawValue>(text) else {
+    let raw = serde_json::from_str::<&RawValue>(text).ok();
+    let Some(raw) = raw.filter(|_| is_json_document(text)) else {
         return mask_text(text, redaction);
     };
     let mut out = String::with_capacity(text.len());
@@ -221,8 +219,8 @@ fn write_document_value(
     }
 }
 
-/// Writes the object `raw` walked at `level`; `false`, with nothing written, when it is nested
-/// too deep or a member name cannot be decoded.
+/// Writes the object `raw` with each member treated by its [`Role`] at `level`; `false`, with
+/// nothing written, when it is nested too deep or a member name cannot be decoded.
 fn write_object(
     raw: &RawValue,
     level: Level,
@@ -230,70 +228,9 @@ fn write_object(
     redaction: &Redaction,
     out: &mut String,
 ) -> bool {
-    let mark = out.len();
-    if depth <= MAX_DEPTH && walk_object(raw, level, depth, redaction, out).is_ok() {
-        return true;
-    }
-    out.truncate(mark);
-    false
-}
-
-/// Writes the array `text`, each element by `element`; `false`, with nothing written, when it
-/// is nested too deep or is no array.
-fn write_array(
-    text: &str,
-    depth: usize,
-    out: &mut String,
-    mut element: impl FnMut(&RawValue, &mut String),
-) -> bool {
-    let items = match serde_json::from_str::<Vec<&RawValue>>(text) {
-        Ok(items) if depth <= MAX_DEPTH => items,
-        _ => return false,
+    let Some(Ok(members)) = (depth <= MAX_DEPTH).then(|| members(raw.get())) else {
+        return false;
     };
-    out.push('[');
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        element(item, out);
-    }
-    out.push(']');
-    true
-}
-
-/// The members of one object, in order, duplicates included (the classifier takes the last).
-struct Members<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Members<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::new();
-                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
-                    members.push(entry);
-                }
-                Ok(Members(members))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-/// Writes the object `raw` with each member treated by its [`Role`] at `level`. Fails (writing
-/// something partial) when a member name cannot be decoded: the caller masks the whole object.
-fn walk_object(
-    raw: &RawValue,
-    level: Level,
-    depth: usize,
-    redaction: &Redaction,
-    out: &mut String,
-) -> Result<(), serde_json::Error> {
-    let Members(members) = serde_json::from_str(raw.get())?;
     out.push('{');
     for (i, (key, value)) in members.iter().enumerate() {
         if i > 0 {
@@ -310,7 +247,51 @@ fn walk_object(
         write_member(value, r, depth + 1, redaction, out);
     }
     out.push('}');
-    Ok(())
+    true
+}
+
+/// Writes the array `text`, each element by `element`; `false`, with nothing written, when it
+/// is nested too deep or is no array.
+fn write_array(
+    text: &str,
+    depth: usize,
+    out: &mut String,
+    mut element: impl FnMut(&RawValue, &mut String),
+) -> bool {
+    let Some(Ok(items)) =
+        (depth <= MAX_DEPTH).then(|| serde_json::from_str::<Vec<&RawValue>>(text))
+    else {
+        return false;
+    };
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        element(item, out);
+    }
+    out.push(']');
+    true
+}
+
+/// The members of the object `text`, in order, duplicates included (the classifier takes the
+/// last).
+fn members(text: &str) -> serde_json::Result<Vec<(String, &RawValue)>> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<(String, &'de RawValue)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Vec::new();
+            while let Some(entry) = map.next_entry()? {
+                members.push(entry);
+            }
+            Ok(members)
+        }
+    }
+    (&mut serde_json::Deserializer::from_str(text)).deserialize_map(V)
 }
 
 fn write_member(
@@ -390,25 +371,17 @@ fn mask_value(
         Some(b't' | b'f' | b'n') => return out.push_str(text),
         _ => return push_marker(text.chars().count(), true, out),
     };
-    if walked {
-        return;
-    }
-    if keep_type {
-        out.push_str(empty);
-    } else {
-        push_marker(text.chars().count(), true, out);
+    match (walked, keep_type) {
+        (true, _) => {}
+        (false, true) => out.push_str(empty),
+        (false, false) => push_marker(text.chars().count(), true, out),
     }
 }
 
 /// `<redacted N>`, quoted as a JSON string or bare (inside text).
 fn push_marker(len: usize, quoted: bool, out: &mut String) {
-    if quoted {
-        out.push('"');
-    }
-    let _ = write!(out, "<redacted {len}>");
-    if quoted {
-        out.push('"');
-    }
+    let q = if quoted { "\"" } else { "" };
+    let _ = write!(out, "{q}<redacted {len}>{q}");
 }
 
 fn push_json_string(s: &str, out: &mut String) {

@@ -389,14 +389,14 @@ fn push_json_string(s: &str, out: &mut String) {
 }
 
 /// The length of a marker starting at the beginning of `s`, if one does.
-fn marker_len(s: &str) -> Option<usize> {
-    let rest = s.strip_prefix("<redacted ")?;
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    (digits > 0 && rest.as_bytes().get(digits) == Some(&b'>')).then_some(10 + digits + 1)
+fn marker_len(s: &[u8]) -> Option<usize> {
+    let rest = s.strip_prefix(b"<redacted ")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    (digits > 0 && rest.get(digits) == Some(&b'>')).then_some(10 + digits + 1)
 }
 
 fn is_marker(s: &str) -> bool {
-    marker_len(s) == Some(s.len())
+    marker_len(s.as_bytes()) == Some(s.len())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,16 +418,14 @@ fn mask_text(text: &str, redaction: &Redaction) -> String {
 
 /// Replaces the value after every personal key with a marker.
 fn mask_personal_values(text: &str, keys: &[String]) -> String {
-    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let Some(span) = personal_value_at(text, i, keys) else {
+    while i < text.len() {
+        let Some((start, end)) = personal_value_at(text.as_bytes(), i, keys) else {
             i += 1;
             continue;
         };
-        let (start, end) = span;
         let value = &text[start..end];
         if !value.is_empty() && !is_marker(value) {
             out.push_str(&text[copied..start]);
@@ -440,102 +438,83 @@ fn mask_personal_values(text: &str, keys: &[String]) -> String {
     out
 }
 
-/// If a personal key starts at byte `i`, the byte span of its value.
-fn personal_value_at(text: &str, i: usize, keys: &[String]) -> Option<(usize, usize)> {
-    let bytes = text.as_bytes();
-    let boundary = |b: u8| !(b.is_ascii_alphanumeric() || b == b'_');
-    if i > 0 && !boundary(bytes[i - 1]) {
+/// If a personal key starts at byte `i`, the byte span of its value. (The scans below stop
+/// only at ASCII bytes or the end, so a span's ends are character boundaries.)
+fn personal_value_at(b: &[u8], i: usize, keys: &[String]) -> Option<(usize, usize)> {
+    let boundary = |c: &u8| !(c.is_ascii_alphanumeric() || *c == b'_');
+    if i > 0 && !boundary(&b[i - 1]) {
         return None;
     }
     let key = keys.iter().find(|k| {
-        bytes.len() >= i + k.len() && bytes[i..i + k.len()].eq_ignore_ascii_case(k.as_bytes())
+        b.get(i..i + k.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(k.as_bytes()))
     })?;
     let mut j = i + key.len();
-    if bytes.get(j).is_some_and(|b| !boundary(*b)) {
+    if b.get(j).is_some_and(|c| !boundary(c)) {
         return None;
     }
     // The key's closing quote, plain or escaped.
-    if bytes[j..].starts_with(b"\\\"") {
+    if b[j..].starts_with(b"\\\"") {
         j += 2;
-    } else if bytes.get(j) == Some(&b'"') {
+    } else if b.get(j) == Some(&b'"') {
         j += 1;
     }
-    j = skip_blanks(bytes, j);
-    if bytes.get(j) != Some(&b':') {
+    j = skip_blanks(b, j);
+    if b.get(j) != Some(&b':') {
         return None;
     }
-    j = skip_blanks(bytes, j + 1);
-    if bytes[j..].starts_with(b"\\\"") {
-        let start = j + 2;
-        Some((start, scan_escaped_string(text, start)))
-    } else if bytes.get(j) == Some(&b'"') {
-        Some((j + 1, scan_plain_string(text, j + 1)))
+    j = skip_blanks(b, j + 1);
+    Some(if b[j..].starts_with(b"\\\"") {
+        (j + 2, escaped_string_end(b, j + 2))
+    } else if b.get(j) == Some(&b'"') {
+        (j + 1, string_end(b, j + 1))
     } else {
-        Some((j, scan_bare_value(text, j)))
-    }
+        (j, bare_value_end(b, j))
+    })
 }
 
-fn skip_blanks(bytes: &[u8], mut j: usize) -> usize {
-    while matches!(bytes.get(j), Some(b' ' | b'\t')) {
+fn skip_blanks(b: &[u8], mut j: usize) -> usize {
+    while matches!(b.get(j), Some(b' ' | b'\t')) {
         j += 1;
     }
     j
 }
 
-/// The byte length of the character at `i` (1 past the end).
-fn char_len(text: &str, i: usize) -> usize {
-    text[i..].chars().next().map_or(1, char::len_utf8)
-}
-
 /// The end of a JSON string's contents starting at `i` (at its closing quote, or the end).
-fn scan_plain_string(text: &str, mut i: usize) -> usize {
-    let bytes = text.as_bytes();
-    while i < bytes.len() {
-        match bytes[i] {
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(&c) = b.get(i) {
+        match c {
             b'"' => return i,
-            b'\\' if i + 1 < bytes.len() => i += 1 + char_len(text, i + 1),
-            _ => i += char_len(text, i),
+            b'\\' => i += 2,
+            _ => i += 1,
         }
     }
-    bytes.len()
+    b.len()
 }
 
 /// The end of an escaped JSON string's contents (JSON inside a JSON string) starting at `i`:
 /// at the `\"` that closes it, or at a bare `"` (the outer string ends), or the end.
-fn scan_escaped_string(text: &str, mut i: usize) -> usize {
-    let bytes = text.as_bytes();
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1)) {
+fn escaped_string_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(&c) = b.get(i) {
+        match (c, b.get(i + 1)) {
             (b'"', _) | (b'\\', Some(b'"')) => return i,
             // An escaped backslash: the inner string's escape; the unit after it is escaped.
-            (b'\\', Some(b'\\')) => {
-                i += 2;
-                i += match (bytes.get(i), bytes.get(i + 1)) {
-                    (Some(b'\\'), Some(_)) => 1 + char_len(text, i + 1),
-                    (Some(_), _) => char_len(text, i),
-                    (None, _) => 0,
-                };
-            }
-            (b'\\', Some(_)) => i += 1 + char_len(text, i + 1),
-            _ => i += char_len(text, i),
+            (b'\\', Some(b'\\')) => i += if b.get(i + 2) == Some(&b'\\') { 4 } else { 3 },
+            (b'\\', Some(_)) => i += 2,
+            _ => i += 1,
         }
     }
-    bytes.len()
+    b.len()
 }
 
 /// The end of an unquoted value (a number, a word, `John Smith` in `Key: John Smith\r\n`).
-fn scan_bare_value(text: &str, start: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut end = start;
-    while end < bytes.len()
-        && !matches!(
-            bytes[end],
-            b',' | b'}' | b']' | b'"' | b'\\' | b'\r' | b'\n'
-        )
-    {
-        end += char_len(text, end);
-    }
-    while end > start && matches!(bytes[end - 1], b' ' | b'\t') {
+fn bare_value_end(b: &[u8], start: usize) -> usize {
+    let stop = |c: &u8| matches!(c, b',' | b'}' | b']' | b'"' | b'\\' | b'\r' | b'\n');
+    let mut end = b[start..]
+        .iter()
+        .position(stop)
+        .map_or(b.len(), |n| start + n);
+    while end > start && matches!(b[end - 1], b' ' | b'\t') {
         end -= 1;
     }
     end
@@ -549,7 +528,7 @@ fn mask_digit_runs(text: &str) -> String {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(n) = marker_len(&text[i..]) {
+        if let Some(n) = marker_len(&bytes[i..]) {
             i += n;
             continue;
         }
@@ -561,13 +540,9 @@ fn mask_digit_runs(text: &str) -> String {
         if digits >= MIN_DIGIT_RUN {
             out.push_str(&text[copied..i]);
             push_marker(plus + digits, false, &mut out);
-            i += plus + digits;
-            copied = i;
-        } else if plus + digits > 0 {
-            i += plus + digits;
-        } else {
-            i += char_len(text, i);
+            copied = i + plus + digits;
         }
+        i += (plus + digits).max(1);
     }
     out.push_str(&text[copied..]);
     out

@@ -109,18 +109,9 @@ pub fn parse_metrics_line(line: &str) -> Result<MetricsLine<'_>, NotMetrics> {
 /// The RFC 3339 timestamp of a local wall-clock time in `tz` (see the module docs for the
 /// repeated and skipped hours); `None` when the date or time does not exist on the calendar.
 pub fn local_timestamp(time: [i16; 6], tz: &jiff::tz::TimeZone) -> Option<String> {
-    let [y, mo, d, h, mi, s] = time;
-    let small = |v: i16| i8::try_from(v).ok();
-    let dt = jiff::civil::DateTime::new(
-        y,
-        small(mo)?,
-        small(d)?,
-        small(h)?,
-        small(mi)?,
-        small(s)?,
-        0,
-    )
-    .ok()?;
+    let [y, rest @ ..] = time;
+    let [mo, d, h, mi, s] = rest.map(|v| i8::try_from(v).ok());
+    let dt = jiff::civil::DateTime::new(y, mo?, d?, h?, mi?, s?, 0).ok()?;
     let zoned = tz.to_ambiguous_zoned(dt).compatible().ok()?;
     Some(zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
 }

@@ -26,12 +26,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::rules::{
-    decide, Field, Fields, On, Outcome, QuarantineReason, Rules, Values, EVENT, MESSAGE,
-    NOTIFICATION, TYPE,
+    decide, Field, On, Outcome, QuarantineReason, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
 };
 
 /// A JSON value as the classifier sees it: a string, an object whose used members are read into
@@ -44,15 +43,6 @@ enum Json<'a, T> {
 
 /// A used field's value: a string, or anything else (which is an error when present).
 type Val<'a> = Json<'a, ()>;
-
-impl<T> Json<'_, T> {
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Json::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-}
 
 /// What the members of an object are read into.
 trait Members<'de>: Default {
@@ -70,9 +60,9 @@ impl<'de> Members<'de> for () {
 /// The members of an `event` object that classification uses.
 impl<'de> Members<'de> for Values<Val<'de>> {
     fn read<A: MapAccess<'de>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeyOf::Event)? {
+        while let Some(key) = map.next_key()? {
             match key {
-                Key::Field(f) => self.replace(f, map.next_value()?),
+                Key::Field(f) if f.on() == On::Event => self.replace(f, map.next_value()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -95,9 +85,6 @@ impl<'de, T: Members<'de>> Visitor<'de> for JsonVisitor<T> {
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Json::Str(Cow::Owned(v.to_owned())))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Json::Str(Cow::Owned(v)))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
         Ok(Json::Other)
@@ -142,43 +129,29 @@ enum Key {
     Other,
 }
 
-/// Reads a member name of a top-level object (an envelope or an event message), or of an
-/// `event` object.
-#[derive(Clone, Copy)]
-enum KeyOf {
-    Top,
-    Event,
-}
-
-impl KeyOf {
-    fn key(self, name: &str) -> Key {
-        let field = match self {
-            KeyOf::Top => match name {
-                MESSAGE => return Key::Message,
-                TYPE => return Key::Type,
-                EVENT => return Key::Event,
-                _ => Field::named(On::Message, name).or_else(|| Field::named(On::Envelope, name)),
-            },
-            KeyOf::Event => Field::named(On::Event, name),
-        };
-        field.map_or(Key::Other, Key::Field)
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(KeyVisitor)
     }
 }
 
-impl<'de> DeserializeSeed<'de> for KeyOf {
-    type Value = Key;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
-        d.deserialize_str(self)
-    }
-}
+struct KeyVisitor;
 
-impl Visitor<'_> for KeyOf {
+impl Visitor<'_> for KeyVisitor {
     type Value = Key;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a member name")
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(self.key(v))
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+        Ok(match name {
+            MESSAGE => Key::Message,
+            TYPE => Key::Type,
+            EVENT => Key::Event,
+            _ => Field::ALL
+                .into_iter()
+                .find(|f| f.name() == name)
+                .map_or(Key::Other, Key::Field),
+        })
     }
 }
 
@@ -195,16 +168,16 @@ struct ObjFields<'a> {
 
 impl<'de> Members<'de> for ObjFields<'de> {
     fn read<A: MapAccess<'de>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(KeyOf::Top)? {
+        while let Some(key) = map.next_key()? {
             match key {
                 Key::Message => self.message = Some(map.next_value()?),
                 Key::Type => {
                     let v: Val<'de> = map.next_value()?;
-                    self.type_is_notification = v.as_str() == Some(NOTIFICATION);
+                    self.type_is_notification = matches!(v, Json::Str(s) if s == NOTIFICATION);
                 }
-                Key::Field(f) => self.fields.replace(f, map.next_value()?),
+                Key::Field(f) if f.on() != On::Event => self.fields.replace(f, map.next_value()?),
                 Key::Event => self.event = Some(map.next_value()?),
-                Key::Other => {
+                Key::Field(_) | Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
@@ -274,10 +247,7 @@ fn classify_inner(
     rules: &Rules,
     line: &mut Vec<u8>,
 ) -> Result<Outcome, QuarantineReason> {
-    let Some(doc) = parse_doc(body) else {
-        return Err(QuarantineReason::NotJson);
-    };
-    let Json::Obj(top) = doc else {
+    let Json::Obj(top) = parse_doc(body).ok_or(QuarantineReason::NotJson)? else {
         return Err(QuarantineReason::NotObject);
     };
     if top.message.is_some() || top.type_is_notification {
@@ -286,10 +256,7 @@ fn classify_inner(
             Some(Json::Str(s)) => s,
             Some(_) => return Err(QuarantineReason::MessageNotString),
         };
-        let Some(doc) = parse_doc(inner) else {
-            return Err(QuarantineReason::MessageNotJson);
-        };
-        let Json::Obj(message) = doc else {
+        let Json::Obj(message) = parse_doc(inner).ok_or(QuarantineReason::MessageNotJson)? else {
             return Err(QuarantineReason::MessageNotObject);
         };
         let env_ts = text(
@@ -322,11 +289,7 @@ fn classify_message(
             values.replace(f, v);
         }
     }
-    Ok(decide(
-        &Fields::from_values(|f| values.get(f).copied()),
-        rules,
-        line,
-    ))
+    Ok(decide(|f| values.get(f).copied(), rules, line))
 }
 
 #[cfg(test)]

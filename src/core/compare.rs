@@ -40,15 +40,6 @@ pub enum Disorder {
     Duplicate,
 }
 
-impl fmt::Display for Disorder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Disorder::OutOfOrder => "out of order",
-            Disorder::Duplicate => "duplicate",
-        })
-    }
-}
-
 /// Where the lines of two day files differ.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {
@@ -68,6 +59,18 @@ impl Diff {
     /// Whether both files hold the same lines.
     pub fn is_equal(&self) -> bool {
         self.only_in_a == 0 && self.only_in_b == 0
+    }
+
+    /// Counts a line found on `side` only, keeping it if fewer than `show` are kept.
+    fn only(&mut self, side: Side, line: &[u8], show: usize) {
+        let (count, first) = match side {
+            Side::A => (&mut self.only_in_a, &mut self.first_only_in_a),
+            Side::B => (&mut self.only_in_b, &mut self.first_only_in_b),
+        };
+        *count += 1;
+        if first.len() < show {
+            first.push(line.to_vec());
+        }
     }
 }
 
@@ -107,11 +110,8 @@ struct Cursor<R> {
     live: bool,
 }
 
-/// Why the walk stops early.
-enum Stop {
-    Read(ReadError),
-    Unsorted(Side, u64, Disorder),
-}
+/// Why the walk stops early: the comparison's outcome (a file is unsorted), or a read failed.
+type Stop = Result<DayComparison, ReadError>;
 
 impl<R: BufRead> Cursor<R> {
     fn new(reader: R, side: Side) -> Cursor<R> {
@@ -134,7 +134,7 @@ impl<R: BufRead> Cursor<R> {
             .reader
             .read_until(b'\n', &mut self.current)
             .map_err(|error| {
-                Stop::Read(ReadError {
+                Err(ReadError {
                     side: self.side,
                     line: self.line,
                     error,
@@ -155,7 +155,11 @@ impl<R: BufRead> Cursor<R> {
             Ordering::Equal => Disorder::Duplicate,
             Ordering::Less => Disorder::OutOfOrder,
         };
-        Err(Stop::Unsorted(self.side, self.line, disorder))
+        Err(Ok(DayComparison::Unsorted {
+            side: self.side,
+            line: self.line,
+            disorder,
+        }))
     }
 }
 
@@ -168,12 +172,7 @@ pub fn compare_sorted<A: BufRead, B: BufRead>(
 ) -> Result<DayComparison, ReadError> {
     match walk(Cursor::new(a, Side::A), Cursor::new(b, Side::B), show) {
         Ok(diff) => Ok(DayComparison::Compared(diff)),
-        Err(Stop::Unsorted(side, line, disorder)) => Ok(DayComparison::Unsorted {
-            side,
-            line,
-            disorder,
-        }),
-        Err(Stop::Read(e)) => Err(e),
+        Err(stop) => stop,
     }
 }
 
@@ -193,38 +192,16 @@ fn walk<A: BufRead, B: BufRead>(
             (true, true) => a.current.cmp(&b.current),
         };
         match order {
-            Ordering::Equal => {
-                diff.in_both += 1;
-                a.advance()?;
-                b.advance()?;
-            }
-            Ordering::Less => {
-                only(
-                    &mut diff.only_in_a,
-                    &mut diff.first_only_in_a,
-                    &a.current,
-                    show,
-                );
-                a.advance()?;
-            }
-            Ordering::Greater => {
-                only(
-                    &mut diff.only_in_b,
-                    &mut diff.first_only_in_b,
-                    &b.current,
-                    show,
-                );
-                b.advance()?;
-            }
+            Ordering::Equal => diff.in_both += 1,
+            Ordering::Less => diff.only(Side::A, &a.current, show),
+            Ordering::Greater => diff.only(Side::B, &b.current, show),
         }
-    }
-}
-
-/// Counts a line found on one side only, keeping it if fewer than `show` are kept.
-fn only(count: &mut u64, first: &mut Vec<Vec<u8>>, line: &[u8], show: usize) {
-    *count += 1;
-    if first.len() < show {
-        first.push(line.to_vec());
+        if order.is_le() {
+            a.advance()?;
+        }
+        if order.is_ge() {
+            b.advance()?;
+        }
     }
 }
 

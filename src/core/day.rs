@@ -40,12 +40,9 @@ impl DayKey {
     }
 
     fn from_digits([y, m, d]: [&[u8]; 3]) -> Option<DayKey> {
-        let year = digits(y)?;
-        let month = digits(m)?;
-        let day = digits(d)?;
-        if year == 0 || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
+        let [year, month, day] = [y, m, d].map(digits);
+        let small = |v: Option<i16>| i8::try_from(v?).ok();
+        jiff::civil::Date::new(year.filter(|&y| y > 0)?, small(month)?, small(day)?).ok()?;
         let mut key = [0u8; 8];
         key[..4].copy_from_slice(y);
         key[4..6].copy_from_slice(m);
@@ -60,27 +57,11 @@ impl DayKey {
     }
 }
 
-fn digits(b: &[u8]) -> Option<u32> {
-    let mut v = 0u32;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + u32::from(c - b'0');
-    }
-    Some(v)
-}
-
-/// Days in `month` (1..=12) of `year` in the proleptic Gregorian calendar.
-pub fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+/// The value of two or four ASCII digits.
+fn digits(b: &[u8]) -> Option<i16> {
+    b.iter().try_fold(0, |v, &c| {
+        c.is_ascii_digit().then(|| v * 10 + i16::from(c - b'0'))
+    })
 }
 
 impl fmt::Display for DayKey {
@@ -99,10 +80,9 @@ impl FromStr for DayKey {
 
     /// Parses `YYYYMMDD` (a day file's name) or `YYYY-MM-DD`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let b = s.as_bytes();
-        let parsed = match b.len() {
+        let parsed = match s.len() {
             8 => Self::from_name(s),
-            10 if b[4] == b'-' && b[7] == b'-' => Self::from_timestamp(s),
+            10 => Self::from_timestamp(s),
             _ => None,
         };
         parsed.ok_or_else(|| InvalidDay(s.to_owned()))

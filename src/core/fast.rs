@@ -15,8 +15,7 @@
 //! and the white space escapes `\n` `\t` `\r`; inside them, no escape that decodes to a quote,
 //! a backslash or a control character (`\u0022`, `\n`), and raw hex digits in the event
 //! message's own `\u` escapes. On anything else it gives up on the in-place reading only: the
-//! `Message` string is then decoded (validated as it is decoded) and the decoded event message
-//! scanned.
+//! `Message` string is then validated and decoded, and the decoded event message scanned.
 //!
 //! Invariant: [`classify_fast`] returns `Some` only for a body it has fully validated and fully
 //! understood, and then its outcome and line are exactly the serde path's. On anything else it
@@ -39,7 +38,7 @@
 use std::borrow::Cow;
 
 use super::rules::{
-    decide, set_once, Field, Fields, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
+    decide, set_once, Field, On, Outcome, Rules, Values, EVENT, MESSAGE, NOTIFICATION, TYPE,
 };
 
 /// Nesting (of skipped arrays and objects) beyond which the fast path gives up. serde_json
@@ -58,13 +57,14 @@ struct Str<'a> {
 }
 
 impl<'a> Str<'a> {
-    /// The string's value. The scanner has validated every escape (both levels of a nested
-    /// string), so decoding cannot fail.
-    fn value(self) -> Cow<'a, str> {
+    /// The string's value, borrowed when it has no escape. The scanner has validated every
+    /// escape (both levels of a nested string), so decoding does not fail (`None` would bail).
+    fn value(self) -> Option<Cow<'a, str>> {
+        let unescape = |s: &str| serde_json::from_str::<String>(&format!("\"{s}\"")).ok();
         match (self.escaped, self.nested) {
-            (false, _) => Cow::Borrowed(self.raw),
-            (true, false) => Cow::Owned(unescape(self.raw)),
-            (true, true) => Cow::Owned(unescape(&unescape(self.raw))),
+            (false, _) => Some(Cow::Borrowed(self.raw)),
+            (true, false) => unescape(self.raw).map(Cow::Owned),
+            (true, true) => unescape(&unescape(self.raw)?).map(Cow::Owned),
         }
     }
 }
@@ -73,7 +73,7 @@ impl<'a> Str<'a> {
 #[derive(Default)]
 struct Top<'a> {
     /// The envelope's `Message`, decoded.
-    message: Option<String>,
+    message: Option<Cow<'a, str>>,
     /// `Some(is "Notification")` once a `Type` member was seen.
     type_notification: Option<bool>,
     /// The envelope's and the event message's fields.
@@ -136,14 +136,6 @@ fn hex4(b: &[u8]) -> Option<u16> {
         v = v << 4 | u16::from(d);
     }
     Some(v)
-}
-
-fn is_high_surrogate(u: u16) -> bool {
-    (0xd800..0xdc00).contains(&u)
-}
-
-fn is_low_surrogate(u: u16) -> bool {
-    (0xdc00..0xe000).contains(&u)
 }
 
 /// What [`Scanner::token`] gives for the envelope's closing quote while reading the event
@@ -243,12 +235,7 @@ impl<'a> Scanner<'a> {
 
     fn eat(&mut self, c: u8) -> Option<()> {
         let (t, n) = self.token()?;
-        if t == c {
-            self.pos += n;
-            Some(())
-        } else {
-            None
-        }
+        (t == c).then(|| self.pos += n)
     }
 
     /// A string at the current position (its opening quote).
@@ -256,7 +243,7 @@ impl<'a> Scanner<'a> {
         if self.nested {
             self.nested_string()
         } else {
-            self.scan_string(None)
+            self.scan_string()
         }
     }
 
@@ -316,29 +303,17 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A string at the current position, decoded while it is validated (one pass: used for the
-    /// envelope's `Message`, which is long and full of escaped quotes).
-    fn string_decoded(&mut self) -> Option<String> {
-        let mut out = String::with_capacity(1024);
-        self.scan_string(Some(&mut out))?;
-        Some(out)
-    }
-
-    /// Validates a string; with `out`, appends its value there.
-    fn scan_string(&mut self, mut out: Option<&mut String>) -> Option<Str<'a>> {
+    /// Validates a (not nested) string at the current position.
+    fn scan_string(&mut self) -> Option<Str<'a>> {
         self.eat(b'"')?;
         let b = self.bytes();
         let start = self.pos;
         let mut i = start;
-        let mut run = start;
         let mut escaped = false;
         loop {
             i = plain_run(b, i);
             match *b.get(i)? {
                 b'"' => {
-                    if let Some(o) = out.as_deref_mut() {
-                        o.push_str(self.s.get(run..i)?);
-                    }
                     self.pos = i + 1;
                     return Some(Str {
                         raw: self.s.get(start..i)?,
@@ -348,13 +323,7 @@ impl<'a> Scanner<'a> {
                 }
                 b'\\' => {
                     escaped = true;
-                    let next = escape(b, i + 1)?;
-                    if let Some(o) = out.as_deref_mut() {
-                        o.push_str(self.s.get(run..i)?);
-                        o.push(decode_escape(b.get(i + 1..next)?));
-                        run = next;
-                    }
-                    i = next;
+                    i = escape(b, i + 1)?;
                 }
                 0..=0x1f => return None,
                 _ => i += 1,
@@ -406,40 +375,19 @@ impl<'a> Scanner<'a> {
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
-        if self.bytes().get(self.pos..self.pos + word.len())? == word {
-            self.pos += word.len();
-            Some(())
-        } else {
-            None
-        }
+        (self.bytes().get(self.pos..self.pos + word.len())? == word).then(|| self.pos += word.len())
     }
 
     /// Skips (and validates) any value; `depth` is the nesting of its container.
     fn skip(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
+        let c = self.peek()?;
+        if matches!(c, b'{' | b'[') && depth >= MAX_DEPTH {
+            return None;
+        }
+        match c {
             b'"' => self.string().map(drop),
-            b'{' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.object(|sc, _| sc.skip(depth + 1))
-            }
-            b'[' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.pos += 1;
-                self.ws();
-                if self.eat(b']').is_some() {
-                    return Some(());
-                }
-                loop {
-                    self.skip(depth + 1)?;
-                    if !self.more(b']')? {
-                        return Some(());
-                    }
-                }
-            }
+            b'{' => self.object(|sc, _| sc.skip(depth + 1)),
+            b'[' => self.container(b'[', b']', |sc| sc.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -449,34 +397,33 @@ impl<'a> Scanner<'a> {
 
     /// An object at the current position; `member` reads each value (positioned at it).
     fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
+        self.container(b'{', b'}', |sc| {
+            let key = sc.key()?;
+            member(sc, key)
+        })
+    }
+
+    /// An array or object at the current position (`open`), each element or member read by
+    /// `item`.
+    fn container(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
         self.ws();
-        if self.eat(b'}').is_some() {
+        if self.eat(close).is_some() {
             return Some(());
         }
         loop {
-            let key = self.key()?;
-            member(self, key)?;
-            if self.bytes().get(self.pos) == Some(&b',') && self.sep(b',').is_some() {
-                continue;
-            }
-            if !self.more(b'}')? {
-                return Some(());
-            }
-        }
-    }
-
-    /// After a container's member or element: `Some(true)` past a `,` and the white space after
-    /// it, `Some(false)` past the container's `close`.
-    fn more(&mut self, close: u8) -> Option<bool> {
-        self.ws();
-        let c = self.peek()?;
-        self.pos += 1;
-        if c == b',' {
+            item(self)?;
             self.ws();
-            return Some(true);
+            if self.bytes().get(self.pos) != Some(&b',') {
+                return self.eat(close);
+            }
+            self.sep(b',')?;
         }
-        (c == close).then_some(false)
     }
 
     /// An `event` object, its used members read into `ev`.
@@ -487,16 +434,20 @@ impl<'a> Scanner<'a> {
         })
     }
 
-    /// A whole document that is an object, nothing but white space around it, its members read
-    /// into `top`. With `inner`, the event message in an envelope's `Message` is scanned in
-    /// place into `inner` if it can be, else the string is decoded into `top.message`. (The
-    /// results are written in place rather than returned: moving these structs was 7 % of the
-    /// profile.)
-    fn document(mut self, top: &mut Top<'a>, inner: Option<&mut Option<Top<'a>>>) -> Option<()> {
+    /// A whole document that is an object, nothing but white space around it (nested, up to
+    /// the quote that closes the enclosing string), its members read into `top`. With `inner`,
+    /// the event message in an envelope's `Message` is scanned in place into `inner` if it can
+    /// be, else the string is decoded into `top.message`. (The results are written in place
+    /// rather than returned: moving these structs was 7 % of the profile.)
+    fn document(&mut self, top: &mut Top<'a>, inner: Option<&mut Option<Top<'a>>>) -> Option<()> {
         self.ws();
         self.members(top, inner)?;
         self.ws();
-        (self.pos == self.s.len()).then_some(())
+        if self.nested {
+            self.eat(END)
+        } else {
+            (self.pos == self.s.len()).then_some(())
+        }
     }
 
     /// The members of a top-level object. Nested (the event message inside an envelope), the
@@ -523,11 +474,11 @@ impl<'a> Scanner<'a> {
                     *slot = None;
                     sc.pos = at;
                 }
-                set_once(&mut top.message, sc.string_decoded()?)
+                set_once(&mut top.message, sc.string()?.value()?)
             }
             TYPE => {
                 let v = sc.string()?;
-                set_once(&mut top.type_notification, v.value() == NOTIFICATION)
+                set_once(&mut top.type_notification, v.value()? == NOTIFICATION)
             }
             EVENT => {
                 if top.event.is_some() {
@@ -554,10 +505,7 @@ impl<'a> Scanner<'a> {
             pos: self.pos,
             nested: true,
         };
-        sc.ws();
-        sc.members(top, None)?;
-        sc.ws();
-        sc.eat(END)?;
+        sc.document(top, None)?;
         self.pos = sc.pos;
         Some(())
     }
@@ -577,14 +525,14 @@ fn escape(b: &[u8], i: usize) -> Option<usize> {
 /// followed by `lead` (`\u`, or `\\u` inside the escaped `Message`) and a low one.
 fn unicode_escape(b: &[u8], i: usize, lead: &[u8]) -> Option<usize> {
     let unit = hex4(b.get(i + 1..)?)?;
-    if is_high_surrogate(unit) {
+    if (0xd800..0xdc00).contains(&unit) {
         let low_at = i + 5 + lead.len();
         if b.get(i + 5..low_at)? != lead {
             return None;
         }
         let low = hex4(b.get(low_at..)?)?;
-        is_low_surrogate(low).then_some(low_at + 4)
-    } else if is_low_surrogate(unit) {
+        (0xdc00..0xe000).contains(&low).then_some(low_at + 4)
+    } else if (0xdc00..0xe000).contains(&unit) {
         None
     } else {
         Some(i + 5)
@@ -607,69 +555,26 @@ fn inner_escape(b: &[u8], j: usize) -> Option<usize> {
     }
 }
 
-/// The character of a validated escape (`e` is what follows the backslash: 1, 5 or 11 bytes).
-fn decode_escape(e: &[u8]) -> char {
-    match e.first() {
-        Some(b'b') => '\u{8}',
-        Some(b'f') => '\u{c}',
-        Some(b'n') => '\n',
-        Some(b'r') => '\r',
-        Some(b't') => '\t',
-        Some(b'u') => {
-            let unit = e.get(1..).and_then(hex4).unwrap_or(0xfffd);
-            let code = if is_high_surrogate(unit) {
-                let low = e.get(7..).and_then(hex4).unwrap_or(0xdc00);
-                0x10000 + ((u32::from(unit) - 0xd800) << 10) + (u32::from(low) - 0xdc00)
-            } else {
-                u32::from(unit)
-            };
-            char::from_u32(code).unwrap_or('\u{fffd}')
-        }
-        Some(&other) => char::from(other),
-        None => '\u{fffd}',
-    }
-}
-
-/// The value of a string whose escapes have been validated by [`Scanner::string`].
-fn unescape(raw: &str) -> String {
-    let b = raw.as_bytes();
-    let mut out = String::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(off) = memchr::memchr(b'\\', &b[i..]) {
-        out.push_str(&raw[i..i + off]);
-        let at = i + off;
-        let next = escape(b, at + 1).unwrap_or(b.len());
-        out.push(decode_escape(&b[at + 1..next]));
-        i = next;
-    }
-    out.push_str(&raw[i..]);
-    out
-}
-
 /// The fields of an event message, decoded; `None` when it has no `event` object.
 fn classify_message(
     message: &Top<'_>,
-    envelope_timestamp: Option<&str>,
+    envelope_timestamp: Option<Str<'_>>,
     rules: &Rules,
     line: &mut Vec<u8>,
 ) -> Option<Outcome> {
     let ev = message.event.as_ref()?;
     let mut values: Values<Cow<'_, str>> = Values::default();
     for f in Field::ALL {
-        let v = match f.on() {
-            On::Event => ev.get(f).map(|s| s.value()),
-            On::Message => message.fields.get(f).map(|s| s.value()),
-            On::Envelope => envelope_timestamp.map(Cow::Borrowed),
+        let s = match f.on() {
+            On::Event => ev.get(f),
+            On::Message => message.fields.get(f),
+            On::Envelope => envelope_timestamp.as_ref(),
         };
-        if let Some(v) = v {
-            values.replace(f, v);
+        if let Some(s) = s {
+            values.replace(f, s.value()?);
         }
     }
-    Some(decide(
-        &Fields::from_values(|f| values.get(f).map(AsRef::as_ref)),
-        rules,
-        line,
-    ))
+    Some(decide(|f| values.get(f).map(AsRef::as_ref), rules, line))
 }
 
 /// Classifies `body` if it has the common shape, exactly as the serde path would; `None` (with
@@ -679,14 +584,14 @@ pub fn classify_fast(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Option<Ou
     let mut in_place = None;
     Scanner::new(body).document(&mut top, Some(&mut in_place))?;
     if in_place.is_some() || top.message.is_some() || top.type_notification == Some(true) {
-        let env_ts = top.fields.get(Field::EnvelopeTimestamp).map(|s| s.value());
+        let env_ts = top.fields.get(Field::EnvelopeTimestamp).copied();
         if let Some(message) = &in_place {
-            return classify_message(message, env_ts.as_deref(), rules, line);
+            return classify_message(message, env_ts, rules, line);
         }
         let inner = top.message.as_deref()?;
         let mut message = Top::default();
         Scanner::new(inner).document(&mut message, None)?;
-        classify_message(&message, env_ts.as_deref(), rules, line)
+        classify_message(&message, env_ts, rules, line)
     } else {
         classify_message(&top, None, rules, line)
     }

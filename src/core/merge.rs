@@ -49,30 +49,20 @@ fn is_py_space(c: char) -> bool {
 
 /// Strips trailing white space (as Python's `str.rstrip()` would) from a line's bytes.
 pub fn trim_line_end(mut line: &[u8]) -> &[u8] {
-    loop {
-        let Some(&last) = line.last() else {
-            return line;
-        };
-        if last < 0x80 {
-            if is_py_space(char::from(last)) {
-                line = &line[..line.len() - 1];
-                continue;
-            }
-            return line;
-        }
-        // A multi-byte UTF-8 character may end the line: find where it starts.
-        let mut start = line.len() - 1;
-        while start > 0 && line.len() - start < 4 && line[start] & 0xc0 == 0x80 {
-            start -= 1;
-        }
-        match std::str::from_utf8(&line[start..])
+    // The last character starts at the last byte within four of the end that does not continue
+    // a UTF-8 sequence.
+    let char_start =
+        |l: &[u8]| (l.len().saturating_sub(4)..l.len()).rfind(|&i| l[i] & 0xc0 != 0x80);
+    while let Some(start) = char_start(line) {
+        let last = std::str::from_utf8(&line[start..])
             .ok()
-            .and_then(|s| s.chars().next())
-        {
-            Some(c) if is_py_space(c) => line = &line[..start],
-            _ => return line,
+            .and_then(|s| s.chars().next());
+        if !last.is_some_and(is_py_space) {
+            break;
         }
+        line = &line[..start];
     }
+    line
 }
 
 /// Reads the next non-blank line (trailing white space stripped) into `buf`. Returns the number
@@ -134,22 +124,17 @@ where
     );
     let mut out = Out::new(out);
     let mut cur = Vec::with_capacity(256);
+    // Empty until the first line: no line read is blank.
     let mut prev: Vec<u8> = Vec::with_capacity(256);
-    let mut have_prev = false;
     let mut line_no = 0u64;
     let mut pending = new.iter().map(AsRef::as_ref).peekable();
-    loop {
-        let n = next_line(&mut existing, &mut cur)?;
-        if n == 0 {
-            break;
-        }
+    while let n @ 1.. = next_line(&mut existing, &mut cur)? {
         line_no += n;
-        if have_prev {
-            match cur.as_slice().cmp(prev.as_slice()) {
-                std::cmp::Ordering::Less => return Err(MergeError::Unsorted { line: line_no }),
-                std::cmp::Ordering::Equal => continue,
-                std::cmp::Ordering::Greater => {}
-            }
+        match cur.as_slice().cmp(prev.as_slice()) {
+            _ if prev.is_empty() => {}
+            std::cmp::Ordering::Less => return Err(MergeError::Unsorted { line: line_no }),
+            std::cmp::Ordering::Equal => continue,
+            std::cmp::Ordering::Greater => {}
         }
         while let Some(n) = pending.peek() {
             if *n < cur.as_slice() {
@@ -164,7 +149,6 @@ where
         }
         out.line(&cur, true)?;
         std::mem::swap(&mut cur, &mut prev);
-        have_prev = true;
     }
     for n in pending {
         out.line(n, false)?;
@@ -202,11 +186,7 @@ where
     let mut chunk: Vec<Vec<u8>> = Vec::new();
     let mut chunk_bytes = 0usize;
     let mut buf = Vec::with_capacity(256);
-    loop {
-        let n = next_line(&mut existing, &mut buf)?;
-        if n == 0 {
-            break;
-        }
+    while next_line(&mut existing, &mut buf)? > 0 {
         chunk_bytes += buf.len() + LINE_OVERHEAD;
         chunk.push(buf.clone());
         if chunk_bytes >= opts.memory_budget_bytes {
@@ -260,9 +240,7 @@ fn kway_merge<W: Write, L: AsRef<[u8]>>(
         let next_existing = heap.peek().map(|Reverse((l, _))| l.as_slice());
         let take_new = match (new_iter.peek(), next_existing) {
             (None, None) => break,
-            (Some(n), Some(e)) => *n < e,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
+            (n, e) => n.is_some_and(|n| e.is_none_or(|e| *n < e)),
         };
         if take_new {
             let n = new_iter.next().expect("peeked");

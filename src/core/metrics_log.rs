@@ -50,14 +50,6 @@ impl NotMetrics {
     }
 }
 
-fn number(s: &str, len: usize) -> Option<i16> {
-    if s.len() == len && s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse().ok()
-    } else {
-        None
-    }
-}
-
 /// Parses `YYYY-MM-DD HH:MM:SS[,mmm] KEY=VALUE, KEY=VALUE, ...`. A value may hold spaces (a
 /// word without `=` continues the value before it); one trailing comma ends each value.
 pub fn parse_metrics_line(line: &str) -> Result<MetricsLine<'_>, NotMetrics> {
@@ -65,29 +57,21 @@ pub fn parse_metrics_line(line: &str) -> Result<MetricsLine<'_>, NotMetrics> {
     let (date, after) = line.split_once(' ').ok_or(NotMetrics::NoTime)?;
     let after = after.trim_start();
     let (time, rest) = after.split_once(' ').unwrap_or((after, ""));
-    let time = time.split_once([',', '.']).map_or(time, |(t, frac)| {
-        if !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()) {
-            t
-        } else {
-            "" // not a time
-        }
-    });
-    let date_parts: Vec<&str> = date.split('-').collect();
-    let time_parts: Vec<&str> = time.split(':').collect();
-    let parsed = match (date_parts.as_slice(), time_parts.as_slice()) {
-        ([year, month, day], [hour, minute, second]) => (|| {
-            Some([
-                number(year, 4)?,
-                number(month, 2)?,
-                number(day, 2)?,
-                number(hour, 2)?,
-                number(minute, 2)?,
-                number(second, 2)?,
-            ])
-        })(),
-        _ => None,
-    };
-    let time = parsed.ok_or(NotMetrics::NoTime)?;
+    let (time, frac) = time.split_once([',', '.']).unwrap_or((time, "0"));
+    // `0` stands for a digit, anything else for itself.
+    let stamp = format!("{date} {time}");
+    let shape = b"0000-00-00 00:00:00";
+    let fits = stamp.len() == shape.len()
+        && stamp
+            .bytes()
+            .zip(shape)
+            .all(|(c, &s)| c == s || (s == b'0' && c.is_ascii_digit()))
+        && !frac.is_empty()
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    if !fits {
+        return Err(NotMetrics::NoTime);
+    }
+    let time = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19].map(|r| stamp[r].parse().unwrap_or(0));
     // Fields: each starts at a word `KEY=...`; the rest of the text up to the next such word is
     // its value. Slices of `rest` are kept so values with spaces come out whole.
     let mut fields: Vec<(&str, usize, usize)> = Vec::new(); // (key, value start, value end)
@@ -103,24 +87,15 @@ pub fn parse_metrics_line(line: &str) -> Result<MetricsLine<'_>, NotMetrics> {
                 && k.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"_()-.".contains(&b))
         });
-        match key {
-            Some(k) => fields.push((k, start + k.len() + 1, start + word.len())),
-            None => {
-                if let Some(last) = fields.last_mut() {
-                    last.2 = start + word.len();
-                }
-            }
+        if let Some(k) = key {
+            fields.push((k, start + k.len() + 1, start + word.len()));
+        } else if let Some(last) = fields.last_mut() {
+            last.2 = start + word.len();
         }
     }
-    let value = |name: &str| -> Option<&str> {
-        fields
-            .iter()
-            .rev()
-            .find(|(k, _, _)| *k == name)
-            .map(|&(_, s, e)| {
-                let v = &rest[s..e];
-                v.strip_suffix(',').unwrap_or(v)
-            })
+    let value = |name: &str| {
+        let &(_, s, e) = fields.iter().rev().find(|(k, _, _)| *k == name)?;
+        Some(rest[s..e].strip_suffix(',').unwrap_or(&rest[s..e]))
     };
     let channel = value("CHANNEL").ok_or(NotMetrics::NoChannel)?;
     let name = value("name").ok_or(NotMetrics::NoName)?;
@@ -134,18 +109,9 @@ pub fn parse_metrics_line(line: &str) -> Result<MetricsLine<'_>, NotMetrics> {
 /// The RFC 3339 timestamp of a local wall-clock time in `tz` (see the module docs for the
 /// repeated and skipped hours); `None` when the date or time does not exist on the calendar.
 pub fn local_timestamp(time: [i16; 6], tz: &jiff::tz::TimeZone) -> Option<String> {
-    let [y, mo, d, h, mi, s] = time;
-    let small = |v: i16| i8::try_from(v).ok();
-    let dt = jiff::civil::DateTime::new(
-        y,
-        small(mo)?,
-        small(d)?,
-        small(h)?,
-        small(mi)?,
-        small(s)?,
-        0,
-    )
-    .ok()?;
+    let [y, rest @ ..] = time;
+    let [mo, d, h, mi, s] = rest.map(|v| i8::try_from(v).ok());
+    let dt = jiff::civil::DateTime::new(y, mo?, d?, h?, mi?, s?, 0).ok()?;
     let zoned = tz.to_ambiguous_zoned(dt).compatible().ok()?;
     Some(zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
 }

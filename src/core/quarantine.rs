@@ -56,25 +56,20 @@ impl QuarantineRecord {
 
 /// `hex(SHA-256(len(id) as u64 LE ‖ id ‖ body)[..16]) + ".jsonl"`.
 pub fn record_name(message_id: &str, body: &str) -> String {
-    let mut h = Sha256::new();
-    h.update((message_id.len() as u64).to_le_bytes());
-    h.update(message_id.as_bytes());
-    h.update(body.as_bytes());
-    let digest = h.finalize();
-    let mut name = String::with_capacity(32 + RECORD_EXTENSION.len());
-    for b in &digest[..16] {
-        name.push(char::from(HEX[usize::from(b >> 4)]));
-        name.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    name.push_str(RECORD_EXTENSION);
-    name
+    let digest = Sha256::new()
+        .chain_update((message_id.len() as u64).to_le_bytes())
+        .chain_update(message_id)
+        .chain_update(body)
+        .finalize();
+    let first: [u8; 16] = digest[..16].try_into().unwrap_or_default();
+    format!("{:032x}{RECORD_EXTENSION}", u128::from_be_bytes(first))
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HEX: &[u8; 16] = b"0123456789abcdef";
 
     fn rec<'a>(id: &'a str, at: &'a str, body: &'a str) -> QuarantineRecord<&'a str> {
         QuarantineRecord {

@@ -34,7 +34,7 @@
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::classify::is_json_document;
@@ -181,10 +181,8 @@ fn role(level: Level, key: &str) -> Role {
 /// Minimises a whole document (a body, or the text of a `Message` string) at `level`.
 fn minimise_document(text: &str, level: Level, redaction: &Redaction) -> String {
     // The classifier's own parser decides, so "not JSON" means the same thing to both.
-    if !is_json_document(text) {
-        return mask_text(text, redaction);
-    }
-    let Ok(raw) = serde_json::from_str::<&RawValue>(text) else {
+    let raw = serde_json::from_str::<&RawValue>(text).ok();
+    let Some(raw) = raw.filter(|_| is_json_document(text)) else {
         return mask_text(text, redaction);
     };
     let mut out = String::with_capacity(text.len());
@@ -221,8 +219,8 @@ fn write_document_value(
     }
 }
 
-/// Writes the object `raw` walked at `level`; `false`, with nothing written, when it is nested
-/// too deep or a member name cannot be decoded.
+/// Writes the object `raw` with each member treated by its [`Role`] at `level`; `false`, with
+/// nothing written, when it is nested too deep or a member name cannot be decoded.
 fn write_object(
     raw: &RawValue,
     level: Level,
@@ -230,70 +228,9 @@ fn write_object(
     redaction: &Redaction,
     out: &mut String,
 ) -> bool {
-    let mark = out.len();
-    if depth <= MAX_DEPTH && walk_object(raw, level, depth, redaction, out).is_ok() {
-        return true;
-    }
-    out.truncate(mark);
-    false
-}
-
-/// Writes the array `text`, each element by `element`; `false`, with nothing written, when it
-/// is nested too deep or is no array.
-fn write_array(
-    text: &str,
-    depth: usize,
-    out: &mut String,
-    mut element: impl FnMut(&RawValue, &mut String),
-) -> bool {
-    let items = match serde_json::from_str::<Vec<&RawValue>>(text) {
-        Ok(items) if depth <= MAX_DEPTH => items,
-        _ => return false,
+    let Some(Ok(members)) = (depth <= MAX_DEPTH).then(|| members(raw.get())) else {
+        return false;
     };
-    out.push('[');
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        element(item, out);
-    }
-    out.push(']');
-    true
-}
-
-/// The members of one object, in order, duplicates included (the classifier takes the last).
-struct Members<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Members<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::new();
-                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
-                    members.push(entry);
-                }
-                Ok(Members(members))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-/// Writes the object `raw` with each member treated by its [`Role`] at `level`. Fails (writing
-/// something partial) when a member name cannot be decoded: the caller masks the whole object.
-fn walk_object(
-    raw: &RawValue,
-    level: Level,
-    depth: usize,
-    redaction: &Redaction,
-    out: &mut String,
-) -> Result<(), serde_json::Error> {
-    let Members(members) = serde_json::from_str(raw.get())?;
     out.push('{');
     for (i, (key, value)) in members.iter().enumerate() {
         if i > 0 {
@@ -310,7 +247,51 @@ fn walk_object(
         write_member(value, r, depth + 1, redaction, out);
     }
     out.push('}');
-    Ok(())
+    true
+}
+
+/// Writes the array `text`, each element by `element`; `false`, with nothing written, when it
+/// is nested too deep or is no array.
+fn write_array(
+    text: &str,
+    depth: usize,
+    out: &mut String,
+    mut element: impl FnMut(&RawValue, &mut String),
+) -> bool {
+    let Some(Ok(items)) =
+        (depth <= MAX_DEPTH).then(|| serde_json::from_str::<Vec<&RawValue>>(text))
+    else {
+        return false;
+    };
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        element(item, out);
+    }
+    out.push(']');
+    true
+}
+
+/// The members of the object `text`, in order, duplicates included (the classifier takes the
+/// last).
+fn members(text: &str) -> serde_json::Result<Vec<(String, &RawValue)>> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<(String, &'de RawValue)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Vec::new();
+            while let Some(entry) = map.next_entry()? {
+                members.push(entry);
+            }
+            Ok(members)
+        }
+    }
+    (&mut serde_json::Deserializer::from_str(text)).deserialize_map(V)
 }
 
 fn write_member(
@@ -390,25 +371,17 @@ fn mask_value(
         Some(b't' | b'f' | b'n') => return out.push_str(text),
         _ => return push_marker(text.chars().count(), true, out),
     };
-    if walked {
-        return;
-    }
-    if keep_type {
-        out.push_str(empty);
-    } else {
-        push_marker(text.chars().count(), true, out);
+    match (walked, keep_type) {
+        (true, _) => {}
+        (false, true) => out.push_str(empty),
+        (false, false) => push_marker(text.chars().count(), true, out),
     }
 }
 
 /// `<redacted N>`, quoted as a JSON string or bare (inside text).
 fn push_marker(len: usize, quoted: bool, out: &mut String) {
-    if quoted {
-        out.push('"');
-    }
-    let _ = write!(out, "<redacted {len}>");
-    if quoted {
-        out.push('"');
-    }
+    let q = if quoted { "\"" } else { "" };
+    let _ = write!(out, "{q}<redacted {len}>{q}");
 }
 
 fn push_json_string(s: &str, out: &mut String) {
@@ -416,14 +389,14 @@ fn push_json_string(s: &str, out: &mut String) {
 }
 
 /// The length of a marker starting at the beginning of `s`, if one does.
-fn marker_len(s: &str) -> Option<usize> {
-    let rest = s.strip_prefix("<redacted ")?;
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    (digits > 0 && rest.as_bytes().get(digits) == Some(&b'>')).then_some(10 + digits + 1)
+fn marker_len(s: &[u8]) -> Option<usize> {
+    let rest = s.strip_prefix(b"<redacted ")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    (digits > 0 && rest.get(digits) == Some(&b'>')).then_some(10 + digits + 1)
 }
 
 fn is_marker(s: &str) -> bool {
-    marker_len(s) == Some(s.len())
+    marker_len(s.as_bytes()) == Some(s.len())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,16 +418,14 @@ fn mask_text(text: &str, redaction: &Redaction) -> String {
 
 /// Replaces the value after every personal key with a marker.
 fn mask_personal_values(text: &str, keys: &[String]) -> String {
-    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        let Some(span) = personal_value_at(text, i, keys) else {
+    while i < text.len() {
+        let Some((start, end)) = personal_value_at(text.as_bytes(), i, keys) else {
             i += 1;
             continue;
         };
-        let (start, end) = span;
         let value = &text[start..end];
         if !value.is_empty() && !is_marker(value) {
             out.push_str(&text[copied..start]);
@@ -467,102 +438,83 @@ fn mask_personal_values(text: &str, keys: &[String]) -> String {
     out
 }
 
-/// If a personal key starts at byte `i`, the byte span of its value.
-fn personal_value_at(text: &str, i: usize, keys: &[String]) -> Option<(usize, usize)> {
-    let bytes = text.as_bytes();
-    let boundary = |b: u8| !(b.is_ascii_alphanumeric() || b == b'_');
-    if i > 0 && !boundary(bytes[i - 1]) {
+/// If a personal key starts at byte `i`, the byte span of its value. (The scans below stop
+/// only at ASCII bytes or the end, so a span's ends are character boundaries.)
+fn personal_value_at(b: &[u8], i: usize, keys: &[String]) -> Option<(usize, usize)> {
+    let boundary = |c: &u8| !(c.is_ascii_alphanumeric() || *c == b'_');
+    if i > 0 && !boundary(&b[i - 1]) {
         return None;
     }
     let key = keys.iter().find(|k| {
-        bytes.len() >= i + k.len() && bytes[i..i + k.len()].eq_ignore_ascii_case(k.as_bytes())
+        b.get(i..i + k.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(k.as_bytes()))
     })?;
     let mut j = i + key.len();
-    if bytes.get(j).is_some_and(|b| !boundary(*b)) {
+    if b.get(j).is_some_and(|c| !boundary(c)) {
         return None;
     }
     // The key's closing quote, plain or escaped.
-    if bytes[j..].starts_with(b"\\\"") {
+    if b[j..].starts_with(b"\\\"") {
         j += 2;
-    } else if bytes.get(j) == Some(&b'"') {
+    } else if b.get(j) == Some(&b'"') {
         j += 1;
     }
-    j = skip_blanks(bytes, j);
-    if bytes.get(j) != Some(&b':') {
+    j = skip_blanks(b, j);
+    if b.get(j) != Some(&b':') {
         return None;
     }
-    j = skip_blanks(bytes, j + 1);
-    if bytes[j..].starts_with(b"\\\"") {
-        let start = j + 2;
-        Some((start, scan_escaped_string(text, start)))
-    } else if bytes.get(j) == Some(&b'"') {
-        Some((j + 1, scan_plain_string(text, j + 1)))
+    j = skip_blanks(b, j + 1);
+    Some(if b[j..].starts_with(b"\\\"") {
+        (j + 2, escaped_string_end(b, j + 2))
+    } else if b.get(j) == Some(&b'"') {
+        (j + 1, string_end(b, j + 1))
     } else {
-        Some((j, scan_bare_value(text, j)))
-    }
+        (j, bare_value_end(b, j))
+    })
 }
 
-fn skip_blanks(bytes: &[u8], mut j: usize) -> usize {
-    while matches!(bytes.get(j), Some(b' ' | b'\t')) {
+fn skip_blanks(b: &[u8], mut j: usize) -> usize {
+    while matches!(b.get(j), Some(b' ' | b'\t')) {
         j += 1;
     }
     j
 }
 
-/// The byte length of the character at `i` (1 past the end).
-fn char_len(text: &str, i: usize) -> usize {
-    text[i..].chars().next().map_or(1, char::len_utf8)
-}
-
 /// The end of a JSON string's contents starting at `i` (at its closing quote, or the end).
-fn scan_plain_string(text: &str, mut i: usize) -> usize {
-    let bytes = text.as_bytes();
-    while i < bytes.len() {
-        match bytes[i] {
+fn string_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(&c) = b.get(i) {
+        match c {
             b'"' => return i,
-            b'\\' if i + 1 < bytes.len() => i += 1 + char_len(text, i + 1),
-            _ => i += char_len(text, i),
+            b'\\' => i += 2,
+            _ => i += 1,
         }
     }
-    bytes.len()
+    b.len()
 }
 
 /// The end of an escaped JSON string's contents (JSON inside a JSON string) starting at `i`:
 /// at the `\"` that closes it, or at a bare `"` (the outer string ends), or the end.
-fn scan_escaped_string(text: &str, mut i: usize) -> usize {
-    let bytes = text.as_bytes();
-    while i < bytes.len() {
-        match (bytes[i], bytes.get(i + 1)) {
+fn escaped_string_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(&c) = b.get(i) {
+        match (c, b.get(i + 1)) {
             (b'"', _) | (b'\\', Some(b'"')) => return i,
             // An escaped backslash: the inner string's escape; the unit after it is escaped.
-            (b'\\', Some(b'\\')) => {
-                i += 2;
-                i += match (bytes.get(i), bytes.get(i + 1)) {
-                    (Some(b'\\'), Some(_)) => 1 + char_len(text, i + 1),
-                    (Some(_), _) => char_len(text, i),
-                    (None, _) => 0,
-                };
-            }
-            (b'\\', Some(_)) => i += 1 + char_len(text, i + 1),
-            _ => i += char_len(text, i),
+            (b'\\', Some(b'\\')) => i += if b.get(i + 2) == Some(&b'\\') { 4 } else { 3 },
+            (b'\\', Some(_)) => i += 2,
+            _ => i += 1,
         }
     }
-    bytes.len()
+    b.len()
 }
 
 /// The end of an unquoted value (a number, a word, `John Smith` in `Key: John Smith\r\n`).
-fn scan_bare_value(text: &str, start: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut end = start;
-    while end < bytes.len()
-        && !matches!(
-            bytes[end],
-            b',' | b'}' | b']' | b'"' | b'\\' | b'\r' | b'\n'
-        )
-    {
-        end += char_len(text, end);
-    }
-    while end > start && matches!(bytes[end - 1], b' ' | b'\t') {
+fn bare_value_end(b: &[u8], start: usize) -> usize {
+    let stop = |c: &u8| matches!(c, b',' | b'}' | b']' | b'"' | b'\\' | b'\r' | b'\n');
+    let mut end = b[start..]
+        .iter()
+        .position(stop)
+        .map_or(b.len(), |n| start + n);
+    while end > start && matches!(b[end - 1], b' ' | b'\t') {
         end -= 1;
     }
     end
@@ -576,7 +528,7 @@ fn mask_digit_runs(text: &str) -> String {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if let Some(n) = marker_len(&text[i..]) {
+        if let Some(n) = marker_len(&bytes[i..]) {
             i += n;
             continue;
         }
@@ -588,13 +540,9 @@ fn mask_digit_runs(text: &str) -> String {
         if digits >= MIN_DIGIT_RUN {
             out.push_str(&text[copied..i]);
             push_marker(plus + digits, false, &mut out);
-            i += plus + digits;
-            copied = i;
-        } else if plus + digits > 0 {
-            i += plus + digits;
-        } else {
-            i += char_len(text, i);
+            copied = i + plus + digits;
         }
+        i += (plus + digits).max(1);
     }
     out.push_str(&text[copied..]);
     out

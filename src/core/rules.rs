@@ -65,22 +65,6 @@ impl Rules {
         }
         Ok(())
     }
-
-    pub(crate) fn is_prod_host(&self, hostname: &str) -> bool {
-        self.prod_hosts.iter().any(|h| h == hostname)
-    }
-
-    pub(crate) fn is_dropped_channel(&self, channel: &str) -> bool {
-        channel.is_empty()
-            || self
-                .drop_channel_substrings
-                .iter()
-                .any(|s| channel.contains(s.as_str()))
-    }
-
-    pub(crate) fn is_dropped_event(&self, name: &str) -> bool {
-        self.drop_events.iter().any(|e| e == name)
-    }
 }
 
 /// Why a message was dropped (the `dropped_by` keys of the report).
@@ -289,72 +273,49 @@ pub enum Outcome {
     Quarantine { reason: QuarantineReason },
 }
 
-/// The decoded string fields of a structurally sound message (`None`: absent), with `name`
-/// already `UserEvent`-else-`Event` and `timestamp` already message-else-envelope.
-pub(crate) struct Fields<'s> {
-    pub name: Option<&'s str>,
-    pub timestamp: Option<&'s str>,
-    pub channel: Option<&'s str>,
-    pub endpoint: Option<&'s str>,
-    pub hostname: Option<&'s str>,
-}
-
-impl<'s> Fields<'s> {
-    /// From each field's string value (`None`: absent): `name` is `UserEvent`, else `Event`;
-    /// `timestamp` is the message's, else the envelope's.
-    pub(crate) fn from_values(value: impl Fn(Field) -> Option<&'s str>) -> Fields<'s> {
-        Fields {
-            name: value(Field::UserEvent).or_else(|| value(Field::Event)),
-            timestamp: value(Field::Timestamp).or_else(|| value(Field::EnvelopeTimestamp)),
-            channel: value(Field::Channel),
-            endpoint: value(Field::Endpoint),
-            hostname: value(Field::Hostname),
-        }
-    }
-}
-
-/// SPEC steps 2 to 5 on decoded fields: derive, drop, check the date, keep (appending the line).
-/// Shared by the serde path and the fast path, so they cannot disagree about the rules.
-pub(crate) fn decide(f: &Fields<'_>, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
-    let channel = f.channel.unwrap_or("");
-    let endpoint = f.endpoint.unwrap_or(channel);
-    let hostname = f.hostname.unwrap_or("");
-    if !rules.is_prod_host(hostname) {
-        return Outcome::Drop {
-            reason: DropReason::Hostname,
-            value: hostname.to_owned(),
-        };
-    }
-    if rules.is_dropped_channel(channel) {
-        return Outcome::Drop {
-            reason: DropReason::Channel,
-            value: channel.to_owned(),
-        };
-    }
-    let name = match f.name {
-        Some(n) if !rules.is_dropped_event(n) => n,
-        other => {
-            return Outcome::Drop {
-                reason: DropReason::Event,
-                value: other.unwrap_or("").to_owned(),
+/// SPEC steps 2 to 5 on a structurally sound message's decoded string fields (`value`; `None`:
+/// absent): derive (the name is `UserEvent`, else `Event`; the timestamp the message's, else the
+/// envelope's), drop, check the date, keep (appending the line). Shared by the serde path and
+/// the fast path, so they cannot disagree about the rules.
+pub(crate) fn decide<'s>(
+    value: impl Fn(Field) -> Option<&'s str>,
+    rules: &Rules,
+    line: &mut Vec<u8>,
+) -> Outcome {
+    let channel = value(Field::Channel).unwrap_or("");
+    let hostname = value(Field::Hostname).unwrap_or("");
+    let name = value(Field::UserEvent).or_else(|| value(Field::Event));
+    let dropped_channel = |s: &String| channel.contains(s.as_str());
+    let (reason, dropped) = if !rules.prod_hosts.iter().any(|h| h == hostname) {
+        (DropReason::Hostname, hostname)
+    } else if channel.is_empty() || rules.drop_channel_substrings.iter().any(dropped_channel) {
+        (DropReason::Channel, channel)
+    } else if let Some(name) = name.filter(|n| !rules.drop_events.iter().any(|e| e == n)) {
+        let timestamp = value(Field::Timestamp).or_else(|| value(Field::EnvelopeTimestamp));
+        let Some(day) = timestamp.and_then(DayKey::from_timestamp) else {
+            return Outcome::Quarantine {
+                reason: QuarantineReason::BadTimestamp,
             };
-        }
-    };
-    let Some(day) = f.timestamp.and_then(DayKey::from_timestamp) else {
-        return Outcome::Quarantine {
-            reason: QuarantineReason::BadTimestamp,
         };
+        let endpoint = value(Field::Endpoint).unwrap_or(channel);
+        let timestamp = timestamp.unwrap_or("");
+        write_record(
+            line,
+            &Record {
+                timestamp,
+                channel,
+                endpoint,
+                event: name,
+            },
+        );
+        return Outcome::Keep { day };
+    } else {
+        (DropReason::Event, name.unwrap_or(""))
     };
-    write_record(
-        line,
-        &Record {
-            timestamp: f.timestamp.unwrap_or(""),
-            channel,
-            endpoint,
-            event: name,
-        },
-    );
-    Outcome::Keep { day }
+    Outcome::Drop {
+        reason,
+        value: dropped.to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -225,11 +225,9 @@ impl Report {
     /// The human summary: counts, days, top drop values, quarantine reasons, failures.
     pub fn summary(&self, top: usize) -> String {
         #[allow(clippy::cast_precision_loss)]
-        let rate = if self.elapsed_secs > 0.0 {
-            format!(" ({:.0} msg/s)", self.received as f64 / self.elapsed_secs)
-        } else {
-            String::new()
-        };
+        let rate = (self.elapsed_secs > 0.0)
+            .then(|| format!(" ({:.0} msg/s)", self.received as f64 / self.elapsed_secs))
+            .unwrap_or_default();
         let mut s = format!(
             "received {} in {:.2}s{rate}: kept {}, dropped {}, quarantined {}; deleted {}\n",
             self.received,
@@ -474,7 +472,7 @@ fn markdown_table(s: &mut String, head: &str, rows: &[Vec<String>], unlisted: u6
 }
 
 /// `key count, key count, ...`
-fn counts_text(counts: &BTreeMap<String, u64>) -> String {
+pub(crate) fn counts_text<K: std::fmt::Display>(counts: &BTreeMap<K, u64>) -> String {
     let texts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     texts.join(", ")
 }

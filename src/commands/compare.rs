@@ -249,11 +249,9 @@ pub fn summary_text(s: &Summary, names: &Names, range: &str, empty: &[Side]) -> 
         names.location[1],
         s.equal,
         s.differ,
-        if s.unsortable > 0 {
-            format!(" ({} unsortable)", s.unsortable)
-        } else {
-            String::new()
-        },
+        (s.unsortable > 0)
+            .then(|| format!(" ({} unsortable)", s.unsortable))
+            .unwrap_or_default(),
         s.missing_in_a,
         s.missing_in_b,
     );

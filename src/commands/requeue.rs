@@ -241,14 +241,10 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
             args.from
         )
     };
-    let duplicates = if tally.duplicates > 0 {
-        format!(
-            "; {} met again, sent once",
-            plural(tally.duplicates, "record", "records")
-        )
-    } else {
-        String::new()
-    };
+    let met_again = plural(tally.duplicates, "record", "records");
+    let duplicates = (tally.duplicates > 0)
+        .then(|| format!("; {met_again} met again, sent once"))
+        .unwrap_or_default();
     if args.dry_run {
         let _ = writeln!(
             s,

@@ -29,7 +29,7 @@ use std::io::{self, BufRead};
 use clap::Args;
 use serde_json::Value;
 
-use super::plural;
+use super::{counts_text, plural};
 use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
@@ -314,11 +314,9 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         }
         print!("{out}");
     }
-    let range = if args.from.is_some() || args.to.is_some() {
-        format!(" ({})", range_text(args.from, args.to))
-    } else {
-        String::new()
-    };
+    let range = (args.from.is_some() || args.to.is_some())
+        .then(|| format!(" ({})", range_text(args.from, args.to)))
+        .unwrap_or_default();
     print!(
         "{}",
         totals_text(&totals, &archive.location.to_string(), &range, args.repair)
@@ -387,7 +385,7 @@ fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String 
             "{} in {} ({})",
             plural(total, "finding", "findings"),
             plural(t.files_with_findings, "file", "files"),
-            kinds_text(&t.by_kind)
+            counts_text(&t.by_kind)
         );
     }
     if repair && total > 0 {
@@ -396,33 +394,21 @@ fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String 
             "repaired {}; {}{}{}",
             plural(t.repaired, "file", "files"),
             plural(t.remaining, "finding remains", "findings remain"),
-            if t.remaining > 0 {
-                format!(" ({})", kinds_text(&t.remaining_by_kind))
-            } else {
-                String::new()
-            },
-            if t.repair_failures > 0 {
-                format!(
+            (t.remaining > 0)
+                .then(|| format!(" ({})", counts_text(&t.remaining_by_kind)))
+                .unwrap_or_default(),
+            (t.repair_failures > 0)
+                .then(|| format!(
                     "; {} FAILED",
                     plural(t.repair_failures, "repair", "repairs")
-                )
-            } else {
-                String::new()
-            }
+                ))
+                .unwrap_or_default()
         );
     }
     if t.days == 0 {
         let _ = writeln!(out, "(no day files found in the range)");
     }
     out
-}
-
-fn kinds_text(by_kind: &BTreeMap<Kind, u64>) -> String {
-    by_kind
-        .iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileCheck) {
@@ -432,7 +418,7 @@ fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileChe
         archive.location_prefix(),
         plural(check.total(), "finding", "findings"),
         plural(check.lines, "line", "lines"),
-        kinds_text(&check.counts)
+        counts_text(&check.counts)
     );
     list_findings(out, check, usize::MAX);
 }

@@ -98,18 +98,15 @@ impl FlushCounts {
 
     /// The counts as (name, unit, value), in the order they are declared in a record.
     fn metrics(&self) -> [(&'static str, &'static str, Value); 8] {
+        let count = |name, n| (name, "Count", Value::Count(n));
         [
-            ("Received", "Count", Value::Count(self.received)),
-            ("Kept", "Count", Value::Count(self.kept)),
-            ("Dropped", "Count", Value::Count(self.dropped)),
-            ("Quarantined", "Count", Value::Count(self.quarantined)),
-            ("Deleted", "Count", Value::Count(self.deleted)),
-            ("Failures", "Count", Value::Count(self.failures)),
-            (
-                "ConflictRetries",
-                "Count",
-                Value::Count(self.conflict_retries),
-            ),
+            count("Received", self.received),
+            count("Kept", self.kept),
+            count("Dropped", self.dropped),
+            count("Quarantined", self.quarantined),
+            count("Deleted", self.deleted),
+            count("Failures", self.failures),
+            count("ConflictRetries", self.conflict_retries),
             (
                 "DurationSeconds",
                 "Seconds",

@@ -135,7 +135,6 @@ struct Sender<'a> {
     sqs: Option<aws_sdk_sqs::Client>,
     queue: &'a str,
     batch: Vec<Record>,
-    batch_bytes: usize,
     seen: HashSet<String>,
     tally: Tally,
 }
@@ -164,15 +163,13 @@ impl Sender<'_> {
             );
             return;
         };
-        let size = record.body.len();
+        let batch_bytes: usize = self.batch.iter().map(|r| r.body.len()).sum();
         if !self.batch.is_empty()
-            && (self.batch.len() == BATCH_ENTRIES || self.batch_bytes + size > BATCH_BYTES)
+            && (self.batch.len() == BATCH_ENTRIES || batch_bytes + record.body.len() > BATCH_BYTES)
         {
             let batch = std::mem::take(&mut self.batch);
             send_batch(&sqs, self.queue, batch, &mut self.tally).await;
-            self.batch_bytes = 0;
         }
-        self.batch_bytes += size;
         self.batch.push(record);
     }
 
@@ -215,7 +212,6 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
         },
         queue: &args.to,
         batch: Vec::new(),
-        batch_bytes: 0,
         seen: HashSet::new(),
         tally: Tally::default(),
     };

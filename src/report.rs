@@ -352,31 +352,20 @@ impl Report {
                 if row.not_listed > 0 {
                     shown.push(format!("{} of values not listed", row.not_listed));
                 }
-                vec![
-                    markdown_cell(row.reason),
-                    row.total.to_string(),
-                    shown.join(", "),
-                ]
+                let (reason, total) = (markdown_cell(row.reason), row.total.to_string());
+                vec![reason, total, shown.join(", ")]
             });
             markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
         }
         if !self.failures.is_empty() {
             let head = "**Failures**: their messages stay in the queue and come back at the next run\n\n| what | messages | error |\n| --- | ---: | --- |";
             let rows = self.failures.iter().map(|f| {
+                let what = markdown_cell(&f.kind.to_string());
                 let error = markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT));
-                vec![
-                    markdown_cell(&f.kind.to_string()),
-                    f.messages.to_string(),
-                    error,
-                ]
+                vec![what, f.messages.to_string(), error]
             });
-            markdown_table(
-                &mut s,
-                head,
-                &rows.collect::<Vec<_>>(),
-                self.failures_not_listed,
-                "failures",
-            );
+            let rows: Vec<_> = rows.collect();
+            markdown_table(&mut s, head, &rows, self.failures_not_listed, "failures");
             s.push('\n');
         }
         s

@@ -170,10 +170,8 @@ fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
     }
     let timestamp = map["timestamp"].as_str().unwrap_or_default();
     if DayKey::from_timestamp(timestamp) != Some(day) {
-        return Err((
-            Kind::WrongDate,
-            format!("timestamp {timestamp:?} is not dated {}", day.iso_date()),
-        ));
+        let dated = format!("timestamp {timestamp:?} is not dated {}", day.iso_date());
+        return Err((Kind::WrongDate, dated));
     }
     Ok(())
 }
@@ -230,21 +228,16 @@ impl DayChecker {
             return add(Kind::Blank, String::new());
         }
         if line.len() < content.len() {
-            let trailing = content.len() - line.len();
-            add(
-                Kind::TrailingWhitespace,
-                format!("{trailing} trailing bytes"),
-            );
+            let trailing = format!("{} trailing bytes", content.len() - line.len());
+            add(Kind::TrailingWhitespace, trailing);
         }
         // Sorted, equal lines are adjacent: the line above is all duplicates need.
         if self.prev_line > 0 && line == self.prev.as_slice() {
             add(Kind::Duplicate, format!("of line {}", self.run_first));
         } else {
             if self.prev_line > 0 && line < self.prev.as_slice() {
-                add(
-                    Kind::OutOfOrder,
-                    format!("sorts before line {}", self.prev_line),
-                );
+                let before = format!("sorts before line {}", self.prev_line);
+                add(Kind::OutOfOrder, before);
             }
             self.run_first = n;
         }

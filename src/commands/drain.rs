@@ -303,15 +303,12 @@ pub fn github_summary_file(
 /// runner reads workflow commands.
 pub fn publish_github(path: &Path, markdown: &str, annotations: &[String]) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let append = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        f.write_all(markdown.as_bytes())?;
-        f.flush()
-    };
-    append().with_context(|| {
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(markdown.as_bytes()));
+    appended.with_context(|| {
         format!(
             "cannot append the step summary to {} (GITHUB_STEP_SUMMARY)",
             path.display()
@@ -321,8 +318,7 @@ pub fn publish_github(path: &Path, markdown: &str, annotations: &[String]) -> an
     for line in annotations {
         writeln!(out, "{line}")?;
     }
-    out.flush()?;
-    Ok(())
+    Ok(out.flush()?)
 }
 
 /// For a `drain` that failed as a whole: the error as the step summary and an annotation.

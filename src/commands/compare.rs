@@ -466,10 +466,8 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
             .filter(|(_, l)| l.is_empty())
             .map(|(s, _)| *s)
             .collect();
-        print!(
-            "{}",
-            summary_text(&summary, &names, &range_text(from, to), &empty)
-        );
+        let range = range_text(from, to);
+        print!("{}", summary_text(&summary, &names, &range, &empty));
     }
     Ok(super::exit_status(summary.all_equal()))
 }

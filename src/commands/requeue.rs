@@ -228,14 +228,11 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
 
 fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
     let mut s = String::new();
+    let objects = plural(inputs as u64, "object", "objects");
     let whence = if inputs == 1 && !args.from.ends_with('/') {
         args.from.clone()
     } else {
-        format!(
-            "{} in {}",
-            plural(inputs as u64, "object", "objects"),
-            args.from
-        )
+        format!("{objects} in {}", args.from)
     };
     let met_again = plural(tally.duplicates, "record", "records");
     let duplicates = (tally.duplicates > 0)

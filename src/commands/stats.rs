@@ -184,12 +184,8 @@ fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<
     let bar_w = columns.map_or(50, |c| c.saturating_sub(key_w + count_w + 4).clamp(10, 100));
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0);
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{} by {} ({range})",
-        plural(total, "line", "lines"),
-        by.as_str()
-    );
+    let lines = plural(total, "line", "lines");
+    let _ = writeln!(s, "{lines} by {} ({range})", by.as_str());
     let _ = writeln!(s, "{:<key_w$}  {:>count_w$}", by.as_str(), "count");
     for (k, n) in rows {
         let (key, bar) = (shown(k), bar(*n, max, bar_w));

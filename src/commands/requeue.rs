@@ -238,13 +238,13 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
     let duplicates = (tally.duplicates > 0)
         .then(|| format!("; {met_again} met again, sent once"))
         .unwrap_or_default();
+    let records = plural(tally.records, "record", "records");
     if args.dry_run {
+        let bodies = plural(tally.records - tally.duplicates, "body", "bodies");
+        let to = &args.to;
         let _ = writeln!(
             s,
-            "dry run: would send {} to {} (read {} from {whence}{duplicates})",
-            plural(tally.records - tally.duplicates, "body", "bodies"),
-            args.to,
-            plural(tally.records, "record", "records"),
+            "dry run: would send {bodies} to {to} (read {records} from {whence}{duplicates})"
         );
     } else {
         let calls = plural(
@@ -254,8 +254,7 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
         );
         let _ = writeln!(
             s,
-            "read {} from {whence}: sent {}, failed {} ({calls}){duplicates}",
-            plural(tally.records, "record", "records"),
+            "read {records} from {whence}: sent {}, failed {} ({calls}){duplicates}",
             tally.sent,
             tally.failed.len(),
         );

@@ -309,13 +309,9 @@ impl Report {
         if self.days.is_empty() {
             s.push_str("No day file touched.\n\n");
         } else {
-            let new = if self.dry_run {
-                "new lines (would write)"
-            } else {
-                "new lines"
-            };
+            let would = if self.dry_run { " (would write)" } else { "" };
             let head = format!(
-                "**Days** ({})\n\n| day | {new} | lines now |\n| --- | ---: | ---: |",
+                "**Days** ({})\n\n| day | new lines{would} | lines now |\n| --- | ---: | ---: |",
                 self.days.len()
             );
             let rows = self.days.iter().map(|(day, d)| {

@@ -172,16 +172,15 @@ impl Names {
 
 /// A line for a terminal: lossy UTF-8, control characters escaped (pure).
 fn shown(line: &[u8]) -> String {
-    String::from_utf8_lossy(line)
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(line).chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The text of one day: nothing for an equal day unless `verbose` (pure).

@@ -418,11 +418,8 @@ fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileChe
 
 fn list_findings(out: &mut String, check: &FileCheck, cap: usize) {
     for f in check.listed.iter().take(cap) {
-        if f.detail.is_empty() {
-            let _ = writeln!(out, "  line {}: {}", f.line, f.kind);
-        } else {
-            let _ = writeln!(out, "  line {}: {}: {}", f.line, f.kind, f.detail);
-        }
+        let colon = if f.detail.is_empty() { "" } else { ": " };
+        let _ = writeln!(out, "  line {}: {}{colon}{}", f.line, f.kind, f.detail);
     }
     let shown = check.listed.len().min(cap) as u64;
     if check.total() > shown {

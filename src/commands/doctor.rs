@@ -312,13 +312,11 @@ async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<
     let res = sqs
         .get_queue_attributes()
         .queue_url(url)
-        .set_attribute_names(Some(vec![
-            A::ApproximateNumberOfMessages,
-            A::ApproximateNumberOfMessagesNotVisible,
-            A::VisibilityTimeout,
-            A::MessageRetentionPeriod,
-            A::RedrivePolicy,
-        ]))
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::VisibilityTimeout)
+        .attribute_names(A::MessageRetentionPeriod)
+        .attribute_names(A::RedrivePolicy)
         .send()
         .await;
     let arn = QueueArn::of_url(url, region).map(|a| a.to_string());

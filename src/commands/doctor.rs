@@ -187,9 +187,7 @@ async fn run_checks(args: &DoctorArgs, at: &Locations, ctx: &Wiring) -> Vec<Chec
     let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
     if wiring::on_aws(source.as_ref(), &[&at.dest, &at.quarantine]) {
         let sdk = ctx.sdk().await;
-        if let Some(r) = sdk.region() {
-            r.as_ref().clone_into(&mut region);
-        }
+        region = sdk.region().map_or(region, ToString::to_string);
         let c = check_credentials(sdk).await;
         aws_ok = c.status != Status::Fail;
         checks.push(c);

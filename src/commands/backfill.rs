@@ -199,15 +199,13 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     let quarantined = quarantine.lines();
     eprint!("{}", summary(&report, source.skipped(), &quarantined));
     if let Some(path) = &args.report {
-        super::write_report(
-            path,
-            &BackfillReport {
-                report: &report,
-                skipped: source.skipped().len() as u64,
-                skipped_lines: source.skipped(),
-                quarantined_lines: &quarantined.iter().map(|q| q.0).collect::<Vec<_>>(),
-            },
-        )?;
+        let full = BackfillReport {
+            report: &report,
+            skipped: source.skipped().len() as u64,
+            skipped_lines: source.skipped(),
+            quarantined_lines: &quarantined.iter().map(|q| q.0).collect::<Vec<_>>(),
+        };
+        super::write_report(path, &full)?;
     }
     Ok(super::exit_status(report.succeeded()))
 }

@@ -209,6 +209,12 @@ impl Report {
         self.failures.iter().map(|f| f.messages).sum::<u64>() + self.messages_not_listed
     }
 
+    /// `N new records, M already there`: what the quarantine writes came to.
+    fn quarantine_records(&self) -> String {
+        let (new, there) = (self.quarantine_written, self.quarantine_already_there);
+        format!("{new} new records, {there} already there")
+    }
+
     /// When `--max-messages` stopped the run: that more may be waiting, and for a dry run what
     /// reading them costs.
     fn max_messages_line(&self) -> Option<String> {
@@ -262,11 +268,7 @@ impl Report {
             let _ = writeln!(s, "  quarantined {reason}: {n}");
         }
         if let Some(q) = &self.quarantine_location {
-            let (new, there) = (self.quarantine_written, self.quarantine_already_there);
-            let _ = writeln!(
-                s,
-                "  quarantine {q}: {new} new records, {there} already there"
-            );
+            let _ = writeln!(s, "  quarantine {q}: {}", self.quarantine_records());
         }
         if !self.requests.is_empty() {
             let _ = writeln!(s, "  requests: {}", counts_text(&self.requests));
@@ -329,12 +331,8 @@ impl Report {
             let rows = rows.map(|(r, n)| vec![markdown_cell(r), n.to_string()]);
             markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
             if let Some(q) = &self.quarantine_location {
-                let (new, there) = (self.quarantine_written, self.quarantine_already_there);
-                let _ = writeln!(
-                    s,
-                    "- {new} new records, {there} already there, in {}",
-                    markdown_cell(q)
-                );
+                let (records, q) = (self.quarantine_records(), markdown_cell(q));
+                let _ = writeln!(s, "- {records}, in {q}");
             }
             s.push('\n');
         }

@@ -150,14 +150,13 @@ impl DrainSettings {
             _ => String::new(),
         };
         let sqs = args.sqs.resolve(queue_url, max_messages)?;
-        let flush_secs = args.sqs.flush_secs(&sqs, from_queue);
         Ok(DrainSettings {
             options: DrainOptions {
                 block_messages: match args.block_messages {
                     0 => return Err(UsageError::new("--block-messages must be at least 1")),
                     n => n,
                 },
-                flush_secs,
+                flush_secs: args.sqs.flush_secs(&sqs, from_queue),
                 day_concurrency: args.day_concurrency.max(1),
                 max_messages,
                 dry_run: args.dry_run,

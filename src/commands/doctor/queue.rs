@@ -67,11 +67,8 @@ impl QueueArn {
     /// `fallback_region`.
     pub fn of_url(url: &str, fallback_region: &str) -> Option<QueueArn> {
         let (_, account, name) = url_parts(url)?;
-        let partition = if url.contains(".amazonaws.com.cn") {
-            "aws-cn"
-        } else {
-            "aws"
-        };
+        let china = url.contains(".amazonaws.com.cn");
+        let partition = if china { "aws-cn" } else { "aws" };
         account
             .bytes()
             .all(|b| b.is_ascii_digit())

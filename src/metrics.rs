@@ -46,13 +46,6 @@ pub enum MetricsMode {
     Emf,
 }
 
-impl MetricsMode {
-    /// Reads a setting's value (`off` or `emf`, case-insensitive, surrounding space ignored).
-    pub fn parse(value: &str) -> Option<MetricsMode> {
-        <MetricsMode as clap::ValueEnum>::from_str(value.trim(), true).ok()
-    }
-}
-
 /// Where metrics go, resolved from the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
@@ -414,10 +407,7 @@ mod tests {
     }
 
     #[test]
-    fn modes_and_namespaces_are_checked() {
-        assert_eq!(MetricsMode::parse(" EMF "), Some(MetricsMode::Emf));
-        assert_eq!(MetricsMode::parse("off"), Some(MetricsMode::Off));
-        assert_eq!(MetricsMode::parse("on"), None);
+    fn namespaces_are_checked() {
         assert!(check_namespace(DEFAULT_NAMESPACE).is_ok());
         assert!(check_namespace("Team/Writer 2").is_ok());
         for bad in ["", ":x", "tab\there", &"n".repeat(256)] {

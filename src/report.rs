@@ -231,9 +231,11 @@ impl Report {
     /// The human summary: counts, days, top drop values, quarantine reasons, failures.
     pub fn summary(&self, top: usize) -> String {
         #[allow(clippy::cast_precision_loss)]
-        let rate = (self.elapsed_secs > 0.0)
-            .then(|| format!(" ({:.0} msg/s)", self.received as f64 / self.elapsed_secs))
-            .unwrap_or_default();
+        let rate = if self.elapsed_secs > 0.0 {
+            format!(" ({:.0} msg/s)", self.received as f64 / self.elapsed_secs)
+        } else {
+            String::new()
+        };
         let mut s = format!(
             "received {} in {:.2}s{rate}: kept {}, dropped {}, quarantined {}; deleted {}\n",
             self.received,

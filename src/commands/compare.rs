@@ -248,9 +248,10 @@ pub fn summary_text(s: &Summary, names: &Names, range: &str, empty: &[Side]) -> 
         names.location[1],
         s.equal,
         s.differ,
-        (s.unsortable > 0)
-            .then(|| format!(" ({} unsortable)", s.unsortable))
-            .unwrap_or_default(),
+        match s.unsortable {
+            0 => String::new(),
+            n => format!(" ({n} unsortable)"),
+        },
         s.missing_in_a,
         s.missing_in_b,
     );

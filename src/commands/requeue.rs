@@ -234,10 +234,10 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
     } else {
         format!("{objects} in {}", args.from)
     };
-    let met_again = plural(tally.duplicates, "record", "records");
-    let duplicates = (tally.duplicates > 0)
-        .then(|| format!("; {met_again} met again, sent once"))
-        .unwrap_or_default();
+    let duplicates = match tally.duplicates {
+        0 => String::new(),
+        n => format!("; {} met again, sent once", plural(n, "record", "records")),
+    };
     let records = plural(tally.records, "record", "records");
     if args.dry_run {
         let bodies = plural(tally.records - tally.duplicates, "body", "bodies");

@@ -307,9 +307,10 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         }
         print!("{out}");
     }
-    let range = (args.from.is_some() || args.to.is_some())
-        .then(|| format!(" ({})", range_text(args.from, args.to)))
-        .unwrap_or_default();
+    let range = match (args.from, args.to) {
+        (None, None) => String::new(),
+        (from, to) => format!(" ({})", range_text(from, to)),
+    };
     print!(
         "{}",
         totals_text(&totals, &archive.location.to_string(), &range, args.repair)
@@ -382,21 +383,17 @@ fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String 
         );
     }
     if repair && total > 0 {
-        let _ = writeln!(
-            out,
-            "repaired {}; {}{}{}",
-            plural(t.repaired, "file", "files"),
-            plural(t.remaining, "finding remains", "findings remain"),
-            (t.remaining > 0)
-                .then(|| format!(" ({})", counts_text(&t.remaining_by_kind)))
-                .unwrap_or_default(),
-            (t.repair_failures > 0)
-                .then(|| format!(
-                    "; {} FAILED",
-                    plural(t.repair_failures, "repair", "repairs")
-                ))
-                .unwrap_or_default()
-        );
+        let repaired = plural(t.repaired, "file", "files");
+        let remaining = plural(t.remaining, "finding remains", "findings remain");
+        let _ = write!(out, "repaired {repaired}; {remaining}");
+        if t.remaining > 0 {
+            let _ = write!(out, " ({})", counts_text(&t.remaining_by_kind));
+        }
+        if t.repair_failures > 0 {
+            let failed = plural(t.repair_failures, "repair", "repairs");
+            let _ = write!(out, "; {failed} FAILED");
+        }
+        out.push('\n');
     }
     if t.days == 0 {
         let _ = writeln!(out, "(no day files found in the range)");

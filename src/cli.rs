@@ -63,7 +63,6 @@ pub enum Command {
     Man(ManArgs),
 }
 
-/// Arguments of the hidden `completions` command.
 #[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete for.
@@ -71,7 +70,6 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// Arguments of the hidden `man` command.
 #[derive(Debug, Clone, Args)]
 pub struct ManArgs {
     /// Write s3-event-writer.1 and one s3-event-writer-COMMAND.1 per command into this
@@ -80,7 +78,6 @@ pub struct ManArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// The clap command (with its subcommands).
 pub fn command() -> clap::Command {
     Cli::command()
 }

@@ -46,13 +46,6 @@ pub enum MetricsMode {
     Emf,
 }
 
-impl MetricsMode {
-    /// Reads a setting's value (`off` or `emf`, case-insensitive, surrounding space ignored).
-    pub fn parse(value: &str) -> Option<MetricsMode> {
-        <MetricsMode as clap::ValueEnum>::from_str(value.trim(), true).ok()
-    }
-}
-
 /// Where metrics go, resolved from the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
@@ -98,18 +91,15 @@ impl FlushCounts {
 
     /// The counts as (name, unit, value), in the order they are declared in a record.
     fn metrics(&self) -> [(&'static str, &'static str, Value); 8] {
+        let count = |name, n| (name, "Count", Value::Count(n));
         [
-            ("Received", "Count", Value::Count(self.received)),
-            ("Kept", "Count", Value::Count(self.kept)),
-            ("Dropped", "Count", Value::Count(self.dropped)),
-            ("Quarantined", "Count", Value::Count(self.quarantined)),
-            ("Deleted", "Count", Value::Count(self.deleted)),
-            ("Failures", "Count", Value::Count(self.failures)),
-            (
-                "ConflictRetries",
-                "Count",
-                Value::Count(self.conflict_retries),
-            ),
+            count("Received", self.received),
+            count("Kept", self.kept),
+            count("Dropped", self.dropped),
+            count("Quarantined", self.quarantined),
+            count("Deleted", self.deleted),
+            count("Failures", self.failures),
+            count("ConflictRetries", self.conflict_retries),
             (
                 "DurationSeconds",
                 "Seconds",
@@ -417,10 +407,7 @@ mod tests {
     }
 
     #[test]
-    fn modes_and_namespaces_are_checked() {
-        assert_eq!(MetricsMode::parse(" EMF "), Some(MetricsMode::Emf));
-        assert_eq!(MetricsMode::parse("off"), Some(MetricsMode::Off));
-        assert_eq!(MetricsMode::parse("on"), None);
+    fn namespaces_are_checked() {
         assert!(check_namespace(DEFAULT_NAMESPACE).is_ok());
         assert!(check_namespace("Team/Writer 2").is_ok());
         for bad in ["", ":x", "tab\there", &"n".repeat(256)] {

@@ -80,34 +80,28 @@ pub fn classify(
     region: Option<&str>,
     detail: String,
 ) -> Problem {
-    match (code, status) {
+    match (code.unwrap_or_default(), status) {
         (
-            Some(
-                "AWS.SimpleQueueService.NonExistentQueue"
-                | "QueueDoesNotExist"
-                | "NonExistentQueue"
-                | "NoSuchBucket"
-                | "NoSuchKey"
-                | "NotFound",
-            ),
+            "AWS.SimpleQueueService.NonExistentQueue"
+            | "QueueDoesNotExist"
+            | "NonExistentQueue"
+            | "NoSuchBucket"
+            | "NoSuchKey"
+            | "NotFound",
             _,
         ) => Problem::Missing,
-        (Some("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled"), _) => {
-            Problem::Denied
-        }
+        ("AccessDenied" | "AccessDeniedException" | "AllAccessDisabled", _) => Problem::Denied,
         (
-            Some(
-                c @ ("InvalidAccessKeyId"
-                | "SignatureDoesNotMatch"
-                | "InvalidClientTokenId"
-                | "ExpiredToken"
-                | "ExpiredTokenException"
-                | "UnrecognizedClientException"
-                | "InvalidToken"),
-            ),
+            c @ ("InvalidAccessKeyId"
+            | "SignatureDoesNotMatch"
+            | "InvalidClientTokenId"
+            | "ExpiredToken"
+            | "ExpiredTokenException"
+            | "UnrecognizedClientException"
+            | "InvalidToken"),
             _,
         ) => Problem::BadCredentials(c.to_owned()),
-        (Some("PermanentRedirect" | "AuthorizationHeaderMalformed"), _) | (_, Some(301)) => {
+        ("PermanentRedirect" | "AuthorizationHeaderMalformed", _) | (_, Some(301)) => {
             Problem::WrongRegion(region.map(str::to_owned))
         }
         (_, Some(404)) => Problem::Missing,

@@ -209,6 +209,12 @@ impl Report {
         self.failures.iter().map(|f| f.messages).sum::<u64>() + self.messages_not_listed
     }
 
+    /// `N new records, M already there`: what the quarantine writes came to.
+    fn quarantine_records(&self) -> String {
+        let (new, there) = (self.quarantine_written, self.quarantine_already_there);
+        format!("{new} new records, {there} already there")
+    }
+
     /// When `--max-messages` stopped the run: that more may be waiting, and for a dry run what
     /// reading them costs.
     fn max_messages_line(&self) -> Option<String> {
@@ -264,11 +270,7 @@ impl Report {
             let _ = writeln!(s, "  quarantined {reason}: {n}");
         }
         if let Some(q) = &self.quarantine_location {
-            let (new, there) = (self.quarantine_written, self.quarantine_already_there);
-            let _ = writeln!(
-                s,
-                "  quarantine {q}: {new} new records, {there} already there"
-            );
+            let _ = writeln!(s, "  quarantine {q}: {}", self.quarantine_records());
         }
         if !self.requests.is_empty() {
             let _ = writeln!(s, "  requests: {}", counts_text(&self.requests));
@@ -311,13 +313,9 @@ impl Report {
         if self.days.is_empty() {
             s.push_str("No day file touched.\n\n");
         } else {
-            let new = if self.dry_run {
-                "new lines (would write)"
-            } else {
-                "new lines"
-            };
+            let would = if self.dry_run { " (would write)" } else { "" };
             let head = format!(
-                "**Days** ({})\n\n| day | {new} | lines now |\n| --- | ---: | ---: |",
+                "**Days** ({})\n\n| day | new lines{would} | lines now |\n| --- | ---: | ---: |",
                 self.days.len()
             );
             let rows = self.days.iter().map(|(day, d)| {
@@ -335,12 +333,8 @@ impl Report {
             let rows = rows.map(|(r, n)| vec![markdown_cell(r), n.to_string()]);
             markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
             if let Some(q) = &self.quarantine_location {
-                let (new, there) = (self.quarantine_written, self.quarantine_already_there);
-                let _ = writeln!(
-                    s,
-                    "- {new} new records, {there} already there, in {}",
-                    markdown_cell(q)
-                );
+                let (records, q) = (self.quarantine_records(), markdown_cell(q));
+                let _ = writeln!(s, "- {records}, in {q}");
             }
             s.push('\n');
         }
@@ -354,31 +348,20 @@ impl Report {
                 if row.not_listed > 0 {
                     shown.push(format!("{} of values not listed", row.not_listed));
                 }
-                vec![
-                    markdown_cell(row.reason),
-                    row.total.to_string(),
-                    shown.join(", "),
-                ]
+                let (reason, total) = (markdown_cell(row.reason), row.total.to_string());
+                vec![reason, total, shown.join(", ")]
             });
             markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
         }
         if !self.failures.is_empty() {
             let head = "**Failures**: their messages stay in the queue and come back at the next run\n\n| what | messages | error |\n| --- | ---: | --- |";
             let rows = self.failures.iter().map(|f| {
+                let what = markdown_cell(&f.kind.to_string());
                 let error = markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT));
-                vec![
-                    markdown_cell(&f.kind.to_string()),
-                    f.messages.to_string(),
-                    error,
-                ]
+                vec![what, f.messages.to_string(), error]
             });
-            markdown_table(
-                &mut s,
-                head,
-                &rows.collect::<Vec<_>>(),
-                self.failures_not_listed,
-                "failures",
-            );
+            let rows: Vec<_> = rows.collect();
+            markdown_table(&mut s, head, &rows, self.failures_not_listed, "failures");
             s.push('\n');
         }
         s
@@ -474,7 +457,7 @@ fn markdown_table(s: &mut String, head: &str, rows: &[Vec<String>], unlisted: u6
 }
 
 /// `key count, key count, ...`
-fn counts_text(counts: &BTreeMap<String, u64>) -> String {
+pub(crate) fn counts_text<K: std::fmt::Display>(counts: &BTreeMap<K, u64>) -> String {
     let texts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     texts.join(", ")
 }

@@ -167,10 +167,8 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
 /// Runs `backfill`; the value is the exit status.
 pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     let tz = jiff::tz::TimeZone::get(&args.tz).map_err(|e| {
-        let tz = &args.tz;
-        UsageError::new(format!(
-            "--tz {tz}: not a time zone of the tz database ({e})"
-        ))
+        let e = format!("--tz {}: not a time zone of the tz database ({e})", args.tz);
+        UsageError::new(e)
     })?;
     let rules = args.rules.resolve()?;
     let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
@@ -201,15 +199,13 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     let quarantined = quarantine.lines();
     eprint!("{}", summary(&report, source.skipped(), &quarantined));
     if let Some(path) = &args.report {
-        super::write_report(
-            path,
-            &BackfillReport {
-                report: &report,
-                skipped: source.skipped().len() as u64,
-                skipped_lines: source.skipped(),
-                quarantined_lines: &quarantined.iter().map(|q| q.0).collect::<Vec<_>>(),
-            },
-        )?;
+        let full = BackfillReport {
+            report: &report,
+            skipped: source.skipped().len() as u64,
+            skipped_lines: source.skipped(),
+            quarantined_lines: &quarantined.iter().map(|q| q.0).collect::<Vec<_>>(),
+        };
+        super::write_report(path, &full)?;
     }
     Ok(super::exit_status(report.succeeded()))
 }
@@ -235,14 +231,13 @@ fn summary(report: &Report, skipped: &[u64], quarantined: &[(u64, String)]) -> S
         );
     }
     if !quarantined.is_empty() {
+        let lines = quarantined
+            .iter()
+            .map(|(line, reason)| format!("{line} ({reason})"));
+        let lines = line_list(lines);
         let _ = writeln!(
             s,
-            "  quarantined lines (not written anywhere): line {}",
-            line_list(
-                quarantined
-                    .iter()
-                    .map(|(line, reason)| format!("{line} ({reason})"))
-            )
+            "  quarantined lines (not written anywhere): line {lines}"
         );
     }
     s

@@ -172,16 +172,15 @@ impl Names {
 
 /// A line for a terminal: lossy UTF-8, control characters escaped (pure).
 fn shown(line: &[u8]) -> String {
-    String::from_utf8_lossy(line)
-        .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    let mut out = String::new();
+    for c in String::from_utf8_lossy(line).chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The text of one day: nothing for an equal day unless `verbose` (pure).
@@ -249,10 +248,9 @@ pub fn summary_text(s: &Summary, names: &Names, range: &str, empty: &[Side]) -> 
         names.location[1],
         s.equal,
         s.differ,
-        if s.unsortable > 0 {
-            format!(" ({} unsortable)", s.unsortable)
-        } else {
-            String::new()
+        match s.unsortable {
+            0 => String::new(),
+            n => format!(" ({n} unsortable)"),
         },
         s.missing_in_a,
         s.missing_in_b,
@@ -468,10 +466,8 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
             .filter(|(_, l)| l.is_empty())
             .map(|(s, _)| *s)
             .collect();
-        print!(
-            "{}",
-            summary_text(&summary, &names, &range_text(from, to), &empty)
-        );
+        let range = range_text(from, to);
+        print!("{}", summary_text(&summary, &names, &range, &empty));
     }
     Ok(super::exit_status(summary.all_equal()))
 }

@@ -50,12 +50,9 @@ pub fn spawn_progress(mode: ProgressMode, progress: Arc<Progress>) -> tokio::tas
             ProgressMode::Off => {}
             ProgressMode::Auto if tty => {
                 let pb = PROGRESS_BAR.get_or_init(|| {
-                    let pb = indicatif::ProgressBar::new_spinner();
-                    pb.set_style(
-                        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-                            .expect("valid template"),
-                    );
-                    pb
+                    let style =
+                        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}");
+                    indicatif::ProgressBar::new_spinner().with_style(style.expect("valid template"))
                 });
                 loop {
                     pb.set_message(progress_line(&progress, started));

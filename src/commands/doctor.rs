@@ -187,9 +187,7 @@ async fn run_checks(args: &DoctorArgs, at: &Locations, ctx: &Wiring) -> Vec<Chec
     let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
     if wiring::on_aws(source.as_ref(), &[&at.dest, &at.quarantine]) {
         let sdk = ctx.sdk().await;
-        if let Some(r) = sdk.region() {
-            r.as_ref().clone_into(&mut region);
-        }
+        region = sdk.region().map_or(region, ToString::to_string);
         let c = check_credentials(sdk).await;
         aws_ok = c.status != Status::Fail;
         checks.push(c);
@@ -312,13 +310,11 @@ async fn check_queue(sqs: &aws_sdk_sqs::Client, url: &str, region: &str) -> Vec<
     let res = sqs
         .get_queue_attributes()
         .queue_url(url)
-        .set_attribute_names(Some(vec![
-            A::ApproximateNumberOfMessages,
-            A::ApproximateNumberOfMessagesNotVisible,
-            A::VisibilityTimeout,
-            A::MessageRetentionPeriod,
-            A::RedrivePolicy,
-        ]))
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::VisibilityTimeout)
+        .attribute_names(A::MessageRetentionPeriod)
+        .attribute_names(A::RedrivePolicy)
         .send()
         .await;
     let arn = QueueArn::of_url(url, region).map(|a| a.to_string());

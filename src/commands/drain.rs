@@ -150,14 +150,13 @@ impl DrainSettings {
             _ => String::new(),
         };
         let sqs = args.sqs.resolve(queue_url, max_messages)?;
-        let flush_secs = args.sqs.flush_secs(&sqs, from_queue);
         Ok(DrainSettings {
             options: DrainOptions {
                 block_messages: match args.block_messages {
                     0 => return Err(UsageError::new("--block-messages must be at least 1")),
                     n => n,
                 },
-                flush_secs,
+                flush_secs: args.sqs.flush_secs(&sqs, from_queue),
                 day_concurrency: args.day_concurrency.max(1),
                 max_messages,
                 dry_run: args.dry_run,
@@ -303,15 +302,12 @@ pub fn github_summary_file(
 /// runner reads workflow commands.
 pub fn publish_github(path: &Path, markdown: &str, annotations: &[String]) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let append = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        f.write_all(markdown.as_bytes())?;
-        f.flush()
-    };
-    append().with_context(|| {
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(markdown.as_bytes()));
+    appended.with_context(|| {
         format!(
             "cannot append the step summary to {} (GITHUB_STEP_SUMMARY)",
             path.display()
@@ -321,8 +317,7 @@ pub fn publish_github(path: &Path, markdown: &str, annotations: &[String]) -> an
     for line in annotations {
         writeln!(out, "{line}")?;
     }
-    out.flush()?;
-    Ok(())
+    Ok(out.flush()?)
 }
 
 /// For a `drain` that failed as a whole: the error as the step summary and an annotation.

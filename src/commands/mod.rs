@@ -8,6 +8,8 @@
 //! Nothing here imports the clap top level ([`crate::cli`]); the argument structs of each
 //! command live in its file and are only flattened into `cli::Command`.
 
+use std::path::Path;
+
 use crate::metrics::{FlushCounts, MetricsSettings};
 
 pub mod backfill;
@@ -35,7 +37,7 @@ pub fn print_metrics(settings: &MetricsSettings, counts: &FlushCounts) {
     }
 }
 
-pub(crate) use crate::report::plural;
+pub(crate) use crate::report::{counts_text, plural};
 
 /// The exit status of a run that went through: 0 when nothing remains to be done, else 1.
 pub(crate) fn exit_status(complete: bool) -> i32 {
@@ -48,10 +50,7 @@ pub(crate) fn exit_status(complete: bool) -> i32 {
 }
 
 /// Writes `report` as pretty JSON to `path`.
-pub(crate) fn write_report<T: serde::Serialize>(
-    path: &std::path::Path,
-    report: &T,
-) -> anyhow::Result<()> {
+pub(crate) fn write_report(path: &Path, report: &impl serde::Serialize) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let json = serde_json::to_vec_pretty(report)?;
     std::fs::write(path, json)

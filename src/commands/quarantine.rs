@@ -268,12 +268,8 @@ fn reasons_text(by_reason: &BTreeMap<String, u64>) -> String {
 
 /// One object's line (and one more per unreadable line or object).
 fn object_line(c: &ObjectCounts, width: usize) -> String {
-    let mut s = format!(
-        "  {:<width$}  {:>5}  {}",
-        c.name,
-        c.records,
-        reasons_text(&c.by_reason)
-    );
+    let reasons = reasons_text(&c.by_reason);
+    let mut s = format!("  {:<width$}  {:>5}  {reasons}", c.name, c.records);
     s = s.trim_end().to_owned();
     s.push('\n');
     for u in &c.unreadable {
@@ -293,11 +289,7 @@ fn total_line(t: &Total) -> String {
         let _ = write!(s, ": {}", reasons_text(&t.by_reason));
     }
     if t.unreadable > 0 {
-        let _ = write!(
-            s,
-            "; {} (listed above)",
-            plural(t.unreadable, "unreadable", "unreadable")
-        );
+        let _ = write!(s, "; {} unreadable (listed above)", t.unreadable);
     }
     s
 }

@@ -135,7 +135,6 @@ struct Sender<'a> {
     sqs: Option<aws_sdk_sqs::Client>,
     queue: &'a str,
     batch: Vec<Record>,
-    batch_bytes: usize,
     seen: HashSet<String>,
     tally: Tally,
 }
@@ -164,15 +163,13 @@ impl Sender<'_> {
             );
             return;
         };
-        let size = record.body.len();
+        let batch_bytes: usize = self.batch.iter().map(|r| r.body.len()).sum();
         if !self.batch.is_empty()
-            && (self.batch.len() == BATCH_ENTRIES || self.batch_bytes + size > BATCH_BYTES)
+            && (self.batch.len() == BATCH_ENTRIES || batch_bytes + record.body.len() > BATCH_BYTES)
         {
             let batch = std::mem::take(&mut self.batch);
             send_batch(&sqs, self.queue, batch, &mut self.tally).await;
-            self.batch_bytes = 0;
         }
-        self.batch_bytes += size;
         self.batch.push(record);
     }
 
@@ -215,7 +212,6 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
         },
         queue: &args.to,
         batch: Vec::new(),
-        batch_bytes: 0,
         seen: HashSet::new(),
         tally: Tally::default(),
     };
@@ -232,30 +228,23 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
 
 fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
     let mut s = String::new();
+    let objects = plural(inputs as u64, "object", "objects");
     let whence = if inputs == 1 && !args.from.ends_with('/') {
         args.from.clone()
     } else {
-        format!(
-            "{} in {}",
-            plural(inputs as u64, "object", "objects"),
-            args.from
-        )
+        format!("{objects} in {}", args.from)
     };
-    let duplicates = if tally.duplicates > 0 {
-        format!(
-            "; {} met again, sent once",
-            plural(tally.duplicates, "record", "records")
-        )
-    } else {
-        String::new()
+    let duplicates = match tally.duplicates {
+        0 => String::new(),
+        n => format!("; {} met again, sent once", plural(n, "record", "records")),
     };
+    let records = plural(tally.records, "record", "records");
     if args.dry_run {
+        let bodies = plural(tally.records - tally.duplicates, "body", "bodies");
+        let to = &args.to;
         let _ = writeln!(
             s,
-            "dry run: would send {} to {} (read {} from {whence}{duplicates})",
-            plural(tally.records - tally.duplicates, "body", "bodies"),
-            args.to,
-            plural(tally.records, "record", "records"),
+            "dry run: would send {bodies} to {to} (read {records} from {whence}{duplicates})"
         );
     } else {
         let calls = plural(
@@ -265,8 +254,7 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
         );
         let _ = writeln!(
             s,
-            "read {} from {whence}: sent {}, failed {} ({calls}){duplicates}",
-            plural(tally.records, "record", "records"),
+            "read {records} from {whence}: sent {}, failed {} ({calls}){duplicates}",
             tally.sent,
             tally.failed.len(),
         );

@@ -175,27 +175,17 @@ fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<
         n if n > KEY_MAX => shorten(k, KEY_MAX - 1),
         _ => k.to_owned(),
     };
-    let key_w = rows
-        .iter()
-        .map(|(k, _)| shown(k).chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(by.as_str().len());
+    let key_w = rows.iter().fold(by.as_str().len(), |w, (k, _)| {
+        w.max(shown(k).chars().count())
+    });
     let count_w = rows
         .iter()
-        .map(|(_, n)| n.to_string().len())
-        .max()
-        .unwrap_or(0)
-        .max("count".len());
+        .fold("count".len(), |w, (_, n)| w.max(n.to_string().len()));
     let bar_w = columns.map_or(50, |c| c.saturating_sub(key_w + count_w + 4).clamp(10, 100));
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0);
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{} by {} ({range})",
-        plural(total, "line", "lines"),
-        by.as_str()
-    );
+    let lines = plural(total, "line", "lines");
+    let _ = writeln!(s, "{lines} by {} ({range})", by.as_str());
     let _ = writeln!(s, "{:<key_w$}  {:>count_w$}", by.as_str(), "count");
     for (k, n) in rows {
         let (key, bar) = (shown(k), bar(*n, max, bar_w));
@@ -262,11 +252,11 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
             s
         }
         Format::Table => {
-            let columns = if io::stdout().is_terminal() {
-                terminal_size::terminal_size().map(|(w, _)| usize::from(w.0))
-            } else {
-                None
-            };
+            let columns = io::stdout()
+                .is_terminal()
+                .then(terminal_size::terminal_size)
+                .flatten()
+                .map(|(w, _)| usize::from(w.0));
             table(by, &range_text(from, to), total, &rows, columns)
         }
     };

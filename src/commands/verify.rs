@@ -29,7 +29,7 @@ use std::io::{self, BufRead};
 use clap::Args;
 use serde_json::Value;
 
-use super::plural;
+use super::{counts_text, plural};
 use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
@@ -170,10 +170,8 @@ fn check_record(line: &[u8], day: DayKey) -> Result<(), (Kind, String)> {
     }
     let timestamp = map["timestamp"].as_str().unwrap_or_default();
     if DayKey::from_timestamp(timestamp) != Some(day) {
-        return Err((
-            Kind::WrongDate,
-            format!("timestamp {timestamp:?} is not dated {}", day.iso_date()),
-        ));
+        let dated = format!("timestamp {timestamp:?} is not dated {}", day.iso_date());
+        return Err((Kind::WrongDate, dated));
     }
     Ok(())
 }
@@ -230,21 +228,16 @@ impl DayChecker {
             return add(Kind::Blank, String::new());
         }
         if line.len() < content.len() {
-            let trailing = content.len() - line.len();
-            add(
-                Kind::TrailingWhitespace,
-                format!("{trailing} trailing bytes"),
-            );
+            let trailing = format!("{} trailing bytes", content.len() - line.len());
+            add(Kind::TrailingWhitespace, trailing);
         }
         // Sorted, equal lines are adjacent: the line above is all duplicates need.
         if self.prev_line > 0 && line == self.prev.as_slice() {
             add(Kind::Duplicate, format!("of line {}", self.run_first));
         } else {
             if self.prev_line > 0 && line < self.prev.as_slice() {
-                add(
-                    Kind::OutOfOrder,
-                    format!("sorts before line {}", self.prev_line),
-                );
+                let before = format!("sorts before line {}", self.prev_line);
+                add(Kind::OutOfOrder, before);
             }
             self.run_first = n;
         }
@@ -314,10 +307,9 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         }
         print!("{out}");
     }
-    let range = if args.from.is_some() || args.to.is_some() {
-        format!(" ({})", range_text(args.from, args.to))
-    } else {
-        String::new()
+    let range = match (args.from, args.to) {
+        (None, None) => String::new(),
+        (from, to) => format!(" ({})", range_text(from, to)),
     };
     print!(
         "{}",
@@ -387,42 +379,26 @@ fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String 
             "{} in {} ({})",
             plural(total, "finding", "findings"),
             plural(t.files_with_findings, "file", "files"),
-            kinds_text(&t.by_kind)
+            counts_text(&t.by_kind)
         );
     }
     if repair && total > 0 {
-        let _ = writeln!(
-            out,
-            "repaired {}; {}{}{}",
-            plural(t.repaired, "file", "files"),
-            plural(t.remaining, "finding remains", "findings remain"),
-            if t.remaining > 0 {
-                format!(" ({})", kinds_text(&t.remaining_by_kind))
-            } else {
-                String::new()
-            },
-            if t.repair_failures > 0 {
-                format!(
-                    "; {} FAILED",
-                    plural(t.repair_failures, "repair", "repairs")
-                )
-            } else {
-                String::new()
-            }
-        );
+        let repaired = plural(t.repaired, "file", "files");
+        let remaining = plural(t.remaining, "finding remains", "findings remain");
+        let _ = write!(out, "repaired {repaired}; {remaining}");
+        if t.remaining > 0 {
+            let _ = write!(out, " ({})", counts_text(&t.remaining_by_kind));
+        }
+        if t.repair_failures > 0 {
+            let failed = plural(t.repair_failures, "repair", "repairs");
+            let _ = write!(out, "; {failed} FAILED");
+        }
+        out.push('\n');
     }
     if t.days == 0 {
         let _ = writeln!(out, "(no day files found in the range)");
     }
     out
-}
-
-fn kinds_text(by_kind: &BTreeMap<Kind, u64>) -> String {
-    by_kind
-        .iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileCheck) {
@@ -432,18 +408,15 @@ fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileChe
         archive.location_prefix(),
         plural(check.total(), "finding", "findings"),
         plural(check.lines, "line", "lines"),
-        kinds_text(&check.counts)
+        counts_text(&check.counts)
     );
     list_findings(out, check, usize::MAX);
 }
 
 fn list_findings(out: &mut String, check: &FileCheck, cap: usize) {
     for f in check.listed.iter().take(cap) {
-        if f.detail.is_empty() {
-            let _ = writeln!(out, "  line {}: {}", f.line, f.kind);
-        } else {
-            let _ = writeln!(out, "  line {}: {}: {}", f.line, f.kind, f.detail);
-        }
+        let colon = if f.detail.is_empty() { "" } else { ": " };
+        let _ = writeln!(out, "  line {}: {}{colon}{}", f.line, f.kind, f.detail);
     }
     let shown = check.listed.len().min(cap) as u64;
     if check.total() > shown {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::Check;
-use crate::report::shorten;
+use crate::report::{plural, shorten};
 
 const DAY_SECS: u64 = 86_400;
 
@@ -67,11 +67,8 @@ impl QueueArn {
     /// `fallback_region`.
     pub fn of_url(url: &str, fallback_region: &str) -> Option<QueueArn> {
         let (_, account, name) = url_parts(url)?;
-        let partition = if url.contains(".amazonaws.com.cn") {
-            "aws-cn"
-        } else {
-            "aws"
-        };
+        let china = url.contains(".amazonaws.com.cn");
+        let partition = if china { "aws-cn" } else { "aws" };
         account
             .bytes()
             .all(|b| b.is_ascii_digit())
@@ -354,10 +351,7 @@ pub fn duration(secs: u64) -> String {
     #[allow(clippy::cast_precision_loss)]
     let frac = |unit: u64| secs as f64 / unit as f64;
     match secs {
-        s if s >= DAY_SECS && s % DAY_SECS == 0 => {
-            let d = s / DAY_SECS;
-            format!("{d} day{}", if d == 1 { "" } else { "s" })
-        }
+        s if s >= DAY_SECS && s % DAY_SECS == 0 => plural(s / DAY_SECS, "day", "days"),
         s if s >= DAY_SECS => format!("{:.1} days", frac(DAY_SECS)),
         s if s >= 3_600 && s % 3_600 == 0 => format!("{} h", s / 3_600),
         s if s >= 3_600 => format!("{:.1} h", frac(3_600)),

@@ -32,8 +32,7 @@ type Chunk = Result<(Vec<Message>, Vec<u64>), SourceError>;
 pub struct FileSource {
     rx: mpsc::Receiver<Chunk>,
     pending: Vec<Message>,
-    /// The numbers of the lines that were not messages, among the chunks received so far.
-    pub(crate) skipped: Vec<u64>,
+    skipped: Vec<u64>,
     /// Wait for `max` messages (or the end) instead of returning what is ready.
     pub(crate) fill: bool,
     done: bool,
@@ -73,6 +72,12 @@ impl FileSource {
                 received_at: received_at.clone(),
             })
         })
+    }
+
+    /// The numbers of the lines that were not messages, in order, among the batches read so
+    /// far (at the end of a run: the whole stream).
+    pub fn skipped(&self) -> &[u64] {
+        &self.skipped
     }
 
     /// Reads `reader` on a thread of its own: `message` makes each line that is not blank (its

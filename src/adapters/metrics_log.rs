@@ -14,7 +14,7 @@
 use std::path::Path;
 
 use super::file::{open_file, FileSource};
-use super::{Message, Receipt, SourceError};
+use super::SourceError;
 use crate::core::metrics_log::message_of_line;
 
 /// Opens the log as a [`FileSource`]; `tz` is the zone of its times, `hostname` goes into
@@ -24,28 +24,17 @@ pub fn open(
     tz: jiff::tz::TimeZone,
     hostname: String,
 ) -> Result<FileSource, SourceError> {
-    let (file, name) = (open_file(path)?, path.display().to_string());
-    let (prefix, received_at) = (name.clone(), super::received_now());
-    let mut source = FileSource::with_lines(name, file, move |line, body, skipped| {
+    let name = path.display().to_string();
+    let mut source = FileSource::with_lines(name, open_file(path)?, move |line, body, skipped| {
         let body = match std::str::from_utf8(&body) {
             Ok(text) if text.trim().is_empty() => return None,
             Ok(text) => message_of_line(text, &tz, &hostname).ok(),
             Err(_) => None,
         };
-        let Some(body) = body else {
+        if body.is_none() {
             skipped.push(line);
-            return None;
-        };
-        let id = format!("{prefix}:{line}");
-        Some(Message {
-            receipt: Receipt {
-                id: id.clone(),
-                handle: String::new(),
-            },
-            id,
-            body: body.into_bytes().into(),
-            received_at: received_at.clone(),
-        })
+        }
+        Some(body?.into_bytes().into())
     });
     source.fill = true;
     Ok(source)

@@ -266,7 +266,6 @@ pub fn config_keys(cmd: &Command) -> BTreeSet<String> {
         .collect()
 }
 
-/// The subcommand of `cmd` that `path` names.
 fn find<'c>(cmd: &'c Command, path: &[String]) -> Option<&'c Command> {
     path.iter().try_fold(cmd, |c, name| c.find_subcommand(name))
 }
@@ -532,7 +531,6 @@ impl StoreSettings {
 }
 
 impl AwsArgs {
-    /// Client and write settings.
     pub fn resolve(&self) -> Result<StoreSettings, UsageError> {
         let aws = AwsSettings {
             max_attempts: self.max_attempts.max(1),

@@ -66,12 +66,6 @@ impl Wiring {
             .await
     }
 
-    /// Whether the SDK configuration has been loaded.
-    pub fn sdk_loaded(&self) -> bool {
-        self.sdk.initialized()
-    }
-
-    /// An S3 client.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         aws::s3_client(self.sdk().await, &self.settings.aws, &self.counter)
     }
@@ -86,7 +80,6 @@ impl Wiring {
         )
     }
 
-    /// The source of messages `spec` names.
     pub async fn source(
         &self,
         spec: &SourceSpec,
@@ -106,7 +99,6 @@ impl Wiring {
         })
     }
 
-    /// The day-file store for `dest`.
     pub async fn day_store(&self, dest: &Location) -> AnyDayStore {
         match dest {
             Location::Dir(d) => {
@@ -124,7 +116,6 @@ impl Wiring {
         }
     }
 
-    /// The quarantine store for `location`.
     pub async fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
         match location {
             Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
@@ -160,7 +151,7 @@ mod tests {
         let dir = Location::Dir("/nonexistent/days".into());
         let _days = w.day_store(&dir).await;
         let _quarantine = w.quarantine_store(&dir).await;
-        assert!(!w.sdk_loaded());
+        assert!(!w.sdk.initialized());
     }
 
     /// No command decides up front whether it needs AWS: asking for an S3 store (or any
@@ -174,7 +165,7 @@ mod tests {
             prefix: "events/prod/".into(),
         };
         let _days = w.day_store(&s3).await;
-        assert!(w.sdk_loaded() && copy.sdk_loaded());
+        assert!(w.sdk.initialized() && copy.sdk.initialized());
         let _quarantine = copy.quarantine_store(&s3).await;
         let _sqs = copy.sqs(0).await;
         assert!(std::ptr::eq(w.sdk().await, copy.sdk().await));

@@ -130,7 +130,6 @@ pub fn s3_client(
 /// Hands out S3 clients, the first one (and the AWS configuration) built on demand, so a caller
 /// that may not need S3 can take one without loading anything (`wiring::Wiring`).
 pub trait S3Clients: Sync {
-    /// An S3 client.
     fn s3(&self) -> impl std::future::Future<Output = aws_sdk_s3::Client> + Send;
 }
 

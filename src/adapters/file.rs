@@ -38,7 +38,6 @@ pub struct FileSource {
     done: bool,
 }
 
-/// Opens a file to read messages from.
 pub(crate) fn open_file(path: &Path) -> Result<File, SourceError> {
     File::open(path).map_err(|error| SourceError::Open {
         path: path.display().to_string(),
@@ -55,7 +54,6 @@ impl FileSource {
         ))
     }
 
-    /// Reads standard input.
     pub fn stdin() -> FileSource {
         Self::from_reader("stdin".to_owned(), io::stdin())
     }

@@ -181,7 +181,6 @@ impl<R: io::Read> io::Read for BodyReader<R> {
 type Merged = Result<(Option<String>, MergeStats, Option<Spooled>), String>;
 
 impl<O: ObjectStore> ObjectDayStore<O> {
-    /// Day files in `objects`.
     pub fn with_objects(objects: O, settings: DaySettings) -> ObjectDayStore<O> {
         ObjectDayStore {
             objects,

@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 use crate::adapters::aws::{self, RequestCounter, S3Clients};
 use crate::adapters::dir::{DirQuarantine, DirStore};
 use crate::adapters::file::FileSource;
-use crate::adapters::s3::{S3Quarantine, S3Settings, S3Store};
+use crate::adapters::s3::{S3Quarantine, S3Store};
 use crate::adapters::sqs::{SqsSettings, SqsSource};
 use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource, SourceError};
 use crate::archive::Archive;
@@ -101,18 +101,14 @@ impl Wiring {
 
     pub async fn day_store(&self, dest: &Location) -> AnyDayStore {
         match dest {
-            Location::Dir(d) => {
-                AnyDayStore::Dir(DirStore::new(d).with_sort_options(self.settings.sort_options()))
+            Location::Dir(d) => AnyDayStore::Dir(
+                DirStore::new(d).with_sort_options(self.settings.s3.day.sort.clone()),
+            ),
+            Location::S3 { bucket, prefix } => {
+                let mut s3 = self.settings.s3.clone();
+                (s3.bucket, s3.day.prefix) = (bucket.clone(), prefix.clone());
+                AnyDayStore::S3(S3Store::new(self.s3().await, s3, self.counter.clone()))
             }
-            Location::S3 { bucket, prefix } => AnyDayStore::S3(S3Store::new(
-                self.s3().await,
-                S3Settings {
-                    bucket: bucket.clone(),
-                    prefix: prefix.clone(),
-                    ..self.settings.s3.clone()
-                },
-                self.counter.clone(),
-            )),
         }
     }
 
@@ -141,7 +137,7 @@ mod tests {
     fn wiring() -> Wiring {
         Wiring::new(&StoreSettings {
             aws: crate::adapters::aws::AwsSettings::default(),
-            s3: S3Settings::default(),
+            s3: crate::adapters::s3::S3Settings::default(),
         })
     }
 

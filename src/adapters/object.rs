@@ -27,7 +27,6 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{self, BufReader};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -119,10 +118,8 @@ pub struct DaySettings {
     pub conflict_attempts: u32,
     /// Merged output kept in memory before it spills to a temporary file.
     pub spool_memory_bytes: usize,
-    /// Temporary files (spool, fallback sort) go here; the system default when `None`.
-    pub temp_dir: Option<PathBuf>,
-    /// Memory of the fallback sort for unsorted day files.
-    pub sort_memory_bytes: usize,
+    /// The fallback sort for unsorted day files; its `spill_dir` holds the spool's file too.
+    pub sort: SortOptions,
 }
 
 /// Day files in an object store (see the module docs).
@@ -229,17 +226,13 @@ impl<O: ObjectStore> ObjectDayStore<O> {
                         as Box<dyn io::BufRead>
                 }))
             };
-            let sort = SortOptions {
-                memory_budget_bytes: settings.sort_memory_bytes,
-                spill_dir: settings.temp_dir.clone(),
-            };
-            let location = objects.location(&key);
+            let (sort, location) = (&settings.sort, objects.location(&key));
             if !keep_output {
-                let stats = merge_with_fallback(open, &lines, io::sink(), &sort, &location)?;
+                let stats = merge_with_fallback(open, &lines, io::sink(), sort, &location)?;
                 return Ok((stats, None));
             }
-            let mut spool = Spool::new(settings.spool_memory_bytes, settings.temp_dir.clone());
-            let stats = merge_with_fallback(open, &lines, &mut spool, &sort, &location)?;
+            let mut spool = Spool::new(settings.spool_memory_bytes, sort.spill_dir.clone());
+            let stats = merge_with_fallback(open, &lines, &mut spool, sort, &location)?;
             Ok((stats, Some(spool.finish()?)))
         })
         .await
@@ -254,7 +247,7 @@ impl<O: ObjectStore> ObjectDayStore<O> {
             Err(MergeFailure::Get(e)) => Err(e),
             // A full disk or a missing temporary directory stays so: the day fails at once.
             Err(MergeFailure::Local(e)) => {
-                let dir = self.settings.temp_dir.clone();
+                let dir = self.settings.sort.spill_dir.clone();
                 let dir = dir.unwrap_or_else(std::env::temp_dir);
                 Err(e).at(&dir, "writing the merge to temporary files")
             }
@@ -352,6 +345,7 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::sync::Mutex;
 
     /// Objects by key: (version, body).
@@ -466,8 +460,10 @@ mod tests {
                 prefix: "days/".into(),
                 conflict_attempts: 3,
                 spool_memory_bytes: 0,
-                temp_dir,
-                sort_memory_bytes: 1,
+                sort: SortOptions {
+                    memory_budget_bytes: 1,
+                    spill_dir: temp_dir,
+                },
             },
         );
         (objects, days)

@@ -307,7 +307,7 @@ mod tests {
         let s = settings(&[DEST, "--max-attempts=1", "--temp-dir=/tmp/x"]).unwrap();
         assert_eq!(s.store.aws.max_attempts, 1);
         assert_eq!(
-            s.store.s3.temp_dir,
+            s.store.s3.day.sort.spill_dir,
             Some(std::path::PathBuf::from("/tmp/x"))
         );
     }

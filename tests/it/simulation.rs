@@ -56,7 +56,7 @@ use crate::support::api::sim::{
     Fetched, Message, ObjectDayStore, ObjectStore, Progress, PutError, QuarantineStore, Receipt,
     Recorded, Source, SourceError, Spooled,
 };
-use crate::support::api::{classify_bytes, BodyPolicy, Outcome, Rules};
+use crate::support::api::{classify_bytes, BodyPolicy, Outcome, Rules, SortOptions};
 use tokio::time::Instant;
 
 /// SplitMix64: every random choice of a schedule comes from one of these.
@@ -1005,8 +1005,10 @@ async fn schedule(seed: u64, plant: Plant, trace: bool) -> Ran {
         prefix: "events/".into(),
         conflict_attempts: 3,
         spool_memory_bytes: 1 << 16,
-        temp_dir: None,
-        sort_memory_bytes: 1 << 16,
+        sort: SortOptions {
+            memory_budget_bytes: 1 << 16,
+            spill_dir: None,
+        },
     };
     let writers = 1 + rng.below(3);
     let opts = DrainOptions {

@@ -171,14 +171,11 @@ where
 /// that are not SDK call errors (a credentials provider's, say); SDK errors go through
 /// [`describe_sdk_error`].
 pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut s = err.to_string();
-    let mut cause = err.source();
-    while let Some(e) = cause {
-        s.push_str(": ");
-        s.push_str(&e.to_string());
-        cause = e.source();
-    }
-    s
+    let chain = std::iter::successors(Some(err), |e| e.source());
+    chain
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The keys under `prefix` in `bucket` (ListObjectsV2, page by page); with a `delimiter`, only

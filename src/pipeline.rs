@@ -220,9 +220,7 @@ impl Classifier {
             classify_into(block, &msgs, &self.rules, &self.policy, report);
             return;
         }
-        while self.pending.len() >= self.workers {
-            self.join_one(block, report).await;
-        }
+        self.wait(self.workers - 1, block, report).await;
         let (rules, policy) = (self.rules.clone(), self.policy.clone());
         self.pending.push_back(tokio::task::spawn_blocking(move || {
             let mut part = Classified::default();
@@ -232,18 +230,15 @@ impl Classifier {
         }));
     }
 
-    async fn join_one(&mut self, block: &mut Classified, report: &mut Report) {
-        if let Some(task) = self.pending.pop_front() {
+    /// Waits until at most `left` batches are still being classified (0: every one is in).
+    async fn wait(&mut self, left: usize, block: &mut Classified, report: &mut Report) {
+        while self.pending.len() > left {
+            let Some(task) = self.pending.pop_front() else {
+                break;
+            };
             let (part, counts) = task.await.expect("classification does not panic");
             block.absorb(part);
             report.add_counts(&counts);
-        }
-    }
-
-    /// Waits for every batch still being classified.
-    async fn finish(&mut self, block: &mut Classified, report: &mut Report) {
-        while !self.pending.is_empty() {
-            self.join_one(block, report).await;
         }
     }
 }
@@ -309,9 +304,8 @@ where
         let filled = run
             .fill(&mut block, cap, shutdown.as_mut(), &mut writing)
             .await;
-        run.classifier
-            .finish(&mut block.classified, &mut block.counts)
-            .await;
+        let (classified, counts) = (&mut block.classified, &mut block.counts);
+        run.classifier.wait(0, classified, counts).await;
         filled?;
         // The previous block's writes end before this one's begin.
         if let Some(written) = writing.take() {

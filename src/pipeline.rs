@@ -17,7 +17,7 @@
 //! a block is written only once the block before it is written and acknowledged, so writes
 //! never overlap and a day file has one writer per run.
 //!
-//! Each flush's counts go to the caller's observer ([`drain_observed`]; `drain --metrics emf`
+//! Each flush's counts go to the caller's observer ([`drain`]'s `on_flush`; `drain --metrics emf`
 //! prints them as CloudWatch metrics); summed, they equal the report's.
 //!
 //! The failure brake: after `max_failed_blocks` consecutive blocks in which every write (every
@@ -243,26 +243,6 @@ impl Classifier {
     }
 }
 
-/// Drains `source` into `days` (and `quarantine`) until the source is drained, `max_messages`
-/// is reached, or `shutdown` resolves (then the block in hand is finished first).
-pub async fn drain<S, D, Q>(
-    source: &mut S,
-    days: &D,
-    quarantine: &Q,
-    rules: &Rules,
-    opts: &DrainOptions,
-    progress: &Progress,
-    shutdown: impl Future<Output = ()>,
-) -> Result<Report, SourceError>
-where
-    S: Source,
-    D: DayStore,
-    Q: QuarantineStore,
-{
-    let stores = Stores { days, quarantine };
-    drain_observed(source, stores, rules, opts, progress, shutdown, &mut |_| {}).await
-}
-
 /// Where a drain writes.
 #[derive(Debug, Clone, Copy)]
 pub struct Stores<'a, D, Q> {
@@ -273,11 +253,12 @@ pub struct Stores<'a, D, Q> {
 /// The caller's observer of flushes.
 type OnFlush<'f> = &'f mut (dyn FnMut(&FlushCounts) + Send);
 
-/// [`drain`], calling `on_flush` with what each flush did (a block written, or a failure
-/// outside any block), once the flush is over. Summed, the calls equal the report's counts.
-/// At most two blocks are in hand (both received, neither deleted: the source's heartbeat keeps
-/// both invisible).
-pub async fn drain_observed<S, D, Q>(
+/// Drains `source` into the stores until the source is drained, `max_messages` is reached, or
+/// `shutdown` resolves (then the block in hand is finished first), calling `on_flush` with what
+/// each flush did (a block written, or a failure outside any block), once the flush is over.
+/// Summed, the calls equal the report's counts. At most two blocks are in hand (both received,
+/// neither deleted: the source's heartbeat keeps both invisible).
+pub async fn drain<S, D, Q>(
     source: &mut S,
     stores: Stores<'_, D, Q>,
     rules: &Rules,
@@ -1047,12 +1028,15 @@ mod tests {
         };
         let report = drain(
             &mut source,
-            &days,
-            &quarantine,
+            Stores {
+                days: &days,
+                quarantine: &quarantine,
+            },
             &Rules::default(),
             &DrainOptions::default(),
             &Progress::default(),
             std::future::pending(),
+            &mut |_| {},
         )
         .await
         .unwrap();
@@ -1100,7 +1084,7 @@ mod tests {
             ..DrainOptions::default()
         };
         let mut flushes = Vec::new();
-        let report = drain_observed(
+        let report = drain(
             &mut source,
             Stores {
                 days: &days,
@@ -1158,12 +1142,15 @@ mod tests {
             };
             let report = drain(
                 &mut source,
-                &days,
-                &CountingQuarantine::default(),
+                Stores {
+                    days: &days,
+                    quarantine: &CountingQuarantine::default(),
+                },
                 &Rules::default(),
                 &opts,
                 &Progress::default(),
                 std::future::pending(),
+                &mut |_| {},
             )
             .await
             .unwrap();
@@ -1236,12 +1223,15 @@ mod tests {
     ) -> Report {
         drain(
             source,
-            days,
-            &CountingQuarantine::default(),
+            Stores {
+                days: days,
+                quarantine: &CountingQuarantine::default(),
+            },
             &Rules::default(),
             opts,
             &Progress::default(),
             shutdown,
+            &mut |_| {},
         )
         .await
         .unwrap()
@@ -1409,7 +1399,7 @@ mod tests {
             ..DrainOptions::default()
         };
         let mut flushes = Vec::new();
-        let report = drain_observed(
+        let report = drain(
             &mut source,
             Stores {
                 days: &days,
@@ -1559,7 +1549,7 @@ mod tests {
             ..DrainOptions::default()
         };
         let mut flush_failures = 0;
-        let report = drain_observed(
+        let report = drain(
             &mut source,
             Stores {
                 days: &days,

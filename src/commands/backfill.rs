@@ -184,14 +184,19 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
         max_failed_blocks: u32::MAX,
         ..DrainOptions::default()
     };
+    let days = Preview(&archive.store, args.dry_run);
+    let stores = pipeline::Stores {
+        days: &days,
+        quarantine: &quarantine,
+    };
     let mut report = pipeline::drain(
         &mut source,
-        &Preview(&archive.store, args.dry_run),
-        &quarantine,
+        stores,
         &rules,
         &options,
         &Progress::default(),
         std::future::pending(),
+        &mut |_| {},
     )
     .await?;
     report.dry_run = args.dry_run;

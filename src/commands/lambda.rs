@@ -121,17 +121,19 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
         ..DrainOptions::default()
     };
     let progress = Progress::default();
+    let stores = pipeline::Stores { days, quarantine };
     let drained = pipeline::drain(
         &mut source,
-        days,
-        quarantine,
+        stores,
         rules,
         &opts,
         &progress,
         std::future::pending(),
-    );
+        &mut |_| {},
+    )
+    .await;
     // A batch source never fails to read; keep the contract anyway: nothing acknowledged.
-    let report = drained.await.unwrap_or_else(|e| {
+    let report = drained.unwrap_or_else(|e| {
         tracing::error!(error = %e, "batch failed");
         Report::default()
     });

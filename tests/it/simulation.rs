@@ -54,7 +54,7 @@ use crate::support::api::lambda::{handle_batch, Record};
 use crate::support::api::sim::{
     drain, AckOutcome, Batch, Body, Condition, DaySettings, DayStore, DestError, DrainOptions,
     Fetched, Message, ObjectDayStore, ObjectStore, Progress, PutError, QuarantineStore, Receipt,
-    Recorded, Source, SourceError, Spooled,
+    Recorded, Source, SourceError, Spooled, Stores,
 };
 use crate::support::api::{classify_bytes, BodyPolicy, Outcome, Rules, SortOptions};
 use tokio::time::Instant;
@@ -1070,16 +1070,17 @@ async fn schedule(seed: u64, plant: Plant, trace: bool) -> Ran {
                         return None;
                     }
                     let beat = heartbeat(world.clone(), writer.clone(), received, passes);
+                    let mut no_observer = |_: &_| {};
                     tokio::select! {
                         biased;
                         report = drain(
                             &mut source,
-                            &store,
-                            &quarantine,
+                            Stores { days: &store, quarantine: &quarantine },
                             rules,
                             opts,
                             &progress,
                             std::future::pending(),
+                            &mut no_observer,
                         ) => Some(report),
                         () = beat => unreachable!("the heartbeat runs until the drain ends"),
                     }

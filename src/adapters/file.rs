@@ -48,10 +48,8 @@ pub(crate) fn open_file(path: &Path) -> Result<File, SourceError> {
 impl FileSource {
     /// Opens a file source; the reader thread starts at once.
     pub fn open(path: &Path) -> Result<FileSource, SourceError> {
-        Ok(Self::from_reader(
-            path.display().to_string(),
-            open_file(path)?,
-        ))
+        let file = open_file(path)?;
+        Ok(Self::from_reader(path.display().to_string(), file))
     }
 
     pub fn stdin() -> FileSource {

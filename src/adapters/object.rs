@@ -1,11 +1,8 @@
 //! Day files in any object store: the one read-merge-conditional-write loop.
 //!
-//! An object store only has to offer four primitive operations ([`ObjectStore`]): a GET that
-//! streams the body and names its version (S3's ETag), optionally only if the version is still
-//! the one read; a PUT of a finished [`Spooled`] output that succeeds only if the object is still
-//! at the version read (`If-Match`) or still absent (`If-None-Match: *`), and says `Conflict`
-//! when another writer got there first; a listing of the keys directly under a prefix; and its
-//! request counts. [`ObjectDayStore`] builds a complete [`DayStore`] on them.
+//! An object store only has to offer four primitive operations ([`ObjectStore`]: a streamed GET
+//! naming the version, a PUT conditional on that version or on absence, a listing, request
+//! counts); [`ObjectDayStore`] builds a complete [`DayStore`] on them.
 //!
 //! A day is merged by optimistic concurrency: GET (its version remembered) → the core's
 //! streaming merge into a [`Spool`] → conditional PUT. If another writer changed the object in
@@ -256,8 +253,6 @@ impl<O: ObjectStore> ObjectDayStore<O> {
 }
 
 impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
-    /// The optimistic-concurrency loop shared by merges and repairs: read the day, merge, and
-    /// write it back conditionally; on a conflict start over (jittered backoff, bounded).
     async fn merge_day(
         &self,
         day: DayKey,

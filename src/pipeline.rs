@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::OptionFuture;
 use futures::stream::{self, StreamExt};
 
 use crate::adapters::{
@@ -256,8 +257,8 @@ type OnFlush<'f> = &'f mut (dyn FnMut(&FlushCounts) + Send);
 /// Drains `source` into the stores until the source is drained, `max_messages` is reached, or
 /// `shutdown` resolves (then the block in hand is finished first), calling `on_flush` with what
 /// each flush did (a block written, or a failure outside any block), once the flush is over.
-/// Summed, the calls equal the report's counts. At most two blocks are in hand (both received,
-/// neither deleted: the source's heartbeat keeps both invisible).
+/// At most two blocks are in hand (both received, neither deleted: the source's heartbeat keeps
+/// both invisible).
 pub async fn drain<S, D, Q>(
     source: &mut S,
     stores: Stores<'_, D, Q>,
@@ -639,12 +640,8 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
     let dry_run = opts.dry_run;
     let quarantine_writes = stream::iter(c.quarantine)
         .map(|(name, rec)| async move {
-            let res = if dry_run {
-                None
-            } else {
-                Some(quarantine.put_record(&name, rec.line).await)
-            };
-            (res, rec.receipts)
+            let put = (!dry_run).then(|| quarantine.put_record(&name, rec.line));
+            (OptionFuture::from(put).await, rec.receipts)
         })
         .buffer_unordered(QUARANTINE_CONCURRENCY)
         .collect::<Vec<_>>();

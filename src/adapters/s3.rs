@@ -83,14 +83,12 @@ impl ObjectDayStore<S3Objects> {
     pub fn new(client: aws_sdk_s3::Client, s: S3Settings, counter: RequestCounter) -> S3Store {
         let days = s.day.clone();
         let settings = Arc::new(s);
-        ObjectDayStore::with_objects(
-            S3Objects {
-                client,
-                settings,
-                counter,
-            },
-            days,
-        )
+        let objects = S3Objects {
+            client,
+            settings,
+            counter,
+        };
+        ObjectDayStore::with_objects(objects, days)
     }
 }
 

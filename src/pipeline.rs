@@ -1221,7 +1221,7 @@ mod tests {
         drain(
             source,
             Stores {
-                days: days,
+                days,
                 quarantine: &CountingQuarantine::default(),
             },
             &Rules::default(),

@@ -17,7 +17,7 @@
 //! a block is written only once the block before it is written and acknowledged, so writes
 //! never overlap and a day file has one writer per run.
 //!
-//! Each flush's counts go to the caller's observer ([`drain_observed`]; `drain --metrics emf`
+//! Each flush's counts go to the caller's observer ([`drain`]'s `on_flush`; `drain --metrics emf`
 //! prints them as CloudWatch metrics); summed, they equal the report's.
 //!
 //! The failure brake: after `max_failed_blocks` consecutive blocks in which every write (every
@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::OptionFuture;
 use futures::stream::{self, StreamExt};
 
 use crate::adapters::{
@@ -220,9 +221,7 @@ impl Classifier {
             classify_into(block, &msgs, &self.rules, &self.policy, report);
             return;
         }
-        while self.pending.len() >= self.workers {
-            self.join_one(block, report).await;
-        }
+        self.wait(self.workers - 1, block, report).await;
         let (rules, policy) = (self.rules.clone(), self.policy.clone());
         self.pending.push_back(tokio::task::spawn_blocking(move || {
             let mut part = Classified::default();
@@ -232,40 +231,17 @@ impl Classifier {
         }));
     }
 
-    async fn join_one(&mut self, block: &mut Classified, report: &mut Report) {
-        if let Some(task) = self.pending.pop_front() {
+    /// Waits until at most `left` batches are still being classified (0: every one is in).
+    async fn wait(&mut self, left: usize, block: &mut Classified, report: &mut Report) {
+        while self.pending.len() > left {
+            let Some(task) = self.pending.pop_front() else {
+                break;
+            };
             let (part, counts) = task.await.expect("classification does not panic");
             block.absorb(part);
             report.add_counts(&counts);
         }
     }
-
-    /// Waits for every batch still being classified.
-    async fn finish(&mut self, block: &mut Classified, report: &mut Report) {
-        while !self.pending.is_empty() {
-            self.join_one(block, report).await;
-        }
-    }
-}
-
-/// Drains `source` into `days` (and `quarantine`) until the source is drained, `max_messages`
-/// is reached, or `shutdown` resolves (then the block in hand is finished first).
-pub async fn drain<S, D, Q>(
-    source: &mut S,
-    days: &D,
-    quarantine: &Q,
-    rules: &Rules,
-    opts: &DrainOptions,
-    progress: &Progress,
-    shutdown: impl Future<Output = ()>,
-) -> Result<Report, SourceError>
-where
-    S: Source,
-    D: DayStore,
-    Q: QuarantineStore,
-{
-    let stores = Stores { days, quarantine };
-    drain_observed(source, stores, rules, opts, progress, shutdown, &mut |_| {}).await
 }
 
 /// Where a drain writes.
@@ -278,11 +254,12 @@ pub struct Stores<'a, D, Q> {
 /// The caller's observer of flushes.
 type OnFlush<'f> = &'f mut (dyn FnMut(&FlushCounts) + Send);
 
-/// [`drain`], calling `on_flush` with what each flush did (a block written, or a failure
-/// outside any block), once the flush is over. Summed, the calls equal the report's counts.
+/// Drains `source` into the stores until the source is drained, `max_messages` is reached, or
+/// `shutdown` resolves (then the block in hand is finished first), calling `on_flush` with what
+/// each flush did (a block written, or a failure outside any block), once the flush is over.
 /// At most two blocks are in hand (both received, neither deleted: the source's heartbeat keeps
 /// both invisible).
-pub async fn drain_observed<S, D, Q>(
+pub async fn drain<S, D, Q>(
     source: &mut S,
     stores: Stores<'_, D, Q>,
     rules: &Rules,
@@ -309,9 +286,8 @@ where
         let filled = run
             .fill(&mut block, cap, shutdown.as_mut(), &mut writing)
             .await;
-        run.classifier
-            .finish(&mut block.classified, &mut block.counts)
-            .await;
+        let (classified, counts) = (&mut block.classified, &mut block.counts);
+        run.classifier.wait(0, classified, counts).await;
         filled?;
         // The previous block's writes end before this one's begin.
         if let Some(written) = writing.take() {
@@ -664,12 +640,8 @@ async fn write_block<D: DayStore, Q: QuarantineStore>(
     let dry_run = opts.dry_run;
     let quarantine_writes = stream::iter(c.quarantine)
         .map(|(name, rec)| async move {
-            let res = if dry_run {
-                None
-            } else {
-                Some(quarantine.put_record(&name, rec.line).await)
-            };
-            (res, rec.receipts)
+            let put = (!dry_run).then(|| quarantine.put_record(&name, rec.line));
+            (OptionFuture::from(put).await, rec.receipts)
         })
         .buffer_unordered(QUARANTINE_CONCURRENCY)
         .collect::<Vec<_>>();
@@ -1053,12 +1025,15 @@ mod tests {
         };
         let report = drain(
             &mut source,
-            &days,
-            &quarantine,
+            Stores {
+                days: &days,
+                quarantine: &quarantine,
+            },
             &Rules::default(),
             &DrainOptions::default(),
             &Progress::default(),
             std::future::pending(),
+            &mut |_| {},
         )
         .await
         .unwrap();
@@ -1106,7 +1081,7 @@ mod tests {
             ..DrainOptions::default()
         };
         let mut flushes = Vec::new();
-        let report = drain_observed(
+        let report = drain(
             &mut source,
             Stores {
                 days: &days,
@@ -1164,12 +1139,15 @@ mod tests {
             };
             let report = drain(
                 &mut source,
-                &days,
-                &CountingQuarantine::default(),
+                Stores {
+                    days: &days,
+                    quarantine: &CountingQuarantine::default(),
+                },
                 &Rules::default(),
                 &opts,
                 &Progress::default(),
                 std::future::pending(),
+                &mut |_| {},
             )
             .await
             .unwrap();
@@ -1242,12 +1220,15 @@ mod tests {
     ) -> Report {
         drain(
             source,
-            days,
-            &CountingQuarantine::default(),
+            Stores {
+                days,
+                quarantine: &CountingQuarantine::default(),
+            },
             &Rules::default(),
             opts,
             &Progress::default(),
             shutdown,
+            &mut |_| {},
         )
         .await
         .unwrap()
@@ -1415,7 +1396,7 @@ mod tests {
             ..DrainOptions::default()
         };
         let mut flushes = Vec::new();
-        let report = drain_observed(
+        let report = drain(
             &mut source,
             Stores {
                 days: &days,
@@ -1565,7 +1546,7 @@ mod tests {
             ..DrainOptions::default()
         };
         let mut flush_failures = 0;
-        let report = drain_observed(
+        let report = drain(
             &mut source,
             Stores {
                 days: &days,

@@ -154,17 +154,10 @@ impl RecordLines {
     pub async fn open(input: &Input, ctx: &impl S3Clients) -> anyhow::Result<RecordLines> {
         let raw: Box<dyn AsyncRead + Unpin + Send> = match input {
             Input::S3 { bucket, key } => {
-                let out = ctx
-                    .s3()
-                    .await
-                    .get_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!("cannot read {input}: {}", describe_sdk_error(&e))
-                    })?;
+                let get = ctx.s3().await.get_object().bucket(bucket).key(key);
+                let out = get.send().await.map_err(|e| {
+                    anyhow::anyhow!("cannot read {input}: {}", describe_sdk_error(&e))
+                })?;
                 Box::new(out.body.into_async_read())
             }
             Input::File(path) => Box::new(

@@ -34,6 +34,7 @@ use anyhow::Context as _;
 use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches as _};
 
 use crate::adapters::aws::AwsSettings;
+use crate::adapters::object::DaySettings;
 use crate::adapters::s3::{self, S3Settings};
 use crate::adapters::sqs::{self, SqsSettings};
 use crate::core::{BodyPolicy, Redaction, Rules, SortOptions};
@@ -132,14 +133,21 @@ impl Default for S3Settings {
     fn default() -> Self {
         S3Settings {
             bucket: String::new(),
-            prefix: String::new(),
             multipart_threshold_bytes: defaults::MULTIPART_THRESHOLD_BYTES,
             part_size_bytes: defaults::PART_SIZE_BYTES,
             part_concurrency: defaults::PART_CONCURRENCY,
+            day: DaySettings::default(),
+        }
+    }
+}
+
+impl Default for DaySettings {
+    fn default() -> Self {
+        DaySettings {
+            prefix: String::new(),
             conflict_attempts: defaults::CONFLICT_ATTEMPTS,
             spool_memory_bytes: defaults::SPOOL_MEMORY_BYTES,
-            temp_dir: None,
-            sort_memory_bytes: defaults::SORT_MEMORY_BYTES,
+            sort: SortOptions::default(),
         }
     }
 }
@@ -266,7 +274,6 @@ pub fn config_keys(cmd: &Command) -> BTreeSet<String> {
         .collect()
 }
 
-/// The subcommand of `cmd` that `path` names.
 fn find<'c>(cmd: &'c Command, path: &[String]) -> Option<&'c Command> {
     path.iter().try_fold(cmd, |c, name| c.find_subcommand(name))
 }
@@ -517,22 +524,12 @@ pub struct AwsArgs {
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
     pub aws: AwsSettings,
-    /// Bucket and prefix empty: the wiring fills them from the location.
+    /// Bucket and prefix empty: the wiring fills them from the location. Its fallback sort is
+    /// a directory store's too.
     pub s3: S3Settings,
 }
 
-impl StoreSettings {
-    /// The fallback sort's options (a directory store's, and S3's).
-    pub fn sort_options(&self) -> SortOptions {
-        SortOptions {
-            memory_budget_bytes: self.s3.sort_memory_bytes,
-            spill_dir: self.s3.temp_dir.clone(),
-        }
-    }
-}
-
 impl AwsArgs {
-    /// Client and write settings.
     pub fn resolve(&self) -> Result<StoreSettings, UsageError> {
         let aws = AwsSettings {
             max_attempts: self.max_attempts.max(1),
@@ -543,10 +540,15 @@ impl AwsArgs {
         let s3 = S3Settings {
             multipart_threshold_bytes: multipart_threshold(self.multipart_threshold_bytes)?,
             part_size_bytes: part_size(self.part_size_bytes, self.min_part_size_bytes)?,
-            conflict_attempts: self.conflict_attempts.max(1),
-            spool_memory_bytes: self.spool_memory_bytes,
-            temp_dir: self.temp_dir.clone(),
-            sort_memory_bytes: self.sort_memory_bytes.max(1),
+            day: DaySettings {
+                conflict_attempts: self.conflict_attempts.max(1),
+                spool_memory_bytes: self.spool_memory_bytes,
+                sort: SortOptions {
+                    memory_budget_bytes: self.sort_memory_bytes.max(1),
+                    spill_dir: self.temp_dir.clone(),
+                },
+                prefix: String::new(),
+            },
             ..S3Settings::default()
         };
         Ok(StoreSettings { aws, s3 })
@@ -896,9 +898,15 @@ mod tests {
             defaults::MULTIPART_THRESHOLD_BYTES
         );
         assert_eq!(store.s3.part_size_bytes, defaults::PART_SIZE_BYTES);
-        assert_eq!(store.s3.spool_memory_bytes, defaults::SPOOL_MEMORY_BYTES);
-        assert_eq!(store.s3.sort_memory_bytes, defaults::SORT_MEMORY_BYTES);
-        assert_eq!(store.s3.conflict_attempts, defaults::CONFLICT_ATTEMPTS);
+        assert_eq!(
+            store.s3.day.spool_memory_bytes,
+            defaults::SPOOL_MEMORY_BYTES
+        );
+        assert_eq!(
+            store.s3.day.sort.memory_budget_bytes,
+            defaults::SORT_MEMORY_BYTES
+        );
+        assert_eq!(store.s3.day.conflict_attempts, defaults::CONFLICT_ATTEMPTS);
         let sqs = a.sqs.resolve(String::new(), None).unwrap();
         assert_eq!(sqs.wait_secs, defaults::WAIT_SECS);
         assert_eq!(

@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 use crate::adapters::aws::{self, RequestCounter, S3Clients};
 use crate::adapters::dir::{DirQuarantine, DirStore};
 use crate::adapters::file::FileSource;
-use crate::adapters::s3::{S3Quarantine, S3Settings, S3Store};
+use crate::adapters::s3::{S3Quarantine, S3Store};
 use crate::adapters::sqs::{SqsSettings, SqsSource};
 use crate::adapters::{AnyDayStore, AnyQuarantine, AnySource, SourceError};
 use crate::archive::Archive;
@@ -66,12 +66,6 @@ impl Wiring {
             .await
     }
 
-    /// Whether the SDK configuration has been loaded.
-    pub fn sdk_loaded(&self) -> bool {
-        self.sdk.initialized()
-    }
-
-    /// An S3 client.
     pub async fn s3(&self) -> aws_sdk_s3::Client {
         aws::s3_client(self.sdk().await, &self.settings.aws, &self.counter)
     }
@@ -86,7 +80,6 @@ impl Wiring {
         )
     }
 
-    /// The source of messages `spec` names.
     pub async fn source(
         &self,
         spec: &SourceSpec,
@@ -106,25 +99,19 @@ impl Wiring {
         })
     }
 
-    /// The day-file store for `dest`.
     pub async fn day_store(&self, dest: &Location) -> AnyDayStore {
         match dest {
-            Location::Dir(d) => {
-                AnyDayStore::Dir(DirStore::new(d).with_sort_options(self.settings.sort_options()))
+            Location::Dir(d) => AnyDayStore::Dir(
+                DirStore::new(d).with_sort_options(self.settings.s3.day.sort.clone()),
+            ),
+            Location::S3 { bucket, prefix } => {
+                let mut s3 = self.settings.s3.clone();
+                (s3.bucket, s3.day.prefix) = (bucket.clone(), prefix.clone());
+                AnyDayStore::S3(S3Store::new(self.s3().await, s3, self.counter.clone()))
             }
-            Location::S3 { bucket, prefix } => AnyDayStore::S3(S3Store::new(
-                self.s3().await,
-                S3Settings {
-                    bucket: bucket.clone(),
-                    prefix: prefix.clone(),
-                    ..self.settings.s3.clone()
-                },
-                self.counter.clone(),
-            )),
         }
     }
 
-    /// The quarantine store for `location`.
     pub async fn quarantine_store(&self, location: &Location) -> AnyQuarantine {
         match location {
             Location::Dir(d) => AnyQuarantine::Dir(DirQuarantine::new(d)),
@@ -150,7 +137,7 @@ mod tests {
     fn wiring() -> Wiring {
         Wiring::new(&StoreSettings {
             aws: crate::adapters::aws::AwsSettings::default(),
-            s3: S3Settings::default(),
+            s3: crate::adapters::s3::S3Settings::default(),
         })
     }
 
@@ -160,7 +147,7 @@ mod tests {
         let dir = Location::Dir("/nonexistent/days".into());
         let _days = w.day_store(&dir).await;
         let _quarantine = w.quarantine_store(&dir).await;
-        assert!(!w.sdk_loaded());
+        assert!(!w.sdk.initialized());
     }
 
     /// No command decides up front whether it needs AWS: asking for an S3 store (or any
@@ -174,7 +161,7 @@ mod tests {
             prefix: "events/prod/".into(),
         };
         let _days = w.day_store(&s3).await;
-        assert!(w.sdk_loaded() && copy.sdk_loaded());
+        assert!(w.sdk.initialized() && copy.sdk.initialized());
         let _quarantine = copy.quarantine_store(&s3).await;
         let _sqs = copy.sqs(0).await;
         assert!(std::ptr::eq(w.sdk().await, copy.sdk().await));

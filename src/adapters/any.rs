@@ -19,7 +19,7 @@ use super::{
 };
 use crate::core::{DayKey, MergeStats};
 
-/// `$body` with `$b` bound to the backend `$any` holds, whichever variant it is.
+/// `$body` with `$b` bound to the backend `$any` holds, whichever of the variants it is.
 macro_rules! forward {
     ($any:expr, $b:ident => $body:expr, $($variant:ident),+) => {
         match $any {
@@ -35,33 +35,27 @@ pub enum AnySource {
     Sqs(SqsSource),
 }
 
-macro_rules! source {
-    ($any:expr, $b:ident => $body:expr) => {
-        forward!($any, $b => $body, File, Sqs)
-    };
-}
-
 impl Source for AnySource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
-        source!(self, s => Source::next_batch(s, max).await)
+        forward!(self, s => Source::next_batch(s, max).await, File, Sqs)
     }
     async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
-        source!(self, s => Source::ack(s, receipts).await)
+        forward!(self, s => Source::ack(s, receipts).await, File, Sqs)
     }
     async fn abandon(&mut self, receipts: Vec<Receipt>) {
-        source!(self, s => Source::abandon(s, receipts).await);
+        forward!(self, s => Source::abandon(s, receipts).await, File, Sqs);
     }
     async fn release(&mut self, receipts: Vec<Receipt>) {
-        source!(self, s => Source::release(s, receipts).await);
+        forward!(self, s => Source::release(s, receipts).await, File, Sqs);
     }
     async fn finish(&mut self) {
-        source!(self, s => Source::finish(s).await);
+        forward!(self, s => Source::finish(s).await, File, Sqs);
     }
     fn requests(&self) -> BTreeMap<String, u64> {
-        source!(self, s => Source::requests(s))
+        forward!(self, s => Source::requests(s), File, Sqs)
     }
     fn deletes(&self) -> bool {
-        source!(self, s => Source::deletes(s))
+        forward!(self, s => Source::deletes(s), File, Sqs)
     }
 }
 
@@ -72,13 +66,6 @@ pub enum AnyDayStore {
     S3(S3Store),
 }
 
-/// The day stores and the quarantines have the same backends.
-macro_rules! dir_or_s3 {
-    ($any:expr, $b:ident => $body:expr) => {
-        forward!($any, $b => $body, Dir, S3)
-    };
-}
-
 impl DayStore for AnyDayStore {
     async fn merge_day(
         &self,
@@ -86,19 +73,19 @@ impl DayStore for AnyDayStore {
         lines: Arc<Vec<Vec<u8>>>,
         policy: WritePolicy,
     ) -> Result<Option<MergeStats>, DestError> {
-        dir_or_s3!(self, d => DayStore::merge_day(d, day, lines, policy).await)
+        forward!(self, d => DayStore::merge_day(d, day, lines, policy).await, Dir, S3)
     }
     fn requests(&self) -> BTreeMap<String, u64> {
-        dir_or_s3!(self, d => DayStore::requests(d))
+        forward!(self, d => DayStore::requests(d), Dir, S3)
     }
     fn conflict_retries(&self) -> u64 {
-        dir_or_s3!(self, d => DayStore::conflict_retries(d))
+        forward!(self, d => DayStore::conflict_retries(d), Dir, S3)
     }
     async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
-        dir_or_s3!(self, d => DayStore::list_days(d).await)
+        forward!(self, d => DayStore::list_days(d).await, Dir, S3)
     }
     async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
-        dir_or_s3!(self, d => DayStore::open_day(d, day).await)
+        forward!(self, d => DayStore::open_day(d, day).await, Dir, S3)
     }
 }
 
@@ -111,10 +98,10 @@ pub enum AnyQuarantine {
 
 impl QuarantineStore for AnyQuarantine {
     async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
-        dir_or_s3!(self, q => QuarantineStore::put_record(q, name, line).await)
+        forward!(self, q => QuarantineStore::put_record(q, name, line).await, Dir, S3)
     }
     fn location(&self) -> String {
-        dir_or_s3!(self, q => QuarantineStore::location(q))
+        forward!(self, q => QuarantineStore::location(q), Dir, S3)
     }
 }
 

@@ -130,7 +130,6 @@ pub fn s3_client(
 /// Hands out S3 clients, the first one (and the AWS configuration) built on demand, so a caller
 /// that may not need S3 can take one without loading anything (`wiring::Wiring`).
 pub trait S3Clients: Sync {
-    /// An S3 client.
     fn s3(&self) -> impl std::future::Future<Output = aws_sdk_s3::Client> + Send;
 }
 
@@ -172,14 +171,11 @@ where
 /// that are not SDK call errors (a credentials provider's, say); SDK errors go through
 /// [`describe_sdk_error`].
 pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut s = err.to_string();
-    let mut cause = err.source();
-    while let Some(e) = cause {
-        s.push_str(": ");
-        s.push_str(&e.to_string());
-        cause = e.source();
-    }
-    s
+    let chain = std::iter::successors(Some(err), |e| e.source());
+    chain
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The keys under `prefix` in `bucket` (ListObjectsV2, page by page); with a `delimiter`, only

@@ -93,10 +93,9 @@ impl DirStore {
         policy: WritePolicy,
     ) -> Result<Option<MergeStats>, DestError> {
         let path = self.dir.join(day.as_str());
-        let lock = match policy {
-            WritePolicy::Preview => None,
-            _ => Some(self.lock()?),
-        };
+        let lock = (policy != WritePolicy::Preview)
+            .then(|| self.lock())
+            .transpose()?;
         if lock.is_some() {
             sweep(&self.dir, Duration::ZERO);
         }

@@ -32,14 +32,12 @@ type Chunk = Result<(Vec<Message>, Vec<u64>), SourceError>;
 pub struct FileSource {
     rx: mpsc::Receiver<Chunk>,
     pending: Vec<Message>,
-    /// The numbers of the lines that were not messages, among the chunks received so far.
-    pub(crate) skipped: Vec<u64>,
+    skipped: Vec<u64>,
     /// Wait for `max` messages (or the end) instead of returning what is ready.
     pub(crate) fill: bool,
     done: bool,
 }
 
-/// Opens a file to read messages from.
 pub(crate) fn open_file(path: &Path) -> Result<File, SourceError> {
     File::open(path).map_err(|error| SourceError::Open {
         path: path.display().to_string(),
@@ -50,42 +48,36 @@ pub(crate) fn open_file(path: &Path) -> Result<File, SourceError> {
 impl FileSource {
     /// Opens a file source; the reader thread starts at once.
     pub fn open(path: &Path) -> Result<FileSource, SourceError> {
-        Ok(Self::from_reader(
-            path.display().to_string(),
-            open_file(path)?,
-        ))
+        let file = open_file(path)?;
+        Ok(Self::from_reader(path.display().to_string(), file))
     }
 
-    /// Reads standard input.
     pub fn stdin() -> FileSource {
         Self::from_reader("stdin".to_owned(), io::stdin())
     }
 
     /// Reads any byte stream; `name` prefixes message ids (`name:LINE`).
     pub fn from_reader<R: Read + Send + 'static>(name: String, reader: R) -> FileSource {
-        let received_at = super::received_now();
-        Self::with_lines(name.clone(), reader, move |line_no, body, _| {
-            Some(Message {
-                // Nothing is deleted from a file: its receipts are empty (no allocation).
-                receipt: Receipt::default(),
-                id: line_id(&name, line_no),
-                body,
-                received_at: received_at.clone(),
-            })
-        })
+        Self::with_lines(name, reader, |_, body, _| Some(body))
     }
 
-    /// Reads `reader` on a thread of its own: `message` makes each line that is not blank (its
-    /// number, and its body without the `\n` and a trailing `\r`) a message, or else may list
-    /// its number in `skipped`. `name` names the stream in errors.
-    pub(crate) fn with_lines<R, F>(name: String, reader: R, message: F) -> FileSource
+    /// The numbers of the lines that were not messages, in order, among the batches read so
+    /// far (at the end of a run: the whole stream).
+    pub fn skipped(&self) -> &[u64] {
+        &self.skipped
+    }
+
+    /// Reads `reader` on a thread of its own: `body` makes each line that is not blank (its
+    /// number, and its bytes without the `\n` and a trailing `\r`) the body of the message
+    /// `name:LINE`, or else may list its number in `skipped`. `name` names the stream in errors.
+    pub(crate) fn with_lines<R, F>(name: String, reader: R, body: F) -> FileSource
     where
         R: Read + Send + 'static,
-        F: FnMut(u64, Bytes, &mut Vec<u64>) -> Option<Message> + Send + 'static,
+        F: FnMut(u64, Bytes, &mut Vec<u64>) -> Option<Bytes> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel(4);
         std::thread::spawn(move || {
-            read_loop(&name, Lines::new(reader, READ_BYTES), &tx, message);
+            read_loop(&name, Lines::new(reader, READ_BYTES), &tx, body);
         });
         FileSource {
             rx,
@@ -101,8 +93,9 @@ fn read_loop<R: Read>(
     name: &str,
     mut lines: Lines<R>,
     tx: &mpsc::Sender<Chunk>,
-    mut message: impl FnMut(u64, Bytes, &mut Vec<u64>) -> Option<Message>,
+    mut to_body: impl FnMut(u64, Bytes, &mut Vec<u64>) -> Option<Bytes>,
 ) {
+    let received_at = super::received_now();
     let mut line_no = 0u64;
     let (mut batch, mut skipped) = (Vec::with_capacity(CHUNK), Vec::new());
     loop {
@@ -116,7 +109,16 @@ fn read_loop<R: Read>(
                 if body.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                batch.extend(message(line_no, body, &mut skipped));
+                let Some(body) = to_body(line_no, body, &mut skipped) else {
+                    continue;
+                };
+                batch.push(Message {
+                    // Nothing is deleted from a file: its receipts are empty (no allocation).
+                    receipt: Receipt::default(),
+                    id: line_id(name, line_no),
+                    body,
+                    received_at: received_at.clone(),
+                });
                 if batch.len() == CHUNK {
                     let chunk = (std::mem::take(&mut batch), std::mem::take(&mut skipped));
                     if tx.blocking_send(Ok(chunk)).is_err() {

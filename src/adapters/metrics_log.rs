@@ -5,72 +5,45 @@
 //! Invariants:
 //! - lines are read in order, in chunks a few ahead of the pipeline, on the reader thread of a
 //!   [`FileSource`]: the runtime's threads never wait on the file;
-//! - [`Source::next_batch`] is cancel-safe (chunks wait in a channel, messages over a call's
+//! - [`super::Source::next_batch`] is cancel-safe (chunks wait in a channel, messages over a call's
 //!   `max` for the call after) and waits for `max` messages or the end of the log;
 //! - a line that is not a metrics line (or not UTF-8) is not a message: it is counted and its
-//!   number kept ([`MetricsLogSource::skipped`]); blank lines are not lines of the log;
+//!   number kept ([`FileSource::skipped`]); blank lines are not lines of the log;
 //! - a message's id is `PATH:LINE`; nothing is deleted (acknowledging is a no-op).
 
 use std::path::Path;
 
 use super::file::{open_file, FileSource};
-use super::{Batch, Message, Receipt, Source, SourceError};
+use super::SourceError;
 use crate::core::metrics_log::message_of_line;
 
-/// Reads a metrics log.
-#[derive(Debug)]
-pub struct MetricsLogSource(FileSource);
-
-impl MetricsLogSource {
-    /// Opens the log; `tz` is the zone of its times, `hostname` goes into every event.
-    pub fn open(
-        path: &Path,
-        tz: jiff::tz::TimeZone,
-        hostname: String,
-    ) -> Result<MetricsLogSource, SourceError> {
-        let (file, name) = (open_file(path)?, path.display().to_string());
-        let (prefix, received_at) = (name.clone(), super::received_now());
-        let mut source = FileSource::with_lines(name, file, move |line, body, skipped| {
-            let body = match std::str::from_utf8(&body) {
-                Ok(text) if text.trim().is_empty() => return None,
-                Ok(text) => message_of_line(text, &tz, &hostname).ok(),
-                Err(_) => None,
-            };
-            let Some(body) = body else {
-                skipped.push(line);
-                return None;
-            };
-            let id = format!("{prefix}:{line}");
-            Some(Message {
-                receipt: Receipt {
-                    id: id.clone(),
-                    handle: String::new(),
-                },
-                id,
-                body: body.into_bytes().into(),
-                received_at: received_at.clone(),
-            })
-        });
-        source.fill = true;
-        Ok(MetricsLogSource(source))
-    }
-
-    /// Line numbers of the lines that are not metrics lines, in order, among the batches read
-    /// so far (at the end of a run: the whole log).
-    pub fn skipped(&self) -> &[u64] {
-        &self.0.skipped
-    }
-}
-
-impl Source for MetricsLogSource {
-    async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
-        self.0.next_batch(max).await
-    }
+/// Opens the log as a [`FileSource`]; `tz` is the zone of its times, `hostname` goes into
+/// every event. The lines that are not metrics lines are its [`FileSource::skipped`].
+pub fn open(
+    path: &Path,
+    tz: jiff::tz::TimeZone,
+    hostname: String,
+) -> Result<FileSource, SourceError> {
+    let name = path.display().to_string();
+    let mut source = FileSource::with_lines(name, open_file(path)?, move |line, body, skipped| {
+        let body = match std::str::from_utf8(&body) {
+            Ok(text) if text.trim().is_empty() => return None,
+            Ok(text) => message_of_line(text, &tz, &hostname).ok(),
+            Err(_) => None,
+        };
+        if body.is_none() {
+            skipped.push(line);
+        }
+        Some(body?.into_bytes().into())
+    });
+    source.fill = true;
+    Ok(source)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::{Batch, Source};
     use std::path::PathBuf;
     use std::sync::Arc;
 
@@ -87,7 +60,7 @@ mod tests {
         )
         .unwrap();
         let tz = jiff::tz::TimeZone::get("America/Los_Angeles").unwrap();
-        let mut source = MetricsLogSource::open(&path, tz, "h".into()).unwrap();
+        let mut source = open(&path, tz, "h".into()).unwrap();
         let Batch::Messages(batch) = source.next_batch(10).await.unwrap() else {
             panic!("expected messages");
         };
@@ -137,7 +110,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let mut source = MetricsLogSource::open(&path, tz(), "h".into()).unwrap();
+            let mut source = open(&path, tz(), "h".into()).unwrap();
             let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let flag = ran.clone();
             let other = tokio::spawn(async move {
@@ -163,7 +136,7 @@ mod tests {
         use futures::FutureExt as _;
         let dir = tempfile::tempdir().unwrap();
         let path = large_log(dir.path(), 100_000);
-        let mut source = MetricsLogSource::open(&path, tz(), "h".into()).unwrap();
+        let mut source = open(&path, tz(), "h".into()).unwrap();
         assert!(
             source.next_batch(100_000).now_or_never().is_none(),
             "the read is still under way"

@@ -7,10 +7,8 @@
 //! and report precise errors naming the file, queue or key involved.
 //!
 //! Backends: [`file`](mod@file) and [`sqs`] are sources; [`dir`] is a directory archive and quarantine;
-//! an object store implements the four primitives of [`object::ObjectStore`] and gets its day
-//! store, the read-merge-conditional-write loop, from [`object::ObjectDayStore`] ([`s3`] is
-//! one). The wiring picks backends at run time through the enums [`AnySource`], [`AnyDayStore`]
-//! and [`AnyQuarantine`] (see [`any`]): a new backend is one adapter file plus one variant.
+//! an object store ([`s3`]) gets its day store from [`object::ObjectDayStore`]. The wiring picks
+//! backends at run time through the enums of [`any`].
 
 use std::collections::BTreeMap;
 use std::future::Future;

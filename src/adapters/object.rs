@@ -1,11 +1,8 @@
 //! Day files in any object store: the one read-merge-conditional-write loop.
 //!
-//! An object store only has to offer four primitive operations ([`ObjectStore`]): a GET that
-//! streams the body and names its version (S3's ETag), optionally only if the version is still
-//! the one read; a PUT of a finished [`Spooled`] output that succeeds only if the object is still
-//! at the version read (`If-Match`) or still absent (`If-None-Match: *`), and says `Conflict`
-//! when another writer got there first; a listing of the keys directly under a prefix; and its
-//! request counts. [`ObjectDayStore`] builds a complete [`DayStore`] on them.
+//! An object store only has to offer four primitive operations ([`ObjectStore`]: a streamed GET
+//! naming the version, a PUT conditional on that version or on absence, a listing, request
+//! counts); [`ObjectDayStore`] builds a complete [`DayStore`] on them.
 //!
 //! A day is merged by optimistic concurrency: GET (its version remembered) → the core's
 //! streaming merge into a [`Spool`] → conditional PUT. If another writer changed the object in
@@ -27,7 +24,6 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{self, BufReader};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -119,10 +115,8 @@ pub struct DaySettings {
     pub conflict_attempts: u32,
     /// Merged output kept in memory before it spills to a temporary file.
     pub spool_memory_bytes: usize,
-    /// Temporary files (spool, fallback sort) go here; the system default when `None`.
-    pub temp_dir: Option<PathBuf>,
-    /// Memory of the fallback sort for unsorted day files.
-    pub sort_memory_bytes: usize,
+    /// The fallback sort for unsorted day files; its `spill_dir` holds the spool's file too.
+    pub sort: SortOptions,
 }
 
 /// Day files in an object store (see the module docs).
@@ -181,7 +175,6 @@ impl<R: io::Read> io::Read for BodyReader<R> {
 type Merged = Result<(Option<String>, MergeStats, Option<Spooled>), String>;
 
 impl<O: ObjectStore> ObjectDayStore<O> {
-    /// Day files in `objects`.
     pub fn with_objects(objects: O, settings: DaySettings) -> ObjectDayStore<O> {
         ObjectDayStore {
             objects,
@@ -230,17 +223,13 @@ impl<O: ObjectStore> ObjectDayStore<O> {
                         as Box<dyn io::BufRead>
                 }))
             };
-            let sort = SortOptions {
-                memory_budget_bytes: settings.sort_memory_bytes,
-                spill_dir: settings.temp_dir.clone(),
-            };
-            let location = objects.location(&key);
+            let (sort, location) = (&settings.sort, objects.location(&key));
             if !keep_output {
-                let stats = merge_with_fallback(open, &lines, io::sink(), &sort, &location)?;
+                let stats = merge_with_fallback(open, &lines, io::sink(), sort, &location)?;
                 return Ok((stats, None));
             }
-            let mut spool = Spool::new(settings.spool_memory_bytes, settings.temp_dir.clone());
-            let stats = merge_with_fallback(open, &lines, &mut spool, &sort, &location)?;
+            let mut spool = Spool::new(settings.spool_memory_bytes, sort.spill_dir.clone());
+            let stats = merge_with_fallback(open, &lines, &mut spool, sort, &location)?;
             Ok((stats, Some(spool.finish()?)))
         })
         .await
@@ -255,7 +244,7 @@ impl<O: ObjectStore> ObjectDayStore<O> {
             Err(MergeFailure::Get(e)) => Err(e),
             // A full disk or a missing temporary directory stays so: the day fails at once.
             Err(MergeFailure::Local(e)) => {
-                let dir = self.settings.temp_dir.clone();
+                let dir = self.settings.sort.spill_dir.clone();
                 let dir = dir.unwrap_or_else(std::env::temp_dir);
                 Err(e).at(&dir, "writing the merge to temporary files")
             }
@@ -264,8 +253,6 @@ impl<O: ObjectStore> ObjectDayStore<O> {
 }
 
 impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
-    /// The optimistic-concurrency loop shared by merges and repairs: read the day, merge, and
-    /// write it back conditionally; on a conflict start over (jittered backoff, bounded).
     async fn merge_day(
         &self,
         day: DayKey,
@@ -353,6 +340,7 @@ impl<O: ObjectStore> DayStore for ObjectDayStore<O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::sync::Mutex;
 
     /// Objects by key: (version, body).
@@ -467,8 +455,10 @@ mod tests {
                 prefix: "days/".into(),
                 conflict_attempts: 3,
                 spool_memory_bytes: 0,
-                temp_dir,
-                sort_memory_bytes: 1,
+                sort: SortOptions {
+                    memory_budget_bytes: 1,
+                    spill_dir: temp_dir,
+                },
             },
         );
         (objects, days)

@@ -39,7 +39,6 @@ impl Backoff {
         Duration::from_millis(fastrand::u64(lowest..=ceiling))
     }
 
-    /// Sleeps for [`Backoff::delay`].
     pub async fn pause(&self, retry: u32) {
         tokio::time::sleep(self.delay(retry)).await;
     }

@@ -20,7 +20,6 @@
 //! key and the permission the caller lacks (`s3_error`); 412/409 are conflicts.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_sdk_s3::config::http::HttpResponse;
@@ -62,45 +61,34 @@ pub fn part_size(configured: u64, len: u64) -> u64 {
     len.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB
 }
 
-/// How day files are written (the fields shared with [`DaySettings`] mean the same there).
+/// How day files are written.
 #[derive(Debug, Clone)]
 pub struct S3Settings {
     pub bucket: String,
-    pub prefix: String,
     /// Outputs above this size go up as a multipart upload.
     pub multipart_threshold_bytes: u64,
     /// Size of each part (at least 5 MiB on real S3); grown past [`MAX_PARTS`] parts.
     pub part_size_bytes: u64,
     /// Parts uploaded at once.
     pub part_concurrency: usize,
-    pub conflict_attempts: u32,
-    pub spool_memory_bytes: usize,
-    pub temp_dir: Option<PathBuf>,
-    pub sort_memory_bytes: usize,
+    /// The prefix, and how a day is read, merged and spooled.
+    pub day: DaySettings,
 }
 
 /// Day files in S3: the generic read-merge-write loop on [`S3Objects`].
 pub type S3Store = ObjectDayStore<S3Objects>;
 
 impl ObjectDayStore<S3Objects> {
-    /// Day files under `settings.bucket`/`settings.prefix`.
+    /// Day files under `settings.bucket`/`settings.day.prefix`.
     pub fn new(client: aws_sdk_s3::Client, s: S3Settings, counter: RequestCounter) -> S3Store {
-        let days = DaySettings {
-            prefix: s.prefix.clone(),
-            conflict_attempts: s.conflict_attempts,
-            spool_memory_bytes: s.spool_memory_bytes,
-            temp_dir: s.temp_dir.clone(),
-            sort_memory_bytes: s.sort_memory_bytes,
-        };
+        let days = s.day.clone();
         let settings = Arc::new(s);
-        ObjectDayStore::with_objects(
-            S3Objects {
-                client,
-                settings,
-                counter,
-            },
-            days,
-        )
+        let objects = S3Objects {
+            client,
+            settings,
+            counter,
+        };
+        ObjectDayStore::with_objects(objects, days)
     }
 }
 

@@ -446,13 +446,10 @@ impl Source for SqsSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let max = max.max(1);
         if self.pending.is_empty() && !self.receivers_done {
-            let next = if self.settings.follow {
-                match tokio::time::timeout(Duration::from_secs(1), self.rx.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => return Ok(Batch::Idle),
-                }
-            } else {
-                self.rx.recv().await
+            let wait = if self.settings.follow { 1 } else { u64::MAX };
+            let next = tokio::time::timeout(Duration::from_secs(wait), self.rx.recv());
+            let Ok(next) = next.await else {
+                return Ok(Batch::Idle);
             };
             match next {
                 Some(msgs) => self.pending.extend(msgs?),

@@ -220,7 +220,7 @@ pub async fn drain(settings: &DrainSettings) -> anyhow::Result<Report> {
         days: &days,
         quarantine: &quarantine,
     };
-    let report = pipeline::drain_observed(
+    let report = pipeline::drain(
         &mut source,
         stores,
         &settings.rules,

@@ -121,17 +121,19 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
         ..DrainOptions::default()
     };
     let progress = Progress::default();
+    let stores = pipeline::Stores { days, quarantine };
     let drained = pipeline::drain(
         &mut source,
-        days,
-        quarantine,
+        stores,
         rules,
         &opts,
         &progress,
         std::future::pending(),
-    );
+        &mut |_| {},
+    )
+    .await;
     // A batch source never fails to read; keep the contract anyway: nothing acknowledged.
-    let report = drained.await.unwrap_or_else(|e| {
+    let report = drained.unwrap_or_else(|e| {
         tracing::error!(error = %e, "batch failed");
         Report::default()
     });
@@ -307,7 +309,7 @@ mod tests {
         let s = settings(&[DEST, "--max-attempts=1", "--temp-dir=/tmp/x"]).unwrap();
         assert_eq!(s.store.aws.max_attempts, 1);
         assert_eq!(
-            s.store.s3.temp_dir,
+            s.store.s3.day.sort.spill_dir,
             Some(std::path::PathBuf::from("/tmp/x"))
         );
     }

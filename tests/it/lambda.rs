@@ -40,11 +40,11 @@ async fn env(set: &str) -> Env {
     support::create_bucket(&s3, BUCKET).await;
     support::upload_dir(&s3, BUCKET, PREFIX, &support::fixture(set).join("existing")).await;
     let via_proxy = support::with_quick_retries_s3(&support::s3_client(&proxy.endpoint).await);
-    let settings = S3Settings {
+    let mut settings = S3Settings {
         bucket: BUCKET.into(),
-        prefix: PREFIX.into(),
         ..S3Settings::default()
     };
+    settings.day.prefix = PREFIX.into();
     let days = S3Store::new(via_proxy.clone(), settings, RequestCounter::default());
     let quarantine = S3Quarantine::new(via_proxy, BUCKET.into(), "events/quarantine/".into());
     Env {
@@ -280,15 +280,15 @@ async fn every_size_class_goes_up_through_the_handler_on_s3() {
     support::create_bucket(&s3, BUCKET).await;
     support::upload_dir(&s3, BUCKET, PREFIX, tmp.path()).await;
     let via_proxy = support::s3_client(&proxy.endpoint).await;
-    let settings = S3Settings {
+    let mut settings = S3Settings {
         bucket: BUCKET.into(),
-        prefix: PREFIX.into(),
-        spool_memory_bytes: usize::try_from(t.spool).unwrap(),
         part_size_bytes: t.part,
-        sort_memory_bytes: usize::try_from(t.sort).unwrap(),
         multipart_threshold_bytes: t.multipart,
         ..S3Settings::default()
     };
+    settings.day.prefix = PREFIX.into();
+    settings.day.spool_memory_bytes = usize::try_from(t.spool).unwrap();
+    settings.day.sort.memory_budget_bytes = usize::try_from(t.sort).unwrap();
     let days = S3Store::new(via_proxy.clone(), settings, RequestCounter::default());
     let quarantine = S3Quarantine::new(via_proxy, BUCKET.into(), "events/quarantine/".into());
     let out = handle_batch(

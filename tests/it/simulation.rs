@@ -54,9 +54,9 @@ use crate::support::api::lambda::{handle_batch, Record};
 use crate::support::api::sim::{
     drain, AckOutcome, Batch, Body, Condition, DaySettings, DayStore, DestError, DrainOptions,
     Fetched, Message, ObjectDayStore, ObjectStore, Progress, PutError, QuarantineStore, Receipt,
-    Recorded, Source, SourceError, Spooled,
+    Recorded, Source, SourceError, Spooled, Stores,
 };
-use crate::support::api::{classify_bytes, BodyPolicy, Outcome, Rules};
+use crate::support::api::{classify_bytes, BodyPolicy, Outcome, Rules, SortOptions};
 use tokio::time::Instant;
 
 /// SplitMix64: every random choice of a schedule comes from one of these.
@@ -1005,8 +1005,10 @@ async fn schedule(seed: u64, plant: Plant, trace: bool) -> Ran {
         prefix: "events/".into(),
         conflict_attempts: 3,
         spool_memory_bytes: 1 << 16,
-        temp_dir: None,
-        sort_memory_bytes: 1 << 16,
+        sort: SortOptions {
+            memory_budget_bytes: 1 << 16,
+            spill_dir: None,
+        },
     };
     let writers = 1 + rng.below(3);
     let opts = DrainOptions {
@@ -1068,16 +1070,17 @@ async fn schedule(seed: u64, plant: Plant, trace: bool) -> Ran {
                         return None;
                     }
                     let beat = heartbeat(world.clone(), writer.clone(), received, passes);
+                    let mut no_observer = |_: &_| {};
                     tokio::select! {
                         biased;
                         report = drain(
                             &mut source,
-                            &store,
-                            &quarantine,
+                            Stores { days: &store, quarantine: &quarantine },
                             rules,
                             opts,
                             &progress,
                             std::future::pending(),
+                            &mut no_observer,
                         ) => Some(report),
                         () = beat => unreachable!("the heartbeat runs until the drain ends"),
                     }

@@ -31,5 +31,5 @@ pub mod sim {
         AckOutcome, Batch, DayStore, DestError, Message, QuarantineStore, Receipt, Recorded,
         Source, SourceError,
     };
-    pub use s3_event_writer::pipeline::{drain, DrainOptions, Progress};
+    pub use s3_event_writer::pipeline::{drain, DrainOptions, Progress, Stores};
 }

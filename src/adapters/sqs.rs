@@ -446,8 +446,13 @@ impl Source for SqsSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
         let max = max.max(1);
         if self.pending.is_empty() && !self.receivers_done {
-            let wait = if self.settings.follow { 1 } else { u64::MAX };
-            let next = tokio::time::timeout(Duration::from_secs(wait), self.rx.recv());
+            // Follow mode hands back `Idle` after a quiet second; `Duration::MAX` never elapses.
+            let wait = if self.settings.follow {
+                Duration::from_secs(1)
+            } else {
+                Duration::MAX
+            };
+            let next = tokio::time::timeout(wait, self.rx.recv());
             let Ok(next) = next.await else {
                 return Ok(Batch::Idle);
             };

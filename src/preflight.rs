@@ -297,7 +297,7 @@ async fn check_bucket(
     let Err(err) = probe_prefix(s3, bucket, prefix).await else {
         return Ok(());
     };
-    let arn = format!("arn:aws:s3:::{bucket}");
+    let arn = bucket_arn(bucket);
     Err(match problem_of(&err) {
         Problem::Missing => (
             format!("bucket {bucket} does not exist"),
@@ -317,6 +317,11 @@ async fn check_bucket(
             "check that S3 is reachable, and AWS_REGION, AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 and --path-style; `s3-event-writer doctor` checks the whole setup".into(),
         ),
     })
+}
+
+/// `arn:aws:s3:::BUCKET`.
+pub fn bucket_arn(bucket: &str) -> String {
+    format!("arn:aws:s3:::{bucket}")
 }
 
 /// The quarantine is not inside the day-file location (symbolic links resolved where they

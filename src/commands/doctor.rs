@@ -32,8 +32,8 @@ use clap::Args;
 use crate::adapters::aws::describe_sdk_error;
 use crate::location::{Location, SourceSpec};
 use crate::preflight::{
-    check_apart, check_source_file, dir_state, probe_prefix, problem_of, DirState, Problem,
-    FIX_CREDENTIALS,
+    bucket_arn, check_apart, check_source_file, dir_state, probe_prefix, problem_of, DirState,
+    Problem, FIX_CREDENTIALS,
 };
 use crate::settings::{AwsArgs, LocationArgs, Locations};
 use crate::wiring::{self, Wiring};
@@ -160,11 +160,6 @@ pub fn render(checks: &[Check]) -> String {
 /// 1 when any check failed, else 0.
 pub fn exit_status(checks: &[Check]) -> i32 {
     i32::from(checks.iter().any(|c| c.status == Status::Fail))
-}
-
-/// `arn:aws:s3:::BUCKET`.
-pub fn bucket_arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
 }
 
 /// Runs `doctor`: prints the checklist on stdout; returns the exit status.

@@ -32,8 +32,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, QueueAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry as VisibilityEntry, DeleteMessageBatchRequestEntry,
+    QueueAttributeName,
 };
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
@@ -281,23 +284,6 @@ impl Timing {
     }
 }
 
-/// `call` on each batch of at most 10 of `items`, `concurrency` batches at a time: the outputs
-/// of all, in any order.
-async fn in_batches<T: Clone, R, Fut>(
-    items: &[T],
-    concurrency: usize,
-    call: impl FnMut(Vec<T>) -> Fut,
-) -> Vec<R>
-where
-    Fut: Future<Output = Vec<R>>,
-{
-    stream::iter(items.chunks(10).map(<[T]>::to_vec).map(call))
-        .buffer_unordered(concurrency.max(1))
-        .flat_map(stream::iter)
-        .collect()
-        .await
-}
-
 /// Keeps the messages in flight invisible (see the module docs).
 async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, inflight: InFlightMap) {
     let timing = Timing::of(&settings);
@@ -329,10 +315,7 @@ async fn heartbeat_loop(client: aws_sdk_sqs::Client, settings: SqsSettings, infl
             messages = due.len(),
             "extending the visibility of messages still being written"
         );
-        let settled = in_batches(&due, settings.delete_concurrency, |chunk| {
-            change_visibility(&client, &settings, chunk, timeout, true)
-        })
-        .await;
+        let settled = change_visibility(&client, &settings, &due, timeout, true).await;
         reschedule(&inflight, settled, timing);
     }
 }
@@ -381,65 +364,72 @@ fn heartbeat_override(settings: &SqsSettings) -> aws_sdk_sqs::config::Builder {
         )
 }
 
-/// Sets the visibility timeout of up to 10 messages with one ChangeMessageVisibilityBatch, its
-/// entries retried as [`sqs_batch`] does (each attempt as the heartbeat's, when `heartbeat`).
+/// Sends `items` in batches of 10, `concurrency` batches at a time, each batch's entries
+/// retried as [`sqs_batch`] says: every item with its outcome, in any order. `call` sends one
+/// request of the given entries (id, receipt handle).
+async fn in_batches<T, O, E, Fut>(
+    (queue, operation): (&str, &str),
+    items: &[T],
+    concurrency: usize,
+    handle: fn(&T) -> &str,
+    call: impl Fn(Vec<(String, &str)>) -> Fut,
+) -> Vec<(T, Settled)>
+where
+    T: Clone,
+    O: Into<Answer>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    Fut: Future<Output = Result<O, SdkError<E, HttpResponse>>>,
+{
+    let batch = |chunk: &[T]| {
+        let chunk = chunk.to_vec();
+        let call = &call;
+        async move {
+            let settled = sqs_batch::send(queue, operation, chunk.len(), |ids| {
+                let entries = ids
+                    .iter()
+                    .filter_map(|&i| Some((i.to_string(), handle(chunk.get(i)?))));
+                let sent = call(entries.collect());
+                async move {
+                    sent.await
+                        .map(Into::into)
+                        .map_err(|e| describe_sdk_error(&e))
+                }
+            })
+            .await;
+            chunk.into_iter().zip(settled).collect::<Vec<_>>()
+        }
+    };
+    stream::iter(items.chunks(10).map(batch))
+        .buffer_unordered(concurrency.max(1))
+        .flat_map(stream::iter)
+        .collect()
+        .await
+}
+
+/// Sets the visibility timeout of `handles` (each attempt as the heartbeat's, when `heartbeat`).
 async fn change_visibility(
     client: &aws_sdk_sqs::Client,
     settings: &SqsSettings,
-    handles: Vec<String>,
+    handles: &[String],
     timeout: i32,
     heartbeat: bool,
 ) -> Vec<(String, Settled)> {
-    let (queue, operation) = (&settings.queue_url, "ChangeMessageVisibilityBatch");
-    let settled = sqs_batch::send(queue, operation, handles.len(), |ids| {
-        let entries = ids.iter().filter_map(|&i| {
-            ChangeMessageVisibilityBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(handles.get(i)?)
-                .visibility_timeout(timeout)
-                .build()
-                .ok()
+    let queue = &settings.queue_url;
+    let operation = (queue.as_str(), "ChangeMessageVisibilityBatch");
+    let concurrency = settings.delete_concurrency;
+    in_batches(operation, handles, concurrency, String::as_str, |entries| {
+        let entries = entries.into_iter().filter_map(|(id, handle)| {
+            let entry = VisibilityEntry::builder().id(id).receipt_handle(handle);
+            entry.visibility_timeout(timeout).build().ok()
         });
         let call = client.change_message_visibility_batch().queue_url(queue);
         let mut call = call.set_entries(Some(entries.collect())).customize();
         if heartbeat {
             call = call.config_override(heartbeat_override(settings));
         }
-        async move {
-            call.send()
-                .await
-                .map(Answer::from)
-                .map_err(|e| describe_sdk_error(&e))
-        }
+        call.send()
     })
-    .await;
-    handles.into_iter().zip(settled).collect()
-}
-
-/// One DeleteMessageBatch of up to 10 messages, its entries retried as [`sqs_batch`] does.
-async fn delete_batch(
-    client: &aws_sdk_sqs::Client,
-    queue: &str,
-    chunk: Vec<Receipt>,
-) -> Vec<(Receipt, Settled)> {
-    let settled = sqs_batch::send(queue, "DeleteMessageBatch", chunk.len(), |ids| {
-        let entries = ids.iter().filter_map(|&i| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .receipt_handle(&chunk.get(i)?.handle)
-                .build()
-                .ok()
-        });
-        let call = client.delete_message_batch().queue_url(queue);
-        let call = call.set_entries(Some(entries.collect())).send();
-        async move {
-            call.await
-                .map(Answer::from)
-                .map_err(|e| describe_sdk_error(&e))
-        }
-    })
-    .await;
-    chunk.into_iter().zip(settled).collect()
+    .await
 }
 
 impl Source for SqsSource {
@@ -484,8 +474,17 @@ impl Source for SqsSource {
     }
 
     async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
-        let settled = in_batches(&receipts, self.settings.delete_concurrency, |chunk| {
-            delete_batch(&self.client, &self.settings.queue_url, chunk)
+        let queue = &self.settings.queue_url;
+        let operation = (queue.as_str(), "DeleteMessageBatch");
+        let concurrency = self.settings.delete_concurrency;
+        let handle: fn(&Receipt) -> &str = |r| &r.handle;
+        let settled = in_batches(operation, &receipts, concurrency, handle, |entries| {
+            let entries = entries.into_iter().filter_map(|(id, handle)| {
+                let entry = DeleteMessageBatchRequestEntry::builder().id(id);
+                entry.receipt_handle(handle).build().ok()
+            });
+            let call = self.client.delete_message_batch().queue_url(queue);
+            call.set_entries(Some(entries.collect())).send()
         })
         .await;
         self.forget(&receipts);
@@ -509,10 +508,7 @@ impl Source for SqsSource {
     async fn release(&mut self, receipts: Vec<Receipt>) {
         self.forget(&receipts);
         let handles: Vec<String> = receipts.into_iter().map(|r| r.handle).collect();
-        let settled = in_batches(&handles, self.settings.delete_concurrency, |chunk| {
-            change_visibility(&self.client, &self.settings, chunk, 0, false)
-        })
-        .await;
+        let settled = change_visibility(&self.client, &self.settings, &handles, 0, false).await;
         for (_, s) in settled {
             if let EntryOutcome::Failed { why, .. } = s.outcome {
                 tracing::warn!(queue = %self.settings.queue_url, error = %why, "could not change visibility; the messages come back when their visibility runs out");

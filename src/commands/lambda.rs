@@ -22,7 +22,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::adapters::{
-    AckOutcome, Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError,
+    take_batch, AckOutcome, Batch, DayStore, Message, QuarantineStore, Receipt, Source, SourceError,
 };
 use crate::core::{BodyPolicy, Rules};
 use crate::location::Location;
@@ -49,37 +49,9 @@ struct BatchSource {
     acked: HashSet<String>,
 }
 
-impl BatchSource {
-    fn new(records: &[Record]) -> BatchSource {
-        let received_at = crate::adapters::received_now();
-        let pending = records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Message {
-                id: r.message_id.clone(),
-                body: r.body.clone().into_bytes().into(),
-                // The position identifies the record even if an id repeats.
-                receipt: Receipt {
-                    id: r.message_id.clone(),
-                    handle: i.to_string(),
-                },
-                received_at: received_at.clone(),
-            })
-            .collect();
-        BatchSource {
-            pending,
-            acked: HashSet::new(),
-        }
-    }
-}
-
 impl Source for BatchSource {
     async fn next_batch(&mut self, max: usize) -> Result<Batch, SourceError> {
-        if self.pending.is_empty() {
-            return Ok(Batch::Drained);
-        }
-        let rest = self.pending.split_off(max.min(self.pending.len()));
-        Ok(Batch::Messages(std::mem::replace(&mut self.pending, rest)))
+        Ok(take_batch(&mut self.pending, max, Batch::Drained))
     }
 
     async fn ack(&mut self, receipts: Vec<Receipt>) -> AckOutcome {
@@ -110,7 +82,19 @@ pub async fn handle_batch<D: DayStore, Q: QuarantineStore>(
     quarantine_body: &BodyPolicy,
     run_id: &str,
 ) -> BatchOutcome {
-    let mut source = BatchSource::new(records);
+    let received_at = crate::adapters::received_now();
+    let pending = records.iter().enumerate().map(|(i, r)| Message {
+        id: r.message_id.clone(),
+        body: r.body.clone().into_bytes().into(),
+        // The position identifies the record even if an id repeats.
+        receipt: Receipt {
+            id: r.message_id.clone(),
+            handle: i.to_string(),
+        },
+        received_at: received_at.clone(),
+    });
+    let (pending, acked) = (pending.collect(), HashSet::new());
+    let mut source = BatchSource { pending, acked };
     // One block per invocation: the failure brake has nothing to stop.
     let opts = DrainOptions {
         block_messages: records.len().max(1),

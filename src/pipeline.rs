@@ -206,15 +206,6 @@ struct Classifier {
 }
 
 impl Classifier {
-    fn new(rules: &Rules, policy: &BodyPolicy) -> Classifier {
-        Classifier {
-            rules: Arc::new(rules.clone()),
-            policy: Arc::new(policy.clone()),
-            workers: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
-            pending: std::collections::VecDeque::new(),
-        }
-    }
-
     /// Classifies `msgs` into `block`, now or on another thread.
     async fn add(&mut self, msgs: Vec<Message>, block: &mut Classified, report: &mut Report) {
         if msgs.len() < PARALLEL_MIN_BATCH || self.workers < 2 {
@@ -274,7 +265,30 @@ where
     Q: QuarantineStore,
 {
     let Stores { days, quarantine } = stores;
-    let mut run = Run::new(source, days, rules, opts, progress, on_flush);
+    let mut report = Report::new(opts.dry_run);
+    report.from_queue = source.deletes();
+    let mut run = Run {
+        source,
+        days,
+        opts,
+        progress,
+        on_flush,
+        classifier: Classifier {
+            rules: Arc::new(rules.clone()),
+            policy: Arc::new(opts.quarantine_body.clone()),
+            workers: std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            pending: std::collections::VecDeque::new(),
+        },
+        report,
+        brake: Brake::new(opts.max_failed_blocks),
+        started: Instant::now(),
+        retries_at_start: days.conflict_retries(),
+        released: Vec::new(),
+        stopping: false,
+        drained: false,
+        braked: false,
+        block_no: 0,
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     let mut writing = None;
     while !run.drained && !run.stopping {
@@ -362,35 +376,6 @@ struct Run<'a, S, D> {
 }
 
 impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
-    fn new(
-        source: &'a mut S,
-        days: &'a D,
-        rules: &Rules,
-        opts: &'a DrainOptions,
-        progress: &'a Progress,
-        on_flush: OnFlush<'a>,
-    ) -> Self {
-        let mut report = Report::new(opts.dry_run);
-        report.from_queue = source.deletes();
-        Run {
-            source,
-            days,
-            opts,
-            progress,
-            on_flush,
-            classifier: Classifier::new(rules, &opts.quarantine_body),
-            report,
-            brake: Brake::new(opts.max_failed_blocks),
-            started: Instant::now(),
-            retries_at_start: days.conflict_retries(),
-            released: Vec::new(),
-            stopping: false,
-            drained: false,
-            braked: false,
-            block_no: 0,
-        }
-    }
-
     /// Receives and classifies into `block` until it holds `cap` messages, its time is up (follow
     /// mode), the source is drained, or the run stops. The block before it, being written in
     /// the meantime, is settled (acknowledged) as soon as its writes are over.

@@ -89,9 +89,11 @@ impl FlushCounts {
         }
     }
 
-    /// The counts as (name, unit, value), in the order they are declared in a record.
-    fn metrics(&self) -> [(&'static str, &'static str, Value); 8] {
-        let count = |name, n| (name, "Count", Value::Count(n));
+    /// The counts as (name, unit, value), in the order they are declared in a record; the
+    /// duration to the millisecond (a float's noise is no information).
+    fn metrics(&self) -> [(&'static str, &'static str, serde_json::Value); 8] {
+        let count = |name, n: u64| (name, "Count", n.into());
+        let secs = (self.duration_secs.max(0.0) * 1000.0).round() / 1000.0;
         [
             count("Received", self.received),
             count("Kept", self.kept),
@@ -100,19 +102,9 @@ impl FlushCounts {
             count("Deleted", self.deleted),
             count("Failures", self.failures),
             count("ConflictRetries", self.conflict_retries),
-            (
-                "DurationSeconds",
-                "Seconds",
-                Value::Seconds(self.duration_secs),
-            ),
+            ("DurationSeconds", "Seconds", secs.into()),
         ]
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Value {
-    Count(u64),
-    Seconds(f64),
 }
 
 /// One metric's declaration in the directive.
@@ -156,18 +148,10 @@ impl Serialize for EmfRecord {
         let mut map = serializer.serialize_map(Some(1 + metrics.len()))?;
         map.serialize_entry("_aws", &self.aws)?;
         for (name, _, value) in metrics {
-            match value {
-                Value::Count(n) => map.serialize_entry(name, &n)?,
-                Value::Seconds(s) => map.serialize_entry(name, &round_ms(s))?,
-            }
+            map.serialize_entry(name, &value)?;
         }
         map.end()
     }
-}
-
-/// Seconds to the millisecond (a float's noise is no information).
-fn round_ms(secs: f64) -> f64 {
-    (secs.max(0.0) * 1000.0).round() / 1000.0
 }
 
 impl EmfRecord {
@@ -219,7 +203,6 @@ struct Datum {
 
 impl Serialize for MetricData {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[allow(clippy::cast_precision_loss)] // counts far below 2^53
         let mut data: Vec<Datum> = self
             .counts
             .metrics()
@@ -227,10 +210,8 @@ impl Serialize for MetricData {
             .map(|(metric_name, unit, value)| Datum {
                 metric_name,
                 unit,
-                value: match value {
-                    Value::Count(n) => n as f64,
-                    Value::Seconds(s) => round_ms(s),
-                },
+                // A duration that is no number (null) stays one.
+                value: value.as_f64().unwrap_or(f64::NAN),
             })
             .collect();
         data.push(Datum {

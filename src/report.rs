@@ -322,7 +322,7 @@ impl Report {
                 let (new, total) = (d.new_lines, d.total_lines);
                 vec![markdown_cell(day), new.to_string(), total.to_string()]
             });
-            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "days");
+            markdown_table(&mut s, &head, rows, 0, "days");
         }
         if !self.quarantined_by.is_empty() {
             let head = format!(
@@ -331,7 +331,7 @@ impl Report {
             );
             let rows = self.quarantined_by.iter();
             let rows = rows.map(|(r, n)| vec![markdown_cell(r), n.to_string()]);
-            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
+            markdown_table(&mut s, &head, rows, 0, "reasons");
             if let Some(q) = &self.quarantine_location {
                 let (records, q) = (self.quarantine_records(), markdown_cell(q));
                 let _ = writeln!(s, "- {records}, in {q}");
@@ -351,7 +351,7 @@ impl Report {
                 let (reason, total) = (markdown_cell(row.reason), row.total.to_string());
                 vec![reason, total, shown.join(", ")]
             });
-            markdown_table(&mut s, &head, &rows.collect::<Vec<_>>(), 0, "reasons");
+            markdown_table(&mut s, &head, rows, 0, "reasons");
         }
         if !self.failures.is_empty() {
             let head = "**Failures**: their messages stay in the queue and come back at the next run\n\n| what | messages | error |\n| --- | ---: | --- |";
@@ -360,8 +360,7 @@ impl Report {
                 let error = markdown_cell(&shorten(&f.error, GITHUB_MAX_TEXT));
                 vec![what, f.messages.to_string(), error]
             });
-            let rows: Vec<_> = rows.collect();
-            markdown_table(&mut s, head, &rows, self.failures_not_listed, "failures");
+            markdown_table(&mut s, head, rows, self.failures_not_listed, "failures");
             s.push('\n');
         }
         s
@@ -371,21 +370,15 @@ impl Report {
     /// why, how many messages stay in the queue), and a `::warning::` when messages were
     /// quarantined. Printed on stdout, they show on the run's page and in its annotations.
     pub fn github_annotations(&self) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .failures
-            .iter()
-            .map(|f| {
-                github_annotation(
-                    "error",
-                    &format!("s3-event-writer: {} failed", f.kind),
-                    &format!(
-                        "{} ({} left in the queue; they come back at the next run)",
-                        shorten(&f.error, GITHUB_MAX_TEXT),
-                        plural(f.messages, "message", "messages")
-                    ),
-                )
-            })
-            .collect();
+        let failure = |f: &Failure| {
+            let title = format!("s3-event-writer: {} failed", f.kind);
+            let error = shorten(&f.error, GITHUB_MAX_TEXT);
+            let left = plural(f.messages, "message", "messages");
+            let text =
+                format!("{error} ({left} left in the queue; they come back at the next run)");
+            github_annotation("error", &title, &text)
+        };
+        let mut lines: Vec<String> = self.failures.iter().map(failure).collect();
         if self.quarantined > 0 {
             lines.push(github_annotation(
                 "warning",
@@ -444,12 +437,16 @@ const GITHUB_MAX_TEXT: usize = 600;
 
 /// `head` (a title and a table's header), the first [`GITHUB_MAX_ROWS`] `rows` (each its
 /// cells), how many were left out (of `rows`, and the `unlisted` ones), and a blank line.
-fn markdown_table(s: &mut String, head: &str, rows: &[Vec<String>], unlisted: u64, what: &str) {
+fn markdown_table<R>(s: &mut String, head: &str, rows: R, unlisted: u64, what: &str)
+where
+    R: IntoIterator<Item = Vec<String>>,
+{
     let _ = writeln!(s, "{head}");
-    for row in rows.iter().take(GITHUB_MAX_ROWS) {
+    let mut rows = rows.into_iter();
+    for row in rows.by_ref().take(GITHUB_MAX_ROWS) {
         let _ = writeln!(s, "| {} |", row.join(" | "));
     }
-    let more = (rows.len().saturating_sub(GITHUB_MAX_ROWS) as u64).saturating_add(unlisted);
+    let more = (rows.count() as u64).saturating_add(unlisted);
     if more > 0 {
         let _ = writeln!(s, "| … {more} more {what} (see the report) |");
     }

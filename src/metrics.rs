@@ -203,22 +203,15 @@ struct Datum {
 
 impl Serialize for MetricData {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut data: Vec<Datum> = self
-            .counts
-            .metrics()
-            .into_iter()
-            .map(|(metric_name, unit, value)| Datum {
-                metric_name,
-                unit,
-                // A duration that is no number (null) stays one.
-                value: value.as_f64().unwrap_or(f64::NAN),
-            })
-            .collect();
-        data.push(Datum {
-            metric_name: "SuccessfulRuns",
-            unit: "Count",
-            value: if self.successful { 1.0 } else { 0.0 },
-        });
+        let successful = ("SuccessfulRuns", "Count", u64::from(self.successful).into());
+        let metrics = self.counts.metrics().into_iter().chain([successful]);
+        // A duration that is no number (null) stays one.
+        let datum = |(metric_name, unit, value): (_, _, serde_json::Value)| Datum {
+            metric_name,
+            unit,
+            value: value.as_f64().unwrap_or(f64::NAN),
+        };
+        let data: Vec<Datum> = metrics.map(datum).collect();
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("Namespace", &self.namespace)?;
         map.serialize_entry("MetricData", &data)?;

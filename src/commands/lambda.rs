@@ -18,7 +18,7 @@
 
 use std::collections::HashSet;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::adapters::{
@@ -197,14 +197,7 @@ pub fn records_of(event: SqsEvent) -> Vec<Record> {
 /// The batch response for `failed` message ids.
 pub fn batch_response(failed: Vec<String>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut f = BatchItemFailure::default();
-            f.item_identifier = id;
-            f
-        })
-        .collect();
+    response.set_failures(failed);
     response
 }
 

@@ -441,11 +441,8 @@ impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
     fn close(&mut self, block: &Block) -> Option<Closed> {
         let c = &block.counts;
         // The block's own counts: no deletes, failures or retries yet, but its receive failures.
-        let failures = block.source_failures;
-        let flush = FlushCounts {
-            failures,
-            ..FlushCounts::of_report(c)
-        };
+        let mut flush = FlushCounts::of_report(c);
+        flush.failures = block.source_failures;
         if c.received == 0 {
             if block.source_failures > 0 {
                 (self.on_flush)(&flush);

@@ -192,7 +192,6 @@ pub struct MetricData {
     pub successful: bool,
 }
 
-/// One datum of [`MetricData`].
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Datum {

@@ -53,7 +53,6 @@ use crate::core::{
 use crate::metrics::FlushCounts;
 use crate::report::{Failure, FailureKind, Report};
 
-/// How a drain runs.
 #[derive(Debug, Clone)]
 pub struct DrainOptions {
     /// Most messages in one block (one flush).
@@ -107,7 +106,6 @@ struct PendingRecord {
     receipts: Vec<Receipt>,
 }
 
-/// One block, classified.
 #[derive(Default)]
 struct Classified {
     days: BTreeMap<DayKey, DayBatch>,
@@ -235,14 +233,12 @@ impl Classifier {
     }
 }
 
-/// Where a drain writes.
 #[derive(Debug, Clone, Copy)]
 pub struct Stores<'a, D, Q> {
     pub days: &'a D,
     pub quarantine: &'a Q,
 }
 
-/// The caller's observer of flushes.
 type OnFlush<'f> = &'f mut (dyn FnMut(&FlushCounts) + Send);
 
 /// Drains `source` into the stores until the source is drained, `max_messages` is reached, or

@@ -46,7 +46,6 @@ use super::aws::{describe_sdk_error, RequestCounter};
 use super::sqs_batch::{self, Answer, EntryOutcome, Settled};
 use super::{AckOutcome, Batch, Message, Receipt, Source, SourceError};
 
-/// How the queue is read.
 #[derive(Debug, Clone)]
 pub struct SqsSettings {
     pub queue_url: String,
@@ -73,7 +72,6 @@ pub const MAX_VISIBILITY_TIMEOUT_SECS: u64 = 43_200;
 /// The messages in flight, by receipt handle: when each is to be extended next.
 type InFlightMap = Arc<Mutex<HashMap<String, Instant>>>;
 
-/// Reads an SQS queue.
 #[derive(Debug)]
 pub struct SqsSource {
     client: aws_sdk_sqs::Client,

@@ -148,7 +148,6 @@ pub struct LambdaArgs {
     pub metrics: MetricsArgs,
 }
 
-/// The function's settings, resolved.
 #[derive(Debug, Clone)]
 pub struct LambdaSettings {
     pub dest: Location,

@@ -371,7 +371,7 @@ struct Run<'a, S, D> {
     block_no: u32,
 }
 
-impl<'a, S: Source, D: DayStore> Run<'a, S, D> {
+impl<S: Source, D: DayStore> Run<'_, S, D> {
     /// Receives and classifies into `block` until it holds `cap` messages, its time is up (follow
     /// mode), the source is drained, or the run stops. The block before it, being written in
     /// the meantime, is settled (acknowledged) as soon as its writes are over.

@@ -18,12 +18,9 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead};
 
 use crate::adapters::aws::{describe_sdk_error, list_keys, S3Clients};
 use crate::core::quarantine::RECORD_EXTENSION;
+use crate::core::QuarantineRecord;
 use crate::location::Location;
 use crate::settings::UsageError;
-
-/// One quarantine record as read back: the shape it is written in (only `body` is required:
-/// older writers' lines may lack the rest).
-pub(crate) type Record = crate::core::QuarantineRecord;
 
 /// One object or file of records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,13 +131,6 @@ async fn list_record_keys(
     Ok(keys)
 }
 
-/// One line of an input: a record, or what made it unreadable.
-#[derive(Debug)]
-pub(crate) enum Line {
-    Record(Record),
-    Unreadable(String),
-}
-
 /// The records of one input, streamed line by line.
 pub(crate) struct RecordLines {
     input: String,
@@ -174,9 +164,12 @@ impl RecordLines {
         })
     }
 
-    /// The next non-blank line with where it is (`INPUT line N`); `None` at the end. An error
-    /// is a read failure of the input itself.
-    pub async fn next(&mut self) -> anyhow::Result<Option<(String, Line)>> {
+    /// The next non-blank line with where it is (`INPUT line N`): its record (only `body` is
+    /// required: older writers' lines may lack the rest), or what made it unreadable; `None` at
+    /// the end. An error is a read failure of the input itself.
+    pub async fn next(
+        &mut self,
+    ) -> anyhow::Result<Option<(String, Result<QuarantineRecord, String>)>> {
         loop {
             self.buf.clear();
             let n = self
@@ -192,11 +185,8 @@ impl RecordLines {
                 continue;
             }
             let at = format!("{} line {}", self.input, self.line_no);
-            let line = match Record::parse(&self.buf) {
-                Ok(record) => Line::Record(record),
-                Err(e) => Line::Unreadable(e.to_string()),
-            };
-            return Ok(Some((at, line)));
+            let record = QuarantineRecord::parse(&self.buf).map_err(|e| e.to_string());
+            return Ok(Some((at, record)));
         }
     }
 }

@@ -22,8 +22,9 @@ use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::plural;
+use crate::core::QuarantineRecord;
 use crate::location::Location;
-use crate::records::{inputs_under, preview, Input, Line, RecordLines};
+use crate::records::{inputs_under, preview, Input, RecordLines};
 use crate::settings::{defaults, exit, AwsArgs, LocationArgs};
 use crate::wiring::Wiring;
 
@@ -203,11 +204,11 @@ async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts
         let mut lines = RecordLines::open(input, ctx).await?;
         while let Some((at, line)) = lines.next().await? {
             match line {
-                Line::Record(r) => {
+                Ok(r) => {
                     c.records += 1;
                     *c.by_reason.entry(r.reason).or_default() += 1;
                 }
-                Line::Unreadable(why) => c.unreadable.push(Unreadable { at, why }),
+                Err(why) => c.unreadable.push(Unreadable { at, why }),
             }
         }
         anyhow::Ok(())
@@ -328,8 +329,8 @@ async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Res
     let mut unreadable = 0u64;
     while let Some((at, line)) = lines.next().await? {
         match line {
-            Line::Record(r) => out(&(record_line(&r, args.width) + "\n"))?,
-            Line::Unreadable(why) => {
+            Ok(r) => out(&(record_line(&r, args.width) + "\n"))?,
+            Err(why) => {
                 unreadable += 1;
                 out(&format!("unreadable: {at}: {why}\n"))?;
             }
@@ -339,7 +340,7 @@ async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Res
 }
 
 /// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
-fn record_line(r: &crate::records::Record, width: usize) -> String {
+fn record_line(r: &QuarantineRecord, width: usize) -> String {
     let [reason, id, at] =
         [&r.reason, &r.message_id, &r.received_at]
             .map(|s| if s.is_empty() { "-" } else { s.as_str() });
@@ -354,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_long_body_is_cut_to_the_width_and_a_short_one_kept() {
-        let r = crate::records::Record {
+        let r = QuarantineRecord {
             reason: "not_json".into(),
             message_id: "m-1".into(),
             received_at: "2026-11-27T22:27:59.425Z".into(),
@@ -364,7 +365,7 @@ mod tests {
         assert_eq!(line.chars().count(), 120, "{line}");
         assert!(line.starts_with("not_json  m-1  2026-11-27T22:27:59.425Z  xxx"));
         assert!(line.ends_with('…'));
-        let short = crate::records::Record {
+        let short = QuarantineRecord {
             body: "{\"a\":\n1}".into(),
             ..r
         };

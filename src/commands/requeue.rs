@@ -27,7 +27,8 @@ use super::plural;
 use crate::adapters::aws::describe_sdk_error;
 use crate::adapters::sqs_batch::{self, Answer, EntryOutcome};
 use crate::core::quarantine::record_name;
-use crate::records::{inputs, preview, Input, Line, Record, RecordLines};
+use crate::core::QuarantineRecord;
+use crate::records::{inputs, preview, Input, RecordLines};
 use crate::settings::{AwsArgs, UsageError};
 use crate::wiring::Wiring;
 
@@ -89,7 +90,12 @@ struct Tally {
 }
 
 /// Sends one batch, its entries retried as [`sqs_batch`] does; records the outcome.
-async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, batch: Vec<Record>, tally: &mut Tally) {
+async fn send_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue: &str,
+    batch: Vec<QuarantineRecord>,
+    tally: &mut Tally,
+) {
     let calls = &mut tally.calls;
     let settled = sqs_batch::send(queue, "SendMessageBatch", batch.len(), |ids| {
         *calls += 1;
@@ -134,13 +140,13 @@ async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, batch: Vec<Record>, 
 struct Sender<'a> {
     sqs: Option<aws_sdk_sqs::Client>,
     queue: &'a str,
-    batch: Vec<Record>,
+    batch: Vec<QuarantineRecord>,
     seen: HashSet<String>,
     tally: Tally,
 }
 
 impl Sender<'_> {
-    async fn push(&mut self, record: Record, line: &str) {
+    async fn push(&mut self, record: QuarantineRecord, line: &str) {
         self.tally.records += 1;
         if !self
             .seen
@@ -186,8 +192,8 @@ async fn read_input(input: &Input, ctx: &Wiring, sender: &mut Sender<'_>) -> any
     let mut lines = RecordLines::open(input, ctx).await?;
     while let Some((at, line)) = lines.next().await? {
         match line {
-            Line::Record(record) => sender.push(record, &at).await,
-            Line::Unreadable(why) => sender.tally.unreadable.push((at, why)),
+            Ok(record) => sender.push(record, &at).await,
+            Err(why) => sender.tally.unreadable.push((at, why)),
         }
     }
     Ok(())

@@ -28,7 +28,7 @@ use crate::adapters::aws::describe_sdk_error;
 use crate::adapters::sqs_batch::{self, Answer, EntryOutcome};
 use crate::core::quarantine::record_name;
 use crate::core::QuarantineRecord;
-use crate::records::{inputs, preview, Input, RecordLines};
+use crate::records::{inputs, preview, RecordLines};
 use crate::settings::{AwsArgs, UsageError};
 use crate::wiring::Wiring;
 
@@ -89,54 +89,8 @@ struct Tally {
     calls: u64,
 }
 
-/// Sends one batch, its entries retried as [`sqs_batch`] does; records the outcome.
-async fn send_batch(
-    sqs: &aws_sdk_sqs::Client,
-    queue: &str,
-    batch: Vec<QuarantineRecord>,
-    tally: &mut Tally,
-) {
-    let calls = &mut tally.calls;
-    let settled = sqs_batch::send(queue, "SendMessageBatch", batch.len(), |ids| {
-        *calls += 1;
-        let entries: Vec<_> = ids
-            .iter()
-            .filter_map(|&i| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(&batch.get(i)?.body)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let call = sqs
-            .send_message_batch()
-            .queue_url(queue)
-            .set_entries(Some(entries))
-            .send();
-        async move {
-            call.await
-                .map(Answer::from)
-                .map_err(|e| describe_sdk_error(&e))
-        }
-    })
-    .await;
-    for (i, (r, s)) in batch.into_iter().zip(settled).enumerate() {
-        match s.outcome {
-            EntryOutcome::Done => tally.sent += 1,
-            EntryOutcome::Failed { why, .. } => {
-                let id = if r.message_id.is_empty() {
-                    format!("entry {i}")
-                } else {
-                    r.message_id
-                };
-                tally.failed.push((id, why));
-            }
-        }
-    }
-}
-
 /// Where records go: printed (dry run) or sent in batches.
+#[derive(Default)]
 struct Sender<'a> {
     sqs: Option<aws_sdk_sqs::Client>,
     queue: &'a str,
@@ -155,48 +109,73 @@ impl Sender<'_> {
             self.tally.duplicates += 1;
             return;
         }
-        let Some(sqs) = self.sqs.clone() else {
+        if self.sqs.is_none() {
             println!(
                 "would send {} ({}, {}): {}",
                 if record.message_id.is_empty() {
-                    line.to_owned()
+                    line
                 } else {
-                    record.message_id.clone()
+                    &record.message_id
                 },
                 record.reason,
                 plural(record.body.len() as u64, "byte", "bytes"),
                 preview(&record.body, 100)
             );
             return;
-        };
+        }
         let batch_bytes: usize = self.batch.iter().map(|r| r.body.len()).sum();
-        if !self.batch.is_empty()
-            && (self.batch.len() == BATCH_ENTRIES || batch_bytes + record.body.len() > BATCH_BYTES)
-        {
-            let batch = std::mem::take(&mut self.batch);
-            send_batch(&sqs, self.queue, batch, &mut self.tally).await;
+        if self.batch.len() == BATCH_ENTRIES || batch_bytes + record.body.len() > BATCH_BYTES {
+            self.send().await;
         }
         self.batch.push(record);
     }
 
-    async fn flush(&mut self) {
-        if let (Some(sqs), false) = (self.sqs.clone(), self.batch.is_empty()) {
-            let batch = std::mem::take(&mut self.batch);
-            send_batch(&sqs, self.queue, batch, &mut self.tally).await;
+    /// Sends the batch, if any, its entries retried as [`sqs_batch`] does; records the outcome.
+    async fn send(&mut self) {
+        let (Some(sqs), false) = (&self.sqs, self.batch.is_empty()) else {
+            return;
+        };
+        let (queue, batch) = (self.queue, std::mem::take(&mut self.batch));
+        let tally = &mut self.tally;
+        let calls = &mut tally.calls;
+        let settled = sqs_batch::send(queue, "SendMessageBatch", batch.len(), |ids| {
+            *calls += 1;
+            let entries: Vec<_> = ids
+                .iter()
+                .filter_map(|&i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&batch.get(i)?.body)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let call = sqs
+                .send_message_batch()
+                .queue_url(queue)
+                .set_entries(Some(entries))
+                .send();
+            async move {
+                call.await
+                    .map(Answer::from)
+                    .map_err(|e| describe_sdk_error(&e))
+            }
+        })
+        .await;
+        for (i, (r, s)) in batch.into_iter().zip(settled).enumerate() {
+            match s.outcome {
+                EntryOutcome::Done => tally.sent += 1,
+                EntryOutcome::Failed { why, .. } => {
+                    let id = if r.message_id.is_empty() {
+                        format!("entry {i}")
+                    } else {
+                        r.message_id
+                    };
+                    tally.failed.push((id, why));
+                }
+            }
         }
     }
-}
-
-/// Reads every record of one input into `sender`.
-async fn read_input(input: &Input, ctx: &Wiring, sender: &mut Sender<'_>) -> anyhow::Result<()> {
-    let mut lines = RecordLines::open(input, ctx).await?;
-    while let Some((at, line)) = lines.next().await? {
-        match line {
-            Ok(record) => sender.push(record, &at).await,
-            Err(why) => sender.tally.unreadable.push((at, why)),
-        }
-    }
-    Ok(())
 }
 
 /// Runs `requeue`; the value is the exit status.
@@ -217,14 +196,18 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
             Some(ctx.sqs(0).await)
         },
         queue: &args.to,
-        batch: Vec::new(),
-        seen: HashSet::new(),
-        tally: Tally::default(),
+        ..Sender::default()
     };
     for input in &inputs {
-        read_input(input, &ctx, &mut sender).await?;
+        let mut lines = RecordLines::open(input, &ctx).await?;
+        while let Some((at, line)) = lines.next().await? {
+            match line {
+                Ok(record) => sender.push(record, &at).await,
+                Err(why) => sender.tally.unreadable.push((at, why)),
+            }
+        }
     }
-    sender.flush().await;
+    sender.send().await;
     let tally = sender.tally;
     eprint!("{}", summary(&args, inputs.len(), &tally));
     Ok(super::exit_status(

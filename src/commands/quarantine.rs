@@ -180,19 +180,6 @@ fn name_of(input: &Input, location: &Location) -> String {
     }
 }
 
-/// Every input under `location`; a directory that is not there is named as missing.
-async fn inputs(location: &Location, ctx: &Wiring) -> anyhow::Result<Vec<Input>> {
-    if let Location::Dir(dir) = location {
-        if !dir.is_dir() {
-            anyhow::bail!(
-                "the quarantine directory {} does not exist: give --quarantine DIR (or the --dest it is beside)",
-                dir.display()
-            );
-        }
-    }
-    inputs_under(location, ctx).await
-}
-
 /// Counts one input's records by reason; what cannot be read is kept with where and why.
 async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts {
     let mut c = ObjectCounts {
@@ -221,7 +208,15 @@ async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts
 }
 
 async fn list(json: bool, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
-    let inputs = inputs(location, ctx).await?;
+    if let Location::Dir(dir) = location {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "the quarantine directory {} does not exist: give --quarantine DIR (or the --dest it is beside)",
+                dir.display()
+            );
+        }
+    }
+    let inputs = inputs_under(location, ctx).await?;
     let mut listing = Listing {
         location: location.to_string(),
         ..Listing::default()

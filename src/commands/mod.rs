@@ -8,6 +8,7 @@
 //! Nothing here imports the clap top level ([`crate::cli`]); the argument structs of each
 //! command live in its file and are only flattened into `cli::Command`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::metrics::{FlushCounts, MetricsSettings};
@@ -46,6 +47,16 @@ pub(crate) fn exit_status(complete: bool) -> i32 {
         exit::OK
     } else {
         exit::PARTIAL
+    }
+}
+
+/// Adds `from`'s counts to `to`'s, key by key.
+pub(crate) fn add_counts<'a, K: Ord + Clone + 'a>(
+    to: &mut BTreeMap<K, u64>,
+    from: impl IntoIterator<Item = (&'a K, &'a u64)>,
+) {
+    for (k, n) in from {
+        *to.entry(k.clone()).or_default() += n;
     }
 }
 

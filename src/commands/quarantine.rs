@@ -240,9 +240,7 @@ async fn list(json: bool, location: &Location, ctx: &Wiring) -> anyhow::Result<i
         listing.total.objects += 1;
         listing.total.records += c.records;
         listing.total.unreadable += c.unreadable.len() as u64;
-        for (reason, n) in &c.by_reason {
-            *listing.total.by_reason.entry(reason.clone()).or_default() += n;
-        }
+        super::add_counts(&mut listing.total.by_reason, &c.by_reason);
         listing.objects.push(c);
     }
     if json {

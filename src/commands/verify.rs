@@ -29,7 +29,7 @@ use std::io::{self, BufRead};
 use clap::Args;
 use serde_json::Value;
 
-use super::{counts_text, plural};
+use super::{add_counts, counts_text, plural};
 use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
@@ -267,7 +267,6 @@ struct Totals {
     lines: u64,
     by_kind: BTreeMap<Kind, u64>,
     files_with_findings: u64,
-    remaining: u64,
     remaining_by_kind: BTreeMap<Kind, u64>,
     repaired: u64,
     repair_failures: u64,
@@ -291,9 +290,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             continue;
         }
         totals.files_with_findings += 1;
-        for (k, n) in &check.counts {
-            *totals.by_kind.entry(*k).or_default() += n;
-        }
+        add_counts(&mut totals.by_kind, &check.counts);
         let mut out = String::new();
         report_file(&mut out, &archive, day, &check);
         let after = if args.repair && check.repairable() {
@@ -301,10 +298,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         } else {
             check
         };
-        totals.remaining += after.total();
-        for (k, n) in &after.counts {
-            *totals.remaining_by_kind.entry(*k).or_default() += n;
-        }
+        add_counts(&mut totals.remaining_by_kind, &after.counts);
         print!("{out}");
     }
     let range = match (args.from, args.to) {
@@ -316,7 +310,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         totals_text(&totals, &archive.location.to_string(), &range, args.repair)
     );
     Ok(super::exit_status(
-        totals.remaining == 0 && totals.repair_failures == 0,
+        totals.remaining_by_kind.is_empty() && totals.repair_failures == 0,
     ))
 }
 
@@ -329,36 +323,34 @@ async fn repair(
     totals: &mut Totals,
     out: &mut String,
 ) -> anyhow::Result<FileCheck> {
-    match archive.rewrite(day).await {
-        Ok(stats) => {
-            let now = stats.map_or(0, |s| s.total_lines);
-            totals.repaired += 1;
-            let _ = writeln!(
-                out,
-                "  repaired: rewrote {} sorted and de-duplicated ({} lines before)",
-                plural(now, "line", "lines"),
-                check.lines
-            );
-            let after = archive
-                .scan(day, move |r| check_day(r, day, cap))
-                .await?
-                .unwrap_or_default();
-            if after.total() > 0 {
-                let _ = writeln!(
-                    out,
-                    "  after the repair, {} (not repairable, kept as is):",
-                    plural(after.total(), "finding remains", "findings remain")
-                );
-                list_findings(out, &after, cap);
-            }
-            Ok(after)
-        }
+    let stats = match archive.rewrite(day).await {
+        Ok(stats) => stats,
         Err(e) => {
             totals.repair_failures += 1;
             let _ = writeln!(out, "  REPAIR FAILED: {e:#}");
-            Ok(check)
+            return Ok(check);
         }
+    };
+    totals.repaired += 1;
+    let _ = writeln!(
+        out,
+        "  repaired: rewrote {} sorted and de-duplicated ({} lines before)",
+        plural(stats.map_or(0, |s| s.total_lines), "line", "lines"),
+        check.lines
+    );
+    let after = archive
+        .scan(day, move |r| check_day(r, day, cap))
+        .await?
+        .unwrap_or_default();
+    if after.total() > 0 {
+        let _ = writeln!(
+            out,
+            "  after the repair, {} (not repairable, kept as is):",
+            plural(after.total(), "finding remains", "findings remain")
+        );
+        list_findings(out, &after);
     }
+    Ok(after)
 }
 
 /// The closing lines of a run (pure).
@@ -383,10 +375,11 @@ fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String 
         );
     }
     if repair && total > 0 {
+        let remaining: u64 = t.remaining_by_kind.values().sum();
         let repaired = plural(t.repaired, "file", "files");
-        let remaining = plural(t.remaining, "finding remains", "findings remain");
-        let _ = write!(out, "repaired {repaired}; {remaining}");
-        if t.remaining > 0 {
+        let left = plural(remaining, "finding remains", "findings remain");
+        let _ = write!(out, "repaired {repaired}; {left}");
+        if remaining > 0 {
             let _ = write!(out, " ({})", counts_text(&t.remaining_by_kind));
         }
         if t.repair_failures > 0 {
@@ -410,17 +403,18 @@ fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileChe
         plural(check.lines, "line", "lines"),
         counts_text(&check.counts)
     );
-    list_findings(out, check, usize::MAX);
+    list_findings(out, check);
 }
 
-fn list_findings(out: &mut String, check: &FileCheck, cap: usize) {
-    for f in check.listed.iter().take(cap) {
+/// The findings listed (at most the cap the check was made with), then a count of the rest.
+fn list_findings(out: &mut String, check: &FileCheck) {
+    for f in &check.listed {
         let colon = if f.detail.is_empty() { "" } else { ": " };
         let _ = writeln!(out, "  line {}: {}{colon}{}", f.line, f.kind, f.detail);
     }
-    let shown = check.listed.len().min(cap) as u64;
-    if check.total() > shown {
-        let _ = writeln!(out, "  ... and {} more", check.total() - shown);
+    let more = check.total() - check.listed.len() as u64;
+    if more > 0 {
+        let _ = writeln!(out, "  ... and {more} more");
     }
 }
 

@@ -49,13 +49,10 @@ pub enum By {
 }
 
 impl By {
-    fn as_str(self) -> &'static str {
-        match self {
-            By::Event => "event",
-            By::Endpoint => "endpoint",
-            By::Day => "day",
-            By::Hour => "hour",
-        }
+    /// The name `--by` takes, as the output heads the keys with it.
+    fn name(self) -> String {
+        let value = self.to_possible_value();
+        value.map(|v| v.get_name().to_owned()).unwrap_or_default()
     }
 }
 
@@ -92,7 +89,7 @@ pub struct StatsArgs {
 /// The `--format json` object, members in this order.
 #[derive(Debug, serde::Serialize)]
 struct StatsJson<'a> {
-    by: &'static str,
+    by: String,
     from: Option<String>,
     to: Option<String>,
     total: u64,
@@ -175,9 +172,10 @@ fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<
         n if n > KEY_MAX => shorten(k, KEY_MAX - 1),
         _ => k.to_owned(),
     };
-    let key_w = rows.iter().fold(by.as_str().len(), |w, (k, _)| {
-        w.max(shown(k).chars().count())
-    });
+    let by = by.name();
+    let key_w = rows
+        .iter()
+        .fold(by.len(), |w, (k, _)| w.max(shown(k).chars().count()));
     let count_w = rows
         .iter()
         .fold("count".len(), |w, (_, n)| w.max(n.to_string().len()));
@@ -185,8 +183,8 @@ fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0);
     let mut s = String::new();
     let lines = plural(total, "line", "lines");
-    let _ = writeln!(s, "{lines} by {} ({range})", by.as_str());
-    let _ = writeln!(s, "{:<key_w$}  {:>count_w$}", by.as_str(), "count");
+    let _ = writeln!(s, "{lines} by {by} ({range})");
+    let _ = writeln!(s, "{by:<key_w$}  {:>count_w$}", "count");
     for (k, n) in rows {
         let (key, bar) = (shown(k), bar(*n, max, bar_w));
         let _ = writeln!(s, "{key:<key_w$}  {n:>count_w$}  {bar}");
@@ -207,20 +205,17 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
     let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
     let days = archive.days(args.from, args.to).await?;
     let by = args.by;
-    let archive_ref = &archive;
-    let per_day: Vec<anyhow::Result<Option<DayCounts>>> = stream::iter(days.iter().copied())
-        .map(|day| async move { archive_ref.scan(day, move |r| count_day(r, by, day)).await })
+    let per_day: Vec<_> = stream::iter(days.iter().copied())
+        .map(|day| archive.scan(day, move |r| count_day(r, by, day)))
         .buffered(args.concurrency.max(1))
         .collect()
         .await;
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut counts = BTreeMap::new();
     let mut invalid = 0u64;
     for day in per_day {
-        let Some(day) = day? else { continue };
+        let day = day?.unwrap_or_default();
         invalid += day.invalid;
-        for (k, n) in day.counts {
-            *counts.entry(k).or_default() += n;
-        }
+        super::add_counts(&mut counts, &day.counts);
     }
     let total: u64 = counts.values().sum();
     if invalid > 0 {
@@ -236,7 +231,7 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
     let out = match args.format {
         Format::Json => {
             let v = StatsJson {
-                by: by.as_str(),
+                by: by.name(),
                 from: from.map(|d| d.to_string()),
                 to: to.map(|d| d.to_string()),
                 total,
@@ -245,7 +240,7 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
             format!("{}\n", serde_json::to_string_pretty(&v)?)
         }
         Format::Csv => {
-            let mut s = format!("{},count\n", by.as_str());
+            let mut s = format!("{},count\n", by.name());
             for (k, n) in &rows {
                 let _ = writeln!(s, "{},{n}", csv_field(k));
             }

@@ -100,15 +100,6 @@ pub enum CompareError {
     },
 }
 
-/// What one day came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DayOutcome {
-    /// The day has a file on one side only: the other.
-    MissingIn(Side),
-    /// Both sides have a file: what the walk found.
-    Compared(DayComparison),
-}
-
 /// The days of a run, by outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -124,14 +115,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn add(&mut self, outcome: &DayOutcome) {
+    pub fn add(&mut self, outcome: &DayComparison) {
         self.days += 1;
         match outcome {
-            DayOutcome::MissingIn(Side::A) => self.missing_in_a += 1,
-            DayOutcome::MissingIn(Side::B) => self.missing_in_b += 1,
-            DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => self.equal += 1,
-            DayOutcome::Compared(DayComparison::Compared(_)) => self.differ += 1,
-            DayOutcome::Compared(DayComparison::Unsorted { .. }) => {
+            DayComparison::MissingIn(Side::A) => self.missing_in_a += 1,
+            DayComparison::MissingIn(Side::B) => self.missing_in_b += 1,
+            DayComparison::Compared(d) if d.is_equal() => self.equal += 1,
+            DayComparison::Compared(_) => self.differ += 1,
+            DayComparison::Unsorted { .. } => {
                 self.differ += 1;
                 self.unsortable += 1;
             }
@@ -184,18 +175,18 @@ fn shown(line: &[u8]) -> String {
 }
 
 /// The text of one day: nothing for an equal day unless `verbose` (pure).
-pub fn day_text(day: DayKey, outcome: &DayOutcome, names: &Names, verbose: bool) -> String {
+pub fn day_text(day: DayKey, outcome: &DayComparison, names: &Names, verbose: bool) -> String {
     let mut out = String::new();
     match outcome {
-        DayOutcome::MissingIn(side) => {
+        DayComparison::MissingIn(side) => {
             let _ = writeln!(out, "{day}: missing in {side}");
         }
-        DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => {
+        DayComparison::Compared(d) if d.is_equal() => {
             if verbose {
                 let _ = writeln!(out, "{day}: equal, {}", plural(d.in_both, "line", "lines"));
             }
         }
-        DayOutcome::Compared(DayComparison::Compared(d)) => {
+        DayComparison::Compared(d) => {
             let _ = writeln!(
                 out,
                 "{day}: differ: {} only in A, {} only in B, {} in both",
@@ -206,11 +197,11 @@ pub fn day_text(day: DayKey, outcome: &DayOutcome, names: &Names, verbose: bool)
             list_only(&mut out, Side::A, d.only_in_a, &d.first_only_in_a);
             list_only(&mut out, Side::B, d.only_in_b, &d.first_only_in_b);
         }
-        DayOutcome::Compared(DayComparison::Unsorted {
+        DayComparison::Unsorted {
             side,
             line,
             disorder,
-        }) => {
+        } => {
             let how = match disorder {
                 Disorder::OutOfOrder => format!("sorts before line {}", line - 1),
                 Disorder::Duplicate => format!("repeats line {}", line - 1),
@@ -311,7 +302,7 @@ enum OutcomeJson {
     MissingInB,
 }
 
-fn day_json(day: DayKey, outcome: &DayOutcome, names: &Names) -> DayJson {
+fn day_json(day: DayKey, outcome: &DayComparison, names: &Names) -> DayJson {
     let text = |lines: &[Vec<u8>]| -> Vec<String> {
         lines
             .iter()
@@ -319,23 +310,21 @@ fn day_json(day: DayKey, outcome: &DayOutcome, names: &Names) -> DayJson {
             .collect()
     };
     let outcome = match outcome {
-        DayOutcome::MissingIn(Side::A) => OutcomeJson::MissingInA,
-        DayOutcome::MissingIn(Side::B) => OutcomeJson::MissingInB,
-        DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => {
-            OutcomeJson::Equal { in_both: d.in_both }
-        }
-        DayOutcome::Compared(DayComparison::Compared(d)) => OutcomeJson::Differ {
+        DayComparison::MissingIn(Side::A) => OutcomeJson::MissingInA,
+        DayComparison::MissingIn(Side::B) => OutcomeJson::MissingInB,
+        DayComparison::Compared(d) if d.is_equal() => OutcomeJson::Equal { in_both: d.in_both },
+        DayComparison::Compared(d) => OutcomeJson::Differ {
             in_both: d.in_both,
             only_in_a: d.only_in_a,
             only_in_b: d.only_in_b,
             first_only_in_a: text(&d.first_only_in_a),
             first_only_in_b: text(&d.first_only_in_b),
         },
-        DayOutcome::Compared(DayComparison::Unsorted {
+        DayComparison::Unsorted {
             side,
             line,
             disorder,
-        }) => OutcomeJson::Unsortable {
+        } => OutcomeJson::Unsortable {
             side: side.to_string().to_lowercase(),
             key: names.key(*side, day),
             line: *line,
@@ -392,7 +381,7 @@ async fn compare_day(
     names: &Names,
     day: DayKey,
     show: usize,
-) -> Result<Option<DayOutcome>, CompareError> {
+) -> Result<Option<DayComparison>, CompareError> {
     let open = |side: Side| async move {
         archives[Names::index(side)]
             .store
@@ -404,8 +393,8 @@ async fn compare_day(
     let (a, b) = match (a, b) {
         (Some(a), Some(b)) => (a, b),
         (None, None) => return Ok(None),
-        (None, Some(_)) => return Ok(Some(DayOutcome::MissingIn(Side::A))),
-        (Some(_), None) => return Ok(Some(DayOutcome::MissingIn(Side::B))),
+        (None, Some(_)) => return Ok(Some(DayComparison::MissingIn(Side::A))),
+        (Some(_), None) => return Ok(Some(DayComparison::MissingIn(Side::B))),
     };
     let walked = tokio::task::spawn_blocking(move || compare_sorted(a, b, show))
         .await
@@ -417,13 +406,12 @@ async fn compare_day(
                 error,
             })
         });
-    let c = walked.map_err(|e| CompareError::Read {
+    walked.map(Some).map_err(|e| CompareError::Read {
         side: e.side,
         key: names.key(e.side, day),
         line: e.line,
         error: e.error,
-    })?;
-    Ok(Some(DayOutcome::Compared(c)))
+    })
 }
 
 /// Runs `compare`; the value is the exit status.
@@ -488,7 +476,7 @@ async fn walk(
         .map(|(day, missing)| async move {
             let outcome = match missing {
                 _ if stopped.load(SeqCst) => None,
-                Some(side) => Some(DayOutcome::MissingIn(side)),
+                Some(side) => Some(DayComparison::MissingIn(side)),
                 None => compare_day(archives, names, day, args.show).await?,
             };
             Ok::<_, CompareError>((day, outcome))
@@ -534,22 +522,22 @@ mod tests {
         }
     }
 
-    fn differ(only_a: u64, first_a: &[&str], only_b: u64, first_b: &[&str]) -> DayOutcome {
+    fn differ(only_a: u64, first_a: &[&str], only_b: u64, first_b: &[&str]) -> DayComparison {
         let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect();
-        DayOutcome::Compared(DayComparison::Compared(Diff {
+        DayComparison::Compared(Diff {
             in_both: 5,
             only_in_a: only_a,
             only_in_b: only_b,
             first_only_in_a: v(first_a),
             first_only_in_b: v(first_b),
-        }))
+        })
     }
 
-    fn equal(lines: u64) -> DayOutcome {
-        DayOutcome::Compared(DayComparison::Compared(Diff {
+    fn equal(lines: u64) -> DayComparison {
+        DayComparison::Compared(Diff {
             in_both: lines,
             ..Diff::default()
-        }))
+        })
     }
 
     #[test]
@@ -593,11 +581,11 @@ mod tests {
 
     #[test]
     fn an_unsortable_day_names_the_key_and_the_verify_run() {
-        let outcome = DayOutcome::Compared(DayComparison::Unsorted {
+        let outcome = DayComparison::Unsorted {
             side: Side::B,
             line: 7,
             disorder: Disorder::Duplicate,
-        });
+        };
         assert_eq!(
             day_text(day(), &outcome, &names(), false),
             "20261127: unsortable: B's s3://b/events/shadow/20261127 line 7 repeats line 6; not compared past it: run `s3-event-writer verify --dest s3://b/events/shadow/ --from 20261127 --to 20261127` (--repair sorts and de-duplicates it)\n"
@@ -616,14 +604,14 @@ mod tests {
         for o in [
             equal(3),
             differ(1, &["x"], 0, &[]),
-            DayOutcome::Compared(DayComparison::Unsorted {
+            DayComparison::Unsorted {
                 side: Side::A,
                 line: 2,
                 disorder: Disorder::OutOfOrder,
-            }),
-            DayOutcome::MissingIn(Side::A),
-            DayOutcome::MissingIn(Side::B),
-            DayOutcome::MissingIn(Side::B),
+            },
+            DayComparison::MissingIn(Side::A),
+            DayComparison::MissingIn(Side::B),
+            DayComparison::MissingIn(Side::B),
         ] {
             s.add(&o);
         }
@@ -666,7 +654,7 @@ mod tests {
     #[test]
     fn an_empty_side_or_range_is_pointed_out() {
         let mut s = Summary::default();
-        s.add(&DayOutcome::MissingIn(Side::B));
+        s.add(&DayComparison::MissingIn(Side::B));
         assert!(summary_text(&s, &names(), "..", &[Side::B]).ends_with(
             "\nB has no day file in the range: is s3://b/events/shadow/ the right location?\n"
         ));

@@ -86,6 +86,9 @@ pub enum DayComparison {
         line: u64,
         disorder: Disorder,
     },
+    /// The day has a file on one side only, missing on `.0` (found by listing both sides; the
+    /// walk never says it).
+    MissingIn(Side),
 }
 
 /// Reading one side failed.
@@ -216,7 +219,7 @@ mod tests {
     fn diff(a: &str, b: &str, show: usize) -> Diff {
         match cmp(a, b, show) {
             DayComparison::Compared(d) => d,
-            other @ DayComparison::Unsorted { .. } => panic!("{other:?}"),
+            other => panic!("{other:?}"),
         }
     }
 

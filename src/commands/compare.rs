@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::plural;
 use crate::adapters::{DayStore as _, DestError};
 use crate::archive::{range_text, Archive};
-use crate::core::compare::{compare_sorted, DayComparison, Disorder, ReadError, Side};
+use crate::core::compare::{compare_sorted, DayComparison, Diff, Disorder, ReadError, Side};
 use crate::core::DayKey;
 use crate::location::Location;
 use crate::settings::{defaults, AwsArgs, UsageError};
@@ -152,19 +152,15 @@ impl Names {
         }
     }
 
-    fn index(side: Side) -> usize {
-        usize::from(side == Side::B)
-    }
-
     fn key(&self, side: Side, day: DayKey) -> String {
-        format!("{}{day}", self.prefix[Names::index(side)])
+        format!("{}{day}", self.prefix[side as usize])
     }
 }
 
-/// A line for a terminal: lossy UTF-8, control characters escaped (pure).
-fn shown(line: &[u8]) -> String {
+/// A line for a terminal: control characters escaped (pure).
+fn shown(line: &str) -> String {
     let mut out = String::new();
-    for c in String::from_utf8_lossy(line).chars() {
+    for c in line.chars() {
         if c.is_control() {
             out.extend(c.escape_default());
         } else {
@@ -210,14 +206,14 @@ pub fn day_text(day: DayKey, outcome: &DayComparison, names: &Names, verbose: bo
                 out,
                 "{day}: unsortable: {side}'s {} line {line} {how}; not compared past it: run `s3-event-writer verify --dest {} --from {day} --to {day}` (--repair sorts and de-duplicates it)",
                 names.key(*side, day),
-                names.location[Names::index(*side)],
+                names.location[*side as usize],
             );
         }
     }
     out
 }
 
-fn list_only(out: &mut String, side: Side, count: u64, first: &[Vec<u8>]) {
+fn list_only(out: &mut String, side: Side, count: u64, first: &[String]) {
     for line in first {
         let _ = writeln!(out, "  only in {side}: {}", shown(line));
     }
@@ -253,7 +249,7 @@ pub fn summary_text(s: &Summary, names: &Names, range: &str, empty: &[Side]) -> 
             let _ = writeln!(
                 out,
                 "{side} has no day file in the range: is {} the right location?",
-                names.location[Names::index(*side)]
+                names.location[*side as usize]
             );
         }
     }
@@ -285,53 +281,32 @@ enum OutcomeJson {
     Equal {
         in_both: u64,
     },
-    Differ {
-        in_both: u64,
-        only_in_a: u64,
-        only_in_b: u64,
-        first_only_in_a: Vec<String>,
-        first_only_in_b: Vec<String>,
-    },
+    Differ(Diff),
     Unsortable {
-        side: String,
+        side: Side,
         key: String,
         line: u64,
-        problem: &'static str,
+        problem: Disorder,
     },
     MissingInA,
     MissingInB,
 }
 
-fn day_json(day: DayKey, outcome: &DayComparison, names: &Names) -> DayJson {
-    let text = |lines: &[Vec<u8>]| -> Vec<String> {
-        lines
-            .iter()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect()
-    };
+fn day_json(day: DayKey, outcome: DayComparison, names: &Names) -> DayJson {
     let outcome = match outcome {
         DayComparison::MissingIn(Side::A) => OutcomeJson::MissingInA,
         DayComparison::MissingIn(Side::B) => OutcomeJson::MissingInB,
         DayComparison::Compared(d) if d.is_equal() => OutcomeJson::Equal { in_both: d.in_both },
-        DayComparison::Compared(d) => OutcomeJson::Differ {
-            in_both: d.in_both,
-            only_in_a: d.only_in_a,
-            only_in_b: d.only_in_b,
-            first_only_in_a: text(&d.first_only_in_a),
-            first_only_in_b: text(&d.first_only_in_b),
-        },
+        DayComparison::Compared(d) => OutcomeJson::Differ(d),
         DayComparison::Unsorted {
             side,
             line,
             disorder,
         } => OutcomeJson::Unsortable {
-            side: side.to_string().to_lowercase(),
-            key: names.key(*side, day),
-            line: *line,
-            problem: match disorder {
-                Disorder::OutOfOrder => "out_of_order",
-                Disorder::Duplicate => "duplicate",
-            },
+            side,
+            key: names.key(side, day),
+            line,
+            problem: disorder,
         },
     };
     DayJson {
@@ -383,7 +358,7 @@ async fn compare_day(
     show: usize,
 ) -> Result<Option<DayComparison>, CompareError> {
     let open = |side: Side| async move {
-        archives[Names::index(side)]
+        archives[side as usize]
             .store
             .open_day(day)
             .await
@@ -498,7 +473,7 @@ async fn walk(
         summary.add(&outcome);
         covered = Some(covered.map_or((day, day), |(first, _)| (first, day)));
         if args.json {
-            json_days.push(day_json(day, &outcome, names));
+            json_days.push(day_json(day, outcome, names));
         } else {
             print!("{}", day_text(day, &outcome, names, args.verbose));
         }
@@ -509,7 +484,6 @@ async fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::compare::Diff;
 
     fn day() -> DayKey {
         "20261127".parse().unwrap()
@@ -523,7 +497,7 @@ mod tests {
     }
 
     fn differ(only_a: u64, first_a: &[&str], only_b: u64, first_b: &[&str]) -> DayComparison {
-        let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect();
+        let v = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
         DayComparison::Compared(Diff {
             in_both: 5,
             only_in_a: only_a,
@@ -590,7 +564,7 @@ mod tests {
             day_text(day(), &outcome, &names(), false),
             "20261127: unsortable: B's s3://b/events/shadow/20261127 line 7 repeats line 6; not compared past it: run `s3-event-writer verify --dest s3://b/events/shadow/ --from 20261127 --to 20261127` (--repair sorts and de-duplicates it)\n"
         );
-        let json = serde_json::to_value(day_json(day(), &outcome, &names())).unwrap();
+        let json = serde_json::to_value(day_json(day(), outcome, &names())).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"day": "20261127", "status": "unsortable", "side": "b",

@@ -1,7 +1,8 @@
 //! Comparing two day files, streaming: one merge walk over two sorted, de-duplicated files.
 //!
 //! [`compare_sorted`] reads both files once, side by side, and says which lines are in both,
-//! which only in A and which only in B (counted, and the first `show` of each kept). A line is
+//! which only in A and which only in B (counted, and the first `show` of each kept, as text with
+//! invalid UTF-8 replaced). A line is
 //! its bytes without the `\n` that ends it, compared byte for byte (a last line without its
 //! `\n` is the same line; trailing white space and blank lines count as written).
 //!
@@ -17,11 +18,14 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::io::{self, BufRead};
 
-/// One of the two archives compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+use serde::Serialize;
+
+/// One of the two archives compared (`a` and `b` in JSON; `side as usize` indexes a pair).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
-    A,
-    B,
+    A = 0,
+    B = 1,
 }
 
 /// `A` or `B`.
@@ -32,7 +36,8 @@ impl fmt::Display for Side {
 }
 
 /// How a file breaks the order the walk needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Disorder {
     /// The line sorts before the line above it.
     OutOfOrder,
@@ -40,19 +45,16 @@ pub enum Disorder {
     Duplicate,
 }
 
-/// Where the lines of two day files differ.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Where the lines of two day files differ (serialized as `compare --json` prints it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Diff {
-    /// Lines in both files.
     pub in_both: u64,
-    /// Lines only in A.
     pub only_in_a: u64,
-    /// Lines only in B.
     pub only_in_b: u64,
     /// The first lines only in A, in order (at most `show`).
-    pub first_only_in_a: Vec<Vec<u8>>,
+    pub first_only_in_a: Vec<String>,
     /// The first lines only in B, in order (at most `show`).
-    pub first_only_in_b: Vec<Vec<u8>>,
+    pub first_only_in_b: Vec<String>,
 }
 
 impl Diff {
@@ -69,7 +71,7 @@ impl Diff {
         };
         *count += 1;
         if first.len() < show {
-            first.push(line.to_vec());
+            first.push(String::from_utf8_lossy(line).into_owned());
         }
     }
 }
@@ -223,8 +225,8 @@ mod tests {
         }
     }
 
-    fn lines(v: &[&str]) -> Vec<Vec<u8>> {
-        v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
     }
 
     #[test]

@@ -51,19 +51,15 @@ impl Archive {
         T: Send + 'static,
         F: FnOnce(&mut dyn BufRead) -> io::Result<T> + Send + 'static,
     {
-        let what = format!("{}{}", self.location_prefix(), day);
-        let result = async {
+        let read = async {
             let Some(mut reader) = self.store.open_day(day).await? else {
                 return Ok(None);
             };
-            tokio::task::spawn_blocking(move || -> anyhow::Result<Option<T>> {
-                Ok(Some(f(&mut reader)?))
-            })
-            .await
-            .expect("reading task panicked")
-        }
-        .await;
-        result.with_context(|| format!("reading {what} failed"))
+            let task = tokio::task::spawn_blocking(move || f(&mut reader));
+            anyhow::Ok(Some(task.await.expect("reading task panicked")?))
+        };
+        let what = || format!("reading {}{day} failed", self.location_prefix());
+        read.await.with_context(what)
     }
 
     /// Rewrites one day sorted and de-duplicated ([`WritePolicy::Always`]).

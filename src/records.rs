@@ -29,6 +29,13 @@ pub(crate) enum Input {
     File(PathBuf),
 }
 
+impl Input {
+    pub(crate) fn s3(bucket: &str, key: impl Into<String>) -> Input {
+        let (bucket, key) = (bucket.to_owned(), key.into());
+        Input::S3 { bucket, key }
+    }
+}
+
 impl std::fmt::Display for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -55,10 +62,7 @@ pub(crate) async fn inputs(from: &str, ctx: &impl S3Clients) -> anyhow::Result<V
                 ))
             })?;
         if !key.ends_with('/') {
-            return Ok(vec![Input::S3 {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            }]);
+            return Ok(vec![Input::s3(bucket, key)]);
         }
     } else if !tokio::fs::metadata(from).await.is_ok_and(|m| m.is_dir()) {
         return Ok(vec![Input::File(PathBuf::from(from))]);
@@ -76,10 +80,7 @@ pub(crate) async fn inputs_under(
         Location::S3 { bucket, prefix } => Ok(list_record_keys(ctx, bucket, prefix)
             .await?
             .into_iter()
-            .map(|key| Input::S3 {
-                bucket: bucket.clone(),
-                key,
-            })
+            .map(|key| Input::s3(bucket, key))
             .collect()),
         Location::Dir(dir) => {
             let dir = dir.clone();

@@ -291,20 +291,13 @@ fn total_line(t: &Total) -> String {
 /// What `show KEY` names under `location`.
 fn show_input(key: &str, location: &Location) -> Input {
     if let Some((bucket, key)) = key.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
-        return Input::S3 {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        };
+        return Input::s3(bucket, key);
     }
     match location {
-        Location::S3 { bucket, prefix } => Input::S3 {
-            bucket: bucket.clone(),
-            key: if key.starts_with(prefix.as_str()) {
-                key.to_owned()
-            } else {
-                format!("{prefix}{key}")
-            },
-        },
+        Location::S3 { bucket, prefix } if key.starts_with(prefix.as_str()) => {
+            Input::s3(bucket, key)
+        }
+        Location::S3 { bucket, prefix } => Input::s3(bucket, format!("{prefix}{key}")),
         Location::Dir(dir) => {
             let path = std::path::Path::new(key);
             if path.components().count() > 1 && path.is_file() {

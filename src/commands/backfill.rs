@@ -164,7 +164,6 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
     }
 }
 
-/// Runs `backfill`; the value is the exit status.
 pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     let tz = jiff::tz::TimeZone::get(&args.tz).map_err(|e| {
         let e = format!("--tz {}: not a time zone of the tz database ({e})", args.tz);

@@ -129,7 +129,6 @@ impl Summary {
         }
     }
 
-    /// Whether every day was equal on both sides.
     pub fn all_equal(&self) -> bool {
         self.equal == self.days
     }
@@ -389,7 +388,6 @@ async fn compare_day(
     })
 }
 
-/// Runs `compare`; the value is the exit status.
 pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     if let Some((from, to)) = args.from.zip(args.to).filter(|(from, to)| from > to) {
         let e = format!("--from {from} is after --to {to}: give the earlier day to --from");

@@ -138,7 +138,6 @@ struct Total {
     unreadable: u64,
 }
 
-/// Runs `quarantine list|show`; the value is the exit status.
 pub async fn run(args: QuarantineArgs) -> anyhow::Result<i32> {
     let at = args.command.at();
     let location = at.at.resolve()?.quarantine;

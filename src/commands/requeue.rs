@@ -75,7 +75,6 @@ pub struct RequeueArgs {
 const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// What happened.
 #[derive(Debug, Default)]
 struct Tally {
     records: u64,
@@ -178,7 +177,6 @@ impl Sender<'_> {
     }
 }
 
-/// Runs `requeue`; the value is the exit status.
 pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
     if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
         return Err(UsageError::new(format!(

@@ -200,7 +200,6 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Runs `stats`; the value is the exit status.
 pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
     let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
     let days = archive.days(args.from, args.to).await?;

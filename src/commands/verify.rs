@@ -92,7 +92,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Whether `--repair` fixes it.
     pub fn repairable(self) -> bool {
         self <= Kind::NoFinalNewline
     }
@@ -272,7 +271,6 @@ struct Totals {
     repair_failures: u64,
 }
 
-/// Runs `verify`; the value is the exit status.
 pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
     let days = archive.days(args.from, args.to).await?;

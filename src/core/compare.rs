@@ -28,7 +28,6 @@ pub enum Side {
     B = 1,
 }
 
-/// `A` or `B`.
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -58,7 +57,6 @@ pub struct Diff {
 }
 
 impl Diff {
-    /// Whether both files hold the same lines.
     pub fn is_equal(&self) -> bool {
         self.only_in_a == 0 && self.only_in_b == 0
     }

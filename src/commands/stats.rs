@@ -97,12 +97,8 @@ struct StatsJson<'a> {
     counts: &'a BTreeMap<String, u64>,
 }
 
-/// Counts of one day file.
-#[derive(Debug, Default)]
-struct DayCounts {
-    counts: HashMap<String, u64>,
-    invalid: u64,
-}
+/// Lines of one day file by key; `None` counts the lines that are not JSON objects.
+type DayCounts = HashMap<Option<String>, u64>;
 
 const NONE: &str = "(none)";
 
@@ -130,10 +126,7 @@ fn count_day(reader: &mut dyn BufRead, by: By, day: DayKey) -> io::Result<DayCou
     while reader.read_until(b'\n', &mut buf)? > 0 {
         let line = trim_line_end(&buf);
         if !line.is_empty() {
-            match key_of(line, by, day) {
-                Some(k) => *out.counts.entry(k).or_default() += 1,
-                None => out.invalid += 1,
-            }
+            *out.entry(key_of(line, by, day)).or_default() += 1;
         }
         buf.clear();
     }
@@ -210,12 +203,14 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
         .collect()
         .await;
     let mut counts = BTreeMap::new();
-    let mut invalid = 0u64;
     for day in per_day {
-        let day = day?.unwrap_or_default();
-        invalid += day.invalid;
-        super::add_counts(&mut counts, &day.counts);
+        super::add_counts(&mut counts, &day?.unwrap_or_default());
     }
+    let invalid = counts.remove(&None).unwrap_or(0);
+    let counts: BTreeMap<String, u64> = counts
+        .into_iter()
+        .map(|(k, n)| (k.unwrap_or_default(), n))
+        .collect();
     let total: u64 = counts.values().sum();
     if invalid > 0 {
         eprintln!(

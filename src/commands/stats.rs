@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::plural;
 use crate::archive::range_text;
-use crate::core::merge::trim_line_end;
+use crate::core::merge::next_line;
 use crate::core::DayKey;
 use crate::report::shorten;
 use crate::settings::{defaults, exit, ArchiveArgs};
@@ -123,12 +123,8 @@ fn key_of(line: &[u8], by: By, day: DayKey) -> Option<String> {
 fn count_day(reader: &mut dyn BufRead, by: By, day: DayKey) -> io::Result<DayCounts> {
     let mut out = DayCounts::default();
     let mut buf = Vec::with_capacity(256);
-    while reader.read_until(b'\n', &mut buf)? > 0 {
-        let line = trim_line_end(&buf);
-        if !line.is_empty() {
-            *out.entry(key_of(line, by, day)).or_default() += 1;
-        }
-        buf.clear();
+    while next_line(reader, &mut buf)? > 0 {
+        *out.entry(key_of(&buf, by, day)).or_default() += 1;
     }
     Ok(out)
 }

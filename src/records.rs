@@ -22,8 +22,8 @@ use crate::core::QuarantineRecord;
 use crate::location::Location;
 use crate::settings::UsageError;
 
-/// One object or file of records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One object or file of records (ordered by name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Input {
     S3 { bucket: String, key: String },
     File(PathBuf),
@@ -76,19 +76,35 @@ pub(crate) async fn inputs_under(
     location: &Location,
     ctx: &impl S3Clients,
 ) -> anyhow::Result<Vec<Input>> {
-    match location {
-        Location::S3 { bucket, prefix } => Ok(list_record_keys(ctx, bucket, prefix)
-            .await?
-            .into_iter()
-            .map(|key| Input::s3(bucket, key))
-            .collect()),
+    let (bucket, prefix) = match location {
+        Location::S3 { bucket, prefix } => (bucket, prefix),
         Location::Dir(dir) => {
             let dir = dir.clone();
-            tokio::task::spawn_blocking(move || list_record_files(&dir))
-                .await
-                .context("listing a quarantine directory")?
+            let listed = tokio::task::spawn_blocking(move || list_record_files(&dir)).await;
+            return listed.context("listing a quarantine directory")?;
         }
-    }
+    };
+    // ListObjectsV2, page by page.
+    let all = list_keys(&ctx.s3().await, bucket, prefix, None)
+        .await
+        .map_err(|e| {
+            let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
+                " (the caller needs s3:ListBucket on the bucket for this prefix)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!(
+                "cannot list s3://{bucket}/{prefix}: {}{hint}",
+                describe_sdk_error(&e)
+            )
+        })?;
+    let mut keys: Vec<Input> = all
+        .into_iter()
+        .filter(|key| is_record_name(key.rsplit('/').next().unwrap_or(key)))
+        .map(|key| Input::s3(bucket, key))
+        .collect();
+    keys.sort();
+    Ok(keys)
 }
 
 /// Every record file in `dir`, in name order.
@@ -99,37 +115,11 @@ fn list_record_files(dir: &std::path::Path) -> anyhow::Result<Vec<Input>> {
         let entry = entry.with_context(what)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if is_record_name(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
-            files.push(entry.path());
+            files.push(Input::File(entry.path()));
         }
     }
     files.sort();
-    Ok(files.into_iter().map(Input::File).collect())
-}
-
-/// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
-async fn list_record_keys(
-    ctx: &impl S3Clients,
-    bucket: &str,
-    prefix: &str,
-) -> anyhow::Result<Vec<String>> {
-    let s3 = ctx.s3().await;
-    let all = list_keys(&s3, bucket, prefix, None).await.map_err(|e| {
-        let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
-            " (the caller needs s3:ListBucket on the bucket for this prefix)"
-        } else {
-            ""
-        };
-        anyhow::anyhow!(
-            "cannot list s3://{bucket}/{prefix}: {}{hint}",
-            describe_sdk_error(&e)
-        )
-    })?;
-    let mut keys: Vec<String> = all
-        .into_iter()
-        .filter(|key| is_record_name(key.rsplit('/').next().unwrap_or(key)))
-        .collect();
-    keys.sort();
-    Ok(keys)
+    Ok(files)
 }
 
 /// The records of one input, streamed line by line.

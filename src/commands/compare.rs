@@ -171,26 +171,22 @@ fn shown(line: &str) -> String {
 
 /// The text of one day: nothing for an equal day unless `verbose` (pure).
 pub fn day_text(day: DayKey, outcome: &DayComparison, names: &Names, verbose: bool) -> String {
-    let mut out = String::new();
     match outcome {
-        DayComparison::MissingIn(side) => {
-            let _ = writeln!(out, "{day}: missing in {side}");
-        }
+        DayComparison::MissingIn(side) => format!("{day}: missing in {side}\n"),
+        DayComparison::Compared(d) if d.is_equal() && !verbose => String::new(),
         DayComparison::Compared(d) if d.is_equal() => {
-            if verbose {
-                let _ = writeln!(out, "{day}: equal, {}", plural(d.in_both, "line", "lines"));
-            }
+            format!("{day}: equal, {}\n", plural(d.in_both, "line", "lines"))
         }
         DayComparison::Compared(d) => {
-            let _ = writeln!(
-                out,
-                "{day}: differ: {} only in A, {} only in B, {} in both",
+            let mut out = format!(
+                "{day}: differ: {} only in A, {} only in B, {} in both\n",
                 plural(d.only_in_a, "line", "lines"),
                 plural(d.only_in_b, "line", "lines"),
                 d.in_both
             );
             list_only(&mut out, Side::A, d.only_in_a, &d.first_only_in_a);
             list_only(&mut out, Side::B, d.only_in_b, &d.first_only_in_b);
+            out
         }
         DayComparison::Unsorted {
             side,
@@ -201,15 +197,13 @@ pub fn day_text(day: DayKey, outcome: &DayComparison, names: &Names, verbose: bo
                 Disorder::OutOfOrder => format!("sorts before line {}", line - 1),
                 Disorder::Duplicate => format!("repeats line {}", line - 1),
             };
-            let _ = writeln!(
-                out,
-                "{day}: unsortable: {side}'s {} line {line} {how}; not compared past it: run `s3-event-writer verify --dest {} --from {day} --to {day}` (--repair sorts and de-duplicates it)",
+            format!(
+                "{day}: unsortable: {side}'s {} line {line} {how}; not compared past it: run `s3-event-writer verify --dest {} --from {day} --to {day}` (--repair sorts and de-duplicates it)\n",
                 names.key(*side, day),
                 names.location[*side as usize],
-            );
+            )
         }
     }
-    out
 }
 
 fn list_only(out: &mut String, side: Side, count: u64, first: &[String]) {

@@ -289,8 +289,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         }
         totals.files_with_findings += 1;
         add_counts(&mut totals.by_kind, &check.counts);
-        let mut out = String::new();
-        report_file(&mut out, &archive, day, &check);
+        let mut out = report_file(&archive, day, &check);
         let after = if args.repair && check.repairable() {
             repair(&archive, day, check, cap, &mut totals, &mut out).await?
         } else {
@@ -392,16 +391,16 @@ fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String 
     out
 }
 
-fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileCheck) {
-    let _ = writeln!(
-        out,
-        "{}{day}: {} in {} ({})",
+fn report_file(archive: &Archive, day: DayKey, check: &FileCheck) -> String {
+    let mut out = format!(
+        "{}{day}: {} in {} ({})\n",
         archive.location_prefix(),
         plural(check.total(), "finding", "findings"),
         plural(check.lines, "line", "lines"),
         counts_text(&check.counts)
     );
-    list_findings(out, check);
+    list_findings(&mut out, check);
+    out
 }
 
 /// The findings listed (at most the cap the check was made with), then a count of the rest.

@@ -173,10 +173,8 @@ pub fn compare_sorted<A: BufRead, B: BufRead>(
     b: B,
     show: usize,
 ) -> Result<DayComparison, ReadError> {
-    match walk(Cursor::new(a, Side::A), Cursor::new(b, Side::B), show) {
-        Ok(diff) => Ok(DayComparison::Compared(diff)),
-        Err(stop) => stop,
-    }
+    walk(Cursor::new(a, Side::A), Cursor::new(b, Side::B), show)
+        .map_or_else(|stop| stop, |diff| Ok(DayComparison::Compared(diff)))
 }
 
 fn walk<A: BufRead, B: BufRead>(

@@ -96,16 +96,8 @@ struct BackfillReport<'a> {
 /// A quarantine that writes nothing and lists each record's line of the log and reason.
 #[derive(Debug, Default)]
 pub struct ListedQuarantine {
+    /// (line, reason) of every record, in the order they came.
     lines: Mutex<Vec<(u64, String)>>,
-}
-
-impl ListedQuarantine {
-    /// (line, reason) of every record, by line.
-    pub fn lines(&self) -> Vec<(u64, String)> {
-        let mut v = self.lines.lock().expect("not poisoned").clone();
-        v.sort();
-        v
-    }
 }
 
 impl QuarantineStore for ListedQuarantine {
@@ -200,7 +192,8 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     report.quarantine_location = None;
     report.quarantine_written = 0;
     report.deleted = 0;
-    let quarantined = quarantine.lines();
+    let mut quarantined = quarantine.lines.into_inner().expect("not poisoned");
+    quarantined.sort();
     eprint!("{}", summary(&report, source.skipped(), &quarantined));
     if let Some(path) = &args.report {
         let full = BackfillReport {

@@ -214,11 +214,10 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
 }
 
 fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
-    let mut s = String::new();
-    let objects = plural(inputs as u64, "object", "objects");
     let whence = if inputs == 1 && !args.from.ends_with('/') {
         args.from.clone()
     } else {
+        let objects = plural(inputs as u64, "object", "objects");
         format!("{objects} in {}", args.from)
     };
     let duplicates = match tally.duplicates {
@@ -226,26 +225,21 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
         n => format!("; {} met again, sent once", plural(n, "record", "records")),
     };
     let records = plural(tally.records, "record", "records");
-    if args.dry_run {
+    let mut s = if args.dry_run {
         let bodies = plural(tally.records - tally.duplicates, "body", "bodies");
         let to = &args.to;
-        let _ = writeln!(
-            s,
-            "dry run: would send {bodies} to {to} (read {records} from {whence}{duplicates})"
-        );
+        format!("dry run: would send {bodies} to {to} (read {records} from {whence}{duplicates})\n")
     } else {
         let calls = plural(
             tally.calls,
             "SendMessageBatch call",
             "SendMessageBatch calls",
         );
-        let _ = writeln!(
-            s,
-            "read {records} from {whence}: sent {}, failed {} ({calls}){duplicates}",
-            tally.sent,
-            tally.failed.len(),
-        );
-    }
+        let (sent, failed) = (tally.sent, tally.failed.len());
+        format!(
+            "read {records} from {whence}: sent {sent}, failed {failed} ({calls}){duplicates}\n"
+        )
+    };
     for (id, why) in tally.failed.iter().take(20) {
         let _ = writeln!(s, "  FAILED {id}: {why}");
     }

@@ -84,9 +84,6 @@ impl Archive {
 
 /// The range as written in summaries: `20261119..20261123`, `..`, `20261119..`.
 pub fn range_text(from: Option<DayKey>, to: Option<DayKey>) -> String {
-    format!(
-        "{}..{}",
-        from.map(|d| d.to_string()).unwrap_or_default(),
-        to.map(|d| d.to_string()).unwrap_or_default()
-    )
+    let text = |d: Option<DayKey>| d.map(|d| d.to_string()).unwrap_or_default();
+    format!("{}..{}", text(from), text(to))
 }

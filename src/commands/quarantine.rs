@@ -207,13 +207,8 @@ async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts
 }
 
 async fn list(json: bool, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
-    if let Location::Dir(dir) = location {
-        if !dir.is_dir() {
-            anyhow::bail!(
-                "the quarantine directory {} does not exist: give --quarantine DIR (or the --dest it is beside)",
-                dir.display()
-            );
-        }
+    if matches!(location, Location::Dir(dir) if !dir.is_dir()) {
+        anyhow::bail!("the quarantine directory {location} does not exist: give --quarantine DIR (or the --dest it is beside)");
     }
     let inputs = inputs_under(location, ctx).await?;
     let mut listing = Listing {

@@ -352,25 +352,21 @@ async fn repair(
 
 /// The closing lines of a run (pure).
 fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String {
-    let mut out = String::new();
     let total: u64 = t.by_kind.values().sum();
-    let _ = write!(
-        out,
-        "checked {} ({}) in {location}{range}: ",
+    let found = match total {
+        0 => "clean".to_owned(),
+        n => format!(
+            "{} in {} ({})",
+            plural(n, "finding", "findings"),
+            plural(t.files_with_findings, "file", "files"),
+            counts_text(&t.by_kind)
+        ),
+    };
+    let mut out = format!(
+        "checked {} ({}) in {location}{range}: {found}\n",
         plural(t.days, "day file", "day files"),
         plural(t.lines, "line", "lines"),
     );
-    if total == 0 {
-        let _ = writeln!(out, "clean");
-    } else {
-        let _ = writeln!(
-            out,
-            "{} in {} ({})",
-            plural(total, "finding", "findings"),
-            plural(t.files_with_findings, "file", "files"),
-            counts_text(&t.by_kind)
-        );
-    }
     if repair && total > 0 {
         let remaining: u64 = t.remaining_by_kind.values().sum();
         let repaired = plural(t.repaired, "file", "files");

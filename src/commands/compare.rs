@@ -219,10 +219,8 @@ fn list_only(out: &mut String, side: Side, count: u64, first: &[String]) {
 /// The closing line(s) of a run (pure). `range` is the days covered; `empty` the sides that
 /// had no day file in it.
 pub fn summary_text(s: &Summary, names: &Names, range: &str, empty: &[Side]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "compared {} ({range}) of A {} and B {}: {} equal, {} differing{}, {} missing in A, {} missing in B",
+    let mut out = format!(
+        "compared {} ({range}) of A {} and B {}: {} equal, {} differing{}, {} missing in A, {} missing in B\n",
         plural(s.days, "day", "days"),
         names.location[0],
         names.location[1],

@@ -170,10 +170,11 @@ fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<
         .fold("count".len(), |w, (_, n)| w.max(n.to_string().len()));
     let bar_w = columns.map_or(50, |c| c.saturating_sub(key_w + count_w + 4).clamp(10, 100));
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0);
-    let mut s = String::new();
     let lines = plural(total, "line", "lines");
-    let _ = writeln!(s, "{lines} by {by} ({range})");
-    let _ = writeln!(s, "{by:<key_w$}  {:>count_w$}", "count");
+    let mut s = format!(
+        "{lines} by {by} ({range})\n{by:<key_w$}  {:>count_w$}\n",
+        "count"
+    );
     for (k, n) in rows {
         let (key, bar) = (shown(k), bar(*n, max, bar_w));
         let _ = writeln!(s, "{key:<key_w$}  {n:>count_w$}  {bar}");
@@ -230,11 +231,8 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
             format!("{}\n", serde_json::to_string_pretty(&v)?)
         }
         Format::Csv => {
-            let mut s = format!("{},count\n", by.name());
-            for (k, n) in &rows {
-                let _ = writeln!(s, "{},{n}", csv_field(k));
-            }
-            s
+            let lines = rows.iter().map(|(k, n)| format!("{},{n}\n", csv_field(k)));
+            format!("{},count\n", by.name()) + &lines.collect::<String>()
         }
         Format::Table => {
             let columns = io::stdout()

@@ -133,16 +133,9 @@ impl<R: BufRead> Cursor<R> {
     fn advance(&mut self) -> Result<(), Stop> {
         std::mem::swap(&mut self.current, &mut self.previous);
         self.current.clear();
-        let read = self
-            .reader
-            .read_until(b'\n', &mut self.current)
-            .map_err(|error| {
-                Err(ReadError {
-                    side: self.side,
-                    line: self.line,
-                    error,
-                })
-            })?;
+        let (side, line) = (self.side, self.line);
+        let read = self.reader.read_until(b'\n', &mut self.current);
+        let read = read.map_err(|error| Err(ReadError { side, line, error }))?;
         if read == 0 {
             self.live = false;
             return Ok(());

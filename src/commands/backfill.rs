@@ -124,7 +124,7 @@ impl QuarantineStore for ListedQuarantine {
 }
 
 /// A day store that only previews when `.1` (`--dry-run`), so the rest of the pipeline runs as
-/// usual.
+/// usual (the drain itself is not a dry run: quarantined lines are still listed).
 #[derive(Debug)]
 pub struct Preview<'a, D>(pub &'a D, pub bool);
 
@@ -168,8 +168,6 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     let options = DrainOptions {
         block_messages: args.block_lines.max(1),
         day_concurrency: args.day_concurrency.max(1),
-        // Previewing is the store's business (Preview), so quarantined lines are still listed.
-        dry_run: false,
         max_failed_blocks: u32::MAX,
         ..DrainOptions::default()
     };

@@ -257,9 +257,8 @@ fn reasons_text(by_reason: &BTreeMap<String, u64>) -> String {
 /// One object's line (and one more per unreadable line or object).
 fn object_line(c: &ObjectCounts, width: usize) -> String {
     let reasons = reasons_text(&c.by_reason);
-    let mut s = format!("  {:<width$}  {:>5}  {reasons}", c.name, c.records);
-    s = s.trim_end().to_owned();
-    s.push('\n');
+    let line = format!("  {:<width$}  {:>5}  {reasons}", c.name, c.records);
+    let mut s = line.trim_end().to_owned() + "\n";
     for u in &c.unreadable {
         let _ = writeln!(s, "    unreadable: {}: {}", u.at, u.why);
     }

@@ -275,10 +275,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
     let days = archive.days(args.from, args.to).await?;
     let cap = args.max_listed;
-    let mut totals = Totals {
-        days: days.len() as u64,
-        ..Totals::default()
-    };
+    let mut totals = Totals::default();
     for &day in &days {
         let Some(check) = archive.scan(day, move |r| check_day(r, day, cap)).await? else {
             continue; // removed since the listing
@@ -298,6 +295,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         add_counts(&mut totals.remaining_by_kind, &after.counts);
         print!("{out}");
     }
+    totals.days = days.len() as u64;
     let range = match (args.from, args.to) {
         (None, None) => String::new(),
         (from, to) => format!(" ({})", range_text(from, to)),

@@ -111,10 +111,8 @@ impl QuarantineStore for ListedQuarantine {
             .rsplit_once(':')
             .and_then(|(_, n)| n.parse().ok())
             .unwrap_or(0);
-        self.lines
-            .lock()
-            .expect("not poisoned")
-            .push((number, record.reason));
+        let mut lines = self.lines.lock().expect("not poisoned");
+        lines.push((number, record.reason));
         Ok(Recorded::Created(name.to_owned()))
     }
 

@@ -109,17 +109,14 @@ impl Sender<'_> {
             return;
         }
         if self.sqs.is_none() {
-            println!(
-                "would send {} ({}, {}): {}",
-                if record.message_id.is_empty() {
-                    line
-                } else {
-                    &record.message_id
-                },
-                record.reason,
-                plural(record.body.len() as u64, "byte", "bytes"),
-                preview(&record.body, 100)
-            );
+            let id = if record.message_id.is_empty() {
+                line
+            } else {
+                &record.message_id
+            };
+            let size = plural(record.body.len() as u64, "byte", "bytes");
+            let body = preview(&record.body, 100);
+            println!("would send {id} ({}, {size}): {body}", record.reason);
             return;
         }
         let batch_bytes: usize = self.batch.iter().map(|r| r.body.len()).sum();

@@ -365,12 +365,9 @@ async fn compare_day(
     let walked = tokio::task::spawn_blocking(move || compare_sorted(a, b, show))
         .await
         .unwrap_or_else(|join| {
+            let (side, line) = (Side::A, 0);
             let error = std::io::Error::other(format!("the comparison stopped: {join}"));
-            Err(ReadError {
-                side: Side::A,
-                line: 0,
-                error,
-            })
+            Err(ReadError { side, line, error })
         });
     walked.map(Some).map_err(|e| CompareError::Read {
         side: e.side,

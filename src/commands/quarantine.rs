@@ -59,9 +59,25 @@ pub struct QuarantineArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum QuarantineCommand {
     /// The objects (or files) with their record counts by reason, and a total line.
-    List(ListArgs),
+    List {
+        /// Print one JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: WhereArgs,
+    },
     /// The records of one object or file, one per line.
-    Show(ShowArgs),
+    Show {
+        /// The object or file: a name as `list` prints it, a key under the prefix,
+        /// s3://BUCKET/KEY or a path.
+        #[arg(value_name = "KEY")]
+        key: String,
+        /// The width lines are shortened to (the body is cut to fit).
+        #[arg(long, value_name = "CHARS", default_value_t = defaults::SHOW_WIDTH)]
+        width: usize,
+        #[command(flatten)]
+        at: WhereArgs,
+    },
 }
 
 /// Where the quarantine is, found as `drain` finds it.
@@ -77,32 +93,9 @@ pub struct WhereArgs {
 impl QuarantineCommand {
     fn at(&self) -> &WhereArgs {
         match self {
-            QuarantineCommand::List(a) => &a.at,
-            QuarantineCommand::Show(a) => &a.at,
+            QuarantineCommand::List { at, .. } | QuarantineCommand::Show { at, .. } => at,
         }
     }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ListArgs {
-    /// Print one JSON document instead of lines.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub at: WhereArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ShowArgs {
-    /// The object or file: a name as `list` prints it, a key under the prefix, s3://BUCKET/KEY
-    /// or a path.
-    #[arg(value_name = "KEY")]
-    pub key: String,
-    /// The width lines are shortened to (the body is cut to fit).
-    #[arg(long, value_name = "CHARS", default_value_t = defaults::SHOW_WIDTH)]
-    pub width: usize,
-    #[command(flatten)]
-    pub at: WhereArgs,
 }
 
 /// One object's or file's counts.
@@ -143,8 +136,8 @@ pub async fn run(args: QuarantineArgs) -> anyhow::Result<i32> {
     let location = at.at.resolve()?.quarantine;
     let ctx = Wiring::new(&at.aws.resolve()?);
     let outcome = match &args.command {
-        QuarantineCommand::List(a) => list(a.json, &location, &ctx).await,
-        QuarantineCommand::Show(a) => show(a, &location, &ctx).await,
+        QuarantineCommand::List { json, .. } => list(*json, &location, &ctx).await,
+        QuarantineCommand::Show { key, width, .. } => show(key, *width, &location, &ctx).await,
     };
     match outcome {
         // The reader went away (`| head`): what it wanted was printed.
@@ -302,13 +295,13 @@ fn show_input(key: &str, location: &Location) -> Input {
     }
 }
 
-async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
-    let input = show_input(&args.key, location);
+async fn show(key: &str, width: usize, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
+    let input = show_input(key, location);
     let mut lines = RecordLines::open(&input, ctx).await?;
     let mut unreadable = 0u64;
     while let Some((at, line)) = lines.next().await? {
         match line {
-            Ok(r) => out(&(record_line(&r, args.width) + "\n"))?,
+            Ok(r) => out(&(record_line(&r, width) + "\n"))?,
             Err(why) => {
                 unreadable += 1;
                 out(&format!("unreadable: {at}: {why}\n"))?;

@@ -3,11 +3,10 @@
 //! Reads quarantine records, streamed, through [`crate::records`] (both layouts; shared with
 //! `quarantine list|show`) from one object (`s3://BUCKET/KEY`) or file, or from every `*.jsonl`
 //! object under a prefix (`s3://BUCKET/PREFIX/`) or file in a directory, in name order. Each
-//! `body` is sent unchanged with
-//! SendMessageBatch: at most 10 entries and 256 KiB of bodies per call. Entries that fail are
-//! sent again as [`sqs_batch`] says (up to 4 attempts in all, with backoff), except those the
-//! queue refuses as the sender's fault (an invalid body); what still fails is listed with its
-//! message id and the queue's error.
+//! `body` is sent unchanged with SendMessageBatch: at most 10 entries and 256 KiB of bodies per
+//! call. Entries that fail are sent again as [`sqs_batch`] says (up to 4 attempts in all, with
+//! backoff), except those the queue refuses as the sender's fault (an invalid body); what still
+//! fails is listed with its message id and the queue's error.
 //!
 //! Invariants: a body is sent byte for byte as it was quarantined (minimised or raw: a minimised
 //! body keeps every field the classifier reads, so it is classified as the raw one was; the next

@@ -78,7 +78,8 @@ pub struct VerifyArgs {
     pub archive: ArchiveArgs,
 }
 
-/// What is wrong with a line. The kinds `--repair` fixes come first ([`Kind::repairable`]).
+/// What is wrong with a line. The kinds `--repair` fixes come first, up to `NoFinalNewline`
+/// ([`FileCheck::repairable`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     OutOfOrder,
@@ -89,12 +90,6 @@ pub enum Kind {
     NotJson,
     BadShape,
     WrongDate,
-}
-
-impl Kind {
-    pub fn repairable(self) -> bool {
-        self <= Kind::NoFinalNewline
-    }
 }
 
 impl fmt::Display for Kind {
@@ -137,7 +132,7 @@ impl FileCheck {
     }
 
     pub fn repairable(&self) -> bool {
-        self.counts.keys().any(|k| k.repairable())
+        self.counts.keys().any(|&k| k <= Kind::NoFinalNewline)
     }
 
     fn add(&mut self, cap: usize, line: u64, kind: Kind, detail: String) {

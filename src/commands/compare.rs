@@ -355,8 +355,7 @@ async fn compare_day(
             .await
             .map_err(|error| CompareError::Open { side, error })
     };
-    let (a, b) = futures::try_join!(open(Side::A), open(Side::B))?;
-    let (a, b) = match (a, b) {
+    let (a, b) = match futures::try_join!(open(Side::A), open(Side::B))? {
         (Some(a), Some(b)) => (a, b),
         (None, None) => return Ok(None),
         (None, Some(_)) => return Ok(Some(DayComparison::MissingIn(Side::A))),
@@ -413,8 +412,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     } else {
         let empty: Vec<Side> = [(Side::A, &listed_a), (Side::B, &listed_b)]
             .iter()
-            .filter(|(_, l)| l.is_empty())
-            .map(|(s, _)| *s)
+            .filter_map(|(side, listed)| listed.is_empty().then_some(*side))
             .collect();
         let range = range_text(from, to);
         print!("{}", summary_text(&summary, &names, &range, &empty));

@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use clap::Args;
+use futures::future::OptionFuture;
 
 use super::plural;
 use crate::adapters::aws::describe_sdk_error;
@@ -184,11 +185,7 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
     let ctx = Wiring::new(&args.aws.resolve()?);
     let inputs = inputs(&args.from, &ctx).await?;
     let mut sender = Sender {
-        sqs: if args.dry_run {
-            None
-        } else {
-            Some(ctx.sqs(0).await)
-        },
+        sqs: OptionFuture::from((!args.dry_run).then(|| ctx.sqs(0))).await,
         queue: &args.to,
         ..Sender::default()
     };

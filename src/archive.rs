@@ -33,15 +33,11 @@ impl Archive {
         from: Option<DayKey>,
         to: Option<DayKey>,
     ) -> anyhow::Result<Vec<DayKey>> {
-        let all = self
-            .store
-            .list_days()
-            .await
-            .with_context(|| format!("cannot list the day files of {}", self.location))?;
-        Ok(all
-            .into_iter()
-            .filter(|d| from.is_none_or(|f| *d >= f) && to.is_none_or(|t| *d <= t))
-            .collect())
+        let listed = self.store.list_days().await;
+        let all =
+            listed.with_context(|| format!("cannot list the day files of {}", self.location))?;
+        let within = |d: &DayKey| from.is_none_or(|f| *d >= f) && to.is_none_or(|t| *d <= t);
+        Ok(all.into_iter().filter(within).collect())
     }
 
     /// Runs `f` over a streamed reader of one day file on a blocking thread; `None` when the day

@@ -170,13 +170,12 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
         ..DrainOptions::default()
     };
     let days = Preview(&archive.store, args.dry_run);
-    let stores = pipeline::Stores {
-        days: &days,
-        quarantine: &quarantine,
-    };
     let mut report = pipeline::drain(
         &mut source,
-        stores,
+        pipeline::Stores {
+            days: &days,
+            quarantine: &quarantine,
+        },
         &rules,
         &options,
         &Progress::default(),

@@ -163,12 +163,8 @@ impl RecordLines {
     ) -> anyhow::Result<Option<(String, Result<QuarantineRecord, String>)>> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .await
-                .with_context(|| format!("reading {} failed", self.input))?;
-            if n == 0 {
+            let read = self.reader.read_until(b'\n', &mut self.buf).await;
+            if read.with_context(|| format!("reading {} failed", self.input))? == 0 {
                 return Ok(None);
             }
             self.line_no += 1;

@@ -349,11 +349,8 @@ async fn compare_day(
     show: usize,
 ) -> Result<Option<DayComparison>, CompareError> {
     let open = |side: Side| async move {
-        archives[side as usize]
-            .store
-            .open_day(day)
-            .await
-            .map_err(|error| CompareError::Open { side, error })
+        let opened = archives[side as usize].store.open_day(day).await;
+        opened.map_err(|error| CompareError::Open { side, error })
     };
     let (a, b) = match futures::try_join!(open(Side::A), open(Side::B))? {
         (Some(a), Some(b)) => (a, b),

@@ -328,10 +328,8 @@ async fn repair(
         plural(stats.map_or(0, |s| s.total_lines), "line", "lines"),
         check.lines
     );
-    let after = archive
-        .scan(day, move |r| check_day(r, day, cap))
-        .await?
-        .unwrap_or_default();
+    let after = archive.scan(day, move |r| check_day(r, day, cap)).await?;
+    let after = after.unwrap_or_default();
     if after.total() > 0 {
         let _ = writeln!(
             out,

@@ -324,21 +324,19 @@ async fn list(
     from: Option<DayKey>,
     to: Option<DayKey>,
 ) -> Result<Vec<DayKey>, CompareError> {
-    archive
-        .days(from, to)
-        .await
-        .map_err(|e| CompareError::List {
-            side,
-            error: format!("{e:#}"),
-            advice: match &archive.location {
-                Location::Dir(_) => "check the path: it must be an existing, readable directory"
-                    .to_owned(),
-                Location::S3 { bucket, .. } => format!(
-                    "check the bucket name {bucket}, the endpoint and that the credentials may list it (s3:ListBucket); `s3-event-writer doctor --dest {}` checks them",
-                    archive.location
-                ),
-            },
-        })
+    let listed = archive.days(from, to).await;
+    listed.map_err(|e| CompareError::List {
+        side,
+        error: format!("{e:#}"),
+        advice: match &archive.location {
+            Location::Dir(_) => "check the path: it must be an existing, readable directory"
+                .to_owned(),
+            Location::S3 { bucket, .. } => format!(
+                "check the bucket name {bucket}, the endpoint and that the credentials may list it (s3:ListBucket); `s3-event-writer doctor --dest {}` checks them",
+                archive.location
+            ),
+        },
+    })
 }
 
 /// Compares one day present in both listings; `None` when it has gone from both since.

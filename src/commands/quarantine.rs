@@ -208,11 +208,8 @@ async fn list(json: bool, location: &Location, ctx: &Wiring) -> anyhow::Result<i
         location: location.to_string(),
         ..Listing::default()
     };
-    let width = inputs
-        .iter()
-        .map(|i| name_of(i, location).chars().count())
-        .max()
-        .unwrap_or(0);
+    let widths = inputs.iter().map(|i| name_of(i, location).chars().count());
+    let width = widths.max().unwrap_or(0);
     if !json {
         out(&format!("quarantine {location}\n"))?;
     }

@@ -136,15 +136,12 @@ impl<R: BufRead> Cursor<R> {
         let (side, line) = (self.side, self.line);
         let read = self.reader.read_until(b'\n', &mut self.current);
         let read = read.map_err(|error| Err(ReadError { side, line, error }))?;
-        if read == 0 {
-            self.live = false;
+        self.live = read > 0;
+        if !self.live {
             return Ok(());
         }
-        if self.current.last() == Some(&b'\n') {
-            self.current.pop();
-        }
+        self.current.pop_if(|b| *b == b'\n');
         self.line += 1;
-        self.live = true;
         let disorder = match self.current.cmp(&self.previous) {
             _ if self.line == 1 => return Ok(()),
             Ordering::Greater => return Ok(()),

@@ -8,7 +8,6 @@
 //! Nothing here imports the clap top level ([`crate::cli`]); the argument structs of each
 //! command live in its file and are only flattened into `cli::Command`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::metrics::{FlushCounts, MetricsSettings};
@@ -38,7 +37,7 @@ pub fn print_metrics(settings: &MetricsSettings, counts: &FlushCounts) {
     }
 }
 
-pub(crate) use crate::report::{counts_text, plural};
+pub(crate) use crate::report::{add_counts, counts_text, plural};
 
 /// The exit status of a run that went through: 0 when nothing remains to be done, else 1.
 pub(crate) fn exit_status(complete: bool) -> i32 {
@@ -47,16 +46,6 @@ pub(crate) fn exit_status(complete: bool) -> i32 {
         exit::OK
     } else {
         exit::PARTIAL
-    }
-}
-
-/// Adds `from`'s counts to `to`'s, key by key.
-pub(crate) fn add_counts<'a, K: Ord + Clone + 'a>(
-    to: &mut BTreeMap<K, u64>,
-    from: impl IntoIterator<Item = (&'a K, &'a u64)>,
-) {
-    for (k, n) in from {
-        *to.entry(k.clone()).or_default() += n;
     }
 }
 

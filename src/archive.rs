@@ -33,15 +33,11 @@ impl Archive {
         from: Option<DayKey>,
         to: Option<DayKey>,
     ) -> anyhow::Result<Vec<DayKey>> {
-        let all = self
-            .store
-            .list_days()
-            .await
-            .with_context(|| format!("cannot list the day files of {}", self.location))?;
-        Ok(all
-            .into_iter()
-            .filter(|d| from.is_none_or(|f| *d >= f) && to.is_none_or(|t| *d <= t))
-            .collect())
+        let listed = self.store.list_days().await;
+        let all =
+            listed.with_context(|| format!("cannot list the day files of {}", self.location))?;
+        let within = |d: &DayKey| from.is_none_or(|f| *d >= f) && to.is_none_or(|t| *d <= t);
+        Ok(all.into_iter().filter(within).collect())
     }
 
     /// Runs `f` over a streamed reader of one day file on a blocking thread; `None` when the day
@@ -51,19 +47,15 @@ impl Archive {
         T: Send + 'static,
         F: FnOnce(&mut dyn BufRead) -> io::Result<T> + Send + 'static,
     {
-        let what = format!("{}{}", self.location_prefix(), day);
-        let result = async {
+        let read = async {
             let Some(mut reader) = self.store.open_day(day).await? else {
                 return Ok(None);
             };
-            tokio::task::spawn_blocking(move || -> anyhow::Result<Option<T>> {
-                Ok(Some(f(&mut reader)?))
-            })
-            .await
-            .expect("reading task panicked")
-        }
-        .await;
-        result.with_context(|| format!("reading {what} failed"))
+            let task = tokio::task::spawn_blocking(move || f(&mut reader));
+            anyhow::Ok(Some(task.await.expect("reading task panicked")?))
+        };
+        let what = || format!("reading {}{day} failed", self.location_prefix());
+        read.await.with_context(what)
     }
 
     /// Rewrites one day sorted and de-duplicated ([`WritePolicy::Always`]).
@@ -88,9 +80,6 @@ impl Archive {
 
 /// The range as written in summaries: `20261119..20261123`, `..`, `20261119..`.
 pub fn range_text(from: Option<DayKey>, to: Option<DayKey>) -> String {
-    format!(
-        "{}..{}",
-        from.map(|d| d.to_string()).unwrap_or_default(),
-        to.map(|d| d.to_string()).unwrap_or_default()
-    )
+    let text = |d: Option<DayKey>| d.map(|d| d.to_string()).unwrap_or_default();
+    format!("{}..{}", text(from), text(to))
 }

@@ -18,18 +18,22 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead};
 
 use crate::adapters::aws::{describe_sdk_error, list_keys, S3Clients};
 use crate::core::quarantine::RECORD_EXTENSION;
+use crate::core::QuarantineRecord;
 use crate::location::Location;
 use crate::settings::UsageError;
 
-/// One quarantine record as read back: the shape it is written in (only `body` is required:
-/// older writers' lines may lack the rest).
-pub(crate) type Record = crate::core::QuarantineRecord;
-
-/// One object or file of records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One object or file of records (ordered by name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Input {
     S3 { bucket: String, key: String },
     File(PathBuf),
+}
+
+impl Input {
+    pub(crate) fn s3(bucket: &str, key: impl Into<String>) -> Input {
+        let (bucket, key) = (bucket.to_owned(), key.into());
+        Input::S3 { bucket, key }
+    }
 }
 
 impl std::fmt::Display for Input {
@@ -58,10 +62,7 @@ pub(crate) async fn inputs(from: &str, ctx: &impl S3Clients) -> anyhow::Result<V
                 ))
             })?;
         if !key.ends_with('/') {
-            return Ok(vec![Input::S3 {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            }]);
+            return Ok(vec![Input::s3(bucket, key)]);
         }
     } else if !tokio::fs::metadata(from).await.is_ok_and(|m| m.is_dir()) {
         return Ok(vec![Input::File(PathBuf::from(from))]);
@@ -75,22 +76,35 @@ pub(crate) async fn inputs_under(
     location: &Location,
     ctx: &impl S3Clients,
 ) -> anyhow::Result<Vec<Input>> {
-    match location {
-        Location::S3 { bucket, prefix } => Ok(list_record_keys(ctx, bucket, prefix)
-            .await?
-            .into_iter()
-            .map(|key| Input::S3 {
-                bucket: bucket.clone(),
-                key,
-            })
-            .collect()),
+    let (bucket, prefix) = match location {
+        Location::S3 { bucket, prefix } => (bucket, prefix),
         Location::Dir(dir) => {
             let dir = dir.clone();
-            tokio::task::spawn_blocking(move || list_record_files(&dir))
-                .await
-                .context("listing a quarantine directory")?
+            let listed = tokio::task::spawn_blocking(move || list_record_files(&dir)).await;
+            return listed.context("listing a quarantine directory")?;
         }
-    }
+    };
+    // ListObjectsV2, page by page.
+    let all = list_keys(&ctx.s3().await, bucket, prefix, None)
+        .await
+        .map_err(|e| {
+            let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
+                " (the caller needs s3:ListBucket on the bucket for this prefix)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!(
+                "cannot list s3://{bucket}/{prefix}: {}{hint}",
+                describe_sdk_error(&e)
+            )
+        })?;
+    let mut keys: Vec<Input> = all
+        .into_iter()
+        .filter(|key| is_record_name(key.rsplit('/').next().unwrap_or(key)))
+        .map(|key| Input::s3(bucket, key))
+        .collect();
+    keys.sort();
+    Ok(keys)
 }
 
 /// Every record file in `dir`, in name order.
@@ -101,44 +115,11 @@ fn list_record_files(dir: &std::path::Path) -> anyhow::Result<Vec<Input>> {
         let entry = entry.with_context(what)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if is_record_name(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
-            files.push(entry.path());
+            files.push(Input::File(entry.path()));
         }
     }
     files.sort();
-    Ok(files.into_iter().map(Input::File).collect())
-}
-
-/// Every record key under `prefix` (ListObjectsV2, page by page), in name order.
-async fn list_record_keys(
-    ctx: &impl S3Clients,
-    bucket: &str,
-    prefix: &str,
-) -> anyhow::Result<Vec<String>> {
-    let s3 = ctx.s3().await;
-    let all = list_keys(&s3, bucket, prefix, None).await.map_err(|e| {
-        let hint = if crate::adapters::aws::http_status(&e) == Some(403) {
-            " (the caller needs s3:ListBucket on the bucket for this prefix)"
-        } else {
-            ""
-        };
-        anyhow::anyhow!(
-            "cannot list s3://{bucket}/{prefix}: {}{hint}",
-            describe_sdk_error(&e)
-        )
-    })?;
-    let mut keys: Vec<String> = all
-        .into_iter()
-        .filter(|key| is_record_name(key.rsplit('/').next().unwrap_or(key)))
-        .collect();
-    keys.sort();
-    Ok(keys)
-}
-
-/// One line of an input: a record, or what made it unreadable.
-#[derive(Debug)]
-pub(crate) enum Line {
-    Record(Record),
-    Unreadable(String),
+    Ok(files)
 }
 
 /// The records of one input, streamed line by line.
@@ -174,17 +155,16 @@ impl RecordLines {
         })
     }
 
-    /// The next non-blank line with where it is (`INPUT line N`); `None` at the end. An error
-    /// is a read failure of the input itself.
-    pub async fn next(&mut self) -> anyhow::Result<Option<(String, Line)>> {
+    /// The next non-blank line with where it is (`INPUT line N`): its record (only `body` is
+    /// required: older writers' lines may lack the rest), or what made it unreadable; `None` at
+    /// the end. An error is a read failure of the input itself.
+    pub async fn next(
+        &mut self,
+    ) -> anyhow::Result<Option<(String, Result<QuarantineRecord, String>)>> {
         loop {
             self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .await
-                .with_context(|| format!("reading {} failed", self.input))?;
-            if n == 0 {
+            let read = self.reader.read_until(b'\n', &mut self.buf).await;
+            if read.with_context(|| format!("reading {} failed", self.input))? == 0 {
                 return Ok(None);
             }
             self.line_no += 1;
@@ -192,11 +172,8 @@ impl RecordLines {
                 continue;
             }
             let at = format!("{} line {}", self.input, self.line_no);
-            let line = match Record::parse(&self.buf) {
-                Ok(record) => Line::Record(record),
-                Err(e) => Line::Unreadable(e.to_string()),
-            };
-            return Ok(Some((at, line)));
+            let record = QuarantineRecord::parse(&self.buf).map_err(|e| e.to_string());
+            return Ok(Some((at, record)));
         }
     }
 }

@@ -146,12 +146,8 @@ impl Report {
                 self.count_drop(reason, value, *n);
             }
         }
-        for (reason, n) in &other.dropped_by_other {
-            *self.dropped_by_other.entry(reason.clone()).or_default() += n;
-        }
-        for (reason, n) in &other.quarantined_by {
-            *self.quarantined_by.entry(reason.clone()).or_default() += n;
-        }
+        add_counts(&mut self.dropped_by_other, &other.dropped_by_other);
+        add_counts(&mut self.quarantined_by, &other.quarantined_by);
     }
 
     pub fn new(dry_run: bool) -> Report {
@@ -451,6 +447,16 @@ where
         let _ = writeln!(s, "| … {more} more {what} (see the report) |");
     }
     s.push('\n');
+}
+
+/// Adds `from`'s counts to `to`'s, key by key.
+pub(crate) fn add_counts<'a, K: Ord + Clone + 'a>(
+    to: &mut BTreeMap<K, u64>,
+    from: impl IntoIterator<Item = (&'a K, &'a u64)>,
+) {
+    for (k, n) in from {
+        *to.entry(k.clone()).or_default() += n;
+    }
 }
 
 /// `key count, key count, ...`

@@ -96,16 +96,8 @@ struct BackfillReport<'a> {
 /// A quarantine that writes nothing and lists each record's line of the log and reason.
 #[derive(Debug, Default)]
 pub struct ListedQuarantine {
+    /// (line, reason) of every record, in the order they came.
     lines: Mutex<Vec<(u64, String)>>,
-}
-
-impl ListedQuarantine {
-    /// (line, reason) of every record, by line.
-    pub fn lines(&self) -> Vec<(u64, String)> {
-        let mut v = self.lines.lock().expect("not poisoned").clone();
-        v.sort();
-        v
-    }
 }
 
 impl QuarantineStore for ListedQuarantine {
@@ -119,10 +111,8 @@ impl QuarantineStore for ListedQuarantine {
             .rsplit_once(':')
             .and_then(|(_, n)| n.parse().ok())
             .unwrap_or(0);
-        self.lines
-            .lock()
-            .expect("not poisoned")
-            .push((number, record.reason));
+        let mut lines = self.lines.lock().expect("not poisoned");
+        lines.push((number, record.reason));
         Ok(Recorded::Created(name.to_owned()))
     }
 
@@ -132,7 +122,7 @@ impl QuarantineStore for ListedQuarantine {
 }
 
 /// A day store that only previews when `.1` (`--dry-run`), so the rest of the pipeline runs as
-/// usual.
+/// usual (the drain itself is not a dry run: quarantined lines are still listed).
 #[derive(Debug)]
 pub struct Preview<'a, D>(pub &'a D, pub bool);
 
@@ -164,7 +154,6 @@ impl<D: DayStore> DayStore for Preview<'_, D> {
     }
 }
 
-/// Runs `backfill`; the value is the exit status.
 pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     let tz = jiff::tz::TimeZone::get(&args.tz).map_err(|e| {
         let e = format!("--tz {}: not a time zone of the tz database ({e})", args.tz);
@@ -177,19 +166,16 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     let options = DrainOptions {
         block_messages: args.block_lines.max(1),
         day_concurrency: args.day_concurrency.max(1),
-        // Previewing is the store's business (Preview), so quarantined lines are still listed.
-        dry_run: false,
         max_failed_blocks: u32::MAX,
         ..DrainOptions::default()
     };
     let days = Preview(&archive.store, args.dry_run);
-    let stores = pipeline::Stores {
-        days: &days,
-        quarantine: &quarantine,
-    };
     let mut report = pipeline::drain(
         &mut source,
-        stores,
+        pipeline::Stores {
+            days: &days,
+            quarantine: &quarantine,
+        },
         &rules,
         &options,
         &Progress::default(),
@@ -201,7 +187,8 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     report.quarantine_location = None;
     report.quarantine_written = 0;
     report.deleted = 0;
-    let quarantined = quarantine.lines();
+    let mut quarantined = quarantine.lines.into_inner().expect("not poisoned");
+    quarantined.sort();
     eprint!("{}", summary(&report, source.skipped(), &quarantined));
     if let Some(path) = &args.report {
         let full = BackfillReport {

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::plural;
 use crate::adapters::{DayStore as _, DestError};
 use crate::archive::{range_text, Archive};
-use crate::core::compare::{compare_sorted, DayComparison, Disorder, ReadError, Side};
+use crate::core::compare::{compare_sorted, DayComparison, Diff, Disorder, ReadError, Side};
 use crate::core::DayKey;
 use crate::location::Location;
 use crate::settings::{defaults, AwsArgs, UsageError};
@@ -100,15 +100,6 @@ pub enum CompareError {
     },
 }
 
-/// What one day came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DayOutcome {
-    /// The day has a file on one side only: the other.
-    MissingIn(Side),
-    /// Both sides have a file: what the walk found.
-    Compared(DayComparison),
-}
-
 /// The days of a run, by outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -124,21 +115,20 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn add(&mut self, outcome: &DayOutcome) {
+    pub fn add(&mut self, outcome: &DayComparison) {
         self.days += 1;
         match outcome {
-            DayOutcome::MissingIn(Side::A) => self.missing_in_a += 1,
-            DayOutcome::MissingIn(Side::B) => self.missing_in_b += 1,
-            DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => self.equal += 1,
-            DayOutcome::Compared(DayComparison::Compared(_)) => self.differ += 1,
-            DayOutcome::Compared(DayComparison::Unsorted { .. }) => {
+            DayComparison::MissingIn(Side::A) => self.missing_in_a += 1,
+            DayComparison::MissingIn(Side::B) => self.missing_in_b += 1,
+            DayComparison::Compared(d) if d.is_equal() => self.equal += 1,
+            DayComparison::Compared(_) => self.differ += 1,
+            DayComparison::Unsorted { .. } => {
                 self.differ += 1;
                 self.unsortable += 1;
             }
         }
     }
 
-    /// Whether every day was equal on both sides.
     pub fn all_equal(&self) -> bool {
         self.equal == self.days
     }
@@ -161,19 +151,15 @@ impl Names {
         }
     }
 
-    fn index(side: Side) -> usize {
-        usize::from(side == Side::B)
-    }
-
     fn key(&self, side: Side, day: DayKey) -> String {
-        format!("{}{day}", self.prefix[Names::index(side)])
+        format!("{}{day}", self.prefix[side as usize])
     }
 }
 
-/// A line for a terminal: lossy UTF-8, control characters escaped (pure).
-fn shown(line: &[u8]) -> String {
+/// A line for a terminal: control characters escaped (pure).
+fn shown(line: &str) -> String {
     let mut out = String::new();
-    for c in String::from_utf8_lossy(line).chars() {
+    for c in line.chars() {
         if c.is_control() {
             out.extend(c.escape_default());
         } else {
@@ -184,49 +170,43 @@ fn shown(line: &[u8]) -> String {
 }
 
 /// The text of one day: nothing for an equal day unless `verbose` (pure).
-pub fn day_text(day: DayKey, outcome: &DayOutcome, names: &Names, verbose: bool) -> String {
-    let mut out = String::new();
+pub fn day_text(day: DayKey, outcome: &DayComparison, names: &Names, verbose: bool) -> String {
     match outcome {
-        DayOutcome::MissingIn(side) => {
-            let _ = writeln!(out, "{day}: missing in {side}");
+        DayComparison::MissingIn(side) => format!("{day}: missing in {side}\n"),
+        DayComparison::Compared(d) if d.is_equal() && !verbose => String::new(),
+        DayComparison::Compared(d) if d.is_equal() => {
+            format!("{day}: equal, {}\n", plural(d.in_both, "line", "lines"))
         }
-        DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => {
-            if verbose {
-                let _ = writeln!(out, "{day}: equal, {}", plural(d.in_both, "line", "lines"));
-            }
-        }
-        DayOutcome::Compared(DayComparison::Compared(d)) => {
-            let _ = writeln!(
-                out,
-                "{day}: differ: {} only in A, {} only in B, {} in both",
+        DayComparison::Compared(d) => {
+            let mut out = format!(
+                "{day}: differ: {} only in A, {} only in B, {} in both\n",
                 plural(d.only_in_a, "line", "lines"),
                 plural(d.only_in_b, "line", "lines"),
                 d.in_both
             );
             list_only(&mut out, Side::A, d.only_in_a, &d.first_only_in_a);
             list_only(&mut out, Side::B, d.only_in_b, &d.first_only_in_b);
+            out
         }
-        DayOutcome::Compared(DayComparison::Unsorted {
+        DayComparison::Unsorted {
             side,
             line,
             disorder,
-        }) => {
+        } => {
             let how = match disorder {
                 Disorder::OutOfOrder => format!("sorts before line {}", line - 1),
                 Disorder::Duplicate => format!("repeats line {}", line - 1),
             };
-            let _ = writeln!(
-                out,
-                "{day}: unsortable: {side}'s {} line {line} {how}; not compared past it: run `s3-event-writer verify --dest {} --from {day} --to {day}` (--repair sorts and de-duplicates it)",
+            format!(
+                "{day}: unsortable: {side}'s {} line {line} {how}; not compared past it: run `s3-event-writer verify --dest {} --from {day} --to {day}` (--repair sorts and de-duplicates it)\n",
                 names.key(*side, day),
-                names.location[Names::index(*side)],
-            );
+                names.location[*side as usize],
+            )
         }
     }
-    out
 }
 
-fn list_only(out: &mut String, side: Side, count: u64, first: &[Vec<u8>]) {
+fn list_only(out: &mut String, side: Side, count: u64, first: &[String]) {
     for line in first {
         let _ = writeln!(out, "  only in {side}: {}", shown(line));
     }
@@ -239,10 +219,8 @@ fn list_only(out: &mut String, side: Side, count: u64, first: &[Vec<u8>]) {
 /// The closing line(s) of a run (pure). `range` is the days covered; `empty` the sides that
 /// had no day file in it.
 pub fn summary_text(s: &Summary, names: &Names, range: &str, empty: &[Side]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "compared {} ({range}) of A {} and B {}: {} equal, {} differing{}, {} missing in A, {} missing in B",
+    let mut out = format!(
+        "compared {} ({range}) of A {} and B {}: {} equal, {} differing{}, {} missing in A, {} missing in B\n",
         plural(s.days, "day", "days"),
         names.location[0],
         names.location[1],
@@ -262,7 +240,7 @@ pub fn summary_text(s: &Summary, names: &Names, range: &str, empty: &[Side]) -> 
             let _ = writeln!(
                 out,
                 "{side} has no day file in the range: is {} the right location?",
-                names.location[Names::index(*side)]
+                names.location[*side as usize]
             );
         }
     }
@@ -294,55 +272,32 @@ enum OutcomeJson {
     Equal {
         in_both: u64,
     },
-    Differ {
-        in_both: u64,
-        only_in_a: u64,
-        only_in_b: u64,
-        first_only_in_a: Vec<String>,
-        first_only_in_b: Vec<String>,
-    },
+    Differ(Diff),
     Unsortable {
-        side: String,
+        side: Side,
         key: String,
         line: u64,
-        problem: &'static str,
+        problem: Disorder,
     },
     MissingInA,
     MissingInB,
 }
 
-fn day_json(day: DayKey, outcome: &DayOutcome, names: &Names) -> DayJson {
-    let text = |lines: &[Vec<u8>]| -> Vec<String> {
-        lines
-            .iter()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect()
-    };
+fn day_json(day: DayKey, outcome: DayComparison, names: &Names) -> DayJson {
     let outcome = match outcome {
-        DayOutcome::MissingIn(Side::A) => OutcomeJson::MissingInA,
-        DayOutcome::MissingIn(Side::B) => OutcomeJson::MissingInB,
-        DayOutcome::Compared(DayComparison::Compared(d)) if d.is_equal() => {
-            OutcomeJson::Equal { in_both: d.in_both }
-        }
-        DayOutcome::Compared(DayComparison::Compared(d)) => OutcomeJson::Differ {
-            in_both: d.in_both,
-            only_in_a: d.only_in_a,
-            only_in_b: d.only_in_b,
-            first_only_in_a: text(&d.first_only_in_a),
-            first_only_in_b: text(&d.first_only_in_b),
-        },
-        DayOutcome::Compared(DayComparison::Unsorted {
+        DayComparison::MissingIn(Side::A) => OutcomeJson::MissingInA,
+        DayComparison::MissingIn(Side::B) => OutcomeJson::MissingInB,
+        DayComparison::Compared(d) if d.is_equal() => OutcomeJson::Equal { in_both: d.in_both },
+        DayComparison::Compared(d) => OutcomeJson::Differ(d),
+        DayComparison::Unsorted {
             side,
             line,
             disorder,
-        }) => OutcomeJson::Unsortable {
-            side: side.to_string().to_lowercase(),
-            key: names.key(*side, day),
-            line: *line,
-            problem: match disorder {
-                Disorder::OutOfOrder => "out_of_order",
-                Disorder::Duplicate => "duplicate",
-            },
+        } => OutcomeJson::Unsortable {
+            side,
+            key: names.key(side, day),
+            line,
+            problem: disorder,
         },
     };
     DayJson {
@@ -369,21 +324,19 @@ async fn list(
     from: Option<DayKey>,
     to: Option<DayKey>,
 ) -> Result<Vec<DayKey>, CompareError> {
-    archive
-        .days(from, to)
-        .await
-        .map_err(|e| CompareError::List {
-            side,
-            error: format!("{e:#}"),
-            advice: match &archive.location {
-                Location::Dir(_) => "check the path: it must be an existing, readable directory"
-                    .to_owned(),
-                Location::S3 { bucket, .. } => format!(
-                    "check the bucket name {bucket}, the endpoint and that the credentials may list it (s3:ListBucket); `s3-event-writer doctor --dest {}` checks them",
-                    archive.location
-                ),
-            },
-        })
+    let listed = archive.days(from, to).await;
+    listed.map_err(|e| CompareError::List {
+        side,
+        error: format!("{e:#}"),
+        advice: match &archive.location {
+            Location::Dir(_) => "check the path: it must be an existing, readable directory"
+                .to_owned(),
+            Location::S3 { bucket, .. } => format!(
+                "check the bucket name {bucket}, the endpoint and that the credentials may list it (s3:ListBucket); `s3-event-writer doctor --dest {}` checks them",
+                archive.location
+            ),
+        },
+    })
 }
 
 /// Compares one day present in both listings; `None` when it has gone from both since.
@@ -392,41 +345,32 @@ async fn compare_day(
     names: &Names,
     day: DayKey,
     show: usize,
-) -> Result<Option<DayOutcome>, CompareError> {
+) -> Result<Option<DayComparison>, CompareError> {
     let open = |side: Side| async move {
-        archives[Names::index(side)]
-            .store
-            .open_day(day)
-            .await
-            .map_err(|error| CompareError::Open { side, error })
+        let opened = archives[side as usize].store.open_day(day).await;
+        opened.map_err(|error| CompareError::Open { side, error })
     };
-    let (a, b) = futures::try_join!(open(Side::A), open(Side::B))?;
-    let (a, b) = match (a, b) {
+    let (a, b) = match futures::try_join!(open(Side::A), open(Side::B))? {
         (Some(a), Some(b)) => (a, b),
         (None, None) => return Ok(None),
-        (None, Some(_)) => return Ok(Some(DayOutcome::MissingIn(Side::A))),
-        (Some(_), None) => return Ok(Some(DayOutcome::MissingIn(Side::B))),
+        (None, Some(_)) => return Ok(Some(DayComparison::MissingIn(Side::A))),
+        (Some(_), None) => return Ok(Some(DayComparison::MissingIn(Side::B))),
     };
     let walked = tokio::task::spawn_blocking(move || compare_sorted(a, b, show))
         .await
         .unwrap_or_else(|join| {
+            let (side, line) = (Side::A, 0);
             let error = std::io::Error::other(format!("the comparison stopped: {join}"));
-            Err(ReadError {
-                side: Side::A,
-                line: 0,
-                error,
-            })
+            Err(ReadError { side, line, error })
         });
-    let c = walked.map_err(|e| CompareError::Read {
+    walked.map(Some).map_err(|e| CompareError::Read {
         side: e.side,
         key: names.key(e.side, day),
         line: e.line,
         error: e.error,
-    })?;
-    Ok(Some(DayOutcome::Compared(c)))
+    })
 }
 
-/// Runs `compare`; the value is the exit status.
 pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     if let Some((from, to)) = args.from.zip(args.to).filter(|(from, to)| from > to) {
         let e = format!("--from {from} is after --to {to}: give the earlier day to --from");
@@ -463,8 +407,7 @@ pub async fn run(args: CompareArgs) -> anyhow::Result<i32> {
     } else {
         let empty: Vec<Side> = [(Side::A, &listed_a), (Side::B, &listed_b)]
             .iter()
-            .filter(|(_, l)| l.is_empty())
-            .map(|(s, _)| *s)
+            .filter_map(|(side, listed)| listed.is_empty().then_some(*side))
             .collect();
         let range = range_text(from, to);
         print!("{}", summary_text(&summary, &names, &range, &empty));
@@ -488,7 +431,7 @@ async fn walk(
         .map(|(day, missing)| async move {
             let outcome = match missing {
                 _ if stopped.load(SeqCst) => None,
-                Some(side) => Some(DayOutcome::MissingIn(side)),
+                Some(side) => Some(DayComparison::MissingIn(side)),
                 None => compare_day(archives, names, day, args.show).await?,
             };
             Ok::<_, CompareError>((day, outcome))
@@ -510,7 +453,7 @@ async fn walk(
         summary.add(&outcome);
         covered = Some(covered.map_or((day, day), |(first, _)| (first, day)));
         if args.json {
-            json_days.push(day_json(day, &outcome, names));
+            json_days.push(day_json(day, outcome, names));
         } else {
             print!("{}", day_text(day, &outcome, names, args.verbose));
         }
@@ -521,7 +464,6 @@ async fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::compare::Diff;
 
     fn day() -> DayKey {
         "20261127".parse().unwrap()
@@ -534,22 +476,22 @@ mod tests {
         }
     }
 
-    fn differ(only_a: u64, first_a: &[&str], only_b: u64, first_b: &[&str]) -> DayOutcome {
-        let v = |l: &[&str]| l.iter().map(|s| s.as_bytes().to_vec()).collect();
-        DayOutcome::Compared(DayComparison::Compared(Diff {
+    fn differ(only_a: u64, first_a: &[&str], only_b: u64, first_b: &[&str]) -> DayComparison {
+        let v = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect();
+        DayComparison::Compared(Diff {
             in_both: 5,
             only_in_a: only_a,
             only_in_b: only_b,
             first_only_in_a: v(first_a),
             first_only_in_b: v(first_b),
-        }))
+        })
     }
 
-    fn equal(lines: u64) -> DayOutcome {
-        DayOutcome::Compared(DayComparison::Compared(Diff {
+    fn equal(lines: u64) -> DayComparison {
+        DayComparison::Compared(Diff {
             in_both: lines,
             ..Diff::default()
-        }))
+        })
     }
 
     #[test]
@@ -593,16 +535,16 @@ mod tests {
 
     #[test]
     fn an_unsortable_day_names_the_key_and_the_verify_run() {
-        let outcome = DayOutcome::Compared(DayComparison::Unsorted {
+        let outcome = DayComparison::Unsorted {
             side: Side::B,
             line: 7,
             disorder: Disorder::Duplicate,
-        });
+        };
         assert_eq!(
             day_text(day(), &outcome, &names(), false),
             "20261127: unsortable: B's s3://b/events/shadow/20261127 line 7 repeats line 6; not compared past it: run `s3-event-writer verify --dest s3://b/events/shadow/ --from 20261127 --to 20261127` (--repair sorts and de-duplicates it)\n"
         );
-        let json = serde_json::to_value(day_json(day(), &outcome, &names())).unwrap();
+        let json = serde_json::to_value(day_json(day(), outcome, &names())).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"day": "20261127", "status": "unsortable", "side": "b",
@@ -616,14 +558,14 @@ mod tests {
         for o in [
             equal(3),
             differ(1, &["x"], 0, &[]),
-            DayOutcome::Compared(DayComparison::Unsorted {
+            DayComparison::Unsorted {
                 side: Side::A,
                 line: 2,
                 disorder: Disorder::OutOfOrder,
-            }),
-            DayOutcome::MissingIn(Side::A),
-            DayOutcome::MissingIn(Side::B),
-            DayOutcome::MissingIn(Side::B),
+            },
+            DayComparison::MissingIn(Side::A),
+            DayComparison::MissingIn(Side::B),
+            DayComparison::MissingIn(Side::B),
         ] {
             s.add(&o);
         }
@@ -666,7 +608,7 @@ mod tests {
     #[test]
     fn an_empty_side_or_range_is_pointed_out() {
         let mut s = Summary::default();
-        s.add(&DayOutcome::MissingIn(Side::B));
+        s.add(&DayComparison::MissingIn(Side::B));
         assert!(summary_text(&s, &names(), "..", &[Side::B]).ends_with(
             "\nB has no day file in the range: is s3://b/events/shadow/ the right location?\n"
         ));

@@ -37,7 +37,7 @@ pub fn print_metrics(settings: &MetricsSettings, counts: &FlushCounts) {
     }
 }
 
-pub(crate) use crate::report::{counts_text, plural};
+pub(crate) use crate::report::{add_counts, counts_text, plural};
 
 /// The exit status of a run that went through: 0 when nothing remains to be done, else 1.
 pub(crate) fn exit_status(complete: bool) -> i32 {

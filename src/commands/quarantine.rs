@@ -22,8 +22,9 @@ use futures::StreamExt as _;
 use serde::Serialize;
 
 use super::plural;
+use crate::core::QuarantineRecord;
 use crate::location::Location;
-use crate::records::{inputs_under, preview, Input, Line, RecordLines};
+use crate::records::{inputs_under, preview, Input, RecordLines};
 use crate::settings::{defaults, exit, AwsArgs, LocationArgs};
 use crate::wiring::Wiring;
 
@@ -58,9 +59,25 @@ pub struct QuarantineArgs {
 #[derive(Debug, Clone, Subcommand)]
 pub enum QuarantineCommand {
     /// The objects (or files) with their record counts by reason, and a total line.
-    List(ListArgs),
+    List {
+        /// Print one JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        at: WhereArgs,
+    },
     /// The records of one object or file, one per line.
-    Show(ShowArgs),
+    Show {
+        /// The object or file: a name as `list` prints it, a key under the prefix,
+        /// s3://BUCKET/KEY or a path.
+        #[arg(value_name = "KEY")]
+        key: String,
+        /// The width lines are shortened to (the body is cut to fit).
+        #[arg(long, value_name = "CHARS", default_value_t = defaults::SHOW_WIDTH)]
+        width: usize,
+        #[command(flatten)]
+        at: WhereArgs,
+    },
 }
 
 /// Where the quarantine is, found as `drain` finds it.
@@ -76,32 +93,9 @@ pub struct WhereArgs {
 impl QuarantineCommand {
     fn at(&self) -> &WhereArgs {
         match self {
-            QuarantineCommand::List(a) => &a.at,
-            QuarantineCommand::Show(a) => &a.at,
+            QuarantineCommand::List { at, .. } | QuarantineCommand::Show { at, .. } => at,
         }
     }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ListArgs {
-    /// Print one JSON document instead of lines.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub at: WhereArgs,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ShowArgs {
-    /// The object or file: a name as `list` prints it, a key under the prefix, s3://BUCKET/KEY
-    /// or a path.
-    #[arg(value_name = "KEY")]
-    pub key: String,
-    /// The width lines are shortened to (the body is cut to fit).
-    #[arg(long, value_name = "CHARS", default_value_t = defaults::SHOW_WIDTH)]
-    pub width: usize,
-    #[command(flatten)]
-    pub at: WhereArgs,
 }
 
 /// One object's or file's counts.
@@ -137,14 +131,13 @@ struct Total {
     unreadable: u64,
 }
 
-/// Runs `quarantine list|show`; the value is the exit status.
 pub async fn run(args: QuarantineArgs) -> anyhow::Result<i32> {
     let at = args.command.at();
     let location = at.at.resolve()?.quarantine;
     let ctx = Wiring::new(&at.aws.resolve()?);
     let outcome = match &args.command {
-        QuarantineCommand::List(a) => list(a.json, &location, &ctx).await,
-        QuarantineCommand::Show(a) => show(a, &location, &ctx).await,
+        QuarantineCommand::List { json, .. } => list(*json, &location, &ctx).await,
+        QuarantineCommand::Show { key, width, .. } => show(key, *width, &location, &ctx).await,
     };
     match outcome {
         // The reader went away (`| head`): what it wanted was printed.
@@ -179,19 +172,6 @@ fn name_of(input: &Input, location: &Location) -> String {
     }
 }
 
-/// Every input under `location`; a directory that is not there is named as missing.
-async fn inputs(location: &Location, ctx: &Wiring) -> anyhow::Result<Vec<Input>> {
-    if let Location::Dir(dir) = location {
-        if !dir.is_dir() {
-            anyhow::bail!(
-                "the quarantine directory {} does not exist: give --quarantine DIR (or the --dest it is beside)",
-                dir.display()
-            );
-        }
-    }
-    inputs_under(location, ctx).await
-}
-
 /// Counts one input's records by reason; what cannot be read is kept with where and why.
 async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts {
     let mut c = ObjectCounts {
@@ -203,11 +183,11 @@ async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts
         let mut lines = RecordLines::open(input, ctx).await?;
         while let Some((at, line)) = lines.next().await? {
             match line {
-                Line::Record(r) => {
+                Ok(r) => {
                     c.records += 1;
                     *c.by_reason.entry(r.reason).or_default() += 1;
                 }
-                Line::Unreadable(why) => c.unreadable.push(Unreadable { at, why }),
+                Err(why) => c.unreadable.push(Unreadable { at, why }),
             }
         }
         anyhow::Ok(())
@@ -220,16 +200,16 @@ async fn count(input: &Input, location: &Location, ctx: &Wiring) -> ObjectCounts
 }
 
 async fn list(json: bool, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
-    let inputs = inputs(location, ctx).await?;
+    if matches!(location, Location::Dir(dir) if !dir.is_dir()) {
+        anyhow::bail!("the quarantine directory {location} does not exist: give --quarantine DIR (or the --dest it is beside)");
+    }
+    let inputs = inputs_under(location, ctx).await?;
     let mut listing = Listing {
         location: location.to_string(),
         ..Listing::default()
     };
-    let width = inputs
-        .iter()
-        .map(|i| name_of(i, location).chars().count())
-        .max()
-        .unwrap_or(0);
+    let widths = inputs.iter().map(|i| name_of(i, location).chars().count());
+    let width = widths.max().unwrap_or(0);
     if !json {
         out(&format!("quarantine {location}\n"))?;
     }
@@ -244,9 +224,7 @@ async fn list(json: bool, location: &Location, ctx: &Wiring) -> anyhow::Result<i
         listing.total.objects += 1;
         listing.total.records += c.records;
         listing.total.unreadable += c.unreadable.len() as u64;
-        for (reason, n) in &c.by_reason {
-            *listing.total.by_reason.entry(reason.clone()).or_default() += n;
-        }
+        super::add_counts(&mut listing.total.by_reason, &c.by_reason);
         listing.objects.push(c);
     }
     if json {
@@ -269,9 +247,8 @@ fn reasons_text(by_reason: &BTreeMap<String, u64>) -> String {
 /// One object's line (and one more per unreadable line or object).
 fn object_line(c: &ObjectCounts, width: usize) -> String {
     let reasons = reasons_text(&c.by_reason);
-    let mut s = format!("  {:<width$}  {:>5}  {reasons}", c.name, c.records);
-    s = s.trim_end().to_owned();
-    s.push('\n');
+    let line = format!("  {:<width$}  {:>5}  {reasons}", c.name, c.records);
+    let mut s = line.trim_end().to_owned() + "\n";
     for u in &c.unreadable {
         let _ = writeln!(s, "    unreadable: {}: {}", u.at, u.why);
     }
@@ -297,20 +274,13 @@ fn total_line(t: &Total) -> String {
 /// What `show KEY` names under `location`.
 fn show_input(key: &str, location: &Location) -> Input {
     if let Some((bucket, key)) = key.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
-        return Input::S3 {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        };
+        return Input::s3(bucket, key);
     }
     match location {
-        Location::S3 { bucket, prefix } => Input::S3 {
-            bucket: bucket.clone(),
-            key: if key.starts_with(prefix.as_str()) {
-                key.to_owned()
-            } else {
-                format!("{prefix}{key}")
-            },
-        },
+        Location::S3 { bucket, prefix } if key.starts_with(prefix.as_str()) => {
+            Input::s3(bucket, key)
+        }
+        Location::S3 { bucket, prefix } => Input::s3(bucket, format!("{prefix}{key}")),
         Location::Dir(dir) => {
             let path = std::path::Path::new(key);
             if path.components().count() > 1 && path.is_file() {
@@ -322,14 +292,14 @@ fn show_input(key: &str, location: &Location) -> Input {
     }
 }
 
-async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
-    let input = show_input(&args.key, location);
+async fn show(key: &str, width: usize, location: &Location, ctx: &Wiring) -> anyhow::Result<i32> {
+    let input = show_input(key, location);
     let mut lines = RecordLines::open(&input, ctx).await?;
     let mut unreadable = 0u64;
     while let Some((at, line)) = lines.next().await? {
         match line {
-            Line::Record(r) => out(&(record_line(&r, args.width) + "\n"))?,
-            Line::Unreadable(why) => {
+            Ok(r) => out(&(record_line(&r, width) + "\n"))?,
+            Err(why) => {
                 unreadable += 1;
                 out(&format!("unreadable: {at}: {why}\n"))?;
             }
@@ -339,7 +309,7 @@ async fn show(args: &ShowArgs, location: &Location, ctx: &Wiring) -> anyhow::Res
 }
 
 /// `reason  message_id  received_at  body…`, the body cut so the line fits `width`.
-fn record_line(r: &crate::records::Record, width: usize) -> String {
+fn record_line(r: &QuarantineRecord, width: usize) -> String {
     let [reason, id, at] =
         [&r.reason, &r.message_id, &r.received_at]
             .map(|s| if s.is_empty() { "-" } else { s.as_str() });
@@ -354,7 +324,7 @@ mod tests {
 
     #[test]
     fn a_long_body_is_cut_to_the_width_and_a_short_one_kept() {
-        let r = crate::records::Record {
+        let r = QuarantineRecord {
             reason: "not_json".into(),
             message_id: "m-1".into(),
             received_at: "2026-11-27T22:27:59.425Z".into(),
@@ -364,7 +334,7 @@ mod tests {
         assert_eq!(line.chars().count(), 120, "{line}");
         assert!(line.starts_with("not_json  m-1  2026-11-27T22:27:59.425Z  xxx"));
         assert!(line.ends_with('…'));
-        let short = crate::records::Record {
+        let short = QuarantineRecord {
             body: "{\"a\":\n1}".into(),
             ..r
         };

@@ -3,11 +3,10 @@
 //! Reads quarantine records, streamed, through [`crate::records`] (both layouts; shared with
 //! `quarantine list|show`) from one object (`s3://BUCKET/KEY`) or file, or from every `*.jsonl`
 //! object under a prefix (`s3://BUCKET/PREFIX/`) or file in a directory, in name order. Each
-//! `body` is sent unchanged with
-//! SendMessageBatch: at most 10 entries and 256 KiB of bodies per call. Entries that fail are
-//! sent again as [`sqs_batch`] says (up to 4 attempts in all, with backoff), except those the
-//! queue refuses as the sender's fault (an invalid body); what still fails is listed with its
-//! message id and the queue's error.
+//! `body` is sent unchanged with SendMessageBatch: at most 10 entries and 256 KiB of bodies per
+//! call. Entries that fail are sent again as [`sqs_batch`] says (up to 4 attempts in all, with
+//! backoff), except those the queue refuses as the sender's fault (an invalid body); what still
+//! fails is listed with its message id and the queue's error.
 //!
 //! Invariants: a body is sent byte for byte as it was quarantined (minimised or raw: a minimised
 //! body keeps every field the classifier reads, so it is classified as the raw one was; the next
@@ -22,12 +21,14 @@ use std::fmt::Write as _;
 
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use clap::Args;
+use futures::future::OptionFuture;
 
 use super::plural;
 use crate::adapters::aws::describe_sdk_error;
 use crate::adapters::sqs_batch::{self, Answer, EntryOutcome};
 use crate::core::quarantine::record_name;
-use crate::records::{inputs, preview, Input, Line, Record, RecordLines};
+use crate::core::QuarantineRecord;
+use crate::records::{inputs, preview, RecordLines};
 use crate::settings::{AwsArgs, UsageError};
 use crate::wiring::Wiring;
 
@@ -74,7 +75,6 @@ pub struct RequeueArgs {
 const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// What happened.
 #[derive(Debug, Default)]
 struct Tally {
     records: u64,
@@ -88,59 +88,18 @@ struct Tally {
     calls: u64,
 }
 
-/// Sends one batch, its entries retried as [`sqs_batch`] does; records the outcome.
-async fn send_batch(sqs: &aws_sdk_sqs::Client, queue: &str, batch: Vec<Record>, tally: &mut Tally) {
-    let calls = &mut tally.calls;
-    let settled = sqs_batch::send(queue, "SendMessageBatch", batch.len(), |ids| {
-        *calls += 1;
-        let entries: Vec<_> = ids
-            .iter()
-            .filter_map(|&i| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(&batch.get(i)?.body)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        let call = sqs
-            .send_message_batch()
-            .queue_url(queue)
-            .set_entries(Some(entries))
-            .send();
-        async move {
-            call.await
-                .map(Answer::from)
-                .map_err(|e| describe_sdk_error(&e))
-        }
-    })
-    .await;
-    for (i, (r, s)) in batch.into_iter().zip(settled).enumerate() {
-        match s.outcome {
-            EntryOutcome::Done => tally.sent += 1,
-            EntryOutcome::Failed { why, .. } => {
-                let id = if r.message_id.is_empty() {
-                    format!("entry {i}")
-                } else {
-                    r.message_id
-                };
-                tally.failed.push((id, why));
-            }
-        }
-    }
-}
-
 /// Where records go: printed (dry run) or sent in batches.
+#[derive(Default)]
 struct Sender<'a> {
     sqs: Option<aws_sdk_sqs::Client>,
     queue: &'a str,
-    batch: Vec<Record>,
+    batch: Vec<QuarantineRecord>,
     seen: HashSet<String>,
     tally: Tally,
 }
 
 impl Sender<'_> {
-    async fn push(&mut self, record: Record, line: &str) {
+    async fn push(&mut self, record: QuarantineRecord, line: &str) {
         self.tally.records += 1;
         if !self
             .seen
@@ -149,51 +108,72 @@ impl Sender<'_> {
             self.tally.duplicates += 1;
             return;
         }
-        let Some(sqs) = self.sqs.clone() else {
-            println!(
-                "would send {} ({}, {}): {}",
-                if record.message_id.is_empty() {
-                    line.to_owned()
-                } else {
-                    record.message_id.clone()
-                },
-                record.reason,
-                plural(record.body.len() as u64, "byte", "bytes"),
-                preview(&record.body, 100)
-            );
+        if self.sqs.is_none() {
+            let id = if record.message_id.is_empty() {
+                line
+            } else {
+                &record.message_id
+            };
+            let size = plural(record.body.len() as u64, "byte", "bytes");
+            let body = preview(&record.body, 100);
+            println!("would send {id} ({}, {size}): {body}", record.reason);
             return;
-        };
+        }
         let batch_bytes: usize = self.batch.iter().map(|r| r.body.len()).sum();
-        if !self.batch.is_empty()
-            && (self.batch.len() == BATCH_ENTRIES || batch_bytes + record.body.len() > BATCH_BYTES)
-        {
-            let batch = std::mem::take(&mut self.batch);
-            send_batch(&sqs, self.queue, batch, &mut self.tally).await;
+        if self.batch.len() == BATCH_ENTRIES || batch_bytes + record.body.len() > BATCH_BYTES {
+            self.send().await;
         }
         self.batch.push(record);
     }
 
-    async fn flush(&mut self) {
-        if let (Some(sqs), false) = (self.sqs.clone(), self.batch.is_empty()) {
-            let batch = std::mem::take(&mut self.batch);
-            send_batch(&sqs, self.queue, batch, &mut self.tally).await;
+    /// Sends the batch, if any, its entries retried as [`sqs_batch`] does; records the outcome.
+    async fn send(&mut self) {
+        let (Some(sqs), false) = (&self.sqs, self.batch.is_empty()) else {
+            return;
+        };
+        let (queue, batch) = (self.queue, std::mem::take(&mut self.batch));
+        let tally = &mut self.tally;
+        let calls = &mut tally.calls;
+        let settled = sqs_batch::send(queue, "SendMessageBatch", batch.len(), |ids| {
+            *calls += 1;
+            let entries: Vec<_> = ids
+                .iter()
+                .filter_map(|&i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(&batch.get(i)?.body)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let call = sqs
+                .send_message_batch()
+                .queue_url(queue)
+                .set_entries(Some(entries))
+                .send();
+            async move {
+                call.await
+                    .map(Answer::from)
+                    .map_err(|e| describe_sdk_error(&e))
+            }
+        })
+        .await;
+        for (i, (r, s)) in batch.into_iter().zip(settled).enumerate() {
+            match s.outcome {
+                EntryOutcome::Done => tally.sent += 1,
+                EntryOutcome::Failed { why, .. } => {
+                    let id = if r.message_id.is_empty() {
+                        format!("entry {i}")
+                    } else {
+                        r.message_id
+                    };
+                    tally.failed.push((id, why));
+                }
+            }
         }
     }
 }
 
-/// Reads every record of one input into `sender`.
-async fn read_input(input: &Input, ctx: &Wiring, sender: &mut Sender<'_>) -> anyhow::Result<()> {
-    let mut lines = RecordLines::open(input, ctx).await?;
-    while let Some((at, line)) = lines.next().await? {
-        match line {
-            Line::Record(record) => sender.push(record, &at).await,
-            Line::Unreadable(why) => sender.tally.unreadable.push((at, why)),
-        }
-    }
-    Ok(())
-}
-
-/// Runs `requeue`; the value is the exit status.
 pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
     if !(args.to.starts_with("https://") || args.to.starts_with("http://")) {
         return Err(UsageError::new(format!(
@@ -205,20 +185,20 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
     let ctx = Wiring::new(&args.aws.resolve()?);
     let inputs = inputs(&args.from, &ctx).await?;
     let mut sender = Sender {
-        sqs: if args.dry_run {
-            None
-        } else {
-            Some(ctx.sqs(0).await)
-        },
+        sqs: OptionFuture::from((!args.dry_run).then(|| ctx.sqs(0))).await,
         queue: &args.to,
-        batch: Vec::new(),
-        seen: HashSet::new(),
-        tally: Tally::default(),
+        ..Sender::default()
     };
     for input in &inputs {
-        read_input(input, &ctx, &mut sender).await?;
+        let mut lines = RecordLines::open(input, &ctx).await?;
+        while let Some((at, line)) = lines.next().await? {
+            match line {
+                Ok(record) => sender.push(record, &at).await,
+                Err(why) => sender.tally.unreadable.push((at, why)),
+            }
+        }
     }
-    sender.flush().await;
+    sender.send().await;
     let tally = sender.tally;
     eprint!("{}", summary(&args, inputs.len(), &tally));
     Ok(super::exit_status(
@@ -227,11 +207,10 @@ pub async fn run(args: RequeueArgs) -> anyhow::Result<i32> {
 }
 
 fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
-    let mut s = String::new();
-    let objects = plural(inputs as u64, "object", "objects");
     let whence = if inputs == 1 && !args.from.ends_with('/') {
         args.from.clone()
     } else {
+        let objects = plural(inputs as u64, "object", "objects");
         format!("{objects} in {}", args.from)
     };
     let duplicates = match tally.duplicates {
@@ -239,26 +218,21 @@ fn summary(args: &RequeueArgs, inputs: usize, tally: &Tally) -> String {
         n => format!("; {} met again, sent once", plural(n, "record", "records")),
     };
     let records = plural(tally.records, "record", "records");
-    if args.dry_run {
+    let mut s = if args.dry_run {
         let bodies = plural(tally.records - tally.duplicates, "body", "bodies");
         let to = &args.to;
-        let _ = writeln!(
-            s,
-            "dry run: would send {bodies} to {to} (read {records} from {whence}{duplicates})"
-        );
+        format!("dry run: would send {bodies} to {to} (read {records} from {whence}{duplicates})\n")
     } else {
         let calls = plural(
             tally.calls,
             "SendMessageBatch call",
             "SendMessageBatch calls",
         );
-        let _ = writeln!(
-            s,
-            "read {records} from {whence}: sent {}, failed {} ({calls}){duplicates}",
-            tally.sent,
-            tally.failed.len(),
-        );
-    }
+        let (sent, failed) = (tally.sent, tally.failed.len());
+        format!(
+            "read {records} from {whence}: sent {sent}, failed {failed} ({calls}){duplicates}\n"
+        )
+    };
     for (id, why) in tally.failed.iter().take(20) {
         let _ = writeln!(s, "  FAILED {id}: {why}");
     }

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::plural;
 use crate::archive::range_text;
-use crate::core::merge::trim_line_end;
+use crate::core::merge::next_line;
 use crate::core::DayKey;
 use crate::report::shorten;
 use crate::settings::{defaults, exit, ArchiveArgs};
@@ -49,13 +49,10 @@ pub enum By {
 }
 
 impl By {
-    fn as_str(self) -> &'static str {
-        match self {
-            By::Event => "event",
-            By::Endpoint => "endpoint",
-            By::Day => "day",
-            By::Hour => "hour",
-        }
+    /// The name `--by` takes, as the output heads the keys with it.
+    fn name(self) -> String {
+        let value = self.to_possible_value();
+        value.map(|v| v.get_name().to_owned()).unwrap_or_default()
     }
 }
 
@@ -92,7 +89,7 @@ pub struct StatsArgs {
 /// The `--format json` object, members in this order.
 #[derive(Debug, serde::Serialize)]
 struct StatsJson<'a> {
-    by: &'static str,
+    by: String,
     from: Option<String>,
     to: Option<String>,
     total: u64,
@@ -100,12 +97,8 @@ struct StatsJson<'a> {
     counts: &'a BTreeMap<String, u64>,
 }
 
-/// Counts of one day file.
-#[derive(Debug, Default)]
-struct DayCounts {
-    counts: HashMap<String, u64>,
-    invalid: u64,
-}
+/// Lines of one day file by key; `None` counts the lines that are not JSON objects.
+type DayCounts = HashMap<Option<String>, u64>;
 
 const NONE: &str = "(none)";
 
@@ -130,15 +123,8 @@ fn key_of(line: &[u8], by: By, day: DayKey) -> Option<String> {
 fn count_day(reader: &mut dyn BufRead, by: By, day: DayKey) -> io::Result<DayCounts> {
     let mut out = DayCounts::default();
     let mut buf = Vec::with_capacity(256);
-    while reader.read_until(b'\n', &mut buf)? > 0 {
-        let line = trim_line_end(&buf);
-        if !line.is_empty() {
-            match key_of(line, by, day) {
-                Some(k) => *out.counts.entry(k).or_default() += 1,
-                None => out.invalid += 1,
-            }
-        }
-        buf.clear();
+    while next_line(reader, &mut buf)? > 0 {
+        *out.entry(key_of(&buf, by, day)).or_default() += 1;
     }
     Ok(out)
 }
@@ -175,18 +161,20 @@ fn table(by: By, range: &str, total: u64, rows: &[(&str, u64)], columns: Option<
         n if n > KEY_MAX => shorten(k, KEY_MAX - 1),
         _ => k.to_owned(),
     };
-    let key_w = rows.iter().fold(by.as_str().len(), |w, (k, _)| {
-        w.max(shown(k).chars().count())
-    });
+    let by = by.name();
+    let key_w = rows
+        .iter()
+        .fold(by.len(), |w, (k, _)| w.max(shown(k).chars().count()));
     let count_w = rows
         .iter()
         .fold("count".len(), |w, (_, n)| w.max(n.to_string().len()));
     let bar_w = columns.map_or(50, |c| c.saturating_sub(key_w + count_w + 4).clamp(10, 100));
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0);
-    let mut s = String::new();
     let lines = plural(total, "line", "lines");
-    let _ = writeln!(s, "{lines} by {} ({range})", by.as_str());
-    let _ = writeln!(s, "{:<key_w$}  {:>count_w$}", by.as_str(), "count");
+    let mut s = format!(
+        "{lines} by {by} ({range})\n{by:<key_w$}  {:>count_w$}\n",
+        "count"
+    );
     for (k, n) in rows {
         let (key, bar) = (shown(k), bar(*n, max, bar_w));
         let _ = writeln!(s, "{key:<key_w$}  {n:>count_w$}  {bar}");
@@ -202,26 +190,24 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Runs `stats`; the value is the exit status.
 pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
     let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
     let days = archive.days(args.from, args.to).await?;
     let by = args.by;
-    let archive_ref = &archive;
-    let per_day: Vec<anyhow::Result<Option<DayCounts>>> = stream::iter(days.iter().copied())
-        .map(|day| async move { archive_ref.scan(day, move |r| count_day(r, by, day)).await })
+    let per_day: Vec<_> = stream::iter(days.iter().copied())
+        .map(|day| archive.scan(day, move |r| count_day(r, by, day)))
         .buffered(args.concurrency.max(1))
         .collect()
         .await;
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut invalid = 0u64;
+    let mut counts = BTreeMap::new();
     for day in per_day {
-        let Some(day) = day? else { continue };
-        invalid += day.invalid;
-        for (k, n) in day.counts {
-            *counts.entry(k).or_default() += n;
-        }
+        super::add_counts(&mut counts, &day?.unwrap_or_default());
     }
+    let invalid = counts.remove(&None).unwrap_or(0);
+    let counts: BTreeMap<String, u64> = counts
+        .into_iter()
+        .map(|(k, n)| (k.unwrap_or_default(), n))
+        .collect();
     let total: u64 = counts.values().sum();
     if invalid > 0 {
         eprintln!(
@@ -236,7 +222,7 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
     let out = match args.format {
         Format::Json => {
             let v = StatsJson {
-                by: by.as_str(),
+                by: by.name(),
                 from: from.map(|d| d.to_string()),
                 to: to.map(|d| d.to_string()),
                 total,
@@ -245,11 +231,8 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<i32> {
             format!("{}\n", serde_json::to_string_pretty(&v)?)
         }
         Format::Csv => {
-            let mut s = format!("{},count\n", by.as_str());
-            for (k, n) in &rows {
-                let _ = writeln!(s, "{},{n}", csv_field(k));
-            }
-            s
+            let lines = rows.iter().map(|(k, n)| format!("{},{n}\n", csv_field(k)));
+            format!("{},count\n", by.name()) + &lines.collect::<String>()
         }
         Format::Table => {
             let columns = io::stdout()

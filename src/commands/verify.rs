@@ -29,7 +29,7 @@ use std::io::{self, BufRead};
 use clap::Args;
 use serde_json::Value;
 
-use super::{counts_text, plural};
+use super::{add_counts, counts_text, plural};
 use crate::archive::{range_text, Archive};
 use crate::core::merge::trim_line_end;
 use crate::core::DayKey;
@@ -78,7 +78,8 @@ pub struct VerifyArgs {
     pub archive: ArchiveArgs,
 }
 
-/// What is wrong with a line. The kinds `--repair` fixes come first ([`Kind::repairable`]).
+/// What is wrong with a line. The kinds `--repair` fixes come first, up to `NoFinalNewline`
+/// ([`FileCheck::repairable`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     OutOfOrder,
@@ -89,13 +90,6 @@ pub enum Kind {
     NotJson,
     BadShape,
     WrongDate,
-}
-
-impl Kind {
-    /// Whether `--repair` fixes it.
-    pub fn repairable(self) -> bool {
-        self <= Kind::NoFinalNewline
-    }
 }
 
 impl fmt::Display for Kind {
@@ -138,7 +132,7 @@ impl FileCheck {
     }
 
     pub fn repairable(&self) -> bool {
-        self.counts.keys().any(|k| k.repairable())
+        self.counts.keys().any(|&k| k <= Kind::NoFinalNewline)
     }
 
     fn add(&mut self, cap: usize, line: u64, kind: Kind, detail: String) {
@@ -267,21 +261,16 @@ struct Totals {
     lines: u64,
     by_kind: BTreeMap<Kind, u64>,
     files_with_findings: u64,
-    remaining: u64,
     remaining_by_kind: BTreeMap<Kind, u64>,
     repaired: u64,
     repair_failures: u64,
 }
 
-/// Runs `verify`; the value is the exit status.
 pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
     let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
     let days = archive.days(args.from, args.to).await?;
     let cap = args.max_listed;
-    let mut totals = Totals {
-        days: days.len() as u64,
-        ..Totals::default()
-    };
+    let mut totals = Totals::default();
     for &day in &days {
         let Some(check) = archive.scan(day, move |r| check_day(r, day, cap)).await? else {
             continue; // removed since the listing
@@ -291,22 +280,17 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
             continue;
         }
         totals.files_with_findings += 1;
-        for (k, n) in &check.counts {
-            *totals.by_kind.entry(*k).or_default() += n;
-        }
-        let mut out = String::new();
-        report_file(&mut out, &archive, day, &check);
+        add_counts(&mut totals.by_kind, &check.counts);
+        let mut out = report_file(&archive, day, &check);
         let after = if args.repair && check.repairable() {
             repair(&archive, day, check, cap, &mut totals, &mut out).await?
         } else {
             check
         };
-        totals.remaining += after.total();
-        for (k, n) in &after.counts {
-            *totals.remaining_by_kind.entry(*k).or_default() += n;
-        }
+        add_counts(&mut totals.remaining_by_kind, &after.counts);
         print!("{out}");
     }
+    totals.days = days.len() as u64;
     let range = match (args.from, args.to) {
         (None, None) => String::new(),
         (from, to) => format!(" ({})", range_text(from, to)),
@@ -316,7 +300,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<i32> {
         totals_text(&totals, &archive.location.to_string(), &range, args.repair)
     );
     Ok(super::exit_status(
-        totals.remaining == 0 && totals.repair_failures == 0,
+        totals.remaining_by_kind.is_empty() && totals.repair_failures == 0,
     ))
 }
 
@@ -329,64 +313,57 @@ async fn repair(
     totals: &mut Totals,
     out: &mut String,
 ) -> anyhow::Result<FileCheck> {
-    match archive.rewrite(day).await {
-        Ok(stats) => {
-            let now = stats.map_or(0, |s| s.total_lines);
-            totals.repaired += 1;
-            let _ = writeln!(
-                out,
-                "  repaired: rewrote {} sorted and de-duplicated ({} lines before)",
-                plural(now, "line", "lines"),
-                check.lines
-            );
-            let after = archive
-                .scan(day, move |r| check_day(r, day, cap))
-                .await?
-                .unwrap_or_default();
-            if after.total() > 0 {
-                let _ = writeln!(
-                    out,
-                    "  after the repair, {} (not repairable, kept as is):",
-                    plural(after.total(), "finding remains", "findings remain")
-                );
-                list_findings(out, &after, cap);
-            }
-            Ok(after)
-        }
+    let stats = match archive.rewrite(day).await {
+        Ok(stats) => stats,
         Err(e) => {
             totals.repair_failures += 1;
             let _ = writeln!(out, "  REPAIR FAILED: {e:#}");
-            Ok(check)
+            return Ok(check);
         }
+    };
+    totals.repaired += 1;
+    let _ = writeln!(
+        out,
+        "  repaired: rewrote {} sorted and de-duplicated ({} lines before)",
+        plural(stats.map_or(0, |s| s.total_lines), "line", "lines"),
+        check.lines
+    );
+    let after = archive.scan(day, move |r| check_day(r, day, cap)).await?;
+    let after = after.unwrap_or_default();
+    if after.total() > 0 {
+        let _ = writeln!(
+            out,
+            "  after the repair, {} (not repairable, kept as is):",
+            plural(after.total(), "finding remains", "findings remain")
+        );
+        list_findings(out, &after);
     }
+    Ok(after)
 }
 
 /// The closing lines of a run (pure).
 fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String {
-    let mut out = String::new();
     let total: u64 = t.by_kind.values().sum();
-    let _ = write!(
-        out,
-        "checked {} ({}) in {location}{range}: ",
+    let found = match total {
+        0 => "clean".to_owned(),
+        n => format!(
+            "{} in {} ({})",
+            plural(n, "finding", "findings"),
+            plural(t.files_with_findings, "file", "files"),
+            counts_text(&t.by_kind)
+        ),
+    };
+    let mut out = format!(
+        "checked {} ({}) in {location}{range}: {found}\n",
         plural(t.days, "day file", "day files"),
         plural(t.lines, "line", "lines"),
     );
-    if total == 0 {
-        let _ = writeln!(out, "clean");
-    } else {
-        let _ = writeln!(
-            out,
-            "{} in {} ({})",
-            plural(total, "finding", "findings"),
-            plural(t.files_with_findings, "file", "files"),
-            counts_text(&t.by_kind)
-        );
-    }
     if repair && total > 0 {
+        let remaining: u64 = t.remaining_by_kind.values().sum();
         let repaired = plural(t.repaired, "file", "files");
-        let remaining = plural(t.remaining, "finding remains", "findings remain");
-        let _ = write!(out, "repaired {repaired}; {remaining}");
-        if t.remaining > 0 {
+        let left = plural(remaining, "finding remains", "findings remain");
+        let _ = write!(out, "repaired {repaired}; {left}");
+        if remaining > 0 {
             let _ = write!(out, " ({})", counts_text(&t.remaining_by_kind));
         }
         if t.repair_failures > 0 {
@@ -401,26 +378,27 @@ fn totals_text(t: &Totals, location: &str, range: &str, repair: bool) -> String 
     out
 }
 
-fn report_file(out: &mut String, archive: &Archive, day: DayKey, check: &FileCheck) {
-    let _ = writeln!(
-        out,
-        "{}{day}: {} in {} ({})",
+fn report_file(archive: &Archive, day: DayKey, check: &FileCheck) -> String {
+    let mut out = format!(
+        "{}{day}: {} in {} ({})\n",
         archive.location_prefix(),
         plural(check.total(), "finding", "findings"),
         plural(check.lines, "line", "lines"),
         counts_text(&check.counts)
     );
-    list_findings(out, check, usize::MAX);
+    list_findings(&mut out, check);
+    out
 }
 
-fn list_findings(out: &mut String, check: &FileCheck, cap: usize) {
-    for f in check.listed.iter().take(cap) {
+/// The findings listed (at most the cap the check was made with), then a count of the rest.
+fn list_findings(out: &mut String, check: &FileCheck) {
+    for f in &check.listed {
         let colon = if f.detail.is_empty() { "" } else { ": " };
         let _ = writeln!(out, "  line {}: {}{colon}{}", f.line, f.kind, f.detail);
     }
-    let shown = check.listed.len().min(cap) as u64;
-    if check.total() > shown {
-        let _ = writeln!(out, "  ... and {} more", check.total() - shown);
+    let more = check.total() - check.listed.len() as u64;
+    if more > 0 {
+        let _ = writeln!(out, "  ... and {more} more");
     }
 }
 

@@ -1,7 +1,8 @@
 //! Comparing two day files, streaming: one merge walk over two sorted, de-duplicated files.
 //!
 //! [`compare_sorted`] reads both files once, side by side, and says which lines are in both,
-//! which only in A and which only in B (counted, and the first `show` of each kept). A line is
+//! which only in A and which only in B (counted, and the first `show` of each kept, as text with
+//! invalid UTF-8 replaced). A line is
 //! its bytes without the `\n` that ends it, compared byte for byte (a last line without its
 //! `\n` is the same line; trailing white space and blank lines count as written).
 //!
@@ -17,14 +18,16 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::io::{self, BufRead};
 
-/// One of the two archives compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+use serde::Serialize;
+
+/// One of the two archives compared (`a` and `b` in JSON; `side as usize` indexes a pair).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
-    A,
-    B,
+    A = 0,
+    B = 1,
 }
 
-/// `A` or `B`.
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -32,7 +35,8 @@ impl fmt::Display for Side {
 }
 
 /// How a file breaks the order the walk needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Disorder {
     /// The line sorts before the line above it.
     OutOfOrder,
@@ -40,23 +44,19 @@ pub enum Disorder {
     Duplicate,
 }
 
-/// Where the lines of two day files differ.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Where the lines of two day files differ (serialized as `compare --json` prints it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Diff {
-    /// Lines in both files.
     pub in_both: u64,
-    /// Lines only in A.
     pub only_in_a: u64,
-    /// Lines only in B.
     pub only_in_b: u64,
     /// The first lines only in A, in order (at most `show`).
-    pub first_only_in_a: Vec<Vec<u8>>,
+    pub first_only_in_a: Vec<String>,
     /// The first lines only in B, in order (at most `show`).
-    pub first_only_in_b: Vec<Vec<u8>>,
+    pub first_only_in_b: Vec<String>,
 }
 
 impl Diff {
-    /// Whether both files hold the same lines.
     pub fn is_equal(&self) -> bool {
         self.only_in_a == 0 && self.only_in_b == 0
     }
@@ -69,7 +69,7 @@ impl Diff {
         };
         *count += 1;
         if first.len() < show {
-            first.push(line.to_vec());
+            first.push(String::from_utf8_lossy(line).into_owned());
         }
     }
 }
@@ -86,6 +86,9 @@ pub enum DayComparison {
         line: u64,
         disorder: Disorder,
     },
+    /// The day has a file on one side only, missing on `.0` (found by listing both sides; the
+    /// walk never says it).
+    MissingIn(Side),
 }
 
 /// Reading one side failed.
@@ -130,25 +133,15 @@ impl<R: BufRead> Cursor<R> {
     fn advance(&mut self) -> Result<(), Stop> {
         std::mem::swap(&mut self.current, &mut self.previous);
         self.current.clear();
-        let read = self
-            .reader
-            .read_until(b'\n', &mut self.current)
-            .map_err(|error| {
-                Err(ReadError {
-                    side: self.side,
-                    line: self.line,
-                    error,
-                })
-            })?;
-        if read == 0 {
-            self.live = false;
+        let (side, line) = (self.side, self.line);
+        let read = self.reader.read_until(b'\n', &mut self.current);
+        let read = read.map_err(|error| Err(ReadError { side, line, error }))?;
+        self.live = read > 0;
+        if !self.live {
             return Ok(());
         }
-        if self.current.last() == Some(&b'\n') {
-            self.current.pop();
-        }
+        self.current.pop_if(|b| *b == b'\n');
         self.line += 1;
-        self.live = true;
         let disorder = match self.current.cmp(&self.previous) {
             _ if self.line == 1 => return Ok(()),
             Ordering::Greater => return Ok(()),
@@ -170,10 +163,8 @@ pub fn compare_sorted<A: BufRead, B: BufRead>(
     b: B,
     show: usize,
 ) -> Result<DayComparison, ReadError> {
-    match walk(Cursor::new(a, Side::A), Cursor::new(b, Side::B), show) {
-        Ok(diff) => Ok(DayComparison::Compared(diff)),
-        Err(stop) => stop,
-    }
+    walk(Cursor::new(a, Side::A), Cursor::new(b, Side::B), show)
+        .map_or_else(|stop| stop, |diff| Ok(DayComparison::Compared(diff)))
 }
 
 fn walk<A: BufRead, B: BufRead>(
@@ -216,12 +207,12 @@ mod tests {
     fn diff(a: &str, b: &str, show: usize) -> Diff {
         match cmp(a, b, show) {
             DayComparison::Compared(d) => d,
-            other @ DayComparison::Unsorted { .. } => panic!("{other:?}"),
+            other => panic!("{other:?}"),
         }
     }
 
-    fn lines(v: &[&str]) -> Vec<Vec<u8>> {
-        v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    fn lines(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn trim_line_end(mut line: &[u8]) -> &[u8] {
 
 /// Reads the next non-blank line (trailing white space stripped) into `buf`. Returns the number
 /// of physical lines consumed, 0 at the end.
-fn next_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> io::Result<u64> {
+pub(crate) fn next_line<R: BufRead + ?Sized>(reader: &mut R, buf: &mut Vec<u8>) -> io::Result<u64> {
     let mut consumed = 0;
     loop {
         buf.clear();

@@ -2,9 +2,9 @@
 //!
 //! [`compare_sorted`] reads both files once, side by side, and says which lines are in both,
 //! which only in A and which only in B (counted, and the first `show` of each kept, as text with
-//! invalid UTF-8 replaced). A line is
-//! its bytes without the `\n` that ends it, compared byte for byte (a last line without its
-//! `\n` is the same line; trailing white space and blank lines count as written).
+//! invalid UTF-8 replaced). A line is its bytes without the `\n` that ends it, compared byte for
+//! byte (a last line without its `\n` is the same line; trailing white space and blank lines
+//! count as written).
 //!
 //! Invariants:
 //! - memory is four line buffers (the current and previous line of each side) plus the kept

@@ -5,6 +5,7 @@
 //! again from the path. A spool can be emptied and started again: when an existing day file
 //! turns out not to be sorted, the merge starts over with the fallback sort.
 
+use std::fs::File;
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::PathBuf;
 
@@ -21,19 +22,17 @@ impl Restart for io::Sink {
     }
 }
 
-impl<T: Restart> Restart for &mut T {
+impl Restart for BufWriter<&mut File> {
     fn restart(&mut self) -> io::Result<()> {
-        (**self).restart()
+        self.flush()?;
+        empty(self.get_mut())
     }
 }
 
-impl Restart for BufWriter<&mut std::fs::File> {
-    fn restart(&mut self) -> io::Result<()> {
-        self.flush()?;
-        let f = self.get_mut();
-        f.set_len(0)?;
-        f.rewind()
-    }
+/// Truncates `f` and moves to its start.
+fn empty(f: &mut File) -> io::Result<()> {
+    f.set_len(0)?;
+    f.rewind()
 }
 
 /// Memory first, then a temporary file.
@@ -125,9 +124,7 @@ impl Restart for Spool {
         self.mem.clear();
         if let Some(w) = &mut self.file {
             w.flush()?;
-            let f = w.get_mut().as_file_mut();
-            f.set_len(0)?;
-            f.rewind()?;
+            empty(w.get_mut().as_file_mut())?;
         }
         self.len = 0;
         Ok(())
@@ -141,7 +138,7 @@ impl Restart for Spool {
 pub fn merge_with_fallback<R, W, F>(
     mut open: F,
     lines: &[Vec<u8>],
-    mut out: W,
+    out: &mut W,
     sort: &crate::core::SortOptions,
     what: &str,
 ) -> io::Result<crate::core::MergeStats>
@@ -157,7 +154,7 @@ where
             MergeError::Unsorted { .. } => unreachable!("an empty file is sorted"),
         });
     };
-    match merge_sorted(first, lines, &mut out) {
+    match merge_sorted(first, lines, &mut *out) {
         Ok(stats) => Ok(stats),
         Err(MergeError::Io(e)) => Err(e),
         Err(MergeError::Unsorted { line }) => {

@@ -27,6 +27,9 @@ use std::io::{self, BufReader};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use tokio::runtime::Handle;
+use tokio_util::io::SyncIoBridge;
+
 use super::retry;
 use super::spool::{merge_with_fallback, Spool, Spooled};
 use super::{At, DayReader, DayStore, DestError, WritePolicy};
@@ -200,12 +203,12 @@ impl<O: ObjectStore> ObjectDayStore<O> {
             Fetched::Found { version, body } => (Some(version), Some(body)),
             Fetched::Changed => return Ok(Err("changed while reading".into())),
         };
-        let handle = tokio::runtime::Handle::current();
+        let handle = Handle::current();
         let (objects, settings, lines) =
             (self.objects.clone(), self.settings.clone(), lines.clone());
         let (key, reread) = (key.to_owned(), version.clone());
         let merged = tokio::task::spawn_blocking(move || {
-            let open = |again: bool| -> io::Result<Option<Box<dyn io::BufRead>>> {
+            let open = |again: bool| {
                 if again {
                     // The fallback sort needs the object again: the same version, or we start
                     // over.
@@ -218,14 +221,13 @@ impl<O: ObjectStore> ObjectDayStore<O> {
                     };
                 }
                 Ok(body.take().map(|b| {
-                    let bridge = tokio_util::io::SyncIoBridge::new_with_handle(b, handle.clone());
-                    Box::new(BufReader::with_capacity(1 << 20, BodyReader(bridge)))
-                        as Box<dyn io::BufRead>
+                    let bridge = SyncIoBridge::new_with_handle(b, handle.clone());
+                    BufReader::with_capacity(1 << 20, BodyReader(bridge))
                 }))
             };
             let (sort, location) = (&settings.sort, objects.location(&key));
             if !keep_output {
-                let stats = merge_with_fallback(open, &lines, io::sink(), sort, &location)?;
+                let stats = merge_with_fallback(open, &lines, &mut io::sink(), sort, &location)?;
                 return Ok((stats, None));
             }
             let mut spool = Spool::new(settings.spool_memory_bytes, sort.spill_dir.clone());

@@ -41,6 +41,19 @@ fn sweep(dir: &Path, age: Duration) {
     }
 }
 
+/// `f` on a clone of `of`, on a blocking thread.
+async fn blocking<S, T, F>(of: &S, f: F) -> T
+where
+    S: Clone + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(S) -> T + Send + 'static,
+{
+    let of = of.clone();
+    tokio::task::spawn_blocking(move || f(of))
+        .await
+        .expect("directory task panicked")
+}
+
 /// Day files in a local directory.
 #[derive(Debug, Clone)]
 pub struct DirStore {
@@ -62,18 +75,6 @@ impl DirStore {
     pub fn with_sort_options(mut self, sort: SortOptions) -> DirStore {
         self.sort = sort;
         self
-    }
-
-    /// `f` on (a clone of) the store, on a blocking thread.
-    async fn blocking<T, F>(&self, f: F) -> T
-    where
-        T: Send + 'static,
-        F: FnOnce(DirStore) -> T + Send + 'static,
-    {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || f(this))
-            .await
-            .expect("directory task panicked")
     }
 
     fn lock(&self) -> Result<File, DestError> {
@@ -177,7 +178,7 @@ fn open_day_file(path: &Path) -> Result<Option<File>, DestError> {
 fn merge_file<W: Write + Restart>(
     existing: Option<&File>,
     lines: &[Vec<u8>],
-    out: W,
+    mut out: W,
     sort: &SortOptions,
     path: &Path,
 ) -> Result<MergeStats, DestError> {
@@ -189,7 +190,8 @@ fn merge_file<W: Write + Restart>(
         }
         Ok(Some(BufReader::with_capacity(1 << 20, handle)))
     };
-    merge_with_fallback(open, lines, out, sort, &path.display().to_string()).at(path, "merging")
+    merge_with_fallback(open, lines, &mut out, sort, &path.display().to_string())
+        .at(path, "merging")
 }
 
 impl DayStore for DirStore {
@@ -199,8 +201,7 @@ impl DayStore for DirStore {
         lines: Arc<Vec<Vec<u8>>>,
         policy: WritePolicy,
     ) -> Result<Option<MergeStats>, DestError> {
-        self.blocking(move |d| d.merge_blocking(day, &lines, policy))
-            .await
+        blocking(self, move |d| d.merge_blocking(day, &lines, policy)).await
     }
 
     fn requests(&self) -> BTreeMap<String, u64> {
@@ -208,11 +209,11 @@ impl DayStore for DirStore {
     }
 
     async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {
-        self.blocking(|d| d.list_days_blocking()).await
+        blocking(self, |d| d.list_days_blocking()).await
     }
 
     async fn open_day(&self, day: DayKey) -> Result<Option<DayReader>, DestError> {
-        let file = self.blocking(move |d| open_day_file(&d.dir.join(day.as_str())));
+        let file = blocking(self, move |d| open_day_file(&d.dir.join(day.as_str())));
         Ok(file
             .await?
             .map(|f| Box::new(BufReader::with_capacity(1 << 20, f)) as DayReader))
@@ -257,15 +258,11 @@ fn put_record_blocking(dir: &Path, name: &str, line: &[u8]) -> Result<Recorded, 
     tmp.write_all(line)
         .and_then(|()| tmp.as_file().sync_all())
         .at(tmp.path(), "writing the quarantine record")?;
-    match tmp.persist_noclobber(&path) {
-        Ok(_) => {}
-        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+    if let Err(e) = tmp.persist_noclobber(&path) {
+        if e.error.kind() == io::ErrorKind::AlreadyExists {
             return Ok(Recorded::AlreadyThere(location));
         }
-        Err(e) => {
-            let action = "linking the quarantine record into place";
-            return Err(e.error).at(&path, action);
-        }
+        return Err(e.error).at(&path, "linking the quarantine record into place");
     }
     File::open(dir)
         .and_then(|d| d.sync_all())
@@ -275,10 +272,9 @@ fn put_record_blocking(dir: &Path, name: &str, line: &[u8]) -> Result<Recorded, 
 
 impl QuarantineStore for DirQuarantine {
     async fn put_record(&self, name: &str, line: Vec<u8>) -> Result<Recorded, DestError> {
-        let dir = self.dir.clone();
         let first = !self.swept.swap(true, Ordering::Relaxed);
         let name = name.to_owned();
-        tokio::task::spawn_blocking(move || {
+        blocking(&self.dir, move |dir| {
             fs::create_dir_all(&dir).at(&dir, "creating the quarantine directory")?;
             if first {
                 sweep(&dir, STALE_TEMP);
@@ -286,7 +282,6 @@ impl QuarantineStore for DirQuarantine {
             put_record_blocking(&dir, &name, &line)
         })
         .await
-        .expect("quarantine task panicked")
     }
 
     fn location(&self) -> String {

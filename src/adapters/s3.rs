@@ -273,29 +273,27 @@ impl ObjectStore for S3Objects {
 
     async fn get(&self, key: &str, if_version: Option<&str>) -> Result<Fetched, DestError> {
         let get = self.client.get_object().bucket(&self.settings.bucket);
-        match get
-            .key(key)
-            .set_if_match(if_version.map(str::to_owned))
-            .send()
-            .await
-        {
-            Ok(out) => Ok(Fetched::Found {
-                version: out.e_tag.unwrap_or_default(),
-                body: Box::new(out.body.into_async_read()),
-            }),
-            Err(e) => match http_status(&e) {
-                Some(404) => Ok(Fetched::Missing),
-                _ if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchKey") => {
-                    Ok(Fetched::Missing)
-                }
-                Some(412) => Ok(Fetched::Changed),
-                _ => Err(s3_error(
-                    &e,
-                    self.location(key),
-                    "GetObject",
-                    GET_PERMISSION,
-                )),
-            },
+        let if_match = if_version.map(str::to_owned);
+        let e = match get.key(key).set_if_match(if_match).send().await {
+            Ok(out) => {
+                let version = out.e_tag.unwrap_or_default();
+                let body = Box::new(out.body.into_async_read());
+                return Ok(Fetched::Found { version, body });
+            }
+            Err(e) => e,
+        };
+        match http_status(&e) {
+            Some(404) => Ok(Fetched::Missing),
+            _ if e.as_service_error().and_then(|se| se.code()) == Some("NoSuchKey") => {
+                Ok(Fetched::Missing)
+            }
+            Some(412) => Ok(Fetched::Changed),
+            _ => Err(s3_error(
+                &e,
+                self.location(key),
+                "GetObject",
+                GET_PERMISSION,
+            )),
         }
     }
 

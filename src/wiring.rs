@@ -66,18 +66,23 @@ impl Wiring {
             .await
     }
 
+    /// An S3 client (path-style when asked).
     pub async fn s3(&self) -> aws_sdk_s3::Client {
-        aws::s3_client(self.sdk().await, &self.settings.aws, &self.counter)
+        let conf = aws_sdk_s3::config::Builder::from(self.sdk().await)
+            .force_path_style(self.settings.aws.force_path_style)
+            .interceptor(self.counter.interceptor("s3"))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
     }
 
     /// An SQS client whose read timeout outlasts a `wait_secs` long poll.
     pub async fn sqs(&self, wait_secs: u64) -> aws_sdk_sqs::Client {
-        aws::sqs_client(
-            self.sdk().await,
-            &self.settings.aws,
-            wait_secs,
-            &self.counter,
-        )
+        let read_secs = self.settings.aws.read_timeout_secs.max(wait_secs + 10);
+        let conf = aws_sdk_sqs::config::Builder::from(self.sdk().await)
+            .timeout_config(aws::timeouts(&self.settings.aws, read_secs))
+            .interceptor(self.counter.interceptor("sqs"))
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
     }
 
     pub async fn source(

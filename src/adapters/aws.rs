@@ -53,7 +53,7 @@ pub async fn load_config(settings: &AwsSettings) -> SdkConfig {
 }
 
 /// The connect timeout of `settings` and a read timeout of `read_secs`.
-fn timeouts(settings: &AwsSettings, read_secs: u64) -> TimeoutConfig {
+pub(crate) fn timeouts(settings: &AwsSettings, read_secs: u64) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(settings.connect_timeout_secs))
         .read_timeout(Duration::from_secs(read_secs))
@@ -69,7 +69,8 @@ impl RequestCounter {
         self.0.lock().expect("counter lock").clone()
     }
 
-    fn interceptor(&self, prefix: &'static str) -> CountingInterceptor {
+    /// An interceptor counting the calls of one client, as `prefix:Operation`.
+    pub(crate) fn interceptor(&self, prefix: &'static str) -> impl Intercept + 'static {
         let counter = self.clone();
         CountingInterceptor { prefix, counter }
     }
@@ -97,34 +98,6 @@ impl Intercept for CountingInterceptor {
         *counts.entry(format!("{}:{op}", self.prefix)).or_default() += 1;
         Ok(())
     }
-}
-
-/// An SQS client whose read timeout outlasts the long poll.
-pub fn sqs_client(
-    config: &SdkConfig,
-    settings: &AwsSettings,
-    wait_secs: u64,
-    counter: &RequestCounter,
-) -> aws_sdk_sqs::Client {
-    let read_secs = settings.read_timeout_secs.max(wait_secs + 10);
-    let conf = aws_sdk_sqs::config::Builder::from(config)
-        .timeout_config(timeouts(settings, read_secs))
-        .interceptor(counter.interceptor("sqs"))
-        .build();
-    aws_sdk_sqs::Client::from_conf(conf)
-}
-
-/// An S3 client (path-style when asked).
-pub fn s3_client(
-    config: &SdkConfig,
-    settings: &AwsSettings,
-    counter: &RequestCounter,
-) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(settings.force_path_style)
-        .interceptor(counter.interceptor("s3"))
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
 }
 
 /// Hands out S3 clients, the first one (and the AWS configuration) built on demand, so a caller

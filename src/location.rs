@@ -137,13 +137,9 @@ impl Location {
 
 /// An absolute, lexically normalised path (no I/O: the directory may not exist yet).
 pub(crate) fn absolute(p: &Path) -> PathBuf {
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .unwrap_or_else(|_| PathBuf::from("/"))
-            .join(p)
-    };
+    // Joining an absolute path replaces the base.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let joined = cwd.join(p);
     let mut out = PathBuf::new();
     for c in joined.components() {
         match c {

@@ -1,4 +1,4 @@
-//! A file (or stdin) as a message source: one body per line.
+//! A file (or stdin, or the PBX's metrics log) as a message source: one body per line.
 //!
 //! A reader thread fills batches ahead of the pipeline through a bounded channel, so reading
 //! overlaps classification and writing, and [`Source::next_batch`] is cancel-safe. Blank lines
@@ -14,9 +14,11 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use bytes::{Bytes, BytesMut};
+use jiff::tz::TimeZone;
 use tokio::sync::mpsc;
 
 use super::{Batch, Message, Receipt, Source, SourceError};
+use crate::core::metrics_log::message_of_line;
 
 /// Bodies per batch sent by the reader thread.
 const CHUNK: usize = 1024;
@@ -34,11 +36,11 @@ pub struct FileSource {
     pending: Vec<Message>,
     skipped: Vec<u64>,
     /// Wait for `max` messages (or the end) instead of returning what is ready.
-    pub(crate) fill: bool,
+    fill: bool,
     done: bool,
 }
 
-pub(crate) fn open_file(path: &Path) -> Result<File, SourceError> {
+fn open_file(path: &Path) -> Result<File, SourceError> {
     File::open(path).map_err(|error| SourceError::Open {
         path: path.display().to_string(),
         error,
@@ -61,6 +63,32 @@ impl FileSource {
         Self::with_lines(name, reader, |_, body, _| Some(body))
     }
 
+    /// The PBX's metrics log (`backfill`): each metrics line becomes the event message the PBX
+    /// would have published ([`crate::core::metrics_log`]); `tz` is the zone of its times,
+    /// `hostname` goes into every event. A line that is not a metrics line (or not UTF-8) is no
+    /// message: its number is kept ([`FileSource::skipped`]). Waits for `max` messages or the
+    /// end of the log.
+    pub fn metrics_log(
+        path: &Path,
+        tz: TimeZone,
+        hostname: String,
+    ) -> Result<FileSource, SourceError> {
+        let name = path.display().to_string();
+        let mut source = Self::with_lines(name, open_file(path)?, move |line, body, skipped| {
+            let body = match std::str::from_utf8(&body) {
+                Ok(text) if text.trim().is_empty() => return None,
+                Ok(text) => message_of_line(text, &tz, &hostname).ok(),
+                Err(_) => None,
+            };
+            if body.is_none() {
+                skipped.push(line);
+            }
+            Some(body?.into_bytes().into())
+        });
+        source.fill = true;
+        Ok(source)
+    }
+
     /// The numbers of the lines that were not messages, in order, among the batches read so
     /// far (at the end of a run: the whole stream).
     pub fn skipped(&self) -> &[u64] {
@@ -70,7 +98,7 @@ impl FileSource {
     /// Reads `reader` on a thread of its own: `body` makes each line that is not blank (its
     /// number, and its bytes without the `\n` and a trailing `\r`) the body of the message
     /// `name:LINE`, or else may list its number in `skipped`. `name` names the stream in errors.
-    pub(crate) fn with_lines<R, F>(name: String, reader: R, body: F) -> FileSource
+    fn with_lines<R, F>(name: String, reader: R, body: F) -> FileSource
     where
         R: Read + Send + 'static,
         F: FnMut(u64, Bytes, &mut Vec<u64>) -> Option<Bytes> + Send + 'static,
@@ -375,5 +403,122 @@ mod tests {
     fn missing_file_names_the_path() {
         let err = FileSource::open(Path::new("/nonexistent/msgs.jsonl")).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/msgs.jsonl"), "{err}");
+    }
+
+    mod metrics_log {
+        use super::super::*;
+        use crate::adapters::{Batch, Source};
+        use std::path::PathBuf;
+        use std::sync::Arc;
+
+        #[tokio::test]
+        async fn metrics_lines_become_messages_and_other_lines_are_skipped_by_number() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("metrics");
+            std::fs::write(
+                &path,
+                "2022-04-04 22:45:55,436 UNIQUEID=1.2, CHANNEL=SIP/630-1, CALLERID(number)=+15035550100, name=filterdial\n\
+                 not a metrics line\n\
+                 \n\
+                 2022-04-04 22:46:00,1 CHANNEL=SIP/630-2, name=operator\n",
+            )
+            .unwrap();
+            let tz = jiff::tz::TimeZone::get("America/Los_Angeles").unwrap();
+            let mut source = FileSource::metrics_log(&path, tz, "h".into()).unwrap();
+            let Batch::Messages(batch) = source.next_batch(10).await.unwrap() else {
+                panic!("expected messages");
+            };
+            assert_eq!(batch.len(), 2);
+            assert!(batch[0].id.ends_with(":1") && batch[1].id.ends_with(":4"));
+            let body = String::from_utf8(batch[0].body.to_vec()).unwrap();
+            assert!(body.contains("2022-04-04T22:45:55-07:00"), "{body}");
+            assert!(
+                !body.contains("5035550100"),
+                "the caller number never reaches a message"
+            );
+            assert_eq!(source.skipped(), [2]);
+            assert!(matches!(
+                source.next_batch(10).await.unwrap(),
+                Batch::Drained
+            ));
+        }
+
+        /// A log of `n` metrics lines, one a second from midnight.
+        fn large_log(dir: &Path, n: u32) -> PathBuf {
+            use std::fmt::Write as _;
+            let path = dir.join("metrics");
+            let mut text = String::new();
+            for i in 0..n {
+                let (h, m, s) = (i / 3600 % 24, i / 60 % 60, i % 60);
+                writeln!(
+                    text,
+                    "2022-04-04 {h:02}:{m:02}:{s:02},1 UNIQUEID=1.{i}, CHANNEL=SIP/630-{i}, name=operator"
+                )
+                .unwrap();
+            }
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+
+        fn tz() -> jiff::tz::TimeZone {
+            jiff::tz::TimeZone::get("America/Los_Angeles").unwrap()
+        }
+
+        /// On a current-thread runtime, a task spawned before a large batch is read runs while it
+        /// is read: the read does not hold the runtime's only thread.
+        #[test]
+        fn reading_a_batch_leaves_the_runtime_to_other_tasks() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = large_log(dir.path(), 50_000);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut source = FileSource::metrics_log(&path, tz(), "h".into()).unwrap();
+                let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let flag = ran.clone();
+                let other = tokio::spawn(async move {
+                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                });
+                let Batch::Messages(batch) = source.next_batch(50_000).await.unwrap() else {
+                    panic!("expected messages");
+                };
+                assert!(
+                    ran.load(std::sync::atomic::Ordering::SeqCst),
+                    "the other task did not run while a batch of {} was read",
+                    batch.len()
+                );
+                assert_eq!(batch.len(), 50_000);
+                other.await.unwrap();
+            });
+        }
+
+        /// A call dropped while its batch is being read loses nothing: the next calls return that
+        /// batch, at most `max` messages at a time, and every line comes once, in order.
+        #[tokio::test]
+        async fn a_cancelled_read_is_the_next_calls_batch() {
+            use futures::FutureExt as _;
+            let dir = tempfile::tempdir().unwrap();
+            let path = large_log(dir.path(), 100_000);
+            let mut source = FileSource::metrics_log(&path, tz(), "h".into()).unwrap();
+            assert!(
+                source.next_batch(100_000).now_or_never().is_none(),
+                "the read is still under way"
+            );
+            let mut lines = Vec::new();
+            while let Batch::Messages(batch) = source.next_batch(30_000).await.unwrap() {
+                assert!(batch.len() <= 30_000);
+                lines.extend(
+                    batch
+                        .iter()
+                        .map(|m| m.id.rsplit(':').next().unwrap().parse::<u64>().unwrap()),
+                );
+            }
+            assert_eq!(lines, (1..=100_000).collect::<Vec<u64>>());
+            assert!(matches!(
+                source.next_batch(1).await.unwrap(),
+                Batch::Drained
+            ));
+        }
     }
 }

@@ -20,7 +20,6 @@ pub mod any;
 pub mod aws;
 pub mod dir;
 pub mod file;
-pub mod metrics_log;
 pub mod object;
 pub mod retry;
 pub mod s3;

@@ -1,6 +1,6 @@
 //! `backfill`: fills the archive from the PBX's metrics log.
 //!
-//! The log is a message source ([`metrics_log::open`]; the line format and the time rules are in
+//! The log is a message source ([`FileSource::metrics_log`]; the line format and the time rules are in
 //! [`crate::core::metrics_log`]) driven through the same [pipeline] as `drain`:
 //! the same classification, the same merge and conditional writes, blocks of `--block-lines`
 //! messages so memory is bounded by a block.
@@ -21,7 +21,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::plural;
-use crate::adapters::metrics_log;
+use crate::adapters::file::FileSource;
 use crate::adapters::{DayReader, DayStore, DestError, QuarantineStore, Recorded, WritePolicy};
 use crate::core::{DayKey, MergeStats, QuarantineRecord};
 use crate::pipeline::{self, DrainOptions, Progress};
@@ -161,7 +161,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<i32> {
     })?;
     let rules = args.rules.resolve()?;
     let archive = crate::wiring::open_archive(&args.archive.resolve()?).await;
-    let mut source = metrics_log::open(&args.source, tz, args.hostname.clone())?;
+    let mut source = FileSource::metrics_log(&args.source, tz, args.hostname.clone())?;
     let quarantine = ListedQuarantine::default();
     let options = DrainOptions {
         block_messages: args.block_lines.max(1),

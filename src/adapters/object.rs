@@ -137,7 +137,7 @@ pub struct ObjectDayStore<O> {
 #[derive(Debug, thiserror::Error)]
 enum MergeFailure {
     /// The object changed (or went) while it was re-read for the fallback sort.
-    #[error("the object changed while it was being read")]
+    #[error("changed while re-reading for the fallback sort")]
     Changed,
     /// Reading the object's body broke (a dropped connection mid-body).
     #[error("reading the object failed: {0}")]
@@ -238,11 +238,8 @@ impl<O: ObjectStore> ObjectDayStore<O> {
         .expect("merge task panicked");
         match merged.map_err(|e: io::Error| e.downcast().unwrap_or_else(MergeFailure::Local)) {
             Ok((stats, spooled)) => Ok(Ok((version, stats, spooled))),
-            Err(MergeFailure::Changed) => {
-                Ok(Err("changed while re-reading for the fallback sort".into()))
-            }
-            // A broken connection mid-body is worth another read.
-            Err(e @ MergeFailure::Read(_)) => Ok(Err(e.to_string())),
+            // A changed object or a broken connection mid-body is worth another read.
+            Err(e @ (MergeFailure::Changed | MergeFailure::Read(_))) => Ok(Err(e.to_string())),
             Err(MergeFailure::Get(e)) => Err(e),
             // A full disk or a missing temporary directory stays so: the day fails at once.
             Err(MergeFailure::Local(e)) => {

@@ -21,12 +21,10 @@ pub enum SourceSpec {
 
 impl SourceSpec {
     pub fn parse(s: &str) -> SourceSpec {
-        if s == "-" {
-            SourceSpec::Stdin
-        } else if s.starts_with("https://") || s.starts_with("http://") {
-            SourceSpec::Sqs(s.to_owned())
-        } else {
-            SourceSpec::File(PathBuf::from(s))
+        match s {
+            "-" => SourceSpec::Stdin,
+            _ if s.starts_with("https://") || s.starts_with("http://") => SourceSpec::Sqs(s.into()),
+            _ => SourceSpec::File(PathBuf::from(s)),
         }
     }
 }

@@ -153,12 +153,8 @@ impl DirStore {
         let mut days = Vec::new();
         for entry in fs::read_dir(&self.dir).at(&self.dir, listing)? {
             let entry = entry.at(&self.dir, listing)?;
-            let Some(day) = entry.file_name().to_str().and_then(DayKey::from_name) else {
-                continue;
-            };
-            if fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
-                days.push(day);
-            }
+            let day = entry.file_name().to_str().and_then(DayKey::from_name);
+            days.extend(day.filter(|_| fs::metadata(entry.path()).is_ok_and(|m| m.is_file())));
         }
         days.sort_unstable();
         Ok(days)

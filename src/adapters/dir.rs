@@ -9,7 +9,6 @@
 //!
 //! Quarantine records are one file each, created once per identity (see [`DirQuarantine`]).
 
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -198,10 +197,6 @@ impl DayStore for DirStore {
         policy: WritePolicy,
     ) -> Result<Option<MergeStats>, DestError> {
         blocking(self, move |d| d.merge_blocking(day, &lines, policy)).await
-    }
-
-    fn requests(&self) -> BTreeMap<String, u64> {
-        BTreeMap::new()
     }
 
     async fn list_days(&self) -> Result<Vec<DayKey>, DestError> {

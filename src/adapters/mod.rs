@@ -131,8 +131,10 @@ pub trait DayStore: Send + Sync {
         lines: Arc<Vec<Vec<u8>>>,
         policy: WritePolicy,
     ) -> impl Future<Output = Result<Option<MergeStats>, DestError>> + Send;
-    /// Requests made so far, by API call.
-    fn requests(&self) -> BTreeMap<String, u64>;
+    /// Requests made so far, by API call (none for a local store).
+    fn requests(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
     /// Read-merge-writes started again so far because another writer changed the day (S3's
     /// 412/409); 0 for stores without optimistic concurrency.
     fn conflict_retries(&self) -> u64 {
@@ -187,7 +189,7 @@ pub trait QuarantineStore: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     // The I/O error is part of the message, not a `source()`, so a chain of causes (`{:#}`)
-    // names it once.
+    // names it once (here and in [`DestError::Io`]).
     #[error("cannot open the message file {path}: {error} (check the path given to --source)")]
     Open { path: String, error: std::io::Error },
     #[error("reading {path} failed at line {line}: {error}")]
@@ -207,7 +209,6 @@ pub enum SourceError {
 /// Writing to a destination failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DestError {
-    /// The I/O error is part of the message, not a `source()`, so it is named once.
     #[error("{path}: {action} failed: {error}")]
     Io {
         path: String,

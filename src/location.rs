@@ -122,14 +122,13 @@ impl Location {
             (Location::Dir(d1), Location::Dir(d2)) => absolute(d2).starts_with(absolute(d1)),
             _ => false,
         };
-        if inside {
-            Err(LocationError::QuarantineInsideDest {
-                quarantine: quarantine.to_string(),
-                dest: self.to_string(),
-            })
-        } else {
-            Ok(())
+        if !inside {
+            return Ok(());
         }
+        Err(LocationError::QuarantineInsideDest {
+            quarantine: quarantine.to_string(),
+            dest: self.to_string(),
+        })
     }
 }
 

@@ -145,8 +145,7 @@ enum MergeFailure {
     /// The second GET, for the fallback sort, failed (like the first, it ends the merge).
     #[error(transparent)]
     Get(DestError),
-    /// A local error: the spool or the fallback sort's files in the temporary directory (a full
-    /// disk, a missing or unwritable directory). Reading again would not help.
+    /// A local error (the spool, the fallback sort's files): reading again would not help.
     #[error("{0}")]
     Local(io::Error),
 }
@@ -210,8 +209,7 @@ impl<O: ObjectStore> ObjectDayStore<O> {
         let merged = tokio::task::spawn_blocking(move || {
             let open = |again: bool| {
                 if again {
-                    // The fallback sort needs the object again: the same version, or we start
-                    // over.
+                    // The fallback sort needs the object again: the same version, or start over.
                     body = match handle.block_on(objects.get(&key, reread.as_deref())) {
                         Ok(Fetched::Found { body, .. }) => Some(body),
                         Ok(Fetched::Missing | Fetched::Changed) => {

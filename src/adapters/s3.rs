@@ -154,9 +154,7 @@ impl S3Objects {
         data: Spooled,
         condition: Condition<'_>,
     ) -> Result<(), PutError> {
-        // `ByteStream::from_path` opens the path lazily, at every attempt of the request (the
-        // SDK's retries re-read it), so the spool file is held in `spool_file` until the PUT
-        // has completed, however many attempts it took.
+        // `from_path` opens the path at every attempt: `spool_file` lives until the PUT is done.
         let (body, spool_file) = match data {
             Spooled::Memory(v) => (ByteStream::from(v), None),
             Spooled::File(f, _) => {

@@ -148,13 +148,11 @@ where
     F: FnMut(bool) -> io::Result<Option<R>>,
 {
     use crate::core::merge::{merge_sorted, merge_unsorted, MergeError};
-    let Some(first) = open(false)? else {
-        return merge_sorted(io::empty(), lines, out).map_err(|e| match e {
-            MergeError::Io(e) => e,
-            MergeError::Unsorted { .. } => unreachable!("an empty file is sorted"),
-        });
+    let sorted = match open(false)? {
+        Some(existing) => merge_sorted(existing, lines, &mut *out),
+        None => merge_sorted(io::empty(), lines, &mut *out),
     };
-    match merge_sorted(first, lines, &mut *out) {
+    match sorted {
         Ok(stats) => Ok(stats),
         Err(MergeError::Io(e)) => Err(e),
         Err(MergeError::Unsorted { line }) => {

@@ -127,39 +127,38 @@ fn read_loop<R: Read>(
     let mut line_no = 0u64;
     let (mut batch, mut skipped) = (Vec::with_capacity(CHUNK), Vec::new());
     loop {
-        match lines.next_line() {
+        let mut body = match lines.next_line() {
+            Ok(Some(body)) => body,
             Ok(None) => break,
-            Ok(Some(mut body)) => {
-                line_no += 1;
-                if body.last() == Some(&b'\r') {
-                    body.truncate(body.len() - 1);
-                }
-                if body.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let Some(body) = to_body(line_no, body, &mut skipped) else {
-                    continue;
-                };
-                batch.push(Message {
-                    // Nothing is deleted from a file: its receipts are empty (no allocation).
-                    receipt: Receipt::default(),
-                    id: line_id(name, line_no),
-                    body,
-                    received_at: received_at.clone(),
-                });
-                if batch.len() == CHUNK {
-                    let chunk = (std::mem::take(&mut batch), std::mem::take(&mut skipped));
-                    if tx.blocking_send(Ok(chunk)).is_err() {
-                        return;
-                    }
-                }
-            }
             Err(error) => {
                 let _ = tx.blocking_send(Err(SourceError::Read {
                     path: name.to_owned(),
                     line: line_no + 1,
                     error,
                 }));
+                return;
+            }
+        };
+        line_no += 1;
+        if body.last() == Some(&b'\r') {
+            body.truncate(body.len() - 1);
+        }
+        if body.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Some(body) = to_body(line_no, body, &mut skipped) else {
+            continue;
+        };
+        batch.push(Message {
+            // Nothing is deleted from a file: its receipts are empty (no allocation).
+            receipt: Receipt::default(),
+            id: line_id(name, line_no),
+            body,
+            received_at: received_at.clone(),
+        });
+        if batch.len() == CHUNK {
+            let chunk = (std::mem::take(&mut batch), std::mem::take(&mut skipped));
+            if tx.blocking_send(Ok(chunk)).is_err() {
                 return;
             }
         }

@@ -26,10 +26,8 @@ const TMP_PREFIX: &str = ".s3ew-";
 
 /// Removes the temporary files (`.s3ew-*`) in `dir` older than `age` (all of them for zero).
 fn sweep(dir: &Path, age: Duration) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
+    // An unreadable directory, or entry, is left for the next sweep.
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let old = || {
             let modified = entry.metadata().and_then(|m| m.modified());
             modified.is_ok_and(|t| t.elapsed().is_ok_and(|a| a > age))

@@ -112,10 +112,7 @@ impl Write for Spool {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.file {
-            Some(f) => f.flush(),
-            None => Ok(()),
-        }
+        self.file.as_mut().map_or(Ok(()), Write::flush)
     }
 }
 

@@ -2,9 +2,9 @@
 //! [`AnyDayStore`], [`AnyQuarantine`]), each implementing its role's trait by forwarding every
 //! call to the backend it holds, so the generic pipeline and tools take them unchanged.
 //!
-//! A new backend is one variant here (and one arm in `wiring`). Invariant: an enum behaves
-//! exactly as the backend it holds; every method forwards, default methods included (so a
-//! store's own `conflict_retries` is never replaced by the default).
+//! Invariant: an enum behaves exactly as the backend it holds; every method forwards, default
+//! methods included (so a store's own `conflict_retries` is never replaced by the default). How
+//! a backend is added is in [`crate::wiring`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

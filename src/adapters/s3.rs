@@ -4,8 +4,9 @@
 //! [`S3Objects`] is S3's [`ObjectStore`]: GetObject (streamed, its ETag the version; `If-Match`
 //! when asked), PutObject with `If-Match: <etag>` or `If-None-Match: *`, and ListObjectsV2 page
 //! by page; [`S3Store`] is the generic read-merge-write loop of
-//! [`super::object::ObjectDayStore`] on it. A 412 (or a 409 for a concurrent conditional write)
-//! is a conflict: the day is read and merged again.
+//! [`super::object::ObjectDayStore`] on it. A missing object is 404 NoSuchKey; a 412 (or a 409
+//! for a concurrent conditional write) is a conflict: the day is read and merged again; a 403 is
+//! never read as "empty" but an error naming the key and the permission the caller lacks.
 //!
 //! Size classes of a merged day (defaults in brackets): up to `spool_memory_bytes` (8 MiB) it is
 //! held in memory and sent as one PutObject; above that it is spooled to a temporary file, sent
@@ -15,9 +16,6 @@
 //! parts ([`part_size`]). Memory stays bounded by the spool's memory limit plus the parts in
 //! flight. The spool file lives until the upload has completed, retries included (the SDK
 //! re-opens it for every attempt).
-//!
-//! A missing object is 404 NoSuchKey; a 403 is never read as "empty" but an error naming the
-//! key and the permission the caller lacks (`s3_error`); 412/409 are conflicts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -118,7 +118,6 @@ pub struct DrainSettings {
     pub dest: Location,
     pub quarantine: Location,
     pub report: Option<PathBuf>,
-    /// `--metric-data`.
     pub metric_data: Option<PathBuf>,
     pub rules: crate::core::Rules,
     pub options: DrainOptions,
@@ -128,18 +127,17 @@ pub struct DrainSettings {
     pub store: StoreSettings,
     /// The step summary file (`--github-summary`).
     pub github_summary: Option<PathBuf>,
-    /// `--metrics` and `--metrics-namespace`.
     pub metrics: MetricsSettings,
 }
 
 impl DrainSettings {
     pub fn resolve(args: &DrainArgs) -> Result<DrainSettings, UsageError> {
-        let Some(source) = args.source.clone() else {
-            return Err(UsageError::new(
-                "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL",
-            ));
-        };
-        let source = SourceSpec::parse(&source);
+        let no_source = "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL";
+        let source = args
+            .source
+            .as_deref()
+            .ok_or_else(|| UsageError::new(no_source))?;
+        let source = SourceSpec::parse(source);
         // Whether the quarantine is inside the day files is checked with the other locations
         // before the run (crate::preflight): exit status 3.
         let at = args.at.resolve()?;

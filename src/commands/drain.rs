@@ -191,8 +191,8 @@ pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
     if let Some(path) = &settings.metric_data {
         write_metric_data(path, &settings.metrics.namespace, outcome.as_ref().ok());
     }
-    if let (Some(path), Err(e)) = (&settings.github_summary, &outcome) {
-        publish_github_fatal(path, e);
+    if let Some(path) = &settings.github_summary {
+        publish_github_outcome(path, settings.summary_top, &outcome);
     }
     Ok(super::exit_status(outcome?.succeeded()))
 }
@@ -231,27 +231,30 @@ pub async fn drain(settings: &DrainSettings) -> anyhow::Result<Report> {
     ticker.abort();
     console::clear_progress_bar();
     let report = report?;
-    publish(settings, &report)?;
+    eprint!("{}", report.summary(settings.summary_top));
+    if let Some(path) = &settings.report {
+        super::write_report(path, &report)?;
+    }
     Ok(report)
 }
 
-/// The summary on stderr, the report file, the GitHub step summary.
-fn publish(settings: &DrainSettings, report: &Report) -> anyhow::Result<()> {
-    eprint!("{}", report.summary(settings.summary_top));
-    if let Some(path) = &settings.report {
-        super::write_report(path, report)?;
-    }
-    if let Some(path) = &settings.github_summary {
-        // The run is done: a summary that cannot be written is a warning, not its outcome.
-        if let Err(e) = publish_github(
-            path,
-            &report.github_markdown(settings.summary_top),
-            &report.github_annotations(),
-        ) {
-            tracing::warn!("{e:#}");
+/// `--github-summary`: the run's summary, or for a `drain` that failed as a whole its error, as
+/// the step summary and annotations. Best effort (a warning if it cannot be written): the run
+/// is done, and its outcome is what the caller reports.
+fn publish_github_outcome(path: &Path, top: usize, outcome: &anyhow::Result<Report>) {
+    let (markdown, annotations) = match outcome {
+        Ok(report) => (report.github_markdown(top), report.github_annotations()),
+        Err(e) => {
+            let text = format!("{e:#}");
+            let title = "s3-event-writer: drain could not run";
+            let annotation = crate::report::github_annotation("error", title, &text);
+            let markdown = crate::report::github_fatal_markdown(&text);
+            (markdown, vec![annotation])
         }
+    };
+    if let Err(e) = publish_github(path, &markdown, &annotations) {
+        tracing::warn!("{e:#}");
     }
-    Ok(())
 }
 
 /// `--metric-data`: the run's totals (a run that could not start counts one failure, as its
@@ -316,21 +319,6 @@ pub fn publish_github(path: &Path, markdown: &str, annotations: &[String]) -> an
         writeln!(out, "{line}")?;
     }
     Ok(out.flush()?)
-}
-
-/// For a `drain` that failed as a whole: the error as the step summary and an annotation.
-/// Best effort (a warning if it cannot be written): the error itself is what the caller reports.
-pub fn publish_github_fatal(path: &Path, error: &anyhow::Error) {
-    let text = format!("{error:#}");
-    let annotation =
-        crate::report::github_annotation("error", "s3-event-writer: drain could not run", &text);
-    if let Err(e) = publish_github(
-        path,
-        &crate::report::github_fatal_markdown(&text),
-        &[annotation],
-    ) {
-        tracing::warn!("{e:#}");
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

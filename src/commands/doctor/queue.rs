@@ -167,12 +167,8 @@ pub fn parse_redrive_policy(text: &str) -> Result<RedrivePolicy, RedrivePolicyEr
     let count = policy
         .get("maxReceiveCount")
         .ok_or(RedrivePolicyError::NoMaxReceiveCount)?;
-    let parsed = match count {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
-    let max_receive_count = parsed
+    let text = || count.as_str().and_then(|s| s.trim().parse::<u64>().ok());
+    let max_receive_count = (count.as_u64().or_else(text))
         .filter(|n| MAX_RECEIVE_COUNT_RANGE.contains(n))
         .ok_or_else(|| RedrivePolicyError::BadMaxReceiveCount(count.to_string()))?;
     Ok(RedrivePolicy {

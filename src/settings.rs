@@ -136,18 +136,12 @@ impl Default for S3Settings {
             multipart_threshold_bytes: defaults::MULTIPART_THRESHOLD_BYTES,
             part_size_bytes: defaults::PART_SIZE_BYTES,
             part_concurrency: defaults::PART_CONCURRENCY,
-            day: DaySettings::default(),
-        }
-    }
-}
-
-impl Default for DaySettings {
-    fn default() -> Self {
-        DaySettings {
-            prefix: String::new(),
-            conflict_attempts: defaults::CONFLICT_ATTEMPTS,
-            spool_memory_bytes: defaults::SPOOL_MEMORY_BYTES,
-            sort: SortOptions::default(),
+            day: DaySettings {
+                prefix: String::new(),
+                conflict_attempts: defaults::CONFLICT_ATTEMPTS,
+                spool_memory_bytes: defaults::SPOOL_MEMORY_BYTES,
+                sort: SortOptions::default(),
+            },
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The thin entry point: parse, resolve settings, dispatch, map the outcome to an exit status.
 
-use clap::FromArgMatches as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use s3_event_writer::cli::{self, Cli, Command, LogFormat};
 use s3_event_writer::commands::{
     backfill, compare, console, doctor, drain, lambda, quarantine, requeue, stats, verify,
@@ -17,7 +17,7 @@ fn main() {
     } else {
         std::env::args_os().collect()
     };
-    let matches = settings::parse(cli::command, &argv).unwrap_or_else(|e| match e {
+    let matches = settings::parse(Cli::command, &argv).unwrap_or_else(|e| match e {
         ParseError::Clap(e) if lambda_start => {
             eprintln!("error: {}", cli::name_the_variable(&e));
             std::process::exit(exit::USAGE)

@@ -36,7 +36,6 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Drain messages into the day files (the hourly job).
-    #[command(after_help = drain::AFTER_HELP)]
     Drain(Box<drain::DrainArgs>),
     /// Check the setup: credentials, queue, bucket, permissions; print fixes.
     Doctor(Box<doctor::DoctorArgs>),

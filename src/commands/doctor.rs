@@ -4,9 +4,7 @@
 //! Role: a thin, read-mostly layer over the same AWS wiring as `drain` ([`Wiring`]). Each
 //! probe is a small async function that makes at most one or two calls and turns the answer into
 //! a [`Check`]; the checklist is rendered by the pure [`render`] and the exit status by the pure
-//! [`exit_status`]. The queue's checks (depth, retention against the hourly schedule, redrive
-//! policy, the dead-letter queue's retention) are decided by the pure functions of `queue`
-//! from the attributes, with their thresholds there.
+//! [`exit_status`]. The queue's checks are decided from its attributes by the pure `queue`.
 //!
 //! Invariants:
 //! - the queue and its dead-letter queue are only described (`GetQueueAttributes`), the bucket's

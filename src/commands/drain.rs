@@ -22,24 +22,15 @@ use crate::settings::{
 };
 use crate::wiring::Wiring;
 
-/// The exit statuses of `drain` (and of the program's top-level `--help`), as a literal so
-/// [`AFTER_HELP`] can append it.
-macro_rules! exit_status_help {
-    () => {
-        "\
+/// The exit statuses, as `drain`'s and the program's top-level `--help` list them.
+pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  every message read was kept, dropped or quarantined durably
   1  some messages could not be written or deleted; they stay in the queue and come back
   2  usage or configuration error; nothing was read
-  3  the source or destination could not be used (unreachable, denied, missing)"
-    };
-}
+  3  the source or destination could not be used (unreachable, denied, missing)";
 
-/// The exit statuses, as `--help` lists them.
-pub const EXIT_STATUS_HELP: &str = exit_status_help!();
-
-pub const AFTER_HELP: &str = concat!(
-    "\
+const EXAMPLES: &str = "\
 Examples:
   # the bundled sample into a local directory, no AWS needed
   s3-event-writer drain --source examples/messages.jsonl --dest /tmp/archive/prod
@@ -48,13 +39,10 @@ Examples:
   s3-event-writer drain --dest s3://logpublish/events/prod/ --report report.json
 
   # see what a run would change, without writing or deleting anything
-  s3-event-writer drain --dry-run
-
-",
-    exit_status_help!()
-);
+  s3-event-writer drain --dry-run";
 
 #[derive(Debug, Clone, Default, Args)]
+#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
 pub struct DrainArgs {
     /// SQS queue URL, a FILE with one message body per line, or - for stdin. [default: $QUEUE_URL]
     #[arg(long, value_name = "QUEUE_URL|FILE|-", env = "QUEUE_URL")]

@@ -240,8 +240,7 @@ pub fn retention_check(url: &str, retention: Option<&str>) -> Check {
         "queue {url}: messages are kept {} (MessageRetentionPeriod {secs} s)",
         duration(secs)
     );
-    let fail_below = RETENTION_MIN_INTERVALS * SCHEDULE_INTERVAL_SECS;
-    if secs < fail_below {
+    if secs < RETENTION_MIN_INTERVALS * SCHEDULE_INTERVAL_SECS {
         Check::fail(
             format!(
                 "{kept}, less than {RETENTION_MIN_INTERVALS} × the job's interval of {}: a message can expire before a run reads it",

@@ -129,12 +129,11 @@ impl DrainSettings {
         // Whether the quarantine is inside the day files is checked with the other locations
         // before the run (crate::preflight): exit status 3.
         let at = args.at.resolve()?;
-        let from_queue = matches!(source, SourceSpec::Sqs(_));
-        let max_messages = settings::max_messages(args.max_messages, args.dry_run, from_queue);
-        let queue_url = match &source {
-            SourceSpec::Sqs(u) => u.clone(),
-            _ => String::new(),
+        let (from_queue, queue_url) = match &source {
+            SourceSpec::Sqs(u) => (true, u.clone()),
+            _ => (false, String::new()),
         };
+        let max_messages = settings::max_messages(args.max_messages, args.dry_run, from_queue);
         let sqs = args.sqs.resolve(queue_url, max_messages)?;
         Ok(DrainSettings {
             options: DrainOptions {

@@ -4,9 +4,8 @@
 //! Two levels, as in ripgrep: the clap argument groups below ([`LocationArgs`], [`AwsArgs`],
 //! ...), which every command flattens into its own arguments, and what their `resolve`
 //! returns, the settings the adapters and the pipeline take ([`Rules`], [`S3Settings`], ...).
-//! Each setting is declared once, as a clap argument with its variable (`env`) and its default
-//! (`default_value_t` from [`defaults`]); the flags, the environment and the config file all
-//! arrive through that declaration.
+//! Each setting is declared once, as a clap argument with its variable and its default; the
+//! flags, the environment and the config file all arrive through that declaration.
 //!
 //! Invariants:
 //! - precedence is the same for every setting and every entry point: command-line flag, then

@@ -85,14 +85,11 @@ pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Wri
 /// Writes the man pages: the main page to `out`, or with `dir` every command's page there.
 pub fn write_man(args: &ManArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match &args.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
-                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
-        }
-        None => clap_mangen::Man::new(Cli::command()).render(out)?,
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .with_context(|| format!("cannot write the man pages into {}", dir.display())),
+        None => Ok(clap_mangen::Man::new(Cli::command()).render(out)?),
     }
-    Ok(())
 }
 
 /// The option reference (`docs/REFERENCE.md`): one Markdown table per visible command (rows that

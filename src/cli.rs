@@ -36,7 +36,6 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Drain messages into the day files (the hourly job).
-    #[command(after_help = drain::AFTER_HELP)]
     Drain(Box<drain::DrainArgs>),
     /// Check the setup: credentials, queue, bucket, permissions; print fixes.
     Doctor(Box<doctor::DoctorArgs>),
@@ -78,26 +77,19 @@ pub struct ManArgs {
     pub dir: Option<PathBuf>,
 }
 
-pub fn command() -> clap::Command {
-    Cli::command()
-}
-
 /// Writes the completion script for `shell`, generated from the command-line definition.
 pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
-    clap_complete::generate(shell, &mut command(), "s3-event-writer", out);
+    clap_complete::generate(shell, &mut Cli::command(), "s3-event-writer", out);
 }
 
 /// Writes the man pages: the main page to `out`, or with `dir` every command's page there.
 pub fn write_man(args: &ManArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     match &args.dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .and_then(|()| clap_mangen::generate_to(command(), dir))
-                .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
-        }
-        None => clap_mangen::Man::new(command()).render(out)?,
+        Some(dir) => std::fs::create_dir_all(dir)
+            .and_then(|()| clap_mangen::generate_to(Cli::command(), dir))
+            .with_context(|| format!("cannot write the man pages into {}", dir.display())),
+        None => Ok(clap_mangen::Man::new(Cli::command()).render(out)?),
     }
-    Ok(())
 }
 
 /// The option reference (`docs/REFERENCE.md`): one Markdown table per visible command (rows that
@@ -107,7 +99,7 @@ pub fn reference_markdown() -> String {
     const HEADER: &str =
         "\n| Flag | Variable | Config key | Default | Meaning |\n|---|---|---|---|---|\n";
     use std::fmt::Write as _;
-    let mut root = command();
+    let mut root = Cli::command();
     root.build();
     let mut sections = Vec::new();
     reference_sections(&root, "s3-event-writer", &mut sections);
@@ -216,7 +208,7 @@ fn first_sentence(text: &str) -> String {
 /// flag, restated with the variable that set it.
 pub fn name_the_variable(error: &clap::Error) -> String {
     let text = error.to_string();
-    let cli = command();
+    let cli = Cli::command();
     match crate::settings::arg_of(&cli, error).and_then(clap::Arg::get_env) {
         Some(var) => format!(
             "{}: {}",
@@ -233,7 +225,7 @@ mod tests {
 
     #[test]
     fn cli_definition_is_consistent() {
-        command().debug_assert();
+        Cli::command().debug_assert();
     }
 
     #[test]
@@ -259,7 +251,7 @@ mod tests {
 
     #[test]
     fn help_shows_the_defaults_from_the_settings_layer() {
-        let mut drain = command().find_subcommand_mut("drain").unwrap().clone();
+        let mut drain = Cli::command().find_subcommand_mut("drain").unwrap().clone();
         let help = drain.render_long_help().to_string();
         for want in [
             format!("[default: {}]", crate::settings::defaults::BLOCK_MESSAGES),
@@ -284,7 +276,7 @@ mod tests {
         let mut all: Vec<std::ffi::OsString> = vec!["s3-event-writer".into()];
         all.extend(argv.iter().map(Into::into));
         all.extend(["--config".into(), file.path().into()]);
-        let m = crate::settings::parse(command, &all)?;
+        let m = crate::settings::parse(Cli::command, &all)?;
         Ok(Cli::from_arg_matches(&m).unwrap())
     }
 
@@ -302,7 +294,7 @@ mod tests {
 
     #[test]
     fn the_config_keys_are_the_settings_with_a_variable() {
-        let keys = crate::settings::config_keys(&command());
+        let keys = crate::settings::config_keys(&Cli::command());
         let want = [
             "block_messages",
             "conflict_attempts",
@@ -342,7 +334,7 @@ mod tests {
     #[test]
     fn summary_top_and_backfills_day_concurrency_have_their_variables() {
         let env = |sub: &str, id: &str| {
-            let cmd = command();
+            let cmd = Cli::command();
             let arg = cmd.find_subcommand(sub).unwrap().get_arguments();
             let env = arg
                 .into_iter()

@@ -1,6 +1,6 @@
 //! The thin entry point: parse, resolve settings, dispatch, map the outcome to an exit status.
 
-use clap::FromArgMatches as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use s3_event_writer::cli::{self, Cli, Command, LogFormat};
 use s3_event_writer::commands::{
     backfill, compare, console, doctor, drain, lambda, quarantine, requeue, stats, verify,
@@ -17,16 +17,14 @@ fn main() {
     } else {
         std::env::args_os().collect()
     };
-    let matches = settings::parse(cli::command, &argv).unwrap_or_else(|e| match e {
-        ParseError::Clap(e) if lambda_start => {
-            eprintln!("error: {}", cli::name_the_variable(&e));
-            std::process::exit(exit::USAGE)
-        }
-        ParseError::Clap(e) => e.exit(),
-        ParseError::Config(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(exit::USAGE)
-        }
+    let matches = settings::parse(Cli::command, &argv).unwrap_or_else(|e| {
+        let message = match e {
+            ParseError::Clap(e) if lambda_start => cli::name_the_variable(&e),
+            ParseError::Clap(e) => e.exit(),
+            ParseError::Config(e) => e.to_string(),
+        };
+        eprintln!("error: {message}");
+        std::process::exit(exit::USAGE)
     });
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     console::init_logging(cli.log_format == LogFormat::Json);

@@ -297,7 +297,6 @@ async fn check_bucket(
     let Err(err) = probe_prefix(s3, bucket, prefix).await else {
         return Ok(());
     };
-    let arn = bucket_arn(bucket);
     Err(match problem_of(&err) {
         Problem::Missing => (
             format!("bucket {bucket} does not exist"),
@@ -305,7 +304,7 @@ async fn check_bucket(
         ),
         Problem::Denied => (
             format!("access denied listing {prefix} in bucket {bucket} (ListObjectsV2)"),
-            format!("allow s3:ListBucket on {arn} for s3:prefix {prefix}* to the writer's role (deploy/terraform, see docs/DEPLOY.md), or check the bucket name"),
+            format!("allow s3:ListBucket on {} for s3:prefix {prefix}* to the writer's role (deploy/terraform, see docs/DEPLOY.md), or check the bucket name", bucket_arn(bucket)),
         ),
         p @ Problem::BadCredentials(_) => (p.to_string(), FIX_CREDENTIALS.into()),
         p @ Problem::WrongRegion(_) => (

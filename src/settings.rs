@@ -4,9 +4,8 @@
 //! Two levels, as in ripgrep: the clap argument groups below ([`LocationArgs`], [`AwsArgs`],
 //! ...), which every command flattens into its own arguments, and what their `resolve`
 //! returns, the settings the adapters and the pipeline take ([`Rules`], [`S3Settings`], ...).
-//! Each setting is declared once, as a clap argument with its variable (`env`) and its default
-//! (`default_value_t` from [`defaults`]); the flags, the environment and the config file all
-//! arrive through that declaration.
+//! Each setting is declared once, as a clap argument with its variable and its default; the
+//! flags, the environment and the config file all arrive through that declaration.
 //!
 //! Invariants:
 //! - precedence is the same for every setting and every entry point: command-line flag, then
@@ -136,18 +135,12 @@ impl Default for S3Settings {
             multipart_threshold_bytes: defaults::MULTIPART_THRESHOLD_BYTES,
             part_size_bytes: defaults::PART_SIZE_BYTES,
             part_concurrency: defaults::PART_CONCURRENCY,
-            day: DaySettings::default(),
-        }
-    }
-}
-
-impl Default for DaySettings {
-    fn default() -> Self {
-        DaySettings {
-            prefix: String::new(),
-            conflict_attempts: defaults::CONFLICT_ATTEMPTS,
-            spool_memory_bytes: defaults::SPOOL_MEMORY_BYTES,
-            sort: SortOptions::default(),
+            day: DaySettings {
+                prefix: String::new(),
+                conflict_attempts: defaults::CONFLICT_ATTEMPTS,
+                spool_memory_bytes: defaults::SPOOL_MEMORY_BYTES,
+                sort: SortOptions::default(),
+            },
         }
     }
 }

@@ -4,9 +4,7 @@
 //! Role: a thin, read-mostly layer over the same AWS wiring as `drain` ([`Wiring`]). Each
 //! probe is a small async function that makes at most one or two calls and turns the answer into
 //! a [`Check`]; the checklist is rendered by the pure [`render`] and the exit status by the pure
-//! [`exit_status`]. The queue's checks (depth, retention against the hourly schedule, redrive
-//! policy, the dead-letter queue's retention) are decided by the pure functions of `queue`
-//! from the attributes, with their thresholds there.
+//! [`exit_status`]. The queue's checks are decided from its attributes by the pure `queue`.
 //!
 //! Invariants:
 //! - the queue and its dead-letter queue are only described (`GetQueueAttributes`), the bucket's
@@ -174,23 +172,21 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<i32> {
 async fn run_checks(args: &DoctorArgs, at: &Locations, ctx: &Wiring) -> Vec<Check> {
     let source = args.source.as_deref().map(SourceSpec::parse);
     let quarantine = check_apart(&at.dest, &at.quarantine).map(|()| &at.quarantine);
-    let mut checks = Vec::new();
     let today = jiff::Timestamp::now().strftime("%Y%m%d").to_string();
 
     // 1. Credentials (only when something the run would use is on AWS).
-    let mut aws_ok = true;
-    let mut region = crate::adapters::aws::DEFAULT_REGION.to_owned();
-    if wiring::on_aws(source.as_ref(), &[&at.dest, &at.quarantine]) {
-        let sdk = ctx.sdk().await;
-        region = sdk.region().map_or(region, ToString::to_string);
-        let c = check_credentials(sdk).await;
-        aws_ok = c.status != Status::Fail;
-        checks.push(c);
-    } else {
-        checks.push(Check::skip(
-            "AWS credentials: not needed (no queue or bucket among the locations)",
-        ));
-    }
+    let on_aws = wiring::on_aws(source.as_ref(), &[&at.dest, &at.quarantine]);
+    let sdk = if on_aws { Some(ctx.sdk().await) } else { None };
+    let region = sdk.and_then(aws_config::SdkConfig::region).map_or_else(
+        || crate::adapters::aws::DEFAULT_REGION.to_owned(),
+        ToString::to_string,
+    );
+    let credentials = match sdk {
+        Some(sdk) => check_credentials(sdk).await,
+        None => Check::skip("AWS credentials: not needed (no queue or bucket among the locations)"),
+    };
+    let aws_ok = credentials.status != Status::Fail;
+    let mut checks = vec![credentials];
     let no_creds = |what: &str| Check::skip(format!("{what} (no AWS credentials)"));
 
     // 2. The source.
@@ -203,35 +199,36 @@ async fn run_checks(args: &DoctorArgs, at: &Locations, ctx: &Wiring) -> Vec<Chec
             checks.extend(check_queue(&ctx.sqs(0).await, url, &region).await);
         }
         Some(SourceSpec::Sqs(url)) => checks.push(no_creds(&format!("queue {url}"))),
-        Some(SourceSpec::File(path)) => checks.push(check_file_source(path)),
+        Some(SourceSpec::File(path)) => checks.push(match check_source_file(path) {
+            Ok(len) => Check::ok(format!("message file {}: readable ({len} bytes)", path.display())),
+            Err(e) => Check::fail(format!("message file {}: {}", e.value, e.problem), e.fix),
+        }),
         Some(SourceSpec::Stdin) => checks.push(Check::skip(
             "source is stdin: nothing to check before the run",
         )),
     }
 
     // 3. and 4. The archive: the bucket or directory, and today's day file.
-    match &at.dest {
+    checks.extend(match &at.dest {
         Location::S3 { bucket, prefix } if aws_ok => {
             let s3 = ctx.s3().await;
             let bucket_check = check_bucket(&s3, bucket, prefix, &region).await;
-            let bucket_there = bucket_check.status != Status::Fail;
-            checks.push(bucket_check);
             let key = format!("{prefix}{today}");
-            if bucket_there {
-                checks.push(check_versioning(&s3, bucket).await);
-                checks.push(check_day_read(&s3, bucket, prefix, &key).await);
+            if bucket_check.status == Status::Fail {
+                let skip = format!("read s3://{bucket}/{key} (the bucket check failed)");
+                vec![bucket_check, Check::skip(skip)]
             } else {
-                checks.push(Check::skip(format!(
-                    "read s3://{bucket}/{key} (the bucket check failed)"
-                )));
+                let versioning = check_versioning(&s3, bucket).await;
+                let day = check_day_read(&s3, bucket, prefix, &key).await;
+                vec![bucket_check, versioning, day]
             }
         }
-        Location::S3 { bucket, .. } => checks.push(no_creds(&format!("bucket {bucket}"))),
-        Location::Dir(dir) => {
-            checks.push(check_dir("day-file directory", dir));
-            checks.push(check_dir_day_read(&dir.join(&today)));
-        }
-    }
+        Location::S3 { bucket, .. } => vec![no_creds(&format!("bucket {bucket}"))],
+        Location::Dir(dir) => vec![
+            check_dir("day-file directory", dir),
+            check_dir_day_read(&dir.join(&today)),
+        ],
+    });
 
     // 5. The quarantine write probe.
     checks.push(match (quarantine, args.write_probe) {
@@ -276,13 +273,10 @@ async fn check_credentials(sdk: &aws_config::SdkConfig) -> Check {
     };
     match provider.provide_credentials().await {
         Ok(c) => {
-            let kind = match c.expiry() {
-                Some(t) => format!(
-                    ", temporary until {}",
-                    jiff::Timestamp::try_from(t).map_or_else(|_| "?".to_owned(), |t| t.to_string())
-                ),
-                None => String::new(),
-            };
+            let until = |t| jiff::Timestamp::try_from(t).map_or("?".to_owned(), |t| t.to_string());
+            let kind = c
+                .expiry()
+                .map_or_else(String::new, |t| format!(", temporary until {}", until(t)));
             Check::ok(format!(
                 "AWS credentials: access key {}{kind}; region {region}{endpoint}",
                 mask_key(c.access_key_id())
@@ -519,14 +513,6 @@ async fn write_probe_s3(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Che
             format!("quarantine write: PutObject {location} failed: {other}"),
             "check the endpoint and the region; a 412 means the probe name was taken: run doctor again",
         ),
-    }
-}
-
-fn check_file_source(path: &Path) -> Check {
-    let shown = path.display();
-    match check_source_file(path) {
-        Ok(len) => Check::ok(format!("message file {shown}: readable ({len} bytes)")),
-        Err(e) => Check::fail(format!("message file {shown}: {}", e.problem), e.fix),
     }
 }
 

@@ -22,24 +22,15 @@ use crate::settings::{
 };
 use crate::wiring::Wiring;
 
-/// The exit statuses of `drain` (and of the program's top-level `--help`), as a literal so
-/// [`AFTER_HELP`] can append it.
-macro_rules! exit_status_help {
-    () => {
-        "\
+/// The exit statuses, as `drain`'s and the program's top-level `--help` list them.
+pub const EXIT_STATUS_HELP: &str = "\
 Exit status:
   0  every message read was kept, dropped or quarantined durably
   1  some messages could not be written or deleted; they stay in the queue and come back
   2  usage or configuration error; nothing was read
-  3  the source or destination could not be used (unreachable, denied, missing)"
-    };
-}
+  3  the source or destination could not be used (unreachable, denied, missing)";
 
-/// The exit statuses, as `--help` lists them.
-pub const EXIT_STATUS_HELP: &str = exit_status_help!();
-
-pub const AFTER_HELP: &str = concat!(
-    "\
+const EXAMPLES: &str = "\
 Examples:
   # the bundled sample into a local directory, no AWS needed
   s3-event-writer drain --source examples/messages.jsonl --dest /tmp/archive/prod
@@ -48,13 +39,10 @@ Examples:
   s3-event-writer drain --dest s3://logpublish/events/prod/ --report report.json
 
   # see what a run would change, without writing or deleting anything
-  s3-event-writer drain --dry-run
-
-",
-    exit_status_help!()
-);
+  s3-event-writer drain --dry-run";
 
 #[derive(Debug, Clone, Default, Args)]
+#[command(after_help = format!("{EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
 pub struct DrainArgs {
     /// SQS queue URL, a FILE with one message body per line, or - for stdin. [default: $QUEUE_URL]
     #[arg(long, value_name = "QUEUE_URL|FILE|-", env = "QUEUE_URL")]
@@ -118,7 +106,6 @@ pub struct DrainSettings {
     pub dest: Location,
     pub quarantine: Location,
     pub report: Option<PathBuf>,
-    /// `--metric-data`.
     pub metric_data: Option<PathBuf>,
     pub rules: crate::core::Rules,
     pub options: DrainOptions,
@@ -128,27 +115,25 @@ pub struct DrainSettings {
     pub store: StoreSettings,
     /// The step summary file (`--github-summary`).
     pub github_summary: Option<PathBuf>,
-    /// `--metrics` and `--metrics-namespace`.
     pub metrics: MetricsSettings,
 }
 
 impl DrainSettings {
     pub fn resolve(args: &DrainArgs) -> Result<DrainSettings, UsageError> {
-        let Some(source) = args.source.clone() else {
-            return Err(UsageError::new(
-                "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL",
-            ));
-        };
-        let source = SourceSpec::parse(&source);
+        let no_source = "no source: give --source (a queue URL, a FILE or -) or set QUEUE_URL";
+        let source = args
+            .source
+            .as_deref()
+            .ok_or_else(|| UsageError::new(no_source))?;
+        let source = SourceSpec::parse(source);
         // Whether the quarantine is inside the day files is checked with the other locations
         // before the run (crate::preflight): exit status 3.
         let at = args.at.resolve()?;
-        let from_queue = matches!(source, SourceSpec::Sqs(_));
-        let max_messages = settings::max_messages(args.max_messages, args.dry_run, from_queue);
-        let queue_url = match &source {
-            SourceSpec::Sqs(u) => u.clone(),
-            _ => String::new(),
+        let (from_queue, queue_url) = match &source {
+            SourceSpec::Sqs(u) => (true, u.clone()),
+            _ => (false, String::new()),
         };
+        let max_messages = settings::max_messages(args.max_messages, args.dry_run, from_queue);
         let sqs = args.sqs.resolve(queue_url, max_messages)?;
         Ok(DrainSettings {
             options: DrainOptions {
@@ -193,8 +178,8 @@ pub async fn run(settings: DrainSettings) -> anyhow::Result<i32> {
     if let Some(path) = &settings.metric_data {
         write_metric_data(path, &settings.metrics.namespace, outcome.as_ref().ok());
     }
-    if let (Some(path), Err(e)) = (&settings.github_summary, &outcome) {
-        publish_github_fatal(path, e);
+    if let Some(path) = &settings.github_summary {
+        publish_github_outcome(path, settings.summary_top, &outcome);
     }
     Ok(super::exit_status(outcome?.succeeded()))
 }
@@ -233,27 +218,30 @@ pub async fn drain(settings: &DrainSettings) -> anyhow::Result<Report> {
     ticker.abort();
     console::clear_progress_bar();
     let report = report?;
-    publish(settings, &report)?;
+    eprint!("{}", report.summary(settings.summary_top));
+    if let Some(path) = &settings.report {
+        super::write_report(path, &report)?;
+    }
     Ok(report)
 }
 
-/// The summary on stderr, the report file, the GitHub step summary.
-fn publish(settings: &DrainSettings, report: &Report) -> anyhow::Result<()> {
-    eprint!("{}", report.summary(settings.summary_top));
-    if let Some(path) = &settings.report {
-        super::write_report(path, report)?;
-    }
-    if let Some(path) = &settings.github_summary {
-        // The run is done: a summary that cannot be written is a warning, not its outcome.
-        if let Err(e) = publish_github(
-            path,
-            &report.github_markdown(settings.summary_top),
-            &report.github_annotations(),
-        ) {
-            tracing::warn!("{e:#}");
+/// `--github-summary`: the run's summary, or for a `drain` that failed as a whole its error, as
+/// the step summary and annotations. Best effort (a warning if it cannot be written): the run
+/// is done, and its outcome is what the caller reports.
+fn publish_github_outcome(path: &Path, top: usize, outcome: &anyhow::Result<Report>) {
+    let (markdown, annotations) = match outcome {
+        Ok(report) => (report.github_markdown(top), report.github_annotations()),
+        Err(e) => {
+            let text = format!("{e:#}");
+            let title = "s3-event-writer: drain could not run";
+            let annotation = crate::report::github_annotation("error", title, &text);
+            let markdown = crate::report::github_fatal_markdown(&text);
+            (markdown, vec![annotation])
         }
+    };
+    if let Err(e) = publish_github(path, &markdown, &annotations) {
+        tracing::warn!("{e:#}");
     }
-    Ok(())
 }
 
 /// `--metric-data`: the run's totals (a run that could not start counts one failure, as its
@@ -318,21 +306,6 @@ pub fn publish_github(path: &Path, markdown: &str, annotations: &[String]) -> an
         writeln!(out, "{line}")?;
     }
     Ok(out.flush()?)
-}
-
-/// For a `drain` that failed as a whole: the error as the step summary and an annotation.
-/// Best effort (a warning if it cannot be written): the error itself is what the caller reports.
-pub fn publish_github_fatal(path: &Path, error: &anyhow::Error) {
-    let text = format!("{error:#}");
-    let annotation =
-        crate::report::github_annotation("error", "s3-event-writer: drain could not run", &text);
-    if let Err(e) = publish_github(
-        path,
-        &crate::report::github_fatal_markdown(&text),
-        &[annotation],
-    ) {
-        tracing::warn!("{e:#}");
-    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

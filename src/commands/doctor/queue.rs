@@ -167,12 +167,8 @@ pub fn parse_redrive_policy(text: &str) -> Result<RedrivePolicy, RedrivePolicyEr
     let count = policy
         .get("maxReceiveCount")
         .ok_or(RedrivePolicyError::NoMaxReceiveCount)?;
-    let parsed = match count {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse::<u64>().ok(),
-        _ => None,
-    };
-    let max_receive_count = parsed
+    let text = || count.as_str().and_then(|s| s.trim().parse::<u64>().ok());
+    let max_receive_count = (count.as_u64().or_else(text))
         .filter(|n| MAX_RECEIVE_COUNT_RANGE.contains(n))
         .ok_or_else(|| RedrivePolicyError::BadMaxReceiveCount(count.to_string()))?;
     Ok(RedrivePolicy {
@@ -244,8 +240,7 @@ pub fn retention_check(url: &str, retention: Option<&str>) -> Check {
         "queue {url}: messages are kept {} (MessageRetentionPeriod {secs} s)",
         duration(secs)
     );
-    let fail_below = RETENTION_MIN_INTERVALS * SCHEDULE_INTERVAL_SECS;
-    if secs < fail_below {
+    if secs < RETENTION_MIN_INTERVALS * SCHEDULE_INTERVAL_SECS {
         Check::fail(
             format!(
                 "{kept}, less than {RETENTION_MIN_INTERVALS} × the job's interval of {}: a message can expire before a run reads it",

@@ -11,7 +11,7 @@
 //! [`merge_unsorted`] on a fresh reader, an external merge sort whose memory is bounded by
 //! [`SortOptions::memory_budget_bytes`] (sorted runs spill to temporary files).
 
-use std::cmp::Reverse;
+use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -83,17 +83,38 @@ pub(crate) fn next_line<R: BufRead + ?Sized>(reader: &mut R, buf: &mut Vec<u8>) 
     }
 }
 
-struct Out<W: Write> {
+/// A merge's output: the existing lines as they come, each after the new lines that sort before
+/// it (a new line equal to it is not new), then the new lines left.
+struct Out<'n, W: Write, L> {
     w: W,
+    /// The new lines not yet written.
+    new: &'n [L],
     stats: MergeStats,
 }
 
-impl<W: Write> Out<W> {
-    fn new(w: W) -> Self {
+impl<'n, W: Write, L: AsRef<[u8]>> Out<'n, W, L> {
+    fn new(w: W, new: &'n [L]) -> Self {
+        debug_assert!(
+            new.windows(2).all(|w| w[0].as_ref() < w[1].as_ref()),
+            "new lines must be sorted and distinct"
+        );
         Out {
             w,
+            new,
             stats: MergeStats::default(),
         }
+    }
+
+    /// Writes `line` of the existing file, which sorts after every existing line before it.
+    fn existing(&mut self, line: &[u8]) -> io::Result<()> {
+        let new = self.new;
+        let before = new.iter().take_while(|n| n.as_ref() < line).count();
+        for n in &new[..before] {
+            self.line(n.as_ref(), false)?;
+        }
+        let equal = new.get(before).is_some_and(|n| n.as_ref() == line);
+        self.new = &new[before + usize::from(equal)..];
+        self.line(line, true)
     }
 
     fn line(&mut self, line: &[u8], existed: bool) -> io::Result<()> {
@@ -108,6 +129,14 @@ impl<W: Write> Out<W> {
         }
         Ok(())
     }
+
+    fn finish(mut self) -> io::Result<MergeStats> {
+        for n in self.new {
+            self.line(n.as_ref(), false)?;
+        }
+        self.w.flush()?;
+        Ok(self.stats)
+    }
 }
 
 /// Merges `new` (sorted, distinct, no newlines) into the sorted `existing` day file, writing the
@@ -118,43 +147,21 @@ where
     W: Write,
     L: AsRef<[u8]>,
 {
-    debug_assert!(
-        new.windows(2).all(|w| w[0].as_ref() < w[1].as_ref()),
-        "new lines must be sorted and distinct"
-    );
-    let mut out = Out::new(out);
+    let mut out = Out::new(out, new);
     let mut cur = Vec::with_capacity(256);
-    // Empty until the first line: no line read is blank.
+    // Empty until the first line, which sorts after it: no line read is blank.
     let mut prev: Vec<u8> = Vec::with_capacity(256);
     let mut line_no = 0u64;
-    let mut pending = new.iter().map(AsRef::as_ref).peekable();
     while let n @ 1.. = next_line(&mut existing, &mut cur)? {
         line_no += n;
-        match cur.as_slice().cmp(prev.as_slice()) {
-            _ if prev.is_empty() => {}
-            std::cmp::Ordering::Less => return Err(MergeError::Unsorted { line: line_no }),
-            std::cmp::Ordering::Equal => continue,
-            std::cmp::Ordering::Greater => {}
+        match cur.cmp(&prev) {
+            Ordering::Less => return Err(MergeError::Unsorted { line: line_no }),
+            Ordering::Equal => continue,
+            Ordering::Greater => out.existing(&cur)?,
         }
-        while let Some(n) = pending.peek() {
-            if *n < cur.as_slice() {
-                out.line(n, false)?;
-                pending.next();
-            } else {
-                if *n == cur.as_slice() {
-                    pending.next();
-                }
-                break;
-            }
-        }
-        out.line(&cur, true)?;
         std::mem::swap(&mut cur, &mut prev);
     }
-    for n in pending {
-        out.line(n, false)?;
-    }
-    out.w.flush()?;
-    Ok(out.stats)
+    Ok(out.finish()?)
 }
 
 /// Limits of the external sort used for unsorted existing files.
@@ -170,7 +177,8 @@ pub struct SortOptions {
 const LINE_OVERHEAD: usize = 32;
 
 /// Merges `new` into an `existing` day file in any order: an external merge sort of the existing
-/// lines (runs of at most `memory_budget_bytes` spilled to temporary files), merged with `new`.
+/// lines (runs of at most `memory_budget_bytes` spilled to temporary files), merged with `new`
+/// (as [`merge_sorted`] takes it).
 pub fn merge_unsorted<R, W, L>(
     mut existing: R,
     new: &[L],
@@ -204,68 +212,45 @@ type Lines = Box<dyn Iterator<Item = io::Result<Vec<u8>>>>;
 
 fn spill(chunk: &mut Vec<Vec<u8>>, opts: &SortOptions) -> io::Result<BufReader<File>> {
     sort_new_lines(chunk);
-    let mut file = match &opts.spill_dir {
-        Some(dir) => tempfile::tempfile_in(dir)?,
-        None => tempfile::tempfile()?,
-    };
-    {
-        let mut w = BufWriter::new(&mut file);
-        for line in chunk.drain(..) {
-            w.write_all(&line)?;
-            w.write_all(b"\n")?;
-        }
-        w.flush()?;
+    let file = opts
+        .spill_dir
+        .as_ref()
+        .map_or_else(tempfile::tempfile, tempfile::tempfile_in)?;
+    let mut w = BufWriter::new(file);
+    for line in chunk.drain(..) {
+        w.write_all(&line)?;
+        w.write_all(b"\n")?;
     }
+    let mut file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
     io::Seek::rewind(&mut file)?;
     Ok(BufReader::new(file))
 }
 
-/// Merges sorted existing runs with the new lines. Heap entries are (line, source); the new
-/// lines are the source `usize::MAX`, so equal lines pop existing-first.
+/// Merges sorted existing runs (each distinct line once) with the new lines.
 fn kway_merge<W: Write, L: AsRef<[u8]>>(
     mut sources: Vec<Lines>,
     new: &[L],
     out: W,
 ) -> io::Result<MergeStats> {
-    let mut out = Out::new(out);
-    let mut heap: BinaryHeap<Reverse<(Vec<u8>, usize)>> = BinaryHeap::new();
+    let mut out = Out::new(out, new);
+    let mut heap = BinaryHeap::new();
     for (i, s) in sources.iter_mut().enumerate() {
         if let Some(line) = s.next() {
             heap.push(Reverse((line?, i)));
         }
     }
-    let mut new_iter = new.iter().map(AsRef::as_ref).peekable();
-    let mut last: Option<Vec<u8>> = None;
-    loop {
-        let next_existing = heap.peek().map(|Reverse((l, _))| l.as_slice());
-        let take_new = match (new_iter.peek(), next_existing) {
-            (None, None) => break,
-            (n, e) => n.is_some_and(|n| e.is_none_or(|e| *n < e)),
-        };
-        if take_new {
-            let n = new_iter.next().expect("peeked");
-            if last.as_deref() != Some(n) {
-                out.line(n, false)?;
-                last = Some(n.to_vec());
-            }
-            continue;
-        }
-        let Reverse((line, src)) = heap.pop().expect("peeked");
+    // Empty until the first line: no line read is blank.
+    let mut last = Vec::new();
+    while let Some(Reverse((line, src))) = heap.pop() {
         if let Some(next) = sources[src].next() {
             heap.push(Reverse((next?, src)));
         }
-        if last.as_deref() == Some(line.as_slice()) {
-            continue;
+        if line != last {
+            out.existing(&line)?;
+            last = line;
         }
-        // A new line equal to this existing one is not new.
-        if new_iter.peek() == Some(&line.as_slice()) {
-            new_iter.next();
-        }
-        out.line(&line, true)?;
-        last = Some(line);
     }
-    out.w.flush()?;
-    Ok(out.stats)
+    out.finish()
 }
 
 /// Sorts and de-duplicates new lines (the form [`merge_sorted`] takes): byte order, exactly as
@@ -302,7 +287,7 @@ fn shared_prefix_len(lines: &[Vec<u8>]) -> usize {
 /// both lines have a byte, or the one that has ended (a zero) is a prefix of the other, which
 /// sorts first. Equal words (also a line that ends in zeros against a shorter one) fall back to
 /// comparing the rest.
-fn cmp_after(a: &[u8], b: &[u8], shared: usize) -> std::cmp::Ordering {
+fn cmp_after(a: &[u8], b: &[u8], shared: usize) -> Ordering {
     fn word(line: &[u8], at: usize) -> u64 {
         if let Some(w) = line.get(at..at + 8) {
             return u64::from_be_bytes(w.try_into().unwrap_or_default());

@@ -124,18 +124,10 @@ fn plain_run(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The value of the four hex digits `b` begins with.
 fn hex4(b: &[u8]) -> Option<u16> {
-    let mut v = 0u16;
-    for &c in b.get(..4)? {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
-        v = v << 4 | u16::from(d);
-    }
-    Some(v)
+    let digits = b.get(..4).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+    u16::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
 }
 
 /// What [`Scanner::token`] gives for the envelope's closing quote while reading the event
@@ -157,12 +149,8 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    fn new(s: &'a str) -> Self {
-        Scanner {
-            s,
-            pos: 0,
-            nested: false,
-        }
+    fn new(s: &'a str, pos: usize, nested: bool) -> Self {
+        Scanner { s, pos, nested }
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -171,7 +159,8 @@ impl<'a> Scanner<'a> {
 
     /// The structural character at the current position and its length in the input: a byte,
     /// or (nested) a quote or white space escape; [`END`] for the raw quote that closes the
-    /// enclosing string. `None` at the end of input, and (nested) on anything unusual.
+    /// enclosing string. `None` at the end of input, and (nested) on anything unusual. Every
+    /// one but the quote and white space is a single byte also when nested.
     fn token(&self) -> Option<(u8, usize)> {
         let b = self.bytes();
         let c = *b.get(self.pos)?;
@@ -225,12 +214,6 @@ impl<'a> Scanner<'a> {
         self.eat(c)?;
         self.ws();
         Some(())
-    }
-
-    /// The structural character at the current position. Every one but the quote and white
-    /// space is a single byte also when nested, so callers step over those with `pos += 1`.
-    fn peek(&self) -> Option<u8> {
-        self.token().map(|(c, _)| c)
     }
 
     fn eat(&mut self, c: u8) -> Option<()> {
@@ -380,7 +363,7 @@ impl<'a> Scanner<'a> {
 
     /// Skips (and validates) any value; `depth` is the nesting of its container.
     fn skip(&mut self, depth: usize) -> Option<()> {
-        let c = self.peek()?;
+        let (c, _) = self.token()?;
         if matches!(c, b'{' | b'[') && depth >= MAX_DEPTH {
             return None;
         }
@@ -500,11 +483,7 @@ impl<'a> Scanner<'a> {
     /// bails on.
     fn message_in_place(&mut self, top: &mut Top<'a>) -> Option<()> {
         self.eat(b'"')?;
-        let mut sc = Scanner {
-            s: self.s,
-            pos: self.pos,
-            nested: true,
-        };
+        let mut sc = Scanner::new(self.s, self.pos, true);
         sc.document(top, None)?;
         self.pos = sc.pos;
         Some(())
@@ -582,7 +561,7 @@ fn classify_message(
 pub fn classify_fast(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Option<Outcome> {
     let mut top = Top::default();
     let mut in_place = None;
-    Scanner::new(body).document(&mut top, Some(&mut in_place))?;
+    Scanner::new(body, 0, false).document(&mut top, Some(&mut in_place))?;
     if in_place.is_some() || top.message.is_some() || top.type_notification == Some(true) {
         let env_ts = top.fields.get(Field::EnvelopeTimestamp).copied();
         if let Some(message) = &in_place {
@@ -590,7 +569,7 @@ pub fn classify_fast(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Option<Ou
         }
         let inner = top.message.as_deref()?;
         let mut message = Top::default();
-        Scanner::new(inner).document(&mut message, None)?;
+        Scanner::new(inner, 0, false).document(&mut message, None)?;
         classify_message(&message, env_ts, rules, line)
     } else {
         classify_message(&top, None, rules, line)
@@ -809,7 +788,7 @@ mod tests {
     /// Whether the event message of `body` (an envelope) is read in place, without decoding.
     fn in_place(body: &str) -> bool {
         let mut inner = None;
-        let read = Scanner::new(body).document(&mut Top::default(), Some(&mut inner));
+        let read = Scanner::new(body, 0, false).document(&mut Top::default(), Some(&mut inner));
         read.is_some() && inner.is_some()
     }
 

@@ -348,33 +348,23 @@ fn mask_value(
     out: &mut String,
 ) {
     let text = value.get();
-    let (walked, empty) = match text.as_bytes().first() {
-        Some(b'{') => (
-            write_object(value, Level::Other, depth, redaction, out),
-            "{}",
-        ),
-        Some(b'[') => {
-            let element = |item: &RawValue, out: &mut String| {
-                mask_value(item, depth + 1, false, redaction, out);
-            };
-            (write_array(text, depth, out, element), "[]")
-        }
-        Some(b'"') => {
-            match serde_json::from_str::<String>(text) {
-                Ok(s) if s.is_empty() || is_marker(&s) => push_json_string(&s, out),
-                Ok(s) => push_marker(s.chars().count(), true, out),
-                // A lone surrogate escape: the raw length stands in for the decoded one.
-                Err(_) => push_marker(text.chars().count().saturating_sub(2), true, out),
-            }
-            return;
-        }
-        Some(b't' | b'f' | b'n') => return out.push_str(text),
-        _ => return push_marker(text.chars().count(), true, out),
+    let element = |item: &RawValue, out: &mut String| {
+        mask_value(item, depth + 1, false, redaction, out);
     };
-    match (walked, keep_type) {
-        (true, _) => {}
-        (false, true) => out.push_str(empty),
-        (false, false) => push_marker(text.chars().count(), true, out),
+    // A walk that fails writes nothing.
+    match text.as_bytes().first() {
+        Some(b'{') if write_object(value, Level::Other, depth, redaction, out) => {}
+        Some(b'[') if write_array(text, depth, out, element) => {}
+        Some(b'{') if keep_type => out.push_str("{}"),
+        Some(b'[') if keep_type => out.push_str("[]"),
+        Some(b'"') => match serde_json::from_str::<String>(text) {
+            Ok(s) if s.is_empty() || is_marker(&s) => push_json_string(&s, out),
+            Ok(s) => push_marker(s.chars().count(), true, out),
+            // A lone surrogate escape: the raw length stands in for the decoded one.
+            Err(_) => push_marker(text.chars().count().saturating_sub(2), true, out),
+        },
+        Some(b't' | b'f' | b'n') => out.push_str(text),
+        _ => push_marker(text.chars().count(), true, out),
     }
 }
 
@@ -473,11 +463,11 @@ fn personal_value_at(b: &[u8], i: usize, keys: &[String]) -> Option<(usize, usiz
     })
 }
 
-fn skip_blanks(b: &[u8], mut j: usize) -> usize {
-    while matches!(b.get(j), Some(b' ' | b'\t')) {
-        j += 1;
-    }
-    j
+fn skip_blanks(b: &[u8], j: usize) -> usize {
+    j + b[j..]
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t'))
+        .count()
 }
 
 /// The end of a JSON string's contents starting at `i` (at its closing quote, or the end).
@@ -510,14 +500,15 @@ fn escaped_string_end(b: &[u8], mut i: usize) -> usize {
 /// The end of an unquoted value (a number, a word, `John Smith` in `Key: John Smith\r\n`).
 fn bare_value_end(b: &[u8], start: usize) -> usize {
     let stop = |c: &u8| matches!(c, b',' | b'}' | b']' | b'"' | b'\\' | b'\r' | b'\n');
-    let mut end = b[start..]
+    let end = b[start..]
         .iter()
         .position(stop)
         .map_or(b.len(), |n| start + n);
-    while end > start && matches!(b[end - 1], b' ' | b'\t') {
-        end -= 1;
-    }
-    end
+    let blank = |c: &u8| matches!(c, b' ' | b'\t');
+    b[start..end]
+        .iter()
+        .rposition(|c| !blank(c))
+        .map_or(start, |n| start + n + 1)
 }
 
 /// Replaces every run of 7 or more ASCII digits (with an optional leading `+`) by a marker;

@@ -74,28 +74,20 @@ pub fn parse_metrics_line(line: &str) -> Result<MetricsLine<'_>, NotMetrics> {
     let time = [0..4, 5..7, 8..10, 11..13, 14..16, 17..19].map(|r| stamp[r].parse().unwrap_or(0));
     // Fields: each starts at a word `KEY=...`; the rest of the text up to the next such word is
     // its value. Slices of `rest` are kept so values with spaces come out whole.
-    let mut fields: Vec<(&str, usize, usize)> = Vec::new(); // (key, value start, value end)
-    let mut pos = 0;
-    for word in rest.split(' ') {
-        let start = pos;
-        pos += word.len() + 1;
-        if word.is_empty() {
-            continue;
-        }
-        let key = word.split_once('=').map(|(k, _)| k).filter(|k| {
-            !k.is_empty()
-                && k.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_()-.".contains(&b))
-        });
-        if let Some(k) = key {
-            fields.push((k, start + k.len() + 1, start + word.len()));
-        } else if let Some(last) = fields.last_mut() {
-            last.2 = start + word.len();
-        }
-    }
+    let words = rest.split(' ').scan(0, |at, word| {
+        *at += word.len() + 1;
+        Some((*at - word.len() - 1, word))
+    });
+    let key_byte = |b: u8| b.is_ascii_alphanumeric() || b"_()-.".contains(&b);
+    let keys: Vec<(usize, &str)> = words
+        .filter_map(|(at, word)| Some((at, word.split_once('=')?.0)))
+        .filter(|(_, k)| !k.is_empty() && k.bytes().all(key_byte))
+        .collect();
     let value = |name: &str| {
-        let &(_, s, e) = fields.iter().rev().find(|(k, _, _)| *k == name)?;
-        Some(rest[s..e].strip_suffix(',').unwrap_or(&rest[s..e]))
+        let i = keys.iter().rposition(|&(_, k)| k == name)?;
+        let end = keys.get(i + 1).map_or(rest.len(), |&(at, _)| at);
+        let v = rest[keys[i].0 + name.len() + 1..end].trim_end_matches(' ');
+        Some(v.strip_suffix(',').unwrap_or(v))
     };
     let channel = value("CHANNEL").ok_or(NotMetrics::NoChannel)?;
     let name = value("name").ok_or(NotMetrics::NoName)?;

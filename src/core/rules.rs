@@ -173,11 +173,6 @@ impl Field {
             .into_iter()
             .find(|f| f.on() == on && f.name() == name)
     }
-
-    /// The index of the field in a [`Values`].
-    const fn index(self) -> usize {
-        self as usize
-    }
 }
 
 /// A value (or none) for each [`Field`].
@@ -192,17 +187,17 @@ impl<T> Default for Values<T> {
 
 impl<T> Values<T> {
     pub(crate) fn get(&self, f: Field) -> Option<&T> {
-        self.0[f.index()].as_ref()
+        self.0[f as usize].as_ref()
     }
 
     /// Sets the field's value; the last one wins.
     pub(crate) fn replace(&mut self, f: Field, v: T) {
-        self.0[f.index()] = Some(v);
+        self.0[f as usize] = Some(v);
     }
 
     /// Sets the field's value unless it has one (a member given twice): then `None`.
     pub(crate) fn set_once(&mut self, f: Field, v: T) -> Option<()> {
-        set_once(&mut self.0[f.index()], v)
+        set_once(&mut self.0[f as usize], v)
     }
 }
 
@@ -324,7 +319,7 @@ mod tests {
 
     #[test]
     fn each_field_is_found_by_its_member_name_and_its_path_names_it() {
-        let mut indexes: Vec<usize> = Field::ALL.iter().map(|f| f.index()).collect();
+        let mut indexes: Vec<usize> = Field::ALL.iter().map(|&f| f as usize).collect();
         indexes.sort_unstable();
         assert_eq!(indexes, (0..Field::ALL.len()).collect::<Vec<_>>());
         for f in Field::ALL {

@@ -19,8 +19,9 @@
 //!
 //! [`classify`] first tries the specialised scanner of [`super::fast`], which handles the common
 //! shape and bails out on anything else; [`classify_serde`] is the serde_json path alone, the
-//! fallback and the reference the fast path is checked against. The members both read and the
-//! rules themselves (`decide`) are [`super::rules`]'s.
+//! fallback and the reference the fast path is checked against: both give the same outcome and
+//! the same line for every body (differential tests in `core::fast`). The members both read and
+//! the rules themselves (`decide`) are [`super::rules`]'s.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -225,10 +226,6 @@ pub fn classify_bytes(body: &[u8], rules: &Rules, line: &mut Vec<u8>) -> Outcome
 
 /// Classifies one message body. On [`Outcome::Keep`] the record line (without newline) has been
 /// appended to `line`; otherwise `line` is unchanged.
-///
-/// The specialised scanner ([`classify_fast`](super::fast::classify_fast)) handles the common
-/// shape; anything it does not fully handle goes through [`classify_serde`]. Both give the
-/// same outcome and the same line for every body (differential tests in `core::fast`).
 pub fn classify(body: &str, rules: &Rules, line: &mut Vec<u8>) -> Outcome {
     if let Some(o) = super::fast::classify_fast(body, rules, line) {
         return o;

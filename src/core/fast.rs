@@ -135,13 +135,8 @@ fn hex4(b: &[u8]) -> Option<u16> {
 const END: u8 = 0;
 
 /// A validating scanner over one JSON text, or (`nested`) over the JSON text held, escaped, in
-/// a JSON string of the input, read in place without decoding it.
-///
-/// Nested, the structural characters of the inner text are the raw bytes themselves except
-/// for the quote (`\"`) and the white space escapes (`\n`, `\t`, `\r`); any other escape
-/// outside an inner string (`\uXXXX` for a brace, say) is valid JSON but not the common shape,
-/// and makes the scanner bail, as does a string escape that decodes to a quote, a backslash or
-/// a control character (`\u0022`). The caller then decodes the string and scans that instead.
+/// a JSON string of the input, read in place without decoding it (the common escaped shape of
+/// the module docs only).
 struct Scanner<'a> {
     s: &'a str,
     pos: usize,
@@ -231,8 +226,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string of the inner text, read in place: the current position is at its opening `\"`.
-    /// Validates both levels of escapes; bails on an outer escape that decodes to a quote, a
-    /// backslash or a control character (valid only in ways the common shape never takes).
+    /// Validates both levels of escapes.
     fn nested_string(&mut self) -> Option<Str<'a>> {
         let b = self.bytes();
         if b.get(self.pos) != Some(&b'\\') || b.get(self.pos + 1) != Some(&b'"') {

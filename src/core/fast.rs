@@ -216,93 +216,40 @@ impl<'a> Scanner<'a> {
         (t == c).then(|| self.pos += n)
     }
 
-    /// A string at the current position (its opening quote).
+    /// A string at the current position (its opening quote: `\"` when nested). Nested, both
+    /// levels of escapes are validated.
     fn string(&mut self) -> Option<Str<'a>> {
-        if self.nested {
-            self.nested_string()
-        } else {
-            self.scan_string()
-        }
-    }
-
-    /// A string of the inner text, read in place: the current position is at its opening `\"`.
-    /// Validates both levels of escapes.
-    fn nested_string(&mut self) -> Option<Str<'a>> {
-        let b = self.bytes();
-        if b.get(self.pos) != Some(&b'\\') || b.get(self.pos + 1) != Some(&b'"') {
+        let (b, nested) = (self.bytes(), self.nested);
+        let q = 1 + usize::from(nested);
+        let quote_at =
+            |i: usize| b.get(i + q - 1) == Some(&b'"') && (!nested || b.get(i) == Some(&b'\\'));
+        if !quote_at(self.pos) {
             return None;
         }
-        let start = self.pos + 2;
+        let start = self.pos + q;
         let mut i = start;
         let mut escaped = false;
         loop {
             i = plain_run(b, i);
-            match *b.get(i)? {
-                b'\\' => match *b.get(i + 1)? {
-                    b'"' => {
-                        self.pos = i + 2;
-                        return Some(Str {
-                            raw: self.s.get(start..i)?,
-                            escaped,
-                            nested: true,
-                        });
-                    }
-                    // An inner escape: its backslash is the outer `\\`.
-                    b'\\' => {
-                        escaped = true;
-                        i = inner_escape(b, i + 2)?;
-                    }
-                    b'/' => {
-                        escaped = true;
-                        i += 2;
-                    }
-                    b'u' => {
-                        escaped = true;
-                        let next = escape(b, i + 1)?;
-                        // A single unit that would be a quote, a backslash or a control
-                        // character of the inner text (a surrogate pair never is).
-                        if next == i + 6 {
-                            let unit = hex4(b.get(i + 2..)?)?;
-                            if unit < 0x20 || unit == 0x22 || unit == 0x5c {
-                                return None;
-                            }
-                        }
-                        i = next;
-                    }
-                    // `\n` and the like decode to control characters, which an inner string
-                    // cannot hold raw; anything else is no escape.
-                    _ => return None,
-                },
-                // The raw quote closes the outer string in the middle of an inner one.
-                b'"' | 0..=0x1f => return None,
-                _ => i += 1,
+            if quote_at(i) {
+                self.pos = i + q;
+                return Some(Str {
+                    raw: self.s.get(start..i)?,
+                    escaped,
+                    nested,
+                });
             }
-        }
-    }
-
-    /// Validates a (not nested) string at the current position.
-    fn scan_string(&mut self) -> Option<Str<'a>> {
-        self.eat(b'"')?;
-        let b = self.bytes();
-        let start = self.pos;
-        let mut i = start;
-        let mut escaped = false;
-        loop {
-            i = plain_run(b, i);
             match *b.get(i)? {
-                b'"' => {
-                    self.pos = i + 1;
-                    return Some(Str {
-                        raw: self.s.get(start..i)?,
-                        escaped,
-                        nested: false,
-                    });
-                }
                 b'\\' => {
                     escaped = true;
-                    i = escape(b, i + 1)?;
+                    i = if nested {
+                        outer_escape(b, i + 1)?
+                    } else {
+                        escape(b, i + 1)?
+                    };
                 }
-                0..=0x1f => return None,
+                // Nested, a raw quote closes the outer string in the middle of an inner one.
+                b'"' | 0..=0x1f => return None,
                 _ => i += 1,
             }
         }
@@ -509,6 +456,26 @@ fn unicode_escape(b: &[u8], i: usize, lead: &[u8]) -> Option<usize> {
         None
     } else {
         Some(i + 5)
+    }
+}
+
+/// An escape of the enclosing string inside a nested string: `j` is just after its backslash;
+/// returns the index after it. An inner escape (whose backslash is the outer `\\`) is validated
+/// too; an outer escape that decodes to a quote, a backslash or a control character of the inner
+/// text bails (valid only in ways the common shape never takes).
+fn outer_escape(b: &[u8], j: usize) -> Option<usize> {
+    match *b.get(j)? {
+        b'\\' => inner_escape(b, j + 1),
+        b'/' => Some(j + 1),
+        b'u' => {
+            let next = escape(b, j)?;
+            // A single unit that is one of those (a surrogate pair never is).
+            let bad = |u: u16| u < 0x20 || u == 0x22 || u == 0x5c;
+            (next != j + 5 || !bad(hex4(b.get(j + 1..)?)?)).then_some(next)
+        }
+        // `\n` and the like decode to control characters, which an inner string cannot hold
+        // raw; anything else is no escape.
+        _ => None,
     }
 }
 

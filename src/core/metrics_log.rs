@@ -40,16 +40,6 @@ pub enum NotMetrics {
     NoName,
 }
 
-impl NotMetrics {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotMetrics::NoTime => "no `YYYY-MM-DD HH:MM:SS` time",
-            NotMetrics::NoChannel => "no CHANNEL field",
-            NotMetrics::NoName => "no name field",
-        }
-    }
-}
-
 /// Parses `YYYY-MM-DD HH:MM:SS[,mmm] KEY=VALUE, KEY=VALUE, ...`. A value may hold spaces (a
 /// word without `=` continues the value before it); one trailing comma ends each value.
 pub fn parse_metrics_line(line: &str) -> Result<MetricsLine<'_>, NotMetrics> {
@@ -108,20 +98,6 @@ pub fn local_timestamp(time: [i16; 6], tz: &jiff::tz::TimeZone) -> Option<String
     Some(zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
 }
 
-/// The event message the PBX would have published for a metrics line.
-pub fn event_message(timestamp: &str, hostname: &str, line: &MetricsLine<'_>) -> String {
-    serde_json::json!({
-        "timestamp": timestamp,
-        "hostname": hostname,
-        "event": {
-            "Event": "UserEvent",
-            "Channel": line.channel,
-            "UserEvent": line.name,
-        }
-    })
-    .to_string()
-}
-
 /// What a log line is: not a metrics line, or the event message it stands for.
 pub fn message_of_line(
     text: &str,
@@ -134,7 +110,13 @@ pub fn message_of_line(
         // Begins with no date: the classifier quarantines it as `bad_timestamp`.
         format!("no such time {y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
     });
-    Ok(event_message(&timestamp, hostname, &parsed))
+    let event = serde_json::json!({
+        "Event": "UserEvent",
+        "Channel": parsed.channel,
+        "UserEvent": parsed.name,
+    });
+    let message = serde_json::json!({"timestamp": timestamp, "hostname": hostname, "event": event});
+    Ok(message.to_string())
 }
 
 #[cfg(test)]

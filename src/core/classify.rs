@@ -204,12 +204,12 @@ pub(crate) fn is_json_document(text: &str) -> bool {
     parse_doc(text).is_some()
 }
 
-/// `Some(Ok(s))` for a string, `Some(Err(field))` for a non-string, `None` when absent.
-fn text<'v>(v: Option<&'v Val<'_>>, field: Field) -> Result<Option<&'v str>, QuarantineReason> {
-    match v {
+/// The field's string, `Ok(None)` when absent, an error when it is not a string.
+fn text<'v>(of: &'v Values<Val<'_>>, f: Field) -> Result<Option<&'v str>, QuarantineReason> {
+    match of.get(f) {
         None => Ok(None),
         Some(Json::Str(s)) => Ok(Some(s)),
-        Some(_) => Err(QuarantineReason::FieldNotString(field)),
+        Some(_) => Err(QuarantineReason::FieldNotString(f)),
     }
 }
 
@@ -256,10 +256,7 @@ fn classify_inner(
         let Json::Obj(message) = parse_doc(inner).ok_or(QuarantineReason::MessageNotJson)? else {
             return Err(QuarantineReason::MessageNotObject);
         };
-        let env_ts = text(
-            top.fields.get(Field::EnvelopeTimestamp),
-            Field::EnvelopeTimestamp,
-        )?;
+        let env_ts = text(&top.fields, Field::EnvelopeTimestamp)?;
         classify_message(&message, env_ts, rules, line)
     } else {
         classify_message(&top, None, rules, line)
@@ -278,8 +275,8 @@ fn classify_message(
     let mut values: Values<&str> = Values::default();
     for f in Field::ALL {
         let v = match f.on() {
-            On::Event => text(event.get(f), f)?,
-            On::Message => text(message.fields.get(f), f)?,
+            On::Event => text(event, f)?,
+            On::Message => text(&message.fields, f)?,
             On::Envelope => envelope_timestamp,
         };
         if let Some(v) = v {

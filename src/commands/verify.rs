@@ -396,7 +396,7 @@ fn list_findings(out: &mut String, check: &FileCheck) {
         let colon = if f.detail.is_empty() { "" } else { ": " };
         let _ = writeln!(out, "  line {}: {}{colon}{}", f.line, f.kind, f.detail);
     }
-    let more = check.total() - check.listed.len() as u64;
+    let more = check.total().saturating_sub(check.listed.len() as u64);
     if more > 0 {
         let _ = writeln!(out, "  ... and {more} more");
     }
